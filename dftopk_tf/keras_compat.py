@@ -1,7 +1,7 @@
 """The Keras implementation this library runs on: tf-keras or Keras 3, picked by TensorFlow.
 
-TensorFlow decides what ``tf.keras`` means from ``TF_USE_LEGACY_KERAS`` (``1`` gives tf-keras, which
-TFRS needs; otherwise Keras 3 with the TensorFlow backend). The core op, layer, losses and metrics
+``TF_USE_LEGACY_KERAS`` picks it, as it does for ``tf.keras``: ``1`` gives tf-keras (which TFRS
+needs), anything else Keras 3 with the TensorFlow backend. The core op, layer, losses and metrics
 use only APIs common to both, through this one module.
 
 Example:
@@ -9,9 +9,12 @@ Example:
     >>> layer = keras.layers.Dense(2)
 """
 
-import tensorflow as tf
+import os
 
-keras = tf.keras
+if os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true"):
+    import tf_keras as keras
+else:
+    import keras
 
 #: True when running on Keras 3 (multi-backend Keras with the TensorFlow backend).
 IS_KERAS_3: bool = keras.__version__.startswith("3.")

@@ -1,0 +1,263 @@
+"""DFTopK: the differentiable fast top-k operator and its gradient.
+
+For scores x (one row per request) and k, the threshold is theta = (x_[k] + x_[k+1]) / 2 (the
+k-th and (k+1)-th largest real scores), and the operator is p_i = sigmoid((x_i - theta) / tau).
+The threshold is found in linear time (``dftopk_tf.selection``), never by sorting.
+
+Gradient (``tf.custom_gradient``): with s = p and upstream g, every real item gets
+g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j) / tau lands on the
+k-th and the (k+1)-th item only (chosen in ``tf.math.top_k`` order when scores tie), so it equals
+autodiff of the same formula written with ``tf.math.top_k``.
+
+Conventions:
+- Padded items (``mask`` False) take no part in the threshold; their probability is exactly 0 and
+  their logit is ``PADDED_LOGIT``; they get no gradient.
+- A row with k >= its real count selects all its real items: the threshold is placed
+  ``SELECT_ALL_MARGIN * tau`` below the smallest real score (probability 1.0 in float32, finite
+  logits, so with-logits BCE stays finite) and is treated as a constant by the gradient.
+- A NaN on a real item makes that row's outputs NaN; other rows are unaffected. +-inf scores are
+  ordered as usual, but an infinite threshold gives NaN logits for the items equal to it.
+- Inputs of any float dtype are computed in float32; outputs are float32. k and tau are not
+  differentiated.
+
+Example:
+    >>> scores = tf.constant([[2.0, -1.0, 0.5, 3.0]])
+    >>> dftopk(scores, k=2, tau=0.1).numpy().round(3).tolist()
+    [[1.0, 0.0, 0.0, 1.0]]
+"""
+
+import numbers
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from dftopk_tf import selection
+from dftopk_tf.masking import resolve_mask
+
+#: Logit returned for padded items: sigmoid of it is exactly 0 in float32.
+PADDED_LOGIT: float = -1.0e4
+#: A select-all row's threshold sits this many tau below its smallest real score.
+SELECT_ALL_MARGIN: float = 30.0
+
+
+def validate_k(k: int | tf.Tensor, scores: tf.Tensor) -> int | tf.Tensor:
+    """Checks k against scores [..., n]: an int >= 1, or an int tensor of shape [...] (>= 1).
+
+    Raises ``ValueError``/``TypeError`` for what is known when tracing; adds a run-time assertion
+    that tensor k >= 1.
+
+    Example:
+        >>> validate_k(3, tf.zeros([2, 5]))
+        3
+    """
+    if isinstance(k, bool) or (
+        not isinstance(k, numbers.Integral) and not tf.is_tensor(k) and not hasattr(k, "dtype")
+    ):
+        raise TypeError(f"k must be an int or an integer tensor, got {k!r}")
+    if isinstance(k, numbers.Integral):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        return int(k)
+    k = tf.convert_to_tensor(k)
+    if not k.dtype.is_integer:
+        raise TypeError(f"k must be an integer tensor, got dtype {k.dtype.name}")
+    batch_shape = scores.shape[:-1]
+    if k.shape.rank not in (None, 0) and not k.shape.is_compatible_with(batch_shape):
+        raise ValueError(
+            f"a per-row k must have the scores' batch shape {batch_shape} (one k per row), "
+            f"got shape {k.shape}"
+        )
+    with tf.control_dependencies(
+        [tf.debugging.assert_greater_equal(k, tf.cast(1, k.dtype), message="k must be >= 1")]
+    ):
+        return tf.identity(k)
+
+
+def _validate_tau(tau: float | tf.Tensor) -> tf.Tensor:
+    if isinstance(tau, numbers.Real) and not tau > 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    tau = tf.cast(tau, tf.float32)
+    with tf.control_dependencies([tf.debugging.assert_positive(tau, message="tau must be > 0")]):
+        return tf.identity(tau)
+
+
+def _validate_scores(scores: tf.Tensor) -> tf.Tensor:
+    scores = tf.convert_to_tensor(scores)
+    if not scores.dtype.is_floating:
+        raise TypeError(f"scores must be a float tensor, got dtype {scores.dtype.name}")
+    if scores.shape.rank == 0:
+        raise ValueError("scores must have shape [..., n] (at least one dimension), got a scalar")
+    return scores
+
+
+def _threshold_positions(
+    keys: tf.Tensor, k: tf.Tensor, kth_key: tf.Tensor, next_key: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Indices of the k-th and (k+1)-th item of [rows, n] keys, in ``tf.math.top_k`` tie order."""
+    above_kth = tf.reduce_sum(tf.cast(keys > kth_key[:, tf.newaxis], tf.int32), axis=-1)
+    above_next = tf.reduce_sum(tf.cast(keys > next_key[:, tf.newaxis], tf.int32), axis=-1)
+    kth_index = selection.occurrence_index(keys, kth_key, k - above_kth)
+    next_index = selection.occurrence_index(keys, next_key, k + 1 - above_next)
+    return kth_index, next_index
+
+
+_COMPILED_THRESHOLD_POSITIONS = tf.function(_threshold_positions, jit_compile=True, autograph=False)
+
+
+def _dftopk_logit_rows(
+    scores: tf.Tensor,
+    mask: tf.Tensor,
+    k: tf.Tensor,
+    tau: tf.Tensor,
+    method: str,
+    jit_compile: bool,
+    with_hard_mask: bool,
+) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Logits (x - theta) / tau of [rows, n] float32 scores, with the DFTopK gradient.
+
+    With ``with_hard_mask`` also returns the exact top-k mask (for ``hard=True``; no gradient).
+    """
+    keys, real_count, has_nan = selection.row_keys(scores, mask)
+    kth_key, next_key = selection.kth_key_pair(keys, k, method, jit_compile)
+    has_pair = k < real_count
+    kth = selection.values_of_keys(kth_key)
+    next_kth = selection.values_of_keys(next_key)
+    smallest_real = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, scores, float("inf")), -1)
+    theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real - SELECT_ALL_MARGIN * tau)
+    theta = tf.where(has_nan, float("nan"), theta)
+    hard_mask = None
+    if with_hard_mask:
+        smallest_key = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, keys, 2**31 - 1), -1)
+        hard_mask = selection.topk_mask_of_keys(
+            keys, tf.minimum(k, real_count), tf.where(has_pair, kth_key, smallest_key)
+        )
+
+    @tf.custom_gradient
+    def logits_of(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+        logits = tf.where(mask, (x - theta[:, tf.newaxis]) / tau, PADDED_LOGIT)
+
+        def gradient(upstream: tf.Tensor) -> tf.Tensor:
+            item_grad = tf.where(mask, upstream, 0.0) / tau
+            positions = _COMPILED_THRESHOLD_POSITIONS if jit_compile else _threshold_positions
+            kth_index, next_index = positions(keys, k, kth_key, next_key)
+            share = tf.where(has_pair, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
+            n = tf.shape(x)[-1]
+            at_threshold = tf.one_hot(kth_index, n) + tf.one_hot(next_index, n)
+            return item_grad - share[:, tf.newaxis] * at_threshold
+
+        return logits, gradient
+
+    return logits_of(scores), hard_mask
+
+
+def _dftopk_rows(
+    scores: tf.Tensor,
+    k: int | tf.Tensor,
+    tau: float | tf.Tensor,
+    mask: tf.Tensor | None,
+    method: str,
+    jit_compile: bool,
+    with_hard_mask: bool = False,
+) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor]:
+    """Validates inputs and runs the operator on flattened rows; returns logits, hard mask, mask."""
+    scores = _validate_scores(scores)
+    selection.check_method(method)
+    k = validate_k(k, scores)
+    tau = _validate_tau(tau)
+    scores32 = tf.cast(scores, tf.float32)
+    mask = resolve_mask(scores32, mask)
+    flat_scores, batch_shape = selection.flatten_rows(scores32)
+    flat_mask = tf.reshape(mask, tf.shape(flat_scores))
+    k_rows = selection.rows_k(k, batch_shape)
+    logits, hard_mask = _dftopk_logit_rows(
+        flat_scores, flat_mask, k_rows, tau, method, jit_compile, with_hard_mask
+    )
+    shape = tf.shape(scores32)
+    if hard_mask is not None:
+        hard_mask = tf.reshape(hard_mask, shape)
+    return tf.reshape(logits, shape), hard_mask, mask
+
+
+def dftopk_logits(
+    scores: tf.Tensor,
+    k: int | tf.Tensor,
+    tau: float | tf.Tensor = 1.0,
+    mask: tf.Tensor | None = None,
+    method: str = "radix",
+    jit_compile: bool = True,
+) -> tf.Tensor:
+    """DFTopK logits (x - theta) / tau, for numerically stable BCE-with-logits.
+
+    Args:
+        scores: float tensor [..., n].
+        k: Python int >= 1, or an int tensor of shape [...] (one k per row).
+        tau: temperature > 0 (Python float or scalar tensor).
+        mask: optional bool [..., n], True for real items.
+        method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
+        jit_compile: compile the threshold search with XLA (turn off for stock TF Serving).
+
+    Returns:
+        float32 [..., n]; ``PADDED_LOGIT`` on padded items.
+
+    Example:
+        >>> dftopk_logits(tf.constant([[3.0, 1.0, 2.0]]), k=1).numpy().tolist()
+        [[0.5, -1.5, -0.5]]
+    """
+    logits, _, _ = _dftopk_rows(scores, k, tau, mask, method, jit_compile)
+    return logits
+
+
+def dftopk(
+    scores: tf.Tensor,
+    k: int | tf.Tensor,
+    tau: float | tf.Tensor = 1.0,
+    mask: tf.Tensor | None = None,
+    hard: bool = False,
+    method: str = "radix",
+    jit_compile: bool = True,
+) -> tf.Tensor:
+    """DFTopK selection probabilities p = sigmoid((x - theta) / tau), theta = (x_[k] + x_[k+1]) / 2.
+
+    Args:
+        scores: float tensor [..., n] (any float dtype; computed in float32).
+        k: Python int >= 1, or an int tensor of shape [...] (one k per row).
+        tau: temperature > 0: smaller is harder (closer to the 0/1 top-k mask).
+        mask: optional bool [..., n], True for real items; padded items get p = 0.
+        hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
+            and the gradient is DFTopK's (straight-through).
+        method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
+        jit_compile: compile the threshold search with XLA (turn off for stock TF Serving).
+
+    Returns:
+        float32 [..., n] in [0, 1].
+
+    Example:
+        >>> p = dftopk(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, tau=0.5)
+        >>> p.numpy().round(3).tolist()
+        [[0.953, 0.269, 0.731, 0.047]]
+        >>> dftopk(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, hard=True).numpy().tolist()
+        [[1.0, 0.0, 1.0, 0.0]]
+    """
+    logits, hard_mask, mask = _dftopk_rows(scores, k, tau, mask, method, jit_compile, hard)
+    soft = tf.where(mask, tf.sigmoid(logits), 0.0)
+    if not hard:
+        return soft
+    return soft + tf.stop_gradient(tf.cast(hard_mask, tf.float32) - soft)
+
+
+def dftopk_reference(
+    scores: tf.Tensor, k: int, tau: float = 1.0, mask: tf.Tensor | None = None
+) -> tf.Tensor:
+    """The plain formula with ``tf.math.top_k``, differentiated by autodiff (tests' oracle).
+
+    Scalar k only; rows need more than k real items. Padded items get p = 0.
+
+    Example:
+        >>> dftopk_reference(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, tau=0.5).numpy().round(3)
+        array([[0.953, 0.269, 0.731, 0.047]], dtype=float32)
+    """
+    scores = tf.cast(scores, tf.float32)
+    mask = resolve_mask(scores, mask)
+    ranked = tf.math.top_k(tf.where(mask, scores, float("-inf")), k=k + 1).values
+    theta = 0.5 * ranked[..., k - 1] + 0.5 * ranked[..., k]
+    return tf.where(mask, tf.sigmoid((scores - theta[..., tf.newaxis]) / tau), 0.0)

@@ -66,7 +66,7 @@ def _count_at_least(keys: tf.Tensor, threshold: tf.Tensor) -> tf.Tensor:
 
 
 def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """k-th and (k+1)-th largest key of each row of ``keys`` [rows, n]; needs 1 <= k <= real count."""
+    """k-th and (k+1)-th largest key per row of ``keys`` [rows, n]; needs 1 <= k <= real count."""
     kth = tf.fill(tf.shape(k), tf.constant(ABSENT_KEY, tf.int32))
     # The sign bit first: is the k-th largest key non-negative?
     candidate = tf.zeros_like(kth)

@@ -22,8 +22,8 @@ Conventions:
 
 Example:
     >>> scores = tf.constant([[2.0, -1.0, 0.5, 3.0]])
-    >>> dftopk(scores, k=2, tau=0.1).numpy().round(3).tolist()
-    [[1.0, 0.0, 0.0, 1.0]]
+    >>> dftopk(scores, k=2, tau=0.1).numpy().round(3)
+    array([[0.999, 0.   , 0.001, 1.   ]], dtype=float32)
 """
 
 import numbers
@@ -233,8 +233,8 @@ def dftopk(
 
     Example:
         >>> p = dftopk(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, tau=0.5)
-        >>> p.numpy().round(3).tolist()
-        [[0.953, 0.269, 0.731, 0.047]]
+        >>> p.numpy().round(3)
+        array([[0.953, 0.269, 0.731, 0.047]], dtype=float32)
         >>> dftopk(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, hard=True).numpy().tolist()
         [[1.0, 0.0, 1.0, 0.0]]
     """

@@ -1,0 +1,89 @@
+"""Keras layers: ``DFTopK``, the differentiable top-k operator as a layer.
+
+Example:
+    >>> layer = DFTopK(k=2, tau=0.5)
+    >>> layer(tf.constant([[3.0, 1.0, 2.0, 0.0]])).numpy().round(3)
+    array([[0.953, 0.269, 0.731, 0.047]], dtype=float32)
+"""
+
+import tensorflow as tf
+
+from dftopk_tf.keras_compat import keras, register_serializable
+from dftopk_tf.ops import dftopk
+from dftopk_tf.selection import check_method
+
+
+@register_serializable
+class DFTopK(keras.layers.Layer):
+    """DFTopK selection probabilities sigmoid((x - theta) / tau) as a Keras layer.
+
+    theta is the midpoint of the k-th and (k+1)-th largest real score of each row.
+
+    Args:
+        k: default number of items to select (a call may override it with a per-row tensor, so a
+            served model can take k as a request input instead of freezing it at export).
+        tau: temperature > 0.
+        hard: return the exact 0/1 top-k mask forward, with DFTopK's gradient backward.
+        method: threshold search, ``"radix"`` (O(n)) or ``"top_k"`` (reference).
+        jit_compile: compile the threshold search with XLA; set False before exporting for a
+            model server without XLA (stock TF Serving).
+
+    Call arguments:
+        scores: float [..., n].
+        mask: optional bool [..., n], True for real items (padded items get 0).
+        k: optional int scalar or [...] tensor overriding the layer's k.
+
+    Output: float32 [..., n] in [0, 1].
+
+    Example:
+        >>> layer = DFTopK(k=1, hard=True)
+        >>> layer(tf.constant([[0.1, 0.7, 0.3]])).numpy().tolist()
+        [[0.0, 1.0, 0.0]]
+    """
+
+    def __init__(
+        self,
+        k: int = 10,
+        tau: float = 1.0,
+        hard: bool = False,
+        method: str = "radix",
+        jit_compile: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        if not tau > 0:
+            raise ValueError(f"tau must be > 0, got {tau!r}")
+        check_method(method)
+        self.k = k
+        self.tau = tau
+        self.hard = hard
+        self.method = method
+        self.jit_compile = jit_compile
+
+    def call(
+        self, scores: tf.Tensor, mask: tf.Tensor | None = None, k: tf.Tensor | None = None
+    ) -> tf.Tensor:
+        return dftopk(
+            scores,
+            self.k if k is None else k,
+            tau=self.tau,
+            mask=mask,
+            hard=self.hard,
+            method=self.method,
+            jit_compile=self.jit_compile,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "k": self.k,
+            "tau": self.tau,
+            "hard": self.hard,
+            "method": self.method,
+            "jit_compile": self.jit_compile,
+        }

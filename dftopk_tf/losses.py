@@ -1,0 +1,328 @@
+"""Top-k selection losses: per stage (``TopKSelectionLoss``) and cascade (``CascadeTopKLoss``).
+
+Every loss is a binary cross-entropy between an operator's selection probability and the
+ground-truth top-k mask of the labels (``topk_mask(labels, label_k)``, ties to the lower index),
+averaged over real items, then over requests. Labels follow the padding convention of
+``dftopk_tf.masking``: a negative label (``PADDING_LABEL``) marks a padded item, which changes
+neither the loss nor any gradient.
+
+Example:
+    >>> loss = DFTopKLoss(k=1, tau=0.5)
+    >>> labels = tf.constant([[3.0, 1.0, 2.0, -1.0]])
+    >>> scores = tf.constant([[2.0, 0.0, 1.0, 9.0]])
+    >>> round(float(loss(labels, scores)), 3)
+    0.225
+"""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from dftopk_tf.keras_compat import keras, register_serializable
+from dftopk_tf.masking import mask_from_labels
+from dftopk_tf.operators import get_operator
+from dftopk_tf.selection import topk_mask
+
+#: Probabilities are clipped to [EPSILON, 1] before a log when an operator has no logits.
+EPSILON: float = 1e-7
+
+
+def _log1mexp(log_p: tf.Tensor) -> tf.Tensor:
+    """log(1 - exp(log_p)) for log_p < 0, accurate on both sides of -log 2."""
+    log_p = tf.minimum(log_p, -EPSILON)
+    return tf.where(
+        log_p > -0.6931472,
+        tf.math.log(-tf.math.expm1(log_p)),
+        tf.math.log1p(-tf.exp(log_p)),
+    )
+
+
+def selection_log_probabilities(
+    method: str,
+    scores: tf.Tensor,
+    k: int | tf.Tensor,
+    mask: tf.Tensor,
+    temperature: float | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """log p and log(1 - p) of an operator's selection probabilities p, computed stably.
+
+    Operators with logits (DFTopK, sigmoid) use log-sigmoid; the others clip p to
+    [EPSILON, 1 - EPSILON].
+
+    Example:
+        >>> log_p, log_not_p = selection_log_probabilities(
+        ...     "dftopk", tf.constant([[1.0, 0.0]]), 1, tf.constant([[True, True]]))
+        >>> tf.exp(log_p).numpy().round(3)
+        array([[0.622, 0.378]], dtype=float32)
+    """
+    operator = get_operator(method)
+    temperature = operator.default_temperature if temperature is None else temperature
+    if operator.logits is not None:
+        logits = operator.logits(scores, k, mask, temperature)
+        return tf.math.log_sigmoid(logits), tf.math.log_sigmoid(-logits)
+    p = tf.clip_by_value(operator.probabilities(scores, k, mask, temperature), EPSILON, 1.0)
+    return tf.math.log(p), tf.math.log(tf.clip_by_value(1.0 - p, EPSILON, 1.0))
+
+
+def masked_request_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Mean of ``values`` [..., n] over real items per request (0 for a request with none).
+
+    Example:
+        >>> masked_request_mean(tf.constant([[1.0, 3.0, 8.0]]),
+        ...                     tf.constant([[True, True, False]])).numpy().tolist()
+        [2.0]
+    """
+    mask = tf.cast(mask, values.dtype)
+    total = tf.reduce_sum(values * mask, axis=-1)
+    return tf.math.divide_no_nan(total, tf.reduce_sum(mask, axis=-1))
+
+
+def binary_cross_entropy(
+    targets: tf.Tensor, log_p: tf.Tensor, log_not_p: tf.Tensor, mask: tf.Tensor
+) -> tf.Tensor:
+    """Per-request BCE from log-probabilities, averaged over real items.
+
+    Example:
+        >>> log_p = tf.math.log(tf.constant([[0.5, 0.5]]))
+        >>> bce = binary_cross_entropy(tf.constant([[True, False]]), log_p, log_p,
+        ...                            tf.constant([[True, True]]))
+        >>> bce.numpy().round(4)
+        array([0.6931], dtype=float32)
+    """
+    item_loss = -tf.where(targets, log_p, log_not_p)
+    item_loss = tf.where(mask, item_loss, 0.0)
+    return masked_request_mean(item_loss, mask)
+
+
+def ground_truth(labels: tf.Tensor, label_k: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The padding mask (label >= 0) and the ground-truth top-``label_k`` mask of the labels.
+
+    Example:
+        >>> mask, targets = ground_truth(tf.constant([[5.0, 7.0, -1.0]]), 1)
+        >>> targets.numpy().tolist()
+        [[False, True, False]]
+    """
+    labels = tf.cast(labels, tf.float32)
+    mask = mask_from_labels(labels)
+    return mask, topk_mask(labels, label_k, mask)
+
+
+@register_serializable
+class TopKSelectionLoss(keras.losses.Loss):
+    """BCE between a top-k operator's selection probabilities and the labels' top-k mask.
+
+    Args:
+        method: operator name from ``dftopk_tf.operators`` (``dftopk``, ``lapsum``,
+            ``sparse-topk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``, ``bce``).
+        k: the operator's k (how many items the stage keeps).
+        temperature: the operator's knob (tau, alpha, ...); None for the operator's default.
+        label_k: size of the ground-truth top-k (defaults to ``k``).
+
+    Inputs: ``y_true`` labels [batch, n] (negative = padded), ``y_pred`` scores [batch, n].
+    Output: per-request losses [batch], reduced by Keras (mean over the batch by default).
+
+    Example:
+        >>> loss = TopKSelectionLoss("lapsum", k=1)
+        >>> float(loss(tf.constant([[2.0, 1.0]]), tf.constant([[3.0, 0.0]]))) > 0
+        True
+    """
+
+    def __init__(
+        self,
+        method: str = "dftopk",
+        k: int = 10,
+        temperature: float | None = None,
+        label_k: int | None = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        get_operator(method)
+        if k < 1 or (label_k is not None and label_k < 1):
+            raise ValueError(f"k and label_k must be >= 1, got k={k}, label_k={label_k}")
+        super().__init__(name=name or f"{method}_loss", **kwargs)
+        self.method = method
+        self.k = k
+        self.temperature = temperature
+        self.label_k = label_k
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        mask, targets = ground_truth(y_true, self.label_k or self.k)
+        log_p, log_not_p = selection_log_probabilities(
+            self.method, y_pred, self.k, mask, self.temperature
+        )
+        return binary_cross_entropy(targets, log_p, log_not_p, mask)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "method": self.method,
+            "k": self.k,
+            "temperature": self.temperature,
+            "label_k": self.label_k,
+        }
+
+
+@register_serializable
+class DFTopKLoss(TopKSelectionLoss):
+    """DFTopK BCE loss: BCE-with-logits of (x - theta) / tau against the labels' top-k mask.
+
+    Args:
+        k: the operator's k.
+        tau: DFTopK temperature.
+        label_k: size of the ground-truth top-k (defaults to ``k``).
+
+    Example:
+        >>> loss = DFTopKLoss(k=2, tau=1.0)
+        >>> labels = tf.constant([[3.0, 2.0, 1.0, 0.0]])
+        >>> good = loss(labels, tf.constant([[4.0, 3.0, -3.0, -4.0]]))
+        >>> bad = loss(labels, tf.constant([[-4.0, -3.0, 3.0, 4.0]]))
+        >>> bool(good < bad)
+        True
+    """
+
+    def __init__(
+        self,
+        k: int = 10,
+        tau: float = 1.0,
+        label_k: int | None = None,
+        name: str | None = "dftopk_loss",
+        **kwargs,
+    ):
+        kwargs.pop("method", None)
+        kwargs.pop("temperature", None)
+        super().__init__("dftopk", k=k, temperature=tau, label_k=label_k, name=name, **kwargs)
+        self.tau = tau
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("method")
+        config["tau"] = config.pop("temperature")
+        return config
+
+
+@register_serializable
+class CascadeTopKLoss(keras.layers.Layer):
+    """LCRON-scheme cascade loss: per-stage top-k losses plus a joint loss, with learned weights.
+
+    For stages s = 1..S with scores x_s and selection probabilities p_s = f_{k_s}(x_s):
+    L_s = BCE(p_s, y), L_joint = BCE(prod_s p_s, y) and
+
+        total = sum_s 0.5 / w_s^2 * L_s + L_joint + log(prod_s w_s)
+
+    with y the labels' top-``label_k`` mask and w_s learned (stored as log w_s, initialised at 0,
+    i.e. w_s = 1). With ``learn_joint_weight`` the joint term gets its own 0.5 / w_j^2 and log w_j
+    (the public TF variant).
+
+    Args:
+        method: operator name (see ``TopKSelectionLoss``).
+        stage_ks: k of each stage (e.g. ``(10, 10)`` for retrieval and pre-ranking).
+        label_k: ground-truth top-k size.
+        temperature: the operator's knob, one value for all stages or one per stage.
+        learn_joint_weight: give the joint loss a learned weight too.
+
+    Call: ``loss_layer(labels, [stage_1_scores, ..., stage_S_scores])`` with labels [batch, n]
+    (negative = padded) and scores [batch, n]; returns a dict with ``loss`` (scalar),
+    ``stage_losses`` [S], ``joint_loss`` (scalar) and ``stage_weights`` [S] (the w_s).
+
+    Example:
+        >>> cascade = CascadeTopKLoss("dftopk", stage_ks=(2, 1), label_k=1)
+        >>> labels = tf.constant([[3.0, 1.0, 2.0]])
+        >>> out = cascade(labels, [tf.constant([[1.0, 0.0, 0.5]]), tf.constant([[2.0, 0.0, 1.0]])])
+        >>> out["stage_losses"].shape.as_list()
+        [2]
+    """
+
+    def __init__(
+        self,
+        method: str = "dftopk",
+        stage_ks: Sequence[int] = (10, 10),
+        label_k: int = 10,
+        temperature: float | Sequence[float] | None = None,
+        learn_joint_weight: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        get_operator(method)
+        stage_ks = tuple(int(k) for k in stage_ks)
+        if not stage_ks or min(stage_ks) < 1 or label_k < 1:
+            raise ValueError(
+                f"need stage_ks >= 1 for at least one stage and label_k >= 1, got "
+                f"stage_ks={stage_ks}, label_k={label_k}"
+            )
+        if isinstance(temperature, Sequence) and len(temperature) != len(stage_ks):
+            raise ValueError(
+                f"temperature has {len(temperature)} values for {len(stage_ks)} stages"
+            )
+        self.method = method
+        self.stage_ks = stage_ks
+        self.label_k = label_k
+        self.temperature = list(temperature) if isinstance(temperature, Sequence) else temperature
+        self.learn_joint_weight = learn_joint_weight
+
+    def build(self, input_shape=None) -> None:
+        weight_count = len(self.stage_ks) + int(self.learn_joint_weight)
+        self.log_weights = self.add_weight(
+            name="log_weights", shape=(weight_count,), initializer="zeros", trainable=True
+        )
+        super().build(input_shape)
+
+    def _stage_temperature(self, stage: int) -> float | None:
+        if isinstance(self.temperature, list):
+            return self.temperature[stage]
+        return self.temperature
+
+    def call(self, labels: tf.Tensor, stage_scores: Sequence[tf.Tensor]) -> dict[str, tf.Tensor]:
+        if len(stage_scores) != len(self.stage_ks):
+            raise ValueError(
+                f"got scores for {len(stage_scores)} stages, expected {len(self.stage_ks)}"
+            )
+        mask, targets = ground_truth(labels, self.label_k)
+        stage_losses = []
+        joint_log_p = 0.0
+        for stage, (scores, k) in enumerate(zip(stage_scores, self.stage_ks, strict=True)):
+            log_p, log_not_p = selection_log_probabilities(
+                self.method, scores, k, mask, self._stage_temperature(stage)
+            )
+            stage_losses.append(
+                tf.reduce_mean(binary_cross_entropy(targets, log_p, log_not_p, mask))
+            )
+            joint_log_p = joint_log_p + log_p
+        joint_loss = tf.reduce_mean(
+            binary_cross_entropy(targets, joint_log_p, _log1mexp(joint_log_p), mask)
+        )
+        stage_losses = tf.stack(stage_losses)
+        log_w = tf.cast(self.log_weights, tf.float32)
+        stage_log_w = log_w[: len(self.stage_ks)]
+        total = tf.reduce_sum(0.5 * tf.exp(-2.0 * stage_log_w) * stage_losses + stage_log_w)
+        if self.learn_joint_weight:
+            total += 0.5 * tf.exp(-2.0 * log_w[-1]) * joint_loss + log_w[-1]
+        else:
+            total += joint_loss
+        return {
+            "loss": total,
+            "stage_losses": stage_losses,
+            "joint_loss": joint_loss,
+            "stage_weights": tf.exp(stage_log_w),
+        }
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "method": self.method,
+            "stage_ks": list(self.stage_ks),
+            "label_k": self.label_k,
+            "temperature": self.temperature,
+            "learn_joint_weight": self.learn_joint_weight,
+        }
+
+
+def get_loss(method: str, k: int = 10, temperature: float | None = None, **kwargs):
+    """The single-stage loss for ``method`` (``DFTopKLoss`` for ``dftopk``).
+
+    Example:
+        >>> type(get_loss("dftopk", k=5, temperature=2.0)).__name__
+        'DFTopKLoss'
+    """
+    if method == "dftopk":
+        return DFTopKLoss(k=k, tau=1.0 if temperature is None else temperature, **kwargs)
+    return TopKSelectionLoss(method, k=k, temperature=temperature, **kwargs)

@@ -1,0 +1,138 @@
+"""One registry of top-k selection operators, by stable name: DFTopK and its peers.
+
+Every operator maps scores [..., n], k and a padding mask to selection probabilities in [0, 1].
+Each has one temperature-like knob under its own name in the paper it comes from (``tau``,
+``alpha``, ``regularization``, ``steepness``); the registry exposes it uniformly as
+``temperature`` so that training scripts select a method with ``--method NAME --tau T``.
+
+Example:
+    >>> operator = get_operator("lapsum")
+    >>> operator.temperature_name, operator.default_temperature
+    ('alpha', 5.0)
+    >>> p = operator.probabilities(tf.constant([[2.0, 0.0, 1.0]]), 1, None, 5.0)
+    >>> p.shape.as_list()
+    [1, 3]
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from dftopk_tf import peers
+from dftopk_tf.ops import dftopk, dftopk_logits
+
+Probabilities = Callable[[tf.Tensor, "int | tf.Tensor", "tf.Tensor | None", float], tf.Tensor]
+
+
+@dataclass(frozen=True)
+class SelectionOperator:
+    """A named top-k selection operator and its temperature knob.
+
+    Attributes:
+        name: registry name (``--method``).
+        probabilities: ``(scores, k, mask, temperature) -> probabilities [..., n]``.
+        logits: for operators of the form sigmoid(logits), ``(scores, k, mask, temperature) ->
+            logits``, so that losses can use the stable with-logits BCE; else None.
+        temperature_name: the knob's name in the operator's paper.
+        default_temperature: the knob's default (the public runs' setting where there is one).
+        cost: the operator's asymptotic cost per row, for reports.
+
+    Example:
+        >>> get_operator("dftopk").cost
+        'O(n)'
+    """
+
+    name: str
+    probabilities: Probabilities
+    logits: Probabilities | None
+    temperature_name: str
+    default_temperature: float
+    cost: str
+
+
+def _dftopk_probabilities(scores, k, mask, temperature):
+    return dftopk(scores, k, tau=temperature, mask=mask)
+
+
+def _dftopk_logits(scores, k, mask, temperature):
+    return dftopk_logits(scores, k, tau=temperature, mask=mask)
+
+
+def _sigmoid_logits(scores, k, mask, temperature):
+    del k, mask  # Pointwise: every item is scored on its own.
+    return tf.cast(scores, tf.float32) / temperature
+
+
+_OPERATORS: dict[str, SelectionOperator] = {
+    op.name: op
+    for op in (
+        SelectionOperator("dftopk", _dftopk_probabilities, _dftopk_logits, "tau", 1.0, "O(n)"),
+        SelectionOperator(
+            "lapsum",
+            lambda s, k, m, t: peers.lapsum(s, k, mask=m, alpha=t),
+            None,
+            "alpha",
+            5.0,
+            "O(n log n)",
+        ),
+        SelectionOperator(
+            "sparse-topk",
+            lambda s, k, m, t: peers.sparse_topk(s, k, mask=m, regularization=t),
+            None,
+            "regularization",
+            1.0,
+            "O(n log n)",
+        ),
+        SelectionOperator(
+            "lcron-neuralsort",
+            lambda s, k, m, t: peers.lcron_neuralsort(s, k, mask=m, tau=t),
+            None,
+            "tau",
+            50.0,
+            "O(n^2)",
+        ),
+        SelectionOperator(
+            "lcron-softsort",
+            lambda s, k, m, t: peers.lcron_softsort(s, k, mask=m, tau=t),
+            None,
+            "tau",
+            50.0,
+            "O(n^2)",
+        ),
+        SelectionOperator(
+            "lcron-diffsort",
+            lambda s, k, m, t: peers.lcron_diffsort(s, k, mask=m, steepness=t),
+            None,
+            "steepness",
+            10.0,
+            "O(n^3)",
+        ),
+        SelectionOperator(
+            "bce",
+            lambda s, k, m, t: peers.sigmoid_selection(s, k, mask=m, tau=t),
+            _sigmoid_logits,
+            "tau",
+            1.0,
+            "O(n)",
+        ),
+    )
+}
+
+#: Every registered operator name, in a stable order.
+OPERATOR_NAMES: tuple[str, ...] = tuple(_OPERATORS)
+
+
+def get_operator(name: str) -> SelectionOperator:
+    """Returns the registered operator ``name``; ``ValueError`` lists the names otherwise.
+
+    Example:
+        >>> get_operator("dftopk").temperature_name
+        'tau'
+    """
+    try:
+        return _OPERATORS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown top-k method {name!r}; expected one of {', '.join(OPERATOR_NAMES)}"
+        ) from None

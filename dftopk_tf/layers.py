@@ -56,6 +56,8 @@ class DFTopK(keras.layers.Layer):
         if not tau > 0:
             raise ValueError(f"tau must be > 0, got {tau!r}")
         check_method(method)
+        # The output keeps the input's padding: a Keras mask passes through unchanged.
+        self.supports_masking = True
         self.k = k
         self.tau = tau
         self.hard = hard

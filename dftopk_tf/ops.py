@@ -123,8 +123,11 @@ def _dftopk_logit_rows(
     kth = selection.values_of_keys(kth_key)
     next_kth = selection.values_of_keys(next_key)
     smallest_real = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, scores, float("inf")), -1)
-    theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real - SELECT_ALL_MARGIN * tau)
+    # Select-all rows: logits (x - smallest) / tau + margin, since smallest - margin * tau rounds
+    # back to smallest for large scores (1e9 at tau = 1, 1e7 at tau = 0.01), leaving p = 0.5.
+    theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real)
     theta = tf.where(has_nan, float("nan"), theta)
+    margin = tf.where(has_pair, 0.0, SELECT_ALL_MARGIN)[:, tf.newaxis]
     hard_mask = None
     if with_hard_mask:
         smallest_key = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, keys, 2**31 - 1), -1)
@@ -134,7 +137,7 @@ def _dftopk_logit_rows(
 
     @tf.custom_gradient
     def logits_of(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-        logits = tf.where(mask, (x - theta[:, tf.newaxis]) / tau, PADDED_LOGIT)
+        logits = tf.where(mask, (x - theta[:, tf.newaxis]) / tau + margin, PADDED_LOGIT)
 
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
             item_grad = tf.where(mask, upstream, 0.0) / tau

@@ -1,0 +1,1 @@
+"""Benchmarks and the experiments report (``python -m benchmarks.reproduce``)."""

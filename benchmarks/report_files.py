@@ -1,0 +1,126 @@
+"""Tables, figures and the machine line of the experiments report, each written atomically.
+
+A table is a list of column names and rows of plain values; it is saved as CSV (for other tools)
+and rendered as a markdown table (for ``report.md``). Figures are drawn on a matplotlib ``Figure``
+with the Agg canvas, so no display and no global pyplot state is involved.
+
+Example:
+    >>> print(markdown_table(["n", "ms"], [[5, 0.25], [50, 1.5]]))
+    | n | ms |
+    |---:|---:|
+    | 5 | 0.25 |
+    | 50 | 1.5 |
+"""
+
+import csv
+import math
+import os
+import platform
+from collections.abc import Sequence
+
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pipelines.atomic_files import atomic_path
+
+Cell = str | int | float | None
+
+
+def format_cell(value: Cell) -> str:
+    """A table cell as text: floats with 4 significant digits, None as an empty cell.
+
+    Example:
+        >>> [format_cell(v) for v in (0.123456, 12345.6, 3, None, "dftopk")]
+        ['0.1235', '1.235e+04', '3', '', 'dftopk']
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """A markdown table; numeric columns are right-aligned.
+
+    Example:
+        >>> print(markdown_table(["method"], [["dftopk"]]))
+        | method |
+        |---|
+        | dftopk |
+    """
+    _check_row_widths(columns, rows)
+    numeric = [
+        all(isinstance(row[i], int | float) or row[i] is None for row in rows) and bool(rows)
+        for i in range(len(columns))
+    ]
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---:" if is_numeric else "---" for is_numeric in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+    """Writes the table as CSV to ``path`` (under a temporary name, then renamed).
+
+    Example:
+        >>> write_csv("/tmp/report_files_example.csv", ["n"], [[5]])
+        >>> open("/tmp/report_files_example.csv").read().split()
+        ['n', '5']
+    """
+    _check_row_widths(columns, rows)
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+
+
+def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
+    """A matplotlib ``Figure`` on the Agg canvas (no display needed).
+
+    Example:
+        >>> type(new_figure().canvas).__name__
+        'FigureCanvasAgg'
+    """
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Figure, path: str) -> None:
+    """Saves ``figure`` as PNG to ``path`` (under a temporary name, then renamed).
+
+    Example:
+        >>> figure = new_figure()
+        >>> _ = figure.add_subplot().plot([1, 2], [1, 4])
+        >>> save_figure(figure, "/tmp/report_files_example.png")
+    """
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)
+
+
+def machine_description() -> str:
+    """One line naming the machine: CPU count, platform, Python, TensorFlow and any GPUs.
+
+    Example:
+        >>> "TensorFlow" in machine_description()
+        True
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    gpu_names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                 for gpu in gpus]
+    processor = platform.processor() or platform.machine()
+    return (
+        f"{os.cpu_count()} CPU cores ({processor}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"GPU: {', '.join(gpu_names) if gpu_names else 'none'}"
+    )
+
+
+def _check_row_widths(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+    for row in rows:
+        if len(row) != len(columns):
+            raise ValueError(f"row {list(row)} has {len(row)} cells for {len(columns)} columns")

@@ -1,0 +1,15 @@
+"""serving: SavedModel export of the cascade and cascade inference, embedded or over TF Serving.
+
+- ``python -m serving.export``: retrieval, prerank and rank SavedModels in the TF Serving layout.
+- ``serving.cascade.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one backend
+  (``serving.backends``: ``local``, ``rest``, ``grpc``).
+- ``python -m serving.server``: the HTTP front, ``POST /v1/recommend`` and ``GET /healthz``.
+
+The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written down once in
+``serving.signatures``.
+
+Example:
+    >>> from serving.backends import LocalBackend
+    >>> from serving.cascade import Cascade
+    >>> cascade = Cascade(LocalBackend("/tmp/export"), top_n=200, m=50, k=10)
+"""

@@ -1,0 +1,149 @@
+"""The exported models as ``tf.Module``s with the contract's ``serving_default`` signatures.
+
+A servable wraps the trained parts (any callables over the contract's feature dicts) with what
+serving needs around them: ids clipped to the out-of-vocabulary bucket, the item corpus index
+(retrieval), the lowest score on padded candidates and the exact top-k mask (pre-ranking,
+ranking), and the request's ``top_n``/``k`` as signature inputs. Only the model's variables are
+tracked, not its Keras objects, so the SavedModel holds the signature functions and nothing that
+needs Keras (or XLA) to load.
+
+Example:
+    >>> vocabulary = FeatureVocabulary({"user": [10] * 5})
+    >>> servable = ScorerServable(lambda f: tf.cast(f["items"][..., 0], tf.float32), [],
+    ...                           vocabulary)
+    >>> tf.saved_model.save(servable, "/tmp/rank/1", signatures=servable.signatures())
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+
+import tensorflow as tf
+
+from dftopk_tf.layers import DFTopK
+from serving import signatures as sig
+from serving.item_index import ExactItemIndex
+from serving.vocabulary import FeatureVocabulary
+
+FeatureFunction = Callable[[Mapping[str, tf.Tensor]], tf.Tensor]
+
+
+class RetrievalServable(tf.Module):
+    """User tower + exact item index: the request's top-N corpus items and their scores.
+
+    Args:
+        user_embedding: request features (``context``, ``user``, ``seq``, ``seq_mask``, ids
+            already clipped) -> float [B, d] query embeddings.
+        variables: the variables ``user_embedding`` reads (saved with the model).
+        index: the item corpus, embedded by the item tower.
+        vocabulary: table sizes for out-of-vocabulary clipping.
+
+    Example:
+        >>> servable = RetrievalServable(user_tower, user_tower.variables, index, vocabulary)
+        >>> servable.serve(**request, top_n=tf.constant(100))["item_ids"].shape  # [B, 100]
+    """
+
+    def __init__(
+        self,
+        user_embedding: FeatureFunction,
+        variables: Sequence[tf.Variable],
+        index: ExactItemIndex,
+        vocabulary: FeatureVocabulary,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.model_variables = list(variables)
+        self.index = index
+        self._user_embedding = user_embedding
+        self._vocabulary = vocabulary
+
+    def serve(
+        self,
+        context: tf.Tensor,
+        user: tf.Tensor,
+        seq: tf.Tensor,
+        seq_mask: tf.Tensor,
+        top_n: tf.Tensor,
+    ) -> dict[str, tf.Tensor]:
+        """The ``serving_default`` body (see ``serving.signatures``)."""
+        features = self._vocabulary.clip_features(
+            {sig.CONTEXT: context, sig.USER: user, sig.SEQ: seq, sig.SEQ_MASK: seq_mask}
+        )
+        scores, item_ids, item_features = self.index(self._user_embedding(features), top_n)
+        return {sig.ITEM_IDS: item_ids, sig.ITEM_FEATURES: item_features, sig.SCORES: scores}
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """``{"serving_default": ...}`` for ``tf.saved_model.save``.
+
+        Example:
+            >>> list(servable.signatures())
+            ['serving_default']
+        """
+        serve = tf.function(self.serve)
+        return {sig.SIGNATURE_NAME: serve.get_concrete_function(**sig.RETRIEVAL_SPECS)}
+
+
+class ScorerServable(tf.Module):
+    """A candidate scorer (pre-ranking or ranking): scores and the exact top-k mask.
+
+    Args:
+        score: request features plus ``items``/``item_mask`` (ids clipped) -> float [B, M]
+            (or [B, M, 1]) candidate scores.
+        variables: the variables ``score`` reads (saved with the model).
+        vocabulary: table sizes for out-of-vocabulary clipping.
+
+    Padded candidates (``item_mask`` False) get the lowest float32 score and are never selected;
+    ``selected`` is ``DFTopK(hard=True)``'s exact mask of the k best real candidates (all of
+    them when k >= their count).
+
+    Example:
+        >>> servable = ScorerServable(din.score, din.variables, vocabulary)
+        >>> servable.serve(**request, items=items, item_mask=mask, k=tf.constant(20))["selected"]
+    """
+
+    def __init__(
+        self,
+        score: FeatureFunction,
+        variables: Sequence[tf.Variable],
+        vocabulary: FeatureVocabulary,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.model_variables = list(variables)
+        self._score = score
+        self._vocabulary = vocabulary
+
+    def serve(
+        self,
+        context: tf.Tensor,
+        user: tf.Tensor,
+        seq: tf.Tensor,
+        seq_mask: tf.Tensor,
+        items: tf.Tensor,
+        item_mask: tf.Tensor,
+        k: tf.Tensor,
+    ) -> dict[str, tf.Tensor]:
+        """The ``serving_default`` body (see ``serving.signatures``)."""
+        features = self._vocabulary.clip_features(
+            {
+                sig.CONTEXT: context,
+                sig.USER: user,
+                sig.SEQ: seq,
+                sig.SEQ_MASK: seq_mask,
+                sig.ITEMS: items,
+                sig.ITEM_MASK: item_mask,
+            }
+        )
+        scores = tf.reshape(tf.cast(self._score(features), tf.float32), tf.shape(item_mask))
+        scores = tf.where(item_mask, scores, tf.float32.min)
+        # Built at trace time: it has no variables, and untracked it adds nothing but its ops.
+        selector = DFTopK(k=1, hard=True, jit_compile=False, name="selected")
+        return {sig.SCORES: scores, sig.SELECTED: selector(scores, mask=item_mask, k=k)}
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """``{"serving_default": ...}`` for ``tf.saved_model.save``.
+
+        Example:
+            >>> list(servable.signatures())
+            ['serving_default']
+        """
+        serve = tf.function(self.serve)
+        return {sig.SIGNATURE_NAME: serve.get_concrete_function(**sig.SCORER_SPECS)}

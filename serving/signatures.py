@@ -1,0 +1,126 @@
+"""The serving signatures of docs/CONTRACTS.md: model names, input specs, output dtypes.
+
+Every exported model has one ``serving_default`` signature taking and returning dicts of named
+tensors (B = requests, M = candidates):
+
+=========  ===========================================  ==========================================
+model      inputs                                       outputs
+=========  ===========================================  ==========================================
+retrieval  context int32 [B, 3], user int32 [B, 5],     item_ids int32 [B, n] (corpus rows),
+           seq int32 [B, 50, 5], seq_mask bool [B, 50],  item_features int32 [B, n, 8],
+           top_n int32 []                               scores float32 [B, n];
+                                                        n = min(top_n, corpus size)
+prerank,   the request inputs above, items int32         scores float32 [B, M] (padded: lowest
+rank       [B, M, 8], item_mask bool [B, M], k int32 []  float), selected float32 [B, M] (exact
+                                                        top-k mask)
+=========  ===========================================  ==========================================
+
+Example:
+    >>> sorted(INPUT_SPECS[RETRIEVAL])
+    ['context', 'seq', 'seq_mask', 'top_n', 'user']
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines import example_format as fmt
+
+RETRIEVAL = "retrieval"
+PRERANK = "prerank"
+RANK = "rank"
+#: The exported models, in cascade order.
+MODEL_NAMES: tuple[str, ...] = (RETRIEVAL, PRERANK, RANK)
+SIGNATURE_NAME = "serving_default"
+
+CONTEXT = fmt.CONTEXT
+USER = fmt.USER
+SEQ = fmt.SEQ
+SEQ_MASK = fmt.SEQ_MASK
+ITEMS = fmt.ITEMS
+ITEM_MASK = fmt.ITEM_MASK
+TOP_N = "top_n"
+K = "k"
+ITEM_IDS = "item_ids"
+ITEM_FEATURES = "item_features"
+SCORES = "scores"
+SELECTED = "selected"
+
+CONTEXT_WIDTH = len(fmt.CONTEXT_FIELDS)
+USER_WIDTH = len(fmt.USER_FIELDS)
+SEQUENCE_LENGTH = fmt.SEQUENCE_LENGTH
+SEQUENCE_WIDTH = len(fmt.SEQUENCE_FIELDS)
+ITEM_WIDTH = len(fmt.ITEM_FIELDS)
+
+#: The request's own features, shared by the three models.
+REQUEST_SPECS: dict[str, tf.TensorSpec] = {
+    CONTEXT: tf.TensorSpec([None, CONTEXT_WIDTH], tf.int32, CONTEXT),
+    USER: tf.TensorSpec([None, USER_WIDTH], tf.int32, USER),
+    SEQ: tf.TensorSpec([None, SEQUENCE_LENGTH, SEQUENCE_WIDTH], tf.int32, SEQ),
+    SEQ_MASK: tf.TensorSpec([None, SEQUENCE_LENGTH], tf.bool, SEQ_MASK),
+}
+RETRIEVAL_SPECS: dict[str, tf.TensorSpec] = REQUEST_SPECS | {
+    TOP_N: tf.TensorSpec([], tf.int32, TOP_N)
+}
+SCORER_SPECS: dict[str, tf.TensorSpec] = REQUEST_SPECS | {
+    ITEMS: tf.TensorSpec([None, None, ITEM_WIDTH], tf.int32, ITEMS),
+    ITEM_MASK: tf.TensorSpec([None, None], tf.bool, ITEM_MASK),
+    K: tf.TensorSpec([], tf.int32, K),
+}
+#: Input specs of each model's ``serving_default`` signature.
+INPUT_SPECS: dict[str, dict[str, tf.TensorSpec]] = {
+    RETRIEVAL: RETRIEVAL_SPECS,
+    PRERANK: SCORER_SPECS,
+    RANK: SCORER_SPECS,
+}
+#: Output dtypes of each model's ``serving_default`` signature.
+OUTPUT_DTYPES: dict[str, dict[str, tf.DType]] = {
+    RETRIEVAL: {ITEM_IDS: tf.int32, ITEM_FEATURES: tf.int32, SCORES: tf.float32},
+    PRERANK: {SCORES: tf.float32, SELECTED: tf.float32},
+    RANK: {SCORES: tf.float32, SELECTED: tf.float32},
+}
+
+
+def as_numpy_inputs(model_name: str, inputs: dict[str, object]) -> dict[str, np.ndarray]:
+    """Converts a model's inputs to NumPy arrays of the signature's dtypes, checking their names.
+
+    Raises ``ValueError`` naming missing or unexpected inputs and any input that does not convert.
+
+    Example:
+        >>> arrays = as_numpy_inputs(RANK, {"context": [[1, 2, 3]], "user": [[1] * 5],
+        ...     "seq": [[[0] * 5] * 50], "seq_mask": [[False] * 50], "items": [[[1] * 8]],
+        ...     "item_mask": [[True]], "k": 1})
+        >>> arrays["k"].dtype
+        dtype('int32')
+    """
+    specs = input_specs(model_name)
+    missing = sorted(set(specs) - set(inputs))
+    unexpected = sorted(set(inputs) - set(specs))
+    if missing or unexpected:
+        raise ValueError(
+            f"{model_name} takes inputs {sorted(specs)}; missing {missing}, unexpected {unexpected}"
+        )
+    arrays = {}
+    for name, spec in specs.items():
+        try:
+            arrays[name] = np.asarray(inputs[name], dtype=spec.dtype.as_numpy_dtype)
+        except (TypeError, ValueError) as error:
+            message = f"{model_name} input {name!r} is not {spec.dtype.name}: {error}"
+            raise ValueError(message) from None
+        if not spec.shape.is_compatible_with(arrays[name].shape):
+            raise ValueError(
+                f"{model_name} input {name!r} must have shape {spec.shape}, "
+                f"got {arrays[name].shape}"
+            )
+    return arrays
+
+
+def input_specs(model_name: str) -> dict[str, tf.TensorSpec]:
+    """The input specs of ``model_name``'s signature; ``ValueError`` for an unknown model.
+
+    Example:
+        >>> input_specs(PRERANK)[K].shape
+        TensorShape([])
+    """
+    if model_name not in INPUT_SPECS:
+        raise ValueError(f"unknown model {model_name!r}; the exported models are {MODEL_NAMES}")
+    return INPUT_SPECS[model_name]

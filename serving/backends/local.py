@@ -1,0 +1,81 @@
+"""The ``local`` backend: the exported SavedModels loaded in this process (no server needed).
+
+Example:
+    >>> backend = LocalBackend("/tmp/export")
+    >>> backend.versions
+    {'retrieval': 1, 'prerank': 1, 'rank': 1}
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from serving import signatures as sig
+from serving.backends.base import BackendError, BackendRequestError, PredictBackend
+from serving.export_layout import latest_version_dir, version_dir
+
+
+class LocalBackend(PredictBackend):
+    """Runs the ``serving_default`` signatures of SavedModels under a TF Serving export folder.
+
+    Args:
+        export_dir: the ``EXPORT`` folder of ``python -m serving.export``.
+        model_names: the models to load (default: retrieval, prerank, rank).
+        versions: model name -> version to load; the latest version otherwise.
+
+    Inputs are checked against the contract's names, dtypes and shapes
+    (``BackendRequestError``); TensorFlow's own run-time errors (e.g. ``k`` < 1) are
+    ``BackendRequestError`` too. Calls are thread-safe.
+
+    Example:
+        >>> LocalBackend("/tmp/export").predict("rank", inputs)["selected"].sum(axis=1)
+        array([10.], dtype=float32)
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        export_dir: str,
+        model_names: Sequence[str] = sig.MODEL_NAMES,
+        versions: Mapping[str, int] | None = None,
+    ):
+        versions = dict(versions or {})
+        self.versions: dict[str, int] = {}
+        self._signatures = {}
+        for model_name in model_names:
+            sig.input_specs(model_name)
+            if model_name in versions:
+                path = version_dir(export_dir, model_name, versions[model_name])
+            else:
+                path = latest_version_dir(export_dir, model_name)
+            if not os.path.isdir(path):
+                raise FileNotFoundError(f"no SavedModel of {model_name!r} at {path}")
+            loaded = tf.saved_model.load(path)
+            if sig.SIGNATURE_NAME not in loaded.signatures:
+                raise ValueError(f"{path} has no {sig.SIGNATURE_NAME!r} signature")
+            self._signatures[model_name] = (loaded, loaded.signatures[sig.SIGNATURE_NAME])
+            self.versions[model_name] = int(os.path.basename(path))
+
+    def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if model_name not in self._signatures:
+            raise BackendRequestError(
+                f"model {model_name!r} is not loaded; loaded: {sorted(self._signatures)}"
+            )
+        try:
+            arrays = sig.as_numpy_inputs(model_name, inputs)
+        except ValueError as error:
+            raise BackendRequestError(str(error)) from None
+        _, signature = self._signatures[model_name]
+        try:
+            outputs = signature(**{name: tf.constant(value) for name, value in arrays.items()})
+        except tf.errors.InvalidArgumentError as error:
+            raise BackendRequestError(f"{model_name}: {error.message}") from None
+        except tf.errors.OpError as error:
+            raise BackendError(f"{model_name}: {error.message}") from None
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    def close(self) -> None:
+        self._signatures.clear()

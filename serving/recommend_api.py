@@ -1,0 +1,225 @@
+"""The JSON API of ``POST /v1/recommend``: request validation and the answer's layout.
+
+Request body (ids are RecFlow's own, unshifted; this module adds the contract's + 1)::
+
+    {"requests": [{"user": [user_id, device_id, gender, age, province],
+                   "context": [weekday (0 = Monday), hour, minute],
+                   "history": [[video_id, author_id, category_level_two,
+                                category_level_one, upload_type], ...]}],
+     "top_n": 200, "m": 50, "k": 10}
+
+``history`` lists past effective views oldest first (the newest 50 are used; it may be empty or
+left out); ``top_n``, ``m``, ``k`` are optional. Ids the model has never seen (any integer
+>= 0) are served through the out-of-vocabulary bucket. Answer::
+
+    {"results": [{"item_ids": [...], "video_ids": [...], "scores": [...]}],
+     "sizes": {"top_n": 200, "m": 50, "k": 10}, "timings_ms": {"retrieval": ..., ...}}
+
+with ``item_ids`` the corpus rows and ``video_ids`` the RecFlow video ids, best first.
+
+Example:
+    >>> call = parse_recommend_body(b'{"requests": [{"user": [1, 2, 0, 3, 4],'
+    ...                             b' "context": [0, 13, 5]}]}', Defaults(200, 50, 10))
+    >>> call.features["user"].tolist(), call.sizes
+    ([[2, 3, 1, 4, 5]], (200, 50, 10))
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from serving import signatures as sig
+from serving.cascade import CascadeResult, check_sizes
+
+#: Largest raw id: with the + 1 shift it must still fit int32 (larger ids are clamped to it and
+#: served through the out-of-vocabulary bucket).
+MAX_RAW_ID = np.iinfo(np.int32).max - 1
+#: Allowed ranges of the raw context values.
+CONTEXT_LIMITS = (("weekday", 6), ("hour", 23), ("minute", 59))
+
+
+class RequestError(ValueError):
+    """A recommend request that cannot be served as sent (HTTP 400); the message says why."""
+
+
+class Defaults(NamedTuple):
+    """The cascade sizes used when a request leaves them out.
+
+    Example:
+        >>> Defaults(top_n=200, m=50, k=10).m
+        50
+    """
+
+    top_n: int
+    m: int
+    k: int
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one ``POST /v1/recommend`` may ask for.
+
+    Attributes:
+        max_requests: requests per body.
+        max_top_n: largest ``top_n``.
+        max_body_bytes: largest body.
+
+    Example:
+        >>> RequestLimits(max_requests=8).max_top_n
+        2000
+    """
+
+    max_requests: int = 64
+    max_top_n: int = 2000
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class RecommendCall:
+    """A validated body: contract features [B, ...] and the cascade sizes (top_n, m, k).
+
+    Example:
+        >>> call.features["seq"].shape
+        (1, 50, 5)
+    """
+
+    features: dict[str, np.ndarray]
+    sizes: tuple[int, int, int]
+
+    @property
+    def batch_size(self) -> int:
+        """Number of requests B.
+
+        Example:
+            >>> call.batch_size
+            1
+        """
+        return int(self.features[sig.USER].shape[0])
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _raw_ids(value: Any, width: int, where: str) -> list[int]:
+    if not isinstance(value, list) or len(value) != width or not all(map(_is_int, value)):
+        raise RequestError(f"{where} must be a list of {width} integers, got {value!r:.80}")
+    if any(item < 0 for item in value):
+        raise RequestError(f"{where} must hold ids >= 0, got {value!r:.80}")
+    return [min(item, MAX_RAW_ID) + 1 for item in value]
+
+
+def _context(value: Any, where: str) -> list[int]:
+    if not isinstance(value, list) or len(value) != len(CONTEXT_LIMITS):
+        raise RequestError(f"{where} must be [weekday, hour, minute], got {value!r:.80}")
+    for item, (name, largest) in zip(value, CONTEXT_LIMITS, strict=True):
+        if not _is_int(item) or not 0 <= item <= largest:
+            raise RequestError(
+                f"{where}: {name} must be an integer in [0, {largest}], got {item!r}"
+            )
+    return [item + 1 for item in value]
+
+
+def _history(value: Any, where: str) -> np.ndarray:
+    if not isinstance(value, list):
+        raise RequestError(f"{where} must be a list of behaviours, got {type(value).__name__}")
+    seq = np.zeros((sig.SEQUENCE_LENGTH, sig.SEQUENCE_WIDTH), np.int32)
+    newest = value[-sig.SEQUENCE_LENGTH :]
+    for index, behaviour in enumerate(newest):
+        row = sig.SEQUENCE_LENGTH - len(newest) + index
+        seq[row] = _raw_ids(behaviour, sig.SEQUENCE_WIDTH, f"{where}[{index}]")
+    return seq
+
+
+def _size(body: Mapping[str, Any], name: str, default: int) -> int:
+    value = body.get(name, default)
+    if not _is_int(value) or value < 1:
+        raise RequestError(f"{name} must be an integer >= 1, got {value!r:.80}")
+    return value
+
+
+def parse_recommend_body(
+    body: bytes, defaults: Defaults, limits: RequestLimits = RequestLimits()
+) -> RecommendCall:
+    """Validates a ``POST /v1/recommend`` body; raises ``RequestError`` naming the problem.
+
+    Example:
+        >>> parse_recommend_body(b'{"requests": []}', Defaults(200, 50, 10))
+        Traceback (most recent call last):
+        ...
+        serving.recommend_api.RequestError: requests must be a non-empty list of request objects
+    """
+    if len(body) > limits.max_body_bytes:
+        raise RequestError(f"the body has {len(body)} bytes, more than {limits.max_body_bytes}")
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RequestError(f"the body is not valid JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise RequestError("the body must be a JSON object with a 'requests' list")
+    unknown = sorted(set(parsed) - {"requests", "top_n", "m", "k"})
+    if unknown:
+        raise RequestError(f"unknown fields {unknown}; allowed: requests, top_n, m, k")
+    requests = parsed.get("requests")
+    if not isinstance(requests, list) or not requests:
+        raise RequestError("requests must be a non-empty list of request objects")
+    if len(requests) > limits.max_requests:
+        raise RequestError(
+            f"{len(requests)} requests in one body, more than the limit {limits.max_requests}"
+        )
+    sizes = tuple(_size(parsed, name, default) for name, default in defaults._asdict().items())
+    if sizes[0] > limits.max_top_n:
+        raise RequestError(f"top_n must be <= {limits.max_top_n}, got {sizes[0]}")
+    try:
+        check_sizes(*sizes)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
+
+    users, contexts, seqs = [], [], []
+    for index, request in enumerate(requests):
+        where = f"requests[{index}]"
+        if not isinstance(request, dict):
+            raise RequestError(f"{where} must be an object with user, context and history")
+        missing = sorted({"user", "context"} - set(request))
+        unknown = sorted(set(request) - {"user", "context", "history"})
+        if missing or unknown:
+            raise RequestError(
+                f"{where}: missing fields {missing}, unknown fields {unknown} "
+                "(expected user, context and optionally history)"
+            )
+        users.append(_raw_ids(request["user"], sig.USER_WIDTH, f"{where}.user"))
+        contexts.append(_context(request["context"], f"{where}.context"))
+        seqs.append(_history(request.get("history", []), f"{where}.history"))
+    seq = np.stack(seqs)
+    features = {
+        sig.CONTEXT: np.asarray(contexts, np.int32),
+        sig.USER: np.asarray(users, np.int32),
+        sig.SEQ: seq,
+        sig.SEQ_MASK: np.any(seq != 0, axis=-1),
+    }
+    return RecommendCall(features, sizes)
+
+
+def recommend_answer(result: CascadeResult, sizes: tuple[int, int, int]) -> dict[str, Any]:
+    """The JSON answer for a cascade result (see the module docstring).
+
+    Example:
+        >>> recommend_answer(result, (200, 50, 10))["results"][0]["video_ids"][:3]
+        [1043, 77, 5120]
+    """
+    video_ids = result.item_features[..., 0].astype(np.int64) - 1
+    return {
+        "results": [
+            {
+                "item_ids": result.item_ids[row].tolist(),
+                "video_ids": video_ids[row].tolist(),
+                "scores": result.scores[row].tolist(),
+            }
+            for row in range(result.item_ids.shape[0])
+        ],
+        "sizes": dict(zip(Defaults._fields, sizes, strict=True)),
+        "timings_ms": {name: round(value, 3) for name, value in result.timings_ms.items()},
+    }

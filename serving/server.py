@@ -1,0 +1,257 @@
+"""The HTTP front of the cascade: ``POST /v1/recommend`` and ``GET /healthz``.
+
+    python -m serving.server --export-dir EXPORT --port 8080                 # embedded models
+    python -m serving.server --port 8080 --backend grpc --grpc-target 127.0.0.1:8500
+    python -m serving.server --port 8080 --backend rest --rest-url http://127.0.0.1:8501
+
+Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 with
+``{"error": message}``, never a crash. Concurrent requests are micro-batched
+(``serving.micro_batcher``). Backend failures answer 502 (the model server refused or failed),
+503 (unavailable after retries) or 504 (timeout), each with a message.
+
+Example:
+    >>> server = build_server(RecommendService(batcher, Defaults(200, 50, 10)), "127.0.0.1", 0)
+    >>> threading.Thread(target=server.serve_forever, daemon=True).start()
+    >>> server.server_address[1]  # the port picked
+    41327
+"""
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from serving.backends import (
+    BACKEND_NAMES,
+    BackendError,
+    BackendRequestError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+    make_backend,
+)
+from serving.cascade import Cascade
+from serving.micro_batcher import CascadeBatcher
+from serving.recommend_api import (
+    Defaults,
+    RequestError,
+    RequestLimits,
+    parse_recommend_body,
+    recommend_answer,
+)
+
+LOGGER = logging.getLogger(__name__)
+RECOMMEND_PATH = "/v1/recommend"
+HEALTH_PATH = "/healthz"
+
+
+@dataclass
+class RecommendService:
+    """What the HTTP handlers serve with: the batcher, default sizes, limits, and a description.
+
+    Example:
+        >>> service = RecommendService(batcher, Defaults(200, 50, 10), RequestLimits(), 5.0)
+    """
+
+    batcher: CascadeBatcher
+    defaults: Defaults
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    request_timeout_s: float = 10.0
+    description: dict[str, Any] = field(default_factory=dict)
+
+    def recommend(self, body: bytes) -> dict[str, Any]:
+        """The JSON answer for a body; raises ``RequestError``, ``BackendError``, ``TimeoutError``.
+
+        Example:
+            >>> service.recommend(b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 1, 2]}]}'
+            ... )["results"][0]["video_ids"]
+        """
+        call = parse_recommend_body(body, self.defaults, self.limits)
+        result = self.batcher.recommend(call.features, call.sizes, self.request_timeout_s)
+        return recommend_answer(result, call.sizes)
+
+
+def _status_of(error: Exception) -> HTTPStatus:
+    if isinstance(error, RequestError):
+        return HTTPStatus.BAD_REQUEST
+    if isinstance(error, BackendUnavailableError):
+        return HTTPStatus.SERVICE_UNAVAILABLE
+    if isinstance(error, BackendTimeoutError | TimeoutError):
+        return HTTPStatus.GATEWAY_TIMEOUT
+    if isinstance(error, BackendRequestError | BackendError):
+        return HTTPStatus.BAD_GATEWAY
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class RecommendHandler(BaseHTTPRequestHandler):
+    """Answers ``POST /v1/recommend`` and ``GET /healthz`` with JSON (``server.service``)."""
+
+    server: "RecommendServer"
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path != HEALTH_PATH:
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path!r}"})
+            return
+        self._send(HTTPStatus.OK, {"status": "ok"} | self.server.service.description)
+
+    def do_POST(self) -> None:
+        if self.path != RECOMMEND_PATH:
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path!r}"})
+            return
+        service = self.server.service
+        length_header = self.headers.get("Content-Length")
+        if length_header is None or not length_header.isdigit():
+            self._send(HTTPStatus.LENGTH_REQUIRED, {"error": "a Content-Length header is needed"})
+            return
+        length, largest = int(length_header), service.limits.max_body_bytes
+        if length > largest:
+            self.close_connection = True
+            message = f"the body has {length} bytes, more than {largest}"
+            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
+            return
+        body = self.rfile.read(length)
+        try:
+            answer = service.recommend(body)
+        except Exception as error:  # the front answers every failure; it never goes down
+            status = _status_of(error)
+            if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+                LOGGER.exception("recommend failed")
+            self._send(status, {"error": f"{type(error).__name__}: {error}"})
+            return
+        self._send(HTTPStatus.OK, answer)
+
+    def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            LOGGER.info("client went away before the answer")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOGGER.debug("%s " + format, self.address_string(), *args)
+
+
+class RecommendServer(ThreadingHTTPServer):
+    """A threading HTTP server holding the ``RecommendService`` its handlers use."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], service: RecommendService):
+        super().__init__(address, RecommendHandler)
+        self.service = service
+
+
+def build_server(service: RecommendService, host: str, port: int) -> RecommendServer:
+    """A server bound to ``host:port`` (port 0 picks a free one); call ``serve_forever``.
+
+    Example:
+        >>> server = build_server(service, "127.0.0.1", 0)
+    """
+    return RecommendServer((host, port), service)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.server",
+        description="HTTP front of the recommender cascade: POST /v1/recommend, GET /healthz.",
+    )
+    parser.add_argument(
+        "--export-dir", help="folder written by serving.export (needed by --backend local)"
+    )
+    parser.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_NAMES,
+        default="local",
+        help="where the models run: local (SavedModels in this process), rest or grpc (TF "
+        "Serving); default local",
+    )
+    parser.add_argument(
+        "--rest-url", default="http://127.0.0.1:8501", help="TF Serving REST address (rest)"
+    )
+    parser.add_argument(
+        "--grpc-target", default="127.0.0.1:8500", help="TF Serving gRPC host:port (grpc)"
+    )
+    parser.add_argument(
+        "--timeout-s", type=float, default=5.0, help="deadline of each model call (rest, grpc)"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=2, help="extra attempts when TF Serving is UNAVAILABLE"
+    )
+    parser.add_argument("--top-n", type=int, default=200, help="default retrieval candidates")
+    parser.add_argument("--m", type=int, default=50, help="default candidates kept by pre-ranking")
+    parser.add_argument("--k", type=int, default=10, help="default items returned by ranking")
+    parser.add_argument(
+        "--max-requests", type=int, default=64, help="most requests in one POST body"
+    )
+    parser.add_argument("--max-top-n", type=int, default=2000, help="largest top_n a body may ask")
+    parser.add_argument(
+        "--max-batch-rows", type=int, default=32, help="most requests run as one batch"
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=1.0,
+        help="how long a batch waits for more concurrent requests",
+    )
+    parser.add_argument(
+        "--batch-workers", type=int, default=1, help="threads running batches (2+ for rest/grpc)"
+    )
+    parser.add_argument(
+        "--request-timeout-s",
+        type=float,
+        default=10.0,
+        help="longest a request may wait for its batch before a 504",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the HTTP front until interrupted (see ``--help``).
+
+    Example:
+        >>> main(["--export-dir", "/tmp/export", "--port", "8080"])
+    """
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    defaults = Defaults(args.top_n, args.m, args.k)
+    backend = make_backend(
+        args.backend,
+        export_dir=args.export_dir,
+        url=args.rest_url,
+        target=args.grpc_target,
+        timeout_s=args.timeout_s,
+        retries=args.retries,
+    )
+    batcher = CascadeBatcher(
+        Cascade(backend, *defaults), args.max_batch_rows, args.batch_wait_ms, args.batch_workers
+    )
+    service = RecommendService(
+        batcher,
+        defaults,
+        RequestLimits(max_requests=args.max_requests, max_top_n=args.max_top_n),
+        args.request_timeout_s,
+        {"backend": backend.name, "versions": getattr(backend, "versions", {})},
+    )
+    server = build_server(service, args.host, args.port)
+    LOGGER.info("serving %s on http://%s:%d", RECOMMEND_PATH, *server.server_address[:2])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        LOGGER.info("stopping")
+    finally:
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The local, REST and gRPC backends give the same answers; retries, timeouts and errors."""
+
+import socket
+
+import numpy as np
+import pytest
+
+from serving import signatures as sig
+from serving.backends import (
+    BackendRequestError,
+    BackendUnavailableError,
+    GrpcBackend,
+    LocalBackend,
+    RestBackend,
+    make_backend,
+)
+from serving.backends.base import with_retries
+from tests.serving.stand_in_cascade import random_request
+
+
+@pytest.fixture(scope="module")
+def backends(export_dir, tf_serving):
+    made = {
+        "local": LocalBackend(export_dir),
+        "rest": RestBackend(tf_serving.rest_url, retries=2, backoff_s=0.0),
+        "grpc": GrpcBackend(tf_serving.grpc_target, retries=2, backoff_s=0.0),
+    }
+    yield made
+    for backend in made.values():
+        backend.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _model_inputs(corpus) -> dict[str, dict[str, np.ndarray]]:
+    request = random_request(2, seed=11)
+    items = corpus[:24].reshape(2, 12, 8)
+    mask = np.ones([2, 12], bool)
+    mask[0, 9:] = False
+    scorer = request | {sig.ITEMS: items, sig.ITEM_MASK: mask, sig.K: np.int32(4)}
+    return {
+        sig.RETRIEVAL: request | {sig.TOP_N: np.int32(30)},
+        sig.PRERANK: scorer,
+        sig.RANK: scorer,
+    }
+
+
+@pytest.mark.parametrize("name", sig.MODEL_NAMES)
+def test_every_backend_answers_the_same(backends, corpus, name):
+    inputs = _model_inputs(corpus)[name]
+    answers = {kind: backend.predict(name, inputs) for kind, backend in backends.items()}
+    reference = answers["local"]
+    assert set(reference) == set(sig.OUTPUT_DTYPES[name])
+    for kind in ("rest", "grpc"):
+        for output, dtype in sig.OUTPUT_DTYPES[name].items():
+            assert answers[kind][output].dtype == dtype.as_numpy_dtype, (kind, output)
+            np.testing.assert_allclose(answers[kind][output], reference[output], rtol=1e-6)
+
+
+def test_local_backend_reports_its_versions(backends):
+    assert backends["local"].versions == {name: 1 for name in sig.MODEL_NAMES}
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_unavailable_is_retried(backends, tf_serving, corpus, kind):
+    inputs = _model_inputs(corpus)[sig.RANK]
+    tf_serving.fail_next(2)
+    answer = backends[kind].predict(sig.RANK, inputs)
+    np.testing.assert_allclose(
+        answer[sig.SCORES], backends["local"].predict(sig.RANK, inputs)[sig.SCORES], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_unavailable_after_every_retry_is_an_error_naming_the_attempts(
+    backends, tf_serving, corpus, kind
+):
+    tf_serving.fail_next(3)
+    with pytest.raises(BackendUnavailableError, match="after 3 attempt"):
+        backends[kind].predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    tf_serving.fail_next(0)
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_an_unreachable_server_is_unavailable(kind, corpus):
+    address = f"127.0.0.1:{_free_port()}"
+    backend = (
+        RestBackend(f"http://{address}", retries=1, backoff_s=0.0, timeout_s=2.0)
+        if kind == "rest"
+        else GrpcBackend(address, retries=1, backoff_s=0.0, timeout_s=2.0)
+    )
+    with pytest.raises(BackendUnavailableError, match="2 attempt"):
+        backend.predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    backend.close()
+
+
+@pytest.mark.parametrize("kind", ["local", "rest", "grpc"])
+def test_requests_the_server_refuses_are_request_errors(backends, corpus, kind):
+    inputs = _model_inputs(corpus)[sig.RANK]
+    with pytest.raises(BackendRequestError, match="k must be >= 1"):
+        backends[kind].predict(sig.RANK, inputs | {sig.K: np.int32(0)})
+    with pytest.raises(BackendRequestError, match="missing"):
+        backends[kind].predict(sig.RANK, {sig.K: np.int32(1)})
+    with pytest.raises(BackendRequestError, match="shape"):
+        backends[kind].predict(sig.RANK, inputs | {sig.ITEMS: np.ones([2, 12], np.int32)})
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_an_unknown_version_is_a_request_error(tf_serving, corpus, kind):
+    backend = (
+        RestBackend(tf_serving.rest_url, versions={sig.RANK: 7})
+        if kind == "rest"
+        else GrpcBackend(tf_serving.grpc_target, versions={sig.RANK: 7})
+    )
+    with pytest.raises(BackendRequestError, match="version 7"):
+        backend.predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    backend.close()
+
+
+def test_unknown_models_are_named(backends):
+    with pytest.raises(BackendRequestError, match="unknown model 'ranker'"):
+        backends["rest"].predict("ranker", {})
+
+
+def test_with_retries_stops_at_other_errors():
+    calls = []
+
+    def refuse():
+        calls.append(1)
+        raise BackendRequestError("bad input")
+
+    with pytest.raises(BackendRequestError):
+        with_retries(refuse, retries=3, backoff_s=0.0, description="test")
+    assert len(calls) == 1
+
+
+def test_make_backend_explains_what_is_missing():
+    with pytest.raises(ValueError, match="export_dir"):
+        make_backend("local")
+    with pytest.raises(ValueError, match="url"):
+        make_backend("rest")
+    with pytest.raises(ValueError, match="target"):
+        make_backend("grpc")
+    with pytest.raises(ValueError, match="unknown backend 'tfrs'"):
+        make_backend("tfrs")

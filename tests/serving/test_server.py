@@ -1,0 +1,170 @@
+"""The HTTP front: answers equal the cascade's, 400s with messages, OOV and empty histories are
+served, a backend failure is a 5xx with a message, and 8 concurrent clients are all answered.
+
+The load test runs ``SERVING_LOAD_SECONDS`` seconds (default 3; the issue's 30 s run is
+``SERVING_LOAD_SECONDS=30 python -m pytest tests/serving/test_server.py -k concurrent``, and
+benchmarks/bench_serving.py runs it too).
+"""
+
+import http.client
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import requests
+
+from serving.backends import LocalBackend, RestBackend
+from serving.cascade import Cascade
+from serving.micro_batcher import CascadeBatcher
+from serving.recommend_api import Defaults, RequestLimits, parse_recommend_body
+from serving.server import RecommendService, build_server
+
+LOAD_SECONDS = float(os.environ.get("SERVING_LOAD_SECONDS", "3"))
+DEFAULTS = Defaults(top_n=50, m=20, k=5)
+REQUEST = {
+    "user": [3, 1, 1, 2, 4],
+    "context": [2, 14, 30],
+    "history": [[10, 3, 2, 1, 0], [22, 7, 5, 2, 1]],
+}
+
+
+def _start(cascade: Cascade, limits=None, timeout_s: float = 10.0):
+    batcher = CascadeBatcher(cascade, max_batch_rows=16, max_wait_ms=1.0)
+    service = RecommendService(
+        batcher, DEFAULTS, limits or RequestLimits(max_requests=8), timeout_s, {"backend": "x"}
+    )
+    server = build_server(service, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, batcher, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def local_cascade(export_dir):
+    backend = LocalBackend(export_dir)
+    yield Cascade(backend, *DEFAULTS)
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def front(local_cascade):
+    server, batcher, url = _start(local_cascade)
+    yield url
+    server.shutdown()
+    server.server_close()
+    batcher.close()
+
+
+def _post(url: str, body) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(url + "/v1/recommend", data=data, timeout=30)
+
+
+def test_answers_equal_the_cascades(front, local_cascade):
+    body = {"requests": [REQUEST, REQUEST | {"user": [9, 2, 0, 1, 1]}], "k": 4}
+    response = _post(front, body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    call = parse_recommend_body(json.dumps(body).encode(), DEFAULTS)
+    expected = local_cascade.recommend(call.features, *call.sizes)
+    assert [row["item_ids"] for row in answer["results"]] == expected.item_ids.tolist()
+    assert [row["video_ids"] for row in answer["results"]] == (
+        expected.item_features[..., 0] - 1
+    ).tolist()
+    np.testing.assert_allclose(
+        [row["scores"] for row in answer["results"]], expected.scores, rtol=1e-6
+    )
+    assert answer["sizes"] == {"top_n": 50, "m": 20, "k": 4}
+    assert {"retrieval", "prerank", "rank", "total", "queue"} <= set(answer["timings_ms"])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"requests": [', "not valid JSON"),
+        ({"requests": [{"user": [1, 2, 3, 4, 5]}]}, "missing fields ['context']"),
+        ({"requests": [REQUEST | {"user": ["a", 2, 3, 4, 5]}]}, "list of 5 integers"),
+        ({"requests": [REQUEST], "k": "ten"}, "k must be an integer"),
+        ({"requests": [REQUEST] * 9}, "9 requests in one body, more than the limit 8"),
+    ],
+)
+def test_bad_requests_get_400_with_a_message(front, body, message):
+    response = _post(front, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_unknown_ids_and_empty_histories_are_served(front):
+    body = {
+        "requests": [
+            {"user": [10**9, 10**6, 99, 999, 77], "context": [0, 0, 0], "history": []},
+            {"user": [1, 1, 1, 1, 1], "context": [6, 23, 59]},
+            REQUEST | {"history": [[10**8, 10**8, 10**8, 10**8, 10**8]] * 70},
+        ]
+    }
+    response = _post(front, body)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [len(row["item_ids"]) for row in results] == [5, 5, 5]
+    assert all(np.isfinite(row["scores"]).all() for row in results)
+
+
+def test_protocol_errors_are_answered(front):
+    assert requests.get(front + "/v1/other", timeout=10).status_code == 404
+    assert requests.post(front + "/v1/other", data=b"{}", timeout=10).status_code == 404
+    big = b"x" * (RequestLimits().max_body_bytes + 1)
+    response = requests.post(front + "/v1/recommend", data=big, timeout=10)
+    assert response.status_code == 413 and "bytes" in response.json()["error"]
+    connection = http.client.HTTPConnection("127.0.0.1", int(front.rsplit(":", 1)[1]))
+    connection.putrequest("POST", "/v1/recommend")
+    connection.endheaders()
+    assert connection.getresponse().status == 411
+    connection.close()
+
+
+def test_health(front):
+    response = requests.get(front + "/healthz", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "backend": "x"}
+
+
+def test_an_unavailable_model_server_is_a_503_and_the_front_recovers(tf_serving):
+    backend = RestBackend(tf_serving.rest_url, retries=1, backoff_s=0.0)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        tf_serving.fail_next(2)
+        response = _post(url, {"requests": [REQUEST]})
+        assert response.status_code == 503
+        assert "unavailable after 2 attempt" in response.json()["error"]
+        assert _post(url, {"requests": [REQUEST]}).status_code == 200
+    finally:
+        tf_serving.fail_next(0)
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+def test_concurrent_clients_are_all_answered(front):
+    deadline = time.monotonic() + LOAD_SECONDS
+
+    def client(index: int) -> tuple[int, list[int]]:
+        session = requests.Session()
+        answered, failures = 0, []
+        body = {"requests": [REQUEST | {"user": [index, 1, 1, 1, 1]}]}
+        while time.monotonic() < deadline:
+            response = session.post(front + "/v1/recommend", json=body, timeout=30)
+            if response.status_code == 200 and len(response.json()["results"][0]["item_ids"]) == 5:
+                answered += 1
+            else:
+                failures.append(response.status_code)
+        session.close()
+        return answered, failures
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(client, range(8)))
+    assert all(failures == [] for _, failures in outcomes), outcomes
+    assert all(answered > 0 for answered, _ in outcomes)

@@ -1,0 +1,373 @@
+"""Forward+backward time of DFTopK against the top_k reference, the sigmoid floor and the peers.
+
+One pass is ``p = operator(scores, k)`` and the gradient of ``<p, g>`` wrt the scores, for a fixed
+random upstream g, inside one ``tf.function``. Every operator is timed in the same process on the
+same scores [batch, n], its repeats interleaved with the others' (round-robin), so that load from
+other processes hits all of them alike; the table gives the median milliseconds and the ratios
+top_k / DFTopK and DFTopK / sigmoid. The sigmoid floor (one pass over the row) is timed as a plain
+``tf.function`` and with ``jit_compile=True``, since DFTopK's threshold search is XLA-compiled.
+
+The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
+are skipped beyond ``--matrix-memory-gb`` / ``--cubic-work`` and the table says so.
+
+Usage:
+    python -m benchmarks.bench_ops --quick
+    python -m benchmarks.bench_ops --sizes 1000 10000 --batch 256 --repeats 9
+
+Example:
+    >>> ms = time_forward_backward(lambda s: tf.sigmoid(s), tf.zeros([2, 8]), repeats=2)
+    >>> ms > 0
+    True
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from dftopk_tf import peers
+from dftopk_tf.ops import dftopk
+
+Probabilities = Callable[[tf.Tensor], tf.Tensor]
+
+#: The sizes of the full run and of ``--quick``.
+FULL_SIZES: tuple[int, ...] = (100, 1_000, 10_000, 100_000)
+QUICK_SIZES: tuple[int, ...] = (100, 1_000, 10_000)
+#: Default cap on batch * n (the sorting peers keep about 20 [batch, 2n] tensors at once).
+DEFAULT_MAX_ELEMENTS = 6_400_000
+#: Working n x n float32 matrices an O(n^2) peer keeps in forward+backward (an estimate).
+MATRIX_COPIES = 8
+
+DFTOPK = "dftopk"
+TOP_K = "dftopk top_k"
+SIGMOID = "sigmoid"
+SIGMOID_XLA = "sigmoid xla"
+
+
+def forward_backward_step(
+    probabilities: Probabilities, upstream: tf.Tensor, jit_compile: bool = False
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A ``tf.function`` ``scores -> d<probabilities(scores), upstream>/d scores``.
+
+    Example:
+        >>> step = forward_backward_step(tf.sigmoid, tf.ones([1, 2]))
+        >>> step(tf.zeros([1, 2])).numpy().tolist()
+        [[0.25, 0.25]]
+    """
+
+    @tf.function(jit_compile=jit_compile, autograph=False)
+    def step(scores: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(scores)
+            objective = tf.reduce_sum(probabilities(scores) * upstream)
+        return tape.gradient(objective, scores)
+
+    return step
+
+
+def _milliseconds(step: Callable[[tf.Tensor], tf.Tensor], scores: tf.Tensor) -> float:
+    start = time.perf_counter()
+    step(scores).numpy()  # reading the gradient back waits for the whole pass
+    return 1000.0 * (time.perf_counter() - start)
+
+
+def time_side_by_side(
+    operators: Mapping[str, tuple[Probabilities, bool]],
+    scores: tf.Tensor,
+    repeats: int = 7,
+    warmup: int = 2,
+) -> dict[str, float]:
+    """Median ms of a forward+backward pass of each operator, repeats interleaved round-robin.
+
+    Args:
+        operators: name -> (``scores -> probabilities``, whether to XLA-compile the whole pass).
+        scores: float32 [batch, n].
+        repeats: timed passes per operator (>= 1).
+        warmup: untimed passes first (tracing, XLA compilation).
+
+    Example:
+        >>> times = time_side_by_side({"sigmoid": (tf.sigmoid, False)}, tf.zeros([2, 8]), 2, 1)
+        >>> sorted(times)
+        ['sigmoid']
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    upstream = tf.random.stateless_normal(tf.shape(scores), seed=[0, 1])
+    steps = {
+        name: forward_backward_step(probabilities, upstream, jit_compile)
+        for name, (probabilities, jit_compile) in operators.items()
+    }
+    for step in steps.values():
+        for _ in range(warmup):
+            step(scores).numpy()
+    timings: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            timings[name].append(_milliseconds(step, scores))
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def time_forward_backward(
+    probabilities: Probabilities,
+    scores: tf.Tensor,
+    repeats: int = 7,
+    warmup: int = 2,
+    jit_compile: bool = False,
+) -> float:
+    """Median ms of one forward+backward pass of ``probabilities`` on ``scores`` [batch, n].
+
+    Example:
+        >>> time_forward_backward(lambda s: dftopk(s, 2), tf.zeros([2, 8]), repeats=1) > 0
+        True
+    """
+    operators = {"operator": (probabilities, jit_compile)}
+    return time_side_by_side(operators, scores, repeats, warmup)["operator"]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """An operator in the table: how to build it for k, XLA for the whole pass, when to skip.
+
+    Example:
+        >>> Contender("sigmoid", lambda k: tf.sigmoid).skip_reason(256, 10**6, 2.0, 1e9) is None
+        True
+    """
+
+    name: str
+    build: Callable[[int], Probabilities]
+    jit_compile: bool = False
+    cost: str = "O(n)"
+
+    def skip_reason(
+        self, batch: int, n: int, matrix_memory_gb: float, cubic_work: float
+    ) -> str | None:
+        """Why this contender is not run at this size (None when it is run)."""
+        if self.cost in ("O(n^2)", "O(n^3)"):
+            matrix_bytes = 4 * MATRIX_COPIES * batch * n * n
+            if matrix_bytes > matrix_memory_gb * 2**30:
+                return "skipped (O(n^2) memory)"
+        if self.cost == "O(n^3)" and batch * n**3 > cubic_work:
+            return "skipped (O(n^3) time)"
+        return None
+
+
+CONTENDERS: tuple[Contender, ...] = (
+    Contender(DFTOPK, lambda k: lambda s: dftopk(s, k, method="radix", jit_compile=True)),
+    Contender(TOP_K, lambda k: lambda s: dftopk(s, k, method="top_k", jit_compile=False)),
+    Contender(SIGMOID, lambda k: tf.sigmoid),
+    Contender(SIGMOID_XLA, lambda k: tf.sigmoid, jit_compile=True),
+    Contender("lapsum", lambda k: lambda s: peers.lapsum(s, k), cost="O(n log n)"),
+    Contender("sparse_topk", lambda k: lambda s: peers.sparse_topk(s, k), cost="O(n log n)"),
+    Contender("lcron_neuralsort", lambda k: lambda s: peers.lcron_neuralsort(s, k), cost="O(n^2)"),
+    Contender("lcron_softsort", lambda k: lambda s: peers.lcron_softsort(s, k), cost="O(n^2)"),
+    Contender("lcron_diffsort", lambda k: lambda s: peers.lcron_diffsort(s, k), cost="O(n^3)"),
+)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One (n, k) row of the table: batch and, per contender, median ms or a skip reason.
+
+    Example:
+        >>> TableRow(100, 10, 256, {"sigmoid": 0.1}).cells["sigmoid"]
+        0.1
+    """
+
+    n: int
+    k: int
+    batch: int
+    cells: dict[str, float | str]
+
+    def ratio(self, numerator: str, denominator: str) -> str:
+        """``numerator / denominator`` to one decimal, or "-" when either was skipped."""
+        top, bottom = self.cells.get(numerator), self.cells.get(denominator)
+        if not isinstance(top, float) or not isinstance(bottom, float):
+            return "-"
+        return f"{top / bottom:.1f}x"
+
+
+def batch_for(n: int, batch: int, max_elements: int) -> int:
+    """The batch for rows of n items: ``batch``, reduced so that batch * n <= ``max_elements``.
+
+    Example:
+        >>> batch_for(100_000, 256, 10_000_000)
+        100
+    """
+    return max(1, min(batch, max_elements // n))
+
+
+def run_benchmark(
+    sizes: Sequence[int],
+    batch: int,
+    repeats: int,
+    warmup: int,
+    max_elements: int,
+    matrix_memory_gb: float,
+    cubic_work: float,
+    report: Callable[[str], None] = print,
+) -> list[TableRow]:
+    """Times every contender for each n in ``sizes`` and k in {10, n / 2}; returns the rows.
+
+    Example:
+        >>> rows = run_benchmark([20], 4, 1, 0, 10**6, 1.0, 1e9, report=lambda line: None)
+        >>> [(row.n, row.k) for row in rows]
+        [(20, 10)]
+    """
+    rows = []
+    for n in sizes:
+        row_batch = batch_for(n, batch, max_elements)
+        scores = tf.random.stateless_normal([row_batch, n], seed=[n, 0])
+        for k in sorted({min(10, n - 1), n // 2}):
+            skipped = {
+                contender.name: reason
+                for contender in CONTENDERS
+                if (reason := contender.skip_reason(row_batch, n, matrix_memory_gb, cubic_work))
+            }
+            operators = {
+                contender.name: (contender.build(k), contender.jit_compile)
+                for contender in CONTENDERS
+                if contender.name not in skipped
+            }
+            report(f"n={n} k={k} batch={row_batch}: timing {', '.join(operators)}")
+            cells: dict[str, float | str] = dict(skipped)
+            cells.update(time_side_by_side(operators, scores, repeats, warmup))
+            rows.append(TableRow(n, k, row_batch, cells))
+    return rows
+
+
+def markdown_table(rows: Sequence[TableRow]) -> str:
+    """The rows as a markdown table of medians (ms) and the ratios top_k / DFTopK, DFTopK / sigmoid.
+
+    Example:
+        >>> print(markdown_table([]).splitlines()[0][:24])
+        | n | k | batch | dftopk
+    """
+    names = [contender.name for contender in CONTENDERS]
+    ratios = [(TOP_K, DFTOPK), (DFTOPK, SIGMOID), (DFTOPK, SIGMOID_XLA)]
+    header = ["n", "k", "batch", *names, *(f"{top} / {bottom}" for top, bottom in ratios)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [
+            f"{value:.2f}" if isinstance(value, float) else value
+            for value in (row.cells[name] for name in names)
+        ]
+        ratio_cells = [row.ratio(top, bottom) for top, bottom in ratios]
+        lines.append(
+            "| " + " | ".join([str(row.n), str(row.k), str(row.batch), *cells, *ratio_cells]) + " |"
+        )
+    return "\n".join(lines)
+
+
+def machine_description() -> str:
+    """CPU model, cores, load average, TensorFlow version, for the report header.
+
+    Example:
+        >>> "TensorFlow" in machine_description()
+        True
+    """
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"CPU: {model}, {os.cpu_count()} cores; load average (1, 5, 15 min): {load}; "
+        f"TensorFlow {tf.__version__}"
+    )
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_ops",
+        description="Forward+backward time of DFTopK vs the top_k reference, a plain sigmoid and "
+        "the peer operators, for k in {10, n/2}; prints a markdown table of medians and ratios.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"row lengths n (default {list(FULL_SIZES)}; with --quick {list(QUICK_SIZES)})",
+    )
+    parser.add_argument("--batch", type=int, default=256, help="rows per pass (default 256)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed passes per operator, median reported (default 7; with --quick 3)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed passes per operator first: tracing and XLA compilation (default 2)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run: sizes up to 10,000 and 3 repeats (explicit flags still win)",
+    )
+    parser.add_argument(
+        "--max-elements",
+        type=int,
+        default=DEFAULT_MAX_ELEMENTS,
+        help="cap on batch * n: the batch is reduced for large n to bound the peers' memory "
+        f"and time (default {DEFAULT_MAX_ELEMENTS:,}: batch 64 at n = 100,000)",
+    )
+    parser.add_argument(
+        "--matrix-memory-gb",
+        type=float,
+        default=2.0,
+        help="skip the O(n^2) peers when their n x n matrices would need more (default 2.0)",
+    )
+    parser.add_argument(
+        "--cubic-work",
+        type=float,
+        default=3e8,
+        help="skip DiffSort (O(n^3) time) when batch * n^3 exceeds this (default 3e8)",
+    )
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 7
+    if min(args.sizes) < 2 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("need every size >= 2, --batch >= 1, --repeats >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m benchmarks.bench_ops --help``."""
+    args = _parse_args(argv)
+    print(machine_description())
+    print(
+        f"sizes n={args.sizes}, k in {{10, n/2}}, batch {args.batch} (at most "
+        f"{args.max_elements:,} scores per pass), median of {args.repeats} after "
+        f"{args.warmup} warm-up passes"
+    )
+    rows = run_benchmark(
+        args.sizes,
+        args.batch,
+        args.repeats,
+        args.warmup,
+        args.max_elements,
+        args.matrix_memory_gb,
+        args.cubic_work,
+    )
+    print()
+    print(markdown_table(rows))
+    print()
+    print(f"load average after the run: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The operator benchmark's pieces: the timed pass, batch capping, skip rules and the table."""
+
+import pytest
+import tensorflow as tf
+
+from benchmarks import bench_ops
+
+
+def test_forward_backward_step_returns_the_gradient_of_the_weighted_sum():
+    upstream = tf.constant([[1.0, -2.0, 0.5]])
+    step = bench_ops.forward_backward_step(tf.sigmoid, upstream, jit_compile=True)
+    scores = tf.constant([[0.0, 1.0, -1.0]])
+    expected = upstream * tf.sigmoid(scores) * (1.0 - tf.sigmoid(scores))
+    tf.debugging.assert_near(step(scores), expected)
+
+
+def test_time_side_by_side_times_every_operator_and_rejects_bad_counts():
+    scores = tf.random.stateless_normal([3, 16], seed=[0, 0])
+    operators = {"a": (tf.sigmoid, False), "b": (tf.nn.relu, True)}
+    times = bench_ops.time_side_by_side(operators, scores, repeats=2, warmup=1)
+    assert sorted(times) == ["a", "b"] and all(ms > 0 for ms in times.values())
+    assert bench_ops.time_forward_backward(tf.sigmoid, scores, repeats=1, warmup=0) > 0
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        bench_ops.time_side_by_side(operators, scores, repeats=0)
+
+
+def test_batch_is_capped_for_long_rows():
+    assert bench_ops.batch_for(100, 256, 6_400_000) == 256
+    assert bench_ops.batch_for(100_000, 256, 6_400_000) == 64
+    assert bench_ops.batch_for(10**8, 256, 6_400_000) == 1
+
+
+def test_quadratic_and_cubic_peers_are_skipped_beyond_their_limits():
+    by_name = {contender.name: contender for contender in bench_ops.CONTENDERS}
+    neuralsort, diffsort = by_name["lcron_neuralsort"], by_name["lcron_diffsort"]
+    assert neuralsort.skip_reason(256, 100, 2.0, 3e8) is None
+    assert neuralsort.skip_reason(256, 1_000, 2.0, 3e8) == "skipped (O(n^2) memory)"
+    assert diffsort.skip_reason(256, 100, 2.0, 3e8) is None
+    assert diffsort.skip_reason(256, 200, 2.0, 3e8) == "skipped (O(n^3) time)"
+    assert by_name["dftopk"].skip_reason(256, 10**6, 2.0, 3e8) is None
+
+
+def test_run_benchmark_fills_the_table_with_times_skips_and_ratios():
+    rows = bench_ops.run_benchmark(
+        [12],
+        batch=3,
+        repeats=1,
+        warmup=1,
+        max_elements=24,
+        matrix_memory_gb=1e-6,
+        cubic_work=1e9,
+        report=lambda line: None,
+    )
+    assert [(row.n, row.k, row.batch) for row in rows] == [(12, 6, 2), (12, 10, 2)]
+    names = {contender.name for contender in bench_ops.CONTENDERS}
+    assert all(set(row.cells) == names for row in rows)
+    assert isinstance(rows[0].cells["dftopk"], float)
+    assert rows[0].cells["lcron_softsort"] == "skipped (O(n^2) memory)"
+    table = bench_ops.markdown_table(rows).splitlines()
+    assert len(table) == 2 + len(rows)
+    assert table[0].count("|") == table[-1].count("|") == len(names) + 7
+    assert table[-1].endswith(f"| {rows[-1].ratio(bench_ops.DFTOPK, bench_ops.SIGMOID_XLA)} |")
+    assert "skipped (O(n^2) memory)" in table[-1] and rows[-1].ratio("lcron_softsort", "x") == "-"
+
+
+def test_command_line_quick_run_prints_the_machine_and_the_table(capsys):
+    quick = ["--sizes", "2", "--batch", "2", "--repeats", "1", "--warmup", "0"]
+    bench_ops.main([*quick, "--matrix-memory-gb", "1e-9"])
+    output = capsys.readouterr().out
+    assert "CPU:" in output and f"TensorFlow {tf.__version__}" in output
+    assert "| 2 | 1 | 2 |" in output and "load average after the run" in output
+    with pytest.raises(SystemExit):
+        bench_ops.main(["--sizes", "1"])

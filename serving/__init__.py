@@ -12,4 +12,12 @@ Example:
     >>> from serving.backends import LocalBackend
     >>> from serving.cascade import Cascade
     >>> cascade = Cascade(LocalBackend("/tmp/export"), top_n=200, m=50, k=10)
+
+The export rebuilds the TFRS models of ``models/``, which need tf-keras: importing this package
+selects it (``TF_USE_LEGACY_KERAS=1``) unless the environment chose otherwise, before TensorFlow is
+imported.
 """
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

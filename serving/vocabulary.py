@@ -15,16 +15,6 @@ from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
-from pipelines import example_format as fmt
-
-#: The fields of each id feature, in their column order.
-FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
-    fmt.CONTEXT: fmt.CONTEXT_FIELDS,
-    fmt.USER: fmt.USER_FIELDS,
-    fmt.SEQ: fmt.SEQUENCE_FIELDS,
-    fmt.ITEMS: fmt.ITEM_FIELDS,
-}
-
 
 class FeatureVocabulary:
     """The table size of every column of the id features, and the clipping into them.
@@ -48,23 +38,26 @@ class FeatureVocabulary:
         self.sizes = {feature: tuple(feature_sizes) for feature, feature_sizes in sizes.items()}
 
     @classmethod
-    def from_field_sizes(cls, vocab_sizes: Mapping[str, int]) -> "FeatureVocabulary":
-        """Builds it from ``schema.json``'s ``vocab_sizes`` (field name -> table size).
+    def from_schema(
+        cls, columns: Mapping[str, Sequence[str]], vocab_sizes: Mapping[str, int]
+    ) -> "FeatureVocabulary":
+        """Builds it from a data schema: ``columns`` (feature -> field names in column order)
+        and ``vocab_sizes`` (field -> table size), as in ``schema.json`` and ``CascadeConfig``.
 
         Example:
-            >>> sizes = {field: 5 for fields in FEATURE_FIELDS.values() for field in fields}
-            >>> FeatureVocabulary.from_field_sizes(sizes).sizes["user"]
-            (5, 5, 5, 5, 5)
+            >>> FeatureVocabulary.from_schema({"user": ["user_id", "age"]},
+            ...                               {"user_id": 50, "age": 9}).sizes
+            {'user': (50, 9)}
         """
         missing = sorted(
-            {field for fields in FEATURE_FIELDS.values() for field in fields} - set(vocab_sizes)
+            {field for fields in columns.values() for field in fields} - set(vocab_sizes)
         )
         if missing:
             raise ValueError(f"vocab_sizes has no size for the fields {missing}")
         return cls(
             {
                 feature: [int(vocab_sizes[field]) for field in fields]
-                for feature, fields in FEATURE_FIELDS.items()
+                for feature, fields in columns.items()
             }
         )
 
@@ -77,6 +70,11 @@ class FeatureVocabulary:
         """
         if feature not in self.sizes:
             raise ValueError(f"no vocabulary for feature {feature!r}; known: {sorted(self.sizes)}")
+        columns = ids.shape[-1] if ids.shape.rank else None
+        if columns is not None and columns != len(self.sizes[feature]):
+            raise ValueError(
+                f"{feature} has {len(self.sizes[feature])} columns, got ids of shape {ids.shape}"
+            )
         sizes = tf.constant(self.sizes[feature], ids.dtype)
         return tf.where((ids < 0) | (ids >= sizes), sizes - 1, ids)
 

@@ -1,0 +1,156 @@
+"""Export a trained cascade for TF Serving: ``python -m serving.export``.
+
+    python -m serving.export --model-dir MODEL_DIR --data-dir TFREC_DIR --export-dir EXPORT
+
+writes ``EXPORT/retrieval/<V>/``, ``EXPORT/prerank/<V>/`` and ``EXPORT/rank/<V>/``, SavedModels
+with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatures``). The cascade
+is rebuilt from ``MODEL_DIR`` (``config.json`` + trained weights, ``models.cascade.load_cascade``).
+Retrieval holds the user tower and an exact index over the whole item corpus (every distinct item
+of the converted data, ``serving.item_corpus``) embedded by the item tower; ``top_n`` and ``k``
+are request inputs. Every graph is checked for ops stock TF Serving lacks before it is published;
+each version is written atomically and never overwritten; if one model fails, the versions this
+run already wrote are removed, so the three always match.
+
+Example:
+    >>> model = load_cascade("/tmp/dftopk_model")
+    >>> export_cascade(model, corpus, "/tmp/export")
+    {'retrieval': '/tmp/export/retrieval/1', 'prerank': '/tmp/export/prerank/1', 'rank': ...}
+"""
+
+import argparse
+import shutil
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from models.cascade import CascadeModel, load_cascade
+from serving import signatures as sig
+from serving.export_layout import check_version_free, next_version, write_version
+from serving.item_corpus import collect_item_corpus
+from serving.item_index import ExactItemIndex
+from serving.servables import RetrievalServable, ScorerServable
+from serving.vocabulary import FeatureVocabulary
+
+EMBEDDING_BATCH = 8192
+
+
+def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVocabulary):
+    """float32 [items, d]: the item tower's vectors of the corpus rows, in batches.
+
+    Example:
+        >>> embed_corpus(model, corpus, vocabulary).shape
+        (5000, 32)
+    """
+    vectors = [
+        model.retrieval.item_embeddings(
+            vocabulary.clip(sig.ITEMS, tf.constant(corpus[start : start + EMBEDDING_BATCH]))
+        ).numpy()
+        for start in range(0, len(corpus), EMBEDDING_BATCH)
+    ]
+    return np.concatenate(vectors).astype(np.float32)
+
+
+def cascade_servables(model: CascadeModel, corpus: np.ndarray) -> dict[str, tf.Module]:
+    """The retrieval, prerank and rank servables of a trained cascade over an item corpus.
+
+    Example:
+        >>> sorted(cascade_servables(model, corpus))
+        ['prerank', 'rank', 'retrieval']
+    """
+    config = model.cascade_config
+    vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
+    corpus = np.asarray(corpus, np.int32)
+    if corpus.ndim != 2 or corpus.shape[1] != sig.ITEM_WIDTH:
+        raise ValueError(f"the corpus must be int [items, {sig.ITEM_WIDTH}], got {corpus.shape}")
+    index = ExactItemIndex(embed_corpus(model, corpus, vocabulary), corpus, name="item_index")
+    retrieval = model.retrieval
+    return {
+        sig.RETRIEVAL: RetrievalServable(
+            retrieval.query_embeddings, retrieval.variables, index, vocabulary
+        ),
+        sig.PRERANK: ScorerServable(model.prerank, model.prerank.variables, vocabulary),
+        sig.RANK: ScorerServable(model.rank, model.rank.variables, vocabulary),
+    }
+
+
+def export_cascade(
+    model: CascadeModel, corpus: np.ndarray, export_dir: str, version: int | None = None
+) -> dict[str, str]:
+    """Writes the three SavedModels as ``version`` (default: the next free one); returns paths.
+
+    Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
+
+    Example:
+        >>> export_cascade(model, corpus, "/tmp/export", version=3)["rank"]
+        '/tmp/export/rank/3'
+    """
+    version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
+    for name in sig.MODEL_NAMES:
+        check_version_free(export_dir, name, version)
+    written: dict[str, str] = {}
+    try:
+        for name, servable in cascade_servables(model, corpus).items():
+            written[name] = write_version(
+                export_dir, name, version, servable, servable.signatures()
+            )
+    except BaseException:
+        for path in written.values():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    return written
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.export",
+        description="Export a trained cascade (python -m models.train) as TF Serving SavedModels: "
+        "EXPORT/{retrieval,prerank,rank}/<version>/.",
+    )
+    parser.add_argument(
+        "--model-dir", required=True, help="trained model folder (config.json + weights/)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        required=True,
+        help="converted TFRecord folder (python -m pipelines.convert) whose distinct items form "
+        "the retrieval corpus",
+    )
+    parser.add_argument(
+        "--days",
+        nargs="+",
+        help="days of --data-dir whose items form the corpus (default: every converted day)",
+    )
+    parser.add_argument(
+        "--export-dir", required=True, help="TF Serving base folder (one subfolder per model)"
+    )
+    parser.add_argument(
+        "--version",
+        type=int,
+        help="version number to write (default: one more than the highest present); an "
+        "existing version is never overwritten",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, str]:
+    """Runs the export (see ``--help``); prints and returns the written folders.
+
+    Example:
+        >>> main(["--model-dir", "/tmp/m", "--data-dir", "/tmp/tfrec", "--export-dir", "/tmp/e"])
+    """
+    args = _parser().parse_args(argv)
+    if args.version is not None:
+        for name in sig.MODEL_NAMES:
+            check_version_free(args.export_dir, name, args.version)
+    model = load_cascade(args.model_dir)
+    corpus = collect_item_corpus(args.data_dir, args.days)
+    written = export_cascade(model, corpus, args.export_dir, args.version)
+    print(f"item corpus: {len(corpus)} items")
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return written
+
+
+if __name__ == "__main__":
+    main()

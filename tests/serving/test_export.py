@@ -1,0 +1,168 @@
+"""``python -m serving.export`` on the real cascade of ``models/``: a model folder and converted
+data in, three TF Serving SavedModels out whose scores equal the Keras model's."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.cascade import build_cascade, load_cascade
+from models.config import CascadeConfig
+from models.model_dir import ModelDir
+from pipelines.input import load_schema
+from serving import export
+from serving import signatures as sig
+from serving.backends import LocalBackend
+from serving.export_layout import VersionExistsError
+from serving.graph_ops import serving_problems
+from serving.item_corpus import collect_item_corpus, distinct_items
+from tests.pipelines.recflow_fixtures import convert_small, simulate_small
+
+TINY_LAYERS = {
+    "embedding_dim": 4,
+    "tower_units": (16, 8),
+    "prerank_units": (16, 1),
+    "rank_units": (16, 1),
+    "rank_cross_layers": 1,
+    "attention_units": 8,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Converted simulated data, a model folder (config + weights) and its export."""
+    root = tmp_path_factory.mktemp("cascade")
+    data_dir = str(root / "tfrec")
+    convert_small(simulate_small(str(root / "recflow")), data_dir)
+    config = CascadeConfig.from_schema(load_schema(data_dir), **TINY_LAYERS)
+    model_dir = ModelDir(str(root / "model"))
+    model = build_cascade(config)
+    model.set_weights(
+        [np.random.default_rng(i).normal(size=w.shape) for i, w in enumerate(model.get_weights())]
+    )
+    model_dir.save_weights(model)
+    config.save(model_dir.config_path)
+    export_dir = str(root / "export")
+    written = export.main(
+        ["--model-dir", model_dir.root, "--data-dir", data_dir, "--export-dir", export_dir]
+    )
+    return {
+        "data_dir": data_dir,
+        "model_dir": model_dir.root,
+        "export_dir": export_dir,
+        "written": written,
+        "model": load_cascade(model_dir.root),
+        "backend": LocalBackend(export_dir),
+    }
+
+
+def _request(batch: int, candidates: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    seq_mask = np.arange(50)[None, :] >= rng.integers(0, 50, size=(batch, 1))
+    seq_mask[0] = False
+    return {
+        sig.CONTEXT: rng.integers(1, 9, (batch, 3)).astype(np.int32),
+        sig.USER: rng.integers(1, 200, (batch, 5)).astype(np.int32) % [200, 200, 5, 10, 36],
+        sig.SEQ: (rng.integers(1, 7, (batch, 50, 5)) * seq_mask[..., None]).astype(np.int32),
+        sig.SEQ_MASK: seq_mask,
+        sig.ITEMS: rng.integers(1, 7, (batch, candidates, 8)).astype(np.int32),
+        sig.ITEM_MASK: np.ones((batch, candidates), bool),
+    }
+
+
+def test_the_three_models_are_written_as_version_1(trained):
+    export_dir = trained["export_dir"]
+    assert trained["written"] == {
+        name: os.path.join(export_dir, name, "1") for name in sig.MODEL_NAMES
+    }
+    for path in trained["written"].values():
+        assert serving_problems(path) == []
+
+
+@pytest.mark.parametrize("name", [sig.PRERANK, sig.RANK])
+def test_served_scores_equal_the_keras_models(trained, name):
+    features = _request(3, 25)
+    features[sig.ITEM_MASK][1, 20:] = False
+    keras_scores = (
+        trained["model"]
+        .stage_outputs({key: tf.constant(value) for key, value in features.items()})[name]
+        .numpy()
+    )
+    served = trained["backend"].predict(name, features | {sig.K: np.int32(7)})
+    real = features[sig.ITEM_MASK]
+    np.testing.assert_allclose(served[sig.SCORES][real], keras_scores[real], rtol=1e-5, atol=1e-6)
+    assert (served[sig.SCORES][~real] == np.finfo(np.float32).min).all()
+    np.testing.assert_array_equal(served[sig.SELECTED].sum(axis=1), [7, 7, 7])
+
+
+def test_retrieval_is_the_exact_top_n_of_the_two_towers_over_the_corpus(trained):
+    model = trained["model"]
+    corpus = collect_item_corpus(trained["data_dir"])
+    features = _request(2, 1, seed=3)
+    request = {key: features[key] for key in sig.REQUEST_SPECS}
+    query = model.retrieval.query_embeddings(
+        {key: tf.constant(value) for key, value in request.items()}
+    ).numpy()
+    scores = query @ model.retrieval.item_embeddings(tf.constant(corpus)).numpy().T
+    best = np.argsort(-scores, axis=1, kind="stable")[:, :40]
+
+    served = trained["backend"].predict(sig.RETRIEVAL, request | {sig.TOP_N: np.int32(40)})
+    np.testing.assert_array_equal(served[sig.ITEM_FEATURES], corpus[served[sig.ITEM_IDS]])
+    np.testing.assert_allclose(
+        served[sig.SCORES], np.take_along_axis(scores, best, 1), rtol=1e-4, atol=1e-5
+    )
+    assert (np.diff(served[sig.SCORES], axis=1) <= 0).all()
+
+
+def test_export_refuses_to_overwrite_a_version(trained):
+    export_dir = trained["export_dir"]
+    arguments = ["--model-dir", trained["model_dir"], "--data-dir", trained["data_dir"]]
+    stamp = os.path.getmtime(os.path.join(export_dir, "rank", "1", "saved_model.pb"))
+    with pytest.raises(VersionExistsError, match="never overwrites"):
+        export.main([*arguments, "--export-dir", export_dir, "--version", "1"])
+    assert os.path.getmtime(os.path.join(export_dir, "rank", "1", "saved_model.pb")) == stamp
+    assert all(os.listdir(os.path.join(export_dir, name)) == ["1"] for name in sig.MODEL_NAMES)
+
+
+def test_a_failed_export_removes_the_versions_it_wrote(trained, tmp_path, monkeypatch):
+    original = export.write_version
+
+    def fail_on_prerank(export_dir, name, *args):
+        if name == sig.PRERANK:
+            raise OSError("disk full")
+        return original(export_dir, name, *args)
+
+    monkeypatch.setattr(export, "write_version", fail_on_prerank)
+    corpus = collect_item_corpus(trained["data_dir"])[:50]
+    with pytest.raises(OSError, match="disk full"):
+        export.export_cascade(trained["model"], corpus, str(tmp_path), version=2)
+    assert not any(os.path.exists(tmp_path / name / "2") for name in sig.MODEL_NAMES)
+
+
+def test_unknown_ids_are_served(trained):
+    features = _request(2, 6, seed=9)
+    features[sig.USER][0] = [10**9, 10**8, 77, 10**5, 2**31 - 1]
+    features[sig.SEQ][1, -1] = 10**7
+    features[sig.ITEMS][0, 2] = 10**6
+    backend = trained["backend"]
+    request = {key: features[key] for key in sig.REQUEST_SPECS}
+    retrieved = backend.predict(sig.RETRIEVAL, request | {sig.TOP_N: np.int32(5)})
+    ranked = backend.predict(sig.RANK, features | {sig.K: np.int32(2)})
+    assert np.isfinite(retrieved[sig.SCORES]).all() and np.isfinite(ranked[sig.SCORES]).all()
+
+
+def test_the_corpus_has_one_row_per_video(trained):
+    corpus = collect_item_corpus(trained["data_dir"])
+    assert corpus.dtype == np.int32 and corpus.shape[1] == 8
+    assert (np.diff(corpus[:, 0]) > 0).all() and corpus.min() >= 1
+    with pytest.raises(ValueError, match="non-empty"):
+        distinct_items(np.zeros([0, 8]))
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        export.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--model-dir", "--data-dir", "--days", "--export-dir", "--version"):
+        assert flag in text

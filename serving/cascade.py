@@ -145,6 +145,21 @@ class Cascade:
         timings_ms["total"] = _elapsed_ms(started)
         return CascadeResult(item_ids, items, scores, timings_ms)
 
+    def warm_up(self) -> CascadeResult:
+        """Runs one request of padding ids with an empty history through every stage, so the
+        first real request does not pay for loading, tracing or connecting.
+
+        Example:
+            >>> cascade.warm_up().item_ids.shape
+            (1, 10)
+        """
+        return self.recommend(
+            {
+                name: np.zeros([1, *spec.shape[1:]], spec.dtype.as_numpy_dtype)
+                for name, spec in sig.REQUEST_SPECS.items()
+            }
+        )
+
 
 def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0

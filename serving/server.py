@@ -231,9 +231,12 @@ def main(argv: list[str] | None = None) -> None:
         timeout_s=args.timeout_s,
         retries=args.retries,
     )
-    batcher = CascadeBatcher(
-        Cascade(backend, *defaults), args.max_batch_rows, args.batch_wait_ms, args.batch_workers
-    )
+    cascade = Cascade(backend, *defaults)
+    try:
+        LOGGER.info("warm-up: %.1f ms", cascade.warm_up().timings_ms["total"])
+    except BackendError as error:
+        LOGGER.warning("warm-up failed, serving anyway (requests will answer 5xx): %s", error)
+    batcher = CascadeBatcher(cascade, args.max_batch_rows, args.batch_wait_ms, args.batch_workers)
     service = RecommendService(
         batcher,
         defaults,

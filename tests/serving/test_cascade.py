@@ -84,3 +84,8 @@ def test_keep_selected_takes_the_selected_items_by_score_then_position():
     scores = np.array([[0.5, 2.0, 9.0, 0.5, 1.0]])
     np.testing.assert_array_equal(keep_selected(selected, scores, 4), [[1, 4, 0, 3]])
     np.testing.assert_array_equal(keep_selected(selected, scores, 2), [[1, 4]])
+
+
+def test_warm_up_runs_an_empty_history_of_padding_ids(cascades):
+    result = cascades["grpc"].warm_up()
+    assert result.item_ids.shape == (1, 5) and np.isfinite(result.scores).all()

@@ -9,6 +9,9 @@ benchmarks/bench_serving.py runs it too).
 import http.client
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +24,7 @@ from serving.backends import LocalBackend, RestBackend
 from serving.cascade import Cascade
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import Defaults, RequestLimits, parse_recommend_body
-from serving.server import RecommendService, build_server
+from serving.server import RecommendService, build_server, main
 
 LOAD_SECONDS = float(os.environ.get("SERVING_LOAD_SECONDS", "3"))
 DEFAULTS = Defaults(top_n=50, m=20, k=5)
@@ -30,6 +33,12 @@ REQUEST = {
     "context": [2, 14, 30],
     "history": [[10, 3, 2, 1, 0], [22, 7, 5, 2, 1]],
 }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _start(cascade: Cascade, limits=None, timeout_s: float = 10.0):
@@ -168,3 +177,39 @@ def test_concurrent_clients_are_all_answered(front):
         outcomes = list(pool.map(client, range(8)))
     assert all(failures == [] for _, failures in outcomes), outcomes
     assert all(answered > 0 for answered, _ in outcomes)
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    flags = ["--export-dir", "--port", "--host", "--backend", "--rest-url", "--grpc-target"]
+    flags += ["--timeout-s", "--retries", "--top-n", "--m", "--k", "--max-requests"]
+    flags += ["--max-top-n", "--max-batch-rows", "--batch-wait-ms", "--batch-workers"]
+    for flag in [*flags, "--request-timeout-s"]:
+        assert flag in text
+
+
+def test_the_command_serves_over_tf_serving(tf_serving):
+    port = _free_port()
+    command = [sys.executable, "-m", "serving.server", "--port", str(port), "--backend", "grpc"]
+    command += ["--grpc-target", tf_serving.grpc_target, "--top-n", "30", "--m", "10"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy()
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                health = requests.get(url + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read().decode()
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok", "backend": "grpc", "versions": {}}
+        answer = _post(url, {"requests": [REQUEST]}).json()
+        assert answer["sizes"] == {"top_n": 30, "m": 10, "k": 10}
+        assert len(answer["results"][0]["item_ids"]) == 10
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,58 @@
+"""Writing files under a temporary name and renaming them when complete.
+
+A reader never sees a half-written file under its final name: a killed writer leaves only
+``<name>.tmp``, which the next run overwrites.
+
+Example:
+    >>> with atomic_path("/tmp/out/day.json") as temporary:
+    ...     with open(temporary, "w") as file:
+    ...         file.write("{}")
+"""
+
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+@contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """Yields a temporary path; renames it to ``path`` on success and deletes it on failure.
+
+    Example:
+        >>> with atomic_path("/tmp/out/x.bin") as temporary:
+        ...     open(temporary, "wb").close()
+    """
+    temporary = path + TEMPORARY_SUFFIX
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes ``value`` as indented JSON to ``path`` atomically.
+
+    Example:
+        >>> write_json("/tmp/out/schema.json", {"version": 1})
+    """
+    with atomic_path(path) as temporary, open(temporary, "w") as file:
+        json.dump(value, file, indent=2, sort_keys=True)
+        file.write("\n")
+
+
+def write_pickle(path: str, value: Any) -> None:
+    """Pickles ``value`` to ``path`` atomically, with protocol 4 (readable by Python >= 3.4).
+
+    Example:
+        >>> write_pickle("/tmp/out/id_cnt.pkl", {"user_id": 10})
+    """
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        pickle.dump(value, file, protocol=4)

@@ -1,0 +1,331 @@
+"""RecFlow days -> sharded GZIP TFRecords: ``python -m pipelines.convert``.
+
+Output layout::
+
+    TFREC_DIR/<day>/part-00000-of-00004.tfrecord.gz   one tf.train.Example per request
+    TFREC_DIR/<day>/manifest.json                      the day's plan, then its counts
+    TFREC_DIR/schema.json                              feature spec, vocab sizes, counts: last
+
+Days are loaded and validated one after another in this process (``recflow_day``) while worker
+processes encode and write the previous day's shards, so memory holds at most two days.
+
+Re-runs are idempotent. Every shard is written under a temporary name and renamed when complete;
+``schema.json`` is removed when a run starts and written when it ends, so an interrupted run never
+looks complete. A day's ``manifest.json`` records a fingerprint of its inputs (sizes and mtimes of
+the day's files and ``id_cnt.pkl``, and the shard size): a re-run skips a complete day whose
+fingerprint matches without reading it, rewrites only the missing shards of an unfinished one, and
+starts over a day whose inputs changed.
+
+Example:
+    python -m pipelines.convert --recflow /tmp/recflow_sim --out /tmp/recflow_tfrec --workers 2
+"""
+
+import argparse
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from pipelines import example_format as fmt
+from pipelines import recflow
+from pipelines.atomic_files import write_json
+from pipelines.recflow_day import load_day
+from pipelines.request_features import request_features
+
+MANIFEST_FILE = "manifest.json"
+DEFAULT_REQUESTS_PER_SHARD = 8192
+_SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
+_SOURCE_FOLDERS = (recflow.ALL_STAGE_DIR, recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
+
+
+@dataclass(frozen=True)
+class ConversionSummary:
+    """What a conversion produced.
+
+    Example:
+        >>> convert("/tmp/sim", "/tmp/tfrec", workers=1, progress=False).requests
+    """
+
+    days: list[str]
+    requests: int
+    shards: int
+    skipped_days: list[str]
+
+
+def shard_names(day: str, count: int) -> list[str]:
+    """Returns the shard paths of ``day`` relative to the output folder.
+
+    Example:
+        >>> shard_names("2024-01-13", 2)
+        ['2024-01-13/part-00000-of-00002.tfrecord.gz', '2024-01-13/part-00001-of-00002.tfrecord.gz']
+    """
+    return [f"{day}/part-{index:05d}-of-{count:05d}{fmt.SHARD_SUFFIX}" for index in range(count)]
+
+
+def _fingerprint(root: str, day: str, requests_per_shard: int) -> dict[str, Any]:
+    files = [recflow.day_file(root, folder, day) for folder in _SOURCE_FOLDERS]
+    files.append(os.path.join(root, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE))
+    stats = {path: [os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in files}
+    return {"files": stats, "requests_per_shard": requests_per_shard, "version": fmt.FORMAT_VERSION}
+
+
+def _read_manifest(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _remove_shards(day_dir: str, keep: Sequence[str] = ()) -> None:
+    """Deletes shard and temporary shard files of ``day_dir`` whose names are not in ``keep``."""
+    for name in os.listdir(day_dir):
+        if _SHARD_PATTERN.match(name) and name not in keep:
+            os.remove(os.path.join(day_dir, name))
+
+
+def _run_here(function: Callable[..., int], *args: Any) -> Future:
+    """Runs ``function`` in this process; the executor-free twin of ``Executor.submit``."""
+    future: Future = Future()
+    future.set_result(function(*args))
+    return future
+
+
+def _is_complete(out_dir: str, manifest: dict[str, Any] | None, fingerprint: dict) -> bool:
+    return (
+        manifest is not None
+        and manifest.get("complete") is True
+        and manifest.get("fingerprint") == fingerprint
+        and all(os.path.isfile(os.path.join(out_dir, shard)) for shard in manifest["shards"])
+    )
+
+
+def _start_day(
+    root: str,
+    out_dir: str,
+    day: str,
+    id_counts: dict[str, int],
+    requests_per_shard: int,
+    fingerprint: dict[str, Any],
+    previous: dict[str, Any] | None,
+    submit: Callable[..., Future],
+    bar: tqdm,
+) -> tuple[dict[str, Any], list[Future]]:
+    """Loads ``day``, writes its plan, submits its missing shards; returns (manifest, futures)."""
+    loaded = load_day(root, day)
+    features, out_of_vocabulary = request_features(loaded, id_counts)
+    requests = len(features[fmt.REQUEST_ID])
+    count = max(1, -(-requests // requests_per_shard))
+    shards = shard_names(day, count)
+    day_dir = os.path.join(out_dir, day)
+    os.makedirs(day_dir, exist_ok=True)
+    _remove_shards(day_dir, keep=[os.path.basename(s) for s in shards] if previous else [])
+    manifest = {
+        "day": day,
+        "fingerprint": fingerprint,
+        "requests": requests,
+        "shards": shards,
+        "has_preference": fmt.PREFERENCE in features,
+        "missing_rank_index": loaded.missing_rank_index,
+        "out_of_vocabulary": out_of_vocabulary,
+        "complete": False,
+    }
+    write_json(os.path.join(day_dir, MANIFEST_FILE), manifest)
+    bar.total = (bar.total or 0) + requests
+    futures = []
+    for index, shard in enumerate(shards):
+        rows = slice(index * requests_per_shard, (index + 1) * requests_per_shard)
+        size = len(features[fmt.REQUEST_ID][rows])
+        path = os.path.join(out_dir, shard)
+        if os.path.isfile(path):
+            bar.update(size)
+            continue
+        part = {name: np.ascontiguousarray(values[rows]) for name, values in features.items()}
+        future = submit(fmt.write_shard, path, part)
+        future.add_done_callback(lambda done: done.exception() or bar.update(done.result()))
+        futures.append(future)
+    return manifest, futures
+
+
+def _finish_day(out_dir: str, manifest: dict[str, Any], futures: list[Future]) -> None:
+    for future in futures:
+        future.result()
+    manifest["complete"] = True
+    write_json(os.path.join(out_dir, manifest["day"], MANIFEST_FILE), manifest)
+
+
+def convert(
+    recflow_root: str,
+    out_dir: str,
+    days: Sequence[str] | None = None,
+    workers: int | None = None,
+    requests_per_shard: int = DEFAULT_REQUESTS_PER_SHARD,
+    progress: bool = True,
+) -> ConversionSummary:
+    """Converts RecFlow days to sharded GZIP TFRecords and writes ``schema.json`` last.
+
+    Args:
+        recflow_root: a RecFlow root (published or simulated).
+        out_dir: the output folder (created; an earlier conversion there is resumed).
+        days: days to convert, ``YYYY-MM-DD`` (default: every day in ``all_stage/``).
+        workers: processes that encode and write shards (default: CPU count); 1 writes in this
+            process.
+        requests_per_shard: requests per TFRecord file.
+        progress: show a tqdm progress bar.
+
+    Raises ``recflow.RecFlowError`` naming the file and the problem for bad input.
+
+    Example:
+        >>> convert("/tmp/sim", "/tmp/tfrec", days=["2024-01-13"], workers=1,
+        ...         progress=False).shards
+    """
+    if requests_per_shard < 1:
+        raise ValueError(f"requests_per_shard must be >= 1, got {requests_per_shard}")
+    schema_file = fmt.schema_path(out_dir)
+    if os.path.exists(schema_file):  # the completion marker goes until this run completes
+        os.remove(schema_file)
+    days = list(days) if days else recflow.list_days(recflow_root)
+    if not days:
+        raise recflow.RecFlowError(f"{recflow_root}/{recflow.ALL_STAGE_DIR}: no days to convert")
+    recflow.require_day_files(recflow_root, _SOURCE_FOLDERS, days)
+    id_counts = recflow.read_id_counts(recflow_root)
+    os.makedirs(out_dir, exist_ok=True)
+
+    workers = workers or os.cpu_count() or 1
+    executor: Executor | None = (
+        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    )
+    submit = executor.submit if executor else _run_here
+    manifests: dict[str, dict[str, Any]] = {}
+    skipped = []
+    bar = tqdm(total=0, unit="req", desc="convert", disable=not progress)
+    pending: tuple[dict[str, Any], list[Future]] | None = None
+    try:
+        for day in days:
+            fingerprint = _fingerprint(recflow_root, day, requests_per_shard)
+            manifest_path = os.path.join(out_dir, day, MANIFEST_FILE)
+            previous = _read_manifest(manifest_path)
+            if _is_complete(out_dir, previous, fingerprint):
+                manifests[day] = previous
+                skipped.append(day)
+                continue
+            if previous is not None and previous.get("fingerprint") != fingerprint:
+                os.remove(manifest_path)  # describes other inputs: start the day over
+                _remove_shards(os.path.dirname(manifest_path))
+                previous = None
+            started = _start_day(
+                recflow_root,
+                out_dir,
+                day,
+                id_counts,
+                requests_per_shard,
+                fingerprint,
+                previous,
+                submit,
+                bar,
+            )
+            if pending is not None:
+                _finish_day(out_dir, *pending)
+            pending = started
+            manifests[day] = started[0]
+        if pending is not None:
+            _finish_day(out_dir, *pending)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+
+    out_of_vocabulary: dict[str, int] = {}
+    for manifest in manifests.values():
+        for field, count in manifest["out_of_vocabulary"].items():
+            out_of_vocabulary[field] = out_of_vocabulary.get(field, 0) + count
+    has_preference = all(manifest["has_preference"] for manifest in manifests.values())
+    schema = {
+        "format": fmt.FORMAT_NAME,
+        "version": fmt.FORMAT_VERSION,
+        "source": os.path.abspath(recflow_root),
+        "compression": fmt.COMPRESSION,
+        "features": fmt.feature_spec(has_preference),
+        "has_preference": has_preference,
+        "columns": {
+            fmt.CONTEXT: list(fmt.CONTEXT_FIELDS),
+            fmt.USER: list(fmt.USER_FIELDS),
+            fmt.SEQ: list(fmt.SEQUENCE_FIELDS),
+            fmt.ITEMS: list(fmt.ITEM_FIELDS),
+        },
+        "stage_groups": list(recflow.TRAINING_STAGES),
+        "group_size": fmt.GROUP_SIZE,
+        "vocab_sizes": fmt.vocab_sizes(id_counts),
+        "days": {
+            day: {key: manifests[day][key] for key in ("requests", "shards", "missing_rank_index")}
+            for day in days
+        },
+        "counts": {
+            "requests": sum(manifest["requests"] for manifest in manifests.values()),
+            "shards": sum(len(manifest["shards"]) for manifest in manifests.values()),
+            "missing_rank_index": sum(m["missing_rank_index"] for m in manifests.values()),
+            "out_of_vocabulary": out_of_vocabulary,
+        },
+    }
+    write_json(schema_file, schema)
+    return ConversionSummary(
+        days=days,
+        requests=schema["counts"]["requests"],
+        shards=schema["counts"]["shards"],
+        skipped_days=skipped,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m pipelines.convert --help``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.convert",
+        description="Convert RecFlow days (published or simulated) to sharded GZIP TFRecords, one "
+        "tf.train.Example per request, with schema.json written last. Re-running resumes: "
+        "complete shards are kept, partial ones rewritten.",
+    )
+    parser.add_argument("--recflow", required=True, help="RecFlow root (all_stage/, ...)")
+    parser.add_argument("--out", required=True, help="output TFRecord folder")
+    parser.add_argument(
+        "--days",
+        nargs="+",
+        default=None,
+        help="days to convert, YYYY-MM-DD (default: all days in all_stage/)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes writing shards (default: CPU count; 1 = no subprocess)",
+    )
+    parser.add_argument(
+        "--requests-per-shard",
+        type=int,
+        default=DEFAULT_REQUESTS_PER_SHARD,
+        help=f"requests per TFRecord file (default {DEFAULT_REQUESTS_PER_SHARD})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    summary = convert(
+        args.recflow,
+        args.out,
+        args.days,
+        args.workers,
+        args.requests_per_shard,
+        progress=not args.quiet,
+    )
+    print(
+        f"converted {summary.requests} requests of {len(summary.days)} days into "
+        f"{summary.shards} shards in {args.out} ({len(summary.skipped_days)} days already done)"
+    )
+
+
+if __name__ == "__main__":
+    main()

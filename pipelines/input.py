@@ -1,0 +1,190 @@
+"""The tf.data input pipeline the models consume: ``make_dataset`` and ``load_schema``.
+
+Reads the shards written by ``python -m pipelines.convert``: interleaved GZIP TFRecord reading
+(days in the given order, shards shuffled within a day), record shuffling, batching, vectorised
+parsing of whole batches, optional in-batch negatives, prefetching. Each element is
+``(features, labels)`` exactly as in docs/CONTRACTS.md (B = batch, N = 40 + negatives):
+
+==================  =======  ============  ===============================================
+key                 dtype    shape         content
+==================  =======  ============  ===============================================
+features context    int32    [B, 3]        request weekday, hour, minute, each + 1
+features user       int32    [B, 5]        user_id, device_id, gender, age, province, + 1
+features seq        int32    [B, 50, 5]    behaviour sequence, + 1, 0 where padded
+features seq_mask   bool     [B, 50]       True on real behaviours
+features items      int32    [B, N, 8]     candidates (slots 0-39: the four stage groups)
+features item_mask  bool     [B, N]        True on real candidates
+features stage      int32    [B, N]        0 rank_pos, 1 rank_neg, 2 coarse_neg,
+                                           3 prerank_neg, 4 in-batch negative
+labels label        float32  [B, N]        protocol label (``pipelines.labels``), -1 padded
+labels preference   float32  [B, N]        simulator's true preference, 0 unknown, -1 padded
+==================  =======  ============  ===============================================
+
+For ``tf.distribute``, pass the ``tf.distribute.InputContext`` (from
+``strategy.distribute_datasets_from_function``): shards (or, with fewer shards than input
+pipelines, records) are split between pipelines and ``batch_size`` is the global batch.
+
+Example:
+    >>> dataset = make_dataset("/data/recflow_tfrecords", batch_size=1024,
+    ...                        negatives_per_request=160, days=["2024-02-04"], shuffle=False)
+    >>> features, labels = next(iter(dataset))
+    >>> features["items"].shape
+    TensorShape([1024, 200, 8])
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from dftopk_tf.masking import PADDING_LABEL
+from pipelines import example_format as fmt
+from pipelines.labels import protocol_labels, stage_ids
+from pipelines.negatives import add_in_batch_negatives
+
+DEFAULT_SEED = 42
+DEFAULT_SHUFFLE_BUFFER = 8192
+DEFAULT_CYCLE_LENGTH = 4
+_READ_BUFFER_BYTES = 1 << 20
+
+
+def load_schema(path: str) -> dict[str, Any]:
+    """Reads the ``schema.json`` of a converted folder: feature spec, vocab sizes, days, counts.
+
+    ``vocab_sizes`` maps every field (``schema["columns"]`` names them per feature) to its
+    embedding table size, including the padding 0 and one out-of-vocabulary bucket.
+
+    Example:
+        >>> load_schema("/data/recflow_tfrecords")["vocab_sizes"]["video_id"]
+    """
+    return fmt.load_schema(path)
+
+
+def features_and_labels(
+    parsed: dict[str, tf.Tensor], has_preference: bool
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """Turns parsed examples (``example_format.parse_examples``) into a contract batch.
+
+    Example:
+        >>> parsed = fmt.parse_examples(serialized_batch, has_preference=True)
+        >>> features, labels = features_and_labels(parsed, has_preference=True)
+    """
+    item_mask = parsed[fmt.ITEM_MASK] > 0
+    padding = tf.constant(PADDING_LABEL, tf.float32)
+    if has_preference:
+        preference = tf.where(item_mask, parsed[fmt.PREFERENCE], padding)
+    else:
+        preference = tf.where(item_mask, 0.0, padding)
+    features = {
+        fmt.CONTEXT: parsed[fmt.CONTEXT],
+        fmt.USER: parsed[fmt.USER],
+        fmt.SEQ: parsed[fmt.SEQ],
+        fmt.SEQ_MASK: parsed[fmt.SEQ][..., 0] > 0,
+        fmt.ITEMS: parsed[fmt.ITEMS],
+        fmt.ITEM_MASK: item_mask,
+        fmt.STAGE: stage_ids(tf.shape(item_mask)[0], fmt.GROUP_SIZE),
+    }
+    labels = {
+        fmt.LABEL: protocol_labels(parsed[fmt.RANK_INDEX], item_mask),
+        fmt.PREFERENCE: preference,
+    }
+    return features, labels
+
+
+def _ordered_shards(
+    path: str, schema: dict[str, Any], days: Sequence[str], shuffle: bool, seed: int
+) -> list[str]:
+    """Shards of ``days`` in day order, shuffled within each day when ``shuffle``."""
+    rng = np.random.default_rng(seed)
+    ordered = []
+    for day in days:
+        shards = fmt.shard_paths(path, schema, [day])
+        ordered += [shards[i] for i in rng.permutation(len(shards))] if shuffle else shards
+    return ordered
+
+
+def make_dataset(
+    path: str,
+    batch_size: int,
+    negatives_per_request: int = 0,
+    shuffle: bool = True,
+    deterministic: bool = False,
+    input_context: tf.distribute.InputContext | None = None,
+    days: Sequence[str] | None = None,
+    seed: int = DEFAULT_SEED,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    drop_remainder: bool = False,
+    cycle_length: int = DEFAULT_CYCLE_LENGTH,
+) -> tf.data.Dataset:
+    """Returns a ``tf.data.Dataset`` of ``(features, labels)`` batches; one pass over ``days``.
+
+    Args:
+        path: a folder written by ``python -m pipelines.convert``.
+        batch_size: global batch size (divided among replicas when ``input_context`` is given).
+        negatives_per_request: in-batch negatives appended per request (``pipelines.negatives``).
+        shuffle: shuffle shards within each day and records in a ``shuffle_buffer`` window; days
+            keep their order (the streaming protocol trains day after day).
+        deterministic: the same order on every run (for a fixed ``seed``); False lets parallel
+            reads and maps deliver out of order, which is faster.
+        input_context: per-replica sharding for ``distribute_datasets_from_function``.
+        days: days to read, in order (default: every converted day).
+        seed: seed of the shuffles and of negative sampling.
+        shuffle_buffer: records in the shuffle window.
+        drop_remainder: drop a last, smaller batch (static batch dimension).
+        cycle_length: shards read at the same time.
+
+    Example:
+        >>> dataset = make_dataset("/data/recflow_tfrecords", 1024, days=["2024-01-13"])
+    """
+    if batch_size < 1 or negatives_per_request < 0:
+        raise ValueError(
+            f"batch_size must be >= 1 and negatives_per_request >= 0, got {batch_size} and "
+            f"{negatives_per_request}"
+        )
+    schema = load_schema(path)
+    days = list(days) if days is not None else list(schema["days"])
+    has_preference = bool(schema["has_preference"])
+    pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+    pipeline_seed = seed + pipeline_id
+    shards = _ordered_shards(path, schema, days, shuffle, seed)
+    if not shards:
+        raise ValueError(f"{path}: no shards for days {days}")
+
+    files = tf.data.Dataset.from_tensor_slices(shards)
+    split_records = pipelines > 1 and len(shards) < pipelines
+    if pipelines > 1 and not split_records:
+        files = files.shard(pipelines, pipeline_id)
+    records = files.interleave(
+        lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
+        cycle_length=max(1, min(cycle_length, len(shards))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if split_records:
+        records = records.shard(pipelines, pipeline_id)
+    if shuffle:
+        records = records.shuffle(shuffle_buffer, seed=pipeline_seed)
+    batches = records.batch(batch_size, drop_remainder=drop_remainder).map(
+        lambda serialized: features_and_labels(
+            fmt.parse_examples(serialized, has_preference), has_preference
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if negatives_per_request:
+        batches = batches.enumerate().map(
+            lambda index, batch: add_in_batch_negatives(
+                *batch,
+                negatives_per_request,
+                tf.stack([tf.constant(pipeline_seed, tf.int64), index]),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)

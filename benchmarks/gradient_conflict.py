@@ -19,12 +19,14 @@ Example:
     ('dftopk', 1.0)
 """
 
+import os
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.report_document import ReportSection
 from benchmarks.report_files import new_figure, save_figure
 from dftopk_tf.losses import get_loss
 from dftopk_tf.operators import get_operator
@@ -215,3 +217,33 @@ def plot_gradient_conflict(rows: Sequence[ConflictRow], path: str) -> None:
     axes.grid(alpha=0.3)
     axes.legend()
     save_figure(figure, path)
+
+
+def conflict_section(
+    rows: Sequence[ConflictRow], report_dir: str, requests: int, candidates: int, k: int
+) -> ReportSection:
+    """Plots the rows into ``report_dir/gradient_conflict.png`` and returns the report section.
+
+    Example:
+        >>> rows = [ConflictRow("dftopk", 1.0, 0.0, 0.0, 0.01)]
+        >>> conflict_section(rows, "/tmp", requests=8, candidates=20, k=5).figures
+        ('gradient_conflict.png',)
+    """
+    figure = "gradient_conflict.png"
+    plot_gradient_conflict(rows, os.path.join(report_dir, figure))
+    text = (
+        f"{requests} requests x {candidates} candidates per noise level, ground truth = top-{k} "
+        "by a hidden relevance r ~ N(0, 1), scores = r + noise x N(0, 1) (high noise: early in "
+        "training). For each method's BCE selection loss, `ground_truth_pushed_down` is the share "
+        "of ground-truth items with d loss / d score > 0 (a descent step lowers their score) and "
+        "`others_pushed_up` the share of the other items with d loss / d score < 0. Gradients "
+        f"below {RELATIVE_TOLERANCE:g} of the row's largest count as zero."
+    )
+    return ReportSection(
+        "Gradient conflict (Figure 2)",
+        text,
+        "gradient_conflict",
+        ConflictRow.columns(),
+        [row.as_cells() for row in rows],
+        (figure,),
+    )

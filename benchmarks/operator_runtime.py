@@ -1,8 +1,8 @@
 """Operator runtime by n: forward+backward ms of DFTopK and every peer, and the log-log slope.
 
 For each operator in ``dftopk_tf.operators`` and each n (k = n / 2, scores [batch, n]), one
-forward+backward pass is timed (``benchmarks.step_timer``). Growing n stops for an operator once the
-next size would exceed a budget, and the table says why:
+forward+backward pass is timed (``benchmarks.bench_ops.time_forward_backward``). Growing n stops
+for an operator once the next size would exceed a budget, and the table says why:
 
 - memory: the operator's working set (batch x n^2 floats for the permutation-matrix peers) would
   pass ``memory_limit_bytes``;
@@ -20,15 +20,17 @@ Example:
 """
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.bench_ops import time_forward_backward
+from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
-from benchmarks.step_timer import time_forward_backward
-from dftopk_tf.operators import OPERATOR_NAMES, get_operator
+from dftopk_tf.operators import OPERATOR_NAMES, SelectionOperator, get_operator
 
 #: n from the paper's runtime script (5 .. 1,000) up to 100,000.
 DEFAULT_SIZES: tuple[int, ...] = (
@@ -178,11 +180,16 @@ def measure_runtime(
                 with tf.device(f"/{device}:0"):
                     scores = tf.random.stateless_normal([batch, n], seed=[seed, n])
                     milliseconds = time_forward_backward(
-                        operator, scores, k, operator.default_temperature, repeats
+                        _selection(operator, k), scores, repeats, warmup=1
                     )
                 points.append(RuntimePoint(name, device, n, k, batch, milliseconds))
                 previous = (n, milliseconds)
     return RuntimeResult(points, skipped)
+
+
+def _selection(operator: SelectionOperator, k: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``scores -> probabilities`` of the operator at k and its default temperature."""
+    return lambda scores: operator.probabilities(scores, k, None, operator.default_temperature)
 
 
 def fitted_slope(sizes: Sequence[int], milliseconds: Sequence[float]) -> float:
@@ -271,3 +278,36 @@ def plot_runtime(result: RuntimeResult, path: str) -> None:
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize="small")
     save_figure(figure, path)
+
+
+def runtime_sections(result: RuntimeResult, report_dir: str, repeats: int) -> list[ReportSection]:
+    """Plots ``report_dir/operator_runtime.png``; returns the runtime and the slope sections.
+
+    Example:
+        >>> points = [RuntimePoint("bce", "CPU", n, n // 2, 1, n / 10) for n in (10, 100)]
+        >>> [s.table_name for s in runtime_sections(RuntimeResult(points, {}), "/tmp", 1)]
+        ['operator_runtime', 'operator_slopes']
+    """
+    figure = "operator_runtime.png"
+    plot_runtime(result, os.path.join(report_dir, figure))
+    batches = sorted({point.batch for point in result.points})
+    columns, rows = runtime_table_rows(result)
+    runtime = ReportSection(
+        "Operator runtime",
+        f"Forward+backward milliseconds of one pass (median of {repeats}) on scores "
+        f"[{', '.join(map(str, batches))}, n] with k = n / 2, each operator at its default "
+        "temperature. Empty cells: not run (see the skip column of the next table).",
+        "operator_runtime",
+        columns,
+        rows,
+        (figure,),
+    )
+    slopes = ReportSection(
+        "Runtime slope (log-log)",
+        "Least-squares slope of log(ms) against log(n) over each operator's largest sizes: about "
+        "1 for O(n), 1.1 to 1.2 for O(n log n) at these n, 2 for O(n^2).",
+        "operator_slopes",
+        ["operator", "device", "declared cost", "fitted slope", "fit over n", "larger n"],
+        slope_rows(result),
+    )
+    return [runtime, slopes]

@@ -14,11 +14,8 @@ Example:
 
 import csv
 import math
-import os
-import platform
 from collections.abc import Sequence
 
-import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -100,24 +97,6 @@ def save_figure(figure: Figure, path: str) -> None:
     """
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
-
-
-def machine_description() -> str:
-    """One line naming the machine: CPU count, platform, Python, TensorFlow and any GPUs.
-
-    Example:
-        >>> "TensorFlow" in machine_description()
-        True
-    """
-    gpus = tf.config.list_physical_devices("GPU")
-    gpu_names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-                 for gpu in gpus]
-    processor = platform.processor() or platform.machine()
-    return (
-        f"{os.cpu_count()} CPU cores ({processor}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-        f"GPU: {', '.join(gpu_names) if gpu_names else 'none'}"
-    )
 
 
 def _check_row_widths(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:

@@ -11,7 +11,6 @@ MODULES = [
     "benchmarks.gradient_conflict",
     "benchmarks.operator_runtime",
     "benchmarks.report_files",
-    "benchmarks.step_timer",
 ]
 
 

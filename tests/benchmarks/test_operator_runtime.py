@@ -2,9 +2,7 @@
 
 import math
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 from benchmarks.operator_runtime import (
     RuntimePoint,
@@ -16,9 +14,6 @@ from benchmarks.operator_runtime import (
     skip_reason,
     slope_rows,
 )
-from benchmarks.step_timer import forward_backward_step
-from dftopk_tf.operators import get_operator
-from dftopk_tf.ops import dftopk_reference
 
 
 def test_skip_reason_by_memory_and_predicted_time() -> None:
@@ -73,16 +68,6 @@ def test_measure_runtime_times_and_skips() -> None:
 def test_measure_runtime_rejects_bad_sizes(sizes, batch) -> None:
     with pytest.raises(ValueError, match=r"sizes must be|batch must be"):
         measure_runtime(["bce"], sizes, batch=batch)
-
-
-def test_timed_pass_is_the_operator_gradient() -> None:
-    scores = tf.random.stateless_normal([3, 9], seed=[1, 2])
-    upstream = tf.random.stateless_normal([3, 9], seed=[3, 4])
-    got = forward_backward_step(get_operator("dftopk"), 4, 0.5, upstream)(scores)
-    with tf.GradientTape() as tape:
-        tape.watch(scores)
-        objective = tf.reduce_sum(dftopk_reference(scores, 4, tau=0.5) * upstream)
-    np.testing.assert_allclose(got.numpy(), tape.gradient(objective, scores).numpy(), atol=1e-6)
 
 
 def test_plot_is_a_png(tmp_path) -> None:

@@ -7,7 +7,6 @@ import pytest
 
 from benchmarks.report_files import (
     format_cell,
-    machine_description,
     markdown_table,
     new_figure,
     save_figure,
@@ -53,8 +52,3 @@ def test_figures_are_pngs(tmp_path) -> None:
     save_figure(figure, str(tmp_path / "f.png"))
     with open(tmp_path / "f.png", "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def test_machine_description_names_cpus_and_gpus() -> None:
-    line = machine_description()
-    assert f"{os.cpu_count()} CPU cores" in line and "GPU:" in line

@@ -1,9 +1,9 @@
 """The tf.data input pipeline the models consume: ``make_dataset`` and ``load_schema``.
 
-Reads the shards written by ``python -m pipelines.convert``: interleaved GZIP TFRecord reading
-(days in the given order, shards shuffled within a day), record shuffling, batching, vectorised
-parsing of whole batches, optional in-batch negatives, prefetching. Each element is
-``(features, labels)`` exactly as in docs/CONTRACTS.md (B = batch, N = 40 + negatives):
+Reads the shards written by ``python -m pipelines.convert``: days one after another in the given
+order, each day's shards read interleaved (and shuffled when ``shuffle``), record shuffling,
+batching, vectorised parsing of whole batches, optional in-batch negatives, prefetching. Each
+element is ``(features, labels)`` exactly as in docs/CONTRACTS.md (B = batch, N = 40 + negatives):
 
 ==================  =======  ============  ===============================================
 key                 dtype    shape         content
@@ -32,6 +32,7 @@ Example:
     TensorShape([1024, 200, 8])
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,16 +93,33 @@ def features_and_labels(
     return features, labels
 
 
-def _ordered_shards(
-    path: str, schema: dict[str, Any], days: Sequence[str], shuffle: bool, seed: int
-) -> list[str]:
-    """Shards of ``days`` in day order, shuffled within each day when ``shuffle``."""
+def _pipeline_shards(
+    path: str,
+    schema: dict[str, Any],
+    days: Sequence[str],
+    shuffle: bool,
+    seed: int,
+    pipelines: int,
+    pipeline_id: int,
+) -> tuple[list[list[str]], bool]:
+    """This input pipeline's shards, one list per day (shuffled within the day when ``shuffle``).
+
+    Shards are dealt to pipelines round-robin over all days; with fewer shards than pipelines
+    every pipeline keeps every shard and the second value says to split records instead.
+    """
     rng = np.random.default_rng(seed)
-    ordered = []
+    per_day = []
     for day in days:
         shards = fmt.shard_paths(path, schema, [day])
-        ordered += [shards[i] for i in rng.permutation(len(shards))] if shuffle else shards
-    return ordered
+        per_day.append([shards[i] for i in rng.permutation(len(shards))] if shuffle else shards)
+    split_records = pipelines > 1 and sum(len(shards) for shards in per_day) < pipelines
+    if pipelines == 1 or split_records:
+        return per_day, split_records
+    mine, position = [], 0
+    for shards in per_day:
+        mine.append([s for i, s in enumerate(shards, position) if i % pipelines == pipeline_id])
+        position += len(shards)
+    return mine, False
 
 
 def make_dataset(
@@ -150,20 +168,24 @@ def make_dataset(
         batch_size = input_context.get_per_replica_batch_size(batch_size)
         pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
     pipeline_seed = seed + pipeline_id
-    shards = _ordered_shards(path, schema, days, shuffle, seed)
-    if not shards:
-        raise ValueError(f"{path}: no shards for days {days}")
-
-    files = tf.data.Dataset.from_tensor_slices(shards)
-    split_records = pipelines > 1 and len(shards) < pipelines
-    if pipelines > 1 and not split_records:
-        files = files.shard(pipelines, pipeline_id)
-    records = files.interleave(
-        lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
-        cycle_length=max(1, min(cycle_length, len(shards))),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
+    per_day, split_records = _pipeline_shards(
+        path, schema, days, shuffle, seed, pipelines, pipeline_id
     )
+    # Record splitting needs the same record order in every pipeline.
+    ordered = deterministic or split_records
+    day_records = [
+        tf.data.Dataset.from_tensor_slices(shards).interleave(
+            lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
+            cycle_length=max(1, min(cycle_length, len(shards))),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=ordered,
+        )
+        for shards in per_day
+        if shards
+    ]
+    if not day_records:
+        raise ValueError(f"{path}: no shards for days {days}")
+    records = functools.reduce(tf.data.Dataset.concatenate, day_records)
     if split_records:
         records = records.shard(pipelines, pipeline_id)
     if shuffle:

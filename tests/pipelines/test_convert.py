@@ -145,6 +145,38 @@ def test_ids_beyond_id_counts_go_to_the_oov_bucket(broken_copy, tmp_path):
         assert videos.max() <= 11 and videos.min() >= 1
 
 
+def _edit_first_rank_pos_row(root: str, day: str, edit) -> tuple[int, int]:
+    """Applies ``edit(frame, row)`` to all_stage's first rank_pos row; returns (request, video)."""
+    path = recflow.day_file(root, recflow.ALL_STAGE_DIR, day)
+    frame = pd.read_feather(path)
+    row = frame.index[frame["rank_pos"] == 1][0]
+    key = (int(frame.at[row, "request_id"]), int(frame.at[row, "video_id"]))
+    feather.write_feather(edit(frame, row).reset_index(drop=True), path)
+    return key
+
+
+def test_rank_pos_without_a_position_ranks_after_the_known_ones(broken_copy, tmp_path):
+    request_id, video_id = _edit_first_rank_pos_row(
+        broken_copy, "2024-01-13", lambda frame, row: frame.drop(index=row)
+    )
+    out = str(tmp_path / "out")
+    convert_small(broken_copy, out, days=["2024-01-13"])
+    assert fmt.load_schema(out)["counts"]["missing_rank_index"] == 1
+    record = read_records(out)[request_id]
+    slot = list(record["items"][:10, 0]).index(video_id + 1)
+    assert record["rank_index"][slot] == 10
+
+
+def test_rank_index_out_of_range_is_an_error(broken_copy, tmp_path):
+    def far(frame, row):
+        frame.at[row, "rank_index"] = 40
+        return frame
+
+    request_id, _ = _edit_first_rank_pos_row(broken_copy, "2024-01-13", far)
+    with pytest.raises(recflow.RecFlowError, match=f"request {request_id}: 40"):
+        convert_small(broken_copy, str(tmp_path / "out"), days=["2024-01-13"])
+
+
 def _rewrite_all_stage(root: str, change) -> str:
     path = recflow.day_file(root, recflow.ALL_STAGE_DIR, "2024-01-14")
     feather.write_feather(change(feather.read_table(path)), path)

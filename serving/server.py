@@ -90,6 +90,9 @@ class RecommendHandler(BaseHTTPRequestHandler):
 
     server: "RecommendServer"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes; with Nagle's algorithm the body would wait for
+    # the client's delayed ACK (about 40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         if self.path != HEALTH_PATH:

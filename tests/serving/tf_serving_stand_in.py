@@ -117,6 +117,7 @@ class ModelStore:
 class _RestHandler(BaseHTTPRequestHandler):
     server: "_RestServer"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         match = REST_PATH.match(self.path)

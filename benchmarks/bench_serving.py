@@ -1,0 +1,352 @@
+"""Cascade serving latency and throughput, in process (``local`` backend) and over the HTTP front.
+
+A cascade with the paper's layer sizes (``models.config.CascadeConfig`` defaults: d = 8, towers
+128 -> 64 -> 32, DIN pre-ranking, DCN ranking) over a synthetic item corpus (100,000 items by
+default) is exported with ``serving.export``; its weights are random, which changes no cost.
+Then, each request a different random user with a 50-step history:
+
+1. ``local``: ``Cascade.recommend`` on the local backend, one request at a time.
+2. ``http 1 client``: ``POST /v1/recommend`` to ``python -m serving.server`` (a separate
+   process), one request at a time.
+3. ``http N clients``: N concurrent clients for ``--load-seconds``; every answer is checked
+   (status 200 and k items), and failures are counted.
+
+It prints the machine, the sizes, and per scenario the latency p50/p99/mean in ms and the
+throughput in requests per second.
+
+Usage:
+    python -m benchmarks.bench_serving                 # 100,000 items, 30 s under 8 clients
+    python -m benchmarks.bench_serving --quick         # 10,000 items, 5 s
+
+Example:
+    >>> latency_summary([10.0, 20.0, 30.0], seconds=0.5)["p50"]
+    20.0
+"""
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import requests
+import tensorflow as tf
+
+from models.cascade import build_cascade
+from models.config import CascadeConfig
+from pipelines import example_format as fmt
+from serving.backends import LocalBackend
+from serving.cascade import Cascade
+from serving.export import export_cascade
+from serving.recommend_api import CONTEXT_LIMITS
+
+#: Table sizes of the non-item id fields, at RecFlow's scale (42K users).
+ID_COUNTS = {
+    "user_id": 42_000,
+    "device_id": 42_000,
+    "gender": 3,
+    "age": 8,
+    "province": 34,
+    "author_id": 20_000,
+    "category_level_two": 500,
+    "category_level_one": 40,
+    "upload_type": 12,
+}
+COLUMNS = {
+    fmt.CONTEXT: list(fmt.CONTEXT_FIELDS),
+    fmt.USER: list(fmt.USER_FIELDS),
+    fmt.SEQ: list(fmt.SEQUENCE_FIELDS),
+    fmt.ITEMS: list(fmt.ITEM_FIELDS),
+}
+
+
+def latency_summary(milliseconds: Sequence[float], seconds: float) -> dict[str, float]:
+    """p50, p99 and mean latency (ms) of answered requests, and throughput over ``seconds``.
+
+    Example:
+        >>> latency_summary([1.0] * 4, seconds=2.0)["per_second"]
+        2.0
+    """
+    if not milliseconds:
+        raise ValueError("no request was answered")
+    values = np.asarray(milliseconds)
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "mean": float(values.mean()),
+        "per_second": len(values) / seconds,
+        "requests": float(len(values)),
+    }
+
+
+def synthetic_config(corpus_size: int) -> CascadeConfig:
+    """A cascade config with the default (paper) layer sizes for a corpus of ``corpus_size``.
+
+    Example:
+        >>> synthetic_config(1000).vocab_sizes["video_id"]
+        1002
+    """
+    return CascadeConfig(fmt.vocab_sizes(ID_COUNTS | {"video_id": corpus_size}), COLUMNS)
+
+
+def synthetic_corpus(config: CascadeConfig, size: int, seed: int = 0) -> np.ndarray:
+    """int32 [size, 8]: video ids 1..size and random other fields inside their tables.
+
+    Example:
+        >>> synthetic_corpus(synthetic_config(10), 10)[:, 0].tolist()
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    """
+    rng = np.random.default_rng(seed)
+    columns = [np.arange(1, size + 1)]
+    for field in config.columns[fmt.ITEMS][1:]:
+        columns.append(rng.integers(1, config.vocab_sizes[field] - 1, size=size))
+    return np.stack(columns, axis=1).astype(np.int32)
+
+
+def random_bodies(count: int, corpus: np.ndarray, seed: int = 1) -> list[dict]:
+    """``count`` recommend requests (raw RecFlow ids): random users, 50 behaviours from the corpus.
+
+    Example:
+        >>> sorted(random_bodies(1, np.ones([3, 8], np.int32))[0])
+        ['context', 'history', 'user']
+    """
+    rng = np.random.default_rng(seed)
+    bodies = []
+    for _ in range(count):
+        viewed = corpus[rng.integers(0, len(corpus), size=fmt.SEQUENCE_LENGTH), :5] - 1
+        bodies.append(
+            {
+                "user": [int(rng.integers(0, ID_COUNTS[field])) for field in fmt.USER_FIELDS],
+                "context": [int(rng.integers(0, top + 1)) for _, top in CONTEXT_LIMITS],
+                "history": viewed.tolist(),
+            }
+        )
+    return bodies
+
+
+def _contract_request(body: dict) -> dict[str, np.ndarray]:
+    history = np.asarray(body["history"], np.int32) + 1
+    return {
+        fmt.CONTEXT: np.asarray([body["context"]], np.int32) + 1,
+        fmt.USER: np.asarray([body["user"]], np.int32) + 1,
+        fmt.SEQ: history[None],
+        fmt.SEQ_MASK: np.ones([1, len(history)], bool),
+    }
+
+
+def time_sequential(call: Callable[[dict], None], bodies: Sequence[dict]) -> dict[str, float]:
+    """Latency of ``call(body)`` for each body, one after another.
+
+    Example:
+        >>> time_sequential(lambda body: None, [{}] * 3)["requests"]
+        3.0
+    """
+    latencies = []
+    started = time.perf_counter()
+    for body in bodies:
+        start = time.perf_counter()
+        call(body)
+        latencies.append(1000.0 * (time.perf_counter() - start))
+    return latency_summary(latencies, time.perf_counter() - started)
+
+
+def time_concurrent(
+    url: str, bodies: Sequence[dict], clients: int, seconds: float, k: int
+) -> tuple[dict[str, float], int]:
+    """``clients`` threads posting ``bodies`` in turn for ``seconds``; returns the latency summary
+    of the answered requests and the number of failed ones (not 200, or not k items).
+
+    Example:
+        >>> summary, failures = time_concurrent("http://127.0.0.1:8080", bodies, 8, 30.0, k=10)
+    """
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        sent = index
+        while time.perf_counter() < deadline:
+            body = {"requests": [bodies[sent % len(bodies)]]}
+            start = time.perf_counter()
+            response = session.post(url + "/v1/recommend", json=body, timeout=60)
+            elapsed = 1000.0 * (time.perf_counter() - start)
+            ok = response.status_code == 200 and len(response.json()["results"][0]["item_ids"]) == k
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    failures[0] += 1
+            sent += clients
+        session.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latency_summary(latencies, time.perf_counter() - started), failures[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_front(export_dir: str, top_n: int, m: int, k: int, extra: Sequence[str]):
+    """Starts ``python -m serving.server`` on a free 127.0.0.1 port; returns (process, url).
+
+    Example:
+        >>> process, url = start_front("/tmp/export", 200, 50, 10, [])
+    """
+    port = _free_port()
+    command = [sys.executable, "-m", "serving.server", "--export-dir", export_dir]
+    command += ["--port", str(port), "--top-n", str(top_n), "--m", str(m), "--k", str(k)]
+    process = subprocess.Popen([*command, *extra], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"the HTTP front exited with code {process.returncode}")
+        try:
+            requests.get(url + "/healthz", timeout=1)
+            return process, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError("the HTTP front did not answer /healthz within 60 s")
+
+
+def machine_line() -> str:
+    """Python, TensorFlow, CPU count and platform of this run.
+
+    Example:
+        >>> "TensorFlow" in machine_line()
+        True
+    """
+    return (
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"{os.cpu_count()} CPUs, {platform.platform()}"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Exports the synthetic cascade and times the three scenarios; prints and returns them.
+
+    Example:
+        >>> results = run(_parser().parse_args(["--quick"]))
+    """
+    config = synthetic_config(args.corpus_size)
+    model = build_cascade(config)
+    corpus = synthetic_corpus(config, args.corpus_size)
+    bodies = random_bodies(max(args.requests, 64), corpus)
+    print(machine_line())
+    print(
+        f"corpus {args.corpus_size:,} items, top_n {args.top_n} -> m {args.m} -> k {args.k}; "
+        f"{model.count_params():,} parameters; {args.requests} sequential requests, "
+        f"{args.clients} clients for {args.load_seconds:g} s"
+    )
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as export_dir:
+        started = time.perf_counter()
+        export_cascade(model, corpus, export_dir)
+        print(f"export: {time.perf_counter() - started:.1f} s")
+
+        backend = LocalBackend(export_dir)
+        cascade = Cascade(backend, args.top_n, args.m, args.k)
+        cascade.warm_up()
+        requests_ = [_contract_request(body) for body in bodies[: args.requests]]
+        results["local"] = time_sequential(cascade.recommend, requests_)
+        stage_ms = {stage: [] for stage in ("retrieval", "prerank", "rank")}
+        for request in requests_[: min(50, len(requests_))]:
+            timings = cascade.recommend(request).timings_ms
+            for stage, values in stage_ms.items():
+                values.append(timings[stage])
+        backend.close()
+
+        extra = ["--max-batch-rows", str(args.max_batch_rows)]
+        extra += ["--batch-wait-ms", str(args.batch_wait_ms)]
+        process, url = start_front(export_dir, args.top_n, args.m, args.k, extra)
+        try:
+            session = requests.Session()
+            results["http 1 client"] = time_sequential(
+                lambda body: session.post(
+                    url + "/v1/recommend", json={"requests": [body]}, timeout=60
+                ).raise_for_status(),
+                bodies[: args.requests],
+            )
+            concurrent, failures = time_concurrent(
+                url, bodies, args.clients, args.load_seconds, args.k
+            )
+            results[f"http {args.clients} clients"] = concurrent | {"failures": float(failures)}
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+    stages = ", ".join(f"{s} {statistics.median(v):.1f}" for s, v in stage_ms.items())
+    print(f"local stage medians (ms): {stages}")
+    print(f"{'scenario':<18} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'req/s':>8} {'failed':>7}")
+    for name, summary in results.items():
+        print(
+            f"{name:<18} {summary['p50']:8.1f} {summary['p99']:8.1f} {summary['mean']:8.1f} "
+            f"{summary['per_second']:8.1f} {int(summary.get('failures', 0)):7d}"
+        )
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"machine": machine_line(), "results": results}, file, indent=2)
+    return results
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_serving",
+        description="Cascade serving latency (p50/p99) and throughput, local and over HTTP.",
+    )
+    parser.add_argument("--corpus-size", type=int, default=100_000, help="items in the corpus")
+    parser.add_argument("--top-n", type=int, default=200, help="candidates retrieved")
+    parser.add_argument("--m", type=int, default=50, help="candidates kept by pre-ranking")
+    parser.add_argument("--k", type=int, default=10, help="items returned by ranking")
+    parser.add_argument("--requests", type=int, default=300, help="sequential requests timed")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--load-seconds", type=float, default=30.0, help="duration of the concurrent run"
+    )
+    parser.add_argument(
+        "--max-batch-rows", type=int, default=32, help="the front's micro-batch size limit"
+    )
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=1.0, help="the front's micro-batch wait"
+    )
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run: 10,000 items, 50 sequential requests, 5 s under load",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Runs the benchmark (see ``--help``).
+
+    Example:
+        >>> main(["--quick"])
+    """
+    args = _parser().parse_args(argv)
+    if args.quick:
+        args.corpus_size, args.requests, args.load_seconds = 10_000, 50, 5.0
+    return run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -101,24 +101,22 @@ def _threshold_positions(
     return kth_index, next_index
 
 
-_COMPILED_THRESHOLD_POSITIONS = tf.function(_threshold_positions, jit_compile=True, autograph=False)
-
-
-def _dftopk_logit_rows(
+def _forward_rows(
     scores: tf.Tensor,
     mask: tf.Tensor,
     k: tf.Tensor,
     tau: tf.Tensor,
     method: str,
-    jit_compile: bool,
-    with_hard_mask: bool,
-) -> tuple[tf.Tensor, tf.Tensor | None]:
-    """Logits (x - theta) / tau of [rows, n] float32 scores, with the DFTopK gradient.
+    probabilities: bool,
+    hard: bool,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Forward pass on [rows, n] float32 scores: one XLA program when compiled.
 
-    With ``with_hard_mask`` also returns the exact top-k mask (for ``hard=True``; no gradient).
+    Returns the output (logits, probabilities, or the hard mask), the soft output the gradient
+    needs, and each row's k-th and (k+1)-th key.
     """
     keys, real_count, has_nan = selection.row_keys(scores, mask)
-    kth_key, next_key = selection.kth_key_pair(keys, k, method, jit_compile)
+    kth_key, next_key = selection.kth_key_pair(keys, k, method)
     has_pair = k < real_count
     kth = selection.values_of_keys(kth_key)
     next_kth = selection.values_of_keys(next_key)
@@ -128,41 +126,83 @@ def _dftopk_logit_rows(
     theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real)
     theta = tf.where(has_nan, float("nan"), theta)
     margin = tf.where(has_pair, 0.0, SELECT_ALL_MARGIN)[:, tf.newaxis]
-    hard_mask = None
-    if with_hard_mask:
+    soft = tf.where(mask, (scores - theta[:, tf.newaxis]) / tau + margin, PADDED_LOGIT)
+    if probabilities:
+        soft = tf.where(mask, tf.sigmoid(soft), 0.0)
+    output = soft
+    if hard:
         smallest_key = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, keys, 2**31 - 1), -1)
-        hard_mask = selection.topk_mask_of_keys(
+        selected = selection.topk_mask_of_keys(
             keys, tf.minimum(k, real_count), tf.where(has_pair, kth_key, smallest_key)
         )
+        output = tf.cast(selected, tf.float32)
+    return output, soft, kth_key, next_key
 
-    @tf.custom_gradient
-    def logits_of(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-        logits = tf.where(mask, (x - theta[:, tf.newaxis]) / tau + margin, PADDED_LOGIT)
 
-        def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            item_grad = tf.where(mask, upstream, 0.0) / tau
-            positions = _COMPILED_THRESHOLD_POSITIONS if jit_compile else _threshold_positions
-            kth_index, next_index = positions(keys, k, kth_key, next_key)
-            share = tf.where(has_pair, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
-            n = tf.shape(x)[-1]
-            at_threshold = tf.one_hot(kth_index, n) + tf.one_hot(next_index, n)
-            return item_grad - share[:, tf.newaxis] * at_threshold
+def _backward_rows(
+    upstream: tf.Tensor,
+    soft: tf.Tensor,
+    scores: tf.Tensor,
+    mask: tf.Tensor,
+    k: tf.Tensor,
+    tau: tf.Tensor,
+    kth_key: tf.Tensor,
+    next_key: tf.Tensor,
+    probabilities: bool,
+) -> tf.Tensor:
+    """DFTopK gradient on [rows, n]: per-item term plus the threshold's share on two items."""
+    keys, real_count, _ = selection.row_keys(scores, mask)
+    if probabilities:
+        upstream = upstream * soft * (1.0 - soft)
+    item_grad = tf.where(mask, upstream, 0.0) / tau
+    kth_index, next_index = _threshold_positions(keys, k, kth_key, next_key)
+    share = tf.where(k < real_count, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
+    n = tf.shape(scores)[-1]
+    at_threshold = tf.one_hot(kth_index, n) + tf.one_hot(next_index, n)
+    return item_grad - share[:, tf.newaxis] * at_threshold
 
-        return logits, gradient
 
-    return logits_of(scores), hard_mask
+_COMPILED_FORWARD_ROWS = tf.function(_forward_rows, jit_compile=True, autograph=False)
+_COMPILED_BACKWARD_ROWS = tf.function(_backward_rows, jit_compile=True, autograph=False)
 
 
 def _dftopk_rows(
+    scores: tf.Tensor,
+    mask: tf.Tensor,
+    k: tf.Tensor,
+    tau: tf.Tensor,
+    method: str,
+    jit_compile: bool,
+    probabilities: bool,
+    hard: bool,
+) -> tf.Tensor:
+    """The operator on [rows, n] float32 scores, with the DFTopK gradient."""
+    forward = _COMPILED_FORWARD_ROWS if jit_compile else _forward_rows
+    backward = _COMPILED_BACKWARD_ROWS if jit_compile else _backward_rows
+
+    @tf.custom_gradient
+    def operator(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+        output, soft, kth_key, next_key = forward(x, mask, k, tau, method, probabilities, hard)
+
+        def gradient(upstream: tf.Tensor) -> tf.Tensor:
+            return backward(upstream, soft, x, mask, k, tau, kth_key, next_key, probabilities)
+
+        return output, gradient
+
+    return operator(scores)
+
+
+def _dftopk(
     scores: tf.Tensor,
     k: int | tf.Tensor,
     tau: float | tf.Tensor,
     mask: tf.Tensor | None,
     method: str,
     jit_compile: bool,
-    with_hard_mask: bool = False,
-) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor]:
-    """Validates inputs and runs the operator on flattened rows; returns logits, hard mask, mask."""
+    probabilities: bool,
+    hard: bool = False,
+) -> tf.Tensor:
+    """Validates inputs, flattens them to rows, runs the operator and restores the shape."""
     scores = _validate_scores(scores)
     selection.check_method(method)
     k = validate_k(k, scores)
@@ -172,13 +212,10 @@ def _dftopk_rows(
     flat_scores, batch_shape = selection.flatten_rows(scores32)
     flat_mask = tf.reshape(mask, tf.shape(flat_scores))
     k_rows = selection.rows_k(k, batch_shape)
-    logits, hard_mask = _dftopk_logit_rows(
-        flat_scores, flat_mask, k_rows, tau, method, jit_compile, with_hard_mask
+    output = _dftopk_rows(
+        flat_scores, flat_mask, k_rows, tau, method, jit_compile, probabilities, hard
     )
-    shape = tf.shape(scores32)
-    if hard_mask is not None:
-        hard_mask = tf.reshape(hard_mask, shape)
-    return tf.reshape(logits, shape), hard_mask, mask
+    return tf.reshape(output, tf.shape(scores32))
 
 
 def dftopk_logits(
@@ -197,7 +234,8 @@ def dftopk_logits(
         tau: temperature > 0 (Python float or scalar tensor).
         mask: optional bool [..., n], True for real items.
         method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
-        jit_compile: compile the threshold search with XLA (turn off for stock TF Serving).
+        jit_compile: compile the forward and backward passes with XLA (turn off for stock
+            TF Serving, which runs no XLA).
 
     Returns:
         float32 [..., n]; ``PADDED_LOGIT`` on padded items.
@@ -206,8 +244,7 @@ def dftopk_logits(
         >>> dftopk_logits(tf.constant([[3.0, 1.0, 2.0]]), k=1).numpy().tolist()
         [[0.5, -1.5, -0.5]]
     """
-    logits, _, _ = _dftopk_rows(scores, k, tau, mask, method, jit_compile)
-    return logits
+    return _dftopk(scores, k, tau, mask, method, jit_compile, probabilities=False)
 
 
 def dftopk(
@@ -229,7 +266,8 @@ def dftopk(
         hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
             and the gradient is DFTopK's (straight-through).
         method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
-        jit_compile: compile the threshold search with XLA (turn off for stock TF Serving).
+        jit_compile: compile the forward and backward passes with XLA (turn off for stock
+            TF Serving, which runs no XLA).
 
     Returns:
         float32 [..., n] in [0, 1].
@@ -241,11 +279,7 @@ def dftopk(
         >>> dftopk(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, hard=True).numpy().tolist()
         [[1.0, 0.0, 1.0, 0.0]]
     """
-    logits, hard_mask, mask = _dftopk_rows(scores, k, tau, mask, method, jit_compile, hard)
-    soft = tf.where(mask, tf.sigmoid(logits), 0.0)
-    if not hard:
-        return soft
-    return soft + tf.stop_gradient(tf.cast(hard_mask, tf.float32) - soft)
+    return _dftopk(scores, k, tau, mask, method, jit_compile, probabilities=True, hard=hard)
 
 
 def dftopk_reference(

@@ -12,8 +12,10 @@ order-preserving integer view of the floats:
 3. One more pass gives the (k+1)-th largest: it equals the k-th when ``count(keys >= kth) > k``
    (a tie), else it is ``max(keys < kth)``.
 
-The passes are compiled with XLA by default (``jit_compile=True``); pass ``jit_compile=False`` for
-graphs that must run where XLA is unavailable (a stock TF Serving model server, for instance).
+The public functions compile their row computation with XLA by default (``jit_compile=True``),
+which fuses each pass into one loop; pass ``jit_compile=False`` for graphs that must run where XLA
+is unavailable (a stock TF Serving model server, for instance). TensorFlow's CPU kernels flush
+subnormal floats to zero, so subnormal scores rank as 0.
 
 Example:
     >>> scores = tf.constant([[0.1, 0.9, 0.5, 0.7]])
@@ -95,10 +97,6 @@ _KEY_PAIR_FUNCTIONS: dict[str, Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor,
     "radix": _radix_kth_key_pair,
     "top_k": _top_k_kth_key_pair,
 }
-_COMPILED_KEY_PAIR_FUNCTIONS = {
-    name: tf.function(function, jit_compile=True, autograph=False)
-    for name, function in _KEY_PAIR_FUNCTIONS.items()
-}
 
 
 def check_method(method: str) -> None:
@@ -158,7 +156,7 @@ def rows_k(k: int | tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
 
 
 def kth_key_pair(
-    keys: tf.Tensor, k: tf.Tensor, method: str = "radix", jit_compile: bool = True
+    keys: tf.Tensor, k: tf.Tensor, method: str = "radix"
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """k-th and (k+1)-th largest key per row of ``keys`` [rows, n] (``ABSENT_KEY`` where missing).
 
@@ -174,8 +172,7 @@ def kth_key_pair(
     check_method(method)
     real_count = tf.reduce_sum(tf.cast(keys > ABSENT_KEY, tf.int32), axis=-1)
     safe_k = tf.clip_by_value(k, 1, tf.maximum(real_count, 1))
-    functions = _COMPILED_KEY_PAIR_FUNCTIONS if jit_compile else _KEY_PAIR_FUNCTIONS
-    kth, next_kth = functions[method](keys, safe_k)
+    kth, next_kth = _KEY_PAIR_FUNCTIONS[method](keys, safe_k)
     kth = tf.where(tf.logical_and(k >= 1, k <= real_count), kth, ABSENT_KEY)
     next_kth = tf.where(tf.logical_and(k >= 1, k < real_count), next_kth, ABSENT_KEY)
     return kth, next_kth
@@ -195,7 +192,7 @@ def kth_largest_pair(
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         mask: optional bool [..., n], True for real items; padded items take no part.
         method: ``"radix"`` (linear, default) or ``"top_k"`` (the ``tf.math.top_k`` reference).
-        jit_compile: compile the selection passes with XLA.
+        jit_compile: compile the row computation with XLA.
 
     Returns:
         Two float32 tensors of shape [...]. Where a row has fewer than k (k+1) real items the
@@ -207,16 +204,27 @@ def kth_largest_pair(
         ([2.0], [1.0])
     """
     scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
+    check_method(method)
     mask = resolve_mask(scores, mask)
     flat_scores, batch_shape = flatten_rows(scores)
-    keys, _, has_nan = row_keys(flat_scores, tf.reshape(mask, tf.shape(flat_scores)))
-    kth_key, next_key = kth_key_pair(keys, rows_k(k, batch_shape), method, jit_compile)
+    flat_mask = tf.reshape(mask, tf.shape(flat_scores))
+    rows = _COMPILED_PAIR_ROWS if jit_compile else _kth_largest_pair_rows
+    kth, next_kth = rows(flat_scores, flat_mask, rows_k(k, batch_shape), method)
+    return tf.reshape(kth, batch_shape), tf.reshape(next_kth, batch_shape)
+
+
+def _kth_largest_pair_rows(
+    scores: tf.Tensor, mask: tf.Tensor, k: tf.Tensor, method: str
+) -> tuple[tf.Tensor, tf.Tensor]:
+    keys, _, has_nan = row_keys(scores, mask)
     pair = []
-    for key in (kth_key, next_key):
+    for key in kth_key_pair(keys, k, method):
         value = tf.where(key > ABSENT_KEY, values_of_keys(key), float("-inf"))
-        value = tf.where(has_nan, float("nan"), value)
-        pair.append(tf.reshape(value, batch_shape))
+        pair.append(tf.where(has_nan, float("nan"), value))
     return pair[0], pair[1]
+
+
+_COMPILED_PAIR_ROWS = tf.function(_kth_largest_pair_rows, jit_compile=True, autograph=False)
 
 
 def occurrence_index(keys: tf.Tensor, target: tf.Tensor, occurrence: tf.Tensor) -> tf.Tensor:
@@ -287,7 +295,7 @@ def topk_mask(
         values: float tensor [..., n].
         k: Python int >= 1, or an int tensor of shape [...].
         mask: optional bool [..., n], True for real items.
-        jit_compile: compile the selection passes with XLA.
+        jit_compile: compile the row computation with XLA.
 
     Example:
         >>> topk_mask(tf.constant([[0.2, 0.9, 0.9, 0.1]]), k=2).numpy().tolist()
@@ -296,8 +304,17 @@ def topk_mask(
     values = tf.cast(tf.convert_to_tensor(values), tf.float32)
     mask = resolve_mask(values, mask)
     flat_values, batch_shape = flatten_rows(values)
-    keys, real_count, _ = row_keys(flat_values, tf.reshape(mask, tf.shape(flat_values)))
-    k_rows = tf.minimum(rows_k(k, batch_shape), real_count)
-    kth_key, _ = kth_key_pair(keys, k_rows, jit_compile=jit_compile)
-    selected = topk_mask_of_keys(keys, k_rows, kth_key)
+    flat_mask = tf.reshape(mask, tf.shape(flat_values))
+    rows = _COMPILED_TOPK_MASK_ROWS if jit_compile else _topk_mask_rows
+    selected = rows(flat_values, flat_mask, rows_k(k, batch_shape))
     return tf.reshape(selected, tf.shape(values))
+
+
+def _topk_mask_rows(values: tf.Tensor, mask: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
+    keys, real_count, _ = row_keys(values, mask)
+    k = tf.minimum(k, real_count)
+    kth_key, _ = kth_key_pair(keys, k)
+    return topk_mask_of_keys(keys, k, kth_key)
+
+
+_COMPILED_TOPK_MASK_ROWS = tf.function(_topk_mask_rows, jit_compile=True, autograph=False)

@@ -4,9 +4,11 @@ A reader never sees a half-written file under its final name: a killed writer le
 ``<name>.tmp``, which the next run overwrites.
 
 Example:
-    >>> with atomic_path("/tmp/out/day.json") as temporary:
-    ...     with open(temporary, "w") as file:
-    ...         file.write("{}")
+    >>> path = os.path.join(tmp_dir, "day.json")
+    >>> with atomic_path(path) as temporary, open(temporary, "w") as file:
+    ...     _ = file.write("{}")
+    >>> os.path.exists(path), os.path.exists(path + TEMPORARY_SUFFIX)
+    (True, False)
 """
 
 import json
@@ -24,8 +26,13 @@ def atomic_path(path: str) -> Iterator[str]:
     """Yields a temporary path; renames it to ``path`` on success and deletes it on failure.
 
     Example:
-        >>> with atomic_path("/tmp/out/x.bin") as temporary:
-        ...     open(temporary, "wb").close()
+        >>> path = os.path.join(tmp_dir, "x.bin")
+        >>> with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        ...     raise RuntimeError("killed while writing")
+        Traceback (most recent call last):
+        RuntimeError: killed while writing
+        >>> os.path.exists(path), os.path.exists(path + TEMPORARY_SUFFIX)
+        (False, False)
     """
     temporary = path + TEMPORARY_SUFFIX
     try:
@@ -41,7 +48,9 @@ def write_json(path: str, value: Any) -> None:
     """Writes ``value`` as indented JSON to ``path`` atomically.
 
     Example:
-        >>> write_json("/tmp/out/schema.json", {"version": 1})
+        >>> write_json(os.path.join(tmp_dir, "schema.json"), {"version": 1})
+        >>> json.load(open(os.path.join(tmp_dir, "schema.json")))
+        {'version': 1}
     """
     with atomic_path(path) as temporary, open(temporary, "w") as file:
         json.dump(value, file, indent=2, sort_keys=True)
@@ -52,7 +61,9 @@ def write_pickle(path: str, value: Any) -> None:
     """Pickles ``value`` to ``path`` atomically, with protocol 4 (readable by Python >= 3.4).
 
     Example:
-        >>> write_pickle("/tmp/out/id_cnt.pkl", {"user_id": 10})
+        >>> write_pickle(os.path.join(tmp_dir, "id_cnt.pkl"), {"user_id": 10})
+        >>> pickle.load(open(os.path.join(tmp_dir, "id_cnt.pkl"), "rb"))
+        {'user_id': 10}
     """
     with atomic_path(path) as temporary, open(temporary, "wb") as file:
         pickle.dump(value, file, protocol=4)

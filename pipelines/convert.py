@@ -50,7 +50,8 @@ class ConversionSummary:
     """What a conversion produced.
 
     Example:
-        >>> convert("/tmp/sim", "/tmp/tfrec", workers=1, progress=False).requests
+        >>> convert(recflow_root, os.path.join(tmp_dir, "all"), workers=1, progress=False).requests
+        240
     """
 
     days: list[str]
@@ -64,7 +65,8 @@ def shard_names(day: str, count: int) -> list[str]:
 
     Example:
         >>> shard_names("2024-01-13", 2)
-        ['2024-01-13/part-00000-of-00002.tfrecord.gz', '2024-01-13/part-00001-of-00002.tfrecord.gz']
+        ['2024-01-13/part-00000-of-00002.tfrecord.gz',
+         '2024-01-13/part-00001-of-00002.tfrecord.gz']
     """
     return [f"{day}/part-{index:05d}-of-{count:05d}{fmt.SHARD_SUFFIX}" for index in range(count)]
 
@@ -183,8 +185,10 @@ def convert(
     Raises ``recflow.RecFlowError`` naming the file and the problem for bad input.
 
     Example:
-        >>> convert("/tmp/sim", "/tmp/tfrec", days=["2024-01-13"], workers=1,
-        ...         progress=False).shards
+        >>> summary = convert(recflow_root, os.path.join(tmp_dir, "one_day"), days=["2024-01-13"],
+        ...                   workers=1, progress=False)
+        >>> summary.requests, summary.shards
+        (120, 1)
     """
     if requests_per_shard < 1:
         raise ValueError(f"requests_per_shard must be >= 1, got {requests_per_shard}")
@@ -284,7 +288,13 @@ def convert(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.convert --help``."""
+    """Command-line entry: ``python -m pipelines.convert --help``.
+
+    Example:
+        >>> main(["--recflow", recflow_root, "--out", os.path.join(tmp_dir, "cli"), "--workers",
+        ...       "1", "--quiet"])
+        converted 240 requests of 2 days into 2 shards in ... (0 days already done)
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.convert",
         description="Convert RecFlow days (published or simulated) to sharded GZIP TFRecords, one "

@@ -22,9 +22,11 @@ sequence mask is not stored. Ids at or beyond their ``id_cnt.pkl`` count map to 
 out-of-vocabulary bucket (``count + 1``); ``vocab_sizes`` include the padding 0 and that bucket.
 
 Example:
-    >>> schema = load_schema("/data/recflow_tfrecords")
-    >>> parsed = parse_examples(tf.constant(serialized), schema["has_preference"])
-    >>> parsed["items"].shape  # [batch, 40, 8]
+    >>> schema = load_schema(tfrecord_dir)
+    >>> paths = shard_paths(tfrecord_dir, schema, ["2024-01-13"])
+    >>> serialized = next(iter(tf.data.TFRecordDataset(paths, COMPRESSION).batch(4)))
+    >>> parse_examples(serialized, schema["has_preference"])[ITEMS].shape
+    TensorShape([4, 40, 8])
 """
 
 import json
@@ -119,8 +121,8 @@ def encode_examples(features: dict[str, np.ndarray]) -> list[bytes]:
             dimension is the request and the rest the feature's shape.
 
     Example:
-        >>> records = encode_examples(features)  # e.g. from convert.request_features
-        >>> len(records) == len(features[REQUEST_ID])
+        >>> records = encode_examples(stored_features)  # from request_features.request_features
+        >>> len(records) == len(stored_features[REQUEST_ID]) == 120
         True
     """
     names = [name for name in (*INT_FEATURES, PREFERENCE) if name in features]
@@ -146,7 +148,8 @@ def write_shard(path: str, features: dict[str, np.ndarray]) -> int:
     """Writes the requests of ``features`` as one GZIP TFRecord file, atomically; returns the count.
 
     Example:
-        >>> write_shard("/tmp/tfrec/2024-01-13/part-00000-of-00001.tfrecord.gz", features)
+        >>> write_shard(os.path.join(tmp_dir, "part-00000-of-00001.tfrecord.gz"), stored_features)
+        120
     """
     records = encode_examples(features)
     options = tf.io.TFRecordOptions(compression_type=COMPRESSION)
@@ -163,8 +166,9 @@ def parse_examples(serialized: tf.Tensor, has_preference: bool) -> dict[str, tf.
     int32 [batch, *INT_FEATURES[name]] (``request_id`` stays int64 [batch]).
 
     Example:
-        >>> parse_examples(tf.constant(encode_examples(features)), False)["seq"].shape[1:]
-        TensorShape([50, 5])
+        >>> parsed = parse_examples(tf.constant(encode_examples(stored_features)), True)
+        >>> parsed[SEQ].shape, parsed[PREFERENCE].dtype
+        (TensorShape([120, 50, 5]), tf.float32)
     """
     spec = {
         name: tf.io.FixedLenFeature([int(np.prod(shape))], tf.int64)
@@ -214,7 +218,8 @@ def load_schema(path: str) -> dict[str, Any]:
     written last) and ``ValueError`` when it is not this format.
 
     Example:
-        >>> load_schema("/data/recflow_tfrecords")["vocab_sizes"]["video_id"]
+        >>> load_schema(tfrecord_dir)["vocab_sizes"][recflow.GENDER]
+        5
     """
     file = path if path.endswith(".json") else schema_path(path)
     if not os.path.isfile(file):
@@ -239,8 +244,10 @@ def shard_paths(tfrecord_dir: str, schema: dict[str, Any], days: Sequence[str]) 
     """Returns the shard files of ``days`` in day order, checking the days and files exist.
 
     Example:
-        >>> shard_paths("/data/tfrec", load_schema("/data/tfrec"), ["2024-01-13"])[:1]
-        ['/data/tfrec/2024-01-13/part-00000-of-00031.tfrecord.gz']
+        >>> paths = shard_paths(tfrecord_dir, load_schema(tfrecord_dir), ["2024-01-13"])
+        >>> [os.path.relpath(path, tfrecord_dir) for path in paths][:2]
+        ['2024-01-13/part-00000-of-00003.tfrecord.gz',
+         '2024-01-13/part-00001-of-00003.tfrecord.gz']
     """
     paths = []
     for day in days:

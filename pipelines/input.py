@@ -25,11 +25,11 @@ For ``tf.distribute``, pass the ``tf.distribute.InputContext`` (from
 pipelines, records) are split between pipelines and ``batch_size`` is the global batch.
 
 Example:
-    >>> dataset = make_dataset("/data/recflow_tfrecords", batch_size=1024,
-    ...                        negatives_per_request=160, days=["2024-02-04"], shuffle=False)
+    >>> dataset = make_dataset(tfrecord_dir, batch_size=16, negatives_per_request=160,
+    ...                        days=["2024-01-14"], shuffle=False)
     >>> features, labels = next(iter(dataset))
     >>> features["items"].shape
-    TensorShape([1024, 200, 8])
+    TensorShape([16, 200, 8])
 """
 
 import functools
@@ -57,7 +57,8 @@ def load_schema(path: str) -> dict[str, Any]:
     embedding table size, including the padding 0 and one out-of-vocabulary bucket.
 
     Example:
-        >>> load_schema("/data/recflow_tfrecords")["vocab_sizes"]["video_id"]
+        >>> load_schema(tfrecord_dir)["columns"]["user"]
+        ['user_id', 'device_id', 'gender', 'age', 'province']
     """
     return fmt.load_schema(path)
 
@@ -68,8 +69,11 @@ def features_and_labels(
     """Turns parsed examples (``example_format.parse_examples``) into a contract batch.
 
     Example:
-        >>> parsed = fmt.parse_examples(serialized_batch, has_preference=True)
-        >>> features, labels = features_and_labels(parsed, has_preference=True)
+        >>> files = fmt.shard_paths(tfrecord_dir, load_schema(tfrecord_dir), ["2024-01-13"])
+        >>> serialized = next(iter(tf.data.TFRecordDataset(files, fmt.COMPRESSION).batch(2)))
+        >>> features, labels = features_and_labels(fmt.parse_examples(serialized, True), True)
+        >>> labels["label"].shape
+        TensorShape([2, 40])
     """
     item_mask = parsed[fmt.ITEM_MASK] > 0
     padding = tf.constant(PADDING_LABEL, tf.float32)
@@ -153,7 +157,9 @@ def make_dataset(
         cycle_length: shards read at the same time.
 
     Example:
-        >>> dataset = make_dataset("/data/recflow_tfrecords", 1024, days=["2024-01-13"])
+        >>> dataset = make_dataset(tfrecord_dir, 64, days=["2024-01-13"], shuffle=False)
+        >>> [int(features["items"].shape[0]) for features, _ in dataset]
+        [64, 56]
     """
     if batch_size < 1 or negatives_per_request < 0:
         raise ValueError(

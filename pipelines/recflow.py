@@ -20,10 +20,12 @@ Every reader raises ``RecFlowError`` naming the file and the problem (missing fo
 column, wrong dtype, corrupt feather or pickle, request ids missing from a dict).
 
 Example:
-    >>> days = list_days("/data/RecFlow")
-    >>> for batch in iter_feather_batches(day_file("/data/RecFlow", ALL_STAGE_DIR, days[0]),
-    ...                                   [REQUEST_ID, VIDEO_ID]):
-    ...     print(batch[REQUEST_ID][:3])
+    >>> days = list_days(recflow_root)
+    >>> days
+    ['2024-01-13', '2024-01-14']
+    >>> path = day_file(recflow_root, ALL_STAGE_DIR, days[0])
+    >>> sorted(next(iter_feather_batches(path, [REQUEST_ID, VIDEO_ID])))
+    ['request_id', 'video_id']
 """
 
 import os
@@ -165,9 +167,9 @@ class RecFlowError(ValueError):
     The message names the file and the problem.
 
     Example:
-        >>> raise RecFlowError("/data/RecFlow/all_stage/2024-01-13.feather: no column 'user_id'")
+        >>> raise RecFlowError("all_stage/2024-01-13.feather: no column 'user_id'")
         Traceback (most recent call last):
-        RecFlowError: /data/RecFlow/all_stage/2024-01-13.feather: no column 'user_id'
+        pipelines.recflow.RecFlowError: all_stage/2024-01-13.feather: no column 'user_id'
     """
 
 
@@ -205,7 +207,7 @@ def list_days(root: str) -> list[str]:
     """Returns the sorted days that have an ``all_stage`` file under ``root``.
 
     Example:
-        >>> list_days("/data/RecFlow")[:2]
+        >>> list_days(recflow_root)
         ['2024-01-13', '2024-01-14']
     """
     folder = require_folder(root, ALL_STAGE_DIR)
@@ -218,8 +220,8 @@ def require_folder(root: str, folder: str) -> str:
     """Returns ``root/folder``, raising ``RecFlowError`` when it is not a directory.
 
     Example:
-        >>> require_folder("/data/RecFlow", ALL_STAGE_DIR)
-        '/data/RecFlow/all_stage'
+        >>> require_folder(recflow_root, ALL_STAGE_DIR) == os.path.join(recflow_root, "all_stage")
+        True
     """
     path = os.path.join(root, folder)
     if not os.path.isdir(path):
@@ -231,7 +233,10 @@ def require_day_files(root: str, folders: Sequence[str], days: Sequence[str]) ->
     """Raises ``RecFlowError`` unless every folder exists and holds a file for every day.
 
     Example:
-        >>> require_day_files("/data/RecFlow", [ALL_STAGE_DIR, SEQUENCE_DIR], ["2024-01-13"])
+        >>> require_day_files(recflow_root, [ALL_STAGE_DIR, SEQUENCE_DIR], ["2024-01-13"])
+        >>> require_day_files(recflow_root, [SEQUENCE_DIR], ["2024-02-30"])
+        Traceback (most recent call last):
+        pipelines.recflow.RecFlowError: .../2024-02-30.pkl: missing day 2024-02-30 in ...
     """
     for folder in folders:
         require_folder(root, folder)
@@ -279,7 +284,7 @@ def feather_column_names(path: str) -> list[str]:
     """Returns the column names of a feather file without reading its rows.
 
     Example:
-        >>> REQUEST_ID in feather_column_names("/data/RecFlow/all_stage/2024-01-13.feather")
+        >>> REQUEST_ID in feather_column_names(day_file(recflow_root, ALL_STAGE_DIR, "2024-01-13"))
         True
     """
     return list(_open_feather(path).schema.names)
@@ -292,8 +297,9 @@ def iter_feather_batches(path: str, columns: Sequence[str]) -> Iterator[dict[str
     ``RecFlowError`` for a missing file, a corrupt file, a missing column or a wrong dtype.
 
     Example:
-        >>> path = day_file("/data/RecFlow", ALL_STAGE_DIR, "2024-01-13")
-        >>> total = sum(len(b[REQUEST_ID]) for b in iter_feather_batches(path, [REQUEST_ID]))
+        >>> path = day_file(recflow_root, ALL_STAGE_DIR, "2024-01-13")
+        >>> sum(len(batch[REQUEST_ID]) for batch in iter_feather_batches(path, [REQUEST_ID]))
+        4800
     """
     source = _open_feather(path)
     _check_column_types(path, source.schema, columns)
@@ -316,8 +322,10 @@ def read_feather(path: str, columns: Sequence[str]) -> pd.DataFrame:
     """Reads the given columns of a feather file into a DataFrame, validated.
 
     Example:
-        >>> frame = read_feather(day_file("/data/RecFlow", REALSHOW_DIR, "2024-01-13"),
-        ...                      REQUEST_COLUMNS)
+        >>> path = day_file(recflow_root, REALSHOW_DIR, "2024-01-13")
+        >>> frame = read_feather(path, REQUEST_COLUMNS)
+        >>> list(frame.columns) == list(REQUEST_COLUMNS)
+        True
     """
     parts = list(iter_feather_batches(path, columns))
     if not parts:
@@ -329,7 +337,8 @@ def read_realshow(root: str, day: str, columns: Sequence[str] = PUBLISHED_COLUMN
     """Reads ``realshow/<day>.feather`` (the exposed rows).
 
     Example:
-        >>> read_realshow("/data/RecFlow", "2024-01-13")[EFFECTIVE_VIEW].mean()
+        >>> bool(read_realshow(recflow_root, "2024-01-13")[REALSHOW].all())
+        True
     """
     return read_feather(day_file(root, REALSHOW_DIR, day), columns)
 
@@ -338,7 +347,8 @@ def read_test_feather(root: str, name: str, columns: Sequence[str] = TEST_COLUMN
     """Reads ``others/<name>`` (one of ``TEST_FILES``).
 
     Example:
-        >>> read_test_feather("/data/RecFlow", "rank_test.feather")[REQUEST_ID].nunique()
+        >>> read_test_feather(recflow_root, "rank_test.feather")[REQUEST_ID].nunique()
+        120
     """
     if name not in TEST_FILES:
         raise RecFlowError(f"{name}: not a RecFlow test file (one of {', '.join(TEST_FILES)})")
@@ -349,7 +359,8 @@ def read_pickle_dict(path: str) -> dict:
     """Unpickles a dict, raising ``RecFlowError`` for a missing, corrupt or non-dict file.
 
     Example:
-        >>> sequences = read_pickle_dict(day_file("/data/RecFlow", SEQUENCE_DIR, "2024-01-13"))
+        >>> len(read_pickle_dict(day_file(recflow_root, SEQUENCE_DIR, "2024-01-13")))
+        120
     """
     if not os.path.isfile(path):
         raise RecFlowError(f"{path}: missing file")
@@ -367,8 +378,8 @@ def read_id_counts(root: str) -> dict[str, int]:
     """Reads ``others/id_cnt.pkl``: the number of distinct ids of each field in ``ID_FIELDS``.
 
     Example:
-        >>> read_id_counts("/data/RecFlow")[VIDEO_ID] > 0
-        True
+        >>> read_id_counts(recflow_root)[GENDER]
+        3
     """
     path = os.path.join(require_folder(root, OTHERS_DIR), ID_COUNT_FILE)
     counts = read_pickle_dict(path)

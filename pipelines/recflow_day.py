@@ -12,9 +12,9 @@ each candidate's ``true_preference`` looked up the same way.
 not a day's rows.
 
 Example:
-    >>> day = load_day("/data/RecFlow", "2024-01-13")
-    >>> day.sequences.shape[1:], day.stage_items[recflow.RANK_POS].values.shape[1:]
-    ((50, 10), (10, 8))
+    >>> day = load_day(recflow_root, "2024-01-13")
+    >>> day.size, day.sequences.shape[1:], day.stage_items[recflow.RANK_POS].values.shape[1:]
+    (120, (50, 10), (10, 8))
 """
 
 from dataclasses import dataclass
@@ -48,7 +48,8 @@ class RecFlowDay:
             ``MISSING_RANK_INDEX``).
 
     Example:
-        >>> load_day("/data/RecFlow", "2024-01-13").request_columns[recflow.USER_ID][:3]
+        >>> day.request_columns[recflow.USER_ID].shape, day.preference.shape
+        ((120,), (120, 40))
     """
 
     day: str
@@ -61,7 +62,12 @@ class RecFlowDay:
 
     @property
     def size(self) -> int:
-        """The number of requests."""
+        """The number of requests.
+
+        Example:
+            >>> day.size
+            120
+        """
         return len(self.request_columns[recflow.REQUEST_ID])
 
 
@@ -121,7 +127,8 @@ def load_day(root: str, day: str, max_items: int = STAGE_GROUP_SIZE) -> RecFlowD
     ``rank_pos`` video with a ``rank_index`` outside [0, 29].
 
     Example:
-        >>> load_day("/data/RecFlow", "2024-01-13").size
+        >>> load_day(recflow_root, "2024-01-14").missing_rank_index
+        0
     """
     all_stage_path = recflow.day_file(root, recflow.ALL_STAGE_DIR, day)
     digest = _digest_all_stage(all_stage_path)

@@ -62,9 +62,10 @@ class SimulationSummary:
     """What a simulation wrote.
 
     Example:
-        >>> summary = simulate("/tmp/sim", days=1, requests_per_day=100, seed=0, progress=False)
-        >>> summary.requests
-        100
+        >>> summary = simulate(os.path.join(tmp_dir, "sim"), days=1, requests_per_day=100, seed=0,
+        ...                    progress=False)
+        >>> summary.requests, summary.all_stage_rows
+        (100, 4000)
     """
 
     days: list[str]
@@ -294,7 +295,8 @@ def simulate(
         progress: show a tqdm progress bar.
 
     Example:
-        >>> simulate("/tmp/sim", days=2, requests_per_day=500, seed=7, progress=False).days
+        >>> out = os.path.join(tmp_dir, "two_days")
+        >>> simulate(out, days=2, requests_per_day=50, seed=7, progress=False).days
         ['2024-01-13', '2024-01-14']
     """
     if days < 1 or requests_per_day < 1 or chunk_size < 1:
@@ -364,7 +366,13 @@ def simulate(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.simulate --help``."""
+    """Command-line entry: ``python -m pipelines.simulate --help``.
+
+    Example:
+        >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
+        ...       "--quiet"])
+        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... requests/s)
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.simulate",
         description="Write a simulated dataset in RecFlow's exact layout (all_stage/, realshow/, "

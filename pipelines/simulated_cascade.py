@@ -17,7 +17,6 @@ random videos of each of ``coarse_neg`` and ``prerank_neg``, in a random order.
 
 Example:
     >>> rng = np.random.default_rng(0)
-    >>> world = SimulatedWorld.create(scaled_world_size(1000), rng, 10**9)
     >>> models = StageModels.create(world.size.items, rng)
     >>> outcome = run_cascade(world, models, np.array([0, 1]), np.array([9, 21]), rng)
     >>> outcome.videos.shape
@@ -58,7 +57,12 @@ class CascadeShape:
 
     @property
     def recorded(self) -> int:
-        """Rows recorded in ``all_stage`` per request."""
+        """Rows recorded in ``all_stage`` per request.
+
+        Example:
+            >>> CascadeShape(ranked=30).recorded
+            50
+        """
         return self.ranked + 2 * self.sampled_negatives
 
 
@@ -111,7 +115,8 @@ class CascadeOutcome:
         flags: bool, one array per ``recflow.STAGE_FLAGS`` name.
 
     Example:
-        >>> outcome.flags[recflow.RANK_POS].sum(axis=1)  # 10 per request
+        >>> outcome.flags[recflow.RANK_POS].sum(axis=1).tolist()
+        [10, 10, 10]
     """
 
     videos: np.ndarray
@@ -180,7 +185,8 @@ def run_cascade(
     """Runs the cascade for one chunk of requests (``users`` [requests], ``hours`` [requests]).
 
     Example:
-        >>> outcome = run_cascade(world, models, np.array([4]), np.array([20]), rng)
+        >>> outcome = run_cascade(world, models, np.array([4]), np.array([20]),
+        ...                       np.random.default_rng(0))
         >>> int(outcome.flags[recflow.REALSHOW].sum()) >= 1
         True
     """
@@ -261,7 +267,7 @@ def exposure_feedback(
     comments follow effective views with small preference-scaled rates.
 
     Example:
-        >>> feedback = exposure_feedback(world, outcome, rng)
+        >>> feedback = exposure_feedback(world, outcome, np.random.default_rng(0))
         >>> sorted(feedback) == sorted(recflow.FEEDBACK_COLUMNS)
         True
     """

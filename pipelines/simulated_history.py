@@ -6,7 +6,6 @@ history of up to 50 videos drawn from its favourite categories, preferring what 
 ``request_id`` 0 (behaviour from before the dataset).
 
 Example:
-    >>> world = SimulatedWorld.create(scaled_world_size(1000), np.random.default_rng(0), 10**9)
     >>> history = BehaviourHistory.warm_start(world, np.random.default_rng(1), 10**9)
     >>> history.sequences(np.array([0, 1])).shape
     (2, 50, 10)
@@ -33,10 +32,10 @@ def sequence_rows(
     """Returns int64 [m, len(SEQUENCE_COLUMNS)]: one behaviour row per viewed video.
 
     Example:
-        >>> world = SimulatedWorld.create(scaled_world_size(1), np.random.default_rng(0), 0)
-        >>> sequence_rows(world, np.array([3]), np.array([5000]), np.array([900]),
-        ...               np.array([7])).shape
-        (1, 10)
+        >>> rows = sequence_rows(world, np.array([3]), np.array([5000]), np.array([900]),
+        ...                      np.array([7]))
+        >>> rows.shape, int(rows[0, recflow.SEQUENCE_COLUMNS.index(recflow.REQUEST_ID)])
+        ((1, 10), 7)
     """
     columns = {
         recflow.VIDEO_ID: videos,
@@ -80,7 +79,6 @@ class BehaviourHistory:
         user's favourite categories, drawn with probability increasing with the true preference.
 
         Example:
-            >>> world = SimulatedWorld.create(scaled_world_size(1), np.random.default_rng(0), 10**9)
             >>> BehaviourHistory.warm_start(world, np.random.default_rng(0), 10**9).rows.shape
             (200, 50, 10)
         """
@@ -127,7 +125,7 @@ class BehaviourHistory:
         Example:
             >>> history = BehaviourHistory(users=1)
             >>> history.append(np.zeros(60, np.int64), np.arange(60)[:, None].repeat(10, 1))
-            >>> history.sequences(np.array([0]))[0, 0, 0]
+            >>> int(history.sequences(np.array([0]))[0, 0, 0])
             10
         """
         if len(users) == 0:

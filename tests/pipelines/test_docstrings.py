@@ -1,0 +1,64 @@
+"""Every docstring example in pipelines/ runs and prints what it says."""
+
+import doctest
+import importlib
+import os
+import pkgutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pipelines
+from pipelines.input import make_dataset
+from pipelines.recflow import read_id_counts
+from pipelines.recflow_day import load_day
+from pipelines.request_features import request_features
+from pipelines.simulated_cascade import StageModels, run_cascade
+from pipelines.simulated_world import SimulatedWorld, scaled_world_size
+from tests.pipelines.recflow_fixtures import convert_small, simulate_small
+
+MODULES = sorted(
+    info.name for info in pkgutil.walk_packages(pipelines.__path__, prefix="pipelines.")
+)
+
+
+@pytest.fixture(scope="module")
+def shared_globals(tmp_path_factory) -> dict:
+    """Objects the examples use: a tiny simulated RecFlow root, its conversion, a world."""
+    root = simulate_small(str(tmp_path_factory.mktemp("sim")))
+    tfrecord_dir = str(tmp_path_factory.mktemp("tfrec"))
+    convert_small(root, tfrecord_dir)
+    world = SimulatedWorld.create(scaled_world_size(1000), np.random.default_rng(0), 10**9)
+    models = StageModels.create(world.size.items, np.random.default_rng(1))
+    day = load_day(root, "2024-01-13")
+    features, labels = next(iter(make_dataset(tfrecord_dir, 8, shuffle=False)))
+    return {
+        "np": np,
+        "tf": tf,
+        "recflow_root": root,
+        "tfrecord_dir": tfrecord_dir,
+        "world": world,
+        "models": models,
+        "outcome": run_cascade(
+            world, models, np.arange(3), np.array([9, 12, 21]), np.random.default_rng(2)
+        ),
+        "day": day,
+        "id_counts": read_id_counts(root),
+        "stored_features": request_features(day, read_id_counts(root))[0],
+        "features": features,
+        "labels": labels,
+    }
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples_run(module_name, shared_globals, tmp_path):
+    module = importlib.import_module(module_name)
+    os.makedirs(tmp_path / "work")
+    result = doctest.testmod(
+        module,
+        extraglobs={**shared_globals, "tmp_dir": str(tmp_path / "work")},
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        verbose=False,
+    )
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"

@@ -1,0 +1,28 @@
+"""Cascade recommender models trained end to end with DFTopK: retrieval -> pre-ranking -> ranking.
+
+Modules, from the building blocks up:
+
+- ``embeddings``: one embedding table per id field, shared by every feature holding the field.
+- ``towers``: MLP towers and masked mean pooling; ``attention``: DIN-style target attention.
+- ``retrieval``: the TFRS two-tower model (``tfrs.Model``), dot-product scores;
+  ``in_batch_softmax``: its sampled-softmax task (``tfrs.tasks.Retrieval``), the TFRS baseline.
+- ``prerank``: DIN-style pre-ranking; ``rank``: DCN-v2 ranking.
+- ``config``: ``CascadeConfig``, everything needed to rebuild a trained cascade (JSON).
+- ``objectives``: the training methods by name (``--method``): top-k cascade losses and TFRS.
+- ``cascade``: ``CascadeModel`` (``tfrs.Model``) holding the stages and the objective.
+- ``model_dir``: the layout of a trained model's folder; ``strategies``: ``tf.distribute`` set-up;
+  ``data``: the training and evaluation inputs from ``pipelines.input``.
+- ``train`` (``python -m models.train``), ``evaluate`` (``python -m models.evaluate``).
+
+TFRS needs tf-keras, so importing this package selects it (``TF_USE_LEGACY_KERAS=1``) unless the
+environment chose otherwise; it must happen before TensorFlow is imported.
+
+Example:
+    >>> from models.cascade import load_cascade
+    >>> model = load_cascade("/tmp/dftopk_model")
+    >>> scores = model(features)  # {"retrieval": [B, N], "prerank": [B, N], "rank": [B, N]}
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

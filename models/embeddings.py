@@ -1,0 +1,135 @@
+"""Id embeddings: one table per id field, shared by every feature group that holds the field.
+
+The behaviour sequence and the candidate items hold the same video fields (``video_id``,
+``author_id``, the categories, ``upload_type``), so a video has one vector whether it appears in a
+user's history or as a candidate; the request time and the upload time have their own tables.
+
+Ids follow the batch contract (docs/CONTRACTS.md): every id is shifted by + 1 and 0 is padding.
+Table sizes are schema.json's ``vocab_sizes`` (padding 0, the values, and one out-of-vocabulary
+bucket, the last row). Ids outside ``[0, size)`` map to that bucket, never to an error: a served
+request may carry an id the training data never had.
+
+Example:
+    >>> embeddings = FeatureEmbeddings({"user_id": 10, "age": 5}, {"user": ["user_id", "age"]}, 4)
+    >>> embeddings(tf.constant([[3, 99]]), group="user").shape.as_list()  # 99 -> OOV bucket
+    [1, 2, 4]
+"""
+
+import tensorflow as tf
+
+from models.tf_keras import keras, register_serializable
+
+#: The feature groups of a batch that hold ids, in the order the models concatenate them.
+ID_GROUPS: tuple[str, ...] = ("context", "user", "seq", "items")
+
+
+def out_of_vocabulary_to_bucket(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """Maps ids outside ``[0, vocab_size)`` to the out-of-vocabulary bucket ``vocab_size - 1``.
+
+    Example:
+        >>> out_of_vocabulary_to_bucket(tf.constant([0, 3, 7, -2]), 5).numpy().tolist()
+        [0, 3, 4, 4]
+    """
+    ids = tf.cast(ids, tf.int32)
+    return tf.where((ids >= 0) & (ids < vocab_size), ids, vocab_size - 1)
+
+
+def concat_fields(embedded: tf.Tensor) -> tf.Tensor:
+    """Flattens embeddings [..., fields, d] into [..., fields * d].
+
+    Example:
+        >>> concat_fields(tf.zeros([2, 3, 4])).shape.as_list()
+        [2, 12]
+    """
+    fields, dim = embedded.shape[-2], embedded.shape[-1]
+    return tf.reshape(embedded, tf.concat([tf.shape(embedded)[:-2], [fields * dim]], axis=0))
+
+
+@register_serializable
+class FeatureEmbeddings(keras.layers.Layer):
+    """Embedding tables for the id fields of the feature groups, looked up per group.
+
+    Args:
+        vocab_sizes: field name -> table size (schema.json ``vocab_sizes``), >= 2 each.
+        columns: feature group (``context``, ``user``, ``seq``, ``items``) -> its field names, in
+            the order of the group's last axis (schema.json ``columns``).
+        embedding_dim: size of every embedding vector.
+
+    Call: ``layer(ids, group=name)`` with int ids [..., len(columns[name])] returns float32
+    [..., len(columns[name]), embedding_dim].
+
+    Example:
+        >>> layer = FeatureEmbeddings({"video_id": 50}, {"seq": ["video_id"],
+        ...                                              "items": ["video_id"]}, 8)
+        >>> same = layer(tf.constant([[7]]), group="seq") - layer(tf.constant([[7]]), group="items")
+        >>> float(tf.reduce_max(tf.abs(same)))
+        0.0
+    """
+
+    def __init__(
+        self,
+        vocab_sizes: dict[str, int],
+        columns: dict[str, list[str]],
+        embedding_dim: int = 8,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
+        for group, fields in columns.items():
+            missing = [field for field in fields if field not in vocab_sizes]
+            if missing:
+                raise ValueError(
+                    f"no vocab size for the {group} fields {missing}; vocab_sizes has "
+                    f"{sorted(vocab_sizes)}"
+                )
+        too_small = {field: size for field, size in vocab_sizes.items() if size < 2}
+        if too_small:
+            raise ValueError(
+                f"vocab sizes must be >= 2 (padding + out-of-vocabulary), got {too_small}"
+            )
+        self.vocab_sizes = {field: int(size) for field, size in vocab_sizes.items()}
+        self.columns = {group: list(fields) for group, fields in columns.items()}
+        self.embedding_dim = int(embedding_dim)
+        self.fields = sorted({field for fields in self.columns.values() for field in fields})
+
+    def build(self, input_shape=None) -> None:
+        # One initializer per table: tf-keras repeats the values of a reused unseeded one.
+        self.tables = {
+            field: self.add_weight(
+                name=f"{field}_embeddings",
+                shape=(self.vocab_sizes[field], self.embedding_dim),
+                initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+                trainable=True,
+            )
+            for field in self.fields
+        }
+        super().build(input_shape)
+
+    def call(self, ids: tf.Tensor, group: str) -> tf.Tensor:
+        if group not in self.columns:
+            raise ValueError(
+                f"unknown feature group {group!r}; expected one of {list(self.columns)}"
+            )
+        fields = self.columns[group]
+        if ids.shape[-1] is not None and ids.shape[-1] != len(fields):
+            raise ValueError(
+                f"{group} ids have {ids.shape[-1]} fields on the last axis, expected "
+                f"{len(fields)} ({', '.join(fields)})"
+            )
+        vectors = [
+            # embedding_lookup also splits the lookup over a table sharded across ps tasks.
+            tf.nn.embedding_lookup(
+                self.tables[field], out_of_vocabulary_to_bucket(ids[..., i], size)
+            )
+            for i, (field, size) in enumerate((name, self.vocab_sizes[name]) for name in fields)
+        ]
+        return tf.stack(vectors, axis=-2)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "vocab_sizes": self.vocab_sizes,
+            "columns": self.columns,
+            "embedding_dim": self.embedding_dim,
+        }

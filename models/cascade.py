@@ -1,0 +1,251 @@
+"""``CascadeModel``: retrieval, pre-ranking and ranking trained together as one TFRS model.
+
+The model holds the three stages (``TwoTowerRetrieval``, ``DINPrerank``, ``DCNRank``) and the
+training method's objective (``models.objectives``). ``compute_loss((features, labels),
+training)`` scores every candidate with every stage in one forward each, returns the objective's
+total and logs its parts (per-stage losses, joint loss, learned LCRON stage weights) as metrics.
+In evaluation it also streams the paper's metrics: retrieval Recall@10@30, pre-ranking
+Recall@10@20, the two-stage joint recall (retrieval keeps 30, pre-ranking 20 of them), and
+NDCG@10 of pre-ranking and of ranking.
+
+Under ``tf.distribute`` each replica computes the loss of its own batch; the gradient is taken
+of that loss divided by the number of replicas in sync, so the summed gradient equals the one of
+the global batch. In-batch negatives come with the input (drawn within each replica's batch);
+``in_step_negatives`` instead draws them inside the train step from every replica's batch
+(``pipelines.negatives.add_in_batch_negatives(cross_replica=True)``).
+
+Example:
+    >>> model = build_cascade(config)
+    >>> scores = model(features)
+    >>> scores["prerank"].shape.as_list()
+    [4, 40]
+"""
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from dftopk_tf import NDCG, JointRecall, RecallAtKM
+from models.config import CascadeConfig
+from models.contract import STAGE_CANDIDATES, zero_features
+from models.model_dir import ModelDir
+from models.objectives import make_objective
+from models.prerank import DINPrerank
+from models.rank import DCNRank
+from models.retrieval import TwoTowerRetrieval
+from models.tf_keras import keras, register_serializable
+from pipelines.negatives import add_in_batch_negatives
+
+#: The paper's evaluation cut-offs: ground truth top-10, retrieval keeps 30, pre-ranking 20.
+RECALL_K: int = 10
+RETRIEVAL_KEEP: int = 30
+PRERANK_KEEP: int = 20
+NDCG_K: int = 10
+
+
+def evaluation_metrics() -> list[keras.metrics.Metric]:
+    """The streaming metrics of ``CascadeModel``'s evaluation, named as Keras logs them.
+
+    Example:
+        >>> [metric.name for metric in evaluation_metrics()][:2]
+        ['retrieval_recall_at_10_at_30', 'prerank_recall_at_10_at_20']
+    """
+    return [
+        RecallAtKM(
+            RECALL_K, RETRIEVAL_KEEP, name=f"retrieval_recall_at_{RECALL_K}_at_{RETRIEVAL_KEEP}"
+        ),
+        RecallAtKM(RECALL_K, PRERANK_KEEP, name=f"prerank_recall_at_{RECALL_K}_at_{PRERANK_KEEP}"),
+        JointRecall(RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP, name="joint_recall"),
+        NDCG(NDCG_K, name=f"prerank_ndcg_at_{NDCG_K}"),
+        NDCG(NDCG_K, name=f"rank_ndcg_at_{NDCG_K}"),
+    ]
+
+
+@register_serializable
+class CascadeModel(tfrs.Model):
+    """Retrieval -> pre-ranking -> ranking, trained with one objective (``config.method``).
+
+    Args:
+        config: the architecture and method (``CascadeConfig`` or its ``to_dict()``).
+        in_step_negatives: in-batch negatives per request drawn inside the train step from
+            every replica's batch (cross-replica gather); 0 leaves negatives to the input.
+        seed: seed of those draws.
+
+    Call: ``model(features)`` with a contract batch's features; returns ``{"retrieval",
+    "prerank", "rank"}`` scores, float32 [batch, n] each (padded candidates get scores too; the
+    losses and metrics leave them out).
+
+    Example:
+        >>> model = CascadeModel(config)
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        >>> loss = model.compute_loss((features, labels), training=True)
+        >>> [tracker.name for tracker in model.loss_trackers][:3]
+        ['loss', 'retrieval_loss', 'prerank_loss']
+    """
+
+    def __init__(
+        self,
+        config: CascadeConfig | dict,
+        in_step_negatives: int = 0,
+        seed: int = 42,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = CascadeConfig.from_dict(config)
+        if in_step_negatives < 0:
+            raise ValueError(f"in_step_negatives must be >= 0, got {in_step_negatives}")
+        self.cascade_config = config
+        self.in_step_negatives = int(in_step_negatives)
+        self.seed = int(seed)
+        shared = {
+            "vocab_sizes": config.vocab_sizes,
+            "columns": config.columns,
+            "embedding_dim": config.embedding_dim,
+        }
+        self.retrieval = TwoTowerRetrieval(
+            **shared, tower_units=config.tower_units, label_k=config.label_k, name="retrieval"
+        )
+        self.prerank = DINPrerank(
+            **shared,
+            units=config.prerank_units,
+            attention_units=config.attention_units,
+            name="prerank",
+        )
+        self.rank = DCNRank(
+            **shared,
+            cross_layers=config.rank_cross_layers,
+            units=config.rank_units,
+            attention_units=config.attention_units,
+            name="rank",
+        )
+        self.objective = make_objective(
+            config.method,
+            config.retrieval_k,
+            config.prerank_k,
+            config.rank_k,
+            config.label_k,
+            config.temperature,
+        )
+        self.objective.build(None)
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.objective.output_names]
+        self.evaluation_metrics = evaluation_metrics()
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [*self.loss_trackers, *self.evaluation_metrics]
+
+    def stage_outputs(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Every stage's scores [batch, n] and the two towers' embeddings, in one pass.
+
+        Example:
+            >>> outputs = build_cascade(config).stage_outputs(features)
+            >>> outputs["query_embeddings"].shape.as_list(), outputs["rank"].shape.as_list()
+            ([4, 8], [4, 40])
+        """
+        query = self.retrieval.query_embeddings(features)
+        items = self.retrieval.item_embeddings(features["items"])
+        return {
+            "retrieval": tf.einsum("bd,bnd->bn", query, items),
+            "prerank": self.prerank(features),
+            "rank": self.rank(features),
+            "query_embeddings": query,
+            "item_embeddings": items,
+        }
+
+    def call(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {
+            "retrieval": self.retrieval(features),
+            "prerank": self.prerank(features),
+            "rank": self.rank(features),
+        }
+
+    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+        """The objective's total for ``(features, labels)``; updates the loss (and eval) metrics.
+
+        Example:
+            >>> bool(tf.math.is_finite(build_cascade(config).compute_loss((features, labels))))
+            True
+        """
+        features, labels = inputs
+        outputs = self.stage_outputs(features)
+        losses = self.objective(labels["label"], outputs)
+        for tracker in self.loss_trackers:
+            tracker.update_state(losses[tracker.name])
+        if not training:
+            self._update_evaluation_metrics(labels["label"], outputs)
+        return losses["loss"]
+
+    def _update_evaluation_metrics(self, labels: tf.Tensor, outputs: dict[str, tf.Tensor]) -> None:
+        retrieval_recall, prerank_recall, joint_recall, prerank_ndcg, rank_ndcg = (
+            self.evaluation_metrics
+        )
+        retrieval_recall.update_state(labels, outputs["retrieval"])
+        prerank_recall.update_state(labels, outputs["prerank"])
+        joint_recall.update_state(
+            labels, tf.stack([outputs["retrieval"], outputs["prerank"]], axis=-1)
+        )
+        prerank_ndcg.update_state(labels, outputs["prerank"])
+        rank_ndcg.update_state(labels, outputs["rank"])
+
+    def train_step(self, inputs) -> dict[str, tf.Tensor]:
+        if self.in_step_negatives:
+            step_seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
+            inputs = add_in_batch_negatives(
+                *inputs, self.in_step_negatives, seed=step_seed, cross_replica=True
+            )
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            # apply_gradients sums the replicas' gradients: each contributes its share.
+            replica_loss = loss / replicas
+        gradients = tape.gradient(replica_loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        return {tracker.name: tracker.result() for tracker in self.loss_trackers}
+
+    def test_step(self, inputs) -> dict[str, tf.Tensor]:
+        self.compute_loss(inputs, training=False)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def get_config(self) -> dict:
+        return {
+            "config": self.cascade_config.to_dict(),
+            "in_step_negatives": self.in_step_negatives,
+            "seed": self.seed,
+        }
+
+
+def build_cascade(config: CascadeConfig, **kwargs) -> CascadeModel:
+    """A ``CascadeModel`` with its variables created (called once on a zero batch).
+
+    Example:
+        >>> model = build_cascade(config)
+        >>> len(model.trainable_variables) > 0
+        True
+    """
+    model = CascadeModel(config, **kwargs)
+    model(zero_features(1, STAGE_CANDIDATES))
+    return model
+
+
+def load_cascade(model_dir: str) -> CascadeModel:
+    """Rebuilds a trained cascade from ``MODEL_DIR/config.json`` and ``MODEL_DIR/weights/``.
+
+    Raises ``FileNotFoundError`` when the folder holds no completed training.
+
+    Example:
+        >>> model = build_cascade(config)
+        >>> ModelDir(tmp_dir).save_weights(model)
+        >>> config.save(ModelDir(tmp_dir).config_path)
+        >>> loaded = load_cascade(tmp_dir)
+        >>> bool(tf.reduce_all(loaded(features)["rank"] == model(features)["rank"]))
+        True
+    """
+    layout = ModelDir(model_dir)
+    config = CascadeConfig.load(layout.config_path)
+    if not layout.has_weights():
+        raise FileNotFoundError(
+            f"{layout.weights_dir}: no trained weights (training has not completed in {model_dir})"
+        )
+    model = build_cascade(config)
+    model.load_weights(layout.weights_prefix).expect_partial()
+    return model

@@ -1,0 +1,241 @@
+"""``CascadeConfig``: everything needed to rebuild a trained cascade, stored as JSON.
+
+The data's vocabulary (schema.json ``vocab_sizes`` and ``columns``), the layer sizes and the
+training method with its top-k settings. ``models.train`` writes it to ``MODEL_DIR/config.json``
+before training; ``models.cascade.load_cascade`` (and ``serving/``) rebuild the model from it and
+load the weights.
+
+The batch contract (docs/CONTRACTS.md) fixes how many fields each feature group has
+(``models.contract.FIELD_COUNTS``); a schema that differs, or evaluation data whose vocabulary
+differs from the trained model's, is a schema mismatch: ``ValueError`` naming the difference.
+
+Example:
+    >>> config = CascadeConfig(vocab_sizes, columns, method="dftopk")
+    >>> CascadeConfig.from_dict(config.to_dict()) == config
+    True
+"""
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.candidate_features import DEFAULT_ATTENTION_UNITS
+from models.contract import FIELD_COUNTS
+from models.objectives import DEFAULT_TEMPERATURES, check_method
+from models.prerank import DEFAULT_PRERANK_UNITS
+from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
+from models.retrieval import DEFAULT_TOWER_UNITS
+from pipelines.atomic_files import write_json
+
+CONFIG_FORMAT: str = "dftopk-cascade-config"
+CONFIG_VERSION: int = 1
+
+
+def check_schema_columns(columns: dict[str, Sequence[str]], vocab_sizes: dict[str, int]) -> None:
+    """Checks a schema's ``columns`` against the batch contract and ``vocab_sizes``.
+
+    Raises ``ValueError`` naming the feature group or field that does not match.
+
+    Example:
+        >>> check_schema_columns({"context": ["a"]}, {"a": 3})
+        Traceback (most recent call last):
+        ...
+        ValueError: schema mismatch: columns has groups ['context'], the models need ['context', ...
+    """
+    if sorted(columns) != sorted(FIELD_COUNTS):
+        raise ValueError(
+            f"schema mismatch: columns has groups {sorted(columns)}, the models need "
+            f"{list(FIELD_COUNTS)} (docs/CONTRACTS.md)"
+        )
+    for group, count in FIELD_COUNTS.items():
+        if len(columns[group]) != count:
+            raise ValueError(
+                f"schema mismatch: {group} has {len(columns[group])} fields "
+                f"({', '.join(columns[group])}), the batch contract has {count}"
+            )
+        missing = [name for name in columns[group] if name not in vocab_sizes]
+        if missing:
+            raise ValueError(f"schema mismatch: no vocab size for the {group} fields {missing}")
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """Architecture and training method of a cascade (retrieval, pre-ranking, ranking).
+
+    Attributes:
+        vocab_sizes: field -> embedding table size (schema.json ``vocab_sizes``).
+        columns: feature group -> field names (schema.json ``columns``).
+        method: training method (``models.objectives.METHOD_NAMES``).
+        temperature: the method's temperature knob; None takes the method's default and is
+            replaced by it, so a stored config records the value used.
+        retrieval_k, prerank_k: k of the two stages in the cascade loss.
+        rank_k: k of the ranking stage's loss.
+        label_k: ground-truth size (top-``label_k`` candidates by label).
+        embedding_dim: id embedding size d.
+        tower_units: the two towers' MLP sizes.
+        prerank_units: pre-ranking MLP sizes (last 1).
+        rank_cross_layers: DCN-v2 cross layers of the ranking model.
+        rank_units: ranking deep tower sizes (last 1).
+        attention_units: target attention projection size.
+
+    Example:
+        >>> CascadeConfig(vocab_sizes, columns, method="bce").temperature
+        1.0
+    """
+
+    vocab_sizes: dict[str, int]
+    columns: dict[str, list[str]]
+    method: str = "dftopk"
+    temperature: float | None = None
+    retrieval_k: int = 10
+    prerank_k: int = 10
+    rank_k: int = 10
+    label_k: int = 10
+    embedding_dim: int = 8
+    tower_units: tuple[int, ...] = DEFAULT_TOWER_UNITS
+    prerank_units: tuple[int, ...] = DEFAULT_PRERANK_UNITS
+    rank_cross_layers: int = DEFAULT_CROSS_LAYERS
+    rank_units: tuple[int, ...] = DEFAULT_RANK_UNITS
+    attention_units: int = DEFAULT_ATTENTION_UNITS
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        check_schema_columns(self.columns, self.vocab_sizes)
+        sizes = {
+            name: getattr(self, name)
+            for name in ("retrieval_k", "prerank_k", "rank_k", "label_k", "embedding_dim")
+        }
+        bad = {name: value for name, value in sizes.items() if int(value) < 1}
+        if bad:
+            raise ValueError(f"these settings must be >= 1: {bad}")
+        if self.temperature is None:
+            object.__setattr__(self, "temperature", DEFAULT_TEMPERATURES[self.method])
+        if not float(self.temperature) > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "vocab_sizes", {k: int(v) for k, v in self.vocab_sizes.items()})
+        object.__setattr__(self, "columns", {k: list(v) for k, v in self.columns.items()})
+        for name in ("tower_units", "prerank_units", "rank_units"):
+            object.__setattr__(self, name, tuple(int(size) for size in getattr(self, name)))
+
+    def check_candidates(self, candidates: int) -> None:
+        """Raises ``ValueError`` when a k is larger than the candidates per request.
+
+        Example:
+            >>> CascadeConfig(vocab_sizes, columns, prerank_k=50).check_candidates(40)
+            Traceback (most recent call last):
+            ...
+            ValueError: prerank_k = 50 is larger than the 40 candidates per request; lower it or ...
+        """
+        for name in ("retrieval_k", "prerank_k", "rank_k", "label_k"):
+            value = getattr(self, name)
+            if value > candidates:
+                raise ValueError(
+                    f"{name} = {value} is larger than the {candidates} candidates per request; "
+                    "lower it or add in-batch negatives (--negatives)"
+                )
+
+    def check_data_schema(self, schema: dict[str, Any], source: str) -> None:
+        """Raises ``ValueError`` when a data schema's columns or vocab sizes differ from ours.
+
+        Example:
+            >>> config = CascadeConfig(vocab_sizes, columns)
+            >>> config.check_data_schema({"columns": columns, "vocab_sizes": vocab_sizes}, "data")
+        """
+        check_schema_columns(schema["columns"], schema["vocab_sizes"])
+        if schema["columns"] != self.columns:
+            raise ValueError(
+                f"schema mismatch: {source} has columns {schema['columns']}, the model was "
+                f"trained on {self.columns}"
+            )
+        differing = {
+            name: (schema["vocab_sizes"].get(name), size)
+            for name, size in self.vocab_sizes.items()
+            if schema["vocab_sizes"].get(name) != size
+        }
+        if differing:
+            raise ValueError(
+                f"schema mismatch: vocab sizes of {source} differ from the model's "
+                f"(field: (data, model)): {differing}"
+            )
+
+    @classmethod
+    def from_schema(cls, schema: dict[str, Any], **settings: Any) -> "CascadeConfig":
+        """A config for the data described by ``schema`` (``pipelines.input.load_schema``).
+
+        Example:
+            >>> schema = {"vocab_sizes": vocab_sizes, "columns": columns}
+            >>> CascadeConfig.from_schema(schema, method="lapsum").method
+            'lapsum'
+        """
+        return cls(vocab_sizes=schema["vocab_sizes"], columns=schema["columns"], **settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, with the format name and version.
+
+        Example:
+            >>> CascadeConfig(vocab_sizes, columns).to_dict()["format"]
+            'dftopk-cascade-config'
+        """
+        values = dataclasses.asdict(self)
+        for name in ("tower_units", "prerank_units", "rank_units"):
+            values[name] = list(values[name])
+        return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, **values}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "CascadeConfig":
+        """Rebuilds a config from ``to_dict``'s output; ``ValueError`` on another format.
+
+        Example:
+            >>> CascadeConfig.from_dict({"format": "x"})
+            Traceback (most recent call last):
+            ...
+            ValueError: not a cascade config: format 'x' version None, expected ...
+        """
+        values = dict(values)
+        found = (values.pop("format", None), values.pop("version", None))
+        if found != (CONFIG_FORMAT, CONFIG_VERSION):
+            raise ValueError(
+                f"not a cascade config: format {found[0]!r} version {found[1]!r}, expected "
+                f"{CONFIG_FORMAT!r} version {CONFIG_VERSION}"
+            )
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown cascade config keys {unknown}")
+        return cls(**values)
+
+    def save(self, path: str) -> None:
+        """Writes the config as JSON to ``path`` atomically.
+
+        Example:
+            >>> CascadeConfig(vocab_sizes, columns).save(os.path.join(tmp_dir, "config.json"))
+        """
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str) -> "CascadeConfig":
+        """Reads a config written by ``save``; clear errors for a missing or foreign file.
+
+        Example:
+            >>> path = os.path.join(tmp_dir, "config.json")
+            >>> CascadeConfig(vocab_sizes, columns).save(path)
+            >>> CascadeConfig.load(path).method
+            'dftopk'
+        """
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path}: no cascade config (written by python -m models.train)"
+            )
+        with open(path) as file:
+            try:
+                values = json.load(file)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}: not valid JSON ({error})") from error
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from error

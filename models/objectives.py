@@ -1,0 +1,263 @@
+"""The training methods of the cascade, by name (``--method``): what loss each stage gets.
+
+- Top-k methods (``dftopk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``,
+  ``lapsum``, ``sparse-topk``, ``bce``; ``TopKCascadeObjective``): retrieval and pre-ranking are
+  trained as one cascade with the LCRON scheme, ``dftopk_tf.CascadeTopKLoss`` with the method's
+  operator: per-stage top-k losses, the joint loss of the product of the two stages' selection
+  probabilities, and learned stage weights. The ranking stage gets its own top-k loss with the
+  same operator and labels (``TopKSelectionLoss``), added to the total.
+- ``tfrs`` (``TFRSObjective``): the classic TensorFlow Recommenders recipe, every stage on its
+  own: retrieval by sampled softmax over in-batch items (``tfrs.tasks.Retrieval``), pre-ranking
+  and ranking by pointwise binary cross-entropy against the ground-truth mask
+  (``tfrs.tasks.Ranking``).
+
+Why the ranking stage is not a third stage of the joint loss: the paper's cascade loss and its
+headline metric are two-stage (retrieval keeps 30, pre-ranking 20 of them); the labels *are* the
+ranking stage's own past decisions (rank_pos = ranking top-10), and a third factor in the joint
+product would send the ranking model's errors into the retrieval and pre-ranking gradients and
+change the objective the methods are compared on. Trained side by side on the same labels with
+its own loss, ranking shares nothing with the two-stage comparison.
+
+Every objective returns a dict of scalar tensors: ``loss`` (the total to minimise) and the parts
+named in its ``output_names``, which ``CascadeModel`` logs as metrics.
+
+Temperatures: our scores are unnormalised MLP outputs and dot products of 32-dimensional tower
+outputs, of order 1 to 10 after training, not raw dot products in the hundreds, so the paper's
+DFTopK tau = 500 (and NeuralSort/SoftSort tau = 50) would leave every sigmoid or soft sort near
+flat for many steps. ``DEFAULT_TEMPERATURES`` sets 1 for every temperature-like knob, where the
+selection probabilities are neither saturated nor flat at our scale; DiffSort's knob is a
+steepness (an inverse temperature) and keeps the public runs' 10.
+
+Example:
+    >>> objective = make_objective("dftopk", retrieval_k=2, prerank_k=1, rank_k=1, label_k=1)
+    >>> objective.output_names  # logged as metrics, "loss" is the total
+    ('loss', 'retrieval_loss', 'prerank_loss', 'joint_loss', 'rank_loss', 'retrieval_weight', ...)
+"""
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
+from dftopk_tf.losses import ground_truth, masked_request_mean
+from dftopk_tf.operators import OPERATOR_NAMES, get_operator
+from models.in_batch_softmax import InBatchSoftmax
+from models.tf_keras import keras, register_serializable
+
+#: The sampled-softmax + pointwise TFRS baseline.
+TFRS_METHOD = "tfrs"
+#: Every training method, in a stable order: the top-k operators, then the TFRS baseline.
+METHOD_NAMES: tuple[str, ...] = (*OPERATOR_NAMES, TFRS_METHOD)
+#: Default temperature of each method at our score scale (see the module docstring).
+DEFAULT_TEMPERATURES: dict[str, float] = {
+    "dftopk": 1.0,
+    "lapsum": 1.0,
+    "sparse-topk": 1.0,
+    "lcron-neuralsort": 1.0,
+    "lcron-softsort": 1.0,
+    "lcron-diffsort": 10.0,
+    "bce": 1.0,
+    TFRS_METHOD: 1.0,
+}
+
+
+def check_method(method: str) -> None:
+    """Raises ``ValueError`` listing the methods when ``method`` is not one of them.
+
+    Example:
+        >>> check_method("dftopk")
+    """
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHOD_NAMES)}")
+
+
+def temperature_name(method: str) -> str:
+    """The name of ``method``'s temperature knob in its paper (``tau``, ``alpha``, ...).
+
+    Example:
+        >>> temperature_name("lapsum")
+        'alpha'
+    """
+    check_method(method)
+    return "tau" if method == TFRS_METHOD else get_operator(method).temperature_name
+
+
+@register_serializable
+class TopKCascadeObjective(keras.layers.Layer):
+    """LCRON-scheme cascade loss for retrieval + pre-ranking, plus a ranking top-k loss.
+
+    Args:
+        method: a top-k operator name (``dftopk_tf.OPERATOR_NAMES``).
+        retrieval_k: k of retrieval's selection in the cascade loss.
+        prerank_k: k of pre-ranking's selection in the cascade loss.
+        rank_k: k of the ranking stage's loss.
+        label_k: ground-truth size (top-``label_k`` by label).
+        temperature: the operator's knob (tau, alpha, steepness, ...).
+
+    Call: ``objective(labels, outputs)`` with labels [batch, n] (negative = padded) and
+    ``outputs`` holding ``retrieval``, ``prerank`` and ``rank`` scores [batch, n]; returns the
+    dict of ``output_names``.
+
+    Example:
+        >>> objective = TopKCascadeObjective("lapsum", 2, 1, 1, 1, temperature=1.0)
+        >>> scores = tf.constant([[2.0, 1.0, 0.0]])
+        >>> losses = objective(tf.constant([[3.0, 1.0, -1.0]]),
+        ...                    {"retrieval": scores, "prerank": scores, "rank": scores})
+        >>> sorted(losses) == sorted(objective.output_names)
+        True
+    """
+
+    output_names: tuple[str, ...] = (
+        "loss",
+        "retrieval_loss",
+        "prerank_loss",
+        "joint_loss",
+        "rank_loss",
+        "retrieval_weight",
+        "prerank_weight",
+    )
+
+    def __init__(
+        self,
+        method: str = "dftopk",
+        retrieval_k: int = 10,
+        prerank_k: int = 10,
+        rank_k: int = 10,
+        label_k: int = 10,
+        temperature: float = 1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        get_operator(method)
+        self.method = method
+        self.retrieval_k = int(retrieval_k)
+        self.prerank_k = int(prerank_k)
+        self.rank_k = int(rank_k)
+        self.label_k = int(label_k)
+        self.temperature = float(temperature)
+        self.cascade_loss = CascadeTopKLoss(
+            method,
+            stage_ks=(self.retrieval_k, self.prerank_k),
+            label_k=self.label_k,
+            temperature=self.temperature,
+            name="cascade_loss",
+        )
+        self.rank_loss = TopKSelectionLoss(
+            method,
+            k=self.rank_k,
+            temperature=self.temperature,
+            label_k=self.label_k,
+            reduction="none",
+            name="rank_loss",
+        )
+
+    def build(self, input_shape=None) -> None:
+        # The learned stage weights exist before training, so the optimizer tracks them.
+        self.cascade_loss.build(None)
+        super().build(input_shape)
+
+    def call(self, labels: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        cascade = self.cascade_loss(labels, [outputs["retrieval"], outputs["prerank"]])
+        rank_loss = tf.reduce_mean(self.rank_loss(labels, outputs["rank"]))
+        return {
+            "loss": cascade["loss"] + rank_loss,
+            "retrieval_loss": cascade["stage_losses"][0],
+            "prerank_loss": cascade["stage_losses"][1],
+            "joint_loss": cascade["joint_loss"],
+            "rank_loss": rank_loss,
+            "retrieval_weight": cascade["stage_weights"][0],
+            "prerank_weight": cascade["stage_weights"][1],
+        }
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "method": self.method,
+            "retrieval_k": self.retrieval_k,
+            "prerank_k": self.prerank_k,
+            "rank_k": self.rank_k,
+            "label_k": self.label_k,
+            "temperature": self.temperature,
+        }
+
+
+@register_serializable
+class TFRSObjective(keras.layers.Layer):
+    """The TFRS baseline: in-batch sampled softmax for retrieval, pointwise BCE for the others.
+
+    Args:
+        label_k: ground-truth size (top-``label_k`` by label): the softmax's positives and the
+            BCE's targets.
+        temperature: the retrieval softmax's temperature.
+
+    Call: ``objective(labels, outputs)`` with labels [batch, n] and ``outputs`` holding
+    ``query_embeddings`` [batch, d], ``item_embeddings`` [batch, n, d], and ``prerank`` and
+    ``rank`` scores [batch, n]; returns the dict of ``output_names``.
+
+    Example:
+        >>> objective = TFRSObjective(label_k=1)
+        >>> outputs = {"query_embeddings": tf.ones([2, 2]), "item_embeddings": tf.ones([2, 3, 2]),
+        ...            "prerank": tf.zeros([2, 3]), "rank": tf.zeros([2, 3])}
+        >>> labels = tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        >>> round(float(objective(labels, outputs)["prerank_loss"]), 4)  # log 2: scores all 0
+        0.6931
+    """
+
+    output_names: tuple[str, ...] = ("loss", "retrieval_loss", "prerank_loss", "rank_loss")
+
+    def __init__(self, label_k: int = 10, temperature: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.label_k = int(label_k)
+        self.temperature = float(temperature)
+        self.retrieval_task = InBatchSoftmax(self.label_k, self.temperature, name="retrieval")
+        self.prerank_task = self._pointwise_task("prerank")
+        self.rank_task = self._pointwise_task("rank")
+
+    @staticmethod
+    def _pointwise_task(name: str) -> tfrs.tasks.Ranking:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True, reduction="none")
+        return tfrs.tasks.Ranking(loss=loss, name=name)
+
+    def _pointwise_loss(self, task, targets, mask, scores) -> tf.Tensor:
+        # One BCE per item ([batch, n, 1] inputs keep the item axis), then the mean over real ones.
+        item_losses = task(tf.cast(targets, tf.float32)[..., None], scores[..., None])
+        return tf.reduce_mean(masked_request_mean(item_losses, mask))
+
+    def call(self, labels: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        mask, targets = ground_truth(labels, self.label_k)
+        retrieval_loss = self.retrieval_task(
+            outputs["query_embeddings"], outputs["item_embeddings"], labels
+        )
+        prerank_loss = self._pointwise_loss(self.prerank_task, targets, mask, outputs["prerank"])
+        rank_loss = self._pointwise_loss(self.rank_task, targets, mask, outputs["rank"])
+        return {
+            "loss": retrieval_loss + prerank_loss + rank_loss,
+            "retrieval_loss": retrieval_loss,
+            "prerank_loss": prerank_loss,
+            "rank_loss": rank_loss,
+        }
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_k": self.label_k, "temperature": self.temperature}
+
+
+def make_objective(
+    method: str,
+    retrieval_k: int = 10,
+    prerank_k: int = 10,
+    rank_k: int = 10,
+    label_k: int = 10,
+    temperature: float | None = None,
+) -> TopKCascadeObjective | TFRSObjective:
+    """The objective of ``method``; ``temperature`` None takes ``DEFAULT_TEMPERATURES``.
+
+    Example:
+        >>> type(make_objective("tfrs")).__name__
+        'TFRSObjective'
+    """
+    check_method(method)
+    temperature = DEFAULT_TEMPERATURES[method] if temperature is None else temperature
+    if method == TFRS_METHOD:
+        return TFRSObjective(label_k, temperature, name="objective")
+    return TopKCascadeObjective(
+        method, retrieval_k, prerank_k, rank_k, label_k, temperature, name="objective"
+    )

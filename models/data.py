@@ -1,0 +1,166 @@
+"""Training and evaluation inputs: checked data folders, day splits and datasets.
+
+The data is a folder written by ``python -m pipelines.convert`` (read with ``pipelines.input``).
+The paper's protocol trains on the first days in order and tests on the next day, so by default
+the last converted day is held out for evaluation and every earlier day is trained on. An epoch
+is one pass over the training days (``steps_per_pass``); a run resumed after an interruption
+starts its next epoch at the first training day.
+
+Example:
+    >>> schema = read_data_schema(data_dir)
+    >>> split_days(schema)
+    (['2024-01-13'], ['2024-01-14'])
+"""
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from models.config import check_schema_columns
+from models.tf_keras import keras
+from pipelines.input import load_schema, make_dataset
+
+CONVERT_HINT = (
+    "write one with: python -m pipelines.simulate --out SIM_DIR ... && "
+    "python -m pipelines.convert --recflow SIM_DIR --out TFREC_DIR"
+)
+
+
+def read_data_schema(data_dir: str) -> dict[str, Any]:
+    """The schema of a converted TFRecord folder, after checking the folder and its contents.
+
+    Raises ``FileNotFoundError`` for a missing folder or schema.json and ``ValueError`` for an
+    empty folder, a folder without requests, or a schema that does not match the batch contract.
+
+    Example:
+        >>> read_data_schema(os.path.join(tmp_dir, "missing"))
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: ...missing: no such data folder; write one with: ...
+    """
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"{data_dir}: no such data folder; {CONVERT_HINT}")
+    if not os.listdir(data_dir):
+        raise ValueError(f"{data_dir}: the data folder is empty; {CONVERT_HINT}")
+    schema = load_schema(data_dir)
+    if not schema.get("days") or not schema.get("counts", {}).get("requests"):
+        raise ValueError(f"{data_dir}: the data holds no requests; {CONVERT_HINT}")
+    check_schema_columns(schema.get("columns", {}), schema.get("vocab_sizes", {}))
+    return schema
+
+
+def split_days(
+    schema: dict[str, Any],
+    train_days: Sequence[str] | None = None,
+    eval_days: Sequence[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Training and evaluation days: given ones (checked), else all but the last, and the last.
+
+    Example:
+        >>> split_days({"days": {"2024-01-13": {}, "2024-01-14": {}, "2024-01-15": {}}})
+        (['2024-01-13', '2024-01-14'], ['2024-01-15'])
+    """
+    days = list(schema["days"])
+    if train_days is None and eval_days is None and len(days) < 2:
+        raise ValueError(
+            f"the data has only the day {days}: the protocol holds out the last day for "
+            "evaluation, so convert at least 2 days or pass --train-days and --eval-days"
+        )
+    train_days = list(train_days) if train_days else days[:-1]
+    eval_days = list(eval_days) if eval_days else days[-1:]
+    check_days(schema, train_days + eval_days)
+    return train_days, eval_days
+
+
+def check_days(schema: dict[str, Any], days: Sequence[str]) -> None:
+    """Raises ``ValueError`` naming the days that the data does not have.
+
+    Example:
+        >>> check_days({"days": {"2024-01-13": {}}}, ["2024-01-14"])
+        Traceback (most recent call last):
+        ...
+        ValueError: days ['2024-01-14'] are not in the data (converted days: ['2024-01-13'])
+    """
+    unknown = sorted(set(days) - set(schema["days"]))
+    if unknown:
+        raise ValueError(
+            f"days {unknown} are not in the data (converted days: {list(schema['days'])})"
+        )
+
+
+def request_count(schema: dict[str, Any], days: Sequence[str]) -> int:
+    """Requests in ``days`` (from schema.json).
+
+    Example:
+        >>> request_count({"days": {"d1": {"requests": 5}, "d2": {"requests": 7}}}, ["d2"])
+        7
+    """
+    return sum(int(schema["days"][day]["requests"]) for day in days)
+
+
+def steps_per_pass(schema: dict[str, Any], days: Sequence[str], batch_size: int) -> int:
+    """Batches in one pass over ``days`` (the last one may be smaller).
+
+    Example:
+        >>> steps_per_pass({"days": {"d1": {"requests": 2049}}}, ["d1"], 1024)
+        3
+    """
+    return max(1, math.ceil(request_count(schema, days) / batch_size))
+
+
+def training_input(
+    data_dir: str,
+    days: Sequence[str],
+    batch_size: int,
+    negatives: int,
+    seed: int,
+) -> keras.utils.experimental.DatasetCreator:
+    """The training input for ``model.fit`` under any strategy: shuffled passes, repeated.
+
+    Each input pipeline (``tf.distribute.InputContext``) reads its share of the shards and
+    batches ``batch_size`` / replicas requests; in-batch negatives come from that batch.
+
+    Example:
+        >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
+        >>> type(creator).__name__
+        'DatasetCreator'
+    """
+
+    def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        dataset = make_dataset(
+            data_dir,
+            batch_size,
+            negatives_per_request=negatives,
+            shuffle=True,
+            deterministic=True,
+            input_context=input_context,
+            days=days,
+            seed=seed,
+        )
+        return dataset.repeat()
+
+    return keras.utils.experimental.DatasetCreator(dataset_fn)
+
+
+def evaluation_dataset(
+    data_dir: str, days: Sequence[str], batch_size: int, negatives: int, seed: int
+) -> tf.data.Dataset:
+    """One pass over ``days`` in file order, ``negatives`` in-batch negatives per request.
+
+    Example:
+        >>> features, labels = next(iter(evaluation_dataset(data_dir, ["2024-01-14"], 8, 16, 42)))
+        >>> features["items"].shape.as_list()
+        [8, 56, 8]
+    """
+    return make_dataset(
+        data_dir,
+        batch_size,
+        negatives_per_request=negatives,
+        shuffle=False,
+        deterministic=True,
+        days=days,
+        seed=seed,
+    )

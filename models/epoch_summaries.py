@@ -1,0 +1,85 @@
+"""TensorBoard logs of every epoch's metrics, written with TensorFlow's own summary ops.
+
+Keras' ``TensorBoard`` callback calls ``tf.summary.scalar``, which lives in the ``tensorboard``
+package; TensorFlow 2.21 no longer installs it, and the project's pinned environment does not
+either. This callback writes the same event files with the core op ``tf.summary.write`` and the
+scalars plugin's metadata, so a TensorBoard installed anywhere shows them as the usual scalar
+charts: ``logs/train`` for the training metrics and ``logs/validation`` for the ``val_`` ones,
+one point per epoch.
+
+Example:
+    >>> summaries = EpochSummaries(os.path.join(tmp_dir, "logs"))
+    >>> summaries.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
+    >>> sorted(os.listdir(os.path.join(tmp_dir, "logs")))
+    ['train', 'validation']
+"""
+
+import os
+
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from models.tf_keras import keras
+
+#: TensorBoard's scalars plugin reads summaries tagged with this plugin name.
+SCALARS_PLUGIN = "scalars"
+VALIDATION_PREFIX = "val_"
+
+
+def scalar_metadata() -> summary_pb2.SummaryMetadata:
+    """Summary metadata that makes TensorBoard chart a value as a scalar.
+
+    Example:
+        >>> scalar_metadata().plugin_data.plugin_name
+        'scalars'
+    """
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=SCALARS_PLUGIN),
+        data_class=summary_pb2.DATA_CLASS_SCALAR,
+    )
+
+
+class EpochSummaries(keras.callbacks.Callback):
+    """Writes each epoch's logs as TensorBoard scalars under ``log_dir``/train and /validation.
+
+    Args:
+        log_dir: the TensorBoard log folder.
+
+    Example:
+        >>> EpochSummaries("/tmp/logs").log_dir
+        '/tmp/logs'
+    """
+
+    def __init__(self, log_dir: str):
+        super().__init__()
+        self.log_dir = log_dir
+        self._writers: dict[str, tf.summary.SummaryWriter] = {}
+
+    def _writer(self, split: str) -> tf.summary.SummaryWriter:
+        if split not in self._writers:
+            self._writers[split] = tf.summary.create_file_writer(os.path.join(self.log_dir, split))
+        return self._writers[split]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        by_split: dict[str, dict[str, float]] = {}
+        for name, value in (logs or {}).items():
+            if name.startswith(VALIDATION_PREFIX):
+                by_split.setdefault("validation", {})[name[len(VALIDATION_PREFIX) :]] = value
+            else:
+                by_split.setdefault("train", {})[name] = value
+        for split, values in by_split.items():
+            writer = self._writer(split)
+            with writer.as_default():
+                for name, value in values.items():
+                    tf.summary.write(
+                        f"epoch_{name}",
+                        tf.constant(float(value), tf.float32),
+                        step=epoch,
+                        metadata=scalar_metadata(),
+                    )
+            writer.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()

@@ -1,0 +1,434 @@
+"""Trains the cascade end to end with ``model.fit``: ``python -m models.train``.
+
+Retrieval, pre-ranking and ranking are trained together on converted RecFlow TFRecords
+(``pipelines.convert``) with the method given by ``--method`` (``models.objectives``): DFTopK
+and every peer top-k operator in the LCRON cascade scheme, pointwise BCE, or the TFRS baseline.
+Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Adam, learning rate
+1e-2, batch 1024, embedding size 8, seed 42, k = 10 for both stages, one pass over every day but
+the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
+temperature is 1 (``models.objectives.DEFAULT_TEMPERATURES`` says why it is not the paper's 500).
+
+The run writes the model folder (layout in ``models.model_dir``): ``config.json`` first, then a
+checkpoint every epoch, TensorBoard logs and ``history.csv``; ``BackupAndRestore`` keeps the
+training state in ``backup/`` so that a killed run, started again with the same command,
+resumes at the epoch after the last completed one. TensorBoard logs are written by
+``models.epoch_summaries`` (the ``tensorboard`` package is not installed here). At the end:
+``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and ``metrics.json``
+(``models.evaluate``).
+
+Distribution (``--strategy``, ``models.strategies``): ``auto`` mirrors over all GPUs or runs on
+the CPU; ``multiworker`` and ``parameter-server`` read the cluster from ``TF_CONFIG`` and run
+the same command on every task. ``--batch-size`` is the global batch; each replica gets an equal
+share and draws in-batch negatives from it, unless ``--cross-replica-negatives``.
+
+Example::
+
+    python -m models.train --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model \\
+        --method dftopk --epochs 1
+"""
+
+import argparse
+import dataclasses
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+from models.cascade import CascadeModel
+from models.config import CascadeConfig
+from models.contract import STAGE_CANDIDATES, zero_features
+from models.data import read_data_schema, split_days, steps_per_pass, training_input
+from models.epoch_summaries import EpochSummaries
+from models.evaluate import EVALUATION_NEGATIVES, evaluate_model, markdown_table, write_metrics
+from models.model_dir import ModelDir
+from models.objectives import METHOD_NAMES, check_method
+from models.strategies import (
+    SERVING_TASK_TYPES,
+    STRATEGY_NAMES,
+    cluster_task,
+    is_chief,
+    make_strategy,
+    serve_cluster_task,
+)
+from models.tf_keras import keras
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything a training run needs; the fields mirror ``python -m models.train`` flags.
+
+    Example:
+        >>> TrainOptions(data="/tfrec", model_dir="/model").learning_rate
+        0.01
+    """
+
+    data: str
+    model_dir: str
+    method: str = "dftopk"
+    tau: float | None = None
+    k: int = 10
+    retrieval_k: int | None = None
+    prerank_k: int | None = None
+    rank_k: int = 10
+    label_k: int = 10
+    negatives: int = 0
+    cross_replica_negatives: bool = False
+    epochs: int = 1
+    batch_size: int = 1024
+    learning_rate: float = 1e-2
+    embedding_dim: int = 8
+    strategy: str = "auto"
+    seed: int = 42
+    steps_per_epoch: int | None = None
+    train_days: tuple[str, ...] | None = None
+    eval_days: tuple[str, ...] | None = None
+    eval_negatives: int = EVALUATION_NEGATIVES
+    eval_batch_size: int = 1024
+    validate: bool = False
+    evaluate: bool = True
+    overwrite: bool = False
+    verbose: int = 1
+
+    def cascade_config(self, schema: dict[str, Any]) -> CascadeConfig:
+        """The model's config for the data ``schema``, its ks checked against the candidates.
+
+        Example:
+            >>> options = TrainOptions(data="d", model_dir="m", k=50)
+            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": columns})
+            Traceback (most recent call last):
+            ...
+            ValueError: retrieval_k = 50 is larger than the 40 candidates per request; ...
+        """
+        config = CascadeConfig.from_schema(
+            schema,
+            method=self.method,
+            temperature=self.tau,
+            retrieval_k=self.retrieval_k or self.k,
+            prerank_k=self.prerank_k or self.k,
+            rank_k=self.rank_k,
+            label_k=self.label_k,
+            embedding_dim=self.embedding_dim,
+        )
+        config.check_candidates(STAGE_CANDIDATES + self.negatives)
+        return config
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a run produced: the model, the epochs' logs and the final evaluation (or None).
+
+    Example:
+        >>> TrainingResult(model=None, history={"loss": [0.5]}, metrics=None).history["loss"]
+        [0.5]
+    """
+
+    model: CascadeModel | None
+    history: dict[str, list[float]]
+    metrics: dict[str, Any] | None
+
+
+def check_options(options: TrainOptions) -> None:
+    """Raises ``ValueError`` naming the first invalid option.
+
+    Example:
+        >>> check_options(TrainOptions(data="d", model_dir="m", method="softmax"))
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown method 'softmax'; expected one of dftopk, lapsum, sparse-topk, ...
+    """
+    check_method(options.method)
+    if options.strategy not in STRATEGY_NAMES:
+        raise ValueError(
+            f"unknown strategy {options.strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}"
+        )
+    positive = {
+        "epochs": options.epochs,
+        "batch_size": options.batch_size,
+        "eval_batch_size": options.eval_batch_size,
+        "learning_rate": options.learning_rate,
+    }
+    if options.steps_per_epoch is not None:
+        positive["steps_per_epoch"] = options.steps_per_epoch
+    bad = {name: value for name, value in positive.items() if not value > 0}
+    if bad:
+        raise ValueError(f"these options must be > 0: {bad}")
+    if options.negatives < 0 or options.eval_negatives < 0:
+        raise ValueError("negatives and eval_negatives must be >= 0")
+    if options.cross_replica_negatives and options.negatives == 0:
+        raise ValueError("cross_replica_negatives needs negatives > 0 (--negatives)")
+
+
+def prepare_model_dir(layout: ModelDir, config: CascadeConfig, overwrite: bool) -> None:
+    """Writes ``config.json``, or checks that an interrupted run there used the same settings.
+
+    A folder with finished training or with another config is refused unless ``overwrite``,
+    which clears it first.
+
+    Example:
+        >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)
+        >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)  # resumable: same config
+    """
+    if os.path.isfile(layout.config_path) and not overwrite:
+        previous = CascadeConfig.load(layout.config_path)
+        if previous != config:
+            changed = {
+                name: (getattr(previous, name), getattr(config, name))
+                for name in (field.name for field in dataclasses.fields(config))
+                if getattr(previous, name) != getattr(config, name)
+            }
+            raise ValueError(
+                f"{layout.root} holds a model trained with other settings (setting: (there, "
+                f"now)): {changed}; use another --model-dir or --overwrite"
+            )
+        if layout.has_weights():
+            raise ValueError(
+                f"{layout.root} holds a completed training; use another --model-dir or "
+                "--overwrite to train again"
+            )
+    if overwrite and os.path.isdir(layout.root):
+        shutil.rmtree(layout.root)
+    os.makedirs(layout.root, exist_ok=True)
+    config.save(layout.config_path)
+
+
+def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callback]:
+    """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
+
+    Example:
+        >>> [type(c).__name__ for c in make_callbacks(ModelDir(tmp_dir), chief=True)]
+        ['BackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
+    """
+    callbacks = [
+        keras.callbacks.BackupAndRestore(layout.backup_dir),
+        keras.callbacks.ModelCheckpoint(layout.checkpoint_pattern, save_weights_only=True),
+    ]
+    if chief:
+        callbacks.append(EpochSummaries(layout.logs_dir))
+        callbacks.append(keras.callbacks.CSVLogger(layout.history_path, append=True))
+    return callbacks
+
+
+def run_training(
+    options: TrainOptions,
+    strategy: tf.distribute.Strategy | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingResult:
+    """Trains (or resumes) a cascade as ``options`` say; see the module docstring.
+
+    Args:
+        options: the run's settings.
+        strategy: a strategy to use instead of ``options.strategy`` (e.g. one a caller made).
+        callbacks: extra Keras callbacks, called after the run's own.
+
+    Example (tests/models/test_train.py runs it on a tiny dataset)::
+
+        result = run_training(TrainOptions("/tmp/recflow_tfrec", "/tmp/dftopk_model"))
+        result.metrics["joint_recall"]
+    """
+    check_options(options)
+    schema = read_data_schema(options.data)
+    train_days, eval_days = split_days(schema, options.train_days, options.eval_days)
+    config = options.cascade_config(schema)
+    config.check_candidates(STAGE_CANDIDATES + options.eval_negatives)
+    strategy = strategy or make_strategy(options.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if options.batch_size % replicas:
+        raise ValueError(
+            f"batch size {options.batch_size} does not split evenly over {replicas} replicas"
+        )
+    layout = ModelDir(options.model_dir)
+    chief = is_chief()
+    if chief:
+        prepare_model_dir(layout, config, options.overwrite)
+
+    keras.utils.set_random_seed(options.seed)
+    with strategy.scope():
+        model = CascadeModel(
+            config,
+            in_step_negatives=options.negatives if options.cross_replica_negatives else 0,
+            seed=options.seed,
+        )
+        model(zero_features(1, STAGE_CANDIDATES))
+        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+    input_negatives = 0 if options.cross_replica_negatives else options.negatives
+    fit_arguments: dict[str, Any] = {}
+    if options.validate:
+        fit_arguments["validation_data"] = training_input(
+            options.data, eval_days, options.eval_batch_size, options.eval_negatives, options.seed
+        )
+        fit_arguments["validation_steps"] = steps_per_pass(
+            schema, eval_days, options.eval_batch_size
+        )
+    history = model.fit(
+        training_input(options.data, train_days, options.batch_size, input_negatives, options.seed),
+        epochs=options.epochs,
+        steps_per_epoch=options.steps_per_epoch
+        or steps_per_pass(schema, train_days, options.batch_size),
+        callbacks=[*make_callbacks(layout, chief), *callbacks],
+        verbose=options.verbose,
+        **fit_arguments,
+    )
+    if not chief:
+        return TrainingResult(model, history.history, None)
+    layout.save_weights(model)
+    metrics = None
+    if options.evaluate:
+        metrics = evaluate_model(
+            model,
+            options.data,
+            eval_days,
+            options.eval_batch_size,
+            options.eval_negatives,
+            options.seed,
+        )
+        write_metrics(options.model_dir, metrics)
+        info = metrics["evaluation"]
+        print(
+            f"{config.method} on {', '.join(eval_days)}: {info['requests']} requests x "
+            f"{info['candidates_per_request']} candidates"
+        )
+        print(markdown_table(metrics))
+    return TrainingResult(model, history.history, metrics)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
+    """``TrainOptions`` from command-line flags (``python -m models.train --help``).
+
+    Example:
+        >>> parse_args(["--data", "d", "--model-dir", "m", "--method", "lapsum"]).method
+        'lapsum'
+    """
+    defaults = TrainOptions(data="", model_dir="")
+    parser = argparse.ArgumentParser(
+        prog="python -m models.train",
+        description="Train the retrieval -> pre-ranking -> ranking cascade end to end with "
+        "model.fit on converted RecFlow TFRecords, with DFTopK or a peer method; checkpoints "
+        "every epoch, resumes a killed run (same command), writes MODEL_DIR/weights, "
+        "config.json and metrics.json (see models/model_dir.py for the layout).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="converted TFRecord folder (schema.json)")
+    parser.add_argument("--model-dir", required=True, help="output folder of the trained model")
+    parser.add_argument(
+        "--method",
+        default=defaults.method,
+        choices=METHOD_NAMES,
+        help="training method: a top-k operator in the LCRON cascade loss (dftopk, "
+        "lcron-neuralsort, lcron-softsort, lcron-diffsort, lapsum, sparse-topk, bce), or tfrs "
+        "(sampled softmax retrieval + pointwise BCE)",
+    )
+    parser.add_argument(
+        "--tau",
+        type=float,
+        default=None,
+        help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
+        "default: models.objectives.DEFAULT_TEMPERATURES (1, DiffSort 10)",
+    )
+    parser.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
+    parser.add_argument(
+        "--retrieval-k", type=int, default=None, help="retrieval's k (default: --k)"
+    )
+    parser.add_argument(
+        "--prerank-k", type=int, default=None, help="pre-ranking's k (default: --k)"
+    )
+    parser.add_argument(
+        "--rank-k", type=int, default=defaults.rank_k, help="k of the ranking stage's loss"
+    )
+    parser.add_argument(
+        "--label-k",
+        type=int,
+        default=defaults.label_k,
+        help="ground truth size: the top-k candidates by label",
+    )
+    parser.add_argument(
+        "--negatives",
+        type=int,
+        default=defaults.negatives,
+        help="in-batch negatives per request in training (the paper's main runs: 0)",
+    )
+    parser.add_argument(
+        "--cross-replica-negatives",
+        action="store_true",
+        help="draw the training negatives from every replica's batch (all-gather inside the "
+        "train step) instead of each replica's own",
+    )
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data")
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="global batch (requests)"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=defaults.learning_rate, help="Adam learning rate"
+    )
+    parser.add_argument(
+        "--embedding-dim", type=int, default=defaults.embedding_dim, help="id embedding size d"
+    )
+    parser.add_argument(
+        "--strategy",
+        default=defaults.strategy,
+        choices=STRATEGY_NAMES,
+        help="tf.distribute strategy: auto (all GPUs, else CPU), mirrored, multiworker "
+        "(TF_CONFIG), parameter-server (TF_CONFIG with chief, worker and ps tasks), cpu",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="batches per epoch (default: one pass over the training days)",
+    )
+    parser.add_argument(
+        "--train-days", nargs="+", default=None, help="training days (default: all but the last)"
+    )
+    parser.add_argument(
+        "--eval-days", nargs="+", default=None, help="evaluation days (default: the last day)"
+    )
+    parser.add_argument(
+        "--eval-negatives",
+        type=int,
+        default=defaults.eval_negatives,
+        help="in-batch negatives per request in evaluation (the protocol: 160)",
+    )
+    parser.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=defaults.eval_batch_size,
+        help="requests per evaluation batch",
+    )
+    parser.add_argument(
+        "--validate", action="store_true", help="also evaluate the loss and metrics every epoch"
+    )
+    parser.add_argument(
+        "--no-evaluation", action="store_true", help="skip the final evaluation (metrics.json)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="clear a model folder that holds a completed run or other settings",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    values = vars(args)
+    values["evaluate"] = not values.pop("no_evaluation")
+    values["verbose"] = 0 if values.pop("quiet") else 1
+    for name in ("train_days", "eval_days"):
+        values[name] = tuple(values[name]) if values[name] else None
+    return TrainOptions(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m models.train --help``."""
+    options = parse_args(argv)
+    task_type, _ = cluster_task()
+    if options.strategy == "parameter-server" and task_type in SERVING_TASK_TYPES:
+        serve_cluster_task()
+        return
+    run_training(options)
+    if is_chief():
+        print(f"trained {options.method}; model folder: {options.model_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Tiny synthetic batches in the contract's format (docs/CONTRACTS.md), for fast model tests."""
+
+import numpy as np
+import tensorflow as tf
+
+from dftopk_tf.masking import PADDING_LABEL
+from models.config import CascadeConfig
+
+COLUMNS = {
+    "context": ["request_weekday", "request_hour", "request_minute"],
+    "user": ["user_id", "device_id", "gender", "age", "province"],
+    "seq": ["video_id", "author_id", "category_level_two", "category_level_one", "upload_type"],
+    "items": [
+        "video_id",
+        "author_id",
+        "category_level_two",
+        "category_level_one",
+        "upload_type",
+        "upload_weekday",
+        "upload_hour",
+        "upload_minute",
+    ],
+}
+VOCAB_SIZES = {field: 12 for fields in COLUMNS.values() for field in fields} | {"video_id": 40}
+GROUP_LABELS = (7.0, 6.0, 5.0)
+#: Small layers: fast to build and train in tests.
+TINY_LAYERS = {
+    "embedding_dim": 4,
+    "tower_units": (16, 8),
+    "prerank_units": (16, 1),
+    "rank_units": (16, 1),
+    "rank_cross_layers": 1,
+    "attention_units": 8,
+}
+
+
+def tiny_config(**settings) -> CascadeConfig:
+    """A cascade config with small layers for the tiny vocabulary."""
+    return CascadeConfig(VOCAB_SIZES, COLUMNS, **(TINY_LAYERS | settings))
+
+
+def synthetic_batch(
+    batch_size: int = 4, negatives: int = 0, seed: int = 0
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """A random contract batch: some padded candidates and behaviours in every request.
+
+    Candidates follow the stage slots (10 rank_pos, rank_neg, coarse_neg, prerank_neg) with the
+    protocol's labels; ``negatives`` extra slots hold label 0 (stage 4); the last slot of every
+    group is padded. Item ids are below the vocab sizes except one out-of-vocabulary id.
+    """
+    rng = np.random.default_rng(seed)
+    n = 40 + negatives
+    items = np.stack(
+        [
+            rng.integers(1, VOCAB_SIZES[field] - 1, size=(batch_size, n))
+            for field in COLUMNS["items"]
+        ],
+        axis=-1,
+    )
+    items[0, 0, 0] = 10_000  # out of vocabulary: maps to the OOV bucket
+    item_mask = np.ones((batch_size, n), bool)
+    item_mask[:, 9:40:10] = False
+    stage = np.concatenate([np.repeat(np.arange(4), 10), np.full(negatives, 4)])
+    labels = np.zeros((batch_size, n), np.float32)
+    labels[:, :10] = 30.0 - np.stack([rng.permutation(10) for _ in range(batch_size)])
+    for group, value in enumerate(GROUP_LABELS, start=1):
+        labels[:, 10 * group : 10 * group + 10] = value
+    items[~item_mask] = 0
+    labels[~item_mask] = PADDING_LABEL
+    seq_length = rng.integers(0, 51, size=batch_size)
+    seq_length[0] = 0  # one request without any behaviour
+    seq_mask = np.arange(50)[None, :] < seq_length[:, None]
+    seq = (
+        np.stack(
+            [
+                rng.integers(1, VOCAB_SIZES[field] - 1, size=(batch_size, 50))
+                for field in COLUMNS["seq"]
+            ],
+            axis=-1,
+        )
+        * seq_mask[..., None]
+    )
+    features = {
+        "context": rng.integers(1, 10, size=(batch_size, 3)),
+        "user": rng.integers(1, 10, size=(batch_size, 5)),
+        "seq": seq,
+        "seq_mask": seq_mask,
+        "items": items,
+        "item_mask": item_mask,
+        "stage": np.broadcast_to(stage, (batch_size, n)),
+    }
+    features = {
+        name: tf.constant(value, tf.bool if value.dtype == bool else tf.int32)
+        for name, value in features.items()
+    }
+    preference = np.where(item_mask, rng.random((batch_size, n)), PADDING_LABEL)
+    label_dict = {
+        "label": tf.constant(labels),
+        "preference": tf.constant(preference, tf.float32),
+    }
+    return features, label_dict

@@ -15,6 +15,7 @@ Example:
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,23 @@ from serving import signatures as sig
 from serving.backends.base import PredictBackend
 
 STAGES: tuple[str, ...] = ("retrieval", "prerank", "rank")
+
+
+class CascadeSizes(NamedTuple):
+    """How many items each stage keeps: retrieval ``top_n``, pre-ranking ``m``, ranking ``k``.
+
+    Example:
+        >>> CascadeSizes(top_n=500, m=100, k=10).m
+        100
+    """
+
+    top_n: int = 200
+    m: int = 50
+    k: int = 10
+
+
+#: The sizes used when none are given.
+DEFAULT_SIZES = CascadeSizes()
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,13 @@ class Cascade:
         (1, 5)
     """
 
-    def __init__(self, backend: PredictBackend, top_n: int = 200, m: int = 50, k: int = 10):
+    def __init__(
+        self,
+        backend: PredictBackend,
+        top_n: int = DEFAULT_SIZES.top_n,
+        m: int = DEFAULT_SIZES.m,
+        k: int = DEFAULT_SIZES.k,
+    ):
         check_sizes(top_n, m, k)
         self.backend = backend
         self.top_n, self.m, self.k = top_n, m, k

@@ -7,9 +7,10 @@ with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatur
 is rebuilt from ``MODEL_DIR`` (``config.json`` + trained weights, ``models.cascade.load_cascade``).
 Retrieval holds the user tower and an exact index over the whole item corpus (every distinct item
 of the converted data, ``serving.item_corpus``) embedded by the item tower; ``top_n`` and ``k``
-are request inputs. Every graph is checked for ops stock TF Serving lacks before it is published;
-each version is written atomically and never overwritten; if one model fails, the versions this
-run already wrote are removed, so the three always match.
+are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
+request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
+published; each version is written atomically and never overwritten; if one model fails, the
+versions this run already wrote are removed, so the three always match.
 
 Example:
     >>> model = load_cascade("/tmp/dftopk_model")
@@ -26,6 +27,7 @@ import tensorflow as tf
 
 from models.cascade import CascadeModel, load_cascade
 from serving import signatures as sig
+from serving.cascade import DEFAULT_SIZES, CascadeSizes, check_sizes
 from serving.export_layout import check_version_free, next_version, write_version
 from serving.item_corpus import collect_item_corpus
 from serving.item_index import ExactItemIndex
@@ -51,8 +53,12 @@ def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVoc
     return np.concatenate(vectors).astype(np.float32)
 
 
-def cascade_servables(model: CascadeModel, corpus: np.ndarray) -> dict[str, tf.Module]:
-    """The retrieval, prerank and rank servables of a trained cascade over an item corpus.
+def cascade_servables(
+    model: CascadeModel, corpus: np.ndarray, sizes: CascadeSizes = DEFAULT_SIZES
+) -> dict[str, tf.Module]:
+    """The retrieval, prerank and rank servables of a trained cascade over an item corpus;
+    ``sizes`` are the signatures' defaults of ``top_n`` (retrieval) and ``k`` (prerank: m,
+    rank: k).
 
     Example:
         >>> sorted(cascade_servables(model, corpus))
@@ -67,17 +73,22 @@ def cascade_servables(model: CascadeModel, corpus: np.ndarray) -> dict[str, tf.M
     retrieval = model.retrieval
     return {
         sig.RETRIEVAL: RetrievalServable(
-            retrieval.query_embeddings, retrieval.variables, index, vocabulary
+            retrieval.query_embeddings, retrieval.variables, index, vocabulary, sizes.top_n
         ),
-        sig.PRERANK: ScorerServable(model.prerank, model.prerank.variables, vocabulary),
-        sig.RANK: ScorerServable(model.rank, model.rank.variables, vocabulary),
+        sig.PRERANK: ScorerServable(model.prerank, model.prerank.variables, vocabulary, sizes.m),
+        sig.RANK: ScorerServable(model.rank, model.rank.variables, vocabulary, sizes.k),
     }
 
 
 def export_cascade(
-    model: CascadeModel, corpus: np.ndarray, export_dir: str, version: int | None = None
+    model: CascadeModel,
+    corpus: np.ndarray,
+    export_dir: str,
+    version: int | None = None,
+    sizes: CascadeSizes = DEFAULT_SIZES,
 ) -> dict[str, str]:
     """Writes the three SavedModels as ``version`` (default: the next free one); returns paths.
+    ``sizes`` are the signatures' defaults (``cascade_servables``).
 
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
 
@@ -90,7 +101,7 @@ def export_cascade(
         check_version_free(export_dir, name, version)
     written: dict[str, str] = {}
     try:
-        for name, servable in cascade_servables(model, corpus).items():
+        for name, servable in cascade_servables(model, corpus, sizes).items():
             written[name] = write_version(
                 export_dir, name, version, servable, servable.signatures()
             )
@@ -130,6 +141,25 @@ def _parser() -> argparse.ArgumentParser:
         help="version number to write (default: one more than the highest present); an "
         "existing version is never overwritten",
     )
+    defaults = DEFAULT_SIZES
+    parser.add_argument(
+        "--top-n",
+        type=int,
+        default=defaults.top_n,
+        help=f"retrieval's top_n when a request omits it (default {defaults.top_n})",
+    )
+    parser.add_argument(
+        "--m",
+        type=int,
+        default=defaults.m,
+        help=f"pre-ranking's k when a request omits it (default {defaults.m})",
+    )
+    parser.add_argument(
+        "--k",
+        type=int,
+        default=defaults.k,
+        help=f"ranking's k when a request omits it (default {defaults.k})",
+    )
     return parser
 
 
@@ -140,12 +170,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         >>> main(["--model-dir", "/tmp/m", "--data-dir", "/tmp/tfrec", "--export-dir", "/tmp/e"])
     """
     args = _parser().parse_args(argv)
+    sizes = CascadeSizes(args.top_n, args.m, args.k)
+    check_sizes(*sizes)
     if args.version is not None:
         for name in sig.MODEL_NAMES:
             check_version_free(args.export_dir, name, args.version)
     model = load_cascade(args.model_dir)
     corpus = collect_item_corpus(args.data_dir, args.days)
-    written = export_cascade(model, corpus, args.export_dir, args.version)
+    written = export_cascade(model, corpus, args.export_dir, args.version, sizes)
     print(f"item corpus: {len(corpus)} items")
     for name, path in written.items():
         print(f"{name}: {path}")

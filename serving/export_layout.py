@@ -14,7 +14,7 @@ Example:
 import os
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -100,7 +100,7 @@ def write_version(
     model_name: str,
     version: int,
     servable: tf.Module,
-    signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
+    signatures: Mapping[str, Callable[..., dict[str, tf.Tensor]]],
 ) -> str:
     """Saves ``servable`` as ``EXPORT/<model_name>/<version>`` atomically; returns that path.
 

@@ -11,11 +11,10 @@ Example:
     []
 """
 
-import os
-
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2, graph_pb2
-from tensorflow.core.protobuf import saved_model_pb2
+
+from serving.saved_model_proto import read_saved_model
 
 #: Function attributes that make TensorFlow compile a function with XLA.
 XLA_ATTRIBUTES = ("_XlaMustCompile", "_XlaCompile", "_XlaScope")
@@ -81,14 +80,8 @@ def serving_problems(saved_model_dir: str) -> list[str]:
         >>> serving_problems("/tmp/export/retrieval/1")
         []
     """
-    path = os.path.join(saved_model_dir, "saved_model.pb")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no SavedModel at {saved_model_dir} (missing saved_model.pb)")
-    saved_model = saved_model_pb2.SavedModel()
-    with open(path, "rb") as file:
-        saved_model.ParseFromString(file.read())
     problems = []
-    for number, meta_graph in enumerate(saved_model.meta_graphs):
+    for number, meta_graph in enumerate(read_saved_model(saved_model_dir).meta_graphs):
         tags = ",".join(meta_graph.meta_info_def.tags)
         problems += graph_problems(meta_graph.graph_def, f"meta graph {number} [{tags}]")
     return problems

@@ -19,7 +19,7 @@ with ``item_ids`` the corpus rows and ``video_ids`` the RecFlow video ids, best 
 
 Example:
     >>> call = parse_recommend_body(b'{"requests": [{"user": [1, 2, 0, 3, 4],'
-    ...                             b' "context": [0, 13, 5]}]}', Defaults(200, 50, 10))
+    ...                             b' "context": [0, 13, 5]}]}', CascadeSizes(200, 50, 10))
     >>> call.features["user"].tolist(), call.sizes
     ([[2, 3, 1, 4, 5]], (200, 50, 10))
 """
@@ -27,12 +27,12 @@ Example:
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from serving import signatures as sig
-from serving.cascade import CascadeResult, check_sizes
+from serving.cascade import CascadeResult, CascadeSizes, check_sizes
 
 #: Largest raw id: with the + 1 shift it must still fit int32 (larger ids are clamped to it and
 #: served through the out-of-vocabulary bucket).
@@ -43,19 +43,6 @@ CONTEXT_LIMITS = (("weekday", 6), ("hour", 23), ("minute", 59))
 
 class RequestError(ValueError):
     """A recommend request that cannot be served as sent (HTTP 400); the message says why."""
-
-
-class Defaults(NamedTuple):
-    """The cascade sizes used when a request leaves them out.
-
-    Example:
-        >>> Defaults(top_n=200, m=50, k=10).m
-        50
-    """
-
-    top_n: int
-    m: int
-    k: int
 
 
 @dataclass(frozen=True)
@@ -142,12 +129,12 @@ def _size(body: Mapping[str, Any], name: str, default: int) -> int:
 
 
 def parse_recommend_body(
-    body: bytes, defaults: Defaults, limits: RequestLimits = RequestLimits()
+    body: bytes, defaults: CascadeSizes, limits: RequestLimits = RequestLimits()
 ) -> RecommendCall:
     """Validates a ``POST /v1/recommend`` body; raises ``RequestError`` naming the problem.
 
     Example:
-        >>> parse_recommend_body(b'{"requests": []}', Defaults(200, 50, 10))
+        >>> parse_recommend_body(b'{"requests": []}', CascadeSizes(200, 50, 10))
         Traceback (most recent call last):
         ...
         serving.recommend_api.RequestError: requests must be a non-empty list of request objects
@@ -220,6 +207,6 @@ def recommend_answer(result: CascadeResult, sizes: tuple[int, int, int]) -> dict
             }
             for row in range(result.item_ids.shape[0])
         ],
-        "sizes": dict(zip(Defaults._fields, sizes, strict=True)),
+        "sizes": dict(zip(CascadeSizes._fields, sizes, strict=True)),
         "timings_ms": {name: round(value, 3) for name, value in result.timings_ms.items()},
     }

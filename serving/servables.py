@@ -3,14 +3,14 @@
 A servable wraps the trained parts (any callables over the contract's feature dicts) with what
 serving needs around them: ids clipped to the out-of-vocabulary bucket, the item corpus index
 (retrieval), the lowest score on padded candidates and the exact top-k mask (pre-ranking,
-ranking), and the request's ``top_n``/``k`` as signature inputs. Only the model's variables are
-tracked, not its Keras objects, so the SavedModel holds the signature functions and nothing that
-needs Keras (or XLA) to load.
+ranking), and the request's ``top_n``/``k`` as signature inputs with defaults. Only the model's
+variables are tracked, not its Keras objects, so the SavedModel holds the signature functions and
+nothing that needs Keras (or XLA) to load.
 
 Example:
     >>> vocabulary = FeatureVocabulary({"user": [10] * 5})
     >>> servable = ScorerServable(lambda f: tf.cast(f["items"][..., 0], tf.float32), [],
-    ...                           vocabulary)
+    ...                           vocabulary, default_k=10)
     >>> tf.saved_model.save(servable, "/tmp/rank/1", signatures=servable.signatures())
 """
 
@@ -26,6 +26,22 @@ from serving.vocabulary import FeatureVocabulary
 FeatureFunction = Callable[[Mapping[str, tf.Tensor]], tf.Tensor]
 
 
+def _check_default(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _with_input_signature(
+    serve: Callable[..., dict[str, tf.Tensor]], specs: Mapping[str, tf.TensorSpec]
+) -> tf.types.experimental.PolymorphicFunction:
+    """``serve`` as a ``tf.function`` over ``specs`` (in ``serve``'s argument order).
+
+    ``tf.saved_model.save`` records the tensor default of ``serve``'s last argument in the
+    ``SignatureDef`` (``defaults``), which TF Serving feeds when a request omits that input.
+    """
+    return tf.function(serve, input_signature=list(specs.values()))
+
+
 class RetrievalServable(tf.Module):
     """User tower + exact item index: the request's top-N corpus items and their scores.
 
@@ -35,6 +51,7 @@ class RetrievalServable(tf.Module):
         variables: the variables ``user_embedding`` reads (saved with the model).
         index: the item corpus, embedded by the item tower.
         vocabulary: table sizes for out-of-vocabulary clipping.
+        default_top_n: ``top_n`` when a request leaves it out (recorded in the signature).
 
     Example:
         >>> servable = RetrievalServable(user_tower, user_tower.variables, index, vocabulary)
@@ -47,11 +64,14 @@ class RetrievalServable(tf.Module):
         variables: Sequence[tf.Variable],
         index: ExactItemIndex,
         vocabulary: FeatureVocabulary,
+        default_top_n: int = 200,
         name: str | None = None,
     ):
         super().__init__(name=name)
+        _check_default("default_top_n", default_top_n)
         self.model_variables = list(variables)
         self.index = index
+        self.default_top_n = default_top_n
         self._user_embedding = user_embedding
         self._vocabulary = vocabulary
 
@@ -70,15 +90,19 @@ class RetrievalServable(tf.Module):
         scores, item_ids, item_features = self.index(self._user_embedding(features), top_n)
         return {sig.ITEM_IDS: item_ids, sig.ITEM_FEATURES: item_features, sig.SCORES: scores}
 
-    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    def signatures(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
         """``{"serving_default": ...}`` for ``tf.saved_model.save``.
 
         Example:
             >>> list(servable.signatures())
             ['serving_default']
         """
-        serve = tf.function(self.serve)
-        return {sig.SIGNATURE_NAME: serve.get_concrete_function(**sig.RETRIEVAL_SPECS)}
+        default_top_n = tf.constant(self.default_top_n, tf.int32)
+
+        def serve(context, user, seq, seq_mask, top_n=default_top_n):
+            return self.serve(context, user, seq, seq_mask, top_n)
+
+        return {sig.SIGNATURE_NAME: _with_input_signature(serve, sig.RETRIEVAL_SPECS)}
 
 
 class ScorerServable(tf.Module):
@@ -89,6 +113,7 @@ class ScorerServable(tf.Module):
             (or [B, M, 1]) candidate scores.
         variables: the variables ``score`` reads (saved with the model).
         vocabulary: table sizes for out-of-vocabulary clipping.
+        default_k: ``k`` when a request leaves it out (recorded in the signature).
 
     Padded candidates (``item_mask`` False) get the lowest float32 score and are never selected;
     ``selected`` is ``DFTopK(hard=True)``'s exact mask of the k best real candidates (all of
@@ -104,10 +129,13 @@ class ScorerServable(tf.Module):
         score: FeatureFunction,
         variables: Sequence[tf.Variable],
         vocabulary: FeatureVocabulary,
+        default_k: int = 10,
         name: str | None = None,
     ):
         super().__init__(name=name)
+        _check_default("default_k", default_k)
         self.model_variables = list(variables)
+        self.default_k = default_k
         self._score = score
         self._vocabulary = vocabulary
 
@@ -138,12 +166,16 @@ class ScorerServable(tf.Module):
         selector = DFTopK(k=1, hard=True, jit_compile=False, name="selected")
         return {sig.SCORES: scores, sig.SELECTED: selector(scores, mask=item_mask, k=k)}
 
-    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    def signatures(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
         """``{"serving_default": ...}`` for ``tf.saved_model.save``.
 
         Example:
             >>> list(servable.signatures())
             ['serving_default']
         """
-        serve = tf.function(self.serve)
-        return {sig.SIGNATURE_NAME: serve.get_concrete_function(**sig.SCORER_SPECS)}
+        default_k = tf.constant(self.default_k, tf.int32)
+
+        def serve(context, user, seq, seq_mask, items, item_mask, k=default_k):
+            return self.serve(context, user, seq, seq_mask, items, item_mask, k)
+
+        return {sig.SIGNATURE_NAME: _with_input_signature(serve, sig.SCORER_SPECS)}

@@ -10,7 +10,7 @@ Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 wi
 503 (unavailable after retries) or 504 (timeout), each with a message.
 
 Example:
-    >>> server = build_server(RecommendService(batcher, Defaults(200, 50, 10)), "127.0.0.1", 0)
+    >>> server = build_server(RecommendService(batcher, CascadeSizes(200, 50, 10)), "127.0.0.1", 0)
     >>> threading.Thread(target=server.serve_forever, daemon=True).start()
     >>> server.server_address[1]  # the port picked
     41327
@@ -32,10 +32,9 @@ from serving.backends import (
     BackendUnavailableError,
     make_backend,
 )
-from serving.cascade import Cascade
+from serving.cascade import DEFAULT_SIZES, Cascade, CascadeSizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import (
-    Defaults,
     RequestError,
     RequestLimits,
     parse_recommend_body,
@@ -52,11 +51,11 @@ class RecommendService:
     """What the HTTP handlers serve with: the batcher, default sizes, limits, and a description.
 
     Example:
-        >>> service = RecommendService(batcher, Defaults(200, 50, 10), RequestLimits(), 5.0)
+        >>> service = RecommendService(batcher, CascadeSizes(200, 50, 10), RequestLimits(), 5.0)
     """
 
     batcher: CascadeBatcher
-    defaults: Defaults
+    defaults: CascadeSizes
     limits: RequestLimits = field(default_factory=RequestLimits)
     request_timeout_s: float = 10.0
     description: dict[str, Any] = field(default_factory=dict)
@@ -189,9 +188,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--retries", type=int, default=2, help="extra attempts when TF Serving is UNAVAILABLE"
     )
-    parser.add_argument("--top-n", type=int, default=200, help="default retrieval candidates")
-    parser.add_argument("--m", type=int, default=50, help="default candidates kept by pre-ranking")
-    parser.add_argument("--k", type=int, default=10, help="default items returned by ranking")
+    parser.add_argument(
+        "--top-n",
+        type=int,
+        default=DEFAULT_SIZES.top_n,
+        help=f"retrieval candidates when a request omits top_n (default {DEFAULT_SIZES.top_n})",
+    )
+    parser.add_argument(
+        "--m",
+        type=int,
+        default=DEFAULT_SIZES.m,
+        help=f"candidates kept by pre-ranking when a request omits m (default {DEFAULT_SIZES.m})",
+    )
+    parser.add_argument(
+        "--k",
+        type=int,
+        default=DEFAULT_SIZES.k,
+        help=f"items returned when a request omits k (default {DEFAULT_SIZES.k})",
+    )
     parser.add_argument(
         "--max-requests", type=int, default=64, help="most requests in one POST body"
     )
@@ -225,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    defaults = Defaults(args.top_n, args.m, args.k)
+    defaults = CascadeSizes(args.top_n, args.m, args.k)
     backend = make_backend(
         args.backend,
         export_dir=args.export_dir,

@@ -8,17 +8,22 @@ model      inputs                                       outputs
 =========  ===========================================  ==========================================
 retrieval  context int32 [B, 3], user int32 [B, 5],     item_ids int32 [B, n] (corpus rows),
            seq int32 [B, 50, 5], seq_mask bool [B, 50],  item_features int32 [B, n, 8],
-           top_n int32 []                               scores float32 [B, n];
+           top_n int32 [] (optional)                    scores float32 [B, n];
                                                         n = min(top_n, corpus size)
 prerank,   the request inputs above, items int32         scores float32 [B, M] (padded: lowest
-rank       [B, M, 8], item_mask bool [B, M], k int32 []  float), selected float32 [B, M] (exact
-                                                        top-k mask)
+rank       [B, M, 8], item_mask bool [B, M],             float), selected float32 [B, M] (exact
+           k int32 [] (optional)                        top-k mask)
 =========  ===========================================  ==========================================
+
+``top_n`` and ``k`` have defaults set at export (``SignatureDef.defaults``): TF Serving feeds them
+when a request leaves them out.
 
 Example:
     >>> sorted(INPUT_SPECS[RETRIEVAL])
     ['context', 'seq', 'seq_mask', 'top_n', 'user']
 """
+
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -72,6 +77,8 @@ INPUT_SPECS: dict[str, dict[str, tf.TensorSpec]] = {
     PRERANK: SCORER_SPECS,
     RANK: SCORER_SPECS,
 }
+#: The inputs of each model's signature that have a default (a request may leave them out).
+DEFAULTED_INPUTS: dict[str, tuple[str, ...]] = {RETRIEVAL: (TOP_N,), PRERANK: (K,), RANK: (K,)}
 #: Output dtypes of each model's ``serving_default`` signature.
 OUTPUT_DTYPES: dict[str, dict[str, tf.DType]] = {
     RETRIEVAL: {ITEM_IDS: tf.int32, ITEM_FEATURES: tf.int32, SCORES: tf.float32},
@@ -80,10 +87,16 @@ OUTPUT_DTYPES: dict[str, dict[str, tf.DType]] = {
 }
 
 
-def as_numpy_inputs(model_name: str, inputs: dict[str, object]) -> dict[str, np.ndarray]:
+def as_numpy_inputs(
+    model_name: str,
+    inputs: Mapping[str, object],
+    defaults: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Converts a model's inputs to NumPy arrays of the signature's dtypes, checking their names.
 
-    Raises ``ValueError`` naming missing or unexpected inputs and any input that does not convert.
+    Inputs in ``DEFAULTED_INPUTS`` may be left out: they take ``defaults[name]`` when given and
+    are left out of the result otherwise (for the server to fill). Raises ``ValueError`` naming
+    missing or unexpected inputs and any input that does not convert.
 
     Example:
         >>> arrays = as_numpy_inputs(RANK, {"context": [[1, 2, 3]], "user": [[1] * 5],
@@ -93,7 +106,9 @@ def as_numpy_inputs(model_name: str, inputs: dict[str, object]) -> dict[str, np.
         dtype('int32')
     """
     specs = input_specs(model_name)
-    missing = sorted(set(specs) - set(inputs))
+    inputs = dict(defaults or {}) | dict(inputs)
+    optional = set(DEFAULTED_INPUTS[model_name])
+    missing = sorted(set(specs) - set(inputs) - optional)
     unexpected = sorted(set(inputs) - set(specs))
     if missing or unexpected:
         raise ValueError(
@@ -101,6 +116,8 @@ def as_numpy_inputs(model_name: str, inputs: dict[str, object]) -> dict[str, np.
         )
     arrays = {}
     for name, spec in specs.items():
+        if name not in inputs:
+            continue
         try:
             arrays[name] = np.asarray(inputs[name], dtype=spec.dtype.as_numpy_dtype)
         except (TypeError, ValueError) as error:

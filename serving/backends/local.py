@@ -15,6 +15,7 @@ import tensorflow as tf
 from serving import signatures as sig
 from serving.backends.base import BackendError, BackendRequestError, PredictBackend
 from serving.export_layout import latest_version_dir, version_dir
+from serving.saved_model_proto import signature_defaults
 
 
 class LocalBackend(PredictBackend):
@@ -26,8 +27,9 @@ class LocalBackend(PredictBackend):
         versions: model name -> version to load; the latest version otherwise.
 
     Inputs are checked against the contract's names, dtypes and shapes
-    (``BackendRequestError``); TensorFlow's own run-time errors (e.g. ``k`` < 1) are
-    ``BackendRequestError`` too. Calls are thread-safe.
+    (``BackendRequestError``); inputs left out take the signature's defaults, as in TF Serving;
+    TensorFlow's own run-time errors (e.g. ``k`` < 1) are ``BackendRequestError`` too. Calls are
+    thread-safe.
 
     Example:
         >>> LocalBackend("/tmp/export").predict("rank", inputs)["selected"].sum(axis=1)
@@ -56,7 +58,11 @@ class LocalBackend(PredictBackend):
             loaded = tf.saved_model.load(path)
             if sig.SIGNATURE_NAME not in loaded.signatures:
                 raise ValueError(f"{path} has no {sig.SIGNATURE_NAME!r} signature")
-            self._signatures[model_name] = (loaded, loaded.signatures[sig.SIGNATURE_NAME])
+            self._signatures[model_name] = (
+                loaded,
+                loaded.signatures[sig.SIGNATURE_NAME],
+                signature_defaults(path),
+            )
             self.versions[model_name] = int(os.path.basename(path))
 
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -64,11 +70,11 @@ class LocalBackend(PredictBackend):
             raise BackendRequestError(
                 f"model {model_name!r} is not loaded; loaded: {sorted(self._signatures)}"
             )
+        _, signature, defaults = self._signatures[model_name]
         try:
-            arrays = sig.as_numpy_inputs(model_name, inputs)
+            arrays = sig.as_numpy_inputs(model_name, inputs, defaults)
         except ValueError as error:
             raise BackendRequestError(str(error)) from None
-        _, signature = self._signatures[model_name]
         try:
             outputs = signature(**{name: tf.constant(value) for name, value in arrays.items()})
         except tf.errors.InvalidArgumentError as error:

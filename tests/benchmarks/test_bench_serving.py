@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from benchmarks import bench_serving
-from serving.recommend_api import Defaults, parse_recommend_body
+from serving.cascade import CascadeSizes
+from serving.recommend_api import parse_recommend_body
 
 
 def test_latency_summary_uses_numpy_percentiles():
@@ -32,7 +33,7 @@ def test_random_bodies_are_valid_recommend_requests():
     config = bench_serving.synthetic_config(100)
     corpus = bench_serving.synthetic_corpus(config, 100)
     bodies = bench_serving.random_bodies(3, corpus)
-    call = parse_recommend_body(json.dumps({"requests": bodies}).encode(), Defaults(20, 10, 5))
+    call = parse_recommend_body(json.dumps({"requests": bodies}).encode(), CascadeSizes(20, 10, 5))
     assert call.batch_size == 3 and call.features["seq_mask"].all()
     request = bench_serving._contract_request(bodies[0])
     np.testing.assert_array_equal(request["seq"], call.features["seq"][:1])

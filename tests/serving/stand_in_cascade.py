@@ -113,12 +113,19 @@ def random_request(batch: int, seed: int = 2, history: int = 20) -> dict[str, np
     }
 
 
+#: The signatures' default top_n (retrieval), m (prerank's k) and k (rank's k).
+DEFAULT_SIZES = (40, 12, 4)
+
+
 def build_servables(model: StandInCascade, corpus: np.ndarray) -> dict[str, tf.Module]:
-    """The three servables of the stand-in cascade over ``corpus``."""
+    """The three servables of the stand-in cascade over ``corpus``, with ``DEFAULT_SIZES``."""
+    top_n, m, k = DEFAULT_SIZES
     model(random_request(1) | {sig.ITEMS: corpus[None, :2], sig.ITEM_MASK: np.ones([1, 2], bool)})
     index = ExactItemIndex(model.item_vector(tf.constant(corpus)).numpy(), corpus)
     return {
-        sig.RETRIEVAL: RetrievalServable(model.user_vector, model.variables, index, VOCABULARY),
-        sig.PRERANK: ScorerServable(model.prerank_scores, model.variables, VOCABULARY),
-        sig.RANK: ScorerServable(model.rank_scores, model.variables, VOCABULARY),
+        sig.RETRIEVAL: RetrievalServable(
+            model.user_vector, model.variables, index, VOCABULARY, top_n
+        ),
+        sig.PRERANK: ScorerServable(model.prerank_scores, model.variables, VOCABULARY, m),
+        sig.RANK: ScorerServable(model.rank_scores, model.variables, VOCABULARY, k),
     }

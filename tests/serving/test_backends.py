@@ -15,7 +15,7 @@ from serving.backends import (
     make_backend,
 )
 from serving.backends.base import with_retries
-from tests.serving.stand_in_cascade import random_request
+from tests.serving.stand_in_cascade import DEFAULT_SIZES, random_request
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,22 @@ def test_every_backend_answers_the_same(backends, corpus, name):
         for output, dtype in sig.OUTPUT_DTYPES[name].items():
             assert answers[kind][output].dtype == dtype.as_numpy_dtype, (kind, output)
             np.testing.assert_allclose(answers[kind][output], reference[output], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["local", "rest", "grpc"])
+def test_left_out_sizes_take_the_signature_defaults(backends, corpus, kind):
+    inputs = _model_inputs(corpus)
+    top_n, m, k = DEFAULT_SIZES
+    backend = backends[kind]
+    retrieved = backend.predict(sig.RETRIEVAL, inputs[sig.RETRIEVAL])
+    assert retrieved[sig.ITEM_IDS].shape == (2, 30)
+    request = {key: v for key, v in inputs[sig.RETRIEVAL].items() if key != sig.TOP_N}
+    assert backend.predict(sig.RETRIEVAL, request)[sig.ITEM_IDS].shape == (2, top_n)
+    scorer = {key: v for key, v in inputs[sig.RANK].items() if key != sig.K}
+    mask_size = scorer[sig.ITEM_MASK].sum(axis=1)
+    for name, default in ((sig.PRERANK, m), (sig.RANK, k)):
+        selected = backend.predict(name, scorer)[sig.SELECTED].sum(axis=1)
+        np.testing.assert_array_equal(selected, np.minimum(default, mask_size))
 
 
 def test_local_backend_reports_its_versions(backends):

@@ -17,6 +17,7 @@ from serving.backends import LocalBackend
 from serving.export_layout import VersionExistsError
 from serving.graph_ops import serving_problems
 from serving.item_corpus import collect_item_corpus, distinct_items
+from serving.saved_model_proto import signature_defaults
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 TINY_LAYERS = {
@@ -44,9 +45,8 @@ def trained(tmp_path_factory):
     model_dir.save_weights(model)
     config.save(model_dir.config_path)
     export_dir = str(root / "export")
-    written = export.main(
-        ["--model-dir", model_dir.root, "--data-dir", data_dir, "--export-dir", export_dir]
-    )
+    arguments = ["--model-dir", model_dir.root, "--data-dir", data_dir, "--export-dir", export_dir]
+    written = export.main([*arguments, "--top-n", "60", "--m", "20", "--k", "5"])
     return {
         "data_dir": data_dir,
         "model_dir": model_dir.root,
@@ -78,6 +78,8 @@ def test_the_three_models_are_written_as_version_1(trained):
     }
     for path in trained["written"].values():
         assert serving_problems(path) == []
+    defaults = {name: signature_defaults(path) for name, path in trained["written"].items()}
+    assert defaults == {sig.RETRIEVAL: {"top_n": 60}, sig.PRERANK: {"k": 20}, sig.RANK: {"k": 5}}
 
 
 @pytest.mark.parametrize("name", [sig.PRERANK, sig.RANK])
@@ -125,6 +127,12 @@ def test_export_refuses_to_overwrite_a_version(trained):
     assert all(os.listdir(os.path.join(export_dir, name)) == ["1"] for name in sig.MODEL_NAMES)
 
 
+def test_bad_default_sizes_are_refused_before_loading(trained, tmp_path):
+    arguments = ["--model-dir", "/nonexistent", "--data-dir", "/nonexistent"]
+    with pytest.raises(ValueError, match="k <= m <= top_n"):
+        export.main([*arguments, "--export-dir", str(tmp_path), "--m", "500"])
+
+
 def test_a_failed_export_removes_the_versions_it_wrote(trained, tmp_path, monkeypatch):
     original = export.write_version
 
@@ -164,5 +172,6 @@ def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         export.main(["--help"])
     text = capsys.readouterr().out
-    for flag in ("--model-dir", "--data-dir", "--days", "--export-dir", "--version"):
+    flags = ("--model-dir", "--data-dir", "--days", "--export-dir", "--version", "--top-n", "--m")
+    for flag in (*flags, "--k"):
         assert flag in text

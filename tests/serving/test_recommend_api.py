@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 
 from serving import signatures as sig
-from serving.cascade import CascadeResult
+from serving.cascade import CascadeResult, CascadeSizes
 from serving.recommend_api import (
     MAX_RAW_ID,
-    Defaults,
     RequestError,
     RequestLimits,
     parse_recommend_body,
     recommend_answer,
 )
 
-DEFAULTS = Defaults(top_n=100, m=20, k=5)
+DEFAULTS = CascadeSizes(top_n=100, m=20, k=5)
 LIMITS = RequestLimits()
 REQUEST = {"user": [7, 1, 0, 3, 2], "context": [6, 23, 59], "history": [[4, 5, 6, 7, 1]]}
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 from serving import signatures as sig
 from serving.export_layout import latest_version_dir
 from serving.graph_ops import serving_problems
-from tests.serving.stand_in_cascade import VOCABULARY, random_request
+from serving.saved_model_proto import signature_defaults
+from tests.serving.stand_in_cascade import DEFAULT_SIZES, VOCABULARY, random_request
 
 
 def _signature(export_dir: str, name: str):
@@ -94,6 +95,15 @@ def test_top_n_and_k_are_serving_inputs_not_export_constants(export_dir, corpus)
     for k in (1, 4, 29, 50):
         selected = _call(rank, _scorer_inputs(request, corpus, rows, k=k))[sig.SELECTED]
         np.testing.assert_array_equal(selected.sum(axis=1), [min(k, 30)] * 2)
+
+
+def test_sizes_have_defaults_in_the_signature_def(export_dir):
+    top_n, m, k = DEFAULT_SIZES
+    expected = {sig.RETRIEVAL: {sig.TOP_N: top_n}, sig.PRERANK: {sig.K: m}, sig.RANK: {sig.K: k}}
+    for name, defaults in expected.items():
+        found = signature_defaults(latest_version_dir(export_dir, name))
+        assert {key: int(value) for key, value in found.items()} == defaults
+        assert all(value.dtype == np.int32 and value.shape == () for value in found.values())
 
 
 def test_ids_outside_the_vocabulary_are_served_as_the_oov_bucket(export_dir, corpus):

@@ -21,13 +21,13 @@ import pytest
 import requests
 
 from serving.backends import LocalBackend, RestBackend
-from serving.cascade import Cascade
+from serving.cascade import Cascade, CascadeSizes
 from serving.micro_batcher import CascadeBatcher
-from serving.recommend_api import Defaults, RequestLimits, parse_recommend_body
+from serving.recommend_api import RequestLimits, parse_recommend_body
 from serving.server import RecommendService, build_server, main
 
 LOAD_SECONDS = float(os.environ.get("SERVING_LOAD_SECONDS", "3"))
-DEFAULTS = Defaults(top_n=50, m=20, k=5)
+DEFAULTS = CascadeSizes(top_n=50, m=20, k=5)
 REQUEST = {
     "user": [3, 1, 1, 2, 4],
     "context": [2, 14, 30],

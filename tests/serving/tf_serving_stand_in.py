@@ -11,7 +11,8 @@ with ``tf.saved_model.load``, answering
 - gRPC ``tensorflow.serving.PredictionService/Predict`` with ``TensorProto`` inputs and outputs
   and the same status codes.
 
-Input dtypes come from each SavedModel's own signature, as in TF Serving. Both listen on
+Input dtypes come from each SavedModel's own signature, and inputs a request leaves out take the
+signature's defaults (``SignatureDef.defaults``), as in TF Serving. Both listen on
 127.0.0.1 only. ``fail_next(n)`` makes the next n predict calls answer UNAVAILABLE, to test
 retries.
 
@@ -31,6 +32,8 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from serving.saved_model_proto import signature_defaults
 
 REST_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?:predict$")
 DEFAULT_SIGNATURE = "serving_default"
@@ -62,7 +65,11 @@ class ModelStore:
             base = os.path.join(export_dir, name)
             versions = [v for v in os.listdir(base) if v.isdigit()] if os.path.isdir(base) else []
             self.models[name] = {
-                int(v): tf.saved_model.load(os.path.join(base, v)) for v in versions
+                int(v): (
+                    tf.saved_model.load(os.path.join(base, v)),
+                    signature_defaults(os.path.join(base, v)),
+                )
+                for v in versions
             }
         self._lock = threading.Lock()
         self._failures_left = 0
@@ -86,7 +93,8 @@ class ModelStore:
             raise PredictFailure(
                 grpc.StatusCode.NOT_FOUND, f"Servable not found for {name} version {version}"
             )
-        signatures = versions[version].signatures
+        loaded, defaults = versions[version]
+        signatures = loaded.signatures
         if signature_name not in signatures:
             raise PredictFailure(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -94,6 +102,7 @@ class ModelStore:
             )
         signature = signatures[signature_name]
         specs = signature.structured_input_signature[1]
+        inputs = defaults | dict(inputs)
         missing = sorted(set(specs) - set(inputs))
         extra = sorted(set(inputs) - set(specs))
         if missing or extra:

@@ -1,6 +1,6 @@
 """Export a trained cascade for TF Serving: ``python -m serving.export``.
 
-    python -m serving.export --model-dir MODEL_DIR --data-dir TFREC_DIR --export-dir EXPORT
+    python -m serving.export --model-dir MODEL_DIR --data TFREC_DIR --export-dir EXPORT
 
 writes ``EXPORT/retrieval/<V>/``, ``EXPORT/prerank/<V>/`` and ``EXPORT/rank/<V>/``, SavedModels
 with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatures``). The cascade
@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model-dir", required=True, help="trained model folder (config.json + weights/)"
     )
     parser.add_argument(
-        "--data-dir",
+        "--data",
         required=True,
         help="converted TFRecord folder (python -m pipelines.convert) whose distinct items form "
         "the retrieval corpus",
@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--days",
         nargs="+",
-        help="days of --data-dir whose items form the corpus (default: every converted day)",
+        help="days of --data whose items form the corpus (default: every converted day)",
     )
     parser.add_argument(
         "--export-dir", required=True, help="TF Serving base folder (one subfolder per model)"
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     """Runs the export (see ``--help``); prints and returns the written folders.
 
     Example:
-        >>> main(["--model-dir", "/tmp/m", "--data-dir", "/tmp/tfrec", "--export-dir", "/tmp/e"])
+        >>> main(["--model-dir", "/tmp/m", "--data", "/tmp/tfrec", "--export-dir", "/tmp/e"])
     """
     args = _parser().parse_args(argv)
     sizes = CascadeSizes(args.top_n, args.m, args.k)
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         for name in sig.MODEL_NAMES:
             check_version_free(args.export_dir, name, args.version)
     model = load_cascade(args.model_dir)
-    corpus = collect_item_corpus(args.data_dir, args.days)
+    corpus = collect_item_corpus(args.data, args.days)
     written = export_cascade(model, corpus, args.export_dir, args.version, sizes)
     print(f"item corpus: {len(corpus)} items")
     for name, path in written.items():

@@ -92,6 +92,9 @@ class RecommendHandler(BaseHTTPRequestHandler):
     # Headers and body go out as separate writes; with Nagle's algorithm the body would wait for
     # the client's delayed ACK (about 40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
+    # A client that stops sending mid-request (or idles on a keep-alive connection) frees its
+    # thread after this many seconds.
+    timeout = 60
 
     def do_GET(self) -> None:
         if self.path != HEALTH_PATH:

@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
     model_dir.save_weights(model)
     config.save(model_dir.config_path)
     export_dir = str(root / "export")
-    arguments = ["--model-dir", model_dir.root, "--data-dir", data_dir, "--export-dir", export_dir]
+    arguments = ["--model-dir", model_dir.root, "--data", data_dir, "--export-dir", export_dir]
     written = export.main([*arguments, "--top-n", "60", "--m", "20", "--k", "5"])
     return {
         "data_dir": data_dir,
@@ -119,7 +119,7 @@ def test_retrieval_is_the_exact_top_n_of_the_two_towers_over_the_corpus(trained)
 
 def test_export_refuses_to_overwrite_a_version(trained):
     export_dir = trained["export_dir"]
-    arguments = ["--model-dir", trained["model_dir"], "--data-dir", trained["data_dir"]]
+    arguments = ["--model-dir", trained["model_dir"], "--data", trained["data_dir"]]
     stamp = os.path.getmtime(os.path.join(export_dir, "rank", "1", "saved_model.pb"))
     with pytest.raises(VersionExistsError, match="never overwrites"):
         export.main([*arguments, "--export-dir", export_dir, "--version", "1"])
@@ -128,7 +128,7 @@ def test_export_refuses_to_overwrite_a_version(trained):
 
 
 def test_bad_default_sizes_are_refused_before_loading(trained, tmp_path):
-    arguments = ["--model-dir", "/nonexistent", "--data-dir", "/nonexistent"]
+    arguments = ["--model-dir", "/nonexistent", "--data", "/nonexistent"]
     with pytest.raises(ValueError, match="k <= m <= top_n"):
         export.main([*arguments, "--export-dir", str(tmp_path), "--m", "500"])
 
@@ -172,6 +172,6 @@ def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         export.main(["--help"])
     text = capsys.readouterr().out
-    flags = ("--model-dir", "--data-dir", "--days", "--export-dir", "--version", "--top-n", "--m")
+    flags = ("--model-dir", "--data", "--days", "--export-dir", "--version", "--top-n", "--m")
     for flag in (*flags, "--k"):
         assert flag in text

@@ -22,8 +22,6 @@ import numpy as np
 from serving import signatures as sig
 from serving.backends.base import PredictBackend
 
-STAGES: tuple[str, ...] = ("retrieval", "prerank", "rank")
-
 
 class CascadeSizes(NamedTuple):
     """How many items each stage keeps: retrieval ``top_n``, pre-ranking ``m``, ranking ``k``.

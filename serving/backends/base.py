@@ -65,7 +65,12 @@ class PredictBackend(abc.ABC):
 
     @abc.abstractmethod
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs ``model_name`` on ``inputs``; raises a ``BackendError`` subclass on failure."""
+        """Runs ``model_name`` on ``inputs``; raises a ``BackendError`` subclass on failure.
+
+        Example:
+            >>> backend.predict("retrieval", request | {"top_n": np.int32(100)})["item_ids"].shape
+            (1, 100)
+        """
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -2,7 +2,6 @@
 
 import pytest
 
-from serving import signatures as sig
 from serving.export_layout import write_version
 from tests.serving.stand_in_cascade import StandInCascade, build_servables, random_corpus
 from tests.serving.tf_serving_stand_in import TFServingStandIn
@@ -33,8 +32,3 @@ def export_dir(tmp_path_factory, stand_in_model, corpus) -> str:
 def tf_serving(export_dir):
     with TFServingStandIn(export_dir) as stand_in:
         yield stand_in
-
-
-@pytest.fixture()
-def model_names():
-    return sig.MODEL_NAMES

@@ -26,68 +26,18 @@ Example:
     array([[0.999, 0.   , 0.001, 1.   ]], dtype=float32)
 """
 
-import numbers
 from collections.abc import Callable
 
 import tensorflow as tf
 
 from dftopk_tf import selection
 from dftopk_tf.masking import resolve_mask
+from dftopk_tf.validation import check_k, check_positive_tensor, check_scores
 
 #: Logit returned for padded items: sigmoid of it is exactly 0 in float32.
 PADDED_LOGIT: float = -1.0e4
 #: A select-all row's threshold sits this many tau below its smallest real score.
 SELECT_ALL_MARGIN: float = 30.0
-
-
-def validate_k(k: int | tf.Tensor, scores: tf.Tensor) -> int | tf.Tensor:
-    """Checks k against scores [..., n]: an int >= 1, or an int tensor of shape [...] (>= 1).
-
-    Raises ``ValueError``/``TypeError`` for what is known when tracing; adds a run-time assertion
-    that tensor k >= 1.
-
-    Example:
-        >>> validate_k(3, tf.zeros([2, 5]))
-        3
-    """
-    if isinstance(k, bool) or (
-        not isinstance(k, numbers.Integral) and not tf.is_tensor(k) and not hasattr(k, "dtype")
-    ):
-        raise TypeError(f"k must be an int or an integer tensor, got {k!r}")
-    if isinstance(k, numbers.Integral):
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        return int(k)
-    k = tf.convert_to_tensor(k)
-    if not k.dtype.is_integer:
-        raise TypeError(f"k must be an integer tensor, got dtype {k.dtype.name}")
-    batch_shape = scores.shape[:-1]
-    if k.shape.rank not in (None, 0) and not k.shape.is_compatible_with(batch_shape):
-        raise ValueError(
-            f"a per-row k must have the scores' batch shape {batch_shape} (one k per row), "
-            f"got shape {k.shape}"
-        )
-    with tf.control_dependencies(
-        [tf.debugging.assert_greater_equal(k, tf.cast(1, k.dtype), message="k must be >= 1")]
-    ):
-        return tf.identity(k)
-
-
-def _validate_tau(tau: float | tf.Tensor) -> tf.Tensor:
-    if isinstance(tau, numbers.Real) and not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
-    tau = tf.cast(tau, tf.float32)
-    with tf.control_dependencies([tf.debugging.assert_positive(tau, message="tau must be > 0")]):
-        return tf.identity(tau)
-
-
-def _validate_scores(scores: tf.Tensor) -> tf.Tensor:
-    scores = tf.convert_to_tensor(scores)
-    if not scores.dtype.is_floating:
-        raise TypeError(f"scores must be a float tensor, got dtype {scores.dtype.name}")
-    if scores.shape.rank == 0:
-        raise ValueError("scores must have shape [..., n] (at least one dimension), got a scalar")
-    return scores
 
 
 def _threshold_positions(
@@ -203,10 +153,10 @@ def _dftopk(
     hard: bool = False,
 ) -> tf.Tensor:
     """Validates inputs, flattens them to rows, runs the operator and restores the shape."""
-    scores = _validate_scores(scores)
+    scores = check_scores(scores)
     selection.check_method(method)
-    k = validate_k(k, scores)
-    tau = _validate_tau(tau)
+    k = check_k(k, scores.shape)
+    tau = check_positive_tensor("tau", tau)
     scores32 = tf.cast(scores, tf.float32)
     mask = resolve_mask(scores32, mask)
     flat_scores, batch_shape = selection.flatten_rows(scores32)

@@ -151,7 +151,8 @@ def rows_k(k: int | tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
     k = tf.convert_to_tensor(k)
     if not k.dtype.is_integer:
         raise TypeError(f"k must be an integer or an integer tensor, got dtype {k.dtype.name}")
-    k = tf.cast(k, tf.int32)
+    # Clip before narrowing: a k beyond int32 selects everything, like any k >= n.
+    k = tf.cast(tf.minimum(tf.cast(k, tf.int64), _MAX_KEY), tf.int32)
     return tf.reshape(tf.broadcast_to(k, batch_shape), [-1])
 
 

@@ -24,7 +24,8 @@ import math
 
 import tensorflow as tf
 
-from dftopk_tf.peers.inputs import PeerRows, flatten_scores, positive_float, restore_shape
+from dftopk_tf.peers.inputs import PeerRows, flatten_scores, restore_shape
+from dftopk_tf.validation import check_positive
 
 
 def cauchy_cdf(x: tf.Tensor) -> tf.Tensor:
@@ -53,7 +54,7 @@ def diffsort(
         [[1.0, 1.0]]
     """
     rows = flatten_scores(scores, mask)
-    matrix = diffsort_rows(rows, positive_float("steepness", steepness))
+    matrix = diffsort_rows(rows, check_positive("steepness", steepness))
     return restore_shape(matrix, rows, extra_dims=1)
 
 

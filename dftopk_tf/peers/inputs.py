@@ -16,12 +16,11 @@ Example:
 
 from typing import NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from dftopk_tf.masking import resolve_mask
-
-_INT32_MAX = np.iinfo(np.int32).max
+from dftopk_tf.selection import rows_k
+from dftopk_tf.validation import check_k, check_scores
 
 
 class PeerRows(NamedTuple):
@@ -49,15 +48,7 @@ def flatten_scores(scores: tf.Tensor, mask: tf.Tensor | None) -> PeerRows:
         >>> flatten_scores(tf.constant([[1.0, 2.0]]), None).real_count.numpy().tolist()
         [2]
     """
-    scores = tf.convert_to_tensor(scores)
-    if not scores.dtype.is_floating:
-        raise TypeError(f"scores must be a floating-point tensor, got dtype {scores.dtype.name}.")
-    if scores.shape.rank == 0:
-        raise ValueError("scores must have rank >= 1 (shape [..., n]), got a scalar.")
-    if scores.shape.rank is None:
-        check = tf.debugging.assert_rank_at_least(scores, 1, message="scores must have rank >= 1")
-        with tf.control_dependencies([check]):
-            scores = tf.identity(scores)
+    scores = check_scores(scores)
     mask = resolve_mask(scores, mask)
     shape = tf.shape(scores)
     n = shape[-1]
@@ -79,25 +70,7 @@ def flatten_k(k: int | tf.Tensor, rows: PeerRows) -> tf.Tensor:
         >>> flatten_k(tf.constant([1, 3]), rows).numpy().tolist()
         [1, 3]
     """
-    batch_shape = rows.shape[:-1]
-    if isinstance(k, bool) or isinstance(k, float | np.floating):
-        raise TypeError(f"k must be an integer or an integer tensor, got {k!r}.")
-    if isinstance(k, int | np.integer):
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}.")
-        return tf.fill([tf.reduce_prod(batch_shape)], tf.constant(min(int(k), _INT32_MAX)))
-    k = tf.convert_to_tensor(k)
-    if not k.dtype.is_integer:
-        raise TypeError(f"k must be an integer tensor, got dtype {k.dtype.name}.")
-    static_batch = rows.static_shape[:-1]
-    if k.shape.rank not in (None, 0) and not k.shape.is_compatible_with(static_batch):
-        raise ValueError(
-            f"k must be a scalar or have the scores' leading shape {static_batch}, got {k.shape}."
-        )
-    k = tf.cast(tf.minimum(tf.cast(k, tf.int64), _INT32_MAX), tf.int32)
-    check = tf.debugging.assert_greater_equal(k, 1, message="k must be >= 1")
-    with tf.control_dependencies([check]):
-        return tf.reshape(tf.broadcast_to(k, batch_shape), [-1])
+    return rows_k(check_k(k, rows.static_shape), rows.shape[:-1])
 
 
 def restore_shape(values: tf.Tensor, rows: PeerRows, extra_dims: int = 0) -> tf.Tensor:
@@ -117,16 +90,3 @@ def restore_shape(values: tf.Tensor, rows: PeerRows, extra_dims: int = 0) -> tf.
         n_static = rows.static_shape[-1]
         restored.set_shape(rows.static_shape.concatenate([n_static] * extra_dims))
     return restored
-
-
-def positive_float(name: str, value: float) -> float:
-    """Returns ``value`` as a Python float, raising ``ValueError`` unless it is finite and > 0.
-
-    Example:
-        >>> positive_float("tau", 50)
-        50.0
-    """
-    number = float(value)
-    if not np.isfinite(number) or number <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
-    return number

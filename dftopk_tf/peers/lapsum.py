@@ -24,8 +24,9 @@ Example:
 
 import tensorflow as tf
 
-from dftopk_tf.peers.inputs import flatten_k, flatten_scores, positive_float, restore_shape
+from dftopk_tf.peers.inputs import flatten_k, flatten_scores, restore_shape
 from dftopk_tf.peers.sorting import sort_real_first
+from dftopk_tf.validation import check_positive
 
 # Log of an empty sum: finite (not -inf) so that no gradient of cumulative_logsumexp becomes NaN.
 _LOG_ZERO = -1e30
@@ -63,7 +64,7 @@ def lapsum(
     """
     rows = flatten_scores(scores, mask)
     k_rows = flatten_k(k, rows)
-    z = rows.scores / positive_float("alpha", alpha)
+    z = rows.scores / check_positive("alpha", alpha)
     # The output is shift-invariant; centring on the top real score keeps the exponents small.
     top = tf.reduce_max(tf.where(rows.mask, z, tf.fill(tf.shape(z), float("-inf"))), axis=-1)
     z = z - tf.stop_gradient(tf.where(tf.math.is_finite(top), top, 0.0))[:, None]

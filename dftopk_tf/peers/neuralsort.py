@@ -16,8 +16,9 @@ Example:
 
 import tensorflow as tf
 
-from dftopk_tf.peers.inputs import PeerRows, flatten_scores, positive_float, restore_shape
+from dftopk_tf.peers.inputs import PeerRows, flatten_scores, restore_shape
 from dftopk_tf.peers.relaxed_permutation import real_rank_rows, softmax_over_real_items
+from dftopk_tf.validation import check_positive
 
 
 def neuralsort(scores: tf.Tensor, mask: tf.Tensor | None = None, tau: float = 50.0) -> tf.Tensor:
@@ -33,7 +34,7 @@ def neuralsort(scores: tf.Tensor, mask: tf.Tensor | None = None, tau: float = 50
         [[1.0, 1.0]]
     """
     rows = flatten_scores(scores, mask)
-    return restore_shape(neuralsort_rows(rows, positive_float("tau", tau)), rows, extra_dims=1)
+    return restore_shape(neuralsort_rows(rows, check_positive("tau", tau)), rows, extra_dims=1)
 
 
 def neuralsort_rows(rows: PeerRows, tau: float) -> tf.Tensor:

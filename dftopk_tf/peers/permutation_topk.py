@@ -23,11 +23,11 @@ from dftopk_tf.peers.inputs import (
     PeerRows,
     flatten_k,
     flatten_scores,
-    positive_float,
     restore_shape,
 )
 from dftopk_tf.peers.neuralsort import neuralsort_rows
 from dftopk_tf.peers.softsort import softsort_rows
+from dftopk_tf.validation import check_positive
 
 
 def top_rows_probability(matrix: tf.Tensor, k: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -56,7 +56,7 @@ def lcron_neuralsort(
         >>> lcron_neuralsort(tf.constant([3.0, 1.0, 2.0]), k=1, tau=0.01).numpy().round(3).tolist()
         [1.0, 0.0, 0.0]
     """
-    tau = positive_float("tau", tau)
+    tau = check_positive("tau", tau)
     return _selection(scores, k, mask, lambda rows: neuralsort_rows(rows, tau))
 
 
@@ -69,7 +69,7 @@ def lcron_softsort(
         >>> lcron_softsort(tf.constant([3.0, 1.0, 2.0]), k=1, tau=0.01).numpy().round(3).tolist()
         [1.0, 0.0, 0.0]
     """
-    tau = positive_float("tau", tau)
+    tau = check_positive("tau", tau)
     return _selection(scores, k, mask, lambda rows: softsort_rows(rows, tau))
 
 
@@ -86,7 +86,7 @@ def lcron_diffsort(
         >>> p.numpy().round(3).tolist()
         [1.0, 0.0, 0.0]
     """
-    steepness = positive_float("steepness", steepness)
+    steepness = check_positive("steepness", steepness)
     return _selection(scores, k, mask, lambda rows: diffsort_rows(rows, steepness))
 
 

@@ -10,7 +10,8 @@ Example:
 
 import tensorflow as tf
 
-from dftopk_tf.peers.inputs import flatten_k, flatten_scores, positive_float, restore_shape
+from dftopk_tf.peers.inputs import flatten_k, flatten_scores, restore_shape
+from dftopk_tf.validation import check_positive
 
 
 def sigmoid_selection(
@@ -30,5 +31,5 @@ def sigmoid_selection(
     """
     rows = flatten_scores(scores, mask)
     flatten_k(k, rows)
-    probability = tf.sigmoid(rows.scores / positive_float("tau", tau))
+    probability = tf.sigmoid(rows.scores / check_positive("tau", tau))
     return restore_shape(tf.where(rows.mask, probability, tf.zeros_like(probability)), rows)

@@ -12,9 +12,10 @@ Example:
 
 import tensorflow as tf
 
-from dftopk_tf.peers.inputs import PeerRows, flatten_scores, positive_float, restore_shape
+from dftopk_tf.peers.inputs import PeerRows, flatten_scores, restore_shape
 from dftopk_tf.peers.relaxed_permutation import softmax_over_real_items
 from dftopk_tf.peers.sorting import sort_real_first
+from dftopk_tf.validation import check_positive
 
 
 def softsort(scores: tf.Tensor, mask: tf.Tensor | None = None, tau: float = 50.0) -> tf.Tensor:
@@ -30,7 +31,7 @@ def softsort(scores: tf.Tensor, mask: tf.Tensor | None = None, tau: float = 50.0
         [[1.0, 1.0]]
     """
     rows = flatten_scores(scores, mask)
-    return restore_shape(softsort_rows(rows, positive_float("tau", tau)), rows, extra_dims=1)
+    return restore_shape(softsort_rows(rows, check_positive("tau", tau)), rows, extra_dims=1)
 
 
 def softsort_rows(rows: PeerRows, tau: float) -> tf.Tensor:

@@ -28,7 +28,8 @@ Example:
 
 import tensorflow as tf
 
-from dftopk_tf.peers.inputs import flatten_k, flatten_scores, positive_float, restore_shape
+from dftopk_tf.peers.inputs import flatten_k, flatten_scores, restore_shape
+from dftopk_tf.validation import check_positive
 
 
 def sparse_topk(
@@ -56,7 +57,7 @@ def sparse_topk(
     """
     rows = flatten_scores(scores, mask)
     k_rows = flatten_k(k, rows)
-    z = rows.scores / positive_float("regularization", regularization)
+    z = rows.scores / check_positive("regularization", regularization)
     # The projection is shift-invariant; centring keeps the breakpoint sums precise in float32.
     top = tf.reduce_max(tf.where(rows.mask, z, tf.fill(tf.shape(z), float("-inf"))), axis=-1)
     z = z - tf.stop_gradient(tf.where(tf.math.is_finite(top), top, 0.0))[:, None]

@@ -521,7 +521,7 @@ def test_bad_input_raises_a_clear_error(function):
         function(tf.constant(1.0), 1)
     with pytest.raises(ValueError, match="mask shape"):
         function(SCORES, 1, mask=np.ones((2, 4), bool))
-    with pytest.raises(TypeError, match="scores must be a float tensor, got dtype int32"):
+    with pytest.raises(TypeError, match="scores must be a floating-point tensor, got dtype int32"):
         function(tf.zeros([2, 5], tf.int32), 1)
     for tau in (0.0, -1.0):
         with pytest.raises(ValueError, match="tau must be > 0"):

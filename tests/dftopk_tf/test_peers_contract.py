@@ -125,9 +125,9 @@ def test_bad_input_raises_a_clear_error(name):
         peer(REAL, 0, **params)
     with pytest.raises(tf.errors.InvalidArgumentError, match="k must be >= 1"):
         peer(REAL, tf.constant([2, 0]), **params)
-    with pytest.raises(TypeError, match="k must be an integer"):
+    with pytest.raises(TypeError, match="k must be an int"):
         peer(REAL, 2.0, **params)
-    with pytest.raises(TypeError, match="k must be an integer"):
+    with pytest.raises(TypeError, match="k must be an int"):
         peer(REAL, tf.constant([2.0, 1.0]), **params)
     with pytest.raises(ValueError, match="leading shape"):
         peer(REAL, tf.constant([1, 2, 3]), **params)

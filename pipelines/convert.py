@@ -21,6 +21,7 @@ Example:
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -100,6 +101,11 @@ def _run_here(function: Callable[..., int], *args: Any) -> Future:
     return future
 
 
+def _count_written(bar: tqdm, done: Future) -> None:
+    if done.exception() is None:
+        bar.update(done.result())
+
+
 def _is_complete(out_dir: str, manifest: dict[str, Any] | None, fingerprint: dict) -> bool:
     return (
         manifest is not None
@@ -128,6 +134,7 @@ def _start_day(
     shards = shard_names(day, count)
     day_dir = os.path.join(out_dir, day)
     os.makedirs(day_dir, exist_ok=True)
+    # ``previous`` can only be a plan for these same inputs: its finished shards are kept.
     _remove_shards(day_dir, keep=[os.path.basename(s) for s in shards] if previous else [])
     manifest = {
         "day": day,
@@ -151,7 +158,7 @@ def _start_day(
             continue
         part = {name: np.ascontiguousarray(values[rows]) for name, values in features.items()}
         future = submit(fmt.write_shard, path, part)
-        future.add_done_callback(lambda done: done.exception() or bar.update(done.result()))
+        future.add_done_callback(functools.partial(_count_written, bar))
         futures.append(future)
     return manifest, futures
 

@@ -155,7 +155,7 @@ class _DayWriter:
 
 
 def _stage_arrays(
-    item_rows: np.ndarray, flags: dict[str, np.ndarray], shape: CascadeShape
+    item_rows: np.ndarray, flags: dict[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per stage: the flagged rows first, [requests, width, 8], and their count [requests]."""
     arrays, counts = {}, {}
@@ -226,7 +226,7 @@ def _simulate_chunk(
     item_rows = np.stack(
         [columns[name].astype(np.int64) for name in recflow.STAGE_ITEM_COLUMNS], axis=2
     )
-    arrays, counts = _stage_arrays(item_rows, outcome.flags, shape)
+    arrays, counts = _stage_arrays(item_rows, outcome.flags)
     stages = recflow.STAGE_FLAGS
     for row, request_id in enumerate(request_ids.tolist()):
         writer.sequences[request_id] = sequences[row]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pipelines import recflow, simulate, simulated_cascade
+from pipelines.simulated_history import BehaviourHistory
 from tests.pipelines.recflow_fixtures import DAYS, REQUESTS_PER_DAY, simulate_small, tree
 
 
@@ -193,3 +194,20 @@ def test_help_explains_every_flag(capsys):
         "--quiet",
     ):
         assert flag in text
+
+
+def test_history_keeps_each_users_last_50_rows_in_order():
+    rng = np.random.default_rng(0)
+    history = BehaviourHistory(users=4)
+    expected = {user: [] for user in range(4)}
+    for _ in range(3):
+        users = rng.integers(0, 4, 70)
+        rows = rng.integers(1, 1000, (70, len(recflow.SEQUENCE_COLUMNS)))
+        history.append(users, rows)
+        for user, row in zip(users.tolist(), rows.tolist(), strict=True):
+            expected[user] = (expected[user] + [row])[-recflow.SEQUENCE_LENGTH :]
+    for user, kept in expected.items():
+        window = history.sequences(np.array([user]))[0]
+        padding = recflow.SEQUENCE_LENGTH - len(kept)
+        assert not window[:padding].any()
+        assert window[padding:].tolist() == kept

@@ -1,7 +1,7 @@
 """Suite-wide set-up: pick the Keras implementation before TensorFlow is imported.
 
-The full suite runs on tf-keras (TFRS needs it); scripts/test.sh runs tests/dftopk_tf a second time with
-TF_USE_LEGACY_KERAS=0 to check the core library on Keras 3.
+The full suite runs on tf-keras (TFRS needs it); scripts/test.sh runs tests/dftopk_tf a second
+time with TF_USE_LEGACY_KERAS=0 to check the core library on Keras 3.
 """
 
 import os

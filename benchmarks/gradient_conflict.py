@@ -41,6 +41,8 @@ DEFAULT_METHODS: tuple[str, ...] = (
 )
 #: Score noise levels (standard deviation of the noise added to the unit-variance relevance).
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+#: The ground-truth size and the operators' k (the paper's top-10).
+DEFAULT_K: int = 10
 #: Gradients below this fraction of the row's largest |gradient| count as zero.
 RELATIVE_TOLERANCE: float = 1e-6
 
@@ -163,7 +165,7 @@ def measure_gradient_conflict(
     noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS,
     requests: int = 256,
     candidates: int = 200,
-    k: int = 10,
+    k: int = DEFAULT_K,
     temperature: float = 1.0,
     seed: int = 0,
 ) -> list[ConflictRow]:
@@ -207,9 +209,12 @@ def plot_gradient_conflict(rows: Sequence[ConflictRow], path: str) -> None:
     """
     figure = new_figure()
     axes = figure.add_subplot()
-    for method in dict.fromkeys(row.method for row in rows):
+    methods = list(dict.fromkeys(row.method for row in rows))
+    for method in sorted(methods, key=lambda name: name == "dftopk"):  # DFTopK drawn on top
         points = [(row.noise, row.ground_truth_pushed_down) for row in rows if row.method == method]
-        axes.plot(*zip(*points, strict=True), marker="o", label=method)
+        wide = method == "dftopk"
+        axes.plot(*zip(*points, strict=True), marker="o", label=method,
+                  linewidth=3.0 if wide else 1.5, zorder=3 if wide else 2)
     axes.set_xlabel("score noise (std; high = early in training)")
     axes.set_ylabel("share of ground-truth items pushed down")
     axes.set_title("Gradient conflict of top-k losses")

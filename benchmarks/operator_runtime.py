@@ -4,8 +4,8 @@ For each operator in ``dftopk_tf.operators`` and each n (k = n / 2, scores [batc
 forward+backward pass is timed (``benchmarks.bench_ops.time_forward_backward``). Growing n stops
 for an operator once the next size would exceed a budget, and the table says why:
 
-- memory: the operator's working set (batch x n^2 floats for the permutation-matrix peers) would
-  pass ``memory_limit_bytes``;
+- memory: the operator's estimated working set (for the permutation-matrix peers,
+  ``bench_ops.MATRIX_COPIES`` float32 matrices of batch x n x n) would pass ``memory_limit_bytes``;
 - time: the last time, scaled by the operator's declared cost (n, n log n, n^2, n^3), predicts more
   than ``time_limit_s`` per pass.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.bench_ops import time_forward_backward
+from benchmarks.bench_ops import MATRIX_COPIES, time_forward_backward
 from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
 from dftopk_tf.operators import OPERATOR_NAMES, SelectionOperator, get_operator
@@ -45,12 +45,13 @@ COST_MODELS = {
     "O(n^2)": lambda n: n**2,
     "O(n^3)": lambda n: n**3,
 }
-#: Per-row memory (elements) for each declared cost: the cubic DiffSort keeps an n x n matrix.
+#: Per-row working set (elements) for each declared cost: the quadratic peers and the cubic
+#: DiffSort keep n x n matrices through forward and backward.
 MEMORY_MODELS = {
     "O(n)": lambda n: n,
     "O(n log n)": lambda n: 2 * n,
-    "O(n^2)": lambda n: n**2,
-    "O(n^3)": lambda n: n**2,
+    "O(n^2)": lambda n: MATRIX_COPIES * n**2,
+    "O(n^3)": lambda n: MATRIX_COPIES * n**2,
 }
 
 
@@ -108,7 +109,7 @@ def skip_reason(
 
     Example:
         >>> skip_reason("O(n^2)", 10_000, 16, None, 2**30, 10.0)
-        'n >= 10000 not run: needs about 6.4 GB (limit 1.07 GB)'
+        'n >= 10000 not run: needs about 51 GB (limit 1.07 GB)'
         >>> skip_reason("O(n)", 1000, 16, (100, 2000.0), 2**30, 10.0)
         'n >= 1000 not run: predicted 20 s per pass (limit 10 s)'
     """
@@ -154,7 +155,7 @@ def measure_runtime(
         seed: seed of the random scores.
 
     Example:
-        >>> result = measure_runtime(["lcron-neuralsort"], [5, 5000], batch=64, repeats=1,
+        >>> result = measure_runtime(["lcron-neuralsort"], [5, 5000], batch=8, repeats=1,
         ...                          memory_limit_bytes=2**20)
         >>> list(result.skipped.values())
         ['n >= 5000 not run: needs about 6.4 GB (limit 0.00105 GB)']
@@ -209,7 +210,7 @@ def slope_rows(result: RuntimeResult, fit_span: float = 20.0) -> list[list[Cell]
     """Per (operator, device): declared cost, fitted slope, its n range, and what was skipped.
 
     The fit uses the sizes n >= (largest measured n) / ``fit_span`` (at small n fixed overheads
-    dominate), and at least the two largest.
+    dominate), and at least the two largest; the slope is None with a single measured size.
 
     Example:
         >>> points = [RuntimePoint("bce", "CPU", n, n // 2, 1, n / 10) for n in (10, 100, 1000)]
@@ -227,7 +228,7 @@ def slope_rows(result: RuntimeResult, fit_span: float = 20.0) -> list[list[Cell]
             operator,
             device,
             get_operator(operator).cost,
-            round(slope, 3),
+            None if math.isnan(slope) else round(slope, 3),
             f"{fitted[0].n}..{fitted[-1].n}",
             result.skipped.get((operator, device), ""),
         ])
@@ -259,7 +260,7 @@ def plot_runtime(result: RuntimeResult, path: str) -> None:
         >>> points = [RuntimePoint("bce", "CPU", n, n // 2, 1, n / 10) for n in (10, 100)]
         >>> plot_runtime(RuntimeResult(points, {}), "/tmp/operator_runtime_example.png")
     """
-    figure = new_figure(7.0, 4.5)
+    figure = new_figure(8.5, 4.5)
     axes = figure.add_subplot()
     for operator, device in dict.fromkeys((p.operator, p.device) for p in result.points):
         measured = [p for p in result.points if (p.operator, p.device) == (operator, device)]
@@ -276,7 +277,7 @@ def plot_runtime(result: RuntimeResult, path: str) -> None:
     axes.set_ylabel("forward+backward ms per batch")
     axes.set_title("Top-k operator runtime")
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     save_figure(figure, path)
 
 

@@ -8,9 +8,17 @@ import pytest
 import tensorflow as tf
 
 MODULES = [
+    "benchmarks.experiment_sizes",
     "benchmarks.gradient_conflict",
+    "benchmarks.main_table",
+    "benchmarks.negative_sampling",
     "benchmarks.operator_runtime",
+    "benchmarks.report_document",
     "benchmarks.report_files",
+    "benchmarks.reproduce",
+    "benchmarks.streaming",
+    "benchmarks.tau_sensitivity",
+    "benchmarks.training_runs",
 ]
 
 

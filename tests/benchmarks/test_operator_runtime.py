@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from benchmarks.bench_ops import MATRIX_COPIES
 from benchmarks.operator_runtime import (
     RuntimePoint,
     RuntimeResult,
@@ -17,8 +18,9 @@ from benchmarks.operator_runtime import (
 
 
 def test_skip_reason_by_memory_and_predicted_time() -> None:
-    assert skip_reason("O(n^2)", 1000, 4, None, 4 * 1000**2 * 4, 1.0) is None
-    assert "needs about" in skip_reason("O(n^2)", 1001, 4, None, 4 * 1000**2 * 4, 1.0)
+    working_set = 4 * MATRIX_COPIES * 1000**2 * 4  # batch 4, n = 1000, float32
+    assert skip_reason("O(n^2)", 1000, 4, None, working_set, 1.0) is None
+    assert "needs about" in skip_reason("O(n^2)", 1001, 4, None, working_set, 1.0)
     # O(n^3) from 0.1 s at n = 10 predicts 100 s at n = 100.
     assert "predicted 100 s" in skip_reason("O(n^3)", 100, 1, (10, 100.0), 1e12, 50.0)
     assert skip_reason("O(n)", 100, 1, (10, 100.0), 1e12, 50.0) is None
@@ -55,7 +57,8 @@ def test_runtime_table_leaves_unrun_sizes_empty() -> None:
 
 def test_measure_runtime_times_and_skips() -> None:
     result = measure_runtime(["dftopk", "lcron-neuralsort"], [5, 40, 400], batch=2, repeats=1,
-                             memory_limit_bytes=2 * 40**2 * 4, devices=["CPU"])
+                             memory_limit_bytes=2 * MATRIX_COPIES * 40**2 * 4,
+                             devices=["CPU"])
     measured = [(p.operator, p.n, p.k) for p in result.points]
     assert measured == [("dftopk", 5, 2), ("dftopk", 40, 20), ("dftopk", 400, 200),
                         ("lcron-neuralsort", 5, 2), ("lcron-neuralsort", 40, 20)]

@@ -1,0 +1,286 @@
+"""Training and evaluating cascades for the experiments, through ``models.train``'s Python API.
+
+A ``TrainingRunner`` holds what every experiment shares (the data folder, epochs, batch sizes, the
+evaluation protocol) and trains one cascade per ``RunSettings`` (method, seed, temperature,
+negatives, days) with ``models.train.run_training``, timing every training step. Outcomes are
+memoised by settings, so the tau and negative-sampling studies reuse the main table's runs at the
+default settings instead of training them again.
+
+Example::
+
+    runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
+    outcome = runner.run(RunSettings("dftopk", seed=0))
+    outcome.metrics["joint_recall"], outcome.seconds_per_epoch
+"""
+
+import itertools
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from models.data import read_data_schema, steps_per_pass, training_input
+from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
+from models.objectives import DEFAULT_TEMPERATURES
+from models.tf_keras import keras
+from models.train import TrainOptions, run_training
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What distinguishes one training run from another in the experiments.
+
+    Attributes:
+        method: training method (``models.objectives.METHOD_NAMES``).
+        seed: the run's seed (initialisation, shuffling, negative sampling).
+        tau: the method's temperature; None for its default.
+        negatives: in-batch negatives per request in training.
+        train_days: training days; None for every day but the last.
+        eval_days: evaluation days; None for the last day.
+
+    Example:
+        >>> RunSettings("dftopk", 1).name()
+        'dftopk-seed1-tau_default-neg0-days_default'
+    """
+
+    method: str
+    seed: int
+    tau: float | None = None
+    negatives: int = 0
+    train_days: tuple[str, ...] | None = None
+    eval_days: tuple[str, ...] | None = None
+
+    def name(self) -> str:
+        """A folder name that tells the settings apart."""
+        tau = "default" if self.tau is None else f"{self.tau:g}"
+        days = "default" if self.train_days is None else "_".join(self.train_days)
+        return f"{self.method}-seed{self.seed}-tau_{tau}-neg{self.negatives}-days_{days}"
+
+    def resolved(self) -> "RunSettings":
+        """The same settings with the method's default temperature written out.
+
+        Example:
+            >>> RunSettings("dftopk", 0).resolved().tau
+            1.0
+        """
+        if self.tau is not None:
+            return self
+        return replace(self, tau=DEFAULT_TEMPERATURES[self.method])
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The evaluation metrics (means over requests) and the steady-state seconds per epoch.
+
+    Example:
+        >>> RunOutcome(RunSettings("bce", 0), {"joint_recall": 0.5}, 2.0).seconds_per_epoch
+        2.0
+    """
+
+    settings: RunSettings
+    metrics: dict[str, float]
+    seconds_per_epoch: float
+
+
+class StepTimer(keras.callbacks.Callback):
+    """A Keras callback that times every training step, for a steady-state time per epoch.
+
+    The first step of a ``fit`` traces and compiles the train function (seconds, independent of
+    the data size), so it is left out: ``seconds_per_epoch`` is the median time of the other
+    steps times the steps per epoch.
+
+    Example:
+        >>> timer = StepTimer()
+        >>> timer.on_epoch_begin(0)
+        >>> for step in range(3):
+        ...     timer.on_train_batch_begin(step); timer.on_train_batch_end(step)
+        >>> len(timer.step_seconds), timer.steps_per_epoch
+        (3, 3)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_seconds: list[float] = []
+        self.steps_per_epoch = 0
+        self._steps_this_epoch = 0
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._steps_this_epoch = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.step_seconds.append(time.perf_counter() - self._started)
+        self._steps_this_epoch += 1
+        self.steps_per_epoch = max(self.steps_per_epoch, self._steps_this_epoch)
+
+    def seconds_per_epoch(self) -> float:
+        """Median step time (first step left out when there are others) x steps per epoch.
+
+        Example:
+            >>> timer = StepTimer()
+            >>> timer.step_seconds, timer.steps_per_epoch = [9.0, 1.0, 2.0, 1.0], 4
+            >>> timer.seconds_per_epoch()
+            4.0
+        """
+        if not self.step_seconds:
+            raise RuntimeError("no training step was timed")
+        steady = self.step_seconds[1:] or self.step_seconds
+        return statistics.median(steady) * self.steps_per_epoch
+
+
+class TrainingRunner:
+    """Trains and evaluates cascades on one data folder with shared settings.
+
+    Args:
+        data_dir: converted TFRecord folder (``pipelines.convert``).
+        work_dir: where each run's model folder goes (``<work_dir>/<settings name>``).
+        epochs: passes over the training days.
+        batch_size: training batch (requests).
+        eval_batch_size: evaluation batch; the evaluation's in-batch negatives come from it.
+        eval_negatives: in-batch negatives per request in evaluation (protocol: 160).
+        log: called with one line per finished run.
+
+    Example::
+
+        runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
+        runner.run(RunSettings("bce", 0)) is runner.run(RunSettings("bce", 0))  # True: memoised
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        work_dir: str,
+        epochs: int = 1,
+        batch_size: int = 1024,
+        eval_batch_size: int = 1024,
+        eval_negatives: int = EVALUATION_NEGATIVES,
+        log: Callable[[str], None] = print,
+    ):
+        self.data_dir = data_dir
+        self.work_dir = work_dir
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.eval_negatives = eval_negatives
+        self.log = log
+        self._outcomes: dict[RunSettings, RunOutcome] = {}
+
+    def options(self, settings: RunSettings) -> TrainOptions:
+        """The ``models.train`` options of a run (a fresh model folder, CPU or all GPUs).
+
+        Example:
+            >>> TrainingRunner("/d", "/w").options(RunSettings("bce", 3, tau=2.0)).model_dir
+            '/w/bce-seed3-tau_2-neg0-days_default'
+        """
+        return TrainOptions(
+            data=self.data_dir,
+            model_dir=os.path.join(self.work_dir, settings.name()),
+            method=settings.method,
+            tau=settings.tau,
+            negatives=settings.negatives,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=settings.seed,
+            train_days=settings.train_days,
+            eval_days=settings.eval_days,
+            eval_negatives=self.eval_negatives,
+            eval_batch_size=self.eval_batch_size,
+            overwrite=True,
+            verbose=0,
+        )
+
+    def run(self, settings: RunSettings) -> RunOutcome:
+        """Trains and evaluates one cascade (or returns the outcome of an identical earlier run).
+
+        Example::
+
+            runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
+            runner.run(RunSettings("dftopk", 0, tau=3.0)).metrics["joint_recall"]
+        """
+        settings = settings.resolved()
+        if settings not in self._outcomes:
+            timer = StepTimer()
+            result = run_training(self.options(settings), callbacks=[timer])
+            outcome = RunOutcome(settings, _numeric(result.metrics), timer.seconds_per_epoch())
+            self._outcomes[settings] = outcome
+            self.log(
+                f"{settings.name()}: joint recall {outcome.metrics['joint_recall']:.4f}, "
+                f"{outcome.seconds_per_epoch:.1f} s per epoch"
+            )
+        return self._outcomes[settings]
+
+    def run_streaming(self, method: str, seed: int, days: tuple[str, ...]) -> list[RunOutcome]:
+        """One model trained day after day: after training on day d it is tested on day d + 1.
+
+        The first day is trained by ``models.train``; each later day continues training the same
+        model (one pass over that day) before it is tested on the next. Returns one outcome per
+        tested day (``len(days) - 1``), each with that day's training seconds.
+
+        Example::
+
+            runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
+            days = ("2024-01-13", "2024-01-14", "2024-01-15")
+            [o.settings.eval_days for o in runner.run_streaming("dftopk", 0, days)]
+            # [('2024-01-14',), ('2024-01-15',)]
+        """
+        if len(days) < 2:
+            raise ValueError(f"streaming needs at least two days, got {list(days)}")
+        first = RunSettings(method, seed, train_days=days[:1], eval_days=days[1:2])
+        timer = StepTimer()
+        options = replace(self.options(first), epochs=1)
+        result = run_training(options, callbacks=[timer])
+        outcomes = [RunOutcome(first, _numeric(result.metrics), timer.seconds_per_epoch())]
+        schema = read_data_schema(self.data_dir)
+        for train_day, test_day in itertools.pairwise(days[1:]):
+            timer = StepTimer()
+            # fit needs the training state that the first run's BackupAndRestore removed from
+            # the model when it ended; a fresh BackupAndRestore sets it up again.
+            backup = keras.callbacks.BackupAndRestore(
+                os.path.join(options.model_dir, f"backup-{train_day}")
+            )
+            result.model.fit(
+                training_input(self.data_dir, [train_day], self.batch_size, 0, seed),
+                epochs=1,
+                steps_per_epoch=steps_per_pass(schema, [train_day], self.batch_size),
+                callbacks=[backup, timer],
+                verbose=0,
+            )
+            metrics = evaluate_model(
+                result.model,
+                self.data_dir,
+                [test_day],
+                self.eval_batch_size,
+                self.eval_negatives,
+                seed,
+            )
+            settings = RunSettings(method, seed, train_days=(train_day,), eval_days=(test_day,))
+            outcomes.append(RunOutcome(settings, _numeric(metrics), timer.seconds_per_epoch()))
+        self.log(
+            f"streaming {method} seed {seed}: joint recall "
+            + ", ".join(f"{o.metrics['joint_recall']:.4f}" for o in outcomes)
+        )
+        return outcomes
+
+
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value) of one metric over seeds.
+
+    Example:
+        >>> [round(value, 4) for value in mean_and_spread([0.5, 0.7])]
+        [0.6, 0.1414]
+    """
+    if not values:
+        raise ValueError("no values to average")
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), spread
+
+
+def _numeric(metrics: dict | None) -> dict[str, float]:
+    """The metric values of an evaluation (its ``evaluation`` details left out)."""
+    if metrics is None:
+        raise RuntimeError("the training run returned no evaluation")
+    return {name: float(value) for name, value in metrics.items() if name != "evaluation"}

@@ -40,15 +40,35 @@ PADDED_LOGIT: float = -1.0e4
 SELECT_ALL_MARGIN: float = 30.0
 
 
-def _threshold_positions(
+def _threshold_items(
     keys: tf.Tensor, k: tf.Tensor, kth_key: tf.Tensor, next_key: tf.Tensor
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Indices of the k-th and (k+1)-th item of [rows, n] keys, in ``tf.math.top_k`` tie order."""
-    above_kth = tf.reduce_sum(tf.cast(keys > kth_key[:, tf.newaxis], tf.int32), axis=-1)
-    above_next = tf.reduce_sum(tf.cast(keys > next_key[:, tf.newaxis], tf.int32), axis=-1)
-    kth_index = selection.occurrence_index(keys, kth_key, k - above_kth)
-    next_index = selection.occurrence_index(keys, next_key, k + 1 - above_next)
-    return kth_index, next_index
+) -> tf.Tensor:
+    """[rows, n] float 0/1/2: how many of the k-th and (k+1)-th item (top_k tie order) each item is.
+
+    Without ties each key is held by one item, found by one equality pass; ties (some row's k-th
+    or (k+1)-th key held by several items) take the general path that counts occurrences.
+    """
+    present = keys > selection.ABSENT_KEY
+    is_kth = tf.logical_and(tf.equal(keys, kth_key[:, tf.newaxis]), present)
+    is_next = tf.logical_and(tf.equal(keys, next_key[:, tf.newaxis]), present)
+    kth_holders = tf.reduce_sum(tf.cast(is_kth, tf.int32), axis=-1)
+    next_holders = tf.reduce_sum(tf.cast(is_next, tf.int32), axis=-1)
+    unique = tf.logical_and(
+        tf.logical_and(kth_holders <= 1, next_holders <= 1), tf.not_equal(kth_key, next_key)
+    )
+
+    def unique_holders() -> tf.Tensor:
+        return tf.cast(is_kth, tf.float32) + tf.cast(is_next, tf.float32)
+
+    def tie_order() -> tf.Tensor:
+        above_kth = tf.reduce_sum(tf.cast(keys > kth_key[:, tf.newaxis], tf.int32), axis=-1)
+        above_next = tf.reduce_sum(tf.cast(keys > next_key[:, tf.newaxis], tf.int32), axis=-1)
+        kth_index = selection.occurrence_index(keys, kth_key, k - above_kth)
+        next_index = selection.occurrence_index(keys, next_key, k + 1 - above_next)
+        n = tf.shape(keys)[-1]
+        return tf.one_hot(kth_index, n) + tf.one_hot(next_index, n)
+
+    return tf.cond(tf.reduce_all(unique), unique_holders, tie_order)
 
 
 def _forward_rows(
@@ -105,10 +125,8 @@ def _backward_rows(
     if probabilities:
         upstream = upstream * soft * (1.0 - soft)
     item_grad = tf.where(mask, upstream, 0.0) / tau
-    kth_index, next_index = _threshold_positions(keys, k, kth_key, next_key)
     share = tf.where(k < real_count, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
-    n = tf.shape(scores)[-1]
-    at_threshold = tf.one_hot(kth_index, n) + tf.one_hot(next_index, n)
+    at_threshold = _threshold_items(keys, k, kth_key, next_key)
     return item_grad - share[:, tf.newaxis] * at_threshold
 
 

@@ -1,1 +1,10 @@
-"""Benchmarks and the experiments report (``python -m benchmarks.reproduce``)."""
+"""Benchmarks and the experiments report (``python -m benchmarks.reproduce``).
+
+The training experiments run the cascade models, which need tf-keras (TFRS does not support
+Keras 3), so importing this package selects it (``TF_USE_LEGACY_KERAS=1``) unless the
+environment chose otherwise; it must happen before TensorFlow is imported, as in ``models``.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

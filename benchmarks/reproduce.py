@@ -303,16 +303,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "method, mean and spread over seeds), temperature sensitivity, negative-sampling "
         "scaling, streaming evaluation, operator runtime by n with log-log slopes, and the "
         "gradient-conflict measurement. Writes REPORT_DIR/report.md with every table (also as "
-        "CSV) and PNG plot.",
+        "CSV) and PNG plot. Without --quick or --tiny the full sizes run (roughly two hours on "
+        "2 CPU cores; see benchmarks/experiment_sizes.py).",
     )
     parser.add_argument(
         "--data",
+        metavar="DIR",
         default=None,
         help="converted TFRecord folder (python -m pipelines.convert; simulated or real "
         "RecFlow); default: simulate RecFlow-format data into REPORT_DIR/data",
     )
     parser.add_argument(
-        "--out", required=True, help="REPORT_DIR: report.md, CSV tables, PNGs, trained models"
+        "--out",
+        metavar="REPORT_DIR",
+        required=True,
+        help="output folder: report.md, CSV tables, PNGs, trained models (runs/), simulated data",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -328,7 +333,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         dest="size",
         action="store_const",
         const="tiny",
-        help="tiny sizes, seconds per experiment: for tests of the command itself",
+        help="tiny sizes, about a minute in all: for tests of the command itself",
     )
     parser.add_argument(
         "--experiments",
@@ -339,6 +344,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--simulation-seed",
+        metavar="SEED",
         type=int,
         default=0,
         help="seed of the simulated data when --data is not given (default 0)",

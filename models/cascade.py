@@ -129,6 +129,9 @@ class CascadeModel(tfrs.Model):
         self.objective.build(None)
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.objective.output_names]
         self.evaluation_metrics = evaluation_metrics()
+        # A Keras metric's result() in a replica is already aggregated over all replicas: log
+        # one replica's value instead of adding them up (Keras' default outside TPUs).
+        self.distribute_reduction_method = "first"
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:

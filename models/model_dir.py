@@ -55,9 +55,13 @@ class ModelDir:
         return os.path.join(self.weights_dir, "cascade")
 
     @property
+    def checkpoints_dir(self) -> str:
+        return os.path.join(self.root, "checkpoints")
+
+    @property
     def checkpoint_pattern(self) -> str:
         """``ModelCheckpoint`` file pattern (Keras fills in the 1-based epoch)."""
-        return os.path.join(self.root, "checkpoints", "epoch-{epoch:04d}")
+        return os.path.join(self.checkpoints_dir, "epoch-{epoch:04d}")
 
     @property
     def backup_dir(self) -> str:

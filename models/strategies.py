@@ -74,15 +74,16 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
                     "CUDA_VISIBLE_DEVICES=-1"
                 ) from error
         return tf.distribute.get_strategy()
-    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
-    if name == "auto":
-        return tf.distribute.MirroredStrategy(gpus) if gpus else tf.distribute.get_strategy()
-    if name == "mirrored":
-        cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(gpus or cpus)
     if name == "multiworker":
+        # Before anything lists devices: collectives are configured as TensorFlow starts.
         _tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if name in ("auto", "mirrored"):
+        gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+        if name == "auto":
+            return tf.distribute.MirroredStrategy(gpus) if gpus else tf.distribute.get_strategy()
+        cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(gpus or cpus)
     config = _tf_config()  # parameter-server
     ps_count = len(config["cluster"].get("ps", []))
     if ps_count == 0 or "chief" not in config["cluster"]:

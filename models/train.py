@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ class TrainOptions:
     validate: bool = False
     evaluate: bool = True
     overwrite: bool = False
+    run_eagerly: bool = False
     verbose: int = 1
 
     def cascade_config(self, schema: dict[str, Any]) -> CascadeConfig:
@@ -252,7 +254,9 @@ def run_training(
             seed=options.seed,
         )
         model(zero_features(1, STAGE_CANDIDATES))
-        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+        model.compile(
+            optimizer=keras.optimizers.Adam(options.learning_rate), run_eagerly=options.run_eagerly
+        )
     input_negatives = 0 if options.cross_replica_negatives else options.negatives
     fit_arguments: dict[str, Any] = {}
     if options.validate:
@@ -272,6 +276,9 @@ def run_training(
         **fit_arguments,
     )
     if not chief:
+        # Saving reads replica-synchronised variables: every worker takes part, one keeps it.
+        with tempfile.TemporaryDirectory() as scratch:
+            ModelDir(scratch).save_weights(model)
         return TrainingResult(model, history.history, None)
     layout.save_weights(model)
     metrics = None
@@ -407,6 +414,11 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "--overwrite",
         action="store_true",
         help="clear a model folder that holds a completed run or other settings",
+    )
+    parser.add_argument(
+        "--run-eagerly",
+        action="store_true",
+        help="run the train steps eagerly, without building a graph (debugging; slow per step)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

@@ -40,16 +40,18 @@ def tiny_config(**settings) -> CascadeConfig:
 
 
 def synthetic_batch(
-    batch_size: int = 4, negatives: int = 0, seed: int = 0
+    batch_size: int = 4, negatives: int = 0, seed: int = 0, group_size: int = 10
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """A random contract batch: some padded candidates and behaviours in every request.
 
-    Candidates follow the stage slots (10 rank_pos, rank_neg, coarse_neg, prerank_neg) with the
-    protocol's labels; ``negatives`` extra slots hold label 0 (stage 4); the last slot of every
-    group is padded. Item ids are below the vocab sizes except one out-of-vocabulary id.
+    Candidates follow the stage slots (``group_size`` each of rank_pos, rank_neg, coarse_neg,
+    prerank_neg; the contract has 10) with the protocol's labels; ``negatives`` extra slots hold
+    label 0 (stage 4); the last slot of every group is padded. Item ids are below the vocab
+    sizes except one out-of-vocabulary id; request 0 has no behaviour.
     """
     rng = np.random.default_rng(seed)
-    n = 40 + negatives
+    stage_slots = 4 * group_size
+    n = stage_slots + negatives
     items = np.stack(
         [
             rng.integers(1, VOCAB_SIZES[field] - 1, size=(batch_size, n))
@@ -59,16 +61,17 @@ def synthetic_batch(
     )
     items[0, 0, 0] = 10_000  # out of vocabulary: maps to the OOV bucket
     item_mask = np.ones((batch_size, n), bool)
-    item_mask[:, 9:40:10] = False
-    stage = np.concatenate([np.repeat(np.arange(4), 10), np.full(negatives, 4)])
+    item_mask[:, group_size - 1 : stage_slots : group_size] = False
+    stage = np.concatenate([np.repeat(np.arange(4), group_size), np.full(negatives, 4)])
     labels = np.zeros((batch_size, n), np.float32)
-    labels[:, :10] = 30.0 - np.stack([rng.permutation(10) for _ in range(batch_size)])
+    ranks = np.stack([rng.permutation(group_size) for _ in range(batch_size)])
+    labels[:, :group_size] = 30.0 - ranks
     for group, value in enumerate(GROUP_LABELS, start=1):
-        labels[:, 10 * group : 10 * group + 10] = value
+        labels[:, group * group_size : (group + 1) * group_size] = value
     items[~item_mask] = 0
     labels[~item_mask] = PADDING_LABEL
     seq_length = rng.integers(0, 51, size=batch_size)
-    seq_length[0] = 0  # one request without any behaviour
+    seq_length[0] = 0
     seq_mask = np.arange(50)[None, :] < seq_length[:, None]
     seq = (
         np.stack(

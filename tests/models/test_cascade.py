@@ -1,0 +1,110 @@
+"""CascadeModel: outputs, a tiny fit per method, metrics, saving and loading."""
+
+import os
+
+import numpy as np
+import pytest
+
+from dftopk_tf import metrics_numpy
+from models.cascade import CascadeModel, build_cascade, load_cascade
+from models.config import CascadeConfig
+from models.model_dir import ModelDir
+from models.objectives import METHOD_NAMES
+from models.tf_keras import keras
+from tests.models.batches import synthetic_batch, tiny_config
+
+
+def test_every_stage_scores_the_candidate_matrix() -> None:
+    features, _ = synthetic_batch(batch_size=3, negatives=8)
+    model = build_cascade(tiny_config())
+    scores = model(features)
+    assert {name: value.shape for name, value in scores.items()} == {
+        "retrieval": (3, 48),
+        "prerank": (3, 48),
+        "rank": (3, 48),
+    }
+    outputs = model.stage_outputs(features)
+    np.testing.assert_allclose(outputs["retrieval"], scores["retrieval"], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_a_tiny_fit_reduces_the_loss(method: str) -> None:
+    # 3 candidates per stage group (12 per request) and k = 3 keep the eager steps quick.
+    features, labels = synthetic_batch(batch_size=8, group_size=3, seed=1)
+    config = tiny_config(method=method, retrieval_k=3, prerank_k=3, rank_k=3, label_k=3)
+    keras.utils.set_random_seed(0)
+    model = build_cascade(config)
+    model.compile(optimizer=keras.optimizers.Adam(0.03), run_eagerly=True)
+    first = model.train_on_batch(features, labels, return_dict=True)
+    for _ in range(2):
+        last = model.train_on_batch(features, labels, return_dict=True)
+    names = set(model.objective.output_names)
+    assert set(first) == names
+    for name in names - {"retrieval_weight", "prerank_weight"}:
+        assert np.isfinite(last[name])
+    assert last["loss"] < first["loss"]
+
+
+def test_evaluation_metrics_match_the_numpy_reference() -> None:
+    features, labels = synthetic_batch(batch_size=4, negatives=20, seed=2)
+    model = build_cascade(tiny_config(method="bce"))
+    model.compile(optimizer="adam", run_eagerly=True)
+    logs = model.test_on_batch(features, labels, return_dict=True)
+    scores = {name: value.numpy() for name, value in model(features).items()}
+    label_values = labels["label"].numpy()
+    expected = {
+        "retrieval_recall_at_10_at_30": metrics_numpy.recall_at_k_m(
+            label_values, scores["retrieval"], 10, 30
+        ),
+        "prerank_recall_at_10_at_20": metrics_numpy.recall_at_k_m(
+            label_values, scores["prerank"], 10, 20
+        ),
+        "joint_recall": metrics_numpy.joint_recall(
+            label_values, scores["retrieval"], scores["prerank"], 10, 30, 20
+        ),
+        "prerank_ndcg_at_10": metrics_numpy.ndcg_at_k(label_values, scores["prerank"], 10),
+        "rank_ndcg_at_10": metrics_numpy.ndcg_at_k(label_values, scores["rank"], 10),
+    }
+    for name, value in expected.items():
+        np.testing.assert_allclose(logs[name], value, rtol=1e-5, err_msg=name)
+
+
+def test_saved_weights_load_into_a_rebuilt_model(tmp_path) -> None:
+    features, _ = synthetic_batch(batch_size=2)
+    config = tiny_config(method="lapsum")
+    model = build_cascade(config)
+    layout = ModelDir(str(tmp_path))
+    config.save(layout.config_path)
+    with pytest.raises(FileNotFoundError, match="no trained weights"):
+        load_cascade(str(tmp_path))
+    layout.save_weights(model)
+    layout.save_weights(model)  # replaces the earlier weights
+    loaded = load_cascade(str(tmp_path))
+    assert loaded.cascade_config == config
+    for name, scores in model(features).items():
+        np.testing.assert_array_equal(loaded(features)[name], scores)
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "weights"]
+
+
+def test_model_config_round_trip() -> None:
+    model = CascadeModel(tiny_config(method="tfrs"), in_step_negatives=4, seed=7)
+    rebuilt = CascadeModel.from_config(model.get_config())
+    assert rebuilt.cascade_config == model.cascade_config
+    assert (rebuilt.in_step_negatives, rebuilt.seed) == (4, 7)
+    assert CascadeConfig.from_dict(model.get_config()["config"]).method == "tfrs"
+
+
+def test_in_step_negatives_extend_the_candidates_inside_the_train_step() -> None:
+    features, labels = synthetic_batch(batch_size=4, group_size=10)
+    model = build_cascade(tiny_config(method="bce"), in_step_negatives=6)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), run_eagerly=True)
+    seen = []
+    original = model.compute_loss
+
+    def recording(inputs, training=False):
+        seen.append(inputs[0]["items"].shape[1])
+        return original(inputs, training)
+
+    model.compute_loss = recording
+    logs = model.train_on_batch(features, labels, return_dict=True)
+    assert seen == [46] and np.isfinite(logs["loss"])

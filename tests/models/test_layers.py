@@ -1,0 +1,107 @@
+"""Building blocks: id embeddings, masked pooling, target attention, MLP towers."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.attention import TargetAttention
+from models.embeddings import FeatureEmbeddings, concat_fields, out_of_vocabulary_to_bucket
+from models.towers import MLP, masked_mean
+from tests.models.batches import COLUMNS, VOCAB_SIZES
+
+
+def test_out_of_vocabulary_ids_map_to_the_last_row() -> None:
+    ids = np.array([-3, 0, 1, 9, 10, 11, 500])
+    expected = np.where((ids >= 0) & (ids < 10), ids, 9)
+    np.testing.assert_array_equal(out_of_vocabulary_to_bucket(tf.constant(ids), 10), expected)
+
+
+def test_embeddings_share_tables_by_field_and_bucket_unknown_ids() -> None:
+    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=3)
+    seq_ids = tf.constant([[[7, 2, 3, 4, 5]]])
+    item_ids = tf.constant([[[7, 2, 3, 4, 5, 1, 1, 1], [10_000, 2, 3, 4, 5, 1, 1, 1]]])
+    seq = layer(seq_ids, group="seq")
+    items = layer(item_ids, group="items")
+    assert seq.shape == (1, 1, 5, 3) and items.shape == (1, 2, 8, 3)
+    np.testing.assert_array_equal(seq[0, 0], items[0, 0, :5])
+    video_table = layer.tables["video_id"].numpy()
+    np.testing.assert_array_equal(items[0, 1, 0], video_table[VOCAB_SIZES["video_id"] - 1])
+    np.testing.assert_array_equal(items[0, 0, 0], video_table[7])
+
+
+def test_embeddings_reject_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="no vocab size for the user fields"):
+        FeatureEmbeddings({"age": 5}, {"user": ["age", "gender"]})
+    with pytest.raises(ValueError, match="vocab sizes must be >= 2"):
+        FeatureEmbeddings({"age": 1}, {"user": ["age"]})
+    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS)
+    with pytest.raises(ValueError, match="user ids have 4 fields on the last axis, expected 5"):
+        layer(tf.zeros([2, 4], tf.int32), group="user")
+    with pytest.raises(ValueError, match="unknown feature group 'movies'"):
+        layer(tf.zeros([2, 4], tf.int32), group="movies")
+
+
+def test_tables_start_different() -> None:
+    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=4)
+    layer.build(None)
+    first, second = layer.tables["author_id"].numpy(), layer.tables["upload_type"].numpy()
+    assert not np.allclose(first, second)
+
+
+def test_concat_fields_keeps_leading_axes() -> None:
+    values = tf.reshape(tf.range(24.0), [2, 3, 4])
+    np.testing.assert_array_equal(concat_fields(values), tf.reshape(values, [2, 12]))
+
+
+def test_masked_mean_matches_numpy() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3, 6, 2)).astype(np.float32)
+    mask = rng.random((3, 6)) < 0.5
+    mask[2] = False
+    result = masked_mean(tf.constant(values), tf.constant(mask)).numpy()
+    for row in range(3):
+        expected = values[row][mask[row]].mean(axis=0) if mask[row].any() else np.zeros(2)
+        np.testing.assert_allclose(result[row], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_target_attention_matches_the_formula_and_ignores_padded_keys() -> None:
+    rng = np.random.default_rng(1)
+    queries = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    keys = rng.normal(size=(2, 4, 6)).astype(np.float32)
+    mask = np.array([[True, True, False, True], [False, False, False, False]])
+    layer = TargetAttention(units=7)
+    output = layer(tf.constant(queries), tf.constant(keys), tf.constant(mask)).numpy()
+    w_q = layer.query_projection.kernel.numpy()
+    w_k = layer.key_projection.kernel.numpy()
+    logits = np.einsum("nu,lu->nl", queries[0] @ w_q, keys[0] @ w_k) / np.sqrt(7)
+    logits = np.where(mask[0], logits, -np.inf)
+    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(output[0], weights @ keys[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(output[1], np.zeros((3, 6)))
+    changed = keys.copy()
+    changed[0, 2] = 100.0
+    again = layer(tf.constant(queries), tf.constant(changed), tf.constant(mask)).numpy()
+    np.testing.assert_allclose(again, output, rtol=1e-6)
+
+
+def test_mlp_last_layer_is_linear_and_sizes_are_checked() -> None:
+    mlp = MLP((4, 3))
+    outputs = mlp(tf.random.stateless_normal([50, 6], seed=[1, 2])).numpy()
+    assert outputs.shape == (50, 3) and (outputs < 0).any()
+    with pytest.raises(ValueError, match="non-empty list of sizes >= 1"):
+        MLP(())
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=3),
+        TargetAttention(units=5),
+        MLP((8, 2), activation="tanh"),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
+def test_layer_config_round_trip(layer) -> None:
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config

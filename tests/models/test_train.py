@@ -1,0 +1,171 @@
+"""Training and evaluation commands: a resumed run, the model folder, metrics.json, errors."""
+
+import csv
+import json
+import os
+import shutil
+
+import pytest
+
+from models import evaluate, train
+from models.cascade import load_cascade
+from models.model_dir import ModelDir
+from models.tf_keras import keras
+from models.train import TrainOptions, run_training
+
+METRIC_KEYS = {
+    "joint_recall",
+    "recall@10@20",
+    "recall@10@30",
+    "ndcg@10",
+    "kendall_tau",
+    "rank_ndcg@10",
+    "preference_joint_recall",
+    "preference_recall@10@20",
+    "preference_recall@10@30",
+}
+
+
+class Interrupted(Exception):
+    """Stands for the process being killed."""
+
+
+class KillAfterEpoch(keras.callbacks.Callback):
+    """Raises at the end of epoch ``epoch`` (0-based), after the backup was written."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Interrupted(f"killed after epoch {epoch}")
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Records the 0-based index of every epoch that starts."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def tiny_options(data: str, model_dir: str, **settings) -> TrainOptions:
+    """Small, eager runs: 2 steps of 60 requests per epoch, 8 evaluation negatives."""
+    values = {
+        "batch_size": 60,
+        "eval_batch_size": 60,
+        "eval_negatives": 8,
+        "embedding_dim": 4,
+        "strategy": "cpu",
+        "run_eagerly": True,
+        "verbose": 0,
+    }
+    return TrainOptions(data, model_dir, **(values | settings))
+
+
+def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> None:
+    model_dir = str(tmp_path / "model")
+    layout = ModelDir(model_dir)
+    # LapSum: a peer operator through the whole command (DFTopK is every other test's default).
+    options = tiny_options(tiny_data, model_dir, epochs=3, method="lapsum")
+    with pytest.raises(Interrupted):
+        run_training(options, callbacks=[KillAfterEpoch(0)])
+    assert not layout.has_weights()
+    assert os.listdir(layout.backup_dir)
+
+    recorder = EpochRecorder()
+    result = run_training(options, callbacks=[recorder])
+    assert recorder.epochs == [1, 2]
+    with open(layout.history_path) as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
+    assert layout.has_weights()
+    assert sorted(os.listdir(layout.checkpoints_dir)) == [
+        "checkpoint",
+        *[
+            f"epoch-000{epoch}.{part}"
+            for epoch in (1, 2, 3)
+            for part in ("data-00000-of-00001", "index")
+        ],
+    ]
+    assert os.listdir(os.path.join(layout.logs_dir, "train"))
+    with open(layout.metrics_path) as file:
+        written = json.load(file)
+    assert METRIC_KEYS <= set(written) and written == result.metrics
+    assert written["evaluation"]["requests"] == 120
+    assert written["evaluation"]["candidates_per_request"] == 48
+    assert 0.0 <= written["joint_recall"] <= written["recall@10@30"] <= 1.0
+    assert "| joint_recall |" in capsys.readouterr().out
+
+    evaluated = evaluate.main(
+        ["--data", tiny_data, "--model-dir", model_dir, "--batch-size", "60", "--negatives", "8"]
+    )
+    for key in METRIC_KEYS:
+        assert evaluated[key] == pytest.approx(written[key], abs=1e-6)
+    assert "| recall@10@20 |" in capsys.readouterr().out
+    assert load_cascade(model_dir).cascade_config.method == "lapsum"
+
+    with pytest.raises(ValueError, match="holds a completed training"):
+        run_training(options)
+    with pytest.raises(ValueError, match=r"other settings .*'method': \('lapsum', 'bce'\)"):
+        run_training(tiny_options(tiny_data, model_dir, method="bce"))
+
+
+def test_missing_and_empty_data_folders_are_named(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such data folder"):
+        run_training(tiny_options(str(tmp_path / "nowhere"), str(tmp_path / "model")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="the data folder is empty"):
+        run_training(tiny_options(str(tmp_path / "empty"), str(tmp_path / "model")))
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "2024-01-13").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no schema\.json"):
+        run_training(tiny_options(str(tmp_path / "unfinished"), str(tmp_path / "model")))
+
+
+def test_a_schema_that_breaks_the_contract_is_refused(tiny_data, tmp_path) -> None:
+    data = str(tmp_path / "data")
+    shutil.copytree(tiny_data, data)
+    with open(os.path.join(data, "schema.json")) as file:
+        schema = json.load(file)
+    schema["columns"]["items"] = schema["columns"]["items"][:5]
+    with open(os.path.join(data, "schema.json"), "w") as file:
+        json.dump(schema, file)
+    with pytest.raises(ValueError, match="schema mismatch: items has 5 fields"):
+        run_training(tiny_options(data, str(tmp_path / "model")))
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "message"),
+    [
+        ({"method": "softmax"}, ValueError, "unknown method 'softmax'"),
+        ({"k": 41}, ValueError, "retrieval_k = 41 is larger than the 40 candidates"),
+        ({"prerank_k": 50, "negatives": 8}, ValueError, "larger than the 48 candidates"),
+        ({"strategy": "tpu"}, ValueError, "unknown strategy 'tpu'"),
+        ({"batch_size": 0}, ValueError, "must be > 0"),
+        ({"cross_replica_negatives": True}, ValueError, "needs negatives > 0"),
+        ({"eval_days": ("2024-03-01",)}, ValueError, r"days \['2024-03-01'\] are not in the data"),
+        ({"strategy": "multiworker"}, ValueError, "this strategy needs TF_CONFIG"),
+    ],
+)
+def test_bad_options_get_clear_errors(tiny_data, tmp_path, settings, error, message) -> None:
+    os.environ.pop("TF_CONFIG", None)
+    with pytest.raises(error, match=message):
+        run_training(tiny_options(tiny_data, str(tmp_path / "model"), **settings))
+    assert not os.path.exists(tmp_path / "model")
+
+
+def test_help_explains_every_flag(capsys) -> None:
+    for module in (train, evaluate):
+        with pytest.raises(SystemExit) as exit_info:
+            module.parse_args(["--help"])
+        assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--method", "--tau", "--negatives", "--strategy", "--steps-per-epoch", "--days"):
+        assert flag in text
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--model-dir", "m", "--method", "softmax"])
+    assert "invalid choice: 'softmax'" in capsys.readouterr().err

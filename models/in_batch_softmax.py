@@ -15,6 +15,8 @@ Example:
     True
 """
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -58,17 +60,26 @@ class InBatchSoftmax(keras.layers.Layer):
     Args:
         label_k: ground-truth size per request (the top-``label_k`` candidates by label).
         temperature: softmax temperature of the task (None: 1).
+        metrics: ``tfrs.metrics.FactorizedTopK`` (or other ``Factorized``) metrics over an item
+            corpus index, updated with every real pair when ``compute_metrics``; not part of
+            the config (an index is rebuilt from the trained item tower, not serialised).
 
-    Call: ``layer(query_embeddings, item_embeddings, labels)`` with query [batch, d], items
-    [batch, n, d] and labels [batch, n] (negative = padded); returns the scalar mean loss over
-    the real pairs of this (replica's) batch.
+    Call: ``layer(query_embeddings, item_embeddings, labels, compute_metrics=False)`` with query
+    [batch, d], items [batch, n, d] and labels [batch, n] (negative = padded); returns the scalar
+    mean loss over the real pairs of this (replica's) batch.
 
     Example:
         >>> InBatchSoftmax(label_k=5).get_config()["label_k"]
         5
     """
 
-    def __init__(self, label_k: int = 10, temperature: float | None = None, **kwargs):
+    def __init__(
+        self,
+        label_k: int = 10,
+        temperature: float | None = None,
+        metrics: Sequence[tfrs.metrics.Factorized] = (),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if label_k < 1:
             raise ValueError(f"label_k must be >= 1, got {label_k}")
@@ -78,11 +89,16 @@ class InBatchSoftmax(keras.layers.Layer):
             loss=keras.losses.CategoricalCrossentropy(
                 from_logits=True, reduction=keras.losses.Reduction.SUM
             ),
+            metrics=list(metrics),
             temperature=temperature,
         )
 
     def call(
-        self, query_embeddings: tf.Tensor, item_embeddings: tf.Tensor, labels: tf.Tensor
+        self,
+        query_embeddings: tf.Tensor,
+        item_embeddings: tf.Tensor,
+        labels: tf.Tensor,
+        compute_metrics: bool = False,
     ) -> tf.Tensor:
         items, valid, rows = positive_pairs(item_embeddings, labels, self.label_k)
         queries = tf.repeat(query_embeddings, self.label_k, axis=0)
@@ -96,7 +112,7 @@ class InBatchSoftmax(keras.layers.Layer):
             items,
             sample_weight=weights,
             score_mask=score_mask,
-            compute_metrics=False,
+            compute_metrics=compute_metrics,
             compute_batch_metrics=False,
         )
         return tf.math.divide_no_nan(total, tf.reduce_sum(weights))

@@ -11,7 +11,8 @@ Serving exports them separately: ``query_embeddings`` for the request side and
 ``item_embeddings`` to index the item corpus.
 
 Trained alone (``compute_loss``), the model is the classic TFRS retrieval baseline: sampled
-softmax over in-batch items (``InBatchSoftmax``, built on ``tfrs.tasks.Retrieval``).
+softmax over in-batch items (``InBatchSoftmax``, built on ``tfrs.tasks.Retrieval``), with
+optional ``tfrs.metrics.FactorizedTopK`` metrics over an item corpus index in evaluation.
 
 Example:
     >>> model = TwoTowerRetrieval(vocab_sizes, columns, embedding_dim=8)
@@ -101,6 +102,8 @@ class TwoTowerRetrieval(tfrs.Model):
         embedding_dim: id embedding size d.
         tower_units: MLP sizes of both towers.
         label_k: ground-truth size of the sampled-softmax loss (``compute_loss``).
+        factorized_metrics: ``tfrs.metrics.FactorizedTopK`` metrics over a corpus index, updated
+            by ``compute_loss`` outside training (not part of the config).
 
     Call: ``model(features)`` with a contract batch's features (``context``, ``user``, ``seq``,
     ``seq_mask``, ``items``); returns float32 scores [batch, n].
@@ -119,6 +122,7 @@ class TwoTowerRetrieval(tfrs.Model):
         embedding_dim: int = 8,
         tower_units: Sequence[int] = DEFAULT_TOWER_UNITS,
         label_k: int = 10,
+        factorized_metrics: Sequence[tfrs.metrics.Factorized] = (),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -132,7 +136,9 @@ class TwoTowerRetrieval(tfrs.Model):
         )
         self.user_tower = UserTower(self.tower_units, name="user_tower")
         self.item_tower = ItemTower(self.tower_units, name="item_tower")
-        self.task = InBatchSoftmax(self.label_k, name="in_batch_softmax")
+        self.task = InBatchSoftmax(
+            self.label_k, metrics=factorized_metrics, name="in_batch_softmax"
+        )
 
     def query_embeddings(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """The user vectors float32 [batch, d_out] of a batch's request features.
@@ -163,12 +169,16 @@ class TwoTowerRetrieval(tfrs.Model):
         return tf.einsum("bd,bnd->bn", query, self.item_embeddings(features["items"]))
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
-        """Sampled softmax over in-batch items for ``(features, labels)``; mean over real pairs."""
+        """Sampled softmax over in-batch items for ``(features, labels)``; mean over real pairs.
+
+        Outside training it also updates the factorized top-k metrics.
+        """
         features, labels = inputs
         return self.task(
             self.query_embeddings(features),
             self.item_embeddings(features["items"]),
             labels["label"],
+            compute_metrics=not training,
         )
 
     def get_config(self) -> dict:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
 from models.in_batch_softmax import InBatchSoftmax, positive_pairs
 from models.prerank import DINPrerank
@@ -122,3 +123,16 @@ def test_two_tower_model_trains_alone_with_sampled_softmax() -> None:
     for _ in range(5):
         model.train_on_batch(features, labels)
     assert float(model.compute_loss((features, labels))) < float(before)
+
+
+def test_two_tower_model_reports_factorized_top_k_over_a_corpus_index() -> None:
+    features, labels = synthetic_batch(batch_size=4, group_size=3)
+    index = tfrs.layers.factorized_top_k.BruteForce(k=5)
+    metric = tfrs.metrics.FactorizedTopK(candidates=index, ks=(1, 5))
+    model = TwoTowerRetrieval(**SIZES, tower_units=(16, 8), label_k=3, factorized_metrics=[metric])
+    corpus = tf.reshape(features["items"], [-1, 8])
+    index.index(model.item_embeddings(corpus))
+    model.compile(optimizer="adam", run_eagerly=True)
+    logs = model.evaluate(features, labels, verbose=0, return_dict=True)
+    top_1, top_5 = (logs[f"factorized_top_k/top_{k}_categorical_accuracy"] for k in (1, 5))
+    assert 0.0 <= top_1 <= top_5 <= 1.0

@@ -1,0 +1,282 @@
+"""Training throughput of the cascade per method, side by side (``benchmarks.bench_train``).
+
+Every method trains the same cascade (``models.cascade.CascadeModel``: two-tower retrieval, DIN
+pre-ranking, DCN-v2 ranking, the paper's layer sizes) on the same batches, held in memory so
+that the input pipeline is not timed: one step is the forward of the three stages, the method's
+loss, the backward and the Adam update, in one ``tf.function`` (``CascadeModel.train_step``).
+The batches come from a simulated RecFlow dataset (``pipelines.simulate`` + ``convert``) unless
+``--data`` names a converted folder. Steps of the methods are interleaved round-robin, so that
+load from other processes hits every method alike; the table gives the median step time,
+requests per second (batch / step time) and the ratio to DFTopK, with the machine it ran on.
+
+LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
+matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table says so.
+
+Usage:
+    python -m benchmarks.bench_train --quick
+    python -m benchmarks.bench_train --negatives 160 --steps 10
+
+Example:
+    >>> rows = run_benchmark(data_dir, ["bce", "dftopk"], batch_size=16, negatives=0, steps=1,
+    ...                      warmup=1)
+    >>> [row.method for row in rows]
+    ['bce', 'dftopk']
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from benchmarks.bench_ops import machine_description
+from dftopk_tf.operators import get_operator
+from models.cascade import CascadeModel
+from models.config import CascadeConfig
+from models.contract import STAGE_CANDIDATES, zero_features
+from models.data import read_data_schema
+from models.objectives import METHOD_NAMES, TFRS_METHOD
+from models.tf_keras import keras
+from pipelines.convert import convert
+from pipelines.input import make_dataset
+from pipelines.simulate import simulate
+
+DEFAULT_CUBIC_WORK = 2e9
+CUBIC_METHOD = "lcron-diffsort"
+
+
+@dataclass(frozen=True)
+class ThroughputRow:
+    """One method's line of the table (``step_ms`` None when the method was skipped).
+
+    Example:
+        >>> ThroughputRow("bce", "O(n)", 40, 1024, 250.0).requests_per_second
+        4096.0
+    """
+
+    method: str
+    cost: str
+    candidates: int
+    batch_size: int
+    step_ms: float | None
+    note: str = ""
+
+    @property
+    def requests_per_second(self) -> float | None:
+        return None if self.step_ms is None else self.batch_size / (self.step_ms / 1000.0)
+
+
+def method_cost(method: str) -> str:
+    """The asymptotic cost per request of a method's top-k operator.
+
+    Example:
+        >>> method_cost("dftopk"), method_cost("tfrs")
+        ('O(n)', 'softmax over the batch')
+    """
+    if method == TFRS_METHOD:
+        return "softmax over the batch"
+    return get_operator(method).cost
+
+
+def held_batches(data_dir: str, batch_size: int, negatives: int, count: int) -> list:
+    """``count`` full training batches of the first day, read once and kept in memory.
+
+    Example:
+        >>> len(held_batches(data_dir, 8, 0, 2))
+        2
+    """
+    dataset = make_dataset(
+        data_dir, batch_size, negatives, shuffle=False, deterministic=True, drop_remainder=True
+    )
+    batches = list(dataset.repeat().take(count))
+    return batches
+
+
+def build_trainer(config: CascadeConfig, learning_rate: float):
+    """A compiled cascade and its train step as one ``tf.function``.
+
+    Example:
+        >>> model, step = build_trainer(data_config, 0.01)
+        >>> callable(step)
+        True
+    """
+    model = CascadeModel(config)
+    model(zero_features(1, STAGE_CANDIDATES))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return model, tf.function(model.train_step)
+
+
+def _timed_step(step, batch) -> float:
+    start = time.perf_counter()
+    logs = step(batch)
+    float(logs["loss"])  # reading the loss back waits for the whole step
+    return 1000.0 * (time.perf_counter() - start)
+
+
+def run_benchmark(
+    data_dir: str,
+    methods: Sequence[str],
+    batch_size: int = 1024,
+    negatives: int = 0,
+    steps: int = 10,
+    warmup: int = 2,
+    learning_rate: float = 1e-2,
+    cubic_work: float = DEFAULT_CUBIC_WORK,
+) -> list[ThroughputRow]:
+    """Median training step time of each method on the same batches, interleaved round-robin.
+
+    Example:
+        >>> row = run_benchmark(data_dir, ["lcron-diffsort"], batch_size=8, steps=1, warmup=0,
+        ...                     cubic_work=10.0)[0]
+        >>> row.step_ms is None, row.note
+        (True, 'skipped: batch * n^3 = 5.1e+05 > 1e+01')
+    """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
+    schema = read_data_schema(data_dir)
+    candidates = STAGE_CANDIDATES + negatives
+    batches = held_batches(data_dir, batch_size, negatives, warmup + steps)
+    trainers, skipped = {}, {}
+    for method in methods:
+        work = batch_size * float(candidates) ** 3
+        if method == CUBIC_METHOD and work > cubic_work:
+            skipped[method] = f"skipped: batch * n^3 = {work:.1e} > {cubic_work:.0e}"
+            continue
+        keras.utils.set_random_seed(0)
+        trainers[method] = build_trainer(
+            CascadeConfig.from_schema(schema, method=method), learning_rate
+        )[1]
+    for step in trainers.values():
+        for batch in batches[:warmup] or batches[:1]:
+            _timed_step(step, batch)
+    timings: dict[str, list[float]] = {method: [] for method in trainers}
+    for batch in batches[warmup:]:
+        for method, step in trainers.items():
+            timings[method].append(_timed_step(step, batch))
+    return [
+        ThroughputRow(
+            method,
+            method_cost(method),
+            candidates,
+            batch_size,
+            statistics.median(timings[method]) if method in timings else None,
+            skipped.get(method, ""),
+        )
+        for method in methods
+    ]
+
+
+def markdown_table(rows: Sequence[ThroughputRow]) -> str:
+    """The rows as a markdown table, with each method's requests/s over DFTopK's.
+
+    Example:
+        >>> print(markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0)]))
+        | method | operator cost | n | batch | ms / step | requests / s | vs dftopk |
+        |---|---|---|---|---|---|---|
+        | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x |
+    """
+    reference = next((row.requests_per_second for row in rows if row.method == "dftopk"), None)
+    lines = [
+        "| method | operator cost | n | batch | ms / step | requests / s | vs dftopk |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.step_ms is None:
+            cells = ["-", "-", row.note]
+        else:
+            ratio = f"{row.requests_per_second / reference:.2f}x" if reference else "-"
+            cells = [f"{row.step_ms:.1f}", f"{row.requests_per_second:,.0f}", ratio]
+        lines.append(
+            f"| {row.method} | {row.cost} | {row.candidates} | {row.batch_size} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def simulated_data(work_dir: str, requests: int, seed: int) -> str:
+    """Simulates and converts one day of ``requests`` into ``work_dir``; returns the folder.
+
+    Example:
+        >>> os.path.isfile(os.path.join(simulated_data(tmp_dir, 50, 0), "schema.json"))
+        True
+    """
+    recflow_root = os.path.join(work_dir, "recflow")
+    tfrecord_dir = os.path.join(work_dir, "tfrec")
+    simulate(recflow_root, 1, requests, seed, progress=False)
+    convert(recflow_root, tfrecord_dir, workers=1, progress=False)
+    return tfrecord_dir
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_train",
+        description="Training throughput (requests/s) of the cascade per method, on the same "
+        "in-memory batches, steps interleaved across methods; prints a markdown table with the "
+        "machine.",
+    )
+    parser.add_argument(
+        "--data", default=None, help="converted TFRecord folder (default: simulate one day)"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHOD_NAMES),
+        choices=METHOD_NAMES,
+        help="methods to time (default: all)",
+    )
+    parser.add_argument("--batch-size", type=int, default=1024, help="requests per step")
+    parser.add_argument(
+        "--negatives", type=int, default=0, help="in-batch negatives per request (n = 40 + this)"
+    )
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per method")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first")
+    parser.add_argument(
+        "--cubic-work",
+        type=float,
+        default=DEFAULT_CUBIC_WORK,
+        help="skip LCRON DiffSort when batch * n^3 exceeds this",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the simulated data")
+    parser.add_argument(
+        "--quick", action="store_true", help="batch 256, 4 timed steps: a quick look"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch_size, args.steps, args.warmup = 256, 4, 1
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
+    """Command-line entry: ``python -m benchmarks.bench_train --help``."""
+    args = _parse_args(argv)
+    with tempfile.TemporaryDirectory() as work_dir:
+        data_dir = args.data or simulated_data(
+            work_dir, args.batch_size * (args.steps + args.warmup), args.seed
+        )
+        started = time.perf_counter()
+        rows = run_benchmark(
+            data_dir,
+            args.methods,
+            args.batch_size,
+            args.negatives,
+            args.steps,
+            args.warmup,
+            cubic_work=args.cubic_work,
+        )
+    print(machine_description())
+    print(
+        f"cascade train step (3 stages + loss + Adam), batch {args.batch_size}, "
+        f"n = {STAGE_CANDIDATES + args.negatives} candidates, median of {args.steps} steps per "
+        f"method ({time.perf_counter() - started:.0f} s in all)"
+    )
+    print(markdown_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

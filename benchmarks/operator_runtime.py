@@ -306,7 +306,8 @@ def runtime_sections(result: RuntimeResult, report_dir: str, repeats: int) -> li
     slopes = ReportSection(
         "Runtime slope (log-log)",
         "Least-squares slope of log(ms) against log(n) over each operator's largest sizes: about "
-        "1 for O(n), 1.1 to 1.2 for O(n log n) at these n, 2 for O(n^2).",
+        "1 for O(n), 1.1 to 1.2 for O(n log n) at these n, 2 for O(n^2). A slope below the "
+        "operator's exponent means a fixed per-pass overhead still weighs at those sizes.",
         "operator_slopes",
         ["operator", "device", "declared cost", "fitted slope", "fit over n", "larger n"],
         slope_rows(result),

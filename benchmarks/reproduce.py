@@ -136,6 +136,15 @@ def summary_lines(
             + ", ".join(f"{method} {mean:.4f} ± {std:.4f}" for (mean, std), method in ranked)
             + "."
         )
+        fastest = sorted(
+            (mean_and_spread([run.seconds_per_epoch for run in runs])[0], method)
+            for method, runs in main_outcomes.items()
+        )
+        lines.append(
+            "- Training seconds per epoch (mean over seeds), fastest first: "
+            + ", ".join(f"{method} {seconds:.3g}" for seconds, method in fastest)
+            + "."
+        )
     if runtime and runtime.points:
         slopes = [row for row in slope_rows(runtime) if row[3] is not None]
         lines.append(

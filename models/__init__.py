@@ -18,9 +18,10 @@ TFRS needs tf-keras, so importing this package selects it (``TF_USE_LEGACY_KERAS
 environment chose otherwise; it must happen before TensorFlow is imported.
 
 Example:
-    >>> from models.cascade import load_cascade
-    >>> model = load_cascade("/tmp/dftopk_model")
-    >>> scores = model(features)  # {"retrieval": [B, N], "prerank": [B, N], "rank": [B, N]}
+    >>> from models.cascade import build_cascade, load_cascade
+    >>> model = build_cascade(config)  # or load_cascade(MODEL_DIR) for a trained one
+    >>> sorted(model(features))  # each stage's scores, [B, N]
+    ['prerank', 'rank', 'retrieval']
 """
 
 import os

@@ -1,30 +1,11 @@
 """Every docstring example in the library runs and prints what it says."""
 
-import doctest
-import importlib
-import pkgutil
-
-import numpy as np
 import pytest
-import tensorflow as tf
 
 import dftopk_tf
-
-MODULES = [
-    "dftopk_tf",
-    *sorted(
-        info.name for info in pkgutil.walk_packages(dftopk_tf.__path__, prefix="dftopk_tf.")
-    ),
-]
+from tests.docstring_examples import assert_examples_pass, package_modules
 
 
-@pytest.mark.parametrize("module_name", MODULES)
+@pytest.mark.parametrize("module_name", package_modules(dftopk_tf))
 def test_docstring_examples_run(module_name: str) -> None:
-    module = importlib.import_module(module_name)
-    result = doctest.testmod(
-        module,
-        extraglobs={"tf": tf, "np": np},
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-        verbose=False,
-    )
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
+    assert_examples_pass(module_name)

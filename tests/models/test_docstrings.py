@@ -1,9 +1,5 @@
 """Every docstring example in models/ runs and prints what it says."""
 
-import doctest
-import importlib
-import pkgutil
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,14 +9,14 @@ from models.cascade import build_cascade
 from models.config import CascadeConfig
 from models.tf_keras import keras
 from pipelines.input import load_schema
+from tests.docstring_examples import assert_examples_pass, package_modules
 from tests.models.batches import COLUMNS, TINY_LAYERS, VOCAB_SIZES, synthetic_batch, tiny_config
 
-MODULES = sorted(info.name for info in pkgutil.walk_packages(models.__path__, prefix="models."))
+MODULES = package_modules(models)
 
 
 @pytest.mark.parametrize("module_name", MODULES)
 def test_docstring_examples_run(module_name: str, tmp_path, tiny_data: str) -> None:
-    module = importlib.import_module(module_name)
     features, labels = synthetic_batch(batch_size=4)
     globs = {
         "tf": tf,
@@ -37,10 +33,4 @@ def test_docstring_examples_run(module_name: str, tmp_path, tiny_data: str) -> N
         "build_cascade": build_cascade,
         "data_config": CascadeConfig.from_schema(load_schema(tiny_data), **TINY_LAYERS),
     }
-    result = doctest.testmod(
-        module,
-        extraglobs=globs,
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-        verbose=False,
-    )
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
+    assert_examples_pass(module_name, globs)

@@ -1,9 +1,6 @@
 """Every docstring example in pipelines/ runs and prints what it says."""
 
-import doctest
-import importlib
 import os
-import pkgutil
 
 import numpy as np
 import pytest
@@ -16,11 +13,10 @@ from pipelines.recflow_day import load_day
 from pipelines.request_features import request_features
 from pipelines.simulated_cascade import StageModels, run_cascade
 from pipelines.simulated_world import SimulatedWorld, scaled_world_size
+from tests.docstring_examples import assert_examples_pass, package_modules
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
-MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(pipelines.__path__, prefix="pipelines.")
-)
+MODULES = package_modules(pipelines)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +49,5 @@ def shared_globals(tmp_path_factory) -> dict:
 
 @pytest.mark.parametrize("module_name", MODULES)
 def test_docstring_examples_run(module_name, shared_globals, tmp_path):
-    module = importlib.import_module(module_name)
     os.makedirs(tmp_path / "work")
-    result = doctest.testmod(
-        module,
-        extraglobs={**shared_globals, "tmp_dir": str(tmp_path / "work")},
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-        verbose=False,
-    )
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
+    assert_examples_pass(module_name, {**shared_globals, "tmp_dir": str(tmp_path / "work")})

@@ -1,11 +1,14 @@
 """Sampled softmax over in-batch items for a two-tower model: the TFRS retrieval baseline.
 
-Every ground-truth item of a request (its top-``label_k`` candidates by label) makes one positive
-pair (request, item). ``tfrs.tasks.Retrieval`` scores every pair's query against every pair's
-item and applies a softmax cross-entropy with the pair's own item as the target: the negatives of
-a pair are the positives of the *other* requests in the batch. The request's other positives are
-masked out of its rows (``score_mask``), so two items that are both right for a request do not
-compete, and padded pairs get weight 0. The loss is the mean over the real pairs.
+The classic TFRS recipe, one positive per query: a request's positive is its best candidate (the
+highest label: its ranking stage's first video). ``tfrs.tasks.Retrieval`` scores each request
+against its positive and against every ground-truth item (top-``label_k`` by label) of the
+*other* requests in the batch, its negatives; the request's own other ground-truth items are
+masked out (``score_mask``), so items that are right for a request never count against it.
+Requests without any real candidate get weight 0. The loss is the mean over the requests.
+
+Cost: scores [batch, batch * label_k], e.g. 1,024 x 10,240 per step. (One pair per
+ground-truth item instead would cost [batch * label_k]^2, 100 times that.)
 
 Example:
     >>> softmax = InBatchSoftmax(label_k=1)
@@ -24,10 +27,10 @@ from dftopk_tf.losses import ground_truth
 from models.tf_keras import keras, register_serializable
 
 
-def positive_pairs(
+def ground_truth_items(
     item_embeddings: tf.Tensor, labels: tf.Tensor, label_k: int
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Each request's ground-truth items: their embeddings, validity and request row.
+    """The batch's ground-truth items, flattened: their embeddings, validity and request row.
 
     Args:
         item_embeddings: float [batch, n, d].
@@ -36,10 +39,11 @@ def positive_pairs(
 
     Returns:
         ``(items, valid, rows)``: float [batch * label_k, d], bool [batch * label_k] (False on
-        pairs of requests with fewer real items) and int32 [batch * label_k] (the request row).
+        the slots of requests with fewer real items) and int32 [batch * label_k] (the request).
 
     Example:
-        >>> items, valid, rows = positive_pairs(tf.eye(3)[None], tf.constant([[0.0, 2.0, 1.0]]), 2)
+        >>> labels = tf.constant([[0.0, 2.0, 1.0]])
+        >>> items, valid, rows = ground_truth_items(tf.eye(3)[None], labels, 2)
         >>> items.numpy().tolist(), rows.numpy().tolist()
         ([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [0, 0])
     """
@@ -58,15 +62,16 @@ class InBatchSoftmax(keras.layers.Layer):
     """In-batch sampled-softmax retrieval loss over ground-truth pairs (``tfrs.tasks.Retrieval``).
 
     Args:
-        label_k: ground-truth size per request (the top-``label_k`` candidates by label).
+        label_k: ground-truth size per request (the top-``label_k`` candidates by label): the
+            other requests' ground-truth items are the negatives.
         temperature: softmax temperature of the task (None: 1).
         metrics: ``tfrs.metrics.FactorizedTopK`` (or other ``Factorized``) metrics over an item
-            corpus index, updated with every real pair when ``compute_metrics``; not part of
-            the config (an index is rebuilt from the trained item tower, not serialised).
+            corpus index, updated with each request's positive when ``compute_metrics``; not
+            part of the config (an index is rebuilt from the trained item tower).
 
     Call: ``layer(query_embeddings, item_embeddings, labels, compute_metrics=False)`` with query
     [batch, d], items [batch, n, d] and labels [batch, n] (negative = padded); returns the scalar
-    mean loss over the real pairs of this (replica's) batch.
+    mean loss over the requests of this (replica's) batch that have a real candidate.
 
     Example:
         >>> InBatchSoftmax(label_k=5).get_config()["label_k"]
@@ -100,16 +105,16 @@ class InBatchSoftmax(keras.layers.Layer):
         labels: tf.Tensor,
         compute_metrics: bool = False,
     ) -> tf.Tensor:
-        items, valid, rows = positive_pairs(item_embeddings, labels, self.label_k)
-        queries = tf.repeat(query_embeddings, self.label_k, axis=0)
-        pairs = tf.shape(rows)[0]
-        own = tf.eye(pairs, dtype=tf.bool)
-        same_request = tf.equal(rows[:, None], rows[None, :])
-        score_mask = (own | ~same_request) & valid[None, :]
-        weights = tf.cast(valid, tf.float32)
+        items, valid, rows = ground_truth_items(item_embeddings, labels, self.label_k)
+        best = tf.gather(item_embeddings, tf.math.top_k(labels, k=1).indices, batch_dims=1)
+        requests = tf.shape(labels)[0]
+        others = tf.not_equal(rows[None, :], tf.range(requests)[:, None]) & valid[None, :]
+        # Column b of the first block is request b's positive; the rest are negatives.
+        score_mask = tf.concat([tf.eye(requests, dtype=tf.bool), others], axis=1)
+        weights = tf.cast(tf.reduce_any(labels >= 0, axis=-1), tf.float32)
         total = self.task(
-            queries,
-            items,
+            query_embeddings,
+            tf.concat([best[:, 0], items], axis=0),
             sample_weight=weights,
             score_mask=score_mask,
             compute_metrics=compute_metrics,

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models.in_batch_softmax import InBatchSoftmax, positive_pairs
+from models.in_batch_softmax import InBatchSoftmax, ground_truth_items
 from models.prerank import DINPrerank
 from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
@@ -79,27 +79,37 @@ def test_stage_config_round_trip(name: str) -> None:
 
 
 def in_batch_softmax_reference(query, items, labels, label_k):
-    """Mean over ground-truth pairs of -log softmax over other requests' positives."""
-    pairs = []
+    """Mean over requests of -log softmax of the best item against other requests' top-k."""
+    truth = []
     for row in range(labels.shape[0]):
         real = np.flatnonzero(labels[row] >= 0)
-        top = real[np.argsort(-labels[row, real], kind="stable")][:label_k]
-        pairs += [(row, item) for item in sorted(top)]
+        truth.append(real[np.argsort(-labels[row, real], kind="stable")][:label_k])
     losses = []
-    for row, item in pairs:
-        candidates = [(r, i) for r, i in pairs if r != row or i == item]
-        logits = np.array([query[row] @ items[r, i] for r, i in candidates])
-        target = candidates.index((row, item))
-        losses.append(np.log(np.sum(np.exp(logits - logits.max()))) + logits.max() - logits[target])
+    for row, top in enumerate(truth):
+        if len(top) == 0:
+            continue
+        negatives = [
+            items[other, item]
+            for other in range(len(truth))
+            if other != row
+            for item in truth[other]
+        ]
+        logits = np.array([query[row] @ vector for vector in [items[row, top[0]], *negatives]])
+        losses.append(np.log(np.sum(np.exp(logits - logits.max()))) + logits.max() - logits[0])
     return np.mean(losses)
 
 
 def test_in_batch_softmax_matches_the_formula() -> None:
     rng = np.random.default_rng(2)
-    query = rng.normal(size=(3, 4)).astype(np.float32)
-    items = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    query = rng.normal(size=(4, 4)).astype(np.float32)
+    items = rng.normal(size=(4, 5, 4)).astype(np.float32)
     labels = np.array(
-        [[3.0, 1.0, 2.0, 0.0, -1.0], [0.0, -1.0, -1.0, -1.0, -1.0], [1.0, 5.0, 0.0, 4.0, 2.0]],
+        [
+            [3.0, 1.0, 2.0, 0.0, -1.0],
+            [0.0, -1.0, -1.0, -1.0, -1.0],
+            [1.0, 5.0, 0.0, 4.0, 2.0],
+            [-1.0, -1.0, -1.0, -1.0, -1.0],
+        ],
         np.float32,
     )
     loss = InBatchSoftmax(label_k=2)(tf.constant(query), tf.constant(items), tf.constant(labels))
@@ -107,9 +117,9 @@ def test_in_batch_softmax_matches_the_formula() -> None:
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
 
 
-def test_positive_pairs_mark_missing_ground_truth() -> None:
+def test_ground_truth_items_mark_missing_ones() -> None:
     labels = tf.constant([[2.0, -1.0, -1.0], [0.0, 3.0, 1.0]])
-    items, valid, rows = positive_pairs(tf.eye(3, batch_shape=[2]), labels, label_k=2)
+    items, valid, rows = ground_truth_items(tf.eye(3, batch_shape=[2]), labels, label_k=2)
     assert valid.numpy().tolist() == [True, False, True, True]
     assert rows.numpy().tolist() == [0, 0, 1, 1]
     np.testing.assert_array_equal(items[2:], [[0, 1, 0], [0, 0, 1]])

@@ -5,9 +5,12 @@ pre-ranking, DCN-v2 ranking, the paper's layer sizes) on the same batches, held 
 that the input pipeline is not timed: one step is the forward of the three stages, the method's
 loss, the backward and the Adam update, in one ``tf.function`` (``CascadeModel.train_step``).
 The batches come from a simulated RecFlow dataset (``pipelines.simulate`` + ``convert``) unless
-``--data`` names a converted folder. Steps of the methods are interleaved round-robin, so that
-load from other processes hits every method alike; the table gives the median step time,
-requests per second (batch / step time) and the ratio to DFTopK, with the machine it ran on.
+``--data`` names a converted folder. The towers cost the same for every method, so the table also
+times the method's own part alone: the forward and backward of its loss (``models.objectives``)
+over the same three stages' scores [batch, n]. Steps of the methods are interleaved, each round
+starting one method later, so that load from other processes and the position in a round hit
+every method alike; the table gives median times, requests per second (batch / step time) and
+ratios to DFTopK, with the machine it ran on.
 
 LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
 matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table says so.
@@ -28,7 +31,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -54,7 +57,7 @@ class ThroughputRow:
     """One method's line of the table (``step_ms`` None when the method was skipped).
 
     Example:
-        >>> ThroughputRow("bce", "O(n)", 40, 1024, 250.0).requests_per_second
+        >>> ThroughputRow("bce", "O(n)", 40, 1024, 250.0, 5.0).requests_per_second
         4096.0
     """
 
@@ -63,6 +66,7 @@ class ThroughputRow:
     candidates: int
     batch_size: int
     step_ms: float | None
+    loss_ms: float | None = None
     note: str = ""
 
     @property
@@ -110,11 +114,60 @@ def build_trainer(config: CascadeConfig, learning_rate: float):
     return model, tf.function(model.train_step)
 
 
-def _timed_step(step, batch) -> float:
+def loss_step(objective, labels: tf.Tensor, outputs: dict[str, tf.Tensor]):
+    """A ``tf.function`` of the forward and backward of ``objective`` alone on fixed scores.
+
+    Returns a callable of no argument giving the loss (its gradients are computed, not kept).
+
+    Example:
+        >>> from models.objectives import make_objective
+        >>> scores = {name: tf.zeros([2, 12]) for name in ("retrieval", "prerank", "rank")}
+        >>> step = loss_step(make_objective("bce", 3, 3, 3, 3), tf.ones([2, 12]), scores)
+        >>> float(step()["loss"]) > 0
+        True
+    """
+    objective.build(None)
+    variables = {name: tf.Variable(value, trainable=True) for name, value in outputs.items()}
+
+    @tf.function
+    def step() -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            loss = objective(labels, {name: var.read_value() for name, var in variables.items()})
+        gradients = tape.gradient(loss["loss"], list(variables.values()))
+        total = tf.add_n([tf.reduce_sum(g) for g in gradients if g is not None])
+        with tf.control_dependencies([total]):
+            return {"loss": tf.identity(loss["loss"])}
+
+    return step
+
+
+def _timed(step, *args) -> float:
     start = time.perf_counter()
-    logs = step(batch)
+    logs = step(*args)
     float(logs["loss"])  # reading the loss back waits for the whole step
     return 1000.0 * (time.perf_counter() - start)
+
+
+def interleaved_medians(
+    steps: dict[str, Callable], inputs: Sequence[tuple], warmup: int
+) -> dict[str, float]:
+    """Median ms of each step over ``inputs``, one call of each per round, rotating the order.
+
+    Example:
+        >>> one = lambda: {"loss": tf.constant(1.0)}
+        >>> sorted(interleaved_medians({"a": one, "b": one}, [(), ()], warmup=1))
+        ['a', 'b']
+    """
+    names = list(steps)
+    for step in steps.values():
+        for args in inputs[:warmup] or inputs[:1]:
+            _timed(step, *args)
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    for round_index, args in enumerate(inputs[warmup:]):
+        shift = round_index % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            timings[name].append(_timed(steps[name], *args))
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def run_benchmark(
@@ -140,30 +193,28 @@ def run_benchmark(
     schema = read_data_schema(data_dir)
     candidates = STAGE_CANDIDATES + negatives
     batches = held_batches(data_dir, batch_size, negatives, warmup + steps)
-    trainers, skipped = {}, {}
+    trainers, losses, skipped, outputs = {}, {}, {}, None
     for method in methods:
         work = batch_size * float(candidates) ** 3
         if method == CUBIC_METHOD and work > cubic_work:
             skipped[method] = f"skipped: batch * n^3 = {work:.1e} > {cubic_work:.0e}"
             continue
         keras.utils.set_random_seed(0)
-        trainers[method] = build_trainer(
-            CascadeConfig.from_schema(schema, method=method), learning_rate
-        )[1]
-    for step in trainers.values():
-        for batch in batches[:warmup] or batches[:1]:
-            _timed_step(step, batch)
-    timings: dict[str, list[float]] = {method: [] for method in trainers}
-    for batch in batches[warmup:]:
-        for method, step in trainers.items():
-            timings[method].append(_timed_step(step, batch))
+        config = CascadeConfig.from_schema(schema, method=method)
+        model, trainers[method] = build_trainer(config, learning_rate)
+        if outputs is None:  # the same stage scores for every method's loss
+            outputs = model.stage_outputs(batches[0][0])
+        losses[method] = loss_step(model.objective, batches[0][1]["label"], outputs)
+    step_ms = interleaved_medians(trainers, [(batch,) for batch in batches], warmup)
+    loss_ms = interleaved_medians(losses, [()] * (warmup + steps), warmup)
     return [
         ThroughputRow(
             method,
             method_cost(method),
             candidates,
             batch_size,
-            statistics.median(timings[method]) if method in timings else None,
+            step_ms.get(method),
+            loss_ms.get(method),
             skipped.get(method, ""),
         )
         for method in methods
@@ -171,25 +222,33 @@ def run_benchmark(
 
 
 def markdown_table(rows: Sequence[ThroughputRow]) -> str:
-    """The rows as a markdown table, with each method's requests/s over DFTopK's.
+    """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
     Example:
-        >>> print(markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0)]))
-        | method | operator cost | n | batch | ms / step | requests / s | vs dftopk |
-        |---|---|---|---|---|---|---|
-        | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x |
+        >>> table = markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
+        >>> print(table.splitlines()[-1])
+        | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x | 10.0 | 1.00x |
     """
-    reference = next((row.requests_per_second for row in rows if row.method == "dftopk"), None)
+    reference = next((row for row in rows if row.method == "dftopk" and row.step_ms), None)
     lines = [
-        "| method | operator cost | n | batch | ms / step | requests / s | vs dftopk |",
-        "|---|---|---|---|---|---|---|",
+        "| method | operator cost | n | batch | ms / step | requests / s | vs dftopk | loss ms "
+        "| loss vs dftopk |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if row.step_ms is None:
-            cells = ["-", "-", row.note]
+            cells = ["-", "-", "-", "-", row.note]
         else:
-            ratio = f"{row.requests_per_second / reference:.2f}x" if reference else "-"
-            cells = [f"{row.step_ms:.1f}", f"{row.requests_per_second:,.0f}", ratio]
+            # Speed ratios: above 1 is faster than DFTopK.
+            step_ratio = f"{reference.step_ms / row.step_ms:.2f}x" if reference else "-"
+            loss_ratio = f"{reference.loss_ms / row.loss_ms:.2f}x" if reference else "-"
+            cells = [
+                f"{row.step_ms:.1f}",
+                f"{row.requests_per_second:,.0f}",
+                step_ratio,
+                f"{row.loss_ms:.1f}",
+                loss_ratio,
+            ]
         lines.append(
             f"| {row.method} | {row.cost} | {row.candidates} | {row.batch_size} | "
             + " | ".join(cells)
@@ -270,9 +329,10 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
         )
     print(machine_description())
     print(
-        f"cascade train step (3 stages + loss + Adam), batch {args.batch_size}, "
-        f"n = {STAGE_CANDIDATES + args.negatives} candidates, median of {args.steps} steps per "
-        f"method ({time.perf_counter() - started:.0f} s in all)"
+        f"cascade train step (3 stages + loss + Adam) and the loss alone (forward + backward), "
+        f"batch {args.batch_size}, n = {STAGE_CANDIDATES + args.negatives} candidates, median "
+        f"of {args.steps} steps per method ({time.perf_counter() - started:.0f} s in all); "
+        "ratios are speed relative to DFTopK (above 1: faster)"
     )
     print(markdown_table(rows))
     return rows

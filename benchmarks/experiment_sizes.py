@@ -3,7 +3,7 @@
 - ``full`` (the default): 8 simulated days x 10,000 requests, every method with 3 seeds in the
   main table, one seed for the studies, operator runtimes from n = 5 to 100,000 (roughly two hours
   on 2 CPU cores, estimated from the quick run's step and evaluation times).
-- ``quick``: every experiment in under 10 minutes on 2 idle CPU cores: 3 days x 1,000 requests,
+- ``quick``: every experiment in under 10 minutes on 2 idle CPU cores: 3 days x 800 requests,
   every method with 2 seeds, one seed for the studies.
 - ``tiny``: every experiment in about a minute, for the tests: the temperature and negative
   studies reuse the main table's DFTopK run (one point each).
@@ -130,7 +130,7 @@ SIZES: dict[str, ExperimentSizes] = {
     "quick": ExperimentSizes(
         name="quick",
         days=3,
-        requests_per_day=1_000,
+        requests_per_day=800,
         seeds=(0, 1),
         study_seeds=(0,),
         methods=METHOD_NAMES,
@@ -141,12 +141,12 @@ SIZES: dict[str, ExperimentSizes] = {
         taus=(0.1, 1.0, 10.0),
         negative_methods=("dftopk", "lcron-neuralsort"),
         negatives=(0, 160),
-        streaming_methods=("dftopk", "bce"),
+        streaming_methods=("dftopk",),
         streaming_days=3,
         runtime_sizes=(5, 10, 50, 100, 500, 1_000, 5_000, 50_000, 100_000),
-        runtime_batch=64,
+        runtime_batch=32,
         runtime_repeats=3,
-        runtime_time_limit_s=2.0,
+        runtime_time_limit_s=1.0,
         runtime_memory_limit_bytes=2**30,
         conflict_requests=128,
         conflict_candidates=200,

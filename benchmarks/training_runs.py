@@ -52,10 +52,16 @@ class RunSettings:
     eval_days: tuple[str, ...] | None = None
 
     def name(self) -> str:
-        """A folder name that tells the settings apart."""
+        """A folder name that tells the settings apart.
+
+        Example:
+            >>> RunSettings("bce", 0, train_days=("d1",), eval_days=("d2",)).name()
+            'bce-seed0-tau_default-neg0-days_d1-eval_d2'
+        """
         tau = "default" if self.tau is None else f"{self.tau:g}"
         days = "default" if self.train_days is None else "_".join(self.train_days)
-        return f"{self.method}-seed{self.seed}-tau_{tau}-neg{self.negatives}-days_{days}"
+        name = f"{self.method}-seed{self.seed}-tau_{tau}-neg{self.negatives}-days_{days}"
+        return name if self.eval_days is None else f"{name}-eval_{'_'.join(self.eval_days)}"
 
     def resolved(self) -> "RunSettings":
         """The same settings with the method's default temperature written out.

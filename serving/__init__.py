@@ -11,7 +11,9 @@ The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written do
 Example:
     >>> from serving.backends import LocalBackend
     >>> from serving.cascade import Cascade
-    >>> cascade = Cascade(LocalBackend("/tmp/export"), top_n=200, m=50, k=10)
+    >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
+    >>> cascade.recommend(request).item_ids.shape
+    (1, 10)
 
 The export rebuilds the TFRS models of ``models/``, which need tf-keras: importing this package
 selects it (``TF_USE_LEGACY_KERAS=1``) unless the environment chose otherwise, before TensorFlow is

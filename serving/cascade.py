@@ -6,7 +6,8 @@ keeps M; ranking scores those and keeps K. The kept items of a stage are its ``s
 ordered by its scores (ties: lower position first, as ``tf.math.top_k``).
 
 Example:
-    >>> cascade = Cascade(LocalBackend("/tmp/export"), top_n=200, m=50, k=10)
+    >>> from serving.backends import LocalBackend
+    >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
     >>> result = cascade.recommend(request)          # request: context, user, seq, seq_mask
     >>> result.item_ids.shape, sorted(result.timings_ms)
     ((1, 10), ['prerank', 'rank', 'retrieval', 'total'])
@@ -51,7 +52,8 @@ class CascadeResult:
         timings_ms: milliseconds spent in ``retrieval``, ``prerank``, ``rank`` and ``total``.
 
     Example:
-        >>> result.item_features[0, 0, 0]  # video_id + 1 of the top item of request 0
+        >>> result.item_ids.shape, result.item_features.shape, result.scores.dtype
+        ((1, 10), (1, 10, 8), dtype('float32'))
     """
 
     item_ids: np.ndarray
@@ -99,7 +101,8 @@ class Cascade:
         k: items kept by ranking (returned).
 
     Example:
-        >>> cascade = Cascade(GrpcBackend("127.0.0.1:8500"), top_n=500, m=100, k=10)
+        >>> from serving.backends import GrpcBackend
+        >>> cascade = Cascade(GrpcBackend(grpc_target), top_n=500, m=100, k=10)
         >>> cascade.recommend(request, k=5).item_ids.shape
         (1, 5)
     """

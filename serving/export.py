@@ -13,9 +13,10 @@ published; each version is written atomically and never overwritten; if one mode
 versions this run already wrote are removed, so the three always match.
 
 Example:
-    >>> model = load_cascade("/tmp/dftopk_model")
-    >>> export_cascade(model, corpus, "/tmp/export")
-    {'retrieval': '/tmp/export/retrieval/1', 'prerank': '/tmp/export/prerank/1', 'rank': ...}
+    >>> model = load_cascade(model_dir)
+    >>> corpus = collect_item_corpus(data_dir)
+    >>> export_cascade(model, corpus, tmp_dir)
+    {'retrieval': '.../retrieval/1', 'prerank': '.../prerank/1', 'rank': '.../rank/1'}
 """
 
 import argparse
@@ -41,8 +42,10 @@ def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVoc
     """float32 [items, d]: the item tower's vectors of the corpus rows, in batches.
 
     Example:
-        >>> embed_corpus(model, corpus, vocabulary).shape
-        (5000, 32)
+        >>> config = model.cascade_config
+        >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
+        >>> embed_corpus(model, corpus[:5], vocabulary).shape
+        (5, 8)
     """
     vectors = [
         model.retrieval.item_embeddings(
@@ -93,8 +96,10 @@ def export_cascade(
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
 
     Example:
-        >>> export_cascade(model, corpus, "/tmp/export", version=3)["rank"]
-        '/tmp/export/rank/3'
+        >>> export_cascade(model, corpus, export_dir, version=1)  # export_dir holds version 1
+        Traceback (most recent call last):
+        ...
+        serving.export_layout.VersionExistsError: .../retrieval/1 exists; export never overwrites...
     """
     version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
     for name in sig.MODEL_NAMES:
@@ -167,7 +172,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     """Runs the export (see ``--help``); prints and returns the written folders.
 
     Example:
-        >>> main(["--model-dir", "/tmp/m", "--data", "/tmp/tfrec", "--export-dir", "/tmp/e"])
+        >>> written = main(["--model-dir", model_dir, "--data", data_dir,
+        ...                 "--export-dir", f"{tmp_dir}/cli", "--version", "2"])
+        item corpus: ... items
+        retrieval: .../cli/retrieval/2
+        prerank: .../cli/prerank/2
+        rank: .../cli/rank/2
     """
     args = _parser().parse_args(argv)
     sizes = CascadeSizes(args.top_n, args.m, args.k)

@@ -6,9 +6,9 @@ complete, so a server polling the folder never sees half a model; an existing ve
 overwritten.
 
 Example:
-    >>> version = next_version("/tmp/export", ["retrieval", "prerank", "rank"])
-    >>> write_version("/tmp/export", "rank", version, servable, servable.signatures())
-    '/tmp/export/rank/1'
+    >>> version = next_version(tmp_dir, ["retrieval", "prerank", "rank"])
+    >>> write_version(tmp_dir, "rank", version, servable, servable.signatures())
+    '.../rank/1'
 """
 
 import os
@@ -31,8 +31,8 @@ def version_dir(export_dir: str, model_name: str, version: int) -> str:
     """``EXPORT/<model_name>/<version>``.
 
     Example:
-        >>> version_dir("/tmp/export", "rank", 3)
-        '/tmp/export/rank/3'
+        >>> version_dir(export_dir, "rank", 3)
+        '.../rank/3'
     """
     return os.path.join(export_dir, model_name, str(version))
 
@@ -56,8 +56,8 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
     Raises ``FileNotFoundError`` naming the folder when the model has no version.
 
     Example:
-        >>> latest_version_dir("/tmp/export", "rank")
-        '/tmp/export/rank/1'
+        >>> latest_version_dir(export_dir, "rank")
+        '.../rank/1'
     """
     versions = existing_versions(export_dir, model_name)
     if not versions:
@@ -109,8 +109,8 @@ def write_version(
     renamed into place. Raises ``VersionExistsError`` when the version exists.
 
     Example:
-        >>> write_version("/tmp/export", "rank", 1, servable, servable.signatures())
-        '/tmp/export/rank/1'
+        >>> write_version(tmp_dir, "rank", 7, servable, servable.signatures())
+        '.../rank/7'
     """
     check_version_free(export_dir, model_name, version)
     final = version_dir(export_dir, model_name, version)

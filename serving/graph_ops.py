@@ -7,7 +7,7 @@ time. ``serving_problems`` walks every node of every meta graph and of every fun
 function library and names each such problem.
 
 Example:
-    >>> serving_problems("/tmp/export/rank/1")
+    >>> serving_problems(f"{export_dir}/rank/1")
     []
 """
 
@@ -77,7 +77,7 @@ def serving_problems(saved_model_dir: str) -> list[str]:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> serving_problems("/tmp/export/retrieval/1")
+        >>> serving_problems(f"{export_dir}/retrieval/1")
         []
     """
     problems = []

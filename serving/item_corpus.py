@@ -6,7 +6,7 @@ video's fields do not change between requests, so the corpus keeps one row per `
 (the first seen), ordered by ``video_id``; a row's position is the ``item_ids`` retrieval returns.
 
 Example:
-    >>> corpus = collect_item_corpus("/data/recflow_tfrecords")
+    >>> corpus = collect_item_corpus(data_dir)
     >>> corpus.shape[1], corpus.dtype
     (8, dtype('int32'))
 """
@@ -42,7 +42,7 @@ def collect_item_corpus(tfrecord_dir: str, days: Sequence[str] | None = None) ->
     Raises ``ValueError`` when the data holds no item.
 
     Example:
-        >>> collect_item_corpus("/data/recflow_tfrecords", days=["2024-02-04"]).shape[1]
+        >>> collect_item_corpus(data_dir, days=["2024-01-14"]).shape[1]
         8
     """
     dataset = make_dataset(tfrecord_dir, READ_BATCH, shuffle=False, deterministic=True, days=days)

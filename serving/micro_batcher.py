@@ -7,7 +7,7 @@ new calls queue up, so under load batches grow by themselves.
 
 Example:
     >>> batcher = CascadeBatcher(cascade, max_batch_rows=32, max_wait_ms=1.0)
-    >>> result = batcher.recommend(features, (200, 50, 10))   # from any thread
+    >>> result = batcher.recommend(request, (200, 50, 10))   # from any thread
     >>> batcher.close()
 """
 
@@ -49,7 +49,7 @@ class CascadeBatcher:
 
     Example:
         >>> with CascadeBatcher(cascade) as batcher:
-        ...     batcher.recommend(features, (200, 50, 10)).item_ids.shape
+        ...     batcher.recommend(request, (200, 50, 10)).item_ids.shape
         (1, 10)
     """
 
@@ -89,7 +89,7 @@ class CascadeBatcher:
         ``RuntimeError`` once closed.
 
         Example:
-            >>> batcher.recommend(features, (100, 20, 5), timeout_s=2.0).scores.shape
+            >>> batcher.recommend(request, (100, 20, 5), timeout_s=2.0).scores.shape
             (1, 5)
         """
         if self._closed.is_set():
@@ -102,7 +102,7 @@ class CascadeBatcher:
         """Stops the workers after the batches already queued.
 
         Example:
-            >>> batcher.close()
+            >>> CascadeBatcher(cascade).close()
         """
         self._closed.set()
         for _ in self._threads:

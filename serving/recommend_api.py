@@ -194,8 +194,9 @@ def recommend_answer(result: CascadeResult, sizes: tuple[int, int, int]) -> dict
     """The JSON answer for a cascade result (see the module docstring).
 
     Example:
-        >>> recommend_answer(result, (200, 50, 10))["results"][0]["video_ids"][:3]
-        [1043, 77, 5120]
+        >>> answer = recommend_answer(result, (200, 50, 10))
+        >>> len(answer["results"][0]["video_ids"]), answer["sizes"]
+        (10, {'top_n': 200, 'm': 50, 'k': 10})
     """
     video_ids = result.item_features[..., 0].astype(np.int64) - 1
     return {

@@ -5,7 +5,7 @@ Serving feeds them for inputs a request leaves out; a signature loaded in Python
 input, so in-process callers fill them in from here.
 
 Example:
-    >>> signature_defaults("/tmp/export/rank/1")
+    >>> signature_defaults(f"{export_dir}/rank/1")
     {'k': array(10, dtype=int32)}
 """
 
@@ -24,7 +24,7 @@ def read_saved_model(saved_model_dir: str) -> saved_model_pb2.SavedModel:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> len(read_saved_model("/tmp/export/rank/1").meta_graphs)
+        >>> len(read_saved_model(f"{export_dir}/rank/1").meta_graphs)
         1
     """
     path = os.path.join(saved_model_dir, "saved_model.pb")
@@ -44,7 +44,7 @@ def signature_defaults(
     Raises ``KeyError`` naming the signature when the SavedModel lacks it.
 
     Example:
-        >>> signature_defaults("/tmp/export/retrieval/1")["top_n"]
+        >>> signature_defaults(f"{export_dir}/retrieval/1")["top_n"]
         array(200, dtype=int32)
     """
     for meta_graph in read_saved_model(saved_model_dir).meta_graphs:

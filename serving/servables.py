@@ -11,7 +11,7 @@ Example:
     >>> vocabulary = FeatureVocabulary({"user": [10] * 5})
     >>> servable = ScorerServable(lambda f: tf.cast(f["items"][..., 0], tf.float32), [],
     ...                           vocabulary, default_k=10)
-    >>> tf.saved_model.save(servable, "/tmp/rank/1", signatures=servable.signatures())
+    >>> tf.saved_model.save(servable, f"{tmp_dir}/rank/1", signatures=servable.signatures())
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -54,8 +54,12 @@ class RetrievalServable(tf.Module):
         default_top_n: ``top_n`` when a request leaves it out (recorded in the signature).
 
     Example:
-        >>> servable = RetrievalServable(user_tower, user_tower.variables, index, vocabulary)
-        >>> servable.serve(**request, top_n=tf.constant(100))["item_ids"].shape  # [B, 100]
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+        >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
+        >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
+        >>> servable = RetrievalServable(user_tower, [], index, vocabulary)
+        >>> servable.serve(**request, top_n=tf.constant(5))["item_ids"].shape  # [B, 5]
+        TensorShape([1, 5])
     """
 
     def __init__(
@@ -120,8 +124,14 @@ class ScorerServable(tf.Module):
     them when k >= their count).
 
     Example:
-        >>> servable = ScorerServable(din.score, din.variables, vocabulary)
-        >>> servable.serve(**request, items=items, item_mask=mask, k=tf.constant(20))["selected"]
+        >>> config = model.cascade_config
+        >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
+        >>> servable = ScorerServable(model.rank, model.rank.variables, vocabulary)
+        >>> features = {name: tf.constant(value) for name, value in request.items()}
+        >>> items, mask = tf.constant(corpus[None, :30]), tf.ones([1, 30], tf.bool)
+        >>> outputs = servable.serve(**features, items=items, item_mask=mask, k=tf.constant(20))
+        >>> float(tf.reduce_sum(outputs["selected"]))
+        20.0
     """
 
     def __init__(

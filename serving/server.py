@@ -10,10 +10,16 @@ Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 wi
 503 (unavailable after retries) or 504 (timeout), each with a message.
 
 Example:
+    >>> import threading, urllib.request
     >>> server = build_server(RecommendService(batcher, CascadeSizes(200, 50, 10)), "127.0.0.1", 0)
     >>> threading.Thread(target=server.serve_forever, daemon=True).start()
-    >>> server.server_address[1]  # the port picked
-    41327
+    >>> url = f"http://127.0.0.1:{server.server_address[1]}{RECOMMEND_PATH}"  # the port picked
+    >>> body = b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 13, 5]}], "k": 3}'
+    >>> with urllib.request.urlopen(url, data=body) as answer:
+    ...     len(json.load(answer)["results"][0]["video_ids"])
+    3
+    >>> server.shutdown()
+    >>> server.server_close()
 """
 
 import argparse
@@ -65,7 +71,8 @@ class RecommendService:
 
         Example:
             >>> service.recommend(b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 1, 2]}]}'
-            ... )["results"][0]["video_ids"]
+            ... )["sizes"]
+            {'top_n': 200, 'm': 50, 'k': 10}
         """
         call = parse_recommend_body(body, self.defaults, self.limits)
         result = self.batcher.recommend(call.features, call.sizes, self.request_timeout_s)
@@ -157,7 +164,10 @@ def build_server(service: RecommendService, host: str, port: int) -> RecommendSe
     """A server bound to ``host:port`` (port 0 picks a free one); call ``serve_forever``.
 
     Example:
-        >>> server = build_server(service, "127.0.0.1", 0)
+        >>> server = build_server(service, "127.0.0.1", 0)  # port 0: a free one
+        >>> server.service is service
+        True
+        >>> server.server_close()
     """
     return RecommendServer((host, port), service)
 
@@ -237,8 +247,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Runs the HTTP front until interrupted (see ``--help``).
 
-    Example:
-        >>> main(["--export-dir", "/tmp/export", "--port", "8080"])
+    Example (``main(["--export-dir", export_dir, "--port", "8080"])`` serves until Ctrl-C; the
+    lines below are what it runs, serving in a thread):
+        >>> import threading
+        >>> backend = make_backend("local", export_dir=export_dir)
+        >>> batcher = CascadeBatcher(Cascade(backend, *DEFAULT_SIZES))
+        >>> server = build_server(RecommendService(batcher, DEFAULT_SIZES), "127.0.0.1", 0)
+        >>> threading.Thread(target=server.serve_forever, daemon=True).start()
+        >>> server.shutdown()
+        >>> server.server_close(); batcher.close(); backend.close()
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -1,8 +1,11 @@
 """Backends running the exported models: ``local`` (in process), ``rest``, ``grpc`` (TF Serving).
 
 Example:
-    >>> backend = make_backend("local", export_dir="/tmp/export")
-    >>> backend = make_backend("grpc", target="127.0.0.1:8500", timeout_s=1.0)
+    >>> make_backend("local", export_dir=export_dir).versions
+    {'retrieval': 1, 'prerank': 1, 'rank': 1}
+    >>> backend = make_backend("grpc", target=grpc_target, timeout_s=1.0)
+    >>> backend.predict("rank", inputs)["scores"].shape
+    (1, 50)
 """
 
 from serving.backends.base import (
@@ -31,7 +34,7 @@ def make_backend(
     ``target`` (``host:port``); ``timeout_s`` and ``retries`` apply to the two remote ones.
 
     Example:
-        >>> make_backend("rest", url="http://127.0.0.1:8501").name
+        >>> make_backend("rest", url=rest_url).name
         'rest'
     """
     if kind == "local":

@@ -77,7 +77,8 @@ class PredictBackend(abc.ABC):
         """Releases what the backend holds (connections, loaded models).
 
         Example:
-            >>> backend.close()
+            >>> from serving.backends import GrpcBackend
+            >>> GrpcBackend(grpc_target).close()
         """
 
 

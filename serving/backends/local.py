@@ -1,7 +1,7 @@
 """The ``local`` backend: the exported SavedModels loaded in this process (no server needed).
 
 Example:
-    >>> backend = LocalBackend("/tmp/export")
+    >>> backend = LocalBackend(export_dir)
     >>> backend.versions
     {'retrieval': 1, 'prerank': 1, 'rank': 1}
 """
@@ -32,7 +32,7 @@ class LocalBackend(PredictBackend):
     thread-safe.
 
     Example:
-        >>> LocalBackend("/tmp/export").predict("rank", inputs)["selected"].sum(axis=1)
+        >>> LocalBackend(export_dir).predict("rank", inputs)["selected"].sum(axis=1)
         array([10.], dtype=float32)
     """
 

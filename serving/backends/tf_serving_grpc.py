@@ -5,7 +5,7 @@ Inputs travel as ``TensorProto``s (``tf.make_tensor_proto``), outputs come back 
 are ``BackendRequestError``; DEADLINE_EXCEEDED is ``BackendTimeoutError``.
 
 Example:
-    >>> backend = GrpcBackend("127.0.0.1:8500")
+    >>> backend = GrpcBackend(grpc_target)  # TF Serving's gRPC port, e.g. "127.0.0.1:8500"
     >>> backend.predict("rank", inputs)["selected"].shape
     (1, 50)
 """
@@ -69,7 +69,8 @@ class GrpcBackend(PredictBackend):
         backoff_s: first wait between attempts (doubled each time).
 
     Example:
-        >>> GrpcBackend("127.0.0.1:8500", timeout_s=1.0).predict("retrieval", inputs)
+        >>> GrpcBackend(grpc_target, timeout_s=1.0).predict("retrieval", request)["scores"].shape
+        (1, 200)
     """
 
     name = "grpc"

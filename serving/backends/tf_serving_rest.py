@@ -6,7 +6,7 @@ Connection failures and HTTP 503 (UNAVAILABLE) are retried; 4xx answers are
 ``BackendRequestError`` with TF Serving's ``error`` message.
 
 Example:
-    >>> backend = RestBackend("http://127.0.0.1:8501")
+    >>> backend = RestBackend(rest_url)  # TF Serving's REST address, e.g. "http://127.0.0.1:8501"
     >>> backend.predict("rank", inputs)["scores"].shape
     (1, 50)
 """
@@ -61,7 +61,8 @@ class RestBackend(PredictBackend):
         backoff_s: first wait between attempts (doubled each time).
 
     Example:
-        >>> RestBackend("http://127.0.0.1:8501", timeout_s=1.0).predict("retrieval", inputs)
+        >>> RestBackend(rest_url, timeout_s=1.0).predict("retrieval", request)["item_ids"].shape
+        (1, 200)
     """
 
     name = "rest"

@@ -71,7 +71,7 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> 
     model_dir = str(tmp_path / "model")
     layout = ModelDir(model_dir)
     # LapSum: a peer operator through the whole command (DFTopK is every other test's default).
-    options = tiny_options(tiny_data, model_dir, epochs=3, method="lapsum")
+    options = tiny_options(tiny_data, model_dir, epochs=3, method="lapsum", validate=True)
     with pytest.raises(Interrupted):
         run_training(options, callbacks=[KillAfterEpoch(0)])
     assert not layout.has_weights()
@@ -81,7 +81,9 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> 
     result = run_training(options, callbacks=[recorder])
     assert recorder.epochs == [1, 2]
     with open(layout.history_path) as file:
-        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
+        history = list(csv.DictReader(file))
+    assert [row["epoch"] for row in history] == ["0", "1", "2"]
+    assert all(0.0 <= float(row["val_joint_recall"]) <= 1.0 for row in history)
     assert layout.has_weights()
     assert sorted(os.listdir(layout.checkpoints_dir)) == [
         "checkpoint",
@@ -91,7 +93,7 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> 
             for part in ("data-00000-of-00001", "index")
         ],
     ]
-    assert os.listdir(os.path.join(layout.logs_dir, "train"))
+    assert sorted(os.listdir(layout.logs_dir)) == ["train", "validation"]
     with open(layout.metrics_path) as file:
         written = json.load(file)
     assert METRIC_KEYS <= set(written) and written == result.metrics

@@ -83,7 +83,7 @@ class CascadeConfig:
 
     Example:
         >>> CascadeConfig(vocab_sizes, columns, method="bce").temperature
-        1.0
+        0.1
     """
 
     vocab_sizes: dict[str, int]

@@ -6,7 +6,8 @@ and every peer top-k operator in the LCRON cascade scheme, pointwise BCE, or the
 Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Adam, learning rate
 1e-2, batch 1024, embedding size 8, seed 42, k = 10 for both stages, one pass over every day but
 the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
-temperature is 1 (``models.objectives.DEFAULT_TEMPERATURES`` says why it is not the paper's 500).
+temperature is 0.1 (``models.objectives.DEFAULT_TEMPERATURES`` says why it is not the paper's
+500).
 
 The run writes the model folder (layout in ``models.model_dir``): ``config.json`` first, then a
 checkpoint every epoch, TensorBoard logs and ``history.csv``; ``BackupAndRestore`` keeps the
@@ -332,7 +333,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         type=float,
         default=None,
         help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
-        "default: models.objectives.DEFAULT_TEMPERATURES (1, DiffSort 10)",
+        "default: models.objectives.DEFAULT_TEMPERATURES (0.1; DiffSort steepness 10)",
     )
     parser.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
     parser.add_argument(

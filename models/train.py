@@ -238,6 +238,12 @@ def run_training(
     config.check_candidates(STAGE_CANDIDATES + options.eval_negatives)
     strategy = strategy or make_strategy(options.strategy)
     replicas = strategy.num_replicas_in_sync
+    local_replicas = isinstance(strategy, tf.distribute.MirroredStrategy) and replicas > 1
+    if options.run_eagerly and local_replicas:
+        raise ValueError(
+            "--run-eagerly with several replicas on one machine: eager replicas may start "
+            "their collective ops in different orders and fail; run without --run-eagerly"
+        )
     if options.batch_size % replicas:
         raise ValueError(
             f"batch size {options.batch_size} does not split evenly over {replicas} replicas"

@@ -82,6 +82,11 @@ def mirrored(data_dir: str, out_dir: str) -> dict:
         "per_replica_sources": negative_sources(strategy, cross_replica=False),
         "cross_replica_sources": negative_sources(strategy, cross_replica=True),
     }
+    eager = train_options(data_dir, f"{out_dir}/eager", strategy="mirrored", run_eagerly=True)
+    try:
+        run_training(eager)
+    except ValueError as error:
+        results["eager_mirrored_error"] = str(error)
     # One device runs eagerly (quicker to start); the replicas in a graph, since eager
     # replicas may launch their collectives in different orders.
     for name, eager in (("cpu", True), ("mirrored", False)):

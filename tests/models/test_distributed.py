@@ -82,6 +82,7 @@ def runs(tiny_data, tmp_path_factory) -> dict[str, Callable[[], dict]]:
 def test_mirrored_over_two_cpus_matches_one_device(runs) -> None:
     (result,), _ = runs["mirrored"]()
     assert result["replicas"] == 2
+    assert "run without --run-eagerly" in result["eager_mirrored_error"]
     np.testing.assert_allclose(result["mirrored"], result["cpu"], rtol=1e-4)
     own, other = range(1, 41), range(1001, 1041)
     first, second = result["per_replica_sources"]

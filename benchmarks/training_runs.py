@@ -68,7 +68,7 @@ class RunSettings:
 
         Example:
             >>> RunSettings("dftopk", 0).resolved().tau
-            1.0
+            0.1
         """
         if self.tau is not None:
             return self

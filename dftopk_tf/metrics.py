@@ -13,8 +13,9 @@ undefined (no real item, ideal DCG 0, all labels or all scores tied for Kendall 
 request and left out of the streamed mean; the metric reports 0 until some request is defined.
 Real scores must not be NaN (checked at run time); a NaN label counts as padding.
 
-Cost: a few sorts of [batch, n] (``tf.math.top_k``), and for Kendall tau [batch, n, n] pairwise
-comparisons; meant for evaluation lists (n ~ 200), not the O(n) training path.
+Cost: the top-k masks are linear-time selections (``dftopk_tf.selection.topk_mask``); NDCG
+sorts [batch, n] (``tf.math.top_k``), and Kendall tau makes [batch, n, n] pairwise comparisons;
+meant for evaluation lists (n ~ 200), not the O(n) training path.
 
 Example:
     >>> metric = RecallAtKM(k=1, m=2)
@@ -31,6 +32,7 @@ import tensorflow as tf
 
 from dftopk_tf.keras_compat import keras, register_serializable
 from dftopk_tf.masking import mask_from_labels
+from dftopk_tf.selection import topk_mask
 
 
 def recall_at_k_m_per_request(
@@ -56,8 +58,8 @@ def recall_at_k_m_per_request(
     """
     _check_positive_int(k=k, m=m)
     labels, scores, mask = _validated(labels, scores, mask)
-    truth = _top_mask(labels, k, mask)
-    chosen = _top_mask(scores, m, mask)
+    truth = topk_mask(labels, k, mask)
+    chosen = topk_mask(scores, m, mask)
     return _ratio(_count(truth & chosen), _count(truth))
 
 
@@ -96,9 +98,9 @@ def joint_recall_per_request(
     _check_positive_int(k=k, m1=m1, m2=m2)
     labels, stage1_scores, mask = _validated(labels, stage1_scores, mask)
     _, stage2_scores, _ = _validated(labels, stage2_scores, mask)
-    truth = _top_mask(labels, k, mask)
-    kept = _top_mask(stage1_scores, m1, mask)
-    final = _top_mask(stage2_scores, m2, kept)
+    truth = topk_mask(labels, k, mask)
+    kept = topk_mask(stage1_scores, m1, mask)
+    final = topk_mask(stage2_scores, m2, kept)
     return _ratio(_count(truth & final), _count(truth))
 
 
@@ -410,11 +412,6 @@ def _positions(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     order = tf.gather(by_value, real_first, batch_dims=1)
     _, inverse = tf.math.top_k(-tf.cast(order, tf.float32), k=n)
     return inverse
-
-
-def _top_mask(values: tf.Tensor, k: int, mask: tf.Tensor) -> tf.Tensor:
-    """The min(k, real count) real items with the largest values, ties broken by lower index."""
-    return mask & (_positions(values, mask) < k)
 
 
 def _dcg(gains: tf.Tensor, positions: tf.Tensor, k: int, mask: tf.Tensor) -> tf.Tensor:

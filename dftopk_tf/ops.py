@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from dftopk_tf import selection
+from dftopk_tf import key_passes, selection
 from dftopk_tf.masking import resolve_mask
 from dftopk_tf.validation import check_k, check_positive_tensor, check_scores
 
@@ -40,93 +40,112 @@ PADDED_LOGIT: float = -1.0e4
 SELECT_ALL_MARGIN: float = 30.0
 
 
-def _threshold_items(
+def _threshold_indices(
     keys: tf.Tensor, k: tf.Tensor, kth_key: tf.Tensor, next_key: tf.Tensor
 ) -> tf.Tensor:
-    """[rows, n] float 0/1/2: how many of the k-th and (k+1)-th item (top_k tie order) each item is.
+    """[rows, 2] int32: positions of the k-th and (k+1)-th item (``tf.math.top_k`` tie order).
 
-    Without ties each key is held by one item, found by one equality pass; ties (some row's k-th
-    or (k+1)-th key held by several items) take the general path that counts occurrences.
+    Without ties each key is held by one item, found by one pass; ties (some row's k-th or
+    (k+1)-th key held by several items) take the general path that counts occurrences. A missing
+    item gets position n.
     """
     present = keys > selection.ABSENT_KEY
     is_kth = tf.logical_and(tf.equal(keys, kth_key[:, tf.newaxis]), present)
     is_next = tf.logical_and(tf.equal(keys, next_key[:, tf.newaxis]), present)
-    kth_holders = tf.reduce_sum(tf.cast(is_kth, tf.int32), axis=-1)
-    next_holders = tf.reduce_sum(tf.cast(is_next, tf.int32), axis=-1)
-    unique = tf.logical_and(
-        tf.logical_and(kth_holders <= 1, next_holders <= 1), tf.not_equal(kth_key, next_key)
+    kth_holders, kth_index = key_passes.count_and_sole_index(is_kth)
+    next_holders, next_index = key_passes.count_and_sole_index(is_next)
+    n = tf.shape(keys)[-1]
+    # Rows without a k-th or (k+1)-th real item have no holder: position n, outside the row.
+    unique_indices = tf.stack(
+        [tf.where(kth_holders == 1, kth_index, n), tf.where(next_holders == 1, next_index, n)],
+        axis=-1,
     )
-
-    def unique_holders() -> tf.Tensor:
-        return tf.cast(is_kth, tf.float32) + tf.cast(is_next, tf.float32)
+    distinct = tf.logical_or(
+        tf.not_equal(kth_key, next_key), tf.equal(kth_key, selection.ABSENT_KEY)
+    )
+    unique = tf.logical_and(tf.logical_and(kth_holders <= 1, next_holders <= 1), distinct)
 
     def tie_order() -> tf.Tensor:
-        above_kth = tf.reduce_sum(tf.cast(keys > kth_key[:, tf.newaxis], tf.int32), axis=-1)
-        above_next = tf.reduce_sum(tf.cast(keys > next_key[:, tf.newaxis], tf.int32), axis=-1)
+        above_kth = key_passes.row_count(keys > kth_key[:, tf.newaxis])
+        above_next = key_passes.row_count(keys > next_key[:, tf.newaxis])
         kth_index = selection.occurrence_index(keys, kth_key, k - above_kth)
         next_index = selection.occurrence_index(keys, next_key, k + 1 - above_next)
-        n = tf.shape(keys)[-1]
-        return tf.one_hot(kth_index, n) + tf.one_hot(next_index, n)
+        return tf.stack([kth_index, next_index], axis=-1)
 
-    return tf.cond(tf.reduce_all(unique), unique_holders, tie_order)
+    return tf.cond(tf.reduce_all(unique), lambda: unique_indices, tie_order)
+
+
+def _where_real(mask: tf.Tensor | None, real: tf.Tensor, padded: float) -> tf.Tensor:
+    """``real`` on real items and ``padded`` elsewhere (``mask`` None: every item is real)."""
+    return real if mask is None else tf.where(mask, real, padded)
 
 
 def _forward_rows(
     scores: tf.Tensor,
-    mask: tf.Tensor,
+    mask: tf.Tensor | None,
     k: tf.Tensor,
     tau: tf.Tensor,
     method: str,
     probabilities: bool,
     hard: bool,
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+) -> tuple[tf.Tensor, ...]:
     """Forward pass on [rows, n] float32 scores: one XLA program when compiled.
 
-    Returns the output (logits, probabilities, or the hard mask), the soft output the gradient
-    needs, and each row's k-th and (k+1)-th key.
+    Returns the output (logits, probabilities, or the hard mask), the keys, each row's k-th and
+    (k+1)-th key, each row's real-item count, and, when ``hard``, the soft output the gradient
+    needs (else the output is the soft output).
     """
-    keys, real_count, has_nan = selection.row_keys(scores, mask)
-    kth_key, next_key = selection.kth_key_pair(keys, k, method)
+    keys, real_count, has_nan, key_count = selection.row_keys(scores, mask)
+    kth_key, next_key = selection.kth_key_pair(keys, k, method, key_count)
     has_pair = k < real_count
     kth = selection.values_of_keys(kth_key)
     next_kth = selection.values_of_keys(next_key)
-    smallest_real = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, scores, float("inf")), -1)
+    present = keys > selection.ABSENT_KEY
     # Select-all rows: logits (x - smallest) / tau + margin, since smallest - margin * tau rounds
     # back to smallest for large scores (1e9 at tau = 1, 1e7 at tau = 0.01), leaving p = 0.5.
+    # The smallest real score costs a pass, so it is found only when some row selects all.
+    smallest_real = tf.cond(
+        tf.reduce_all(has_pair),
+        lambda: kth,
+        lambda: selection.values_of_keys(key_passes.min_key(keys, present)),
+    )
     theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real)
     theta = tf.where(has_nan, float("nan"), theta)
     margin = tf.where(has_pair, 0.0, SELECT_ALL_MARGIN)[:, tf.newaxis]
-    soft = tf.where(mask, (scores - theta[:, tf.newaxis]) / tau + margin, PADDED_LOGIT)
+    soft = _where_real(mask, (scores - theta[:, tf.newaxis]) / tau + margin, PADDED_LOGIT)
     if probabilities:
-        soft = tf.where(mask, tf.sigmoid(soft), 0.0)
-    output = soft
-    if hard:
-        smallest_key = tf.reduce_min(tf.where(keys > selection.ABSENT_KEY, keys, 2**31 - 1), -1)
-        selected = selection.topk_mask_of_keys(
-            keys, tf.minimum(k, real_count), tf.where(has_pair, kth_key, smallest_key)
-        )
-        output = tf.cast(selected, tf.float32)
-    return output, soft, kth_key, next_key
+        soft = _where_real(mask, tf.sigmoid(soft), 0.0)
+    if not hard:
+        return soft, keys, kth_key, next_key, real_count
+    smallest_key = key_passes.min_key(keys, present)
+    selected = selection.topk_mask_of_keys(
+        keys, tf.minimum(k, real_count), tf.where(has_pair, kth_key, smallest_key)
+    )
+    return tf.cast(selected, tf.float32), keys, kth_key, next_key, real_count, soft
 
 
 def _backward_rows(
     upstream: tf.Tensor,
     soft: tf.Tensor,
-    scores: tf.Tensor,
-    mask: tf.Tensor,
+    keys: tf.Tensor,
+    mask: tf.Tensor | None,
     k: tf.Tensor,
     tau: tf.Tensor,
     kth_key: tf.Tensor,
     next_key: tf.Tensor,
+    real_count: tf.Tensor,
     probabilities: bool,
 ) -> tf.Tensor:
     """DFTopK gradient on [rows, n]: per-item term plus the threshold's share on two items."""
-    keys, real_count, _ = selection.row_keys(scores, mask)
     if probabilities:
         upstream = upstream * soft * (1.0 - soft)
-    item_grad = tf.where(mask, upstream, 0.0) / tau
+    item_grad = _where_real(mask, upstream, 0.0) / tau
     share = tf.where(k < real_count, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
-    at_threshold = _threshold_items(keys, k, kth_key, next_key)
+    indices = _threshold_indices(keys, k, kth_key, next_key)
+    positions = tf.range(tf.shape(keys)[-1])[tf.newaxis, :]
+    at_threshold = tf.cast(tf.equal(positions, indices[:, :1]), tf.float32) + tf.cast(
+        tf.equal(positions, indices[:, 1:]), tf.float32
+    )
     return item_grad - share[:, tf.newaxis] * at_threshold
 
 
@@ -136,7 +155,7 @@ _COMPILED_BACKWARD_ROWS = tf.function(_backward_rows, jit_compile=True, autograp
 
 def _dftopk_rows(
     scores: tf.Tensor,
-    mask: tf.Tensor,
+    mask: tf.Tensor | None,
     k: tf.Tensor,
     tau: tf.Tensor,
     method: str,
@@ -150,10 +169,15 @@ def _dftopk_rows(
 
     @tf.custom_gradient
     def operator(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-        output, soft, kth_key, next_key = forward(x, mask, k, tau, method, probabilities, hard)
+        output, keys, kth_key, next_key, real_count, *hard_soft = forward(
+            x, mask, k, tau, method, probabilities, hard
+        )
+        soft = hard_soft[0] if hard else output
 
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            return backward(upstream, soft, x, mask, k, tau, kth_key, next_key, probabilities)
+            return backward(
+                upstream, soft, keys, mask, k, tau, kth_key, next_key, real_count, probabilities
+            )
 
         return output, gradient
 
@@ -176,9 +200,11 @@ def _dftopk(
     k = check_k(k, scores.shape)
     tau = check_positive_tensor("tau", tau)
     scores32 = tf.cast(scores, tf.float32)
-    mask = resolve_mask(scores32, mask)
     flat_scores, batch_shape = selection.flatten_rows(scores32)
-    flat_mask = tf.reshape(mask, tf.shape(flat_scores))
+    flat_mask = None
+    if mask is not None:
+        mask = resolve_mask(scores32, mask)
+        flat_mask = tf.reshape(mask, tf.shape(flat_scores))
     k_rows = selection.rows_k(k, batch_shape)
     output = _dftopk_rows(
         flat_scores, flat_mask, k_rows, tau, method, jit_compile, probabilities, hard

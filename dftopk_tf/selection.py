@@ -7,8 +7,8 @@ order-preserving integer view of the floats:
 1. ``order_keys`` maps each float32 to an int32 whose signed order is the float order
    (-0.0 and +0.0 share one key; padded items and NaN get ``ABSENT_KEY``, below every real key).
 2. The k-th largest key is the largest t with ``count(keys >= t) >= k``. It is built bit by bit
-   from the sign bit down: 32 counting passes over the row, each a compare and a sum that XLA
-   fuses into one loop, with no data-dependent control flow.
+   from the sign bit down (``order_keys.radix_kth_key``): 32 counting passes over the row, each a
+   compare and a row count, with no data-dependent control flow.
 3. One more pass gives the (k+1)-th largest: it equals the k-th when ``count(keys >= kth) > k``
    (a tie), else it is ``max(keys < kth)``.
 
@@ -28,58 +28,28 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from dftopk_tf.key_passes import (
+    ABSENT_KEY,
+    MAX_KEY,
+    first_true_index,
+    max_key,
+    order_keys,
+    radix_kth_key,
+    row_count,
+    values_of_keys,
+)
 from dftopk_tf.masking import resolve_mask
-
-#: Key of padded items and NaN scores: below the key of every real float, -inf included.
-ABSENT_KEY: int = -(2**31)
-_MAX_KEY: int = 2**31 - 1
-_LOW_31_BITS: int = 0x7FFFFFFF
 
 #: Names accepted by ``method=``: the linear radix select and the ``tf.math.top_k`` reference.
 SELECTION_METHODS: tuple[str, ...] = ("radix", "top_k")
 
 
-def order_keys(values: tf.Tensor) -> tf.Tensor:
-    """Maps float32 values to int32 keys with the same order (-0.0 and +0.0 get the same key).
-
-    Example:
-        >>> keys = order_keys(tf.constant([-2.0, -0.0, 0.0, 1.5]))
-        >>> bool(tf.reduce_all(keys[1:] >= keys[:-1]))
-        True
-    """
-    values = tf.where(tf.equal(values, 0.0), tf.zeros_like(values), values)
-    bits = tf.bitcast(values, tf.int32)
-    return tf.where(bits < 0, tf.bitwise.bitwise_xor(bits, _LOW_31_BITS), bits)
-
-
-def values_of_keys(keys: tf.Tensor) -> tf.Tensor:
-    """Inverts ``order_keys``: int32 keys back to their float32 values.
-
-    Example:
-        >>> values_of_keys(order_keys(tf.constant([-1.5, 2.0]))).numpy().tolist()
-        [-1.5, 2.0]
-    """
-    bits = tf.where(keys < 0, tf.bitwise.bitwise_xor(keys, _LOW_31_BITS), keys)
-    return tf.bitcast(bits, tf.float32)
-
-
-def _count_at_least(keys: tf.Tensor, threshold: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(tf.cast(keys >= threshold[:, tf.newaxis], tf.int32), axis=-1)
-
-
 def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """k-th and (k+1)-th largest key per row of ``keys`` [rows, n]; needs 1 <= k <= real count."""
-    kth = tf.fill(tf.shape(k), tf.constant(ABSENT_KEY, tf.int32))
-    # The sign bit first: is the k-th largest key non-negative?
-    candidate = tf.zeros_like(kth)
-    kth = tf.where(_count_at_least(keys, candidate) >= k, candidate, kth)
-    for bit in range(30, -1, -1):
-        candidate = tf.bitwise.bitwise_or(kth, tf.constant(1 << bit, tf.int32))
-        kth = tf.where(_count_at_least(keys, candidate) >= k, candidate, kth)
-    at_least_kth = keys >= kth[:, tf.newaxis]
-    tied_beyond_k = tf.reduce_sum(tf.cast(at_least_kth, tf.int32), axis=-1) > k
-    below_kth = tf.reduce_max(tf.where(at_least_kth, ABSENT_KEY, keys), axis=-1)
-    return kth, tf.where(tied_beyond_k, kth, below_kth)
+    kth, at_least_kth = radix_kth_key(keys, k)
+    # Used only where k < key_count and no tie, so some real key lies below the k-th.
+    below_kth = max_key(keys, tf.logical_and(keys < kth[:, tf.newaxis], keys > ABSENT_KEY))
+    return kth, tf.where(at_least_kth > k, kth, below_kth)
 
 
 def _top_k_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -123,22 +93,44 @@ def flatten_rows(scores: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.reshape(scores, [-1, tf.shape(scores)[-1]]), batch_shape
 
 
-def row_keys(scores: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Keys of real items (``ABSENT_KEY`` elsewhere), real-item counts and NaN flags, per row.
+def present_keys(scores: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
+    """Keys of real, non-NaN items and ``ABSENT_KEY`` elsewhere (elementwise, no row pass).
 
-    ``scores`` and ``mask`` are [rows, n]; a NaN on a real item sets the row's flag.
+    ``mask`` None means every item is real.
 
     Example:
-        >>> keys, real, has_nan = row_keys(tf.constant([[1.0, 2.0]]), tf.constant([[True, False]]))
-        >>> real.numpy().tolist(), has_nan.numpy().tolist()
-        ([1], [False])
+        >>> keys = present_keys(tf.constant([[1.0, float("nan")]]), tf.constant([[True, True]]))
+        >>> bool(keys[0, 1] == ABSENT_KEY)
+        True
     """
-    is_nan = tf.math.is_nan(scores)
-    present = tf.logical_and(mask, tf.logical_not(is_nan))
-    keys = tf.where(present, order_keys(scores), ABSENT_KEY)
-    real_count = tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)
-    has_nan = tf.reduce_any(tf.logical_and(mask, is_nan), axis=-1)
-    return keys, real_count, has_nan
+    present = tf.logical_not(tf.math.is_nan(scores))
+    if mask is not None:
+        present = tf.logical_and(mask, present)
+    return tf.where(present, order_keys(scores), ABSENT_KEY)
+
+
+def row_keys(
+    scores: tf.Tensor, mask: tf.Tensor | None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Keys of real items (``ABSENT_KEY`` elsewhere), real-item counts, NaN flags, key counts.
+
+    ``scores`` and ``mask`` are [rows, n] (``mask`` None: every item is real); a NaN on a real
+    item sets the row's flag. The last output counts each row's keys (its real, non-NaN items),
+    for ``kth_key_pair``.
+
+    Example:
+        >>> scores = tf.constant([[1.0, 2.0, float("nan")]])
+        >>> keys, real, has_nan, key_count = row_keys(scores, tf.constant([[True, False, True]]))
+        >>> real.numpy().tolist(), has_nan.numpy().tolist(), key_count.numpy().tolist()
+        ([2], [True], [1])
+    """
+    keys = present_keys(scores, mask)
+    if mask is None:
+        real_count = tf.fill(tf.shape(scores)[:1], tf.shape(scores)[1])
+    else:
+        real_count = row_count(mask)
+    key_count = row_count(keys > ABSENT_KEY)
+    return keys, real_count, key_count < real_count, key_count
 
 
 def rows_k(k: int | tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
@@ -152,17 +144,18 @@ def rows_k(k: int | tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
     if not k.dtype.is_integer:
         raise TypeError(f"k must be an integer or an integer tensor, got dtype {k.dtype.name}")
     # Clip before narrowing: a k beyond int32 selects everything, like any k >= n.
-    k = tf.cast(tf.minimum(tf.cast(k, tf.int64), _MAX_KEY), tf.int32)
+    k = tf.cast(tf.minimum(tf.cast(k, tf.int64), MAX_KEY), tf.int32)
     return tf.reshape(tf.broadcast_to(k, batch_shape), [-1])
 
 
 def kth_key_pair(
-    keys: tf.Tensor, k: tf.Tensor, method: str = "radix"
+    keys: tf.Tensor, k: tf.Tensor, method: str = "radix", key_count: tf.Tensor | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """k-th and (k+1)-th largest key per row of ``keys`` [rows, n] (``ABSENT_KEY`` where missing).
 
     ``k`` is [rows] (k >= 1); where a row has fewer than k (k+1) real items the k-th ((k+1)-th)
-    key is ``ABSENT_KEY``.
+    key is ``ABSENT_KEY``. ``key_count`` [rows], each row's count of keys above ``ABSENT_KEY``,
+    saves a pass where the caller has it already.
 
     Example:
         >>> keys = order_keys(tf.constant([[3.0, 1.0, 2.0]]))
@@ -171,7 +164,7 @@ def kth_key_pair(
         ([3.0], [2.0])
     """
     check_method(method)
-    real_count = tf.reduce_sum(tf.cast(keys > ABSENT_KEY, tf.int32), axis=-1)
+    real_count = row_count(keys > ABSENT_KEY) if key_count is None else key_count
     safe_k = tf.clip_by_value(k, 1, tf.maximum(real_count, 1))
     kth, next_kth = _KEY_PAIR_FUNCTIONS[method](keys, safe_k)
     kth = tf.where(tf.logical_and(k >= 1, k <= real_count), kth, ABSENT_KEY)
@@ -217,9 +210,9 @@ def kth_largest_pair(
 def _kth_largest_pair_rows(
     scores: tf.Tensor, mask: tf.Tensor, k: tf.Tensor, method: str
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    keys, _, has_nan = row_keys(scores, mask)
+    keys, _, has_nan, key_count = row_keys(scores, mask)
     pair = []
-    for key in kth_key_pair(keys, k, method):
+    for key in kth_key_pair(keys, k, method, key_count):
         value = tf.where(key > ABSENT_KEY, values_of_keys(key), float("-inf"))
         pair.append(tf.where(has_nan, float("nan"), value))
     return pair[0], pair[1]
@@ -242,16 +235,13 @@ def occurrence_index(keys: tf.Tensor, target: tf.Tensor, occurrence: tf.Tensor) 
     """
     n = tf.shape(keys)[-1]
     equal = tf.equal(keys, target[:, tf.newaxis])
-    positions = tf.broadcast_to(tf.range(n), tf.shape(keys))
 
     def first() -> tf.Tensor:
-        found = tf.reduce_min(tf.where(equal, positions, n), axis=-1)
-        return tf.where(occurrence == 1, found, n)
+        return tf.where(occurrence == 1, first_true_index(equal), n)
 
     def any_occurrence() -> tf.Tensor:
         running = tf.cumsum(tf.cast(equal, tf.int32), axis=-1)
-        hit = tf.logical_and(equal, tf.equal(running, occurrence[:, tf.newaxis]))
-        return tf.reduce_min(tf.where(hit, positions, n), axis=-1)
+        return first_true_index(tf.logical_and(equal, tf.equal(running, occurrence[:, tf.newaxis])))
 
     return tf.cond(tf.reduce_any(occurrence > 1), any_occurrence, first)
 
@@ -267,7 +257,7 @@ def topk_mask_of_keys(keys: tf.Tensor, k: tf.Tensor, kth_key: tf.Tensor) -> tf.T
     present = keys > ABSENT_KEY
     above = tf.logical_and(keys > kth_key[:, tf.newaxis], present)
     at_kth = tf.logical_and(tf.equal(keys, kth_key[:, tf.newaxis]), present)
-    room_at_kth = k - tf.reduce_sum(tf.cast(above, tf.int32), axis=-1)
+    room_at_kth = k - row_count(above)
 
     def keep_all_ties() -> tf.Tensor:
         return tf.logical_or(above, at_kth)
@@ -277,7 +267,7 @@ def topk_mask_of_keys(keys: tf.Tensor, k: tf.Tensor, kth_key: tf.Tensor) -> tf.T
         kept_ties = tf.logical_and(at_kth, running <= room_at_kth[:, tf.newaxis])
         return tf.logical_or(above, kept_ties)
 
-    too_many_ties = tf.reduce_sum(tf.cast(at_kth, tf.int32), axis=-1) > room_at_kth
+    too_many_ties = row_count(at_kth) > room_at_kth
     return tf.cond(tf.reduce_any(too_many_ties), keep_first_ties, keep_all_ties)
 
 
@@ -312,9 +302,9 @@ def topk_mask(
 
 
 def _topk_mask_rows(values: tf.Tensor, mask: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
-    keys, real_count, _ = row_keys(values, mask)
-    k = tf.minimum(k, real_count)
-    kth_key, _ = kth_key_pair(keys, k)
+    keys, _, _, key_count = row_keys(values, mask)
+    k = tf.minimum(k, key_count)
+    kth_key, _ = kth_key_pair(keys, k, key_count=key_count)
     return topk_mask_of_keys(keys, k, kth_key)
 
 

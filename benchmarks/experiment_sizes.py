@@ -31,6 +31,9 @@ class ExperimentSizes:
         seeds: training seeds of the main table (and of the other studies' ``study_seeds``).
         study_seeds: seeds of the tau, negative-sampling and streaming studies.
         methods: methods of the main table.
+        main_negatives: in-batch negatives per training request in the main table (evaluation
+            always adds 160: without training negatives the top-k methods never see the kind of
+            candidate that evaluation ranks them against, while TFRS's softmax does).
         epochs: passes over the training days.
         batch_size: training batch (requests).
         eval_batch_size: evaluation batch (its requests supply the 160 in-batch negatives).
@@ -60,6 +63,7 @@ class ExperimentSizes:
     seeds: tuple[int, ...]
     study_seeds: tuple[int, ...]
     methods: tuple[str, ...]
+    main_negatives: int
     epochs: int
     batch_size: int
     eval_batch_size: int
@@ -88,7 +92,8 @@ class ExperimentSizes:
         return [
             f"Sizes: {self.name}",
             f"Training: {self.epochs} epoch(s), batch {self.batch_size}, evaluation batch "
-            f"{self.eval_batch_size}; main-table seeds {list(self.seeds)}, study seeds "
+            f"{self.eval_batch_size}; main table: {self.main_negatives} in-batch negatives per "
+            f"training request, seeds {list(self.seeds)}, study seeds "
             f"{list(self.study_seeds)}",
             f"Temperature study: {list(self.tau_methods)} at {list(self.taus)}; negative "
             f"sampling: {list(self.negative_methods)} at {list(self.negatives)}; streaming: "
@@ -109,6 +114,7 @@ SIZES: dict[str, ExperimentSizes] = {
         seeds=(0, 1, 2),
         study_seeds=(0,),
         methods=METHOD_NAMES,
+        main_negatives=40,
         epochs=1,
         batch_size=1024,
         eval_batch_size=1024,
@@ -134,6 +140,7 @@ SIZES: dict[str, ExperimentSizes] = {
         seeds=(0, 1),
         study_seeds=(0,),
         methods=METHOD_NAMES,
+        main_negatives=40,
         epochs=1,
         batch_size=256,
         eval_batch_size=500,
@@ -159,6 +166,7 @@ SIZES: dict[str, ExperimentSizes] = {
         seeds=(0,),
         study_seeds=(0,),
         methods=("dftopk",),
+        main_negatives=0,
         epochs=1,
         batch_size=64,
         eval_batch_size=64,

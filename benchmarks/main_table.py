@@ -26,9 +26,11 @@ PREFERENCE_METRIC = "preference_joint_recall"
 
 
 def run_main_table(
-    runner: TrainingRunner, methods: Sequence[str], seeds: Sequence[int]
+    runner: TrainingRunner, methods: Sequence[str], seeds: Sequence[int], negatives: int = 0
 ) -> dict[str, list[RunOutcome]]:
     """Trains and evaluates every method with every seed; returns the outcomes by method.
+
+    ``negatives``: in-batch negatives per request in training, the same for every method.
 
     Example::
 
@@ -37,7 +39,8 @@ def run_main_table(
     if not methods or not seeds:
         raise ValueError(f"need at least one method and one seed, got {methods} and {seeds}")
     return {
-        method: [runner.run(RunSettings(method, seed)) for seed in seeds] for method in methods
+        method: [runner.run(RunSettings(method, seed, negatives=negatives)) for seed in seeds]
+        for method in methods
     }
 
 
@@ -84,8 +87,13 @@ def plot_main_table(outcomes: dict[str, list[RunOutcome]], path: str) -> None:
         (time_axes, lambda run: run.seconds_per_epoch, "training seconds per epoch"),
     ):
         spreads = [mean_and_spread([values(run) for run in outcomes[m]]) for m in methods]
-        axes.bar(methods, [mean for mean, _ in spreads], yerr=[std for _, std in spreads],
-                 capsize=3, color="tab:blue")
+        axes.bar(
+            methods,
+            [mean for mean, _ in spreads],
+            yerr=[std for _, std in spreads],
+            capsize=3,
+            color="tab:blue",
+        )
         axes.set_ylabel(label)
         axes.tick_params(axis="x", labelrotation=45)
         axes.grid(alpha=0.3, axis="y")
@@ -106,9 +114,11 @@ def main_table_section(outcomes: dict[str, list[RunOutcome]], report_dir: str) -
     figure = "main_table.png"
     plot_main_table(outcomes, os.path.join(report_dir, figure))
     seeds = sorted({run.settings.seed for runs in outcomes.values() for run in runs})
+    negatives = sorted({run.settings.negatives for runs in outcomes.values() for run in runs})
     columns, rows = main_table_rows(outcomes)
     text = (
-        f"Every method trained on the same data with seeds {seeds}, evaluated on the held-out "
+        f"Every method trained on the same data with seeds {seeds} and {negatives} in-batch "
+        "negatives per training request, evaluated on the held-out "
         "day over 200 candidates per request (40 stage candidates + 160 in-batch negatives). "
         "Each metric: mean over seeds, then its standard deviation. `joint_recall`: retrieval "
         "keeps its top-30, pre-ranking the top-20 of those, share of the label top-10 kept. "

@@ -69,9 +69,7 @@ def simulated_data(out_dir: str, sizes: ExperimentSizes, seed: int) -> tuple[str
     """
     recflow_dir = os.path.join(out_dir, "data", "recflow")
     data_dir = os.path.join(out_dir, "data", "tfrecords")
-    summary = simulate(
-        recflow_dir, sizes.days, sizes.requests_per_day, seed, progress=False
-    )
+    summary = simulate(recflow_dir, sizes.days, sizes.requests_per_day, seed, progress=False)
     convert(recflow_dir, data_dir, workers=min(2, os.cpu_count() or 1), progress=False)
     description = (
         f"Data: simulated RecFlow (pipelines.simulate, seed {seed}), {sizes.days} days x "
@@ -90,9 +88,7 @@ def given_data(data_dir: str) -> str:
     """
     schema = read_data_schema(data_dir)
     days = sorted(schema["days"])
-    return (
-        f"Data: {data_dir} ({len(days)} days, {days[0]} .. {days[-1]}; the last day held out)"
-    )
+    return f"Data: {data_dir} ({len(days)} days, {days[0]} .. {days[-1]}; the last day held out)"
 
 
 def gpu_description() -> str:
@@ -185,7 +181,7 @@ def training_sections(
     main_outcomes = None
     if "main" in experiments:
         log("main table")
-        main_outcomes = run_main_table(runner, sizes.methods, sizes.seeds)
+        main_outcomes = run_main_table(runner, sizes.methods, sizes.seeds, sizes.main_negatives)
         sections.append(main_table_section(main_outcomes, report_dir))
     if "tau" in experiments:
         log("temperature sensitivity")

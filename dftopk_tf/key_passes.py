@@ -3,8 +3,12 @@
 ``order_keys`` maps each float32 to an int32 whose signed order is the float order (-0.0 and +0.0
 share one key); padded items and NaN get ``ABSENT_KEY``, below every real key. The k-th largest key
 of a row is the largest t with ``count(keys >= t) >= k``; ``radix_kth_key`` builds it bit by bit
-from the top: one counting pass over the row per bit, each a compare and a row count that XLA
-fuses, with no data-dependent control flow.
+from the top: one counting pass over the row per bit, with no data-dependent control flow.
+
+Every pass here is written for XLA on CPU, whose int32 row reductions are slow: counts are float32
+products of the 0/1 row with a column of ones (a vectorized matrix-vector kernel), and maxima,
+minima and first positions reduce float32 values. float32 holds these sums and positions exactly
+below 2**24 items per row; rows of unknown or larger width use integer reductions.
 
 Example:
     >>> keys = order_keys(tf.constant([[0.5, -2.0, 3.0]]))

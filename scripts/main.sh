@@ -34,8 +34,10 @@ echo "[main] 2/5 convert to sharded GZIP TFRecords -> $tfrecords"
 $py -m pipelines.convert --recflow "$recflow" --out "$tfrecords"
 
 echo "[main] 3/5 train the DFTopK cascade for one epoch, then evaluate on the last day -> $model_dir"
+# 40 in-batch negatives per training request: evaluation ranks 160 of them per request, and
+# training against a few lifts joint recall for every top-k method (BUILD.md, "Method comparison").
 $py -m models.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
-  --epochs 1 --batch-size 256 --seed "$seed" --overwrite
+  --epochs 1 --batch-size 256 --negatives 40 --seed "$seed" --overwrite
 
 echo "[main] 4/5 export SavedModels for TF Serving -> $export_dir"
 $py -m serving.export --model-dir "$model_dir" --data "$tfrecords" --export-dir "$export_dir"

@@ -71,3 +71,13 @@ def test_radix_kth_key_and_its_count_match_a_sort(seed):
     expected = -np.sort(-keys, axis=1)[np.arange(ROWS), k - 1]
     np.testing.assert_array_equal(kth.numpy(), expected)
     np.testing.assert_array_equal(at_least.numpy(), (keys >= expected[:, None]).sum(axis=1))
+
+
+def test_sole_index_is_exact_beyond_one_base_2048_digit():
+    width = 3 * 2048 + 5
+    positions = np.array([0, 2047, 2048, 4095, 6148, width - 1])
+    indicator = np.zeros((positions.size, width), bool)
+    indicator[np.arange(positions.size), positions] = True
+    count, index = key_passes.count_and_sole_index(tf.constant(indicator))
+    np.testing.assert_array_equal(count.numpy(), np.ones(positions.size))
+    np.testing.assert_array_equal(index.numpy(), positions)

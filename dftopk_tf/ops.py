@@ -103,12 +103,11 @@ def _forward_rows(
     present = keys > selection.ABSENT_KEY
     # Select-all rows: logits (x - smallest) / tau + margin, since smallest - margin * tau rounds
     # back to smallest for large scores (1e9 at tau = 1, 1e7 at tau = 0.01), leaving p = 0.5.
-    # The smallest real score costs a pass, so it is found only when some row selects all.
-    smallest_real = tf.cond(
-        tf.reduce_all(has_pair),
-        lambda: kth,
-        lambda: selection.values_of_keys(key_passes.min_key(keys, present)),
+    # The smallest real key costs a pass, so it is found only when some row selects all.
+    smallest_key = tf.cond(
+        tf.reduce_all(has_pair), lambda: kth_key, lambda: key_passes.min_key(keys, present)
     )
+    smallest_real = selection.values_of_keys(smallest_key)
     theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real)
     theta = tf.where(has_nan, float("nan"), theta)
     margin = tf.where(has_pair, 0.0, SELECT_ALL_MARGIN)[:, tf.newaxis]
@@ -117,7 +116,6 @@ def _forward_rows(
         soft = _where_real(mask, tf.sigmoid(soft), 0.0)
     if not hard:
         return soft, keys, kth_key, next_key, real_count
-    smallest_key = key_passes.min_key(keys, present)
     selected = selection.topk_mask_of_keys(
         keys, tf.minimum(k, real_count), tf.where(has_pair, kth_key, smallest_key)
     )

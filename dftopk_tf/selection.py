@@ -7,7 +7,7 @@ order-preserving integer view of the floats:
 1. ``order_keys`` maps each float32 to an int32 whose signed order is the float order
    (-0.0 and +0.0 share one key; padded items and NaN get ``ABSENT_KEY``, below every real key).
 2. The k-th largest key is the largest t with ``count(keys >= t) >= k``. It is built bit by bit
-   from the sign bit down (``order_keys.radix_kth_key``): 32 counting passes over the row, each a
+   from the sign bit down (``key_passes.radix_kth_key``): 32 counting passes over the row, each a
    compare and a row count, with no data-dependent control flow.
 3. One more pass gives the (k+1)-th largest: it equals the k-th when ``count(keys >= kth) > k``
    (a tie), else it is ``max(keys < kth)``.

@@ -93,22 +93,6 @@ def flatten_rows(scores: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.reshape(scores, [-1, tf.shape(scores)[-1]]), batch_shape
 
 
-def present_keys(scores: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
-    """Keys of real, non-NaN items and ``ABSENT_KEY`` elsewhere (elementwise, no row pass).
-
-    ``mask`` None means every item is real.
-
-    Example:
-        >>> keys = present_keys(tf.constant([[1.0, float("nan")]]), tf.constant([[True, True]]))
-        >>> bool(keys[0, 1] == ABSENT_KEY)
-        True
-    """
-    present = tf.logical_not(tf.math.is_nan(scores))
-    if mask is not None:
-        present = tf.logical_and(mask, present)
-    return tf.where(present, order_keys(scores), ABSENT_KEY)
-
-
 def row_keys(
     scores: tf.Tensor, mask: tf.Tensor | None
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -124,7 +108,10 @@ def row_keys(
         >>> real.numpy().tolist(), has_nan.numpy().tolist(), key_count.numpy().tolist()
         ([2], [True], [1])
     """
-    keys = present_keys(scores, mask)
+    present = tf.logical_not(tf.math.is_nan(scores))
+    if mask is not None:
+        present = tf.logical_and(mask, present)
+    keys = tf.where(present, order_keys(scores), ABSENT_KEY)
     if mask is None:
         real_count = tf.fill(tf.shape(scores)[:1], tf.shape(scores)[1])
     else:

@@ -10,12 +10,12 @@ temperature is 0.1 (``models.objectives.DEFAULT_TEMPERATURES`` says why it is no
 500).
 
 The run writes the model folder (layout in ``models.model_dir``): ``config.json`` first, then a
-checkpoint every epoch, TensorBoard logs and ``history.csv``; ``BackupAndRestore`` keeps the
-training state in ``backup/`` so that a killed run, started again with the same command,
-resumes at the epoch after the last completed one. TensorBoard logs are written by
-``models.epoch_summaries`` (the ``tensorboard`` package is not installed here). At the end:
-``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and ``metrics.json``
-(``models.evaluate``).
+checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
+(``models.backup``) keeps the training state in ``backup/`` so that a killed run, started again
+with the same command, resumes at the epoch after the last completed one. TensorBoard logs are
+written by ``models.epoch_summaries`` (the ``tensorboard`` package is not installed here). At
+the end: ``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and
+``metrics.json`` (``models.evaluate``).
 
 Distribution (``--strategy``, ``models.strategies``): ``auto`` mirrors over all GPUs or runs on
 the CPU; ``multiworker`` and ``parameter-server`` read the cluster from ``TF_CONFIG`` and run
@@ -39,6 +39,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from models.backup import RefittableBackupAndRestore
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
@@ -202,10 +203,10 @@ def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callba
 
     Example:
         >>> [type(c).__name__ for c in make_callbacks(ModelDir(tmp_dir), chief=True)]
-        ['BackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
+        ['RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
     """
     callbacks = [
-        keras.callbacks.BackupAndRestore(layout.backup_dir),
+        RefittableBackupAndRestore(layout.backup_dir),
         keras.callbacks.ModelCheckpoint(layout.checkpoint_pattern, save_weights_only=True),
     ]
     if chief:

@@ -5,13 +5,14 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from models import evaluate, train
 from models.cascade import load_cascade
 from models.model_dir import ModelDir
 from models.tf_keras import keras
-from models.train import TrainOptions, run_training
+from models.train import TrainOptions, run_training, training_input
 
 METRIC_KEYS = {
     "joint_recall",
@@ -114,6 +115,17 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> 
         run_training(options)
     with pytest.raises(ValueError, match=r"other settings .*'method': \('lapsum', 'bce'\)"):
         run_training(tiny_options(tiny_data, model_dir, method="bce"))
+
+
+def test_the_trained_model_can_be_trained_further(tiny_data, tmp_path) -> None:
+    options = tiny_options(tiny_data, str(tmp_path / "model"), evaluate=False)
+    model = run_training(options).model
+    before = [weight.numpy() for weight in model.trainable_weights]
+    data = training_input(tiny_data, ["2024-01-13"], batch_size=60, negatives=0, seed=0)
+    history = model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [weight.numpy() for weight in model.trainable_weights]
+    assert any(not np.array_equal(old, new) for old, new in zip(before, after, strict=True))
 
 
 def test_missing_and_empty_data_folders_are_named(tmp_path) -> None:

@@ -1,0 +1,36 @@
+"""``RefittableBackupAndRestore``: Keras's ``BackupAndRestore`` that leaves the model fit-able.
+
+tf-keras's ``BackupAndRestore.on_train_end`` deletes the model's ``_training_state`` attribute,
+which the next ``model.fit`` reads, so a model trained with it cannot be trained again (an
+``AttributeError`` from ``fit``). This subclass puts the attribute back (``None``, the value of a
+model never trained with a backup) once the backup has been cleaned up.
+
+Example:
+    >>> callback = RefittableBackupAndRestore(tmp_dir)
+    >>> callback.backup_dir == tmp_dir
+    True
+"""
+
+from models.tf_keras import keras
+
+
+class RefittableBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Backs up the run every epoch and resumes a killed one; the model stays fit-able after.
+
+    Args:
+        backup_dir: where the backup lives while training runs (deleted when it completes).
+
+    Example:
+        >>> model = keras.Sequential([keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> x = np.ones((4, 2))
+        >>> backup = RefittableBackupAndRestore(tmp_dir)
+        >>> _ = model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[backup])
+        >>> len(model.fit(x, x[:, :1], epochs=1, verbose=0).history["loss"])  # trains again
+        1
+    """
+
+    def on_train_end(self, logs=None) -> None:
+        super().on_train_end(logs)
+        if not hasattr(self.model, "_training_state"):
+            self.model._training_state = None

@@ -9,8 +9,6 @@ its results. Runs:
 - ``multiworker``: one worker of a 2-worker MultiWorkerMirroredStrategy (TF_CONFIG from the
   test): steps on fixed global batches split between the workers, the same steps on one device
   (worker 0), then ``models.train`` end to end.
-- ``parameter-server``: an in-process cluster (2 workers, 1 ps) and ``models.train`` as its
-  coordinator.
 """
 
 import json
@@ -154,45 +152,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def parameter_server(data_dir: str, out_dir: str) -> dict:
-    cluster = {
-        "chief": [f"127.0.0.1:{free_port()}"],
-        "worker": [f"127.0.0.1:{free_port()}" for _ in range(2)],
-        "ps": [f"127.0.0.1:{free_port()}"],
-    }
-    spec = tf.train.ClusterSpec(cluster)
-    # In-process servers share this process's threads: too few of them deadlock the workers.
-    config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=len(cluster["worker"]) + 1)
-    servers = [
-        tf.distribute.Server(
-            spec, job_name=job, task_index=index, protocol="grpc", config=config, start=True
-        )
-        for job in ("worker", "ps")
-        for index in range(len(cluster[job]))
-    ]
-    os.environ["TF_CONFIG"] = json.dumps(
-        {"cluster": cluster, "task": {"type": "chief", "index": 0}}
-    )
-    from models.train import run_training
-
-    options = train_options(
-        data_dir,
-        f"{out_dir}/model",
-        strategy="parameter-server",
-        run_eagerly=False,
-        epochs=2,
-        steps_per_epoch=2,
-        evaluate=True,
-    )
-    result = run_training(options)
-    return {
-        "loss": result.history["loss"],
-        "joint_recall": result.metrics["joint_recall"],
-        "servers": len(servers),
-    }
-
-
-RUNS = {"mirrored": mirrored, "multiworker": multiworker, "parameter-server": parameter_server}
+RUNS = {"mirrored": mirrored, "multiworker": multiworker}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """tf.distribute: 2 mirrored replicas, 2 workers, a parameter-server cluster; against one device.
 
 Each run is a subprocess (``tests.models.distributed_runs``): logical devices and TF_CONFIG must
-be set before TensorFlow starts.
+be set before TensorFlow starts. The parameter-server cluster is four ``python -m models.train``
+processes (chief, 2 workers, ps), as a user starts it.
 """
 
+import csv
 import json
 import os
 import subprocess
@@ -20,13 +22,13 @@ TIMEOUT_SECONDS = 400
 RUN_NAMES = ("mirrored", "multiworker", "parameter-server")
 
 
-def start_run(run: str, data: str, out: str, tf_config: dict | None = None) -> subprocess.Popen:
+def start_module(module_args: list[str], tf_config: dict | None) -> subprocess.Popen:
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TF_CONFIG", None)
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.models.distributed_runs", run, data, out],
+        [sys.executable, "-m", *module_args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -35,20 +37,52 @@ def start_run(run: str, data: str, out: str, tf_config: dict | None = None) -> s
     )
 
 
-def result_of(process: subprocess.Popen) -> dict:
+def start_run(run: str, data: str, out: str, tf_config: dict | None = None) -> subprocess.Popen:
+    return start_module(["tests.models.distributed_runs", run, data, out], tf_config)
+
+
+def start_parameter_server_cluster(data: str, out: str) -> list[subprocess.Popen]:
+    """The user's path: the same ``models.train`` command on every task, roles from TF_CONFIG.
+
+    Returns the chief (the coordinator, which trains and exits) first, then the 2 workers and the
+    ps, which serve until killed.
+    """
+    cluster = {
+        "chief": [f"127.0.0.1:{free_port()}"],
+        "worker": [f"127.0.0.1:{free_port()}" for _ in range(2)],
+        "ps": [f"127.0.0.1:{free_port()}"],
+    }
+    command = ["models.train", "--data", data, "--model-dir", os.path.join(out, "model")]
+    command += ["--strategy", "parameter-server", "--method", "bce", "--embedding-dim", "4"]
+    command += ["--batch-size", "40", "--epochs", "2", "--steps-per-epoch", "2"]
+    command += ["--eval-batch-size", "60", "--eval-negatives", "8", "--quiet"]
+    return [
+        start_module(command, {"cluster": cluster, "task": {"type": job, "index": index}})
+        for job in ("chief", "worker", "ps")
+        for index in range(len(cluster[job]))
+    ]
+
+
+def output_of(process: subprocess.Popen) -> str:
+    """The output of a process that exits by itself; fails the test on a timeout or an error."""
     try:
         output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
         pytest.fail(f"distributed run timed out; output:\n{output[-4000:]}")
-    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
-    assert process.returncode == 0 and lines, f"distributed run failed:\n{output[-4000:]}"
+    assert process.returncode == 0, f"distributed run failed:\n{output[-4000:]}"
+    return output
+
+
+def result_of(process: subprocess.Popen) -> dict:
+    lines = [line for line in output_of(process).splitlines() if line.startswith("RESULT ")]
+    assert lines, "the run printed no RESULT line"
     return json.loads(lines[-1][len("RESULT ") :])
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_data, tmp_path_factory) -> dict[str, Callable[[], dict]]:
+def runs(tiny_data, tmp_path_factory) -> dict[str, Callable[[], tuple[list, str]]]:
     """Starts every distributed run at once (they overlap their waits); results on demand."""
     out = {name: str(tmp_path_factory.mktemp(name)) for name in RUN_NAMES}
     workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
@@ -63,13 +97,17 @@ def runs(tiny_data, tmp_path_factory) -> dict[str, Callable[[], dict]]:
             )
             for index in range(2)
         ],
-        "parameter-server": [start_run("parameter-server", tiny_data, out["parameter-server"])],
+        "parameter-server": start_parameter_server_cluster(tiny_data, out["parameter-server"]),
     }
-    collected: dict[str, list[dict]] = {}
+    collected: dict[str, list] = {}
 
-    def results(name: str) -> list[dict]:
+    def results(name: str) -> list:
         if name not in collected:
-            collected[name] = [result_of(process) for process in processes[name]]
+            if name == "parameter-server":
+                # Only the chief exits; its output is the command's, the model folder the rest.
+                collected[name] = [output_of(processes[name][0])]
+            else:
+                collected[name] = [result_of(process) for process in processes[name]]
         return collected[name]
 
     yield {name: (lambda name=name: (results(name), out[name])) for name in RUN_NAMES}
@@ -104,9 +142,13 @@ def test_two_workers_match_one_device(runs) -> None:
     assert os.path.isfile(os.path.join(model_dir, "history.csv"))
 
 
-def test_parameter_server_cluster_trains(runs) -> None:
-    (result,), out = runs["parameter-server"]()
-    assert result["servers"] == 3
-    assert len(result["loss"]) == 2 and np.isfinite(result["loss"]).all()
-    assert 0.0 <= result["joint_recall"] <= 1.0
-    assert os.path.isfile(os.path.join(out, "model", "weights", "cascade.index"))
+def test_parameter_server_cluster_of_separate_processes_trains(runs) -> None:
+    (chief_output,), out = runs["parameter-server"]()
+    model_dir = os.path.join(out, "model")
+    assert f"model folder: {model_dir}" in chief_output
+    with open(os.path.join(model_dir, "history.csv")) as file:
+        losses = [float(row["loss"]) for row in csv.DictReader(file)]
+    assert len(losses) == 2 and np.isfinite(losses).all()
+    with open(os.path.join(model_dir, "metrics.json")) as file:
+        assert 0.0 <= json.load(file)["joint_recall"] <= 1.0
+    assert os.path.isfile(os.path.join(model_dir, "weights", "cascade.index"))

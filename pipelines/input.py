@@ -157,7 +157,8 @@ def make_dataset(
         cycle_length: shards read at the same time.
 
     Example:
-        >>> dataset = make_dataset(tfrecord_dir, 64, days=["2024-01-13"], shuffle=False)
+        >>> dataset = make_dataset(tfrecord_dir, 64, days=["2024-01-13"], shuffle=False,
+        ...                        deterministic=True)  # else batches may arrive out of order
         >>> [int(features["items"].shape[0]) for features, _ in dataset]
         [64, 56]
     """

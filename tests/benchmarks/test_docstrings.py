@@ -15,5 +15,5 @@ MODULES = [name for name in package_modules(benchmarks) if name not in WITH_OWN_
 
 
 @pytest.mark.parametrize("module_name", MODULES)
-def test_docstring_examples_run(module_name: str) -> None:
-    assert_examples_pass(module_name)
+def test_docstring_examples_run(module_name: str, tmp_path) -> None:
+    assert_examples_pass(module_name, {"tmp_dir": str(tmp_path)})

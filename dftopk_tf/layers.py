@@ -9,7 +9,7 @@ Example:
 import tensorflow as tf
 
 from dftopk_tf.keras_compat import keras, register_serializable
-from dftopk_tf.ops import dftopk
+from dftopk_tf.ops import check_threshold_gradient, dftopk
 from dftopk_tf.selection import check_method
 
 
@@ -27,6 +27,8 @@ class DFTopK(keras.layers.Layer):
         method: threshold search, ``"radix"`` (O(n)) or ``"top_k"`` (reference).
         jit_compile: compile the threshold search with XLA; set False before exporting for a
             model server without XLA (stock TF Serving).
+        threshold_gradient: ``"pair"`` (exact: the threshold's share on the k-th and (k+1)-th
+            item) or ``"spread"`` (on every item, by sigmoid'); see ``dftopk_tf.ops``.
 
     Call arguments:
         scores: float [..., n].
@@ -48,6 +50,7 @@ class DFTopK(keras.layers.Layer):
         hard: bool = False,
         method: str = "radix",
         jit_compile: bool = True,
+        threshold_gradient: str = "pair",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -56,6 +59,7 @@ class DFTopK(keras.layers.Layer):
         if not tau > 0:
             raise ValueError(f"tau must be > 0, got {tau!r}")
         check_method(method)
+        self.threshold_gradient = check_threshold_gradient(threshold_gradient)
         # The output keeps the input's padding: a Keras mask passes through unchanged.
         self.supports_masking = True
         self.k = k
@@ -75,6 +79,7 @@ class DFTopK(keras.layers.Layer):
             hard=self.hard,
             method=self.method,
             jit_compile=self.jit_compile,
+            threshold_gradient=self.threshold_gradient,
         )
 
     def compute_output_shape(self, input_shape):
@@ -88,4 +93,5 @@ class DFTopK(keras.layers.Layer):
             "hard": self.hard,
             "method": self.method,
             "jit_compile": self.jit_compile,
+            "threshold_gradient": self.threshold_gradient,
         }

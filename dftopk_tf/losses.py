@@ -21,6 +21,7 @@ import tensorflow as tf
 from dftopk_tf.keras_compat import keras, register_serializable
 from dftopk_tf.masking import mask_from_labels
 from dftopk_tf.operators import get_operator
+from dftopk_tf.ops import check_threshold_gradient
 from dftopk_tf.selection import topk_mask
 
 #: Probabilities are clipped to [EPSILON, 1] before a log when an operator has no logits.
@@ -170,6 +171,8 @@ class DFTopKLoss(TopKSelectionLoss):
         k: the operator's k.
         tau: DFTopK temperature.
         label_k: size of the ground-truth top-k (defaults to ``k``).
+        threshold_gradient: ``"pair"`` (exact, operator ``dftopk``) or ``"spread"`` (operator
+            ``dftopk-spread``); see ``dftopk_tf.ops``.
 
     Example:
         >>> loss = DFTopKLoss(k=2, tau=1.0)
@@ -186,17 +189,22 @@ class DFTopKLoss(TopKSelectionLoss):
         tau: float = 1.0,
         label_k: int | None = None,
         name: str | None = "dftopk_loss",
+        threshold_gradient: str = "pair",
         **kwargs,
     ):
         kwargs.pop("method", None)
         kwargs.pop("temperature", None)
-        super().__init__("dftopk", k=k, temperature=tau, label_k=label_k, name=name, **kwargs)
+        check_threshold_gradient(threshold_gradient)
+        method = "dftopk" if threshold_gradient == "pair" else "dftopk-spread"
+        super().__init__(method, k=k, temperature=tau, label_k=label_k, name=name, **kwargs)
         self.tau = tau
+        self.threshold_gradient = threshold_gradient
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("method")
         config["tau"] = config.pop("temperature")
+        config["threshold_gradient"] = self.threshold_gradient
         return config
 
 

@@ -4,6 +4,8 @@ Every operator maps scores [..., n], k and a padding mask to selection probabili
 Each has one temperature-like knob under its own name in the paper it comes from (``tau``,
 ``alpha``, ``regularization``, ``steepness``); the registry exposes it uniformly as
 ``temperature`` so that training scripts select a method with ``--method NAME --tau T``.
+``dftopk-spread`` is DFTopK with ``threshold_gradient="spread"`` (same forward; the threshold's
+gradient share spread over every item, ``dftopk_tf.ops``).
 
 Example:
     >>> operator = get_operator("lapsum")
@@ -59,6 +61,14 @@ def _dftopk_logits(scores, k, mask, temperature):
     return dftopk_logits(scores, k, tau=temperature, mask=mask)
 
 
+def _dftopk_spread_probabilities(scores, k, mask, temperature):
+    return dftopk(scores, k, tau=temperature, mask=mask, threshold_gradient="spread")
+
+
+def _dftopk_spread_logits(scores, k, mask, temperature):
+    return dftopk_logits(scores, k, tau=temperature, mask=mask, threshold_gradient="spread")
+
+
 def _sigmoid_logits(scores, k, mask, temperature):
     del k, mask  # Pointwise: every item is scored on its own.
     return tf.cast(scores, tf.float32) / temperature
@@ -68,6 +78,14 @@ _OPERATORS: dict[str, SelectionOperator] = {
     op.name: op
     for op in (
         SelectionOperator("dftopk", _dftopk_probabilities, _dftopk_logits, "tau", 1.0, "O(n)"),
+        SelectionOperator(
+            "dftopk-spread",
+            _dftopk_spread_probabilities,
+            _dftopk_spread_logits,
+            "tau",
+            1.0,
+            "O(n)",
+        ),
         SelectionOperator(
             "lapsum",
             lambda s, k, m, t: peers.lapsum(s, k, mask=m, alpha=t),

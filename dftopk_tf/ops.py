@@ -9,6 +9,15 @@ g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j
 k-th and the (k+1)-th item only (chosen in ``tf.math.top_k`` order when scores tie), so it equals
 autodiff of the same formula written with ``tf.math.top_k``.
 
+``threshold_gradient="spread"`` keeps the forward and the per-item term but spreads the
+threshold's share over every real item in proportion to sigmoid'((x_i - theta) / tau): the
+gradient of a threshold that keeps sum_i p_i fixed (implicit differentiation of
+sum_i sigmoid((x_i - t) / tau) = c). The items nearest theta weigh most; as tau -> 0 the weights
+concentrate on the k-th and (k+1)-th item (equally far from the midpoint) and the default
+``"pair"`` gradient is recovered. Both sum to zero over a row (shifting every score changes
+nothing). Spreading matters for two-tower retrieval, where the pair gradient pushes two items'
+embeddings hard each step (BUILD.md, "Method comparison").
+
 Conventions:
 - Padded items (``mask`` False) take no part in the threshold; their probability is exactly 0 and
   their logit is ``PADDED_LOGIT``; they get no gradient.
@@ -38,6 +47,22 @@ from dftopk_tf.validation import check_k, check_positive_tensor, check_scores
 PADDED_LOGIT: float = -1.0e4
 #: A select-all row's threshold sits this many tau below its smallest real score.
 SELECT_ALL_MARGIN: float = 30.0
+#: Where the threshold's gradient lands: the k-th and (k+1)-th item (exact), or every item.
+THRESHOLD_GRADIENTS: tuple[str, ...] = ("pair", "spread")
+
+
+def check_threshold_gradient(threshold_gradient: str) -> str:
+    """Returns ``threshold_gradient`` if it is one of ``THRESHOLD_GRADIENTS``, else raises.
+
+    Example:
+        >>> check_threshold_gradient("spread")
+        'spread'
+    """
+    if threshold_gradient not in THRESHOLD_GRADIENTS:
+        raise ValueError(
+            f"threshold_gradient must be one of {THRESHOLD_GRADIENTS}, got {threshold_gradient!r}"
+        )
+    return threshold_gradient
 
 
 def _threshold_indices(
@@ -78,6 +103,20 @@ def _threshold_indices(
 def _where_real(mask: tf.Tensor | None, real: tf.Tensor, padded: float) -> tf.Tensor:
     """``real`` on real items and ``padded`` elsewhere (``mask`` None: every item is real)."""
     return real if mask is None else tf.where(mask, real, padded)
+
+
+def _spread_weights(soft: tf.Tensor, mask: tf.Tensor | None, probabilities: bool) -> tf.Tensor:
+    """[rows, n] weights sigmoid'(z_i) / sum_j sigmoid'(z_j) over real items, from log-densities.
+
+    ``soft`` holds the probabilities (``probabilities``) or the logits z. Saturated items
+    (p exactly 0 or 1) weigh 0; a row where every item is saturated gives NaN weights, which
+    only ever meet a zero threshold share (its items' sigmoid' terms are all 0 too).
+    """
+    if probabilities:
+        log_density = tf.math.log(soft) + tf.math.log1p(-soft)
+    else:
+        log_density = -tf.math.softplus(soft) - tf.math.softplus(-soft)
+    return tf.nn.softmax(_where_real(mask, log_density, float("-inf")), axis=-1)
 
 
 def _forward_rows(
@@ -133,12 +172,15 @@ def _backward_rows(
     next_key: tf.Tensor,
     real_count: tf.Tensor,
     probabilities: bool,
+    threshold_gradient: str,
 ) -> tf.Tensor:
-    """DFTopK gradient on [rows, n]: per-item term plus the threshold's share on two items."""
-    if probabilities:
-        upstream = upstream * soft * (1.0 - soft)
-    item_grad = _where_real(mask, upstream, 0.0) / tau
+    """DFTopK gradient on [rows, n]: per-item term plus the threshold's share (see the module)."""
+    item_grad = upstream * soft * (1.0 - soft) if probabilities else upstream
+    item_grad = _where_real(mask, item_grad, 0.0) / tau
     share = tf.where(k < real_count, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
+    if threshold_gradient == "spread":
+        weights = _spread_weights(soft, mask, probabilities)
+        return item_grad - tf.math.multiply_no_nan(weights, 2.0 * share[:, tf.newaxis])
     indices = _threshold_indices(keys, k, kth_key, next_key)
     positions = tf.range(tf.shape(keys)[-1])[tf.newaxis, :]
     at_threshold = tf.cast(tf.equal(positions, indices[:, :1]), tf.float32) + tf.cast(
@@ -160,6 +202,7 @@ def _dftopk_rows(
     jit_compile: bool,
     probabilities: bool,
     hard: bool,
+    threshold_gradient: str,
 ) -> tf.Tensor:
     """The operator on [rows, n] float32 scores, with the DFTopK gradient."""
     forward = _COMPILED_FORWARD_ROWS if jit_compile else _forward_rows
@@ -174,7 +217,17 @@ def _dftopk_rows(
 
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
             return backward(
-                upstream, soft, keys, mask, k, tau, kth_key, next_key, real_count, probabilities
+                upstream,
+                soft,
+                keys,
+                mask,
+                k,
+                tau,
+                kth_key,
+                next_key,
+                real_count,
+                probabilities,
+                threshold_gradient,
             )
 
         return output, gradient
@@ -191,10 +244,12 @@ def _dftopk(
     jit_compile: bool,
     probabilities: bool,
     hard: bool = False,
+    threshold_gradient: str = "pair",
 ) -> tf.Tensor:
     """Validates inputs, flattens them to rows, runs the operator and restores the shape."""
     scores = check_scores(scores)
     selection.check_method(method)
+    check_threshold_gradient(threshold_gradient)
     k = check_k(k, scores.shape)
     tau = check_positive_tensor("tau", tau)
     scores32 = tf.cast(scores, tf.float32)
@@ -205,7 +260,15 @@ def _dftopk(
         flat_mask = tf.reshape(mask, tf.shape(flat_scores))
     k_rows = selection.rows_k(k, batch_shape)
     output = _dftopk_rows(
-        flat_scores, flat_mask, k_rows, tau, method, jit_compile, probabilities, hard
+        flat_scores,
+        flat_mask,
+        k_rows,
+        tau,
+        method,
+        jit_compile,
+        probabilities,
+        hard,
+        threshold_gradient,
     )
     return tf.reshape(output, tf.shape(scores32))
 
@@ -217,6 +280,7 @@ def dftopk_logits(
     mask: tf.Tensor | None = None,
     method: str = "radix",
     jit_compile: bool = True,
+    threshold_gradient: str = "pair",
 ) -> tf.Tensor:
     """DFTopK logits (x - theta) / tau, for numerically stable BCE-with-logits.
 
@@ -228,6 +292,8 @@ def dftopk_logits(
         method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
         jit_compile: compile the forward and backward passes with XLA (turn off for stock
             TF Serving, which runs no XLA).
+        threshold_gradient: ``"pair"`` (exact: the k-th and (k+1)-th item) or ``"spread"``
+            (every item, by sigmoid'); see the module docstring.
 
     Returns:
         float32 [..., n]; ``PADDED_LOGIT`` on padded items.
@@ -236,7 +302,16 @@ def dftopk_logits(
         >>> dftopk_logits(tf.constant([[3.0, 1.0, 2.0]]), k=1).numpy().tolist()
         [[0.5, -1.5, -0.5]]
     """
-    return _dftopk(scores, k, tau, mask, method, jit_compile, probabilities=False)
+    return _dftopk(
+        scores,
+        k,
+        tau,
+        mask,
+        method,
+        jit_compile,
+        probabilities=False,
+        threshold_gradient=threshold_gradient,
+    )
 
 
 def dftopk(
@@ -247,6 +322,7 @@ def dftopk(
     hard: bool = False,
     method: str = "radix",
     jit_compile: bool = True,
+    threshold_gradient: str = "pair",
 ) -> tf.Tensor:
     """DFTopK selection probabilities p = sigmoid((x - theta) / tau), theta = (x_[k] + x_[k+1]) / 2.
 
@@ -260,6 +336,8 @@ def dftopk(
         method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
         jit_compile: compile the forward and backward passes with XLA (turn off for stock
             TF Serving, which runs no XLA).
+        threshold_gradient: ``"pair"`` (exact: the k-th and (k+1)-th item) or ``"spread"``
+            (every item, by sigmoid'); see the module docstring.
 
     Returns:
         float32 [..., n] in [0, 1].
@@ -271,7 +349,17 @@ def dftopk(
         >>> dftopk(tf.constant([[3.0, 1.0, 2.0, 0.0]]), k=2, hard=True).numpy().tolist()
         [[1.0, 0.0, 1.0, 0.0]]
     """
-    return _dftopk(scores, k, tau, mask, method, jit_compile, probabilities=True, hard=hard)
+    return _dftopk(
+        scores,
+        k,
+        tau,
+        mask,
+        method,
+        jit_compile,
+        probabilities=True,
+        hard=hard,
+        threshold_gradient=threshold_gradient,
+    )
 
 
 def dftopk_reference(

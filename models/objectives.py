@@ -1,11 +1,11 @@
 """The training methods of the cascade, by name (``--method``): what loss each stage gets.
 
-- Top-k methods (``dftopk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``,
-  ``lapsum``, ``sparse-topk``, ``bce``; ``TopKCascadeObjective``): retrieval and pre-ranking are
-  trained as one cascade with the LCRON scheme, ``dftopk_tf.CascadeTopKLoss`` with the method's
-  operator: per-stage top-k losses, the joint loss of the product of the two stages' selection
-  probabilities, and learned stage weights. The ranking stage gets its own top-k loss with the
-  same operator and labels (``TopKSelectionLoss``), added to the total.
+- Top-k methods (``dftopk``, ``dftopk-spread``, ``lcron-neuralsort``, ``lcron-softsort``,
+  ``lcron-diffsort``, ``lapsum``, ``sparse-topk``, ``bce``; ``TopKCascadeObjective``): retrieval
+  and pre-ranking are trained as one cascade with the LCRON scheme, ``dftopk_tf.CascadeTopKLoss``
+  with the method's operator: per-stage top-k losses, the joint loss of the product of the two
+  stages' selection probabilities, and learned stage weights. The ranking stage gets its own
+  top-k loss with the same operator and labels (``TopKSelectionLoss``), added to the total.
 - ``tfrs`` (``TFRSObjective``): the classic TensorFlow Recommenders recipe, every stage on its
   own: retrieval by sampled softmax over in-batch items (``tfrs.tasks.Retrieval``), pre-ranking
   and ranking by pointwise binary cross-entropy against the ground-truth mask
@@ -55,6 +55,7 @@ METHOD_NAMES: tuple[str, ...] = (*OPERATOR_NAMES, TFRS_METHOD)
 #: Default temperature of each method at our score scale (see the module docstring).
 DEFAULT_TEMPERATURES: dict[str, float] = {
     "dftopk": 0.1,
+    "dftopk-spread": 0.1,
     "lapsum": 0.1,
     "sparse-topk": 0.1,
     "lcron-neuralsort": 0.1,

@@ -89,7 +89,7 @@ class CascadeBatcher:
         ``RuntimeError`` once closed.
 
         Example:
-            >>> batcher.recommend(request, (100, 20, 5), timeout_s=2.0).scores.shape
+            >>> batcher.recommend(request, (100, 20, 5), timeout_s=30.0).scores.shape
             (1, 5)
         """
         if self._closed.is_set():

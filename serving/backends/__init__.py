@@ -3,7 +3,7 @@
 Example:
     >>> make_backend("local", export_dir=export_dir).versions
     {'retrieval': 1, 'prerank': 1, 'rank': 1}
-    >>> backend = make_backend("grpc", target=grpc_target, timeout_s=1.0)
+    >>> backend = make_backend("grpc", target=grpc_target, timeout_s=30.0)
     >>> backend.predict("rank", inputs)["scores"].shape
     (1, 50)
 """

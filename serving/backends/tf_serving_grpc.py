@@ -69,7 +69,7 @@ class GrpcBackend(PredictBackend):
         backoff_s: first wait between attempts (doubled each time).
 
     Example:
-        >>> GrpcBackend(grpc_target, timeout_s=1.0).predict("retrieval", request)["scores"].shape
+        >>> GrpcBackend(grpc_target, timeout_s=30.0).predict("retrieval", request)["scores"].shape
         (1, 200)
     """
 

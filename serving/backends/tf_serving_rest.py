@@ -61,7 +61,7 @@ class RestBackend(PredictBackend):
         backoff_s: first wait between attempts (doubled each time).
 
     Example:
-        >>> RestBackend(rest_url, timeout_s=1.0).predict("retrieval", request)["item_ids"].shape
+        >>> RestBackend(rest_url, timeout_s=30.0).predict("retrieval", request)["item_ids"].shape
         (1, 200)
     """
 

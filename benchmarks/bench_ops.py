@@ -6,6 +6,7 @@ same scores [batch, n], its repeats interleaved with the others' (round-robin), 
 other processes hits all of them alike; the table gives the median milliseconds and the ratios
 top_k / DFTopK and DFTopK / sigmoid. The sigmoid floor (one pass over the row) is timed as a plain
 ``tf.function`` and with ``jit_compile=True``, since DFTopK's threshold search is XLA-compiled.
+"dftopk spread" is DFTopK with ``threshold_gradient="spread"`` (``dftopk_tf.ops``).
 
 The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
 are skipped beyond ``--matrix-memory-gb`` / ``--cubic-work`` and the table says so.
@@ -44,6 +45,7 @@ DEFAULT_MAX_ELEMENTS = 6_400_000
 MATRIX_COPIES = 8
 
 DFTOPK = "dftopk"
+DFTOPK_SPREAD = "dftopk spread"
 TOP_K = "dftopk top_k"
 SIGMOID = "sigmoid"
 SIGMOID_XLA = "sigmoid xla"
@@ -158,6 +160,10 @@ class Contender:
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(DFTOPK, lambda k: lambda s: dftopk(s, k, method="radix", jit_compile=True)),
+    Contender(
+        DFTOPK_SPREAD,
+        lambda k: lambda s: dftopk(s, k, jit_compile=True, threshold_gradient="spread"),
+    ),
     Contender(TOP_K, lambda k: lambda s: dftopk(s, k, method="top_k", jit_compile=False)),
     Contender(SIGMOID, lambda k: tf.sigmoid),
     Contender(SIGMOID_XLA, lambda k: tf.sigmoid, jit_compile=True),

@@ -53,20 +53,18 @@ class SelectionOperator:
     cost: str
 
 
-def _dftopk_probabilities(scores, k, mask, temperature):
-    return dftopk(scores, k, tau=temperature, mask=mask)
+def _dftopk_operator(name: str, threshold_gradient: str) -> SelectionOperator:
+    """DFTopK (with logits for stable BCE) under ``name``, with the given threshold gradient."""
 
+    def probabilities(scores, k, mask, temperature):
+        return dftopk(scores, k, tau=temperature, mask=mask, threshold_gradient=threshold_gradient)
 
-def _dftopk_logits(scores, k, mask, temperature):
-    return dftopk_logits(scores, k, tau=temperature, mask=mask)
+    def logits(scores, k, mask, temperature):
+        return dftopk_logits(
+            scores, k, tau=temperature, mask=mask, threshold_gradient=threshold_gradient
+        )
 
-
-def _dftopk_spread_probabilities(scores, k, mask, temperature):
-    return dftopk(scores, k, tau=temperature, mask=mask, threshold_gradient="spread")
-
-
-def _dftopk_spread_logits(scores, k, mask, temperature):
-    return dftopk_logits(scores, k, tau=temperature, mask=mask, threshold_gradient="spread")
+    return SelectionOperator(name, probabilities, logits, "tau", 1.0, "O(n)")
 
 
 def _sigmoid_logits(scores, k, mask, temperature):
@@ -77,15 +75,8 @@ def _sigmoid_logits(scores, k, mask, temperature):
 _OPERATORS: dict[str, SelectionOperator] = {
     op.name: op
     for op in (
-        SelectionOperator("dftopk", _dftopk_probabilities, _dftopk_logits, "tau", 1.0, "O(n)"),
-        SelectionOperator(
-            "dftopk-spread",
-            _dftopk_spread_probabilities,
-            _dftopk_spread_logits,
-            "tau",
-            1.0,
-            "O(n)",
-        ),
+        _dftopk_operator("dftopk", "pair"),
+        _dftopk_operator("dftopk-spread", "spread"),
         SelectionOperator(
             "lapsum",
             lambda s, k, m, t: peers.lapsum(s, k, mask=m, alpha=t),

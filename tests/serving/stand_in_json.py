@@ -192,7 +192,12 @@ def json_to_array(value, dtype: int) -> np.ndarray:
     values: list = []
     _fill(value, 0, shape, dtype, values)
     numpy_dtype = object if dtype == types_pb2.DT_STRING else tf.as_dtype(dtype).as_numpy_dtype
-    return np.array(values, dtype=numpy_dtype).reshape(shape)
+    try:
+        return np.array(values, dtype=numpy_dtype).reshape(shape)
+    except OverflowError as error:
+        raise invalid_argument(
+            f"JSON value out of range of {dtype_string(dtype)}: {error}"
+        ) from None
 
 
 def _shape_string(shape: tuple[int, ...]) -> str:

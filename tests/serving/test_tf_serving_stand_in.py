@@ -293,3 +293,12 @@ def test_the_projects_models_config_serves_the_newest_version_of_each_model():
     assert [config.name for config in configs] == list(sig.MODEL_NAMES)
     for config in configs:
         assert aspired_versions(config, [1, 3, 7]) == [7]
+
+
+def test_a_wrong_shape_reaches_the_graph_as_in_the_servers_session(stub):
+    """No Python-side shape check (``Session.run`` has one, the server's C++ session has not):
+    the graph's own kernels refuse the vector ``top_n``."""
+    inputs = _retrieval_inputs() | {sig.TOP_N: np.int32([5, 5])}
+    code, message = _grpc_error(stub, _grpc_request(sig.RETRIEVAL, inputs))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message.startswith("In[0] should be a scalar: [2]\n\t [[{{function_node __inference_")

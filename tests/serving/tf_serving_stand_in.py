@@ -96,6 +96,8 @@ class _RestHandler(BaseHTTPRequestHandler):
             answer = self._dispatch(method, path, body)
         except StatusError as error:
             self._answer(error.http_status, json.dumps({"error": error.message}).encode())
+        except Exception as error:  # an INTERNAL error of the stand-in itself: 500, as the server
+            self._answer(500, json.dumps({"error": f"stand-in failure: {error!r}"}).encode())
         else:
             self._answer(200, json.dumps(answer).encode())
 

@@ -105,7 +105,7 @@ def write_version(
     """Saves ``servable`` as ``EXPORT/<model_name>/<version>`` atomically; returns that path.
 
     The SavedModel is written to a temporary sibling folder, checked with
-    ``graph_ops.serving_problems`` (any non-core op or XLA function is a ``ValueError``) and
+    ``graph_ops.serving_problems`` (any op stock TF Serving cannot run is a ``ValueError``) and
     renamed into place. Raises ``VersionExistsError`` when the version exists.
 
     Example:

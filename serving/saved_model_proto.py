@@ -1,8 +1,8 @@
 """What a SavedModel's ``saved_model.pb`` says beyond what ``tf.saved_model.load`` exposes.
 
 ``signature_defaults`` reads a signature's default input values (``SignatureDef.defaults``). TF
-Serving feeds them for inputs a request leaves out; a signature loaded in Python still needs every
-input, so in-process callers fill them in from here.
+Serving's gRPC Predict feeds them for inputs a request leaves out (its REST API does not); a
+signature loaded in Python still needs every input, so in-process callers fill them in from here.
 
 Example:
     >>> signature_defaults(f"{export_dir}/rank/1")

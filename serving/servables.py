@@ -37,7 +37,8 @@ def _with_input_signature(
     """``serve`` as a ``tf.function`` over ``specs`` (in ``serve``'s argument order).
 
     ``tf.saved_model.save`` records the tensor default of ``serve``'s last argument in the
-    ``SignatureDef`` (``defaults``), which TF Serving feeds when a request omits that input.
+    ``SignatureDef`` (``defaults``), which TF Serving's gRPC Predict feeds when a request omits that
+    input (its REST API needs every input).
     """
     return tf.function(serve, input_signature=list(specs.values()))
 

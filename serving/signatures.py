@@ -15,8 +15,9 @@ rank       [B, M, 8], item_mask bool [B, M],             float), selected float3
            k int32 [] (optional)                        top-k mask)
 =========  ===========================================  ==========================================
 
-``top_n`` and ``k`` have defaults set at export (``SignatureDef.defaults``): TF Serving feeds them
-when a request leaves them out.
+``top_n`` and ``k`` have defaults set at export (``SignatureDef.defaults``): TF Serving's gRPC
+Predict feeds them when a request leaves them out; its REST API needs every input, so the ``rest``
+backend fills them in from the served signature.
 
 Example:
     >>> sorted(INPUT_SPECS[RETRIEVAL])

@@ -10,6 +10,7 @@ Example:
 
 from serving.backends.base import (
     BackendError,
+    BackendNotFoundError,
     BackendRequestError,
     BackendTimeoutError,
     BackendUnavailableError,
@@ -55,6 +56,7 @@ def make_backend(
 __all__ = [
     "BACKEND_NAMES",
     "BackendError",
+    "BackendNotFoundError",
     "BackendRequestError",
     "BackendTimeoutError",
     "BackendUnavailableError",

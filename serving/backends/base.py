@@ -1,13 +1,16 @@
-"""The one interface every backend implements, its errors, and the retry on UNAVAILABLE.
+"""The one interface every backend implements, its errors, and the retries.
 
 A backend runs one exported model's ``serving_default`` signature on a dict of NumPy inputs
 and returns a dict of NumPy outputs (``serving.signatures`` names both). Failures are one of:
 
-- ``BackendRequestError``: the request is wrong (bad input, unknown model or version): never
-  retried; the HTTP front answers 400.
-- ``BackendUnavailableError``: the server could not be reached or answered UNAVAILABLE, after
-  every retry.
-- ``BackendTimeoutError``: no answer within the timeout (DEADLINE_EXCEEDED).
+- ``BackendRequestError``: the server refused the request (bad input, unknown signature):
+  never retried.
+- ``BackendNotFoundError`` (a ``BackendRequestError``): the server does not serve the model or
+  version, still after ``not_found_wait_s`` of retries (TF Serving answers NOT_FOUND while a
+  model loads, and for a version its policy no longer serves).
+- ``BackendUnavailableError``: the server could not be reached, answered UNAVAILABLE or was
+  overloaded (RESOURCE_EXHAUSTED, HTTP 429), after every retry.
+- ``BackendTimeoutError``: no answer within the timeout (DEADLINE_EXCEEDED, HTTP 504).
 - ``BackendError``: anything else the server reported.
 
 Example:
@@ -28,6 +31,10 @@ Result = TypeVar("Result")
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 0.05
+DEFAULT_NOT_FOUND_WAIT_S = 5.0
+#: Longest wait between two attempts; shortest between two asking whether a model has loaded.
+MAX_BACKOFF_S = 1.0
+MIN_LOADING_POLL_S = 0.01
 
 
 class BackendError(RuntimeError):
@@ -38,8 +45,12 @@ class BackendRequestError(BackendError):
     """The server refused the request itself (invalid input, unknown model or version)."""
 
 
+class BackendNotFoundError(BackendRequestError):
+    """The server does not serve the model or version asked for (NOT_FOUND, also while loading)."""
+
+
 class BackendUnavailableError(BackendError):
-    """The server was unreachable or UNAVAILABLE on every attempt."""
+    """The server was unreachable, UNAVAILABLE or overloaded on every attempt."""
 
 
 class BackendTimeoutError(BackendError):
@@ -87,11 +98,15 @@ def with_retries(
     retries: int,
     backoff_s: float,
     description: str,
+    not_found_wait_s: float = 0.0,
 ) -> Result:
-    """Runs ``call``, retrying up to ``retries`` times while it raises ``BackendUnavailableError``.
+    """Runs ``call``, retrying while the server is unavailable or does not serve the model yet.
 
-    Waits ``backoff_s * 2**attempt`` between attempts; the last error is re-raised naming
-    ``description`` and the number of attempts.
+    ``BackendUnavailableError`` is retried up to ``retries`` times; ``BackendNotFoundError`` is
+    retried until ``not_found_wait_s`` seconds have passed since the first attempt. Waits
+    ``backoff_s * 2**attempt`` between attempts (at least ``MIN_LOADING_POLL_S`` after a
+    NOT_FOUND, at most ``MAX_BACKOFF_S``); the last error is
+    re-raised with the attempts (and ``description``) or the time waited.
 
     Example:
         >>> with_retries(lambda: 7, retries=2, backoff_s=0.0, description="rank at 127.0.0.1")
@@ -99,14 +114,27 @@ def with_retries(
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
-    attempt = 0
+    if not_found_wait_s < 0:
+        raise ValueError(f"not_found_wait_s must be >= 0, got {not_found_wait_s}")
+    start = time.monotonic()
+    attempt = unavailable = 0
     while True:
         try:
             return call()
         except BackendUnavailableError as error:
-            if attempt == retries:
+            if unavailable == retries:
                 raise BackendUnavailableError(
                     f"{description}: unavailable after {retries + 1} attempt(s): {error}"
                 ) from error
-            time.sleep(backoff_s * 2**attempt)
-            attempt += 1
+            unavailable += 1
+            wait_s = backoff_s * 2**attempt
+        except BackendNotFoundError as error:
+            waited = time.monotonic() - start
+            if waited >= not_found_wait_s:
+                raise BackendNotFoundError(
+                    f"{error} (still not served after {waited:.1f} s; "
+                    f"not_found_wait_s={not_found_wait_s})"
+                ) from error
+            wait_s = max(backoff_s * 2**attempt, MIN_LOADING_POLL_S)
+        time.sleep(min(wait_s, MAX_BACKOFF_S))
+        attempt += 1

@@ -27,9 +27,9 @@ class LocalBackend(PredictBackend):
         versions: model name -> version to load; the latest version otherwise.
 
     Inputs are checked against the contract's names, dtypes and shapes
-    (``BackendRequestError``); inputs left out take the signature's defaults, as in TF Serving;
-    TensorFlow's own run-time errors (e.g. ``k`` < 1) are ``BackendRequestError`` too. Calls are
-    thread-safe.
+    (``BackendRequestError``); inputs left out take the signature's defaults, as TF Serving's
+    gRPC API does; TensorFlow's own run-time errors (e.g. ``k`` < 1) are ``BackendRequestError``
+    too. Calls are thread-safe.
 
     Example:
         >>> LocalBackend(export_dir).predict("rank", inputs)["selected"].sum(axis=1)

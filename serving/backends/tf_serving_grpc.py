@@ -1,8 +1,12 @@
 """The ``grpc`` backend: TF Serving's ``PredictionService.Predict`` through tensorflow-serving-api.
 
 Inputs travel as ``TensorProto``s (``tf.make_tensor_proto``), outputs come back through
-``tf.make_ndarray``. UNAVAILABLE is retried; INVALID_ARGUMENT, NOT_FOUND and FAILED_PRECONDITION
-are ``BackendRequestError``; DEADLINE_EXCEEDED is ``BackendTimeoutError``.
+``tf.make_ndarray``. UNAVAILABLE and RESOURCE_EXHAUSTED are retried ``retries`` times with
+backoff; NOT_FOUND (the model is loading, or the version is not served) is retried for
+``not_found_wait_s`` seconds, then ``BackendNotFoundError``; INVALID_ARGUMENT and
+FAILED_PRECONDITION (unknown signature) are ``BackendRequestError``; DEADLINE_EXCEEDED is
+``BackendTimeoutError``. Inputs a request leaves out (``top_n``, ``k``) are not sent: TF Serving's
+gRPC Predict feeds the SignatureDef's defaults.
 
 Example:
     >>> backend = GrpcBackend(grpc_target)  # TF Serving's gRPC port, e.g. "127.0.0.1:8500"
@@ -20,9 +24,11 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving import signatures as sig
 from serving.backends.base import (
     DEFAULT_BACKOFF_S,
+    DEFAULT_NOT_FOUND_WAIT_S,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     BackendError,
+    BackendNotFoundError,
     BackendRequestError,
     BackendTimeoutError,
     BackendUnavailableError,
@@ -32,11 +38,8 @@ from serving.backends.base import (
 
 #: Largest message either way (a 100,000-item retrieval answer is well below it).
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-REQUEST_ERROR_CODES = (
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.FAILED_PRECONDITION,
-)
+RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+REQUEST_ERROR_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
 
 
 def predict_request(
@@ -65,8 +68,9 @@ class GrpcBackend(PredictBackend):
         target: ``host:port`` (``tensorflow_model_server --port``).
         versions: model name -> version to call; the server's latest otherwise.
         timeout_s: deadline of each call, in seconds.
-        retries: extra attempts after UNAVAILABLE.
+        retries: extra attempts after UNAVAILABLE or RESOURCE_EXHAUSTED.
         backoff_s: first wait between attempts (doubled each time).
+        not_found_wait_s: how long NOT_FOUND is retried (a model or version still loading).
 
     Example:
         >>> GrpcBackend(grpc_target, timeout_s=30.0).predict("retrieval", request)["scores"].shape
@@ -82,6 +86,7 @@ class GrpcBackend(PredictBackend):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = DEFAULT_BACKOFF_S,
+        not_found_wait_s: float = DEFAULT_NOT_FOUND_WAIT_S,
     ):
         if ":" not in target:
             raise ValueError(f"target must be host:port, got {target!r}")
@@ -90,6 +95,7 @@ class GrpcBackend(PredictBackend):
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.not_found_wait_s = not_found_wait_s
         self._channel = grpc.insecure_channel(
             target,
             options=[
@@ -107,7 +113,11 @@ class GrpcBackend(PredictBackend):
         request = predict_request(model_name, arrays, self.versions.get(model_name))
         description = f"Predict {model_name} at {self.target}"
         response = with_retries(
-            lambda: self._call(request, description), self.retries, self.backoff_s, description
+            lambda: self._call(request, description),
+            self.retries,
+            self.backoff_s,
+            description,
+            self.not_found_wait_s,
         )
         dtypes = sig.OUTPUT_DTYPES[model_name]
         missing = sorted(set(dtypes) - set(response.outputs))
@@ -123,8 +133,10 @@ class GrpcBackend(PredictBackend):
         except grpc.RpcError as error:
             code, details = error.code(), error.details()
             message = f"{description}: {code.name}: {details}"
-            if code == grpc.StatusCode.UNAVAILABLE:
+            if code in RETRIED_CODES:
                 raise BackendUnavailableError(message) from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise BackendNotFoundError(message) from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise BackendTimeoutError(message) from None
             if code in REQUEST_ERROR_CODES:

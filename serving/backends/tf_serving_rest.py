@@ -2,8 +2,16 @@
 
 Requests use the columnar ``{"signature_name": ..., "inputs": {name: value}}`` format (the only
 one that carries the scalar ``top_n``/``k`` inputs); responses are ``{"outputs": {name: value}}``.
-Connection failures and HTTP 503 (UNAVAILABLE) are retried; 4xx answers are
-``BackendRequestError`` with TF Serving's ``error`` message.
+TF Serving's REST API needs every input of the signature (it does not feed
+``SignatureDef.defaults``: "Missing named input: top_n in 'inputs' object"), so inputs a caller
+leaves out are filled in here from the served signature's defaults, read once per model from
+``GET /v1/models/<name>[/versions/<v>]/metadata``.
+
+Connection failures, HTTP 503 (UNAVAILABLE) and 429 (RESOURCE_EXHAUSTED) are retried with
+backoff; 404 "Servable not found" (a model still loading, or a version not served) is retried for
+``not_found_wait_s`` seconds, then ``BackendNotFoundError``; 504 (DEADLINE_EXCEEDED) is
+``BackendTimeoutError``; other 4xx answers are ``BackendRequestError`` with TF Serving's ``error``
+message.
 
 Example:
     >>> backend = RestBackend(rest_url)  # TF Serving's REST address, e.g. "http://127.0.0.1:8501"
@@ -11,17 +19,23 @@ Example:
     (1, 50)
 """
 
+import threading
 from collections.abc import Mapping
 
 import numpy as np
 import requests
+import tensorflow as tf
+from google.protobuf import json_format
+from tensorflow.core.framework import tensor_pb2
 
 from serving import signatures as sig
 from serving.backends.base import (
     DEFAULT_BACKOFF_S,
+    DEFAULT_NOT_FOUND_WAIT_S,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     BackendError,
+    BackendNotFoundError,
     BackendRequestError,
     BackendTimeoutError,
     BackendUnavailableError,
@@ -29,7 +43,23 @@ from serving.backends.base import (
     with_retries,
 )
 
-UNAVAILABLE_STATUS = 503
+#: HTTP statuses retried with backoff: RESOURCE_EXHAUSTED and UNAVAILABLE.
+RETRIED_STATUSES = (429, 503)
+TIMEOUT_STATUS = 504
+NOT_FOUND_STATUS = 404
+#: How TF Serving's NOT_FOUND for a model or version it does not serve (yet) begins.
+SERVABLE_NOT_FOUND = "Servable not found for request"
+
+
+def model_url(base_url: str, model_name: str, version: int | None = None) -> str:
+    """The REST URL of a model (its latest version when ``version`` is None).
+
+    Example:
+        >>> model_url("http://127.0.0.1:8501", "rank", 2)
+        'http://127.0.0.1:8501/v1/models/rank/versions/2'
+    """
+    path = f"/v1/models/{model_name}" + (f"/versions/{version}" if version is not None else "")
+    return base_url.rstrip("/") + path
 
 
 def predict_url(base_url: str, model_name: str, version: int | None = None) -> str:
@@ -39,15 +69,48 @@ def predict_url(base_url: str, model_name: str, version: int | None = None) -> s
         >>> predict_url("http://127.0.0.1:8501", "rank", 2)
         'http://127.0.0.1:8501/v1/models/rank/versions/2:predict'
     """
-    path = f"/v1/models/{model_name}" + (f"/versions/{version}" if version is not None else "")
-    return base_url.rstrip("/") + path + ":predict"
+    return model_url(base_url, model_name, version) + ":predict"
+
+
+def signature_defaults_from_metadata(metadata: dict, model_name: str) -> dict[str, np.ndarray]:
+    """The ``serving_default`` signature's default inputs in a REST metadata answer.
+
+    Raises ``BackendError`` when the answer lacks the signature or its inputs are not the
+    contract's (``serving.signatures``).
+
+    Example:
+        >>> import requests
+        >>> metadata = requests.get(f"{rest_url}/v1/models/rank/metadata").json()
+        >>> signature_defaults_from_metadata(metadata, "rank")
+        {'k': array(10, dtype=int32)}
+    """
+    try:
+        signature = metadata["metadata"]["signature_def"]["signature_def"][sig.SIGNATURE_NAME]
+        served_inputs = set(signature["inputs"])
+        defaults = {
+            name: tf.make_ndarray(json_format.ParseDict(proto, tensor_pb2.TensorProto()))
+            for name, proto in signature.get("defaults", {}).items()
+        }
+    except (KeyError, TypeError, json_format.ParseError) as error:
+        raise BackendError(
+            f"the metadata of {model_name!r} has no readable {sig.SIGNATURE_NAME!r} signature "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    expected = set(sig.input_specs(model_name))
+    if served_inputs != expected:
+        raise BackendError(
+            f"the served {model_name!r} takes inputs {sorted(served_inputs)}, "
+            f"not the contract's {sorted(expected)}"
+        )
+    return defaults
 
 
 def _error_message(response: requests.Response) -> str:
     try:
-        return str(response.json().get("error", response.text))
+        answer = response.json()
     except ValueError:
         return response.text
+    return str(answer.get("error", response.text)) if isinstance(answer, dict) else response.text
 
 
 class RestBackend(PredictBackend):
@@ -57,8 +120,9 @@ class RestBackend(PredictBackend):
         base_url: e.g. ``http://127.0.0.1:8501`` (``tensorflow_model_server --rest_api_port``).
         versions: model name -> version to call; the server's latest otherwise.
         timeout_s: seconds to wait for each answer.
-        retries: extra attempts after a connection failure or a 503.
+        retries: extra attempts after a connection failure, a 503 or a 429.
         backoff_s: first wait between attempts (doubled each time).
+        not_found_wait_s: how long 404 "Servable not found" is retried (a model still loading).
 
     Example:
         >>> RestBackend(rest_url, timeout_s=30.0).predict("retrieval", request)["item_ids"].shape
@@ -74,6 +138,7 @@ class RestBackend(PredictBackend):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = DEFAULT_BACKOFF_S,
+        not_found_wait_s: float = DEFAULT_NOT_FOUND_WAIT_S,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
@@ -82,21 +147,33 @@ class RestBackend(PredictBackend):
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.not_found_wait_s = not_found_wait_s
         self._session = requests.Session()
+        self._defaults: dict[str, dict[str, np.ndarray]] = {}
+        self._defaults_lock = threading.Lock()
 
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
-            arrays = sig.as_numpy_inputs(model_name, inputs)
+            sig.as_numpy_inputs(model_name, inputs)
         except ValueError as error:
             raise BackendRequestError(str(error)) from None
-        url = predict_url(self.base_url, model_name, self.versions.get(model_name))
+        version = self.versions.get(model_name)
+        defaults = self.signature_defaults(model_name)
+        arrays = sig.as_numpy_inputs(model_name, inputs, defaults)
+        left_out = sorted(set(sig.input_specs(model_name)) - set(arrays))
+        if left_out:
+            raise BackendRequestError(
+                f"{model_name}: {left_out} left out, and the served signature has no default"
+            )
+        url = predict_url(self.base_url, model_name, version)
         body = {
             "signature_name": sig.SIGNATURE_NAME,
             "inputs": {name: value.tolist() for name, value in arrays.items()},
         }
-        outputs = with_retries(
-            lambda: self._post(url, body), self.retries, self.backoff_s, f"POST {url}"
-        )
+        answer = self._with_retries("POST", url, body)
+        outputs = answer.get("outputs")
+        if not isinstance(outputs, dict):
+            raise BackendError(f"POST {url}: the answer has no 'outputs' object")
         dtypes = sig.OUTPUT_DTYPES[model_name]
         missing = sorted(set(dtypes) - set(outputs))
         if missing:
@@ -105,32 +182,58 @@ class RestBackend(PredictBackend):
             name: np.asarray(outputs[name], dtype.as_numpy_dtype) for name, dtype in dtypes.items()
         }
 
-    def _post(self, url: str, body: dict) -> dict:
+    def signature_defaults(self, model_name: str) -> dict[str, np.ndarray]:
+        """The served signature's default inputs, read once from the model's metadata.
+
+        Example:
+            >>> RestBackend(rest_url).signature_defaults("retrieval")
+            {'top_n': array(200, dtype=int32)}
+        """
+        with self._defaults_lock:
+            if model_name not in self._defaults:
+                url = model_url(self.base_url, model_name, self.versions.get(model_name))
+                metadata = self._with_retries("GET", url + "/metadata")
+                self._defaults[model_name] = signature_defaults_from_metadata(metadata, model_name)
+            return self._defaults[model_name]
+
+    def _with_retries(self, method: str, url: str, body: dict | None = None) -> dict:
+        return with_retries(
+            lambda: self._send(method, url, body),
+            self.retries,
+            self.backoff_s,
+            f"{method} {url}",
+            self.not_found_wait_s,
+        )
+
+    def _send(self, method: str, url: str, body: dict | None) -> dict:
         try:
-            response = self._session.post(url, json=body, timeout=self.timeout_s)
+            response = self._session.request(method, url, json=body, timeout=self.timeout_s)
         except requests.Timeout as error:
-            raise BackendTimeoutError(f"POST {url}: no answer within {self.timeout_s} s") from error
+            raise BackendTimeoutError(
+                f"{method} {url}: no answer within {self.timeout_s} s"
+            ) from error
         except requests.ConnectionError as error:
             raise BackendUnavailableError(f"cannot connect: {error}") from error
-        if response.status_code == UNAVAILABLE_STATUS:
-            raise BackendUnavailableError(f"HTTP 503: {_error_message(response)}")
-        if 400 <= response.status_code < 500:
-            raise BackendRequestError(
-                f"POST {url}: HTTP {response.status_code}: {_error_message(response)}"
-            )
-        if response.status_code != 200:
-            raise BackendError(
-                f"POST {url}: HTTP {response.status_code}: {_error_message(response)}"
-            )
+        status, message = response.status_code, _error_message(response)
+        if status in RETRIED_STATUSES:
+            raise BackendUnavailableError(f"HTTP {status}: {message}")
+        if status == TIMEOUT_STATUS:
+            raise BackendTimeoutError(f"{method} {url}: HTTP {status}: {message}")
+        if status == NOT_FOUND_STATUS and message.startswith(SERVABLE_NOT_FOUND):
+            raise BackendNotFoundError(f"{method} {url}: HTTP {status}: {message}")
+        if 400 <= status < 500:
+            raise BackendRequestError(f"{method} {url}: HTTP {status}: {message}")
+        if status != 200:
+            raise BackendError(f"{method} {url}: HTTP {status}: {message}")
         try:
             answer = response.json()
         except ValueError:
             raise BackendError(
-                f"POST {url}: the answer is not JSON: {response.text[:200]}"
+                f"{method} {url}: the answer is not JSON: {response.text[:200]}"
             ) from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("outputs"), dict):
-            raise BackendError(f"POST {url}: the answer has no 'outputs' object")
-        return answer["outputs"]
+        if not isinstance(answer, dict):
+            raise BackendError(f"{method} {url}: the answer is not a JSON object")
+        return answer
 
     def close(self) -> None:
         self._session.close()

@@ -2,12 +2,15 @@
 
 import socket
 
+import grpc
 import numpy as np
 import pytest
 
 from serving import signatures as sig
 from serving.backends import (
+    BackendNotFoundError,
     BackendRequestError,
+    BackendTimeoutError,
     BackendUnavailableError,
     GrpcBackend,
     LocalBackend,
@@ -125,16 +128,71 @@ def test_requests_the_server_refuses_are_request_errors(backends, corpus, kind):
         backends[kind].predict(sig.RANK, inputs | {sig.ITEMS: np.ones([2, 12], np.int32)})
 
 
+def _remote(kind: str, tf_serving, **options):
+    if kind == "rest":
+        return RestBackend(tf_serving.rest_url, backoff_s=0.0, **options)
+    return GrpcBackend(tf_serving.grpc_target, backoff_s=0.0, **options)
+
+
 @pytest.mark.parametrize("kind", ["rest", "grpc"])
-def test_an_unknown_version_is_a_request_error(tf_serving, corpus, kind):
-    backend = (
-        RestBackend(tf_serving.rest_url, versions={sig.RANK: 7})
-        if kind == "rest"
-        else GrpcBackend(tf_serving.grpc_target, versions={sig.RANK: 7})
-    )
-    with pytest.raises(BackendRequestError, match="version 7"):
+def test_a_version_the_server_does_not_serve_is_not_found_after_the_wait(tf_serving, corpus, kind):
+    backend = _remote(kind, tf_serving, versions={sig.RANK: 7}, not_found_wait_s=0.1)
+    with pytest.raises(
+        BackendNotFoundError, match=r"Servable not found for request: Specific\(rank, 7\)"
+    ) as raised:
         backend.predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    assert isinstance(raised.value, BackendRequestError)
+    assert "still not served after" in str(raised.value)
     backend.close()
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_a_loading_model_is_waited_for(backends, tf_serving, corpus, kind):
+    inputs = _model_inputs(corpus)[sig.RANK]
+    expected = backends["local"].predict(sig.RANK, inputs)[sig.SCORES]
+    backend = _remote(kind, tf_serving, not_found_wait_s=30.0)
+    backend.predict(sig.RANK, inputs)  # the REST backend reads the signature first
+    tf_serving.reload(sig.RANK, 0.3)
+    np.testing.assert_allclose(backend.predict(sig.RANK, inputs)[sig.SCORES], expected, rtol=1e-6)
+    tf_serving.reload(sig.RANK, 30.0)
+    impatient = _remote(kind, tf_serving, not_found_wait_s=0.05)
+    try:
+        with pytest.raises(BackendNotFoundError, match=r"Latest\(rank\)"):
+            impatient.predict(sig.RANK, inputs)
+    finally:
+        tf_serving.reload(sig.RANK, 0.0)
+    backend.close()
+    impatient.close()
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_an_overloaded_server_is_retried(backends, tf_serving, corpus, kind):
+    inputs = _model_inputs(corpus)[sig.RANK]
+    tf_serving.fail_next(2, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    np.testing.assert_allclose(
+        backends[kind].predict(sig.RANK, inputs)[sig.SCORES],
+        backends["local"].predict(sig.RANK, inputs)[sig.SCORES],
+        rtol=1e-6,
+    )
+    tf_serving.fail_next(3, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with pytest.raises(BackendUnavailableError, match=r"HTTP 429|RESOURCE_EXHAUSTED"):
+        backends[kind].predict(sig.RANK, inputs)
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_deadline_exceeded_is_a_timeout(backends, tf_serving, corpus, kind):
+    tf_serving.fail_next(1, grpc.StatusCode.DEADLINE_EXCEEDED)
+    with pytest.raises(BackendTimeoutError, match=r"HTTP 504|DEADLINE_EXCEEDED"):
+        backends[kind].predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    tf_serving.fail_next(0)
+
+
+def test_the_rest_backend_reads_the_defaults_from_the_served_signature(backends):
+    top_n, m, k = DEFAULT_SIZES
+    rest = backends["rest"]
+    assert rest.signature_defaults(sig.RETRIEVAL) == {sig.TOP_N: top_n}
+    assert rest.signature_defaults(sig.PRERANK) == {sig.K: m}
+    assert rest.signature_defaults(sig.RANK) == {sig.K: k}
 
 
 def test_unknown_models_are_named(backends):
@@ -163,3 +221,24 @@ def test_make_backend_explains_what_is_missing():
         make_backend("grpc")
     with pytest.raises(ValueError, match="unknown backend 'tfrs'"):
         make_backend("tfrs")
+
+
+def test_with_retries_waits_a_bounded_time_for_a_model_to_load():
+    answers = iter([BackendNotFoundError("loading"), BackendNotFoundError("loading"), 7])
+
+    def load():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert with_retries(load, retries=0, backoff_s=0.0, description="t", not_found_wait_s=5.0) == 7
+    calls = []
+
+    def never_loads():
+        calls.append(1)
+        raise BackendNotFoundError("Servable not found for request: Latest(rank)")
+
+    with pytest.raises(BackendNotFoundError, match=r"Latest\(rank\) \(still not served after"):
+        with_retries(never_loads, retries=3, backoff_s=0.0, description="t", not_found_wait_s=0.0)
+    assert len(calls) == 1

@@ -39,7 +39,7 @@ def test_signatures_match_the_contract(export_dir, name):
 
 
 @pytest.mark.parametrize("name", sig.MODEL_NAMES)
-def test_every_exported_graph_uses_core_ops_only(export_dir, name):
+def test_every_exported_graph_runs_on_stock_tf_serving(export_dir, name):
     assert serving_problems(latest_version_dir(export_dir, name)) == []
 
 

@@ -1,126 +1,78 @@
-"""A stand-in for ``tensorflow_model_server`` in tests: its REST and gRPC predict protocols.
+"""A stand-in for ``tensorflow_model_server`` in tests: its REST and gRPC APIs, as strict as it.
 
 The TF Serving binary cannot be installed on these machines, so the ``rest`` and ``grpc``
-backends are tested against this: every version of every model under an export folder, loaded
-with ``tf.saved_model.load``, answering
+backends are tested against this. It serves the models of the project's ``models.config``
+(newest version only) from an export folder through ``stand_in_model_server.ModelServerCore``
+(C++-style SavedModel loading, ``Session.run`` on the SignatureDef's tensor names, TF Serving's
+status codes and messages) and answers
 
-- REST ``POST /v1/models/<name>[/versions/<v>]:predict`` with the columnar
-  ``{"signature_name", "inputs"}`` body and ``{"outputs": {...}}`` answer, errors as
-  ``{"error": message}`` with TF Serving's status mapping (400 invalid argument, 404 not found,
-  503 unavailable);
-- gRPC ``tensorflow.serving.PredictionService/Predict`` with ``TensorProto`` inputs and outputs
-  and the same status codes.
+- REST on ``(?i)/v1/...``: ``POST /v1/models/<name>[/versions/<v>]:predict`` with the columnar
+  (``inputs`` -> ``outputs``) or row (``instances`` -> ``predictions``) body of
+  ``stand_in_json``, ``GET /v1/models/<name>[/versions/<v>]/metadata``; errors as
+  ``{"error": message}`` with TF Serving's HTTP status (400, 404, 429, 503, 504, ...); a
+  ``/v1/`` path that is no API call is 400 ``Malformed request: POST <path>``, any other 404;
+- gRPC ``tensorflow.serving.PredictionService`` ``Predict`` and ``GetModelMetadata`` with the
+  same codes and messages (inputs a request leaves out take ``SignatureDef.defaults`` here only:
+  the REST API needs every input).
 
-Input dtypes come from each SavedModel's own signature, and inputs a request leaves out take the
-signature's defaults (``SignatureDef.defaults``), as in TF Serving. Both listen on
-127.0.0.1 only. ``fail_next(n)`` makes the next n predict calls answer UNAVAILABLE, to test
-retries.
+Both listen on 127.0.0.1 only. ``fail_next(n, code)`` makes the next n Predict calls fail with
+``code`` (UNAVAILABLE, RESOURCE_EXHAUSTED = HTTP 429, DEADLINE_EXCEEDED = HTTP 504) and
+``reload(name, seconds)`` makes a model NOT_FOUND while it loads. BUILD.md lists what it does
+not cover.
 
 Example:
-    >>> with TFServingStandIn("/tmp/export") as stand_in:
+    >>> with TFServingStandIn(export_dir) as stand_in:
     ...     RestBackend(stand_in.rest_url).predict("rank", inputs)
 """
 
 import json
-import os
 import re
 import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import grpc
-import numpy as np
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from google.protobuf import json_format
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from serving.saved_model_proto import signature_defaults
+from tests.serving import stand_in_json
+from tests.serving.stand_in_model_server import MODELS_CONFIG, ModelServerCore
+from tests.serving.stand_in_status import StatusError, invalid_argument
 
-REST_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?:predict$")
-DEFAULT_SIGNATURE = "serving_default"
-
-
-#: TF Serving's HTTP status for each gRPC status code a predict call fails with.
-HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.UNAVAILABLE: 503,
-}
-
-
-class PredictFailure(Exception):
-    """A predict call that fails with a gRPC status code (mapped to HTTP for REST)."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-        self.http_status = HTTP_STATUS.get(code, 500)
+API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
+_VERSION_OR_LABEL = r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+PREDICTION_PATH = re.compile(
+    rf"/v1/models/(?P<name>[^/:]+){_VERSION_OR_LABEL}:(?P<method>classify|regress|predict)",
+    re.IGNORECASE,
+)
+MODEL_PATH = re.compile(
+    rf"/v1/models(?:/(?P<name>[^/:]+))?{_VERSION_OR_LABEL}(?:/(?P<resource>metadata))?",
+    re.IGNORECASE,
+)
+INT64_MAX = 2**63 - 1
+INJECTED_MESSAGE = "failure injected by the TF Serving stand-in"
 
 
-class ModelStore:
-    """Every version of every model under ``export_dir``, and predict over their signatures."""
+def _model_spec(match: re.Match) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=unquote(match.group("name") or ""))
+    version, label = match.group("version"), match.group("label")
+    if version is not None:
+        if int(version) > INT64_MAX:
+            raise invalid_argument(f"Failed to convert version: {version} to numeric.")
+        spec.version.value = int(version)
+    if label is not None:
+        spec.version_label = unquote(label)
+    return spec
 
-    def __init__(self, export_dir: str):
-        self.models: dict[str, dict[int, object]] = {}
-        for name in sorted(os.listdir(export_dir)):
-            base = os.path.join(export_dir, name)
-            versions = [v for v in os.listdir(base) if v.isdigit()] if os.path.isdir(base) else []
-            self.models[name] = {
-                int(v): (
-                    tf.saved_model.load(os.path.join(base, v)),
-                    signature_defaults(os.path.join(base, v)),
-                )
-                for v in versions
-            }
-        self._lock = threading.Lock()
-        self._failures_left = 0
 
-    def fail_next(self, count: int) -> None:
-        with self._lock:
-            self._failures_left = count
-
-    def predict(
-        self, name: str, version: int | None, signature_name: str, inputs: dict[str, np.ndarray]
-    ) -> tuple[int, dict[str, np.ndarray]]:
-        with self._lock:
-            if self._failures_left > 0:
-                self._failures_left -= 1
-                raise PredictFailure(grpc.StatusCode.UNAVAILABLE, "stand-in told to fail")
-        versions = self.models.get(name)
-        if not versions:
-            raise PredictFailure(grpc.StatusCode.NOT_FOUND, f"Servable not found for {name}")
-        version = max(versions) if version is None else version
-        if version not in versions:
-            raise PredictFailure(
-                grpc.StatusCode.NOT_FOUND, f"Servable not found for {name} version {version}"
-            )
-        loaded, defaults = versions[version]
-        signatures = loaded.signatures
-        if signature_name not in signatures:
-            raise PredictFailure(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f'Serving signature name: "{signature_name}" not found in signature def',
-            )
-        signature = signatures[signature_name]
-        specs = signature.structured_input_signature[1]
-        inputs = defaults | dict(inputs)
-        missing = sorted(set(specs) - set(inputs))
-        extra = sorted(set(inputs) - set(specs))
-        if missing or extra:
-            raise PredictFailure(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"input names mismatch: missing {missing}, unexpected {extra}",
-            )
-        try:
-            tensors = {
-                key: tf.constant(np.asarray(value, spec.dtype.as_numpy_dtype))
-                for key, value in inputs.items()
-                for spec in [specs[key]]
-            }
-            outputs = signature(**tensors)
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
-            message = getattr(error, "message", str(error))
-            raise PredictFailure(grpc.StatusCode.INVALID_ARGUMENT, message) from None
-        return version, {key: value.numpy() for key, value in outputs.items()}
+def _json_options() -> dict:
+    return {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
 
 
 class _RestHandler(BaseHTTPRequestHandler):
@@ -129,34 +81,71 @@ class _RestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
-        match = REST_PATH.match(self.path)
+        self._serve("POST")
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def _serve(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if not match:
-            self._answer(404, {"error": f"Malformed request: POST {self.path}"})
+        path = self.path.split("?", 1)[0]
+        if not API_PATH.fullmatch(path):
+            self._answer(404, b"Not Found")
             return
         try:
-            request = json.loads(body)
-            if "inputs" not in request:
-                raise PredictFailure(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "the stand-in speaks the columnar format only: send 'inputs'",
-                )
-            version = match.group("version")
-            _, outputs = self.server.store.predict(
-                match.group("name"),
-                None if version is None else int(version),
-                request.get("signature_name", DEFAULT_SIGNATURE),
-                request["inputs"],
-            )
-        except json.JSONDecodeError as error:
-            self._answer(400, {"error": f"JSON Parse error: {error}"})
-        except PredictFailure as failure:
-            self._answer(failure.http_status, {"error": str(failure)})
+            answer = self._dispatch(method, path, body)
+        except StatusError as error:
+            self._answer(error.http_status, json.dumps({"error": error.message}).encode())
+        except Exception as error:  # an INTERNAL error of the stand-in itself: 500, as the server
+            self._answer(500, json.dumps({"error": f"stand-in failure: {error!r}"}).encode())
         else:
-            self._answer(200, {"outputs": {key: value.tolist() for key, value in outputs.items()}})
+            self._answer(200, json.dumps(answer).encode())
 
-    def _answer(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+    def _dispatch(self, method: str, path: str, body: bytes) -> dict:
+        malformed = invalid_argument(f"Malformed request: {method} {path}")
+        core = self.server.core
+        if method == "POST":
+            match = PREDICTION_PATH.fullmatch(path)
+            if not match:
+                raise malformed
+            spec = _model_spec(match)
+            if match.group("method").lower() != "predict":
+                raise StatusError(
+                    grpc.StatusCode.UNIMPLEMENTED, "the stand-in serves predict calls only"
+                )
+            return self._predict(spec, body)
+        match = MODEL_PATH.fullmatch(path)
+        if not match:
+            raise malformed
+        spec = _model_spec(match)
+        if not spec.name:
+            raise invalid_argument("Missing model name in request.")
+        if match.group("resource") is None:
+            raise StatusError(
+                grpc.StatusCode.UNIMPLEMENTED, "the stand-in does not serve model status"
+            )
+        response = core.metadata(spec)
+        signature_defs = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_defs)
+        return {
+            "model_spec": json_format.MessageToDict(response.model_spec, **_json_options()),
+            "metadata": {
+                "signature_def": json_format.MessageToDict(signature_defs, **_json_options())
+            },
+        }
+
+    def _predict(self, spec: model_pb2.ModelSpec, body: bytes) -> dict:
+        document = stand_in_json.parse_body(body)
+        request = predict_pb2.PredictRequest(model_spec=spec)
+        request.model_spec.signature_name = stand_in_json.signature_name(document)
+        tensor_infos = self.server.core.signature_inputs(
+            request.model_spec, request.model_spec.signature_name
+        )
+        form = stand_in_json.fill_predict_request(document, tensor_infos, request)
+        response = self.server.core.predict(request)
+        return stand_in_json.outputs_to_json(response.outputs, form)
+
+    def _answer(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -170,50 +159,55 @@ class _RestHandler(BaseHTTPRequestHandler):
 class _RestServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, store: ModelStore):
+    def __init__(self, core: ModelServerCore):
         super().__init__(("127.0.0.1", 0), _RestHandler)
-        self.store = store
+        self.core = core
 
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, store: ModelStore):
-        self.store = store
+    def __init__(self, core: ModelServerCore):
+        self.core = core
 
     def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
-        spec = request.model_spec
         try:
-            version, outputs = self.store.predict(
-                spec.name,
-                spec.version.value if spec.HasField("version") else None,
-                spec.signature_name or DEFAULT_SIGNATURE,
-                {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()},
-            )
-        except PredictFailure as failure:
-            context.abort(failure.code, str(failure))
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = spec.name
-        response.model_spec.version.value = version
-        response.model_spec.signature_name = spec.signature_name or DEFAULT_SIGNATURE
-        for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
-        return response
+            return self.core.predict(request)
+        except StatusError as error:
+            context.abort(error.code, error.message)
+
+    def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        try:
+            for field in request.metadata_field:
+                if field != "signature_def":
+                    raise invalid_argument(f"Metadata field {field} is not supported")
+            return self.core.metadata(request.model_spec)
+        except StatusError as error:
+            context.abort(error.code, error.message)
 
 
 class TFServingStandIn:
-    """REST and gRPC predict servers over an export folder, on 127.0.0.1 free ports.
+    """REST and gRPC servers over an export folder, on 127.0.0.1 free ports.
+
+    Args:
+        export_dir: the ``serving.export`` folder.
+        model_config: a TF Serving ``--model_config_file`` (default: the project's
+            ``serving/tfserving/models.config``); base paths are looked up by their last folder
+            name under ``export_dir``.
 
     Attributes:
         rest_url: ``http://127.0.0.1:<port>``.
         grpc_target: ``127.0.0.1:<port>``.
+        core: the ``ModelServerCore`` (``poll()`` picks up newly exported versions).
     """
 
-    def __init__(self, export_dir: str):
-        self.store = ModelStore(export_dir)
-        self._rest = _RestServer(self.store)
+    def __init__(self, export_dir: str, model_config: str = MODELS_CONFIG):
+        self.core = ModelServerCore(export_dir, model_config)
+        self._rest = _RestServer(self.core)
         self.rest_url = f"http://127.0.0.1:{self._rest.server_address[1]}"
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            _PredictionService(self.store), self._grpc
+            _PredictionService(self.core), self._grpc
         )
         self.grpc_target = f"127.0.0.1:{self._grpc.add_insecure_port('127.0.0.1:0')}"
         self._rest_thread = threading.Thread(target=self._rest.serve_forever, daemon=True)
@@ -227,10 +221,20 @@ class TFServingStandIn:
         self._rest.shutdown()
         self._rest.server_close()
         self._grpc.stop(grace=None)
+        self.core.close()
 
-    def fail_next(self, count: int) -> None:
-        """The next ``count`` predict calls (REST or gRPC) answer UNAVAILABLE."""
-        self.store.fail_next(count)
+    def fail_next(
+        self,
+        count: int,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        message: str = INJECTED_MESSAGE,
+    ) -> None:
+        """The next ``count`` Predict calls (REST or gRPC) fail with ``code``."""
+        self.core.fail_next(count, code, message)
+
+    def reload(self, model_name: str, seconds: float) -> None:
+        """``model_name`` loads for ``seconds``: meanwhile its requests answer NOT_FOUND."""
+        self.core.reload(model_name, seconds)
 
     def __enter__(self) -> "TFServingStandIn":
         return self.start()

@@ -159,3 +159,38 @@ def finite_difference_gradient(total: Callable[[list], float], stage_scores, ste
             grad[index] = (shifted[0] - shifted[1]) / (2 * step)
         grads.append(grad)
     return grads
+
+
+def _pool_pairs(v: np.ndarray) -> np.ndarray:
+    """Each pair (v[2i], v[2i+1]) kept if decreasing, else replaced by its mean (even length)."""
+    increasing = np.repeat(v[1::2] >= v[::2], 2)
+    return np.where(increasing, np.repeat((v[::2] + v[1::2]) / 2, 2), v)
+
+
+def dykstra_isotonic(s: np.ndarray, num_iter: int = 500) -> np.ndarray:
+    """The official ``isotonic_dykstra_mask``: non-increasing fit of s by Dykstra's alternating
+    projections onto the even-pair and odd-pair constraints, ``num_iter // 2`` rounds."""
+    n = len(s)
+    if n % 2 == 0:
+        s = np.append(s, s.min() - 1.0)
+    v, p, q = s.copy(), np.zeros_like(s), np.zeros_like(s)
+    for _ in range(num_iter // 2):
+        y = np.append(_pool_pairs((v + p)[:-1]), (v + p)[-1])
+        p = v + p - y
+        w = np.insert(_pool_pairs((y + q)[1:]), 0, (y + q)[0])
+        q = y + q - w
+        v = w
+    return v[:n]
+
+
+def sparse_topk_dykstra(
+    x: np.ndarray, k: int, strength: float = 1.0, num_iter: int = 500
+) -> np.ndarray:
+    """The official ``sparse_soft_topk_mask_dykstra`` (its ``l`` is ``strength``):
+    (s - iso(s - l w)) / l on the sorted scores s, w = k ones then zeros."""
+    order = np.argsort(-x, kind="stable")
+    s = x[order]
+    w = (np.arange(len(x)) < k).astype(float)
+    out = np.empty_like(x)
+    out[order] = (s - dykstra_isotonic(s - strength * w, num_iter)) / strength
+    return out

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
+from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss, peers
 from dftopk_tf.masking import PADDING_LABEL
-from dftopk_tf.peers import lcron_neuralsort
 from tests.dftopk_tf import official_references as official
 from tests.dftopk_tf import peer_references as ref
 
@@ -124,7 +123,8 @@ def test_lcron_gradient_holds_the_column_mass_constant():
     scores = tf.constant(x, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(scores)
-        value = tf.reduce_sum(weights.astype(np.float32) * lcron_neuralsort(scores, 2, tau=1.0))
+        selection = peers.lcron_neuralsort(scores, 2, tau=1.0)
+        value = tf.reduce_sum(weights.astype(np.float32) * selection)
     got = tape.gradient(value, scores).numpy()
     np.testing.assert_allclose(got, official.finite_difference_gradient(frozen, [x])[0], atol=1e-5)
     assert np.abs(got - official.finite_difference_gradient(differentiated, [x])[0]).max() > 1e-2
@@ -160,3 +160,14 @@ def test_sparse_topk_is_scored_like_lapsum_not_as_logits():
     expected = official.cascade_batch(request, labels, scores)
     np.testing.assert_allclose(stage_losses, expected[0], rtol=2e-4)
     np.testing.assert_allclose([joint, total], expected[1:], rtol=2e-4)
+
+
+@pytest.mark.parametrize(("scale", "num_iter"), [(3.0, 500), (0.3, 4000)])
+def test_sparse_topk_is_the_official_dykstra_solution_once_converged(scale, num_iter):
+    # The official 500 Dykstra rounds converge when the scores are spread (scale 3); for a large
+    # pooled block (small scores) they do not, and more rounds reach our exact projection.
+    x = scale * RNG.normal(size=(3, 40))
+    got = peers.sparse_topk(tf.constant(x, tf.float32), 10, regularization=1.0).numpy()
+    for row in range(3):
+        expected = official.sparse_topk_dykstra(x[row], 10, 1.0, num_iter)
+        np.testing.assert_allclose(got[row], expected, atol=1e-5)

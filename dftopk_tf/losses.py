@@ -194,7 +194,10 @@ class CascadeTopKLoss(keras.layers.Layer):
         total = sum_s 0.5 / w_s^2 * L_s + L_joint + log(prod_s w_s)
 
     with y the labels' top-``label_k`` mask and w_s learned (stored as log w_s, initialised at 0,
-    i.e. w_s = 1). With ``learn_joint_weight`` the joint term gets its own 0.5 / w_j^2 and log w_j
+    i.e. w_s = 1). Each BCE takes the method's official form (``dftopk_tf.selection_terms``): for
+    LCRON, p_s is the top-row mass, negatives are scored by the bottom-row mass, the joint
+    negatives by 1 - prod_s (1 - bottom_s), and y comes from the labels' near-hard sort.
+    With ``learn_joint_weight`` the joint term gets its own 0.5 / w_j^2 and log w_j
     (the public TF variant).
 
     Args:

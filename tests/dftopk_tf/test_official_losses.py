@@ -138,7 +138,7 @@ def test_dftopk_is_the_official_dftopkjoint_loss(tau):
     assert_official("dftopk", labels, scores, tau, (LABEL_K, LABEL_K), request)
 
 
-@pytest.mark.parametrize(("alpha", "scale"), [(0.3, 1.0), (1.0, 1.0), (5.0, 1.0), (0.1, 2.0)])
+@pytest.mark.parametrize(("alpha", "scale"), [(0.3, 1.0), (5.0, 1.0), (0.1, 2.0)])
 def test_lapsum_is_the_official_lapsumjoint_loss(alpha, scale):
     labels = distinct_labels()
     scores = [scale * RNG.normal(size=labels.shape) for _ in range(2)]

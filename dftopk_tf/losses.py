@@ -1,10 +1,12 @@
 """Top-k selection losses: per stage (``TopKSelectionLoss``) and cascade (``CascadeTopKLoss``).
 
-Every loss is a binary cross-entropy between an operator's selection probability and the
-ground-truth top-k mask of the labels (``topk_mask(labels, label_k)``, ties to the lower index),
-averaged over real items, then over requests. Labels follow the padding convention of
-``dftopk_tf.masking``: a negative label (``PADDING_LABEL``) marks a padded item, which changes
-neither the loss nor any gradient.
+Every loss is a binary cross-entropy between an operator's selection and the ground-truth top-k
+of the labels (``topk_mask(labels, label_k)``, ties to the lower index), averaged over real items,
+then over requests, in the form the method's official code computes it
+(``dftopk_tf.selection_terms``: log-sigmoid for DFTopK, 1e-6 epsilons for LapSum and sparse
+top-k, the LCRON top/bottom masses and label matrix for ``lcron-*``). Labels follow the padding
+convention of ``dftopk_tf.masking``: a negative label (``PADDING_LABEL``) marks a padded item,
+which changes neither the loss nor any gradient.
 
 Example:
     >>> loss = DFTopKLoss(k=1, tau=0.5)
@@ -23,46 +25,7 @@ from dftopk_tf.masking import mask_from_labels
 from dftopk_tf.operators import get_operator
 from dftopk_tf.ops import check_threshold_gradient
 from dftopk_tf.selection import topk_mask
-
-#: Probabilities are clipped to [EPSILON, 1] before a log when an operator has no logits.
-EPSILON: float = 1e-7
-
-
-def _log1mexp(log_p: tf.Tensor) -> tf.Tensor:
-    """log(1 - exp(log_p)) for log_p < 0, accurate on both sides of -log 2."""
-    log_p = tf.minimum(log_p, -EPSILON)
-    return tf.where(
-        log_p > -0.6931472,
-        tf.math.log(-tf.math.expm1(log_p)),
-        tf.math.log1p(-tf.exp(log_p)),
-    )
-
-
-def selection_log_probabilities(
-    method: str,
-    scores: tf.Tensor,
-    k: int | tf.Tensor,
-    mask: tf.Tensor,
-    temperature: float | None = None,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """log p and log(1 - p) of an operator's selection probabilities p, computed stably.
-
-    Operators with logits (DFTopK, sigmoid) use log-sigmoid; the others clip p to
-    [EPSILON, 1 - EPSILON].
-
-    Example:
-        >>> log_p, log_not_p = selection_log_probabilities(
-        ...     "dftopk", tf.constant([[1.0, 0.0]]), 1, tf.constant([[True, True]]))
-        >>> tf.exp(log_p).numpy().round(3)
-        array([[0.622, 0.378]], dtype=float32)
-    """
-    operator = get_operator(method)
-    temperature = operator.default_temperature if temperature is None else temperature
-    if operator.logits is not None:
-        logits = operator.logits(scores, k, mask, temperature)
-        return tf.math.log_sigmoid(logits), tf.math.log_sigmoid(-logits)
-    p = tf.clip_by_value(operator.probabilities(scores, k, mask, temperature), EPSILON, 1.0)
-    return tf.math.log(p), tf.math.log(tf.clip_by_value(1.0 - p, EPSILON, 1.0))
+from dftopk_tf.selection_terms import joint_terms, selection_targets, stage_gate, stage_terms
 
 
 def masked_request_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -79,9 +42,16 @@ def masked_request_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 
 def binary_cross_entropy(
-    targets: tf.Tensor, log_p: tf.Tensor, log_not_p: tf.Tensor, mask: tf.Tensor
+    targets: tf.Tensor,
+    log_p: tf.Tensor,
+    log_not_p: tf.Tensor,
+    mask: tf.Tensor,
+    negative_targets: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Per-request BCE from log-probabilities, averaged over real items.
+    """Per-request BCE from log-evidence, averaged over real items.
+
+    Item i costs ``-(targets_i log_p_i + negative_targets_i log_not_p_i)``; targets may be bool or
+    soft weights, ``negative_targets`` defaults to ``1 - targets``.
 
     Example:
         >>> log_p = tf.math.log(tf.constant([[0.5, 0.5]]))
@@ -90,7 +60,10 @@ def binary_cross_entropy(
         >>> bce.numpy().round(4)
         array([0.6931], dtype=float32)
     """
-    item_loss = -tf.where(targets, log_p, log_not_p)
+    targets = tf.cast(targets, log_p.dtype)
+    if negative_targets is None:
+        negative_targets = 1.0 - targets
+    item_loss = -(targets * log_p + negative_targets * log_not_p)
     item_loss = tf.where(mask, item_loss, 0.0)
     return masked_request_mean(item_loss, mask)
 
@@ -147,11 +120,14 @@ class TopKSelectionLoss(keras.losses.Loss):
         self.label_k = label_k
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        mask, targets = ground_truth(y_true, self.label_k or self.k)
-        log_p, log_not_p = selection_log_probabilities(
-            self.method, y_pred, self.k, mask, self.temperature
+        label_k = self.label_k or self.k
+        mask, top_k_mask = ground_truth(y_true, label_k)
+        targets = selection_targets(self.method, y_true, mask, label_k, top_k_mask)
+        stage = stage_terms(self.method, y_pred, self.k, mask, self.temperature)
+        loss = binary_cross_entropy(
+            targets.selected, stage.log_selected, stage.log_not_selected, mask, targets.not_selected
         )
-        return binary_cross_entropy(targets, log_p, log_not_p, mask)
+        return loss * stage_gate(self.method, mask, self.k)
 
     def get_config(self) -> dict:
         return {
@@ -218,7 +194,10 @@ class CascadeTopKLoss(keras.layers.Layer):
         total = sum_s 0.5 / w_s^2 * L_s + L_joint + log(prod_s w_s)
 
     with y the labels' top-``label_k`` mask and w_s learned (stored as log w_s, initialised at 0,
-    i.e. w_s = 1). With ``learn_joint_weight`` the joint term gets its own 0.5 / w_j^2 and log w_j
+    i.e. w_s = 1). Each BCE takes the method's official form (``dftopk_tf.selection_terms``): for
+    LCRON, p_s is the top-row mass, negatives are scored by the bottom-row mass, the joint
+    negatives by 1 - prod_s (1 - bottom_s), and y comes from the labels' near-hard sort.
+    With ``learn_joint_weight`` the joint term gets its own 0.5 / w_j^2 and log w_j
     (the public TF variant).
 
     Args:
@@ -284,19 +263,25 @@ class CascadeTopKLoss(keras.layers.Layer):
             raise ValueError(
                 f"got scores for {len(stage_scores)} stages, expected {len(self.stage_ks)}"
             )
-        mask, targets = ground_truth(labels, self.label_k)
-        stage_losses = []
-        joint_log_p = 0.0
+        mask, top_k_mask = ground_truth(labels, self.label_k)
+        targets = selection_targets(self.method, labels, mask, self.label_k, top_k_mask)
+        stage_losses, stages = [], []
         for stage, (scores, k) in enumerate(zip(stage_scores, self.stage_ks, strict=True)):
-            log_p, log_not_p = selection_log_probabilities(
-                self.method, scores, k, mask, self._stage_temperature(stage)
+            terms = stage_terms(self.method, scores, k, mask, self._stage_temperature(stage))
+            loss = binary_cross_entropy(
+                targets.selected,
+                terms.log_selected,
+                terms.log_not_selected,
+                mask,
+                targets.not_selected,
             )
-            stage_losses.append(
-                tf.reduce_mean(binary_cross_entropy(targets, log_p, log_not_p, mask))
-            )
-            joint_log_p = joint_log_p + log_p
+            stage_losses.append(tf.reduce_mean(loss * stage_gate(self.method, mask, k)))
+            stages.append(terms)
+        joint_log_p, joint_log_not_p = joint_terms(stages)
         joint_loss = tf.reduce_mean(
-            binary_cross_entropy(targets, joint_log_p, _log1mexp(joint_log_p), mask)
+            binary_cross_entropy(
+                targets.selected, joint_log_p, joint_log_not_p, mask, targets.joint_not_selected
+            )
         )
         stage_losses = tf.stack(stage_losses)
         log_w = tf.cast(self.log_weights, tf.float32)

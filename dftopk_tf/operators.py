@@ -5,7 +5,9 @@ Each has one temperature-like knob under its own name in the paper it comes from
 ``alpha``, ``regularization``, ``steepness``); the registry exposes it uniformly as
 ``temperature`` so that training scripts select a method with ``--method NAME --tau T``.
 ``dftopk-spread`` is DFTopK with ``threshold_gradient="spread"`` (same forward; the threshold's
-gradient share spread over every item, ``dftopk_tf.ops``).
+gradient share spread over every item, ``dftopk_tf.ops``). The ``lcron-*`` operators also carry
+their relaxed permutation matrix and the near-hard temperature at which the official LCRON code
+sorts the labels; their losses are the official LCRON ones (``dftopk_tf.selection_terms``).
 
 Example:
     >>> operator = get_operator("lapsum")
@@ -23,8 +25,13 @@ import tensorflow as tf
 
 from dftopk_tf import peers
 from dftopk_tf.ops import dftopk, dftopk_logits
+from dftopk_tf.peers.diffsort import diffsort_rows
+from dftopk_tf.peers.inputs import PeerRows
+from dftopk_tf.peers.neuralsort import neuralsort_rows
+from dftopk_tf.peers.softsort import softsort_rows
 
 Probabilities = Callable[[tf.Tensor, "int | tf.Tensor", "tf.Tensor | None", float], tf.Tensor]
+Permutation = Callable[[PeerRows, float], tf.Tensor]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class SelectionOperator:
         temperature_name: the knob's name in the operator's paper.
         default_temperature: the knob's default (the public runs' setting where there is one).
         cost: the operator's asymptotic cost per row, for reports.
+        permutation: for the LCRON operators, ``(rows, temperature) -> P [batch, n, n]`` (rows =
+            ranks); None for the others.
+        label_temperature: the knob at which the official LCRON code sorts the labels (tau 1e-4,
+            steepness 1000); None for the non-LCRON operators.
 
     Example:
         >>> get_operator("dftopk").cost
@@ -51,6 +62,8 @@ class SelectionOperator:
     temperature_name: str
     default_temperature: float
     cost: str
+    permutation: Permutation | None = None
+    label_temperature: float | None = None
 
 
 def _dftopk_operator(name: str, threshold_gradient: str) -> SelectionOperator:
@@ -100,6 +113,8 @@ _OPERATORS: dict[str, SelectionOperator] = {
             "tau",
             50.0,
             "O(n^2)",
+            neuralsort_rows,
+            1e-4,
         ),
         SelectionOperator(
             "lcron-softsort",
@@ -108,6 +123,8 @@ _OPERATORS: dict[str, SelectionOperator] = {
             "tau",
             50.0,
             "O(n^2)",
+            softsort_rows,
+            1e-4,
         ),
         SelectionOperator(
             "lcron-diffsort",
@@ -116,6 +133,8 @@ _OPERATORS: dict[str, SelectionOperator] = {
             "steepness",
             10.0,
             "O(n^3)",
+            diffsort_rows,
+            1000.0,
         ),
         SelectionOperator(
             "bce",

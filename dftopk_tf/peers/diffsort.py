@@ -15,6 +15,10 @@ With padding, the real items are moved to the first wires in their original orde
 runs only on them (real_count layers, comparators between real wires): exactly the network on the
 real items alone. Rows beyond the real count and padded columns are 0.
 
+The official DFTopK torch code's DiffSort (used by its ``lcron-diffsort`` runs) never updates the
+values it compares between layers, so it does not sort, and it returns [item, rank]; this is the
+working network of the DiffSort paper, rows = ranks.
+
 Example:
     >>> diffsort(tf.constant([1.0, 3.0, 2.0]), steepness=1000.0).numpy().round(2).tolist()
     [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]

@@ -17,7 +17,10 @@ When no item is free (a gap of at least l around the k-th score) tau is the midd
 interval: the output is the exact top-k mask with zero gradient, as in the paper.
 
 Outputs are probabilities in [0, 1] (often exactly 0 or 1), not logits: a BCE on them must not apply
-a sigmoid again. Rows whose k is at least their real count select every real item; padded items get
+a sigmoid again (the official DFTopK sparse top-k run does, a quirk we do not copy; our losses score
+the mask with 1e-6 epsilons, ``dftopk_tf.selection_terms``). That run solves the isotonic regression
+with 500 Dykstra rounds, which agree with this exact solution once they converge.
+Rows whose k is at least their real count select every real item; padded items get
 0 and take no part.
 
 Example:

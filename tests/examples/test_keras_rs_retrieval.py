@@ -1,0 +1,132 @@
+"""examples.keras_rs_retrieval: it learns, exports with model.export() and TF Serving answers it.
+
+Keras 3 only (keras-rs needs it): scripts/test.sh runs this folder under TF_USE_LEGACY_KERAS=0;
+the tf-keras run skips it.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dftopk_tf.keras_compat import IS_KERAS_3
+
+if not IS_KERAS_3:
+    pytest.skip("the keras-rs example runs on Keras 3 only", allow_module_level=True)
+
+from examples import keras_rs_retrieval as example
+from examples import synthetic_catalogue
+from examples.synthetic_catalogue import SyntheticCatalogue
+from serving import signatures as sig
+from serving.backends import GrpcBackend, RestBackend
+from serving.export_layout import VersionExistsError
+from tests.docstring_examples import assert_examples_pass
+from tests.serving.tf_serving_stand_in import TFServingStandIn
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("keras_rs_export"))
+
+
+@pytest.fixture(scope="module")
+def result(export_dir: str) -> example.ExampleResult:
+    return example.train_and_export(export_dir, epochs=4, requests=4096)
+
+
+@pytest.fixture(scope="module")
+def stand_in(result: example.ExampleResult, export_dir: str):
+    with TFServingStandIn(export_dir) as server:
+        yield server
+
+
+def test_dftopk_training_learns_the_hidden_preference(result: example.ExampleResult) -> None:
+    before, after = result.untrained, result.metrics
+    # A random model finds about m / items = 50 / 400 of the true top 10.
+    assert before["recall_at_10_at_50"] < 0.25
+    assert after["recall_at_10_at_50"] > 0.6
+    assert after["ndcg_at_10"] > before["ndcg_at_10"] + 0.1
+
+
+def test_export_has_the_retrieval_signature_of_the_contract(result: example.ExampleResult) -> None:
+    signature = tf.saved_model.load(result.export_path).signatures[sig.SIGNATURE_NAME]
+    inputs = signature.structured_input_signature[1]
+    assert sorted(inputs) == sorted(sig.RETRIEVAL_SPECS)
+    for name, spec in sig.RETRIEVAL_SPECS.items():
+        assert inputs[name].dtype == spec.dtype
+        assert inputs[name].shape.as_list() == spec.shape.as_list()
+    outputs = signature.structured_outputs
+    dtypes = {name: value.dtype for name, value in outputs.items()}
+    assert dtypes == sig.OUTPUT_DTYPES[sig.RETRIEVAL]
+
+
+@pytest.mark.parametrize("backend_kind", ["rest", "grpc"])
+def test_rest_and_grpc_backends_answer_as_the_model_in_process(
+    result: example.ExampleResult, stand_in: TFServingStandIn, backend_kind: str
+) -> None:
+    backend = (
+        RestBackend(stand_in.rest_url, timeout_s=30.0)
+        if backend_kind == "rest"
+        else GrpcBackend(stand_in.grpc_target, timeout_s=30.0)
+    )
+    answer = example.ask_backend(backend, result.request)
+    expected = result.expected
+    assert answer[sig.ITEM_IDS].shape == (4, 20)
+    np.testing.assert_array_equal(answer[sig.ITEM_IDS], expected[sig.ITEM_IDS])
+    np.testing.assert_array_equal(answer[sig.ITEM_FEATURES], expected[sig.ITEM_FEATURES])
+    np.testing.assert_allclose(answer[sig.SCORES], expected[sig.SCORES], rtol=1e-5, atol=1e-5)
+    # Best first, and the features are the catalogue rows of the ids (video id = row + 1).
+    assert (np.diff(answer[sig.SCORES], axis=1) <= 0).all()
+    np.testing.assert_array_equal(answer[sig.ITEM_FEATURES][..., 0], answer[sig.ITEM_IDS] + 1)
+
+
+def test_top_n_beyond_the_catalogue_returns_the_whole_catalogue(
+    result: example.ExampleResult, stand_in: TFServingStandIn
+) -> None:
+    request = result.request | {sig.TOP_N: np.int32(10_000)}
+    answer = example.ask_backend(GrpcBackend(stand_in.grpc_target, timeout_s=30.0), request)
+    assert answer[sig.ITEM_IDS].shape == (4, 400)
+    assert sorted(answer[sig.ITEM_IDS][0].tolist()) == list(range(400))
+
+
+def test_export_never_overwrites_a_version(result: example.ExampleResult, export_dir: str) -> None:
+    catalogue = SyntheticCatalogue.create(np.random.default_rng(3), users=10, items=30)
+    model = example.TwoTowerRetrieval(
+        example.QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary()),
+        example.CandidateTower(catalogue.item_vocabulary()),
+    )
+    servable = example.RetrievalServable(model.query_tower, model.candidate_tower, catalogue.items)
+    before = os.listdir(os.path.dirname(result.export_path))
+    with pytest.raises(VersionExistsError, match="never overwrites"):
+        example.export_servable(servable, export_dir, version=1)
+    assert os.listdir(os.path.dirname(result.export_path)) == before
+
+
+def test_docstring_examples_run(
+    result: example.ExampleResult, stand_in: TFServingStandIn, tmp_path
+) -> None:
+    rng = np.random.default_rng(0)
+    catalogue = SyntheticCatalogue.create(rng, users=20, items=60)
+    log_batch = catalogue.requests(rng, count=8)
+    vocabulary = catalogue.item_vocabulary()
+    model = example.TwoTowerRetrieval(
+        example.QueryTower(catalogue.user_vocabulary(), vocabulary),
+        example.CandidateTower(vocabulary),
+    )
+    model(log_batch)
+    servable = example.RetrievalServable(model.query_tower, model.candidate_tower, catalogue.items)
+    servable(example.serving_request(log_batch, top_n=5))
+    assert_examples_pass(synthetic_catalogue.__name__)
+    assert_examples_pass(
+        example.__name__,
+        {
+            "catalogue": catalogue,
+            "log_batch": log_batch,
+            "model": model,
+            "servable": servable,
+            "result": result,
+            "rest_url": stand_in.rest_url,
+            "tmp_dir": str(tmp_path),
+        },
+    )

@@ -7,6 +7,9 @@ Two ways to mark padded items, with the same values either way:
   ``mask`` True (or non-zero) on real items. As in keras-rs, an item is real when its mask is
   True *and* its label is >= 0; ``"mask"`` may be left out.
 
+Keras's ``compile()`` containers match ``y_true`` to the model's outputs and refuse a dict for a
+single-output model (for keras-rs losses too): pass the dict to the loss from ``compute_loss``.
+
 Example:
     >>> padded_labels({"labels": [[3.0, 1.0, 2.0]], "mask": [[True, False, True]]}).numpy()
     array([[ 3., -1.,  2.]], dtype=float32)

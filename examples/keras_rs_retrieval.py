@@ -15,7 +15,7 @@ The whole path a Keras 3 user takes, on a small synthetic catalogue
 4. Export with Keras 3's ``model.export()`` as a SavedModel in the TF Serving layout
    ``EXPORT/retrieval/<version>/`` with the ``retrieval`` signature of ``serving.signatures``
    (``docs/CONTRACTS.md``), so that ``serving.backends`` (``rest``, ``grpc``) and the cascade can
-   call it. The export has no default for ``top_n``: requests send it.
+   call it. The export carries no ``SignatureDef.defaults``: requests send ``top_n``.
 
 Run (Keras 3: ``TF_USE_LEGACY_KERAS`` unset or 0)::
 

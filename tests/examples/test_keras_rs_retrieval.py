@@ -19,8 +19,9 @@ from examples import keras_rs_retrieval as example
 from examples import synthetic_catalogue
 from examples.synthetic_catalogue import SyntheticCatalogue
 from serving import signatures as sig
-from serving.backends import GrpcBackend, RestBackend
+from serving.backends import BackendRequestError, GrpcBackend, RestBackend
 from serving.export_layout import VersionExistsError
+from serving.saved_model_proto import signature_defaults
 from tests.docstring_examples import assert_examples_pass
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 
@@ -130,3 +131,12 @@ def test_docstring_examples_run(
             "tmp_dir": str(tmp_path),
         },
     )
+
+
+def test_the_export_has_no_top_n_default_so_a_request_without_it_is_refused(
+    result: example.ExampleResult, stand_in: TFServingStandIn
+) -> None:
+    assert signature_defaults(result.export_path) == {}
+    request = {name: value for name, value in result.request.items() if name != sig.TOP_N}
+    with pytest.raises(BackendRequestError, match="top_n"):
+        example.ask_backend(RestBackend(stand_in.rest_url, timeout_s=30.0), request)

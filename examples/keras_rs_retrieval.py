@@ -66,6 +66,10 @@ if not IS_KERAS_3:
     )
 
 EMBEDDING_DIM = 32
+#: Width of each id field's embedding (context fields: CONTEXT_FIELD_DIM) and of the hidden layer.
+FIELD_DIM = 16
+CONTEXT_FIELD_DIM = 4
+HIDDEN_DIM = 64
 #: DFTopK temperature of the in-batch loss.
 TAU = 0.5
 #: Evaluation: Recall@10@50 (the true top 10 among the model's 50) and NDCG@10.
@@ -100,13 +104,27 @@ class QueryTower(keras.layers.Layer):
         self.user_vocabulary = list(user_vocabulary)
         self.item_vocabulary = list(item_vocabulary)
         self.dim = dim
-        self.user_embeddings = [keras.layers.Embedding(size, 16) for size in self.user_vocabulary]
-        self.context_embeddings = [keras.layers.Embedding(size, 4) for size in CONTEXT_VOCABULARY]
-        self.history_embeddings = [
-            keras.layers.Embedding(size, 16) for size in self.item_vocabulary[:4]
+        self.user_embeddings = [
+            keras.layers.Embedding(size, FIELD_DIM) for size in self.user_vocabulary
         ]
-        self.hidden = keras.layers.Dense(64, activation="relu")
+        self.context_embeddings = [
+            keras.layers.Embedding(size, CONTEXT_FIELD_DIM) for size in CONTEXT_VOCABULARY
+        ]
+        self.history_embeddings = [
+            keras.layers.Embedding(size, FIELD_DIM) for size in self.item_vocabulary[:4]
+        ]
+        self.hidden = keras.layers.Dense(HIDDEN_DIM, activation="relu")
         self.projection = keras.layers.Dense(dim)
+
+    def build(self, input_shape=None) -> None:
+        for embedding in [*self.user_embeddings, *self.context_embeddings]:
+            embedding.build((None,))
+        for embedding in self.history_embeddings:
+            embedding.build((None, None))
+        width = FIELD_DIM * (len(self.user_embeddings) + len(self.history_embeddings))
+        self.hidden.build((None, width + CONTEXT_FIELD_DIM * len(self.context_embeddings)))
+        self.projection.build((None, HIDDEN_DIM))
+        self.built = True
 
     def call(self, request: Mapping[str, tf.Tensor]) -> tf.Tensor:
         weights = ops.expand_dims(ops.cast(request["seq_mask"], "float32"), -1)
@@ -144,10 +162,17 @@ class CandidateTower(keras.layers.Layer):
         self.item_vocabulary = list(item_vocabulary)
         self.dim = dim
         self.field_embeddings = [
-            keras.layers.Embedding(size, 16) for size in self.item_vocabulary[:5]
+            keras.layers.Embedding(size, FIELD_DIM) for size in self.item_vocabulary[:5]
         ]
-        self.hidden = keras.layers.Dense(64, activation="relu")
+        self.hidden = keras.layers.Dense(HIDDEN_DIM, activation="relu")
         self.projection = keras.layers.Dense(dim)
+
+    def build(self, input_shape=None) -> None:
+        for embedding in self.field_embeddings:
+            embedding.build((None,))
+        self.hidden.build((None, FIELD_DIM * len(self.field_embeddings)))
+        self.projection.build((None, HIDDEN_DIM))
+        self.built = True
 
     def call(self, items: tf.Tensor) -> tf.Tensor:
         parts = _embed_fields(self.field_embeddings, items)
@@ -177,8 +202,10 @@ def in_batch_targets(positives: tf.Tensor) -> dict[str, tf.Tensor]:
     ids = positives[..., 0]
     flat = ops.reshape(ids, [-1])
     labels = ops.any(ops.equal(ids[:, :, None], flat[None, None, :]), axis=1)
-    same = ops.cast(ops.equal(flat[:, None], flat[None, :]), "int32")
-    first = ops.equal(ops.argmax(same, axis=0), ops.arange(ops.shape(flat)[0]))
+    positions = ops.arange(ops.shape(flat)[0])
+    same_item = ops.equal(flat[:, None], flat[None, :])
+    earlier = ops.less(positions[:, None], positions[None, :])
+    first = ops.logical_not(ops.any(ops.logical_and(same_item, earlier), axis=0))
     mask = ops.broadcast_to(first[None, :], ops.shape(labels))
     return {"labels": ops.cast(labels, "float32"), "mask": mask}
 
@@ -210,12 +237,14 @@ class TwoTowerRetrieval(keras.Model):
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
         self.tau = tau
-        # k is the retrieval depth at serving time; compute_score alone is used in training.
+        # Only its compute_score (keras-rs's dot product) is used here; RetrievalServable retrieves.
         self.retrieval = keras_rs.layers.BruteForceRetrieval(k=EVAL_M, return_scores=True)
         self.selection_loss = dftopk_tf.DFTopKLoss(k=POSITIVES, tau=tau)
 
     def build(self, input_shape=None) -> None:
-        """Nothing to create here: the towers create their weights on their first call."""
+        for tower in (self.query_tower, self.candidate_tower):
+            if not tower.built:
+                tower.build()
         self.built = True
 
     def call(self, inputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -251,6 +280,7 @@ class TwoTowerRetrieval(keras.Model):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package="examples")
 class RetrievalServable(keras.Model):
     """The ``retrieval`` signature of ``serving.signatures`` over a fixed catalogue.
 
@@ -270,6 +300,7 @@ class RetrievalServable(keras.Model):
     ):
         super().__init__(**kwargs)
         self.query_tower = query_tower
+        self.candidate_tower = candidate_tower
         self.retrieval = keras_rs.layers.BruteForceRetrieval(k=len(items), return_scores=True)
         self.retrieval.update_candidates(candidate_tower(items))
         self.items = keras.Variable(items, dtype="int32", trainable=False, name="item_features")
@@ -283,6 +314,22 @@ class RetrievalServable(keras.Model):
             sig.ITEM_FEATURES: ops.take(self.items, rows, axis=0),
             sig.SCORES: ops.cast(scores[:, :n], "float32"),
         }
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "query_tower": keras.saving.serialize_keras_object(self.query_tower),
+            "candidate_tower": keras.saving.serialize_keras_object(self.candidate_tower),
+            "items": ops.convert_to_numpy(self.items).tolist(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "RetrievalServable":
+        config = dict(config)
+        for key in ("query_tower", "candidate_tower"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["items"] = np.asarray(config["items"], np.int32)
+        return cls(**config)
 
 
 def serving_request(log: Mapping[str, np.ndarray], top_n: int) -> dict[str, np.ndarray]:
@@ -398,7 +445,6 @@ def train_and_export(
     )
     # XLA compilation would take longer than this small model trains.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.005), jit_compile=False)
-    model({key: value[:1] for key, value in train_log.items()})  # creates the towers' weights
     untrained = evaluate(model, catalogue, test_log)
     model.fit(train_log, batch_size=128, epochs=epochs, verbose=0)
     metrics = evaluate(model, catalogue, test_log)

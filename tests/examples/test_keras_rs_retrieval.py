@@ -104,6 +104,24 @@ def test_export_never_overwrites_a_version(result: example.ExampleResult, export
     assert os.listdir(os.path.dirname(result.export_path)) == before
 
 
+def test_configs_round_trip() -> None:
+    catalogue = SyntheticCatalogue.create(np.random.default_rng(4), users=10, items=30)
+    query = example.QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary(), dim=8)
+    candidate = example.CandidateTower(catalogue.item_vocabulary(), dim=8)
+    for layer in (
+        query,
+        candidate,
+        example.TwoTowerRetrieval(query, candidate, tau=0.25),
+        example.RetrievalServable(query, candidate, catalogue.items),
+    ):
+        config = layer.get_config()
+        assert type(layer).from_config(config).get_config() == config
+    rebuilt = example.TwoTowerRetrieval.from_config(
+        example.TwoTowerRetrieval(query, candidate, tau=0.25).get_config()
+    )
+    assert rebuilt.tau == 0.25 and rebuilt.query_tower.dim == 8
+
+
 def test_docstring_examples_run(
     result: example.ExampleResult, stand_in: TFServingStandIn, tmp_path
 ) -> None:

@@ -411,6 +411,10 @@ class ExampleResult:
         export_path: ``EXPORT/retrieval/<version>``.
         request: a held-out request batch in the serving signature's inputs (``top_n`` included).
         expected: the in-process servable's answer to ``request``.
+
+    Example:
+        >>> sorted(result.metrics), result.expected["item_ids"].shape
+        (['ndcg_at_10', 'recall_at_10_at_50'], (4, 20))
     """
 
     untrained: dict[str, float]

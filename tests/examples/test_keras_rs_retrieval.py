@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dftopk_tf import metrics_numpy
 from dftopk_tf.keras_compat import IS_KERAS_3
 
 if not IS_KERAS_3:
@@ -102,6 +103,26 @@ def test_export_never_overwrites_a_version(result: example.ExampleResult, export
     with pytest.raises(VersionExistsError, match="never overwrites"):
         example.export_servable(servable, export_dir, version=1)
     assert os.listdir(os.path.dirname(result.export_path)) == before
+
+
+def test_evaluation_leaves_out_the_history_and_matches_the_numpy_metrics() -> None:
+    rng = np.random.default_rng(5)
+    catalogue = SyntheticCatalogue.create(rng, users=12, items=80)
+    log = catalogue.requests(rng, count=6)
+    model = example.TwoTowerRetrieval(
+        example.QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary()),
+        example.CandidateTower(catalogue.item_vocabulary()),
+    )
+    scores = model.catalogue_scores(log, catalogue.items).numpy()
+    labels = catalogue.relevance(log["user"][:, 0] - 1)
+    for row in range(len(labels)):
+        history = log["seq"][row, log["seq_mask"][row], 0] - 1
+        labels[row, history] = -1.0  # padding: a seen item is not a candidate
+    got = example.evaluate(model, catalogue, log)
+    assert got["recall_at_10_at_50"] == pytest.approx(
+        metrics_numpy.recall_at_k_m(labels, scores, 10, 50), rel=1e-5
+    )
+    assert got["ndcg_at_10"] == pytest.approx(metrics_numpy.ndcg_at_k(labels, scores, 10), rel=1e-5)
 
 
 def test_configs_round_trip() -> None:

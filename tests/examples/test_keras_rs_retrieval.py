@@ -17,7 +17,9 @@ if not IS_KERAS_3:
     pytest.skip("the keras-rs example runs on Keras 3 only", allow_module_level=True)
 
 from examples import keras_rs_retrieval as example
-from examples import synthetic_catalogue
+from examples import keras_rs_servable, keras_rs_towers, synthetic_catalogue
+from examples.keras_rs_servable import RetrievalServable, export_servable, serving_request
+from examples.keras_rs_towers import CandidateTower, QueryTower, TwoTowerRetrieval
 from examples.synthetic_catalogue import SyntheticCatalogue
 from serving import signatures as sig
 from serving.backends import BackendRequestError, GrpcBackend, RestBackend
@@ -94,14 +96,14 @@ def test_top_n_beyond_the_catalogue_returns_the_whole_catalogue(
 
 def test_export_never_overwrites_a_version(result: example.ExampleResult, export_dir: str) -> None:
     catalogue = SyntheticCatalogue.create(np.random.default_rng(3), users=10, items=30)
-    model = example.TwoTowerRetrieval(
-        example.QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary()),
-        example.CandidateTower(catalogue.item_vocabulary()),
+    model = TwoTowerRetrieval(
+        QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary()),
+        CandidateTower(catalogue.item_vocabulary()),
     )
-    servable = example.RetrievalServable(model.query_tower, model.candidate_tower, catalogue.items)
+    servable = RetrievalServable(model.query_tower, model.candidate_tower, catalogue.items)
     before = os.listdir(os.path.dirname(result.export_path))
     with pytest.raises(VersionExistsError, match="never overwrites"):
-        example.export_servable(servable, export_dir, version=1)
+        export_servable(servable, export_dir, version=1)
     assert os.listdir(os.path.dirname(result.export_path)) == before
 
 
@@ -109,9 +111,9 @@ def test_evaluation_leaves_out_the_history_and_matches_the_numpy_metrics() -> No
     rng = np.random.default_rng(5)
     catalogue = SyntheticCatalogue.create(rng, users=12, items=80)
     log = catalogue.requests(rng, count=6)
-    model = example.TwoTowerRetrieval(
-        example.QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary()),
-        example.CandidateTower(catalogue.item_vocabulary()),
+    model = TwoTowerRetrieval(
+        QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary()),
+        CandidateTower(catalogue.item_vocabulary()),
     )
     scores = model.catalogue_scores(log, catalogue.items).numpy()
     labels = catalogue.relevance(log["user"][:, 0] - 1)
@@ -127,18 +129,18 @@ def test_evaluation_leaves_out_the_history_and_matches_the_numpy_metrics() -> No
 
 def test_configs_round_trip() -> None:
     catalogue = SyntheticCatalogue.create(np.random.default_rng(4), users=10, items=30)
-    query = example.QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary(), dim=8)
-    candidate = example.CandidateTower(catalogue.item_vocabulary(), dim=8)
+    query = QueryTower(catalogue.user_vocabulary(), catalogue.item_vocabulary(), dim=8)
+    candidate = CandidateTower(catalogue.item_vocabulary(), dim=8)
     for layer in (
         query,
         candidate,
-        example.TwoTowerRetrieval(query, candidate, tau=0.25),
-        example.RetrievalServable(query, candidate, catalogue.items),
+        TwoTowerRetrieval(query, candidate, tau=0.25),
+        RetrievalServable(query, candidate, catalogue.items),
     ):
         config = layer.get_config()
         assert type(layer).from_config(config).get_config() == config
-    rebuilt = example.TwoTowerRetrieval.from_config(
-        example.TwoTowerRetrieval(query, candidate, tau=0.25).get_config()
+    rebuilt = TwoTowerRetrieval.from_config(
+        TwoTowerRetrieval(query, candidate, tau=0.25).get_config()
     )
     assert rebuilt.tau == 0.25 and rebuilt.query_tower.dim == 8
 
@@ -150,26 +152,25 @@ def test_docstring_examples_run(
     catalogue = SyntheticCatalogue.create(rng, users=20, items=60)
     log_batch = catalogue.requests(rng, count=8)
     vocabulary = catalogue.item_vocabulary()
-    model = example.TwoTowerRetrieval(
-        example.QueryTower(catalogue.user_vocabulary(), vocabulary),
-        example.CandidateTower(vocabulary),
+    model = TwoTowerRetrieval(
+        QueryTower(catalogue.user_vocabulary(), vocabulary),
+        CandidateTower(vocabulary),
     )
     model(log_batch)
-    servable = example.RetrievalServable(model.query_tower, model.candidate_tower, catalogue.items)
-    servable(example.serving_request(log_batch, top_n=5))
+    servable = RetrievalServable(model.query_tower, model.candidate_tower, catalogue.items)
+    servable(serving_request(log_batch, top_n=5))
     assert_examples_pass(synthetic_catalogue.__name__)
-    assert_examples_pass(
-        example.__name__,
-        {
-            "catalogue": catalogue,
-            "log_batch": log_batch,
-            "model": model,
-            "servable": servable,
-            "result": result,
-            "rest_url": stand_in.rest_url,
-            "tmp_dir": str(tmp_path),
-        },
-    )
+    names = {
+        "catalogue": catalogue,
+        "log_batch": log_batch,
+        "model": model,
+        "servable": servable,
+        "result": result,
+        "rest_url": stand_in.rest_url,
+        "tmp_dir": str(tmp_path),
+    }
+    for module in (keras_rs_towers, keras_rs_servable, example):
+        assert_examples_pass(module.__name__, names)
 
 
 def test_the_export_has_no_top_n_default_so_a_request_without_it_is_refused(

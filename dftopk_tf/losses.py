@@ -16,11 +16,12 @@ Example:
     0.225
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
 from dftopk_tf.keras_compat import keras, register_serializable
+from dftopk_tf.label_inputs import padded_labels
 from dftopk_tf.masking import mask_from_labels
 from dftopk_tf.operators import get_operator
 from dftopk_tf.ops import check_threshold_gradient
@@ -68,15 +69,19 @@ def binary_cross_entropy(
     return masked_request_mean(item_loss, mask)
 
 
-def ground_truth(labels: tf.Tensor, label_k: int) -> tuple[tf.Tensor, tf.Tensor]:
+def ground_truth(
+    labels: tf.Tensor | Mapping[str, tf.Tensor], label_k: int
+) -> tuple[tf.Tensor, tf.Tensor]:
     """The padding mask (label >= 0) and the ground-truth top-``label_k`` mask of the labels.
+
+    ``labels`` may also be keras-rs's ``{"labels": ..., "mask": ...}`` (``dftopk_tf.label_inputs``).
 
     Example:
         >>> mask, targets = ground_truth(tf.constant([[5.0, 7.0, -1.0]]), 1)
         >>> targets.numpy().tolist()
         [[False, True, False]]
     """
-    labels = tf.cast(labels, tf.float32)
+    labels = padded_labels(labels)
     mask = mask_from_labels(labels)
     return mask, topk_mask(labels, label_k, mask)
 
@@ -92,7 +97,8 @@ class TopKSelectionLoss(keras.losses.Loss):
         temperature: the operator's knob (tau, alpha, ...); None for the operator's default.
         label_k: size of the ground-truth top-k (defaults to ``k``).
 
-    Inputs: ``y_true`` labels [batch, n] (negative = padded), ``y_pred`` scores [batch, n].
+    Inputs: ``y_true`` labels [batch, n] (negative = padded) or a dict ``{"labels": [batch, n],
+    "mask": [batch, n]}`` (True = real item, as in keras-rs), ``y_pred`` scores [batch, n].
     Output: per-request losses [batch], reduced by Keras (mean over the batch by default).
 
     Example:

@@ -4,6 +4,8 @@ Each metric reports the mean over all requests seen so far, weighted by ``sample
 weight per request). Inputs follow the Keras metric API: ``y_true`` = labels [batch, n] with padded
 items marked by a negative label (``dftopk_tf.masking.PADDING_LABEL``), ``y_pred`` = scores
 [batch, n] (``JointRecall``: [batch, n, 2], stage-1 and stage-2 scores stacked on the last axis).
+``y_true`` may also be keras-rs's dict ``{"labels": [batch, n], "mask": [batch, n]}`` (True = real
+item; ``dftopk_tf.label_inputs``), with the same values.
 Padded items are never selected and never counted, whatever their score.
 
 The ``*_per_request`` functions return one value per request and mirror ``dftopk_tf.metrics_numpy``
@@ -31,6 +33,7 @@ from typing import Any
 import tensorflow as tf
 
 from dftopk_tf.keras_compat import keras, register_serializable
+from dftopk_tf.label_inputs import padded_labels
 from dftopk_tf.masking import mask_from_labels
 from dftopk_tf.selection import topk_mask
 
@@ -181,8 +184,9 @@ class _RequestMean(keras.metrics.Metric):
     def update_state(
         self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: tf.Tensor | None = None
     ) -> None:
-        """Adds a batch: y_true labels [batch, n], y_pred scores, sample_weight [batch] or None."""
-        values = self._per_request(tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32))
+        """Adds a batch: y_true labels [batch, n] or ``{"labels", "mask"}`` (keras-rs style),
+        y_pred scores, sample_weight [batch] or None."""
+        values = self._per_request(padded_labels(y_true), tf.cast(y_pred, tf.float32))
         weights = _request_weights(sample_weight, values)
         defined = tf.logical_not(tf.math.is_nan(values))
         weights = tf.where(defined, weights, 0.0)

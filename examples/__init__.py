@@ -1,0 +1,9 @@
+"""Runnable examples: ``python -m examples.<name>`` from the repository root (see README).
+
+They run on Keras 3 (keras-rs needs it): importing this package selects it
+(``TF_USE_LEGACY_KERAS=0``) unless the environment chose otherwise, before TensorFlow is imported.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")

@@ -127,8 +127,9 @@ class TopKSelectionLoss(keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         label_k = self.label_k or self.k
-        mask, top_k_mask = ground_truth(y_true, label_k)
-        targets = selection_targets(self.method, y_true, mask, label_k, top_k_mask)
+        labels = padded_labels(y_true)
+        mask, top_k_mask = ground_truth(labels, label_k)
+        targets = selection_targets(self.method, labels, mask, label_k, top_k_mask)
         stage = stage_terms(self.method, y_pred, self.k, mask, self.temperature)
         loss = binary_cross_entropy(
             targets.selected, stage.log_selected, stage.log_not_selected, mask, targets.not_selected
@@ -269,6 +270,7 @@ class CascadeTopKLoss(keras.layers.Layer):
             raise ValueError(
                 f"got scores for {len(stage_scores)} stages, expected {len(self.stage_ks)}"
             )
+        labels = padded_labels(labels)
         mask, top_k_mask = ground_truth(labels, self.label_k)
         targets = selection_targets(self.method, labels, mask, self.label_k, top_k_mask)
         stage_losses, stages = [], []

@@ -60,11 +60,12 @@ def test_dict_y_true_gives_the_padded_loss_and_gradient(make_loss) -> None:
     np.testing.assert_allclose(float(moved_loss), float(from_dict), rtol=1e-6)
 
 
-def test_cascade_loss_takes_the_dict_too() -> None:
+@pytest.mark.parametrize("method", ["dftopk", "lcron-softsort"])
+def test_cascade_loss_takes_the_dict_too(method: str) -> None:
     labels, mask = _labels_and_mask(seed=3)
     rng = np.random.default_rng(4)
     stages = [rng.normal(size=labels.shape).astype(np.float32) for _ in range(2)]
-    cascade = CascadeTopKLoss("dftopk", stage_ks=(5, 3), label_k=3)
+    cascade = CascadeTopKLoss(method, stage_ks=(5, 3), label_k=3)
     from_dict = cascade({"labels": labels, "mask": mask}, stages)
     from_padding = cascade(_as_padding(labels, mask), stages)
     for key in ("loss", "stage_losses", "joint_loss"):

@@ -39,6 +39,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from command_line.entry import add_entry_flags, run_command
 from models.backup import RefittableBackupAndRestore
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
@@ -429,8 +430,10 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         help="run the train steps eagerly, without building a graph (debugging; slow per step)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     values = vars(args)
+    for entry_flag in ("debug", "verbose"):  # read by command_line, not training options
+        values.pop(entry_flag)
     values["evaluate"] = not values.pop("no_evaluation")
     values["verbose"] = 0 if values.pop("quiet") else 1
     for name in ("train_days", "eval_days"):
@@ -451,4 +454,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m models.train")

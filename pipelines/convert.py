@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines import recflow
 from pipelines.atomic_files import write_json
@@ -329,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"requests per TFRecord file (default {DEFAULT_REQUESTS_PER_SHARD})",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     summary = convert(
         args.recflow,
         args.out,
@@ -345,4 +346,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m pipelines.convert")

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from command_line.entry import add_entry_flags, run_command
 from pipelines import recflow
 from pipelines.atomic_files import TEMPORARY_SUFFIX, write_pickle
 from pipelines.simulated_cascade import (
@@ -418,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "chunks (default 2048)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     summary = simulate(
         args.out,
         args.days,
@@ -439,4 +440,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m pipelines.simulate")

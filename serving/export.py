@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from command_line.entry import add_entry_flags, run_command
 from models.cascade import CascadeModel, load_cascade
 from serving import signatures as sig
 from serving.cascade import DEFAULT_SIZES, CascadeSizes, check_sizes
@@ -179,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         prerank: .../cli/prerank/2
         rank: .../cli/rank/2
     """
-    args = _parser().parse_args(argv)
+    args = add_entry_flags(_parser()).parse_args(argv)
     sizes = CascadeSizes(args.top_n, args.m, args.k)
     check_sizes(*sizes)
     if args.version is not None:
@@ -195,4 +196,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m serving.export")

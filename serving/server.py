@@ -30,6 +30,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from command_line.entry import add_entry_flags, run_command
 from serving.backends import (
     BACKEND_NAMES,
     BackendError,
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         >>> server.shutdown()
         >>> server.server_close(); batcher.close(); backend.close()
     """
-    args = _parser().parse_args(argv)
+    args = add_entry_flags(_parser()).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     defaults = CascadeSizes(args.top_n, args.m, args.k)
     backend = make_backend(
@@ -294,4 +295,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m serving.server")

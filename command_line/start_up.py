@@ -1,0 +1,79 @@
+"""Quiet TensorFlow start-up for the command-line entries (hidden unless ``--verbose``).
+
+TensorFlow writes its start-up lines (oneDNN notice, CUDA stub, "All log messages before
+absl::InitializeLog() ...", CPU feature guard, cuInit failures on a machine without a GPU) straight
+to the process's standard error before its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL``
+alone does not hide them. ``quiet_start_up`` sets the environment TensorFlow reads and then
+imports TensorFlow and lists its devices with file descriptor 2 pointed at ``/dev/null``; the
+standard error is restored right after, so progress bars and errors still show.
+
+Example:
+    >>> quiet_start_up(["--verbose"])  # the user asked for the start-up lines
+    False
+"""
+
+import os
+import sys
+from collections.abc import Sequence
+
+VERBOSE_FLAG = "--verbose"
+QUIET_ENVIRONMENT = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",  # C++ INFO and WARNING lines once logging is up
+    "GRPC_VERBOSITY": "ERROR",
+    "ABSL_MIN_LOG_LEVEL": "2",
+}
+
+
+def wants_start_up_lines(argv: Sequence[str]) -> bool:
+    """True when the command line asks for TensorFlow's start-up lines (``--verbose``).
+
+    Example:
+        >>> wants_start_up_lines(["--data", "d", "--verbose"]), wants_start_up_lines(["--data"])
+        (True, False)
+    """
+    return VERBOSE_FLAG in argv
+
+
+def quiet_start_up(argv: Sequence[str]) -> bool:
+    """Imports TensorFlow with its start-up lines hidden, unless ``argv`` has ``--verbose``.
+
+    Returns whether it hid them (False when asked for ``--verbose`` or when TensorFlow was
+    already imported). Environment variables the user set keep their values.
+
+    Example:
+        >>> quiet_start_up(["--verbose"])
+        False
+    """
+    if wants_start_up_lines(argv) or "tensorflow" in sys.modules:
+        return False
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the device probe logs too (cuInit on a CPU machine)
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+    return True
+
+
+def quiet_module_start_up() -> bool:
+    """``quiet_start_up`` when Python is locating a ``-m`` module (a package ``__init__`` runs).
+
+    While ``python -m package.module`` imports the package, ``sys.argv[0]`` is ``"-m"`` (Python's
+    documented behaviour), so a package calls this from its ``__init__`` to quiet its commands
+    without touching programs that merely import it.
+
+    Example:
+        >>> quiet_module_start_up()  # imported by a program, not run with -m
+        False
+    """
+    if sys.argv[:1] != ["-m"]:
+        return False
+    return quiet_start_up(sys.argv[1:])

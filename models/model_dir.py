@@ -26,6 +26,7 @@ Example:
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.tf_keras import keras
@@ -87,6 +88,63 @@ class ModelDir:
             False
         """
         return os.path.isfile(self.weights_prefix + ".index")
+
+    def entries(self) -> list[str]:
+        """The paths that training writes here (what ``clear`` deletes), present or not.
+
+        Example:
+            >>> [os.path.basename(path) for path in ModelDir("/m").entries()][:3]
+            ['config.json', 'weights', 'weights.tmp']
+        """
+        return [
+            self.config_path,
+            self.weights_dir,
+            self.weights_dir + ".tmp",
+            self.weights_dir + ".old",
+            self.checkpoints_dir,
+            self.backup_dir,
+            self.logs_dir,
+            self.history_path,
+            self.metrics_path,
+        ]
+
+    def clear(self, protected: Sequence[str] = ()) -> None:
+        """Deletes what training wrote here, once the folder is recognisably a model folder.
+
+        Only the layout's entries go (other files stay). Refused with ``ValueError``: ``/``,
+        the home folder, the current folder, a ``protected`` folder (the data) or a parent of
+        one, and a non-empty folder without ``config.json`` (not a model folder).
+
+        Example:
+            >>> ModelDir(os.path.expanduser("~")).clear()
+            Traceback (most recent call last):
+            ...
+            ValueError: refusing to clear ...: it is the home folder, not a model folder
+        """
+        root = os.path.realpath(self.root)
+        if not os.path.isdir(root):
+            return
+        named = {
+            os.path.realpath(os.sep): "the file system root",
+            os.path.realpath(os.path.expanduser("~")): "the home folder",
+            os.path.realpath(os.getcwd()): "the current folder",
+        }
+        reason = named.get(root)
+        for folder in protected:
+            folder = os.path.realpath(folder)
+            if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+                reason = reason or f"it holds the data folder {folder}"
+        if reason is None and os.listdir(root) and not os.path.isfile(self.config_path):
+            reason = "it has no config.json"
+        if reason is not None:
+            if not reason.startswith("it "):
+                reason = f"it is {reason}"
+            raise ValueError(f"refusing to clear {self.root}: {reason}, not a model folder")
+        for path in self.entries():
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.remove(path)
 
     def save_weights(self, model: keras.Model) -> None:
         """Saves ``model``'s weights to ``weights/``, replacing earlier ones atomically.

@@ -31,7 +31,7 @@ Example::
 import argparse
 import dataclasses
 import os
-import shutil
+import shlex
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -166,16 +166,21 @@ def check_options(options: TrainOptions) -> None:
         raise ValueError("cross_replica_negatives needs negatives > 0 (--negatives)")
 
 
-def prepare_model_dir(layout: ModelDir, config: CascadeConfig, overwrite: bool) -> None:
+def prepare_model_dir(
+    layout: ModelDir, config: CascadeConfig, overwrite: bool, data_dir: str | None = None
+) -> None:
     """Writes ``config.json``, or checks that an interrupted run there used the same settings.
 
     A folder with finished training or with another config is refused unless ``overwrite``,
-    which clears it first.
+    which clears it first (``ModelDir.clear``: only a model folder, never ``data_dir`` or a
+    parent of it).
 
     Example:
         >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)
         >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)  # resumable: same config
     """
+    if data_dir and os.path.realpath(data_dir) == os.path.realpath(layout.root):
+        raise ValueError(f"--model-dir {layout.root} is the --data folder; use another folder")
     if os.path.isfile(layout.config_path) and not overwrite:
         previous = CascadeConfig.load(layout.config_path)
         if previous != config:
@@ -188,13 +193,20 @@ def prepare_model_dir(layout: ModelDir, config: CascadeConfig, overwrite: bool) 
                 f"{layout.root} holds a model trained with other settings (setting: (there, "
                 f"now)): {changed}; use another --model-dir or --overwrite"
             )
+        if layout.has_weights() and not os.path.isfile(layout.metrics_path):
+            raise ValueError(
+                f"{layout.root} holds trained weights but no metrics.json (the run stopped "
+                "before its evaluation); finish it with: python -m models.evaluate --data "
+                f"{shlex.quote(data_dir or 'DATA')} --model-dir {shlex.quote(layout.root)} "
+                "(or use --overwrite to train again)"
+            )
         if layout.has_weights():
             raise ValueError(
                 f"{layout.root} holds a completed training; use another --model-dir or "
                 "--overwrite to train again"
             )
-    if overwrite and os.path.isdir(layout.root):
-        shutil.rmtree(layout.root)
+    if overwrite:
+        layout.clear(protected=[data_dir] if data_dir else [])
     os.makedirs(layout.root, exist_ok=True)
     config.save(layout.config_path)
 
@@ -253,7 +265,7 @@ def run_training(
     layout = ModelDir(options.model_dir)
     chief = is_chief()
     if chief:
-        prepare_model_dir(layout, config, options.overwrite)
+        prepare_model_dir(layout, config, options.overwrite, options.data)
 
     keras.utils.set_random_seed(options.seed)
     with strategy.scope():

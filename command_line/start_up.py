@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 
 VERBOSE_FLAG = "--verbose"
+#: Set by a quiet command for its child processes, which import the packages again.
+QUIET_CHILDREN_VARIABLE = "DFTOPK_QUIET_START_UP"
 QUIET_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # C++ INFO and WARNING lines once logging is up
     "GRPC_VERBOSITY": "ERROR",
@@ -48,6 +50,7 @@ def quiet_start_up(argv: Sequence[str]) -> bool:
         return False
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    os.environ[QUIET_CHILDREN_VARIABLE] = "1"  # spawned workers (pipelines.convert) start quiet
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -68,12 +71,15 @@ def quiet_module_start_up() -> bool:
 
     While ``python -m package.module`` imports the package, ``sys.argv[0]`` is ``"-m"`` (Python's
     documented behaviour), so a package calls this from its ``__init__`` to quiet its commands
-    without touching programs that merely import it.
+    without touching programs that merely import it. Worker processes a quiet command spawns
+    (``QUIET_CHILDREN_VARIABLE`` in their environment) start quiet too.
 
     Example:
         >>> quiet_module_start_up()  # imported by a program, not run with -m
         False
     """
+    if os.environ.get(QUIET_CHILDREN_VARIABLE) == "1":
+        return quiet_start_up([])
     if sys.argv[:1] != ["-m"]:
         return False
     return quiet_start_up(sys.argv[1:])

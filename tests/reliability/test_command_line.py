@@ -118,3 +118,14 @@ def test_quiet_start_up_leaves_an_imported_tensorflow_alone() -> None:
 @pytest.mark.parametrize("module_name", package_modules(command_line))
 def test_docstring_examples_run(module_name) -> None:
     assert_examples_pass(module_name)
+
+
+def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
+    from tests.pipelines.recflow_fixtures import simulate_small
+
+    root = simulate_small(str(tmp_path / "recflow"))
+    result = run_module("pipelines.convert", "--recflow", root, "--out", str(tmp_path / "tfrec"),
+                        "--workers", "2", "--requests-per-shard", "60", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("converted 240 requests of 2 days")
+    assert not START_UP_LINE.search(result.stderr), result.stderr

@@ -14,6 +14,7 @@
       logs/               TensorBoard logs (train/, validation/; models.epoch_summaries)
       history.csv         one row of logged metrics per completed epoch (appended on resume)
       metrics.json        the evaluation (python -m models.evaluate, or the end of training)
+      data.json           the --data folder it was trained on (the default of serving.export)
 
 To rebuild a trained model: ``CascadeConfig.load(config.json)``, build the model, and
 ``load_weights(weights/cascade)`` (``models.cascade.load_cascade`` does exactly that).
@@ -24,12 +25,14 @@ Example:
     '/tmp/dftopk_model/weights/cascade'
 """
 
+import json
 import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.tf_keras import keras
+from pipelines.atomic_files import write_json
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,32 @@ class ModelDir:
     def metrics_path(self) -> str:
         return os.path.join(self.root, "metrics.json")
 
+    @property
+    def data_record_path(self) -> str:
+        return os.path.join(self.root, "data.json")
+
+    def record_data(self, data_dir: str) -> None:
+        """Records the absolute path of the training data folder in ``data.json``.
+
+        Example:
+            >>> ModelDir(tmp_dir).record_data("/data/tfrec")
+            >>> ModelDir(tmp_dir).recorded_data()
+            '/data/tfrec'
+        """
+        write_json(self.data_record_path, {"data": os.path.abspath(data_dir)})
+
+    def recorded_data(self) -> str | None:
+        """The data folder recorded by ``record_data``, or None for a folder without one.
+
+        Example:
+            >>> ModelDir("/nonexistent").recorded_data() is None
+            True
+        """
+        if not os.path.isfile(self.data_record_path):
+            return None
+        with open(self.data_record_path) as file:
+            return json.load(file)["data"]
+
     def has_weights(self) -> bool:
         """True when the trained weights are there (training completed).
 
@@ -106,6 +135,7 @@ class ModelDir:
             self.logs_dir,
             self.history_path,
             self.metrics_path,
+            self.data_record_path,
         ]
 
     def clear(self, protected: Sequence[str] = ()) -> None:

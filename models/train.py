@@ -209,6 +209,8 @@ def prepare_model_dir(
         layout.clear(protected=[data_dir] if data_dir else [])
     os.makedirs(layout.root, exist_ok=True)
     config.save(layout.config_path)
+    if data_dir:
+        layout.record_data(data_dir)
 
 
 def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callback]:

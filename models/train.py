@@ -40,7 +40,7 @@ from typing import Any
 import tensorflow as tf
 
 from command_line.entry import add_entry_flags, run_command
-from models.backup import RefittableBackupAndRestore
+from models.backup import RefittableBackupAndRestore, completed_epochs
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
@@ -289,11 +289,22 @@ def run_training(
         fit_arguments["validation_steps"] = steps_per_pass(
             schema, eval_days, options.eval_batch_size
         )
+    steps_per_epoch = options.steps_per_epoch or steps_per_pass(
+        schema, train_days, options.batch_size
+    )
+    # A resumed run continues the input stream after the batches the killed run trained on.
+    trained_batches = completed_epochs(layout.backup_dir) * steps_per_epoch
     history = model.fit(
-        training_input(options.data, train_days, options.batch_size, input_negatives, options.seed),
+        training_input(
+            options.data,
+            train_days,
+            options.batch_size,
+            input_negatives,
+            options.seed,
+            skip_batches=trained_batches,
+        ),
         epochs=options.epochs,
-        steps_per_epoch=options.steps_per_epoch
-        or steps_per_pass(schema, train_days, options.batch_size),
+        steps_per_epoch=steps_per_epoch,
         callbacks=[*make_callbacks(layout, chief), *callbacks],
         verbose=options.verbose,
         **fit_arguments,

@@ -48,7 +48,7 @@ def test_overwrite_clears_only_our_files_of_a_model_folder(config, tiny_data, tm
     open(layout.weights_prefix + ".index", "w").close()
     (tmp_path / "model" / "notes.txt").write_text("mine")
     prepare_model_dir(layout, config, overwrite=True, data_dir=tiny_data)
-    assert sorted(os.listdir(layout.root)) == ["config.json", "notes.txt"]
+    assert sorted(os.listdir(layout.root)) == ["config.json", "data.json", "notes.txt"]
 
 
 def test_a_run_stopped_before_evaluation_names_the_command_that_finishes_it(

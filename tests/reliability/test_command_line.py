@@ -129,3 +129,34 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("converted 240 requests of 2 days")
     assert not START_UP_LINE.search(result.stderr), result.stderr
+
+
+ENTRY_MODULES = (
+    "pipelines.simulate",
+    "pipelines.convert",
+    "models.train",
+    "models.evaluate",
+    "serving.export",
+    "serving.server",
+    "benchmarks.bench_ops",
+    "benchmarks.bench_pipeline",
+    "benchmarks.bench_serving",
+    "benchmarks.bench_train",
+    "benchmarks.compare_runs",
+    "benchmarks.reproduce",
+)
+
+
+@pytest.mark.parametrize("module_name", ENTRY_MODULES)
+def test_every_command_goes_through_the_shared_entry(module_name, capsys) -> None:
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    source = inspect.getsource(module)
+    assert f'run_command(main, "python -m {module_name}")' in source
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--debug" in text and "--verbose" in text

@@ -194,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     sizes = CascadeSizes(args.top_n, args.m, args.k)
     check_sizes(*sizes)
     if args.version is not None:
+        clean_stale_exports(args.export_dir, sig.MODEL_NAMES)  # a killed run's half version
         for name in sig.MODEL_NAMES:
             check_version_free(args.export_dir, name, args.version)
     data = args.data or ModelDir(args.model_dir).recorded_data()

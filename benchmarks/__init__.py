@@ -8,3 +8,7 @@ environment chose otherwise; it must happen before TensorFlow is imported, as in
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from command_line.start_up import quiet_module_start_up
+
+quiet_module_start_up()  # `python -m benchmarks.<command>`: hide TensorFlow's start-up lines

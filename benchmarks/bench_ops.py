@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import peers
 from dftopk_tf.ops import dftopk
 
@@ -341,7 +342,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3e8,
         help="skip DiffSort (O(n^3) time) when batch * n^3 exceeds this (default 3e8)",
     )
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     if args.sizes is None:
         args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     if args.repeats is None:
@@ -376,4 +377,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.bench_ops")

@@ -36,6 +36,7 @@ from typing import Any
 import tensorflow as tf
 
 from benchmarks.bench_ops import machine_description
+from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines.convert import convert
 from pipelines.input import load_schema, make_dataset
@@ -314,7 +315,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="small sizes for a smoke run: 2 days x 3000 requests, 10 batches, 3 steps",
     )
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     if args.quick:
         args.requests_per_day, args.batches, args.steps = 3000, 10, 3
     return args
@@ -347,4 +348,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.bench_pipeline")

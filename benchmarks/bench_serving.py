@@ -40,6 +40,7 @@ import numpy as np
 import requests
 import tensorflow as tf
 
+from command_line.entry import add_entry_flags, run_command
 from models.cascade import build_cascade
 from models.config import CascadeConfig
 from pipelines import example_format as fmt
@@ -342,11 +343,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     Example:
         >>> main(["--quick"])
     """
-    args = _parser().parse_args(argv)
+    args = add_entry_flags(_parser()).parse_args(argv)
     if args.quick:
         args.corpus_size, args.requests, args.load_seconds = 10_000, 50, 5.0
     return run(args)
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.bench_serving")

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from benchmarks.bench_ops import machine_description
+from command_line.entry import add_entry_flags, run_command
 from dftopk_tf.operators import get_operator
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
@@ -304,7 +305,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="batch 256, 4 timed steps: a quick look"
     )
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     if args.quick:
         args.batch_size, args.steps, args.warmup = 256, 4, 1
     return args
@@ -339,4 +340,4 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.bench_train")

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from benchmarks.main_table import MAIN_METRICS, PREFERENCE_METRIC
 from benchmarks.report_files import Cell, markdown_table, new_figure, save_figure, write_csv
+from command_line.entry import add_entry_flags, run_command
 
 #: Metrics compared, in column order.
 COMPARED_METRICS: tuple[str, ...] = (*MAIN_METRICS, PREFERENCE_METRIC)
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         "--run", action="append", required=True, help="NAME=MODEL_DIR (repeat, in table order)"
     )
     parser.add_argument("--out", required=True, help="folder for comparison.csv and .png")
-    arguments = parser.parse_args(argv)
+    arguments = add_entry_flags(parser).parse_args(argv)
     try:
         runs = parse_runs(arguments.run)
         metrics = {name: read_metrics(folder) for name, folder in runs.items()}
@@ -126,4 +127,4 @@ def main(argv: Sequence[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.compare_runs")

@@ -48,6 +48,7 @@ from benchmarks.report_document import ReportSection, write_report
 from benchmarks.streaming import run_streaming, streaming_section
 from benchmarks.tau_sensitivity import run_tau_sensitivity, tau_section
 from benchmarks.training_runs import RunOutcome, TrainingRunner, mean_and_spread
+from command_line.entry import add_entry_flags, run_command
 from models.data import read_data_schema
 from pipelines.convert import convert
 from pipelines.simulate import simulate
@@ -354,7 +355,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0,
         help="seed of the simulated data when --data is not given (default 0)",
     )
-    return parser.parse_args(argv)
+    return add_entry_flags(parser).parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -376,4 +377,4 @@ def main(argv: Sequence[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.reproduce")

@@ -16,6 +16,7 @@ Example:
     0.225
 """
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
@@ -27,6 +28,7 @@ from dftopk_tf.operators import get_operator
 from dftopk_tf.ops import check_threshold_gradient
 from dftopk_tf.selection import topk_mask
 from dftopk_tf.selection_terms import joint_terms, selection_targets, stage_gate, stage_terms
+from dftopk_tf.validation import check_positive
 
 
 def masked_request_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -86,6 +88,28 @@ def ground_truth(
     return mask, topk_mask(labels, label_k, mask)
 
 
+def _is_size(value: object) -> bool:
+    """True for an int >= 1 (not a bool, not a float such as 2.5)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def check_labels_shape(labels: tf.Tensor, scores: tf.Tensor) -> None:
+    """Raises ``ValueError`` when the labels' (``y_true``) shape is not the scores' (``y_pred``).
+
+    Example:
+        >>> check_labels_shape(tf.zeros([2, 3]), tf.zeros([2, 4]))
+        Traceback (most recent call last):
+        ...
+        ValueError: labels (y_true) have shape (2, 3) but the scores (y_pred) have shape (2, 4); ...
+    """
+    labels_shape, scores_shape = tf.TensorShape(labels.shape), tf.TensorShape(scores.shape)
+    if not labels_shape.is_compatible_with(scores_shape):
+        raise ValueError(
+            f"labels (y_true) have shape {labels_shape} but the scores (y_pred) have shape "
+            f"{scores_shape}; a loss needs one label per score, [batch, n]"
+        )
+
+
 @register_serializable
 class TopKSelectionLoss(keras.losses.Loss):
     """BCE between a top-k operator's selection probabilities and the labels' top-k mask.
@@ -117,8 +141,10 @@ class TopKSelectionLoss(keras.losses.Loss):
         **kwargs,
     ):
         get_operator(method)
-        if k < 1 or (label_k is not None and label_k < 1):
-            raise ValueError(f"k and label_k must be >= 1, got k={k}, label_k={label_k}")
+        if not _is_size(k) or (label_k is not None and not _is_size(label_k)):
+            raise ValueError(f"k and label_k must be >= 1 (ints), got k={k!r}, label_k={label_k!r}")
+        if isinstance(temperature, numbers.Real):
+            check_positive("temperature", temperature)
         super().__init__(name=name or f"{method}_loss", **kwargs)
         self.method = method
         self.k = k
@@ -128,6 +154,7 @@ class TopKSelectionLoss(keras.losses.Loss):
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         label_k = self.label_k or self.k
         labels = padded_labels(y_true)
+        check_labels_shape(labels, y_pred)
         mask, top_k_mask = ground_truth(labels, label_k)
         targets = selection_targets(self.method, labels, mask, label_k, top_k_mask)
         stage = stage_terms(self.method, y_pred, self.k, mask, self.temperature)
@@ -177,6 +204,7 @@ class DFTopKLoss(TopKSelectionLoss):
     ):
         kwargs.pop("method", None)
         kwargs.pop("temperature", None)
+        check_positive("tau", tau)
         check_threshold_gradient(threshold_gradient)
         method = "dftopk" if threshold_gradient == "pair" else "dftopk-spread"
         super().__init__(method, k=k, temperature=tau, label_k=label_k, name=name, **kwargs)

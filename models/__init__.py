@@ -27,3 +27,7 @@ Example:
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from command_line.start_up import quiet_module_start_up
+
+quiet_module_start_up()  # `python -m models.<command>`: hide TensorFlow's start-up lines

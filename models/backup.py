@@ -11,6 +11,10 @@ Example:
     True
 """
 
+import os
+
+import tensorflow as tf
+
 from models.tf_keras import keras
 
 
@@ -34,3 +38,23 @@ class RefittableBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().on_train_end(logs)
         if not hasattr(self.model, "_training_state"):
             self.model._training_state = None
+
+
+def completed_epochs(backup_dir: str) -> int:
+    """Epochs a killed run completed, from its backup (0 without one): where fit resumes.
+
+    Keras's ``BackupAndRestore`` saves the 0-based index of the last completed epoch in the
+    checkpoint under ``backup_dir/chief`` (variable ``ckpt_saved_epoch``) and resumes after it.
+
+    Example:
+        >>> completed_epochs(os.path.join(tmp_dir, "no_backup"))
+        0
+    """
+    checkpoint = tf.train.latest_checkpoint(os.path.join(backup_dir, "chief"))
+    if checkpoint is None:
+        return 0
+    reader = tf.train.load_checkpoint(checkpoint)
+    keys = [key for key in reader.get_variable_to_shape_map() if key.startswith("ckpt_saved_epoch")]
+    if not keys:
+        return 0
+    return max(0, int(reader.get_tensor(keys[0])) + 1)

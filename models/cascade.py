@@ -21,6 +21,8 @@ Example:
     [4, 40]
 """
 
+import glob
+
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -233,7 +235,8 @@ def build_cascade(config: CascadeConfig, **kwargs) -> CascadeModel:
 def load_cascade(model_dir: str) -> CascadeModel:
     """Rebuilds a trained cascade from ``MODEL_DIR/config.json`` and ``MODEL_DIR/weights/``.
 
-    Raises ``FileNotFoundError`` when the folder holds no completed training.
+    Raises ``FileNotFoundError`` when the folder holds no completed training and ``ValueError``
+    naming the weights files when they are damaged (e.g. truncated).
 
     Example:
         >>> model = build_cascade(config)
@@ -250,5 +253,13 @@ def load_cascade(model_dir: str) -> CascadeModel:
             f"{layout.weights_dir}: no trained weights (training has not completed in {model_dir})"
         )
     model = build_cascade(config)
-    model.load_weights(layout.weights_prefix).expect_partial()
+    try:
+        model.load_weights(layout.weights_prefix).expect_partial()
+    except (IndexError, ValueError, tf.errors.OpError) as error:  # a truncated or damaged file
+        files = ", ".join(sorted(glob.glob(layout.weights_prefix + ".*")))
+        raise ValueError(
+            f"{files}: the trained weights cannot be read ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); the file is damaged or "
+            "truncated, train again with --overwrite"
+        ) from error
     return model

@@ -3,8 +3,9 @@
 The data is a folder written by ``python -m pipelines.convert`` (read with ``pipelines.input``).
 The paper's protocol trains on the first days in order and tests on the next day, so by default
 the last converted day is held out for evaluation and every earlier day is trained on. An epoch
-is one pass over the training days (``steps_per_pass``); a run resumed after an interruption
-starts its next epoch at the first training day.
+is one pass over the training days (``steps_per_pass``) unless ``--steps-per-epoch`` says
+otherwise; a run resumed after an interruption continues the input where the killed run was
+(``training_input``'s ``skip_batches``), so it trains on what an uninterrupted run would.
 
 Example:
     >>> schema = read_data_schema(data_dir)
@@ -117,11 +118,14 @@ def training_input(
     batch_size: int,
     negatives: int,
     seed: int,
+    skip_batches: int = 0,
 ) -> keras.utils.experimental.DatasetCreator:
     """The training input for ``model.fit`` under any strategy: shuffled passes, repeated.
 
     Each input pipeline (``tf.distribute.InputContext``) reads its share of the shards and
-    batches ``batch_size`` / replicas requests; in-batch negatives come from that batch.
+    batches ``batch_size`` / replicas requests; in-batch negatives come from that batch. The
+    stream of batches is a pure function of the data and ``seed``; a resumed run passes the
+    batches it already trained on as ``skip_batches`` and continues the same stream.
 
     Example:
         >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
@@ -140,7 +144,7 @@ def training_input(
             days=days,
             seed=seed,
         )
-        return dataset.repeat()
+        return dataset.repeat().skip(skip_batches)
 
     return keras.utils.experimental.DatasetCreator(dataset_fn)
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import metrics as tf_metrics
 from dftopk_tf import metrics_numpy
 from dftopk_tf.masking import PADDING_LABEL
@@ -334,7 +335,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="stop after this many batches (default: every request of the days)",
     )
-    return parser.parse_args(argv)
+    return add_entry_flags(parser).parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -358,4 +359,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m models.evaluate")

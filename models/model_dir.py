@@ -14,6 +14,7 @@
       logs/               TensorBoard logs (train/, validation/; models.epoch_summaries)
       history.csv         one row of logged metrics per completed epoch (appended on resume)
       metrics.json        the evaluation (python -m models.evaluate, or the end of training)
+      data.json           the --data folder it was trained on (the default of serving.export)
 
 To rebuild a trained model: ``CascadeConfig.load(config.json)``, build the model, and
 ``load_weights(weights/cascade)`` (``models.cascade.load_cascade`` does exactly that).
@@ -24,11 +25,14 @@ Example:
     '/tmp/dftopk_model/weights/cascade'
 """
 
+import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.tf_keras import keras
+from pipelines.atomic_files import write_json
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,32 @@ class ModelDir:
     def metrics_path(self) -> str:
         return os.path.join(self.root, "metrics.json")
 
+    @property
+    def data_record_path(self) -> str:
+        return os.path.join(self.root, "data.json")
+
+    def record_data(self, data_dir: str) -> None:
+        """Records the absolute path of the training data folder in ``data.json``.
+
+        Example:
+            >>> ModelDir(tmp_dir).record_data("/data/tfrec")
+            >>> ModelDir(tmp_dir).recorded_data()
+            '/data/tfrec'
+        """
+        write_json(self.data_record_path, {"data": os.path.abspath(data_dir)})
+
+    def recorded_data(self) -> str | None:
+        """The data folder recorded by ``record_data``, or None for a folder without one.
+
+        Example:
+            >>> ModelDir("/nonexistent").recorded_data() is None
+            True
+        """
+        if not os.path.isfile(self.data_record_path):
+            return None
+        with open(self.data_record_path) as file:
+            return json.load(file)["data"]
+
     def has_weights(self) -> bool:
         """True when the trained weights are there (training completed).
 
@@ -87,6 +117,64 @@ class ModelDir:
             False
         """
         return os.path.isfile(self.weights_prefix + ".index")
+
+    def entries(self) -> list[str]:
+        """The paths that training writes here (what ``clear`` deletes), present or not.
+
+        Example:
+            >>> [os.path.basename(path) for path in ModelDir("/m").entries()][:3]
+            ['config.json', 'weights', 'weights.tmp']
+        """
+        return [
+            self.config_path,
+            self.weights_dir,
+            self.weights_dir + ".tmp",
+            self.weights_dir + ".old",
+            self.checkpoints_dir,
+            self.backup_dir,
+            self.logs_dir,
+            self.history_path,
+            self.metrics_path,
+            self.data_record_path,
+        ]
+
+    def clear(self, protected: Sequence[str] = ()) -> None:
+        """Deletes what training wrote here, once the folder is recognisably a model folder.
+
+        Only the layout's entries go (other files stay). Refused with ``ValueError``: ``/``,
+        the home folder, the current folder, a ``protected`` folder (the data) or a parent of
+        one, and a non-empty folder without ``config.json`` (not a model folder).
+
+        Example:
+            >>> ModelDir(os.path.expanduser("~")).clear()
+            Traceback (most recent call last):
+            ...
+            ValueError: refusing to clear ...: it is the home folder, not a model folder
+        """
+        root = os.path.realpath(self.root)
+        if not os.path.isdir(root):
+            return
+        named = {
+            os.path.realpath(os.sep): "the file system root",
+            os.path.realpath(os.path.expanduser("~")): "the home folder",
+            os.path.realpath(os.getcwd()): "the current folder",
+        }
+        reason = named.get(root)
+        for folder in protected:
+            folder = os.path.realpath(folder)
+            if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+                reason = reason or f"it holds the data folder {folder}"
+        if reason is None and os.listdir(root) and not os.path.isfile(self.config_path):
+            reason = "it has no config.json"
+        if reason is not None:
+            if not reason.startswith("it "):
+                reason = f"it is {reason}"
+            raise ValueError(f"refusing to clear {self.root}: {reason}, not a model folder")
+        for path in self.entries():
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.remove(path)
 
     def save_weights(self, model: keras.Model) -> None:
         """Saves ``model``'s weights to ``weights/``, replacing earlier ones atomically.

@@ -31,7 +31,7 @@ Example::
 import argparse
 import dataclasses
 import os
-import shutil
+import shlex
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +39,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from models.backup import RefittableBackupAndRestore
+from command_line.entry import add_entry_flags, run_command
+from models.backup import RefittableBackupAndRestore, completed_epochs
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
@@ -165,16 +166,21 @@ def check_options(options: TrainOptions) -> None:
         raise ValueError("cross_replica_negatives needs negatives > 0 (--negatives)")
 
 
-def prepare_model_dir(layout: ModelDir, config: CascadeConfig, overwrite: bool) -> None:
+def prepare_model_dir(
+    layout: ModelDir, config: CascadeConfig, overwrite: bool, data_dir: str | None = None
+) -> None:
     """Writes ``config.json``, or checks that an interrupted run there used the same settings.
 
     A folder with finished training or with another config is refused unless ``overwrite``,
-    which clears it first.
+    which clears it first (``ModelDir.clear``: only a model folder, never ``data_dir`` or a
+    parent of it).
 
     Example:
         >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)
         >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)  # resumable: same config
     """
+    if data_dir and os.path.realpath(data_dir) == os.path.realpath(layout.root):
+        raise ValueError(f"--model-dir {layout.root} is the --data folder; use another folder")
     if os.path.isfile(layout.config_path) and not overwrite:
         previous = CascadeConfig.load(layout.config_path)
         if previous != config:
@@ -187,15 +193,24 @@ def prepare_model_dir(layout: ModelDir, config: CascadeConfig, overwrite: bool) 
                 f"{layout.root} holds a model trained with other settings (setting: (there, "
                 f"now)): {changed}; use another --model-dir or --overwrite"
             )
+        if layout.has_weights() and not os.path.isfile(layout.metrics_path):
+            raise ValueError(
+                f"{layout.root} holds trained weights but no metrics.json (the run stopped "
+                "before its evaluation); finish it with: python -m models.evaluate --data "
+                f"{shlex.quote(data_dir or 'DATA')} --model-dir {shlex.quote(layout.root)} "
+                "(or use --overwrite to train again)"
+            )
         if layout.has_weights():
             raise ValueError(
                 f"{layout.root} holds a completed training; use another --model-dir or "
                 "--overwrite to train again"
             )
-    if overwrite and os.path.isdir(layout.root):
-        shutil.rmtree(layout.root)
+    if overwrite:
+        layout.clear(protected=[data_dir] if data_dir else [])
     os.makedirs(layout.root, exist_ok=True)
     config.save(layout.config_path)
+    if data_dir:
+        layout.record_data(data_dir)
 
 
 def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callback]:
@@ -252,7 +267,7 @@ def run_training(
     layout = ModelDir(options.model_dir)
     chief = is_chief()
     if chief:
-        prepare_model_dir(layout, config, options.overwrite)
+        prepare_model_dir(layout, config, options.overwrite, options.data)
 
     keras.utils.set_random_seed(options.seed)
     with strategy.scope():
@@ -274,11 +289,22 @@ def run_training(
         fit_arguments["validation_steps"] = steps_per_pass(
             schema, eval_days, options.eval_batch_size
         )
+    steps_per_epoch = options.steps_per_epoch or steps_per_pass(
+        schema, train_days, options.batch_size
+    )
+    # A resumed run continues the input stream after the batches the killed run trained on.
+    trained_batches = completed_epochs(layout.backup_dir) * steps_per_epoch
     history = model.fit(
-        training_input(options.data, train_days, options.batch_size, input_negatives, options.seed),
+        training_input(
+            options.data,
+            train_days,
+            options.batch_size,
+            input_negatives,
+            options.seed,
+            skip_batches=trained_batches,
+        ),
         epochs=options.epochs,
-        steps_per_epoch=options.steps_per_epoch
-        or steps_per_pass(schema, train_days, options.batch_size),
+        steps_per_epoch=steps_per_epoch,
         callbacks=[*make_callbacks(layout, chief), *callbacks],
         verbose=options.verbose,
         **fit_arguments,
@@ -429,8 +455,10 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         help="run the train steps eagerly, without building a graph (debugging; slow per step)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     values = vars(args)
+    for entry_flag in ("debug", "verbose"):  # read by command_line, not training options
+        values.pop(entry_flag)
     values["evaluate"] = not values.pop("no_evaluation")
     values["verbose"] = 0 if values.pop("quiet") else 1
     for name in ("train_days", "eval_days"):
@@ -451,4 +479,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m models.train")

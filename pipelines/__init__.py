@@ -19,3 +19,7 @@ Example:
     >>> sorted(features), sorted(labels)
     (['context', 'item_mask', 'items', 'seq', 'seq_mask', 'stage', 'user'], ['label', 'preference'])
 """
+
+from command_line.start_up import quiet_module_start_up
+
+quiet_module_start_up()  # `python -m pipelines.<command>`: hide TensorFlow's start-up lines

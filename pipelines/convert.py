@@ -7,7 +7,8 @@ Output layout::
     TFREC_DIR/schema.json                              feature spec, vocab sizes, counts: last
 
 Days are loaded and validated one after another in this process (``recflow_day``) while worker
-processes encode and write the previous day's shards, so memory holds at most two days.
+processes encode and write the previous day's shards, so memory holds at most two days. The
+workers die with the main process, even when it is killed (``worker_pool``).
 
 Re-runs are idempotent. Every shard is written under a temporary name and renamed when complete;
 ``schema.json`` is removed when a run starts and written when it ends, so an interrupted run never
@@ -21,10 +22,14 @@ Example:
 """
 
 import argparse
+import ctypes
+import ctypes.util
 import functools
 import json
 import os
 import re
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines import recflow
 from pipelines.atomic_files import write_json
@@ -43,6 +49,7 @@ from pipelines.request_features import request_features
 MANIFEST_FILE = "manifest.json"
 DEFAULT_REQUESTS_PER_SHARD = 8192
 _SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _SOURCE_FOLDERS = (recflow.ALL_STAGE_DIR, recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
 
 
@@ -210,9 +217,7 @@ def convert(
     os.makedirs(out_dir, exist_ok=True)
 
     workers = workers or os.cpu_count() or 1
-    executor: Executor | None = (
-        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
-    )
+    executor: Executor | None = worker_pool(workers) if workers > 1 else None
     submit = executor.submit if executor else _run_here
     manifests: dict[str, dict[str, Any]] = {}
     skipped = []
@@ -294,6 +299,37 @@ def convert(
     )
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` spawned processes that die with this one, even when it is killed (SIGKILL).
+
+    Example:
+        >>> with worker_pool(1) as pool:
+        ...     pool.submit(abs, -3).result()
+        3
+    """
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Makes the calling process die when its parent does (Linux ``PR_SET_PDEATHSIG``).
+
+    Elsewhere (no ``prctl``) it does nothing. If the parent is already gone, it exits at once.
+
+    Example:
+        >>> die_with_parent(os.getppid())
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: ``python -m pipelines.convert --help``.
 
@@ -329,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"requests per TFRecord file (default {DEFAULT_REQUESTS_PER_SHARD})",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     summary = convert(
         args.recflow,
         args.out,
@@ -345,4 +381,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m pipelines.convert")

@@ -29,7 +29,6 @@ Example:
 """
 
 import os
-import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +36,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
+
+from pipelines.safe_pickle import ForbiddenPickleError, load_data_pickle
 
 # Folders and files.
 ALL_STAGE_DIR = "all_stage"
@@ -358,6 +359,9 @@ def read_test_feather(root: str, name: str, columns: Sequence[str] = TEST_COLUMN
 def read_pickle_dict(path: str) -> dict:
     """Unpickles a dict, raising ``RecFlowError`` for a missing, corrupt or non-dict file.
 
+    Only data is unpickled (``pipelines.safe_pickle``): a file naming anything else (a function
+    it would call) is refused.
+
     Example:
         >>> len(read_pickle_dict(day_file(recflow_root, SEQUENCE_DIR, "2024-01-13")))
         120
@@ -366,7 +370,9 @@ def read_pickle_dict(path: str) -> dict:
         raise RecFlowError(f"{path}: missing file")
     try:
         with open(path, "rb") as file:
-            value = pickle.load(file)
+            value = load_data_pickle(file)
+    except ForbiddenPickleError as error:
+        raise RecFlowError(f"{path}: {error}") from error
     except Exception as error:  # unpickling corrupt bytes can raise almost any exception type
         raise RecFlowError(f"{path}: corrupt pickle ({type(error).__name__}: {error})") from error
     if not isinstance(value, dict):

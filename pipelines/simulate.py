@@ -11,23 +11,33 @@ feathers are written as streams of record batches; every file is written under a
 and renamed when complete, and ``others/id_cnt.pkl`` is written last, so a folder without it is
 an interrupted run. The output is deterministic for a given seed and ``--chunk-size``.
 
+``simulation.json`` in the output records the settings (seed, start day, requests per day, world
+size, chunk size) and the days written. A re-run with the same settings rewrites no complete day
+(its files and their modification times stay, so ``pipelines.convert`` skips it too) and writes
+only the missing ones; a run with other settings is refused unless ``--overwrite``, which first
+deletes the files of the recorded days. ``others/id_cnt.pkl`` (the same for the same settings) stays
+when the settings match. A RecFlow folder without ``simulation.json`` (e.g. the
+published data) is never written into without ``--overwrite``.
+
 Example:
     python -m pipelines.simulate --out /tmp/recflow_sim --days 3 --requests-per-day 1000 --seed 0
 """
 
 import argparse
 import datetime
+import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from command_line.entry import add_entry_flags, run_command
 from pipelines import recflow
-from pipelines.atomic_files import TEMPORARY_SUFFIX, write_pickle
+from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json, write_pickle
 from pipelines.simulated_cascade import (
     CascadeOutcome,
     CascadeShape,
@@ -36,7 +46,7 @@ from pipelines.simulated_cascade import (
     run_cascade,
 )
 from pipelines.simulated_history import BehaviourHistory, sequence_rows
-from pipelines.simulated_world import SimulatedWorld, scaled_world_size
+from pipelines.simulated_world import SimulatedWorld, WorldSize, scaled_world_size
 
 #: Share of a day's requests in each hour (RecFlow time): quiet nights, busy lunch and evening.
 HOURLY_TRAFFIC = np.array(
@@ -55,6 +65,10 @@ TEST_FILE_STAGES = {
     "rank_test.feather": (recflow.RANK_POS, recflow.RANK_NEG),
 }
 _FEATHER_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+_DAY_FEATHER_DIRS = (recflow.ALL_STAGE_DIR, recflow.REALSHOW_DIR)
+_DAY_DICT_DIRS = (recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
+#: The settings record in the output root (see the module docstring).
+SETTINGS_FILE = "simulation.json"
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class SimulationSummary:
     all_stage_rows: int
     realshow_rows: int
     seconds: float
+    skipped_days: list[str] = field(default_factory=list)
 
 
 def day_names(start_day: str, days: int) -> list[str]:
@@ -118,17 +133,29 @@ class _FeatherStream:
         os.remove(self._temporary)
 
 
-class _DayWriter:
-    """Accumulates one day's rows and dicts and writes the day's four files."""
+def _day_paths(root: str, day: str, with_test_files: bool) -> dict[str, str]:
+    """The files a simulated day writes: its feathers by name, then its two dicts."""
+    paths = {name: recflow.day_file(root, name, day) for name in _DAY_FEATHER_DIRS}
+    if with_test_files:
+        paths |= {name: os.path.join(root, recflow.OTHERS_DIR, name) for name in TEST_FILE_STAGES}
+    return paths | {name: recflow.day_file(root, name, day) for name in _DAY_DICT_DIRS}
 
-    def __init__(self, root: str, day: str, with_test_files: bool) -> None:
-        self.root, self.day = root, day
-        names = [recflow.ALL_STAGE_DIR, recflow.REALSHOW_DIR]
-        paths = [recflow.day_file(root, name, day) for name in names]
-        if with_test_files:
-            names += list(TEST_FILE_STAGES)
-            paths += [os.path.join(root, recflow.OTHERS_DIR, name) for name in TEST_FILE_STAGES]
-        self.streams = {name: _FeatherStream(path) for name, path in zip(names, paths, strict=True)}
+
+class _DayWriter:
+    """Accumulates one day's rows and dicts and writes the day's four files (unless ``write``).
+
+    A day that is already on disk is simulated again without writing (``write=False``): the
+    behaviour histories of the following days depend on it.
+    """
+
+    def __init__(self, root: str, day: str, with_test_files: bool, write: bool = True) -> None:
+        self.root, self.day, self.write = root, day, write
+        paths = _day_paths(root, day, with_test_files) if write else {}
+        self.streams = {
+            name: _FeatherStream(path)
+            for name, path in paths.items()
+            if name not in _DAY_DICT_DIRS
+        }
         self.sequences: dict[int, np.ndarray] = {}
         self.candidates: dict[int, dict[str, np.ndarray]] = {}
 
@@ -142,6 +169,8 @@ class _DayWriter:
             stream.write(batch.filter(pa.array(keep)))
 
     def close(self) -> None:
+        if not self.write:
+            return
         for stream in self.streams.values():
             stream.close()
         write_pickle(recflow.day_file(self.root, recflow.SEQUENCE_DIR, self.day), self.sequences)
@@ -280,11 +309,13 @@ def simulate(
     items: int | None = None,
     chunk_size: int = 2048,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> SimulationSummary:
     """Writes ``days`` days of ``requests_per_day`` simulated requests in RecFlow's layout.
 
     Args:
-        out_dir: the RecFlow root to create (existing simulator files are overwritten).
+        out_dir: the RecFlow root to create; one written with the same settings keeps its
+            complete days (see the module docstring).
         days: number of consecutive days, from ``start_day``.
         requests_per_day: requests simulated per day.
         seed: random seed; the output is a deterministic function of all arguments.
@@ -293,6 +324,7 @@ def simulate(
         items: number of videos (default: RecFlow's videos per request, at least 5,000).
         chunk_size: requests simulated at once; behaviour sequences advance between chunks.
         progress: show a tqdm progress bar.
+        overwrite: replace a simulation written with other settings (refused otherwise).
 
     Example:
         >>> out = os.path.join(tmp_dir, "two_days")
@@ -306,21 +338,16 @@ def simulate(
         )
     started = time.perf_counter()
     names = day_names(start_day, days)
-    for folder in (
-        recflow.ALL_STAGE_DIR,
-        recflow.REALSHOW_DIR,
-        recflow.SEQUENCE_DIR,
-        recflow.REQUEST_DICT_DIR,
-        recflow.OTHERS_DIR,
-    ):
-        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+    size = scaled_world_size(days * requests_per_day, users, items)
+    settings = simulation_settings(seed, names[0], requests_per_day, size, chunk_size)
+    done_days = _prepare_output(out_dir, settings, overwrite)
     id_count_path = os.path.join(out_dir, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE)
-    if os.path.exists(id_count_path):  # the completion marker goes until this run completes
-        os.remove(id_count_path)
+    done = [day in done_days and _day_complete(out_dir, day, day == names[-1]) for day in names]
+    if all(done) and os.path.isfile(id_count_path):
+        return SimulationSummary(names, days * requests_per_day, 0, 0, 0.0, skipped_days=names)
 
     seeds = np.random.SeedSequence(seed).spawn(days + 1)
     setup_rng = np.random.default_rng(seeds[0])
-    size = scaled_world_size(days * requests_per_day, users, items)
     world = SimulatedWorld.create(size, setup_rng, day_start_epoch(names[0]))
     models = StageModels.create(size.items, setup_rng)
     history = BehaviourHistory.warm_start(world, setup_rng, day_start_epoch(names[0]))
@@ -333,7 +360,10 @@ def simulate(
         columns, hours = _day_requests(
             world, day, requests_per_day, 1 + day_index * requests_per_day, rng
         )
-        writer = _DayWriter(out_dir, day, with_test_files=day_index == days - 1)
+        last = day_index == days - 1
+        if all(done[day_index:]):
+            break  # the following days are on disk: no history to carry forward
+        writer = _DayWriter(out_dir, day, with_test_files=last, write=not done[day_index])
         try:
             for first in range(0, requests_per_day, chunk_size):
                 part = slice(first, first + chunk_size)
@@ -353,16 +383,92 @@ def simulate(
             writer.abort()
             raise
         writer.close()
+        if not done[day_index]:
+            done_days.append(day)
+            write_json(os.path.join(out_dir, SETTINGS_FILE), {**settings, "days": done_days})
         bar.set_postfix(day=day)
     bar.close()
-    write_pickle(id_count_path, size.id_counts())
+    if not os.path.isfile(id_count_path):  # kept when there: the same settings, the same counts
+        write_pickle(id_count_path, size.id_counts())
     return SimulationSummary(
         days=names,
         requests=days * requests_per_day,
         all_stage_rows=rows,
         realshow_rows=shown,
         seconds=time.perf_counter() - started,
+        skipped_days=[day for day, skipped in zip(names, done, strict=True) if skipped],
     )
+
+
+def simulation_settings(
+    seed: int, start_day: str, requests_per_day: int, size: WorldSize, chunk_size: int
+) -> dict[str, object]:
+    """What a simulated day's files depend on, as recorded in ``simulation.json``.
+
+    Example:
+        >>> settings = simulation_settings(0, "2024-01-13", 100, scaled_world_size(200), 2048)
+        >>> settings["users"], settings["items"]
+        (200, 5000)
+    """
+    return {
+        "seed": seed,
+        "start_day": start_day,
+        "requests_per_day": requests_per_day,
+        "users": size.users,
+        "items": size.items,
+        "chunk_size": chunk_size,
+    }
+
+
+def _prepare_output(out_dir: str, settings: dict[str, object], overwrite: bool) -> list[str]:
+    """Checks ``out_dir`` against ``settings``; returns the days on disk that can be kept.
+
+    Raises ``ValueError`` for a simulation with other settings, or for RecFlow files without a
+    settings record, unless ``overwrite`` (which deletes the recorded days' files).
+    """
+    settings_path = os.path.join(out_dir, SETTINGS_FILE)
+    recorded: dict[str, object] | None = None
+    if os.path.isfile(settings_path):
+        with open(settings_path) as file:
+            recorded = json.load(file)
+    recorded_days = list(recorded.pop("days", [])) if recorded else []
+    if recorded is not None and recorded == settings:
+        return recorded_days
+    if not overwrite:
+        if recorded is not None:
+            changed = {
+                name: (recorded.get(name), value)
+                for name, value in settings.items()
+                if recorded.get(name) != value
+            }
+            raise ValueError(
+                f"{out_dir} holds a simulation with other settings (setting: (there, now)): "
+                f"{changed}; use another --out or --overwrite"
+            )
+        feathers = os.path.join(out_dir, recflow.ALL_STAGE_DIR)
+        if os.path.isdir(feathers) and any(
+            name.endswith(recflow.FEATHER_SUFFIX) for name in os.listdir(feathers)
+        ):
+            raise ValueError(
+                f"{out_dir} holds RecFlow days not written by this simulator (no "
+                f"{SETTINGS_FILE}); use another --out or --overwrite"
+            )
+    id_count_path = os.path.join(out_dir, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE)
+    if os.path.exists(id_count_path):  # the completion marker goes until this run completes
+        os.remove(id_count_path)
+    for day in recorded_days:
+        for path in _day_paths(out_dir, day, with_test_files=True).values():
+            if os.path.isfile(path):
+                os.remove(path)
+    for folder in (*_DAY_FEATHER_DIRS, *_DAY_DICT_DIRS, recflow.OTHERS_DIR):
+        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+    write_json(settings_path, {**settings, "days": []})
+    return []
+
+
+def _day_complete(out_dir: str, day: str, with_test_files: bool) -> bool:
+    """True when every file of the simulated ``day`` is on disk."""
+    return all(os.path.isfile(path) for path in _day_paths(out_dir, day, with_test_files).values())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -371,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     Example:
         >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
         ...       "--quiet"])
-        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... requests/s)
+        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
     """
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.simulate",
@@ -417,8 +523,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="requests simulated at once; behaviour sequences advance between "
         "chunks (default 2048)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a simulation in --out written with other settings (a re-run with the "
+        "same settings keeps the complete days)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     summary = simulate(
         args.out,
         args.days,
@@ -429,14 +541,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.items,
         args.chunk_size,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
+    if summary.skipped_days == summary.days:
+        print(f"{args.out} already holds these {len(summary.days)} days with these settings")
+        return
     print(
         f"wrote {summary.requests} requests over {len(summary.days)} days "
         f"({summary.days[0]} .. {summary.days[-1]}) to {args.out}: {summary.all_stage_rows} "
         f"all_stage rows, {summary.realshow_rows} realshow rows in {summary.seconds:.1f} s "
-        f"({summary.requests / summary.seconds:.0f} requests/s)"
+        f"({summary.requests / summary.seconds:.0f} requests/s; "
+        f"{len(summary.skipped_days)} days already there)"
     )
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m pipelines.simulate")

@@ -89,8 +89,10 @@ def scaled_world_size(
         >>> scaled_world_size(1_000_000).users
         4516
     """
-    users = users or max(MIN_USERS, round(total_requests * USERS_PER_REQUEST))
-    items = items or max(MIN_ITEMS, round(total_requests * ITEMS_PER_REQUEST))
+    if users is None:
+        users = max(MIN_USERS, round(total_requests * USERS_PER_REQUEST))
+    if items is None:
+        items = max(MIN_ITEMS, round(total_requests * ITEMS_PER_REQUEST))
     if users < 1 or items < MIN_ITEMS:
         raise ValueError(f"need at least 1 user and {MIN_ITEMS} videos, got {users} and {items}")
     categories_two = int(np.clip(items // 100, 20, 600))

@@ -9,8 +9,10 @@ Retrieval holds the user tower and an exact index over the whole item corpus (ev
 of the converted data, ``serving.item_corpus``) embedded by the item tower; ``top_n`` and ``k``
 are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
 request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
-published; each version is written atomically and never overwritten; if one model fails, the
-versions this run already wrote are removed, so the three always match.
+published; the three are staged, checked and then published together as one version with
+``EXPORT/cascade.json`` naming it (``serving.export_layout.publish_cascade``): all or none, and
+a reader of the latest version never sees a mixed set. Versions are never overwritten; what a
+killed export left is removed by the next one.
 
 Example:
     >>> model = load_cascade(model_dir)
@@ -26,10 +28,19 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from command_line.entry import add_entry_flags, run_command
 from models.cascade import CascadeModel, load_cascade
+from models.data import read_data_schema
+from models.model_dir import ModelDir
 from serving import signatures as sig
 from serving.cascade import DEFAULT_SIZES, CascadeSizes, check_sizes
-from serving.export_layout import check_version_free, next_version, write_version
+from serving.export_layout import (
+    check_version_free,
+    clean_stale_exports,
+    next_version,
+    publish_cascade,
+    stage_version,
+)
 from serving.item_corpus import collect_item_corpus
 from serving.item_index import ExactItemIndex
 from serving.servables import RetrievalServable, ScorerServable
@@ -101,20 +112,20 @@ def export_cascade(
         ...
         serving.export_layout.VersionExistsError: .../retrieval/1 exists; export never overwrites...
     """
+    clean_stale_exports(export_dir, sig.MODEL_NAMES)
     version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
     for name in sig.MODEL_NAMES:
         check_version_free(export_dir, name, version)
-    written: dict[str, str] = {}
+    staged: dict[str, str] = {}
     try:
         for name, servable in cascade_servables(model, corpus, sizes).items():
-            written[name] = write_version(
+            staged[name] = stage_version(
                 export_dir, name, version, servable, servable.signatures()
             )
-    except BaseException:
-        for path in written.values():
+        return publish_cascade(export_dir, version, staged)
+    finally:
+        for path in staged.values():  # the staged folders of a run that failed
             shutil.rmtree(path, ignore_errors=True)
-        raise
-    return written
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,9 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
-        required=True,
         help="converted TFRecord folder (python -m pipelines.convert) whose distinct items form "
-        "the retrieval corpus",
+        "the retrieval corpus; its vocabulary must be the model's (default: the folder the "
+        "model was trained on, recorded in MODEL_DIR/data.json)",
     )
     parser.add_argument(
         "--days",
@@ -179,14 +190,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         prerank: .../cli/prerank/2
         rank: .../cli/rank/2
     """
-    args = _parser().parse_args(argv)
+    args = add_entry_flags(_parser()).parse_args(argv)
     sizes = CascadeSizes(args.top_n, args.m, args.k)
     check_sizes(*sizes)
     if args.version is not None:
+        clean_stale_exports(args.export_dir, sig.MODEL_NAMES)  # a killed run's half version
         for name in sig.MODEL_NAMES:
             check_version_free(args.export_dir, name, args.version)
+    data = args.data or ModelDir(args.model_dir).recorded_data()
+    if data is None:
+        raise ValueError(
+            f"{args.model_dir} records no training data folder (data.json); pass --data"
+        )
     model = load_cascade(args.model_dir)
-    corpus = collect_item_corpus(args.data, args.days)
+    model.cascade_config.check_data_schema(read_data_schema(data), data)
+    corpus = collect_item_corpus(data, args.days)
     written = export_cascade(model, corpus, args.export_dir, args.version, sizes)
     print(f"item corpus: {len(corpus)} items")
     for name, path in written.items():
@@ -195,4 +213,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m serving.export")

@@ -5,12 +5,20 @@ temporary, non-numeric name (which TF Serving ignores), checked, and renamed int
 complete, so a server polling the folder never sees half a model; an existing version is never
 overwritten.
 
+A cascade (retrieval, prerank, rank) is published together (``publish_cascade``): all three are
+staged and checked first, renamed into place, and then ``EXPORT/cascade.json`` names the version
+as complete. Readers of the latest version (``latest_version_dir``, hence the local backend)
+follow that manifest, so they never see a mixed set. A run killed midway leaves staged
+``.incomplete-*`` folders or a version that only some models have; the next export removes both
+(``clean_stale_exports``), unless another export is running (its process is alive).
+
 Example:
     >>> version = next_version(tmp_dir, ["retrieval", "prerank", "rank"])
     >>> write_version(tmp_dir, "rank", version, servable, servable.signatures())
     '.../rank/1'
 """
 
+import json
 import os
 import shutil
 import uuid
@@ -18,9 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import tensorflow as tf
 
+from pipelines.atomic_files import write_json
 from serving.graph_ops import serving_problems
 
 TEMPORARY_PREFIX = ".incomplete-"
+#: The manifest of the newest complete cascade, in the export folder.
+CASCADE_MANIFEST = "cascade.json"
 
 
 class VersionExistsError(FileExistsError):
@@ -51,7 +62,8 @@ def existing_versions(export_dir: str, model_name: str) -> list[int]:
 
 
 def latest_version_dir(export_dir: str, model_name: str) -> str:
-    """The newest version folder of ``model_name`` (what TF Serving's default policy serves).
+    """The newest version folder of ``model_name``: the newest complete cascade's when the
+    export folder has ``cascade.json``, else the highest version (TF Serving's default policy).
 
     Raises ``FileNotFoundError`` naming the folder when the model has no version.
 
@@ -59,6 +71,9 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
         >>> latest_version_dir(export_dir, "rank")
         '.../rank/1'
     """
+    cascade = cascade_version(export_dir)
+    if cascade is not None and os.path.isdir(version_dir(export_dir, model_name, cascade)):
+        return version_dir(export_dir, model_name, cascade)
     versions = existing_versions(export_dir, model_name)
     if not versions:
         raise FileNotFoundError(
@@ -66,6 +81,19 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
             " (run python -m serving.export first)"
         )
     return version_dir(export_dir, model_name, versions[-1])
+
+
+def cascade_version(export_dir: str) -> int | None:
+    """The newest completely published cascade version (``cascade.json``), or None.
+
+    Example:
+        >>> cascade_version("/nonexistent")
+    """
+    path = os.path.join(export_dir, CASCADE_MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as file:
+        return int(json.load(file)["version"])
 
 
 def next_version(export_dir: str, model_names: Sequence[str]) -> int:
@@ -112,10 +140,37 @@ def write_version(
         >>> write_version(tmp_dir, "rank", 7, servable, servable.signatures())
         '.../rank/7'
     """
+    return publish_version(
+        stage_version(export_dir, model_name, version, servable, signatures),
+        export_dir,
+        model_name,
+        version,
+    )
+
+
+def stage_version(
+    export_dir: str,
+    model_name: str,
+    version: int,
+    servable: tf.Module,
+    signatures: Mapping[str, Callable[..., dict[str, tf.Tensor]]],
+) -> str:
+    """Saves and checks ``servable`` under a temporary name; returns that folder.
+
+    The name (``.incomplete-<version>-<pid>-<random>``) is ignored by TF Serving and names this
+    process, so a later export can tell a killed run's leftovers from a running one's.
+
+    Example:
+        >>> staged = stage_version(tmp_dir, "rank", 8, servable, servable.signatures())
+        >>> publish_version(staged, tmp_dir, "rank", 8)
+        '.../rank/8'
+    """
     check_version_free(export_dir, model_name, version)
     final = version_dir(export_dir, model_name, version)
     temporary = os.path.join(
-        export_dir, model_name, f"{TEMPORARY_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
+        export_dir,
+        model_name,
+        f"{TEMPORARY_PREFIX}{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
     )
     os.makedirs(os.path.dirname(final), exist_ok=True)
     try:
@@ -125,6 +180,22 @@ def write_version(
             raise ValueError(
                 f"{model_name} would not load in stock TF Serving:\n  " + "\n  ".join(problems)
             )
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return temporary
+
+
+def publish_version(temporary: str, export_dir: str, model_name: str, version: int) -> str:
+    """Renames a staged folder into ``EXPORT/<model_name>/<version>``; returns that path.
+
+    Example:
+        >>> staged = stage_version(tmp_dir, "rank", 9, servable, servable.signatures())
+        >>> publish_version(staged, tmp_dir, "rank", 9)
+        '.../rank/9'
+    """
+    final = version_dir(export_dir, model_name, version)
+    try:
         check_version_free(export_dir, model_name, version)
         # os.rename onto an existing non-empty folder fails, so a concurrent writer cannot be
         # overwritten either.
@@ -132,3 +203,78 @@ def write_version(
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return final
+
+
+def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) -> dict[str, str]:
+    """Publishes staged models as one ``version``: renames them, then writes ``cascade.json``.
+
+    If a rename fails, the models already renamed are removed again (all or none).
+
+    Example:
+        >>> staged = {"rank": stage_version(tmp_dir, "rank", 4, servable, servable.signatures())}
+        >>> publish_cascade(tmp_dir, 4, staged)
+        {'rank': '.../rank/4'}
+        >>> cascade_version(tmp_dir)
+        4
+    """
+    published: dict[str, str] = {}
+    try:
+        for model_name, temporary in staged.items():
+            published[model_name] = publish_version(temporary, export_dir, model_name, version)
+    except BaseException:
+        for path in published.values():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    write_json(
+        os.path.join(export_dir, CASCADE_MANIFEST),
+        {"version": version, "models": {name: str(version) for name in published}},
+    )
+    return published
+
+
+def _writer_alive(folder_name: str) -> bool:
+    """True when the staged folder's name holds the pid of a live process."""
+    parts = folder_name[len(TEMPORARY_PREFIX) :].split("-")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return False  # a name of an older layout: no running writer to protect
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_exports(export_dir: str, model_names: Sequence[str]) -> list[str]:
+    """Removes what a killed export left; returns the removed folders.
+
+    Staged ``.incomplete-*`` folders whose writer is gone go, and so do versions newer than the
+    newest complete cascade that only some of ``model_names`` have. Nothing is removed while
+    another export is running (a staged folder of a live process).
+
+    Example:
+        >>> clean_stale_exports("/nonexistent", ["rank"])
+        []
+    """
+    staged = [
+        os.path.join(export_dir, name, folder)
+        for name in model_names
+        if os.path.isdir(os.path.join(export_dir, name))
+        for folder in os.listdir(os.path.join(export_dir, name))
+        if folder.startswith(TEMPORARY_PREFIX)
+    ]
+    if any(_writer_alive(os.path.basename(path)) for path in staged):
+        return []
+    versions = {name: set(existing_versions(export_dir, name)) for name in model_names}
+    complete = set.intersection(*versions.values()) if versions else set()
+    newest = max(complete | {cascade_version(export_dir) or 0})
+    partial = [
+        version_dir(export_dir, name, version)
+        for name in model_names
+        for version in sorted(versions[name] - complete)
+        if version > newest
+    ]
+    for path in staged + partial:
+        shutil.rmtree(path, ignore_errors=True)
+    return staged + partial

@@ -57,11 +57,24 @@ class RequestLimits:
     Example:
         >>> RequestLimits(max_requests=8).max_top_n
         2000
+        >>> RequestLimits(max_requests=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: request limits must be integers >= 1, got {'max_requests': 0}
     """
 
     max_requests: int = 64
     max_top_n: int = 2000
     max_body_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        bad = {
+            name: value
+            for name, value in self.__dict__.items()
+            if not _is_int(value) or value < 1
+        }
+        if bad:
+            raise ValueError(f"request limits must be integers >= 1, got {bad}")
 
 
 @dataclass(frozen=True)
@@ -143,8 +156,10 @@ def parse_recommend_body(
         raise RequestError(f"the body has {len(body)} bytes, more than {limits.max_body_bytes}")
     try:
         parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestError(f"the body is not valid JSON: {error}") from None
+    except ValueError as error:  # bad JSON or UTF-8, or an integer of more than 4,300 digits
+        raise RequestError(f"the body is not valid JSON: {error!s:.200}") from None
+    except RecursionError:
+        raise RequestError("the body is not valid JSON: nested too deeply") from None
     if not isinstance(parsed, dict):
         raise RequestError("the body must be a JSON object with a 'requests' list")
     unknown = sorted(set(parsed) - {"requests", "top_n", "m", "k"})

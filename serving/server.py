@@ -9,6 +9,13 @@ Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 wi
 (``serving.micro_batcher``). Backend failures answer 502 (the model server refused or failed),
 503 (unavailable after retries) or 504 (timeout), each with a message.
 
+Every answer is JSON, errors included: a known path with another method gets 405 with an
+``Allow`` header (``HEAD`` and ``OPTIONS`` are answered too), an unknown path 404, a request
+line the server cannot parse 400 or 501. The query string is ignored (``/healthz?x=1``). The
+listen backlog holds ``LISTEN_BACKLOG`` connections, so a burst of clients waits instead of
+being reset; at most ``--max-pending`` recommend requests are in service at once and the next
+ones get an immediate 503 with ``Retry-After`` (a bounded queue: latency stays bounded).
+
 Example:
     >>> import threading, urllib.request
     >>> server = build_server(RecommendService(batcher, CascadeSizes(200, 50, 10)), "127.0.0.1", 0)
@@ -25,11 +32,14 @@ Example:
 import argparse
 import json
 import logging
+import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from command_line.entry import add_entry_flags, run_command
 from serving.backends import (
     BACKEND_NAMES,
     BackendError,
@@ -38,7 +48,7 @@ from serving.backends import (
     BackendUnavailableError,
     make_backend,
 )
-from serving.cascade import DEFAULT_SIZES, Cascade, CascadeSizes
+from serving.cascade import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import (
     RequestError,
@@ -50,6 +60,11 @@ from serving.recommend_api import (
 LOGGER = logging.getLogger(__name__)
 RECOMMEND_PATH = "/v1/recommend"
 HEALTH_PATH = "/healthz"
+#: Methods each path answers (``Allow`` of a 405).
+ALLOWED_METHODS = {RECOMMEND_PATH: ("POST", "OPTIONS"), HEALTH_PATH: ("GET", "HEAD", "OPTIONS")}
+#: Connections the kernel queues before ``accept`` (the socketserver default, 5, resets bursts).
+LISTEN_BACKLOG = 1024
+DEFAULT_MAX_PENDING = 256
 
 
 @dataclass
@@ -65,6 +80,27 @@ class RecommendService:
     limits: RequestLimits = field(default_factory=RequestLimits)
     request_timeout_s: float = 10.0
     description: dict[str, Any] = field(default_factory=dict)
+    max_pending: int = DEFAULT_MAX_PENDING
+
+    def __post_init__(self) -> None:
+        if not self.request_timeout_s > 0:
+            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+        if self.max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {self.max_pending}")
+        self._slots = threading.BoundedSemaphore(self.max_pending)
+
+    def admit(self) -> bool:
+        """Takes one of the ``max_pending`` slots, or returns False when all are taken.
+
+        Example:
+            >>> service.admit() and (service.release() or True)
+            True
+        """
+        return self._slots.acquire(blocking=False)
+
+    def release(self) -> None:
+        """Gives back the slot ``admit`` took."""
+        self._slots.release()
 
     def recommend(self, body: bytes) -> dict[str, Any]:
         """The JSON answer for a body; raises ``RequestError``, ``BackendError``, ``TimeoutError``.
@@ -103,15 +139,34 @@ class RecommendHandler(BaseHTTPRequestHandler):
     # thread after this many seconds.
     timeout = 60
 
+    def _route(self) -> str | None:
+        """The request's path without its query, after answering 404 / 405 when not served."""
+        path = urllib.parse.urlsplit(self.path).path
+        allowed = ALLOWED_METHODS.get(path)
+        if allowed is None or self.command not in allowed:
+            self.close_connection = True  # a body it may carry is not read
+        if allowed is None:
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {path!r}"})
+            return None
+        if self.command == "OPTIONS":
+            self._send(HTTPStatus.OK, {"allow": list(allowed)}, {"Allow": ", ".join(allowed)})
+            return None
+        if self.command not in allowed:
+            message = f"{path} does not answer {self.command}; allowed: {', '.join(allowed)}"
+            headers = {"Allow": ", ".join(allowed)}
+            self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, headers)
+            return None
+        return path
+
     def do_GET(self) -> None:
-        if self.path != HEALTH_PATH:
-            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path!r}"})
-            return
-        self._send(HTTPStatus.OK, {"status": "ok"} | self.server.service.description)
+        if self._route() is not None:
+            self._send(HTTPStatus.OK, {"status": "ok"} | self.server.service.description)
+
+    do_HEAD = do_GET
+    do_OPTIONS = do_PUT = do_DELETE = do_PATCH = _route
 
     def do_POST(self) -> None:
-        if self.path != RECOMMEND_PATH:
-            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path!r}"})
+        if self._route() is None:
             return
         service = self.server.service
         length_header = self.headers.get("Content-Length")
@@ -125,6 +180,10 @@ class RecommendHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
             return
         body = self.rfile.read(length)
+        if not service.admit():
+            message = f"busy: {service.max_pending} requests in service; retry shortly"
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message}, {"Retry-After": "1"})
+            return
         try:
             answer = service.recommend(body)
         except Exception as error:  # the front answers every failure; it never goes down
@@ -133,16 +192,31 @@ class RecommendHandler(BaseHTTPRequestHandler):
                 LOGGER.exception("recommend failed")
             self._send(status, {"error": f"{type(error).__name__}: {error}"})
             return
+        finally:
+            service.release()
         self._send(HTTPStatus.OK, answer)
 
-    def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """The base class's errors (bad request line, unknown method, ...) as JSON, not HTML."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self._send(status, {"error": message or status.phrase})
+
+    def _send(
+        self, status: HTTPStatus, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             LOGGER.info("client went away before the answer")
 
@@ -154,6 +228,7 @@ class RecommendServer(ThreadingHTTPServer):
     """A threading HTTP server holding the ``RecommendService`` its handlers use."""
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], service: RecommendService):
         super().__init__(address, RecommendHandler)
@@ -163,13 +238,20 @@ class RecommendServer(ThreadingHTTPServer):
 def build_server(service: RecommendService, host: str, port: int) -> RecommendServer:
     """A server bound to ``host:port`` (port 0 picks a free one); call ``serve_forever``.
 
+    Raises ``OSError`` naming the address when it cannot listen there (e.g. the port is in use).
+
     Example:
         >>> server = build_server(service, "127.0.0.1", 0)  # port 0: a free one
         >>> server.service is service
         True
         >>> server.server_close()
     """
-    return RecommendServer((host, port), service)
+    try:
+        return RecommendServer((host, port), service)
+    except OSError as error:
+        raise OSError(
+            error.errno, f"cannot listen on {host}:{port}: {error.strerror or error}"
+        ) from error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -241,7 +323,51 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="longest a request may wait for its batch before a 504",
     )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=DEFAULT_MAX_PENDING,
+        help="most recommend requests in service at once; more get 503 with Retry-After",
+    )
     return parser
+
+
+def check_server_options(args: argparse.Namespace) -> None:
+    """Raises ``ValueError`` naming the first flag that no working server could have.
+
+    Example:
+        >>> check_server_options(_parser().parse_args(["--port", "80", "--max-top-n", "0"]))
+        Traceback (most recent call last):
+        ...
+        ValueError: --max-top-n must be >= 1, got 0
+    """
+    at_least = {
+        "--port": (args.port, 0),
+        "--max-requests": (args.max_requests, 1),
+        "--max-top-n": (args.max_top_n, 1),
+        "--max-batch-rows": (args.max_batch_rows, 1),
+        "--batch-workers": (args.batch_workers, 1),
+        "--max-pending": (args.max_pending, 1),
+        "--retries": (args.retries, 0),
+        "--batch-wait-ms": (args.batch_wait_ms, 0),
+    }
+    for flag, (value, lowest) in at_least.items():
+        if not value >= lowest:
+            raise ValueError(f"{flag} must be >= {lowest}, got {value}")
+    positive = {"--request-timeout-s": args.request_timeout_s, "--timeout-s": args.timeout_s}
+    for flag, value in positive.items():
+        if not value > 0:
+            raise ValueError(f"{flag} must be > 0, got {value}")
+    if args.port > 65535:
+        raise ValueError(f"--port must be <= 65535, got {args.port}")
+    check_sizes(args.top_n, args.m, args.k)
+    if args.top_n > args.max_top_n:
+        raise ValueError(
+            f"--top-n {args.top_n} is above --max-top-n {args.max_top_n}: every request that "
+            "omits top_n would be refused"
+        )
+    if args.backend == "local" and not args.export_dir:
+        raise ValueError("--backend local needs --export-dir (a folder written by serving.export)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,7 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         >>> server.shutdown()
         >>> server.server_close(); batcher.close(); backend.close()
     """
-    args = _parser().parse_args(argv)
+    args = add_entry_flags(_parser()).parse_args(argv)
+    check_server_options(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     defaults = CascadeSizes(args.top_n, args.m, args.k)
     backend = make_backend(
@@ -280,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
         RequestLimits(max_requests=args.max_requests, max_top_n=args.max_top_n),
         args.request_timeout_s,
         {"backend": backend.name, "versions": getattr(backend, "versions", {})},
+        args.max_pending,
     )
     server = build_server(service, args.host, args.port)
     LOGGER.info("serving %s on http://%s:%d", RECOMMEND_PATH, *server.server_address[:2])
@@ -294,4 +422,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m serving.server")

@@ -134,18 +134,19 @@ def test_bad_default_sizes_are_refused_before_loading(trained, tmp_path):
 
 
 def test_a_failed_export_removes_the_versions_it_wrote(trained, tmp_path, monkeypatch):
-    original = export.write_version
+    original = export.stage_version
 
     def fail_on_prerank(export_dir, name, *args):
         if name == sig.PRERANK:
             raise OSError("disk full")
         return original(export_dir, name, *args)
 
-    monkeypatch.setattr(export, "write_version", fail_on_prerank)
+    monkeypatch.setattr(export, "stage_version", fail_on_prerank)
     corpus = collect_item_corpus(trained["data_dir"])[:50]
     with pytest.raises(OSError, match="disk full"):
         export.export_cascade(trained["model"], corpus, str(tmp_path), version=2)
     assert not any(os.path.exists(tmp_path / name / "2") for name in sig.MODEL_NAMES)
+    assert os.listdir(tmp_path / sig.RETRIEVAL) == []  # the staged retrieval is gone too
 
 
 def test_unknown_ids_are_served(trained):

@@ -1,22 +1,12 @@
 """Evaluates a trained cascade with the paper's protocol: ``python -m models.evaluate``.
 
 Every request of the held-out days is ranked over its 40 stage candidates plus 160 in-batch
-negatives (200 candidates), and the stages are scored on their own and as a cascade:
-
-================================  ==========================================================
-key in metrics.json               what
-================================  ==========================================================
-``recall@10@30``                  retrieval: share of the label top-10 in the top-30 by score
-``recall@10@20``                  pre-ranking: share of the label top-10 in its top-20
-``joint_recall``                  two stages: retrieval keeps its top-30, pre-ranking the
-                                  top-20 of those; share of the label top-10 kept
-``ndcg@10``                       pre-ranking NDCG@10 (labels as gains)
-``kendall_tau``                   pre-ranking Kendall tau-b between scores and labels
-``rank_ndcg@10``                  the ranking stage's NDCG@10
-``preference_recall@10@30``,      the same recalls against the simulator's true preference
-``preference_recall@10@20``,      (top-10 by ``labels["preference"]``), over the 40 stage
-``preference_joint_recall``       candidates whose preference is known; only for simulated data
-================================  ==========================================================
+negatives (200 candidates), and the stages are scored on their own and as a cascade with the
+metrics of ``models.protocol``, under its keys (``joint_recall``, ``recall@10@20``,
+``recall@10@30``, ``ndcg@10``, ``kendall_tau``, ``rank_ndcg@10``). On simulated data the three
+recalls are also computed against the simulator's true preference (top-10 by
+``labels["preference"]``, over the 40 stage candidates whose preference is known), under the same
+keys prefixed ``preference_``.
 
 Each value is the mean over requests where it is defined (``dftopk_tf.metrics``). The first
 batch is checked against the NumPy reference (``dftopk_tf.metrics_numpy``); a disagreement is an
@@ -40,14 +30,8 @@ import tensorflow as tf
 from dftopk_tf import metrics as tf_metrics
 from dftopk_tf import metrics_numpy
 from dftopk_tf.masking import PADDING_LABEL
-from models.cascade import (
-    NDCG_K,
-    PRERANK_KEEP,
-    RECALL_K,
-    RETRIEVAL_KEEP,
-    CascadeModel,
-    load_cascade,
-)
+from models import protocol
+from models.cascade import CascadeModel, load_cascade
 from models.contract import IN_BATCH_NEGATIVE_STAGE
 from models.data import check_days, evaluation_dataset, read_data_schema
 from models.model_dir import ModelDir
@@ -57,8 +41,6 @@ from pipelines.atomic_files import write_json
 EVALUATION_NEGATIVES: int = 160
 #: Tolerance of the NumPy cross-check (TF computes in float32, NumPy in float64).
 CROSS_CHECK_TOLERANCE: float = 1e-5
-RECALL_RETRIEVAL = f"recall@{RECALL_K}@{RETRIEVAL_KEEP}"
-RECALL_PRERANK = f"recall@{RECALL_K}@{PRERANK_KEEP}"
 
 
 def per_request_metrics(labels: tf.Tensor, scores: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -75,21 +57,7 @@ def per_request_metrics(labels: tf.Tensor, scores: dict[str, tf.Tensor]) -> dict
         >>> float(values["joint_recall"][0])
         1.0
     """
-    retrieval, prerank = scores["retrieval"], scores["prerank"]
-    return {
-        "joint_recall": tf_metrics.joint_recall_per_request(
-            labels, retrieval, prerank, RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP
-        ),
-        RECALL_PRERANK: tf_metrics.recall_at_k_m_per_request(
-            labels, prerank, RECALL_K, PRERANK_KEEP
-        ),
-        RECALL_RETRIEVAL: tf_metrics.recall_at_k_m_per_request(
-            labels, retrieval, RECALL_K, RETRIEVAL_KEEP
-        ),
-        f"ndcg@{NDCG_K}": tf_metrics.ndcg_at_k_per_request(labels, prerank, NDCG_K),
-        "kendall_tau": tf_metrics.kendall_tau_per_request(labels, prerank),
-        f"rank_ndcg@{NDCG_K}": tf_metrics.ndcg_at_k_per_request(labels, scores["rank"], NDCG_K),
-    }
+    return protocol.per_request_metrics(tf_metrics, labels, scores)
 
 
 def reference_per_request_metrics(
@@ -104,21 +72,7 @@ def reference_per_request_metrics(
         >>> values["kendall_tau"].tolist()
         [-1.0]
     """
-    retrieval, prerank = scores["retrieval"], scores["prerank"]
-    return {
-        "joint_recall": metrics_numpy.joint_recall_per_request(
-            labels, retrieval, prerank, RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP
-        ),
-        RECALL_PRERANK: metrics_numpy.recall_at_k_m_per_request(
-            labels, prerank, RECALL_K, PRERANK_KEEP
-        ),
-        RECALL_RETRIEVAL: metrics_numpy.recall_at_k_m_per_request(
-            labels, retrieval, RECALL_K, RETRIEVAL_KEEP
-        ),
-        f"ndcg@{NDCG_K}": metrics_numpy.ndcg_at_k_per_request(labels, prerank, NDCG_K),
-        "kendall_tau": metrics_numpy.kendall_tau_per_request(labels, prerank),
-        f"rank_ndcg@{NDCG_K}": metrics_numpy.ndcg_at_k_per_request(labels, scores["rank"], NDCG_K),
-    }
+    return protocol.per_request_metrics(metrics_numpy, labels, scores)
 
 
 def preference_labels(labels: dict[str, tf.Tensor], features: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -148,18 +102,7 @@ def preference_metrics(preference: tf.Tensor, scores: dict[str, tf.Tensor]) -> d
         >>> float(values["preference_joint_recall"][0])
         1.0
     """
-    retrieval, prerank = scores["retrieval"], scores["prerank"]
-    return {
-        "preference_joint_recall": tf_metrics.joint_recall_per_request(
-            preference, retrieval, prerank, RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP
-        ),
-        f"preference_{RECALL_PRERANK}": tf_metrics.recall_at_k_m_per_request(
-            preference, prerank, RECALL_K, PRERANK_KEEP
-        ),
-        f"preference_{RECALL_RETRIEVAL}": tf_metrics.recall_at_k_m_per_request(
-            preference, retrieval, RECALL_K, RETRIEVAL_KEEP
-        ),
-    }
+    return protocol.preference_per_request_metrics(tf_metrics, preference, scores)
 
 
 class RequestMeans:

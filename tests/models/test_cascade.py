@@ -53,17 +53,17 @@ def test_evaluation_metrics_match_the_numpy_reference() -> None:
     scores = {name: value.numpy() for name, value in model(features).items()}
     label_values = labels["label"].numpy()
     expected = {
-        "retrieval_recall_at_10_at_30": metrics_numpy.recall_at_k_m(
+        "recall@10@30": metrics_numpy.recall_at_k_m(
             label_values, scores["retrieval"], 10, 30
         ),
-        "prerank_recall_at_10_at_20": metrics_numpy.recall_at_k_m(
+        "recall@10@20": metrics_numpy.recall_at_k_m(
             label_values, scores["prerank"], 10, 20
         ),
         "joint_recall": metrics_numpy.joint_recall(
             label_values, scores["retrieval"], scores["prerank"], 10, 30, 20
         ),
-        "prerank_ndcg_at_10": metrics_numpy.ndcg_at_k(label_values, scores["prerank"], 10),
-        "rank_ndcg_at_10": metrics_numpy.ndcg_at_k(label_values, scores["rank"], 10),
+        "ndcg@10": metrics_numpy.ndcg_at_k(label_values, scores["prerank"], 10),
+        "rank_ndcg@10": metrics_numpy.ndcg_at_k(label_values, scores["rank"], 10),
     }
     for name, value in expected.items():
         np.testing.assert_allclose(logs[name], value, rtol=1e-5, err_msg=name)

@@ -117,13 +117,13 @@ class RequestMeans:
 
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, float] = {}
 
     def add(self, values: dict[str, np.ndarray]) -> None:
         for name, per_request in values.items():
-            defined = ~np.isnan(per_request)
-            self.totals[name] = self.totals.get(name, 0.0) + float(np.sum(per_request[defined]))
-            self.counts[name] = self.counts.get(name, 0) + int(np.sum(defined))
+            total, count = metrics_numpy.defined_total(per_request)
+            self.totals[name] = self.totals.get(name, 0.0) + total
+            self.counts[name] = self.counts.get(name, 0.0) + count
 
     def results(self) -> dict[str, float]:
         return {

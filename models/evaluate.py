@@ -30,7 +30,7 @@ import tensorflow as tf
 from dftopk_tf import metrics as tf_metrics
 from dftopk_tf import metrics_numpy
 from dftopk_tf.masking import PADDING_LABEL
-from models import protocol
+from models import protocol, tables
 from models.cascade import CascadeModel, load_cascade
 from models.contract import IN_BATCH_NEGATIVE_STAGE
 from models.data import check_days, evaluation_dataset, read_data_schema
@@ -219,8 +219,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         |---|---|
         | joint_recall | 0.5123 |
     """
-    rows = [f"| {name} | {value:.4f} |" for name, value in results.items() if name != "evaluation"]
-    return "\n".join(["| metric | value |", "|---|---|", *rows])
+    rows = [[name, f"{value:.4f}"] for name, value in results.items() if name != "evaluation"]
+    return tables.markdown_table(["metric", "value"], rows)
 
 
 def write_metrics(model_dir: str, results: dict[str, Any]) -> str:

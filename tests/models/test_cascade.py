@@ -8,8 +8,10 @@ import pytest
 from dftopk_tf import metrics_numpy
 from models.cascade import CascadeModel, build_cascade, load_cascade
 from models.config import CascadeConfig
+from models.evaluate import RequestMeans, per_request_metrics
 from models.model_dir import ModelDir
 from models.objectives import METHOD_NAMES
+from models.protocol import PROTOCOL
 from models.tf_keras import keras
 from tests.models.batches import synthetic_batch, tiny_config
 
@@ -67,6 +69,21 @@ def test_evaluation_metrics_match_the_numpy_reference() -> None:
     }
     for name, value in expected.items():
         np.testing.assert_allclose(logs[name], value, rtol=1e-5, err_msg=name)
+
+
+def test_keras_logs_and_metrics_json_give_each_metric_one_key_and_value() -> None:
+    features, labels = synthetic_batch(batch_size=4, negatives=20, seed=3)
+    model = build_cascade(tiny_config(method="bce"))
+    model.compile(optimizer="adam", run_eagerly=True)
+    logs = model.test_on_batch(features, labels, return_dict=True)
+    means = RequestMeans()
+    values = per_request_metrics(labels["label"], model(features))
+    means.add({name: value.numpy() for name, value in values.items()})
+    written = means.results()  # what models.evaluate writes to metrics.json
+    streamed = [metric.key for metric in PROTOCOL if metric.streamed]
+    assert set(streamed) <= set(written) and set(streamed) <= set(logs)
+    for key in streamed:
+        np.testing.assert_allclose(logs[key], written[key], rtol=1e-5, err_msg=key)
 
 
 def test_saved_weights_load_into_a_rebuilt_model(tmp_path) -> None:

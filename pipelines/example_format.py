@@ -79,6 +79,13 @@ SEQUENCE_FIELDS = (
     recflow.UPLOAD_TYPE,
 )
 ITEM_FIELDS = (*SEQUENCE_FIELDS, UPLOAD_WEEKDAY, UPLOAD_HOUR, UPLOAD_MINUTE)
+#: The fields of each id feature group, in stored order (``schema.json`` ``columns``).
+COLUMNS: dict[str, list[str]] = {
+    CONTEXT: list(CONTEXT_FIELDS),
+    USER: list(USER_FIELDS),
+    SEQ: list(SEQUENCE_FIELDS),
+    ITEMS: list(ITEM_FIELDS),
+}
 #: Number of values of each time field (before the + 1 shift).
 TIME_FIELD_VALUES = {
     REQUEST_WEEKDAY: 7,

@@ -7,6 +7,14 @@ is one pass over the training days (``steps_per_pass``); a run resumed after an 
 starts its next epoch at the first training day.
 
 Example:
+    >>> import tempfile
+    >>> from pipelines.convert import convert
+    >>> from pipelines.simulate import simulate
+    >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+    >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+    ...              progress=False)
+    >>> data_dir = f"{folder.name}/tfrec"
+    >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
     >>> schema = read_data_schema(data_dir)
     >>> split_days(schema)
     (['2024-01-13'], ['2024-01-14'])
@@ -36,7 +44,7 @@ def read_data_schema(data_dir: str) -> dict[str, Any]:
     empty folder, a folder without requests, or a schema that does not match the batch contract.
 
     Example:
-        >>> read_data_schema(os.path.join(tmp_dir, "missing"))
+        >>> read_data_schema("/no/such/folder/missing")
         Traceback (most recent call last):
         ...
         FileNotFoundError: ...missing: no such data folder; write one with: ...
@@ -124,6 +132,14 @@ def training_input(
     batches ``batch_size`` / replicas requests; in-batch negatives come from that batch.
 
     Example:
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
         >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
         >>> type(creator).__name__
         'DatasetCreator'
@@ -151,6 +167,14 @@ def evaluation_dataset(
     """One pass over ``days`` in file order, ``negatives`` in-batch negatives per request.
 
     Example:
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
         >>> features, labels = next(iter(evaluation_dataset(data_dir, ["2024-01-14"], 8, 16, 42)))
         >>> features["items"].shape.as_list()
         [8, 56, 8]

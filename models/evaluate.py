@@ -164,7 +164,18 @@ def evaluate_model(
     candidates per request, batches, seconds and the cross-checked request count.
 
     Example:
-        >>> results = evaluate_model(build_cascade(data_config), data_dir, ["2024-01-14"],
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+        >>> from models.cascade import build_cascade
+        >>> from models.config import CascadeConfig
+        >>> config = CascadeConfig.from_schema(read_data_schema(data_dir), method="bce")
+        >>> results = evaluate_model(build_cascade(config), data_dir, ["2024-01-14"],
         ...                          batch_size=32, negatives=8, max_batches=1)
         >>> results["evaluation"]["requests"], results["evaluation"]["candidates_per_request"]
         (32, 48)
@@ -227,7 +238,9 @@ def write_metrics(model_dir: str, results: dict[str, Any]) -> str:
     """Writes ``results`` to ``MODEL_DIR/metrics.json`` atomically; returns the path.
 
     Example:
-        >>> write_metrics(tmp_dir, {"joint_recall": 0.5}).endswith("metrics.json")
+        >>> import tempfile
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> write_metrics(folder.name, {"joint_recall": 0.5}).endswith("metrics.json")
         True
     """
     path = ModelDir(model_dir).metrics_path

@@ -100,8 +100,10 @@ class TrainOptions:
         """The model's config for the data ``schema``, its ks checked against the candidates.
 
         Example:
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
             >>> options = TrainOptions(data="d", model_dir="m", k=50)
-            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": columns})
+            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS})
             Traceback (most recent call last):
             ...
             ValueError: retrieval_k = 50 is larger than the 40 candidates per request; ...
@@ -172,8 +174,12 @@ def prepare_model_dir(layout: ModelDir, config: CascadeConfig, overwrite: bool) 
     which clears it first.
 
     Example:
-        >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)
-        >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)  # resumable: same config
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)
+        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)  # resumable: same
     """
     if os.path.isfile(layout.config_path) and not overwrite:
         previous = CascadeConfig.load(layout.config_path)
@@ -202,7 +208,8 @@ def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callba
     """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
 
     Example:
-        >>> [type(c).__name__ for c in make_callbacks(ModelDir(tmp_dir), chief=True)]
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> [type(c).__name__ for c in make_callbacks(ModelDir(folder.name), chief=True)]
         ['RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
     """
     callbacks = [

@@ -34,6 +34,7 @@ import tensorflow as tf
 from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import peers
 from dftopk_tf.ops import dftopk
+from models import tables
 
 Probabilities = Callable[[tf.Tensor], tf.Tensor]
 
@@ -257,17 +258,15 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     names = [contender.name for contender in CONTENDERS]
     ratios = [(TOP_K, DFTOPK), (DFTOPK, SIGMOID), (DFTOPK, SIGMOID_XLA)]
     header = ["n", "k", "batch", *names, *(f"{top} / {bottom}" for top, bottom in ratios)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for row in rows:
         cells = [
             f"{value:.2f}" if isinstance(value, float) else value
             for value in (row.cells[name] for name in names)
         ]
         ratio_cells = [row.ratio(top, bottom) for top, bottom in ratios]
-        lines.append(
-            "| " + " | ".join([str(row.n), str(row.k), str(row.batch), *cells, *ratio_cells]) + " |"
-        )
-    return "\n".join(lines)
+        table.append([str(row.n), str(row.k), str(row.batch), *cells, *ratio_cells])
+    return tables.markdown_table(header, table)
 
 
 def machine_description() -> str:

@@ -39,6 +39,7 @@ import tensorflow as tf
 from benchmarks.bench_ops import machine_description
 from command_line.entry import add_entry_flags, run_command
 from dftopk_tf.operators import get_operator
+from models import tables
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
@@ -231,11 +232,9 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
         | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x | 10.0 | 1.00x |
     """
     reference = next((row for row in rows if row.method == "dftopk" and row.step_ms), None)
-    lines = [
-        "| method | operator cost | n | batch | ms / step | requests / s | vs dftopk | loss ms "
-        "| loss vs dftopk |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["method", "operator cost", "n", "batch", "ms / step", "requests / s", "vs dftopk"]
+    columns += ["loss ms", "loss vs dftopk"]
+    table = []
     for row in rows:
         if row.step_ms is None:
             cells = ["-", "-", "-", "-", row.note]
@@ -250,12 +249,8 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
                 f"{row.loss_ms:.1f}",
                 loss_ratio,
             ]
-        lines.append(
-            f"| {row.method} | {row.cost} | {row.candidates} | {row.batch_size} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    return "\n".join(lines)
+        table.append([row.method, row.cost, str(row.candidates), str(row.batch_size), *cells])
+    return tables.markdown_table(columns, table)
 
 
 def simulated_data(work_dir: str, requests: int, seed: int) -> str:

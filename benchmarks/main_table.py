@@ -18,11 +18,18 @@ from collections.abc import Sequence
 from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
 from benchmarks.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
+from models.protocol import (
+    JOINT_RECALL,
+    PREFERENCE_PREFIX,
+    PRERANK_NDCG,
+    PRERANK_RECALL,
+    RETRIEVAL_RECALL,
+)
 
-#: The table's metrics (keys of ``models.evaluate``'s results), in column order.
-MAIN_METRICS: tuple[str, ...] = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")
+#: The table's metrics (keys of ``models.protocol``), in column order.
+MAIN_METRICS: tuple[str, ...] = (JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL, PRERANK_NDCG)
 #: Reported as well when the data came from the simulator.
-PREFERENCE_METRIC = "preference_joint_recall"
+PREFERENCE_METRIC = PREFERENCE_PREFIX + JOINT_RECALL
 
 
 def run_main_table(
@@ -83,7 +90,7 @@ def plot_main_table(outcomes: dict[str, list[RunOutcome]], path: str) -> None:
     figure = new_figure(10.0, 4.0)
     recall_axes, time_axes = figure.subplots(1, 2)
     for axes, values, label in (
-        (recall_axes, lambda run: run.metrics["joint_recall"], "joint Recall@10@20"),
+        (recall_axes, lambda run: run.metrics[JOINT_RECALL], "joint Recall@10@20"),
         (time_axes, lambda run: run.seconds_per_epoch, "training seconds per epoch"),
     ):
         spreads = [mean_and_spread([values(run) for run in outcomes[m]]) for m in methods]

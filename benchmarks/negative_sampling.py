@@ -19,6 +19,7 @@ from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
 from benchmarks.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
 from models.contract import STAGE_CANDIDATES
+from models.protocol import JOINT_RECALL
 
 NegativeOutcomes = dict[tuple[str, int], list[RunOutcome]]
 
@@ -54,11 +55,11 @@ def negatives_rows(outcomes: NegativeOutcomes) -> tuple[list[str], list[list[Cel
         >>> negatives_rows({("dftopk", 8): runs})[1]
         [['dftopk', 8, 48, 0.5, 0.0, 3.0, 0.0]]
     """
-    columns = ["method", "negatives", "candidates", "joint_recall", "joint_recall std",
+    columns = ["method", "negatives", "candidates", JOINT_RECALL, f"{JOINT_RECALL} std",
                "seconds_per_epoch", "seconds_per_epoch std"]
     rows = []
     for (method, count), runs in outcomes.items():
-        recall = mean_and_spread([run.metrics["joint_recall"] for run in runs])
+        recall = mean_and_spread([run.metrics[JOINT_RECALL] for run in runs])
         seconds = mean_and_spread([run.seconds_per_epoch for run in runs])
         rows.append([method, count, STAGE_CANDIDATES + count, *recall, *seconds])
     return columns, rows
@@ -77,7 +78,7 @@ def plot_negative_sampling(outcomes: NegativeOutcomes, path: str) -> None:
     for method in dict.fromkeys(method for method, _ in outcomes):
         counts = sorted(count for m, count in outcomes if m == method)
         for axes, values in (
-            (recall_axes, lambda run: run.metrics["joint_recall"]),
+            (recall_axes, lambda run: run.metrics[JOINT_RECALL]),
             (time_axes, lambda run: run.seconds_per_epoch),
         ):
             spreads = [

@@ -1,63 +1,24 @@
 """Tables, figures and the machine line of the experiments report, each written atomically.
 
 A table is a list of column names and rows of plain values; it is saved as CSV (for other tools)
-and rendered as a markdown table (for ``report.md``). Figures are drawn on a matplotlib ``Figure``
-with the Agg canvas, so no display and no global pyplot state is involved.
+and rendered as a markdown table (``models.tables.markdown_table``, for ``report.md``). Figures are
+drawn on a matplotlib ``Figure`` with the Agg canvas, so no display and no global pyplot state is
+involved.
 
 Example:
-    >>> print(markdown_table(["n", "ms"], [[5, 0.25], [50, 1.5]]))
-    | n | ms |
-    |---:|---:|
-    | 5 | 0.25 |
-    | 50 | 1.5 |
+    >>> write_csv("/tmp/report_files_example.csv", ["n", "ms"], [[5, 0.25], [50, 1.5]])
+    >>> open("/tmp/report_files_example.csv").read().splitlines()
+    ['n,ms', '5,0.25', '50,1.5']
 """
 
 import csv
-import math
 from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from models.tables import Cell, check_row_widths
 from pipelines.atomic_files import atomic_path
-
-Cell = str | int | float | None
-
-
-def format_cell(value: Cell) -> str:
-    """A table cell as text: floats with 4 significant digits, None as an empty cell.
-
-    Example:
-        >>> [format_cell(v) for v in (0.123456, 12345.6, 3, None, "dftopk")]
-        ['0.1235', '1.235e+04', '3', '', 'dftopk']
-    """
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
-    """A markdown table; numeric columns are right-aligned.
-
-    Example:
-        >>> print(markdown_table(["method"], [["dftopk"]]))
-        | method |
-        |---|
-        | dftopk |
-    """
-    _check_row_widths(columns, rows)
-    numeric = [
-        all(isinstance(row[i], int | float) or row[i] is None for row in rows) and bool(rows)
-        for i in range(len(columns))
-    ]
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---:" if is_numeric else "---" for is_numeric in numeric) + "|",
-    ]
-    lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
@@ -68,7 +29,7 @@ def write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]])
         >>> open("/tmp/report_files_example.csv").read().split()
         ['n', '5']
     """
-    _check_row_widths(columns, rows)
+    check_row_widths(columns, rows)
     with atomic_path(path) as temporary, open(temporary, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(columns)
@@ -97,9 +58,3 @@ def save_figure(figure: Figure, path: str) -> None:
     """
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
-
-
-def _check_row_widths(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
-    for row in rows:
-        if len(row) != len(columns):
-            raise ValueError(f"row {list(row)} has {len(row)} cells for {len(columns)} columns")

@@ -50,6 +50,7 @@ from benchmarks.tau_sensitivity import run_tau_sensitivity, tau_section
 from benchmarks.training_runs import RunOutcome, TrainingRunner, mean_and_spread
 from command_line.entry import add_entry_flags, run_command
 from models.data import read_data_schema
+from models.protocol import JOINT_RECALL
 from pipelines.convert import convert
 from pipelines.simulate import simulate
 
@@ -123,7 +124,7 @@ def summary_lines(
     if main_outcomes:
         ranked = sorted(
             (
-                (mean_and_spread([run.metrics["joint_recall"] for run in runs]), method)
+                (mean_and_spread([run.metrics[JOINT_RECALL] for run in runs]), method)
                 for method, runs in main_outcomes.items()
             ),
             reverse=True,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
 from benchmarks.training_runs import RunOutcome, TrainingRunner, mean_and_spread
+from models.protocol import JOINT_RECALL
 
 #: Outcomes by method: one list per seed, one outcome per tested day.
 StreamingOutcomes = dict[str, list[list[RunOutcome]]]
@@ -47,12 +48,12 @@ def streaming_rows(outcomes: StreamingOutcomes) -> tuple[list[str], list[list[Ce
         >>> streaming_rows({"bce": [[run]]})[1]
         [['bce', 'd1', 'd2', 0.5, 0.0]]
     """
-    columns = ["method", "trained through", "test day", "joint_recall", "joint_recall std"]
+    columns = ["method", "trained through", "test day", JOINT_RECALL, f"{JOINT_RECALL} std"]
     rows = []
     for method, per_seed in outcomes.items():
         for day_runs in zip(*per_seed, strict=True):
             settings = day_runs[0].settings
-            recall = mean_and_spread([run.metrics["joint_recall"] for run in day_runs])
+            recall = mean_and_spread([run.metrics[JOINT_RECALL] for run in day_runs])
             rows.append([method, settings.train_days[-1], settings.eval_days[0], *recall])
     return columns, rows
 
@@ -71,7 +72,7 @@ def plot_streaming(outcomes: StreamingOutcomes, path: str) -> None:
     for method, per_seed in outcomes.items():
         days = [run.settings.eval_days[0] for run in per_seed[0]]
         spreads = [
-            mean_and_spread([run.metrics["joint_recall"] for run in day_runs])
+            mean_and_spread([run.metrics[JOINT_RECALL] for run in day_runs])
             for day_runs in zip(*per_seed, strict=True)
         ]
         axes.errorbar(range(len(days)), [m for m, _ in spreads], yerr=[s for _, s in spreads],

@@ -17,9 +17,10 @@ from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
 from benchmarks.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
 from models.objectives import temperature_name
+from models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
 
 #: The recalls reported per temperature.
-TAU_METRICS: tuple[str, ...] = ("joint_recall", "recall@10@20", "recall@10@30")
+TAU_METRICS: tuple[str, ...] = (JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL)
 
 TauOutcomes = dict[tuple[str, float], list[RunOutcome]]
 
@@ -76,7 +77,7 @@ def plot_tau_sensitivity(outcomes: TauOutcomes, path: str) -> None:
     for method in dict.fromkeys(method for method, _ in outcomes):
         taus = sorted(tau for m, tau in outcomes if m == method)
         spreads = [
-            mean_and_spread([run.metrics["joint_recall"] for run in outcomes[(method, tau)]])
+            mean_and_spread([run.metrics[JOINT_RECALL] for run in outcomes[(method, tau)]])
             for tau in taus
         ]
         axes.errorbar(taus, [m for m, _ in spreads], yerr=[s for _, s in spreads], marker="o",

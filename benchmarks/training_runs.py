@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from models.data import read_data_schema, steps_per_pass, training_input
 from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
 from models.objectives import DEFAULT_TEMPERATURES
+from models.protocol import JOINT_RECALL
 from models.tf_keras import keras
 from models.train import TrainOptions, run_training
 
@@ -214,7 +215,7 @@ class TrainingRunner:
             outcome = RunOutcome(settings, _numeric(result.metrics), timer.seconds_per_epoch())
             self._outcomes[settings] = outcome
             self.log(
-                f"{settings.name()}: joint recall {outcome.metrics['joint_recall']:.4f}, "
+                f"{settings.name()}: joint recall {outcome.metrics[JOINT_RECALL]:.4f}, "
                 f"{outcome.seconds_per_epoch:.1f} s per epoch"
             )
         return self._outcomes[settings]
@@ -267,7 +268,7 @@ class TrainingRunner:
             outcomes.append(RunOutcome(settings, _numeric(metrics), timer.seconds_per_epoch()))
         self.log(
             f"streaming {method} seed {seed}: joint recall "
-            + ", ".join(f"{o.metrics['joint_recall']:.4f}" for o in outcomes)
+            + ", ".join(f"{o.metrics[JOINT_RECALL]:.4f}" for o in outcomes)
         )
         return outcomes
 

@@ -8,6 +8,7 @@ Public API:
 - ``get_operator``, ``OPERATOR_NAMES``: DFTopK and the peer operators by name.
 
 Example:
+    >>> import tensorflow as tf
     >>> import dftopk_tf
     >>> dftopk_tf.dftopk(tf.constant([[3.0, 1.0, 2.0]]), k=1, tau=1.0).shape.as_list()
     [1, 3]

@@ -27,7 +27,6 @@ Example:
     1.0
 """
 
-import numbers
 from typing import Any
 
 import tensorflow as tf
@@ -36,6 +35,7 @@ from dftopk_tf.keras_compat import keras, register_serializable
 from dftopk_tf.label_inputs import padded_labels
 from dftopk_tf.masking import mask_from_labels
 from dftopk_tf.selection import topk_mask
+from dftopk_tf.validation import check_positive_ints
 
 
 def recall_at_k_m_per_request(
@@ -59,7 +59,7 @@ def recall_at_k_m_per_request(
         >>> recall_at_k_m_per_request(labels, scores, k=1, m=3).numpy().tolist()
         [1.0]
     """
-    _check_positive_int(k=k, m=m)
+    check_positive_ints(k=k, m=m)
     labels, scores, mask = _validated(labels, scores, mask)
     truth = topk_mask(labels, k, mask)
     chosen = topk_mask(scores, m, mask)
@@ -98,7 +98,7 @@ def joint_recall_per_request(
         ...                          k=2, m1=3, m2=2).numpy().tolist()
         [0.5]
     """
-    _check_positive_int(k=k, m1=m1, m2=m2)
+    check_positive_ints(k=k, m1=m1, m2=m2)
     labels, stage1_scores, mask = _validated(labels, stage1_scores, mask)
     _, stage2_scores, _ = _validated(labels, stage2_scores, mask)
     truth = topk_mask(labels, k, mask)
@@ -129,7 +129,7 @@ def ndcg_at_k_per_request(
         ...                       k=2).numpy().tolist()
         [1.0]
     """
-    _check_positive_int(k=k)
+    check_positive_ints(k=k)
     labels, scores, mask = _validated(labels, scores, mask)
     dcg = _dcg(labels, _positions(scores, mask), k, mask)
     ideal_dcg = _dcg(labels, _positions(labels, mask), k, mask)
@@ -226,7 +226,7 @@ class RecallAtKM(_RequestMean):
     """
 
     def __init__(self, k: int = 10, m: int = 20, name: str | None = None, dtype: Any = None):
-        _check_positive_int(k=k, m=m)
+        check_positive_ints(k=k, m=m)
         super().__init__(name=name or f"recall_at_{k}_at_{m}", dtype=dtype)
         self.k = int(k)
         self.m = int(m)
@@ -270,7 +270,7 @@ class JointRecall(_RequestMean):
     def __init__(
         self, k: int = 10, m1: int = 30, m2: int = 20, name: str | None = None, dtype: Any = None
     ):
-        _check_positive_int(k=k, m1=m1, m2=m2)
+        check_positive_ints(k=k, m1=m1, m2=m2)
         super().__init__(name=name or f"joint_recall_at_{k}_at_{m1}_{m2}", dtype=dtype)
         self.k = int(k)
         self.m1 = int(m1)
@@ -320,7 +320,7 @@ class NDCG(_RequestMean):
     """
 
     def __init__(self, k: int = 10, name: str | None = None, dtype: Any = None):
-        _check_positive_int(k=k)
+        check_positive_ints(k=k)
         super().__init__(name=name or f"ndcg_at_{k}", dtype=dtype)
         self.k = int(k)
 
@@ -360,14 +360,6 @@ class KendallTau(_RequestMean):
 
     def _per_request(self, labels: tf.Tensor, scores: tf.Tensor) -> tf.Tensor:
         return kendall_tau_per_request(labels, scores)
-
-
-def _check_positive_int(**sizes: int) -> None:
-    for name, size in sizes.items():
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {size!r} ({type(size).__name__}).")
-        if size < 1:
-            raise ValueError(f"{name} must be >= 1, got {size}.")
 
 
 def _validated(

@@ -25,9 +25,9 @@ Example:
     0.5
 """
 
-import numbers
-
 import numpy as np
+
+from dftopk_tf.validation import check_positive_ints
 
 
 def recall_at_k_m_per_request(
@@ -40,7 +40,7 @@ def recall_at_k_m_per_request(
         >>> recall_at_k_m_per_request(labels, scores, k=1, m=2)
         array([0.])
     """
-    _check_positive_int(k=k, m=m)
+    check_positive_ints(k=k, m=m)
     labels, scores, mask = _validated(labels, scores, mask)
     truth = _top_mask(labels, k, mask)
     chosen = _top_mask(scores, m, mask)
@@ -85,7 +85,7 @@ def joint_recall_per_request(
         >>> joint_recall_per_request(labels, stage1, stage2, k=2, m1=3, m2=2)
         array([0.])
     """
-    _check_positive_int(k=k, m1=m1, m2=m2)
+    check_positive_ints(k=k, m1=m1, m2=m2)
     labels, stage1_scores, mask = _validated(labels, stage1_scores, mask)
     _, stage2_scores, _ = _validated(labels, stage2_scores, mask)
     truth = _top_mask(labels, k, mask)
@@ -128,7 +128,7 @@ def ndcg_at_k_per_request(
         >>> ndcg_at_k_per_request(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), k=2)
         array([0.63092975])
     """
-    _check_positive_int(k=k)
+    check_positive_ints(k=k)
     labels, scores, mask = _validated(labels, scores, mask)
     dcg = _dcg(labels, _positions(scores, mask), k, mask)
     ideal_dcg = _dcg(labels, _positions(labels, mask), k, mask)
@@ -200,6 +200,23 @@ def weighted_mean(per_request: np.ndarray, sample_weight: np.ndarray | None = No
         >>> float(weighted_mean(np.array([1.0, np.nan, 0.0]), np.array([3.0, 1.0, 1.0])))
         0.75
     """
+    total, total_weight = defined_total(per_request, sample_weight)
+    if total_weight == 0:
+        return float("nan")
+    return total / total_weight
+
+
+def defined_total(
+    per_request: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[float, float]:
+    """The weighted sum of the defined (not NaN) per-request values, and the sum of their weights.
+
+    ``weighted_mean`` is their ratio; adding them up over batches gives the mean over all of them.
+
+    Example:
+        >>> defined_total(np.array([1.0, np.nan, 0.5]))
+        (1.5, 2.0)
+    """
     per_request = np.asarray(per_request, dtype=np.float64)
     if sample_weight is None:
         sample_weight = np.ones_like(per_request)
@@ -210,18 +227,8 @@ def weighted_mean(per_request: np.ndarray, sample_weight: np.ndarray | None = No
             "one weight per request."
         )
     defined = ~np.isnan(per_request)
-    total_weight = np.sum(sample_weight[defined])
-    if total_weight == 0:
-        return float("nan")
-    return float(np.sum(sample_weight[defined] * per_request[defined]) / total_weight)
-
-
-def _check_positive_int(**sizes: int) -> None:
-    for name, size in sizes.items():
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {size!r} ({type(size).__name__}).")
-        if size < 1:
-            raise ValueError(f"{name} must be >= 1, got {size}.")
+    weights = sample_weight[defined]
+    return float(np.sum(weights * per_request[defined])), float(np.sum(weights))
 
 
 def _validated(

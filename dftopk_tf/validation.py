@@ -94,3 +94,20 @@ def check_positive_tensor(name: str, value: float | tf.Tensor) -> tf.Tensor:
         [tf.debugging.assert_positive(value, message=f"{name} must be > 0")]
     ):
         return tf.identity(value)
+
+
+def check_positive_ints(**sizes: int) -> None:
+    """Checks that every size is an integer >= 1 (``TypeError``, ``ValueError`` naming it).
+
+    Example:
+        >>> check_positive_ints(k=10, m=20)
+        >>> check_positive_ints(k=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: k must be >= 1, got 0.
+    """
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {size!r} ({type(size).__name__}).")
+        if size < 1:
+            raise ValueError(f"{name} must be >= 1, got {size}.")

@@ -6,9 +6,9 @@ which the next ``model.fit`` reads, so a model trained with it cannot be trained
 model never trained with a backup) once the backup has been cleaned up.
 
 Example:
-    >>> callback = RefittableBackupAndRestore(tmp_dir)
-    >>> callback.backup_dir == tmp_dir
-    True
+    >>> callback = RefittableBackupAndRestore("/tmp/run/backup")
+    >>> callback.backup_dir
+    '/tmp/run/backup'
 """
 
 import os
@@ -27,8 +27,11 @@ class RefittableBackupAndRestore(keras.callbacks.BackupAndRestore):
     Example:
         >>> model = keras.Sequential([keras.layers.Dense(1)])
         >>> model.compile("sgd", "mse")
+        >>> import tempfile
+        >>> import numpy as np
         >>> x = np.ones((4, 2))
-        >>> backup = RefittableBackupAndRestore(tmp_dir)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> backup = RefittableBackupAndRestore(folder.name)
         >>> _ = model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[backup])
         >>> len(model.fit(x, x[:, :1], epochs=1, verbose=0).history["loss"])  # trains again
         1

@@ -6,7 +6,11 @@ candidate's own 8 fields, 21 * d values in all. Each candidate queries the seque
 fields the sequence holds (its video fields), so a candidate attends to similar past videos.
 
 Example:
-    >>> CandidateFeatures(vocab_sizes, columns, 8)(features).shape.as_list()  # 21 * 8
+    >>> from models.contract import zero_features
+    >>> from pipelines import example_format as fmt, recflow
+    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+    >>> layer = CandidateFeatures(vocab_sizes, fmt.COLUMNS, 8)
+    >>> layer(zero_features(batch_size=4)).shape.as_list()  # 21 * 8
     [4, 40, 168]
 """
 
@@ -59,7 +63,11 @@ class CandidateFeatures(keras.layers.Layer):
     [batch, n, (c + u + s + i) * d] (c, u, s, i: the context, user, sequence and item fields).
 
     Example:
-        >>> CandidateFeatures(vocab_sizes, columns, 8)(features).shape.as_list()
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> layer = CandidateFeatures(vocab_sizes, fmt.COLUMNS, 8)
+        >>> layer(zero_features(batch_size=4)).shape.as_list()
         [4, 40, 168]
     """
 

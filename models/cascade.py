@@ -4,9 +4,9 @@ The model holds the three stages (``TwoTowerRetrieval``, ``DINPrerank``, ``DCNRa
 training method's objective (``models.objectives``). ``compute_loss((features, labels),
 training)`` scores every candidate with every stage in one forward each, returns the objective's
 total and logs its parts (per-stage losses, joint loss, learned LCRON stage weights) as metrics.
-In evaluation it also streams the paper's metrics: retrieval Recall@10@30, pre-ranking
-Recall@10@20, the two-stage joint recall (retrieval keeps 30, pre-ranking 20 of them), and
-NDCG@10 of pre-ranking and of ranking.
+In evaluation it also streams the paper's metrics (``models.protocol``): retrieval Recall@10@30,
+pre-ranking Recall@10@20, the two-stage joint recall (retrieval keeps 30, pre-ranking 20 of
+them), and NDCG@10 of pre-ranking and of ranking, logged under the keys of ``metrics.json``.
 
 Under ``tf.distribute`` each replica computes the loss of its own batch; the gradient is taken
 of that loss divided by the number of replicas in sync, so the summed gradient equals the one of
@@ -26,40 +26,16 @@ import glob
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from dftopk_tf import NDCG, JointRecall, RecallAtKM
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.model_dir import ModelDir
 from models.objectives import make_objective
 from models.prerank import DINPrerank
+from models.protocol import streaming_metrics, update_streaming_metrics
 from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
 from models.tf_keras import keras, register_serializable
 from pipelines.negatives import add_in_batch_negatives
-
-#: The paper's evaluation cut-offs: ground truth top-10, retrieval keeps 30, pre-ranking 20.
-RECALL_K: int = 10
-RETRIEVAL_KEEP: int = 30
-PRERANK_KEEP: int = 20
-NDCG_K: int = 10
-
-
-def evaluation_metrics() -> list[keras.metrics.Metric]:
-    """The streaming metrics of ``CascadeModel``'s evaluation, named as Keras logs them.
-
-    Example:
-        >>> [metric.name for metric in evaluation_metrics()][:2]
-        ['retrieval_recall_at_10_at_30', 'prerank_recall_at_10_at_20']
-    """
-    return [
-        RecallAtKM(
-            RECALL_K, RETRIEVAL_KEEP, name=f"retrieval_recall_at_{RECALL_K}_at_{RETRIEVAL_KEEP}"
-        ),
-        RecallAtKM(RECALL_K, PRERANK_KEEP, name=f"prerank_recall_at_{RECALL_K}_at_{PRERANK_KEEP}"),
-        JointRecall(RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP, name="joint_recall"),
-        NDCG(NDCG_K, name=f"prerank_ndcg_at_{NDCG_K}"),
-        NDCG(NDCG_K, name=f"rank_ndcg_at_{NDCG_K}"),
-    ]
 
 
 @register_serializable
@@ -130,7 +106,7 @@ class CascadeModel(tfrs.Model):
         )
         self.objective.build(None)
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.objective.output_names]
-        self.evaluation_metrics = evaluation_metrics()
+        self.evaluation_metrics = streaming_metrics()
         # A Keras metric's result() in a replica is already aggregated over all replicas: log
         # one replica's value instead of adding them up (Keras' default outside TPUs).
         self.distribute_reduction_method = "first"
@@ -181,16 +157,7 @@ class CascadeModel(tfrs.Model):
         return losses["loss"]
 
     def _update_evaluation_metrics(self, labels: tf.Tensor, outputs: dict[str, tf.Tensor]) -> None:
-        retrieval_recall, prerank_recall, joint_recall, prerank_ndcg, rank_ndcg = (
-            self.evaluation_metrics
-        )
-        retrieval_recall.update_state(labels, outputs["retrieval"])
-        prerank_recall.update_state(labels, outputs["prerank"])
-        joint_recall.update_state(
-            labels, tf.stack([outputs["retrieval"], outputs["prerank"]], axis=-1)
-        )
-        prerank_ndcg.update_state(labels, outputs["prerank"])
-        rank_ndcg.update_state(labels, outputs["rank"])
+        update_streaming_metrics(self.evaluation_metrics, labels, outputs)
 
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
         if self.in_step_negatives:

@@ -10,7 +10,9 @@ The batch contract (docs/CONTRACTS.md) fixes how many fields each feature group 
 differs from the trained model's, is a schema mismatch: ``ValueError`` naming the difference.
 
 Example:
-    >>> config = CascadeConfig(vocab_sizes, columns, method="dftopk")
+    >>> from pipelines import example_format as fmt, recflow
+    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+    >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="dftopk")
     >>> CascadeConfig.from_dict(config.to_dict()) == config
     True
 """
@@ -82,7 +84,9 @@ class CascadeConfig:
         attention_units: target attention projection size.
 
     Example:
-        >>> CascadeConfig(vocab_sizes, columns, method="bce").temperature
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").temperature
         0.1
     """
 
@@ -125,7 +129,9 @@ class CascadeConfig:
         """Raises ``ValueError`` when a k is larger than the candidates per request.
 
         Example:
-            >>> CascadeConfig(vocab_sizes, columns, prerank_k=50).check_candidates(40)
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, prerank_k=50).check_candidates(40)
             Traceback (most recent call last):
             ...
             ValueError: prerank_k = 50 is larger than the 40 candidates per request; lower it or ...
@@ -142,8 +148,10 @@ class CascadeConfig:
         """Raises ``ValueError`` when a data schema's columns or vocab sizes differ from ours.
 
         Example:
-            >>> config = CascadeConfig(vocab_sizes, columns)
-            >>> config.check_data_schema({"columns": columns, "vocab_sizes": vocab_sizes}, "data")
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> schema = {"columns": fmt.COLUMNS, "vocab_sizes": vocab_sizes}
+            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).check_data_schema(schema, "data")
         """
         check_schema_columns(schema["columns"], schema["vocab_sizes"])
         if schema["columns"] != self.columns:
@@ -167,7 +175,9 @@ class CascadeConfig:
         """A config for the data described by ``schema`` (``pipelines.input.load_schema``).
 
         Example:
-            >>> schema = {"vocab_sizes": vocab_sizes, "columns": columns}
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> schema = {"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS}
             >>> CascadeConfig.from_schema(schema, method="lapsum").method
             'lapsum'
         """
@@ -177,7 +187,9 @@ class CascadeConfig:
         """A JSON-ready dict, with the format name and version.
 
         Example:
-            >>> CascadeConfig(vocab_sizes, columns).to_dict()["format"]
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).to_dict()["format"]
             'dftopk-cascade-config'
         """
         values = dataclasses.asdict(self)
@@ -212,7 +224,14 @@ class CascadeConfig:
         """Writes the config as JSON to ``path`` atomically.
 
         Example:
-            >>> CascadeConfig(vocab_sizes, columns).save(os.path.join(tmp_dir, "config.json"))
+            >>> import tempfile
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> path = os.path.join(folder.name, "config.json")
+            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).save(path)
+            >>> os.path.isfile(path)
+            True
         """
         write_json(path, self.to_dict())
 
@@ -221,8 +240,12 @@ class CascadeConfig:
         """Reads a config written by ``save``; clear errors for a missing or foreign file.
 
         Example:
-            >>> path = os.path.join(tmp_dir, "config.json")
-            >>> CascadeConfig(vocab_sizes, columns).save(path)
+            >>> import tempfile
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> path = os.path.join(folder.name, "config.json")
+            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).save(path)
             >>> CascadeConfig.load(path).method
             'dftopk'
         """

@@ -8,6 +8,14 @@ otherwise; a run resumed after an interruption continues the input where the kil
 (``training_input``'s ``skip_batches``), so it trains on what an uninterrupted run would.
 
 Example:
+    >>> import tempfile
+    >>> from pipelines.convert import convert
+    >>> from pipelines.simulate import simulate
+    >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+    >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+    ...              progress=False)
+    >>> data_dir = f"{folder.name}/tfrec"
+    >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
     >>> schema = read_data_schema(data_dir)
     >>> split_days(schema)
     (['2024-01-13'], ['2024-01-14'])
@@ -37,7 +45,7 @@ def read_data_schema(data_dir: str) -> dict[str, Any]:
     empty folder, a folder without requests, or a schema that does not match the batch contract.
 
     Example:
-        >>> read_data_schema(os.path.join(tmp_dir, "missing"))
+        >>> read_data_schema("/no/such/folder/missing")
         Traceback (most recent call last):
         ...
         FileNotFoundError: ...missing: no such data folder; write one with: ...
@@ -128,6 +136,14 @@ def training_input(
     batches it already trained on as ``skip_batches`` and continues the same stream.
 
     Example:
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
         >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
         >>> type(creator).__name__
         'DatasetCreator'
@@ -155,6 +171,14 @@ def evaluation_dataset(
     """One pass over ``days`` in file order, ``negatives`` in-batch negatives per request.
 
     Example:
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
         >>> features, labels = next(iter(evaluation_dataset(data_dir, ["2024-01-14"], 8, 16, 42)))
         >>> features["items"].shape.as_list()
         [8, 56, 8]

@@ -19,9 +19,6 @@ import tensorflow as tf
 
 from models.tf_keras import keras, register_serializable
 
-#: The feature groups of a batch that hold ids, in the order the models concatenate them.
-ID_GROUPS: tuple[str, ...] = ("context", "user", "seq", "items")
-
 
 def out_of_vocabulary_to_bucket(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
     """Maps ids outside ``[0, vocab_size)`` to the out-of-vocabulary bucket ``vocab_size - 1``.

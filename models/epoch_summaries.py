@@ -8,9 +8,11 @@ charts: ``logs/train`` for the training metrics and ``logs/validation`` for the 
 one point per epoch.
 
 Example:
-    >>> summaries = EpochSummaries(os.path.join(tmp_dir, "logs"))
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> summaries = EpochSummaries(os.path.join(folder.name, "logs"))
     >>> summaries.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
-    >>> sorted(os.listdir(os.path.join(tmp_dir, "logs")))
+    >>> sorted(os.listdir(os.path.join(folder.name, "logs")))
     ['train', 'validation']
 """
 

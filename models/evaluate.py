@@ -1,22 +1,12 @@
 """Evaluates a trained cascade with the paper's protocol: ``python -m models.evaluate``.
 
 Every request of the held-out days is ranked over its 40 stage candidates plus 160 in-batch
-negatives (200 candidates), and the stages are scored on their own and as a cascade:
-
-================================  ==========================================================
-key in metrics.json               what
-================================  ==========================================================
-``recall@10@30``                  retrieval: share of the label top-10 in the top-30 by score
-``recall@10@20``                  pre-ranking: share of the label top-10 in its top-20
-``joint_recall``                  two stages: retrieval keeps its top-30, pre-ranking the
-                                  top-20 of those; share of the label top-10 kept
-``ndcg@10``                       pre-ranking NDCG@10 (labels as gains)
-``kendall_tau``                   pre-ranking Kendall tau-b between scores and labels
-``rank_ndcg@10``                  the ranking stage's NDCG@10
-``preference_recall@10@30``,      the same recalls against the simulator's true preference
-``preference_recall@10@20``,      (top-10 by ``labels["preference"]``), over the 40 stage
-``preference_joint_recall``       candidates whose preference is known; only for simulated data
-================================  ==========================================================
+negatives (200 candidates), and the stages are scored on their own and as a cascade with the
+metrics of ``models.protocol``, under its keys (``joint_recall``, ``recall@10@20``,
+``recall@10@30``, ``ndcg@10``, ``kendall_tau``, ``rank_ndcg@10``). On simulated data the three
+recalls are also computed against the simulator's true preference (top-10 by
+``labels["preference"]``, over the 40 stage candidates whose preference is known), under the same
+keys prefixed ``preference_``.
 
 Each value is the mean over requests where it is defined (``dftopk_tf.metrics``). The first
 batch is checked against the NumPy reference (``dftopk_tf.metrics_numpy``); a disagreement is an
@@ -41,14 +31,8 @@ from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import metrics as tf_metrics
 from dftopk_tf import metrics_numpy
 from dftopk_tf.masking import PADDING_LABEL
-from models.cascade import (
-    NDCG_K,
-    PRERANK_KEEP,
-    RECALL_K,
-    RETRIEVAL_KEEP,
-    CascadeModel,
-    load_cascade,
-)
+from models import protocol, tables
+from models.cascade import CascadeModel, load_cascade
 from models.contract import IN_BATCH_NEGATIVE_STAGE
 from models.data import check_days, evaluation_dataset, read_data_schema
 from models.model_dir import ModelDir
@@ -58,8 +42,6 @@ from pipelines.atomic_files import write_json
 EVALUATION_NEGATIVES: int = 160
 #: Tolerance of the NumPy cross-check (TF computes in float32, NumPy in float64).
 CROSS_CHECK_TOLERANCE: float = 1e-5
-RECALL_RETRIEVAL = f"recall@{RECALL_K}@{RETRIEVAL_KEEP}"
-RECALL_PRERANK = f"recall@{RECALL_K}@{PRERANK_KEEP}"
 
 
 def per_request_metrics(labels: tf.Tensor, scores: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -76,21 +58,7 @@ def per_request_metrics(labels: tf.Tensor, scores: dict[str, tf.Tensor]) -> dict
         >>> float(values["joint_recall"][0])
         1.0
     """
-    retrieval, prerank = scores["retrieval"], scores["prerank"]
-    return {
-        "joint_recall": tf_metrics.joint_recall_per_request(
-            labels, retrieval, prerank, RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP
-        ),
-        RECALL_PRERANK: tf_metrics.recall_at_k_m_per_request(
-            labels, prerank, RECALL_K, PRERANK_KEEP
-        ),
-        RECALL_RETRIEVAL: tf_metrics.recall_at_k_m_per_request(
-            labels, retrieval, RECALL_K, RETRIEVAL_KEEP
-        ),
-        f"ndcg@{NDCG_K}": tf_metrics.ndcg_at_k_per_request(labels, prerank, NDCG_K),
-        "kendall_tau": tf_metrics.kendall_tau_per_request(labels, prerank),
-        f"rank_ndcg@{NDCG_K}": tf_metrics.ndcg_at_k_per_request(labels, scores["rank"], NDCG_K),
-    }
+    return protocol.per_request_metrics(tf_metrics, labels, scores)
 
 
 def reference_per_request_metrics(
@@ -105,21 +73,7 @@ def reference_per_request_metrics(
         >>> values["kendall_tau"].tolist()
         [-1.0]
     """
-    retrieval, prerank = scores["retrieval"], scores["prerank"]
-    return {
-        "joint_recall": metrics_numpy.joint_recall_per_request(
-            labels, retrieval, prerank, RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP
-        ),
-        RECALL_PRERANK: metrics_numpy.recall_at_k_m_per_request(
-            labels, prerank, RECALL_K, PRERANK_KEEP
-        ),
-        RECALL_RETRIEVAL: metrics_numpy.recall_at_k_m_per_request(
-            labels, retrieval, RECALL_K, RETRIEVAL_KEEP
-        ),
-        f"ndcg@{NDCG_K}": metrics_numpy.ndcg_at_k_per_request(labels, prerank, NDCG_K),
-        "kendall_tau": metrics_numpy.kendall_tau_per_request(labels, prerank),
-        f"rank_ndcg@{NDCG_K}": metrics_numpy.ndcg_at_k_per_request(labels, scores["rank"], NDCG_K),
-    }
+    return protocol.per_request_metrics(metrics_numpy, labels, scores)
 
 
 def preference_labels(labels: dict[str, tf.Tensor], features: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -149,18 +103,7 @@ def preference_metrics(preference: tf.Tensor, scores: dict[str, tf.Tensor]) -> d
         >>> float(values["preference_joint_recall"][0])
         1.0
     """
-    retrieval, prerank = scores["retrieval"], scores["prerank"]
-    return {
-        "preference_joint_recall": tf_metrics.joint_recall_per_request(
-            preference, retrieval, prerank, RECALL_K, RETRIEVAL_KEEP, PRERANK_KEEP
-        ),
-        f"preference_{RECALL_PRERANK}": tf_metrics.recall_at_k_m_per_request(
-            preference, prerank, RECALL_K, PRERANK_KEEP
-        ),
-        f"preference_{RECALL_RETRIEVAL}": tf_metrics.recall_at_k_m_per_request(
-            preference, retrieval, RECALL_K, RETRIEVAL_KEEP
-        ),
-    }
+    return protocol.preference_per_request_metrics(tf_metrics, preference, scores)
 
 
 class RequestMeans:
@@ -175,13 +118,13 @@ class RequestMeans:
 
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, float] = {}
 
     def add(self, values: dict[str, np.ndarray]) -> None:
         for name, per_request in values.items():
-            defined = ~np.isnan(per_request)
-            self.totals[name] = self.totals.get(name, 0.0) + float(np.sum(per_request[defined]))
-            self.counts[name] = self.counts.get(name, 0) + int(np.sum(defined))
+            total, count = metrics_numpy.defined_total(per_request)
+            self.totals[name] = self.totals.get(name, 0.0) + total
+            self.counts[name] = self.counts.get(name, 0.0) + count
 
     def results(self) -> dict[str, float]:
         return {
@@ -222,7 +165,18 @@ def evaluate_model(
     candidates per request, batches, seconds and the cross-checked request count.
 
     Example:
-        >>> results = evaluate_model(build_cascade(data_config), data_dir, ["2024-01-14"],
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+        >>> from models.cascade import build_cascade
+        >>> from models.config import CascadeConfig
+        >>> config = CascadeConfig.from_schema(read_data_schema(data_dir), method="bce")
+        >>> results = evaluate_model(build_cascade(config), data_dir, ["2024-01-14"],
         ...                          batch_size=32, negatives=8, max_batches=1)
         >>> results["evaluation"]["requests"], results["evaluation"]["candidates_per_request"]
         (32, 48)
@@ -277,15 +231,17 @@ def markdown_table(results: dict[str, Any]) -> str:
         |---|---|
         | joint_recall | 0.5123 |
     """
-    rows = [f"| {name} | {value:.4f} |" for name, value in results.items() if name != "evaluation"]
-    return "\n".join(["| metric | value |", "|---|---|", *rows])
+    rows = [[name, f"{value:.4f}"] for name, value in results.items() if name != "evaluation"]
+    return tables.markdown_table(["metric", "value"], rows)
 
 
 def write_metrics(model_dir: str, results: dict[str, Any]) -> str:
     """Writes ``results`` to ``MODEL_DIR/metrics.json`` atomically; returns the path.
 
     Example:
-        >>> write_metrics(tmp_dir, {"joint_recall": 0.5}).endswith("metrics.json")
+        >>> import tempfile
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> write_metrics(folder.name, {"joint_recall": 0.5}).endswith("metrics.json")
         True
     """
     path = ModelDir(model_dir).metrics_path

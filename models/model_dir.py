@@ -182,8 +182,12 @@ class ModelDir:
         They are written to a temporary folder first, so a reader never sees half of them.
 
         Example:
-            >>> ModelDir(tmp_dir).save_weights(keras.Sequential([keras.layers.Dense(1,
-            ...                                input_shape=(2,))]))
+            >>> import tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+            >>> ModelDir(folder.name).save_weights(model)
+            >>> ModelDir(folder.name).has_weights()
+            True
         """
         temporary = self.weights_dir + ".tmp"
         previous = self.weights_dir + ".old"

@@ -6,8 +6,11 @@ fields, 21 * d values, go through an MLP 128 -> 128 -> 32 -> 1, the candidate's 
 candidates of a batch are scored in one forward over [batch, n, 21 * d].
 
 Example:
-    >>> model = DINPrerank(vocab_sizes, columns)
-    >>> model(features).shape.as_list()
+    >>> from models.contract import zero_features
+    >>> from pipelines import example_format as fmt, recflow
+    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+    >>> model = DINPrerank(vocab_sizes, fmt.COLUMNS)
+    >>> model(zero_features(batch_size=4)).shape.as_list()
     [4, 40]
 """
 
@@ -36,7 +39,11 @@ class DINPrerank(keras.Model):
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
     Example:
-        >>> DINPrerank(vocab_sizes, columns, units=(16, 1))(features).shape.as_list()
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> model = DINPrerank(vocab_sizes, fmt.COLUMNS, units=(16, 1))
+        >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]
     """
 

@@ -7,7 +7,10 @@ feature crosses; a deep tower (128 -> 64 -> 1) on top gives the score. The layer
 axis, so the whole [batch, n, 21 * d] candidate matrix goes through in one forward.
 
 Example:
-    >>> DCNRank(vocab_sizes, columns)(features).shape.as_list()
+    >>> from models.contract import zero_features
+    >>> from pipelines import example_format as fmt, recflow
+    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+    >>> DCNRank(vocab_sizes, fmt.COLUMNS)(zero_features(batch_size=4)).shape.as_list()
     [4, 40]
 """
 
@@ -39,7 +42,11 @@ class DCNRank(keras.Model):
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
     Example:
-        >>> DCNRank(vocab_sizes, columns, cross_layers=1, units=(8, 1))(features).shape.as_list()
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> model = DCNRank(vocab_sizes, fmt.COLUMNS, cross_layers=1, units=(8, 1))
+        >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]
     """
 

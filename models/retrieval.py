@@ -15,8 +15,11 @@ softmax over in-batch items (``InBatchSoftmax``, built on ``tfrs.tasks.Retrieval
 optional ``tfrs.metrics.FactorizedTopK`` metrics over an item corpus index in evaluation.
 
 Example:
-    >>> model = TwoTowerRetrieval(vocab_sizes, columns, embedding_dim=8)
-    >>> model(features).shape.as_list()  # features: a batch as in docs/CONTRACTS.md
+    >>> from models.contract import zero_features
+    >>> from pipelines import example_format as fmt, recflow
+    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+    >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS, embedding_dim=8)
+    >>> model(zero_features(batch_size=4)).shape.as_list()  # a batch as in docs/CONTRACTS.md
     [4, 40]
 """
 
@@ -109,8 +112,12 @@ class TwoTowerRetrieval(tfrs.Model):
     ``seq_mask``, ``items``); returns float32 scores [batch, n].
 
     Example:
-        >>> model = TwoTowerRetrieval(vocab_sizes, columns)
-        >>> loss = model.compute_loss((features, labels))  # sampled softmax over in-batch items
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS)
+        >>> labels = {"label": tf.one_hot([[0]] * 4, 40)[:, 0]}  # candidate 0 is the best
+        >>> loss = model.compute_loss((zero_features(4), labels))  # softmax over in-batch items
         >>> bool(loss > 0)
         True
     """
@@ -144,7 +151,11 @@ class TwoTowerRetrieval(tfrs.Model):
         """The user vectors float32 [batch, d_out] of a batch's request features.
 
         Example:
-            >>> TwoTowerRetrieval(vocab_sizes, columns).query_embeddings(features).shape.as_list()
+            >>> from models.contract import zero_features
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS)
+            >>> model.query_embeddings(zero_features(batch_size=4)).shape.as_list()
             [4, 32]
         """
         return self.user_tower(
@@ -158,8 +169,11 @@ class TwoTowerRetrieval(tfrs.Model):
         """The item vectors float32 [..., d_out] of item ids [..., 8].
 
         Example:
-            >>> model = TwoTowerRetrieval(vocab_sizes, columns)
-            >>> model.item_embeddings(features["items"]).shape.as_list()
+            >>> from models.contract import zero_features
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS)
+            >>> model.item_embeddings(zero_features(batch_size=4)["items"]).shape.as_list()
             [4, 40, 32]
         """
         return self.item_tower(self.embeddings(items, group="items"))

@@ -101,8 +101,10 @@ class TrainOptions:
         """The model's config for the data ``schema``, its ks checked against the candidates.
 
         Example:
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
             >>> options = TrainOptions(data="d", model_dir="m", k=50)
-            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": columns})
+            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS})
             Traceback (most recent call last):
             ...
             ValueError: retrieval_k = 50 is larger than the 40 candidates per request; ...
@@ -176,8 +178,12 @@ def prepare_model_dir(
     parent of it).
 
     Example:
-        >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)
-        >>> prepare_model_dir(ModelDir(tmp_dir), config, overwrite=False)  # resumable: same config
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)
+        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)  # resumable: same
     """
     if data_dir and os.path.realpath(data_dir) == os.path.realpath(layout.root):
         raise ValueError(f"--model-dir {layout.root} is the --data folder; use another folder")
@@ -217,7 +223,8 @@ def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callba
     """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
 
     Example:
-        >>> [type(c).__name__ for c in make_callbacks(ModelDir(tmp_dir), chief=True)]
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> [type(c).__name__ for c in make_callbacks(ModelDir(folder.name), chief=True)]
         ['RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
     """
     callbacks = [

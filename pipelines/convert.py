@@ -270,12 +270,7 @@ def convert(
         "compression": fmt.COMPRESSION,
         "features": fmt.feature_spec(has_preference),
         "has_preference": has_preference,
-        "columns": {
-            fmt.CONTEXT: list(fmt.CONTEXT_FIELDS),
-            fmt.USER: list(fmt.USER_FIELDS),
-            fmt.SEQ: list(fmt.SEQUENCE_FIELDS),
-            fmt.ITEMS: list(fmt.ITEM_FIELDS),
-        },
+        "columns": {group: list(fields) for group, fields in fmt.COLUMNS.items()},
         "stage_groups": list(recflow.TRAINING_STAGES),
         "group_size": fmt.GROUP_SIZE,
         "vocab_sizes": fmt.vocab_sizes(id_counts),

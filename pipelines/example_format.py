@@ -79,6 +79,13 @@ SEQUENCE_FIELDS = (
     recflow.UPLOAD_TYPE,
 )
 ITEM_FIELDS = (*SEQUENCE_FIELDS, UPLOAD_WEEKDAY, UPLOAD_HOUR, UPLOAD_MINUTE)
+#: The fields of each id feature group, in stored order (``schema.json`` ``columns``).
+COLUMNS: dict[str, list[str]] = {
+    CONTEXT: list(CONTEXT_FIELDS),
+    USER: list(USER_FIELDS),
+    SEQ: list(SEQUENCE_FIELDS),
+    ITEMS: list(ITEM_FIELDS),
+}
 #: Number of values of each time field (before the + 1 shift).
 TIME_FIELD_VALUES = {
     REQUEST_WEEKDAY: 7,
@@ -100,6 +107,39 @@ INT_FEATURES: dict[str, tuple[int, ...]] = {
     RANK_INDEX: (GROUP_SIZE,),
 }
 PREFERENCE_SHAPE = (NUM_CANDIDATES,)
+#: Fields per row of each id feature group the models embed: the last axis of ``INT_FEATURES``.
+FIELD_COUNTS: dict[str, int] = {
+    name: INT_FEATURES[name][-1] for name in (CONTEXT, USER, SEQ, ITEMS)
+}
+#: The model inputs that describe the request; ``ITEMS`` and ``ITEM_MASK`` describe its candidates.
+REQUEST_INPUTS: tuple[str, ...] = (CONTEXT, USER, SEQ, SEQ_MASK)
+
+
+def model_input_specs(candidates: int | None = None) -> dict[str, tf.TensorSpec]:
+    """``tf.TensorSpec`` of every model input of a batch (docs/CONTRACTS.md), batch dimension None.
+
+    The ids are int32 and the masks bool, as ``pipelines.input`` makes them; the request inputs
+    come first (``REQUEST_INPUTS``). ``candidates`` None: any number of candidates.
+
+    Example:
+        >>> model_input_specs()[ITEM_MASK]
+        TensorSpec(shape=(None, None), dtype=tf.bool, name='item_mask')
+        >>> model_input_specs(40)[ITEMS].shape
+        TensorShape([None, 40, 8])
+    """
+    shapes = {
+        CONTEXT: INT_FEATURES[CONTEXT],
+        USER: INT_FEATURES[USER],
+        SEQ: INT_FEATURES[SEQ],
+        SEQ_MASK: (SEQUENCE_LENGTH,),
+        ITEMS: (candidates, FIELD_COUNTS[ITEMS]),
+        ITEM_MASK: (candidates,),
+    }
+    masks = (SEQ_MASK, ITEM_MASK)
+    return {
+        name: tf.TensorSpec([None, *shape], tf.bool if name in masks else tf.int32, name)
+        for name, shape in shapes.items()
+    }
 
 
 def vocab_sizes(id_counts: dict[str, int]) -> dict[str, int]:

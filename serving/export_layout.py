@@ -13,8 +13,15 @@ follow that manifest, so they never see a mixed set. A run killed midway leaves 
 (``clean_stale_exports``), unless another export is running (its process is alive).
 
 Example:
-    >>> version = next_version(tmp_dir, ["retrieval", "prerank", "rank"])
-    >>> write_version(tmp_dir, "rank", version, servable, servable.signatures())
+    >>> import tempfile
+    >>> from serving.servables import ScorerServable
+    >>> from serving.vocabulary import FeatureVocabulary
+    >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+    >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+    >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+    >>> export_dir = tempfile.TemporaryDirectory()
+    >>> version = next_version(export_dir.name, ["retrieval", "prerank", "rank"])
+    >>> write_version(export_dir.name, "rank", version, servable, servable.signatures())
     '.../rank/1'
 """
 
@@ -42,8 +49,8 @@ def version_dir(export_dir: str, model_name: str, version: int) -> str:
     """``EXPORT/<model_name>/<version>``.
 
     Example:
-        >>> version_dir(export_dir, "rank", 3)
-        '.../rank/3'
+        >>> version_dir("/export", "rank", 3)
+        '/export/rank/3'
     """
     return os.path.join(export_dir, model_name, str(version))
 
@@ -68,8 +75,17 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
     Raises ``FileNotFoundError`` naming the folder when the model has no version.
 
     Example:
-        >>> latest_version_dir(export_dir, "rank")
-        '.../rank/1'
+        >>> import tempfile
+        >>> from serving.servables import ScorerServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+    >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> export_dir = tempfile.TemporaryDirectory()
+        >>> _ = write_version(export_dir.name, "rank", 1, servable, servable.signatures())
+        >>> _ = write_version(export_dir.name, "rank", 2, servable, servable.signatures())
+        >>> latest_version_dir(export_dir.name, "rank")
+        '.../rank/2'
     """
     cascade = cascade_version(export_dir)
     if cascade is not None and os.path.isdir(version_dir(export_dir, model_name, cascade)):
@@ -137,7 +153,14 @@ def write_version(
     renamed into place. Raises ``VersionExistsError`` when the version exists.
 
     Example:
-        >>> write_version(tmp_dir, "rank", 7, servable, servable.signatures())
+        >>> import tempfile
+        >>> from serving.servables import ScorerServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+    >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> export_dir = tempfile.TemporaryDirectory()
+        >>> write_version(export_dir.name, "rank", 7, servable, servable.signatures())
         '.../rank/7'
     """
     return publish_version(

@@ -6,6 +6,14 @@ video's fields do not change between requests, so the corpus keeps one row per `
 (the first seen), ordered by ``video_id``; a row's position is the ``item_ids`` retrieval returns.
 
 Example:
+    >>> import tempfile
+    >>> from pipelines.convert import convert
+    >>> from pipelines.simulate import simulate
+    >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+    >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+    ...              progress=False)
+    >>> data_dir = f"{folder.name}/tfrec"
+    >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
     >>> corpus = collect_item_corpus(data_dir)
     >>> corpus.shape[1], corpus.dtype
     (8, dtype('int32'))
@@ -42,6 +50,14 @@ def collect_item_corpus(tfrecord_dir: str, days: Sequence[str] | None = None) ->
     Raises ``ValueError`` when the data holds no item.
 
     Example:
+        >>> import tempfile
+        >>> from pipelines.convert import convert
+        >>> from pipelines.simulate import simulate
+        >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
+        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
+        ...              progress=False)
+        >>> data_dir = f"{folder.name}/tfrec"
+        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
         >>> collect_item_corpus(data_dir, days=["2024-01-14"]).shape[1]
         8
     """

@@ -82,6 +82,8 @@ class RecommendCall:
     """A validated body: contract features [B, ...] and the cascade sizes (top_n, m, k).
 
     Example:
+        >>> body = b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 13, 5]}]}'
+        >>> call = parse_recommend_body(body, CascadeSizes(200, 50, 10))
         >>> call.features["seq"].shape
         (1, 50, 5)
     """
@@ -94,6 +96,8 @@ class RecommendCall:
         """Number of requests B.
 
         Example:
+            >>> body = b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 13, 5]}]}'
+            >>> call = parse_recommend_body(body, CascadeSizes(200, 50, 10))
             >>> call.batch_size
             1
         """
@@ -209,6 +213,9 @@ def recommend_answer(result: CascadeResult, sizes: tuple[int, int, int]) -> dict
     """The JSON answer for a cascade result (see the module docstring).
 
     Example:
+        >>> ranked = np.arange(10, dtype=np.int32)[None]  # corpus rows, best first
+        >>> result = CascadeResult(ranked, np.ones([1, 10, 8], np.int32),
+        ...                        np.zeros([1, 10], np.float32), {"total": 1.5})
         >>> answer = recommend_answer(result, (200, 50, 10))
         >>> len(answer["results"][0]["video_ids"]), answer["sizes"]
         (10, {'top_n': 200, 'm': 50, 'k': 10})

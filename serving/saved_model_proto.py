@@ -5,7 +5,15 @@ Serving's gRPC Predict feeds them for inputs a request leaves out (its REST API 
 signature loaded in Python still needs every input, so in-process callers fill them in from here.
 
 Example:
-    >>> signature_defaults(f"{export_dir}/rank/1")
+    >>> import tempfile
+    >>> from serving.servables import ScorerServable
+    >>> from serving.vocabulary import FeatureVocabulary
+    >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+    >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+    >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
+    >>> signature_defaults(folder.name)
     {'k': array(10, dtype=int32)}
 """
 
@@ -24,7 +32,15 @@ def read_saved_model(saved_model_dir: str) -> saved_model_pb2.SavedModel:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> len(read_saved_model(f"{export_dir}/rank/1").meta_graphs)
+        >>> import tempfile
+        >>> from serving.servables import ScorerServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
+        >>> len(read_saved_model(folder.name).meta_graphs)
         1
     """
     path = os.path.join(saved_model_dir, "saved_model.pb")
@@ -44,7 +60,17 @@ def signature_defaults(
     Raises ``KeyError`` naming the signature when the SavedModel lacks it.
 
     Example:
-        >>> signature_defaults(f"{export_dir}/retrieval/1")["top_n"]
+        >>> import tempfile
+        >>> from serving.item_index import ExactItemIndex
+        >>> from serving.servables import RetrievalServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
+        >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+        >>> servable = RetrievalServable(user_tower, [], index, vocabulary, default_top_n=200)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
+        >>> signature_defaults(folder.name)["top_n"]
         array(200, dtype=int32)
     """
     for meta_graph in read_saved_model(saved_model_dir).meta_graphs:

@@ -55,6 +55,7 @@ class RetrievalServable(tf.Module):
         default_top_n: ``top_n`` when a request leaves it out (recorded in the signature).
 
     Example:
+        >>> import numpy as np
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
         >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)

@@ -42,6 +42,8 @@ from typing import Any
 from command_line.entry import add_entry_flags, run_command
 from serving.backends import (
     BACKEND_NAMES,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
     BackendError,
     BackendRequestError,
     BackendTimeoutError,
@@ -278,10 +280,16 @@ def _parser() -> argparse.ArgumentParser:
         "--grpc-target", default="127.0.0.1:8500", help="TF Serving gRPC host:port (grpc)"
     )
     parser.add_argument(
-        "--timeout-s", type=float, default=5.0, help="deadline of each model call (rest, grpc)"
+        "--timeout-s",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="deadline of each model call (rest, grpc)",
     )
     parser.add_argument(
-        "--retries", type=int, default=2, help="extra attempts when TF Serving is UNAVAILABLE"
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help="extra attempts when TF Serving is UNAVAILABLE",
     )
     parser.add_argument(
         "--top-n",

@@ -59,18 +59,13 @@ ITEM_WIDTH = len(fmt.ITEM_FIELDS)
 
 #: The request's own features, shared by the three models.
 REQUEST_SPECS: dict[str, tf.TensorSpec] = {
-    CONTEXT: tf.TensorSpec([None, CONTEXT_WIDTH], tf.int32, CONTEXT),
-    USER: tf.TensorSpec([None, USER_WIDTH], tf.int32, USER),
-    SEQ: tf.TensorSpec([None, SEQUENCE_LENGTH, SEQUENCE_WIDTH], tf.int32, SEQ),
-    SEQ_MASK: tf.TensorSpec([None, SEQUENCE_LENGTH], tf.bool, SEQ_MASK),
+    name: spec for name, spec in fmt.model_input_specs().items() if name in fmt.REQUEST_INPUTS
 }
 RETRIEVAL_SPECS: dict[str, tf.TensorSpec] = REQUEST_SPECS | {
     TOP_N: tf.TensorSpec([], tf.int32, TOP_N)
 }
-SCORER_SPECS: dict[str, tf.TensorSpec] = REQUEST_SPECS | {
-    ITEMS: tf.TensorSpec([None, None, ITEM_WIDTH], tf.int32, ITEMS),
-    ITEM_MASK: tf.TensorSpec([None, None], tf.bool, ITEM_MASK),
-    K: tf.TensorSpec([], tf.int32, K),
+SCORER_SPECS: dict[str, tf.TensorSpec] = fmt.model_input_specs() | {
+    K: tf.TensorSpec([], tf.int32, K)
 }
 #: Input specs of each model's ``serving_default`` signature.
 INPUT_SPECS: dict[str, dict[str, tf.TensorSpec]] = {

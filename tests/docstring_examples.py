@@ -12,9 +12,6 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-import numpy as np
-import tensorflow as tf
-
 
 def package_modules(package: ModuleType) -> list[str]:
     """Every module of ``package`` (sub-packages included), sorted, the package itself first."""
@@ -26,11 +23,11 @@ def package_modules(package: ModuleType) -> list[str]:
 
 
 def assert_examples_pass(module_name: str, extra_globals: dict | None = None) -> None:
-    """Runs ``module_name``'s docstring examples with ``tf``, ``np`` and ``extra_globals``."""
+    """Runs ``module_name``'s docstring examples with its own names (plus ``extra_globals``)."""
     module = importlib.import_module(module_name)
     result = doctest.testmod(
         module,
-        extraglobs={"tf": tf, "np": np, **(extra_globals or {})},
+        extraglobs=extra_globals or {},
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
         verbose=False,
     )

@@ -5,6 +5,7 @@ items change nothing. ``neuralsort``, ``softsort`` and ``diffsort`` return the r
 matrices ``[..., n, n]`` the LCRON probabilities are built from.
 
 Example:
+    >>> import tensorflow as tf
     >>> from dftopk_tf.peers import lapsum
     >>> lapsum(tf.constant([[2.0, 0.0, 1.0]]), k=1).shape.as_list()
     [1, 3]

@@ -9,6 +9,8 @@ Example:
 """
 
 from serving.backends.base import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
     BackendError,
     BackendNotFoundError,
     BackendRequestError,
@@ -28,8 +30,8 @@ def make_backend(
     export_dir: str | None = None,
     url: str | None = None,
     target: str | None = None,
-    timeout_s: float = 5.0,
-    retries: int = 2,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    retries: int = DEFAULT_RETRIES,
 ) -> PredictBackend:
     """Builds a backend by name: ``local`` needs ``export_dir``, ``rest`` a ``url``, ``grpc`` a
     ``target`` (``host:port``); ``timeout_s`` and ``retries`` apply to the two remote ones.
@@ -55,6 +57,8 @@ def make_backend(
 
 __all__ = [
     "BACKEND_NAMES",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT_S",
     "BackendError",
     "BackendNotFoundError",
     "BackendRequestError",

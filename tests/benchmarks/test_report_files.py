@@ -5,13 +5,8 @@ import os
 
 import pytest
 
-from benchmarks.report_files import (
-    format_cell,
-    markdown_table,
-    new_figure,
-    save_figure,
-    write_csv,
-)
+from benchmarks.report_files import new_figure, save_figure, write_csv
+from models.tables import format_cell, markdown_table
 
 
 def test_markdown_table_aligns_numbers_right_and_text_left() -> None:

@@ -8,8 +8,10 @@ import pytest
 from dftopk_tf import metrics_numpy
 from models.cascade import CascadeModel, build_cascade, load_cascade
 from models.config import CascadeConfig
+from models.evaluate import RequestMeans, per_request_metrics
 from models.model_dir import ModelDir
 from models.objectives import METHOD_NAMES
+from models.protocol import PROTOCOL
 from models.tf_keras import keras
 from tests.models.batches import synthetic_batch, tiny_config
 
@@ -53,20 +55,35 @@ def test_evaluation_metrics_match_the_numpy_reference() -> None:
     scores = {name: value.numpy() for name, value in model(features).items()}
     label_values = labels["label"].numpy()
     expected = {
-        "retrieval_recall_at_10_at_30": metrics_numpy.recall_at_k_m(
+        "recall@10@30": metrics_numpy.recall_at_k_m(
             label_values, scores["retrieval"], 10, 30
         ),
-        "prerank_recall_at_10_at_20": metrics_numpy.recall_at_k_m(
+        "recall@10@20": metrics_numpy.recall_at_k_m(
             label_values, scores["prerank"], 10, 20
         ),
         "joint_recall": metrics_numpy.joint_recall(
             label_values, scores["retrieval"], scores["prerank"], 10, 30, 20
         ),
-        "prerank_ndcg_at_10": metrics_numpy.ndcg_at_k(label_values, scores["prerank"], 10),
-        "rank_ndcg_at_10": metrics_numpy.ndcg_at_k(label_values, scores["rank"], 10),
+        "ndcg@10": metrics_numpy.ndcg_at_k(label_values, scores["prerank"], 10),
+        "rank_ndcg@10": metrics_numpy.ndcg_at_k(label_values, scores["rank"], 10),
     }
     for name, value in expected.items():
         np.testing.assert_allclose(logs[name], value, rtol=1e-5, err_msg=name)
+
+
+def test_keras_logs_and_metrics_json_give_each_metric_one_key_and_value() -> None:
+    features, labels = synthetic_batch(batch_size=4, negatives=20, seed=3)
+    model = build_cascade(tiny_config(method="bce"))
+    model.compile(optimizer="adam", run_eagerly=True)
+    logs = model.test_on_batch(features, labels, return_dict=True)
+    means = RequestMeans()
+    values = per_request_metrics(labels["label"], model(features))
+    means.add({name: value.numpy() for name, value in values.items()})
+    written = means.results()  # what models.evaluate writes to metrics.json
+    streamed = [metric.key for metric in PROTOCOL if metric.streamed]
+    assert set(streamed) <= set(written) and set(streamed) <= set(logs)
+    for key in streamed:
+        np.testing.assert_allclose(logs[key], written[key], rtol=1e-5, err_msg=key)
 
 
 def test_saved_weights_load_into_a_rebuilt_model(tmp_path) -> None:

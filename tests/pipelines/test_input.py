@@ -67,6 +67,9 @@ def test_batches_follow_the_contract(data):
         fmt.LABEL: (tf.float32, [16, 64]),
         fmt.PREFERENCE: (tf.float32, [16, 64]),
     }
+    # The specs models and serving signatures are built from describe these batches.
+    for name, spec in fmt.model_input_specs(candidates=64).items():
+        assert spec.is_compatible_with(features[name]), name
 
 
 def test_values_equal_the_stored_examples_and_the_protocol_labels(data):

@@ -11,8 +11,10 @@ NDCG@10 of pre-ranking and of ranking.
 Under ``tf.distribute`` each replica computes the loss of its own batch; the gradient is taken
 of that loss divided by the number of replicas in sync, so the summed gradient equals the one of
 the global batch. In-batch negatives come with the input (drawn within each replica's batch);
-``in_step_negatives`` instead draws them inside the train step from every replica's batch
-(``pipelines.negatives.add_in_batch_negatives(cross_replica=True)``).
+``in_step_negatives`` instead draws them inside the training loss from every replica's batch
+(``pipelines.negatives.add_in_batch_negatives(cross_replica=True)``). The train step minimises
+the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``), as
+``tfrs.Model`` does.
 
 Example:
     >>> model = build_cascade(config)
@@ -66,7 +68,7 @@ class CascadeModel(tfrs.Model):
 
     Args:
         config: the architecture and method (``CascadeConfig`` or its ``to_dict()``).
-        in_step_negatives: in-batch negatives per request drawn inside the train step from
+        in_step_negatives: in-batch negatives per request drawn inside the training loss from
             every replica's batch (cross-replica gather); 0 leaves negatives to the input.
         seed: seed of those draws.
 
@@ -165,10 +167,17 @@ class CascadeModel(tfrs.Model):
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """The objective's total for ``(features, labels)``; updates the loss (and eval) metrics.
 
+        In training it first appends the ``in_step_negatives``.
+
         Example:
             >>> bool(tf.math.is_finite(build_cascade(config).compute_loss((features, labels))))
             True
         """
+        if training and self.in_step_negatives:
+            step_seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
+            inputs = add_in_batch_negatives(
+                *inputs, self.in_step_negatives, seed=step_seed, cross_replica=True
+            )
         features, labels = inputs
         outputs = self.stage_outputs(features)
         losses = self.objective(labels["label"], outputs)
@@ -191,19 +200,21 @@ class CascadeModel(tfrs.Model):
         rank_ndcg.update_state(labels, outputs["rank"])
 
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
-        if self.in_step_negatives:
-            step_seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
-            inputs = add_in_batch_negatives(
-                *inputs, self.in_step_negatives, seed=step_seed, cross_replica=True
-            )
+        # tfrs.Model.train_step, with two changes: apply_gradients sums the replicas' gradients,
+        # so each replica contributes its share of the loss; and only the loss metrics are
+        # logged (the evaluation metrics are streamed by test_step).
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
-            # apply_gradients sums the replicas' gradients: each contributes its share.
-            replica_loss = loss / replicas
+            regularization_loss = tf.add_n(self.losses) if self.losses else None
+            total_loss = loss if regularization_loss is None else loss + regularization_loss
+            replica_loss = total_loss / replicas
         gradients = tape.gradient(replica_loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        return {tracker.name: tracker.result() for tracker in self.loss_trackers}
+        logs = {tracker.name: tracker.result() for tracker in self.loss_trackers}
+        if regularization_loss is not None:
+            logs["regularization_loss"] = regularization_loss
+        return logs
 
     def test_step(self, inputs) -> dict[str, tf.Tensor]:
         self.compute_loss(inputs, training=False)

@@ -99,12 +99,39 @@ def test_in_step_negatives_extend_the_candidates_inside_the_train_step() -> None
     model = build_cascade(tiny_config(method="bce"), in_step_negatives=6)
     model.compile(optimizer=keras.optimizers.Adam(0.01), run_eagerly=True)
     seen = []
-    original = model.compute_loss
+    original = model.stage_outputs
 
-    def recording(inputs, training=False):
-        seen.append(inputs[0]["items"].shape[1])
-        return original(inputs, training)
+    def recording(features):
+        seen.append(features["items"].shape[1])
+        return original(features)
 
-    model.compute_loss = recording
+    model.stage_outputs = recording
     logs = model.train_on_batch(features, labels, return_dict=True)
     assert seen == [46] and np.isfinite(logs["loss"])
+    model.test_on_batch(features, labels)
+    assert seen == [46, 40]  # evaluation scores the batch's own candidates
+
+
+def test_regularization_losses_join_the_training_loss() -> None:
+    # One plain SGD step: an L2 kernel regularizer adds lr * 2 * l2 * kernel to the update.
+    features, labels = synthetic_batch(batch_size=4, seed=3)
+    learning_rate, l2 = 0.1, 0.5
+    kernels, logs = [], []
+    for regularized in (False, True):
+        keras.utils.set_random_seed(0)
+        model = CascadeModel(tiny_config(method="bce"))
+        dense = model.prerank.mlp.dense_layers[0]
+        if regularized:
+            dense.kernel_regularizer = keras.regularizers.L2(l2)
+        model(features)
+        before = dense.kernel.numpy()
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate), run_eagerly=True)
+        logs.append(model.train_on_batch(features, labels, return_dict=True))
+        kernels.append((before, dense.kernel.numpy()))
+    (plain_before, plain_after), (before, after) = kernels
+    np.testing.assert_array_equal(before, plain_before)
+    np.testing.assert_allclose(
+        after - plain_after, -learning_rate * 2 * l2 * before, rtol=1e-4, atol=1e-7
+    )
+    assert "regularization_loss" not in logs[0]
+    np.testing.assert_allclose(logs[1]["regularization_loss"], l2 * np.sum(before**2), rtol=1e-5)

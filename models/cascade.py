@@ -34,6 +34,7 @@ from models.objectives import make_objective
 from models.prerank import DINPrerank
 from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
+from models.sparse_gradients import densify_small_gradients
 from models.tf_keras import keras, register_serializable
 from pipelines.negatives import add_in_batch_negatives
 
@@ -103,6 +104,7 @@ class CascadeModel(tfrs.Model):
             "vocab_sizes": config.vocab_sizes,
             "columns": config.columns,
             "embedding_dim": config.embedding_dim,
+            "embedding_layout": config.embedding_layout,
         }
         self.retrieval = TwoTowerRetrieval(
             **shared, tower_units=config.tower_units, label_k=config.label_k, name="retrieval"
@@ -147,10 +149,12 @@ class CascadeModel(tfrs.Model):
             >>> outputs["query_embeddings"].shape.as_list(), outputs["rank"].shape.as_list()
             ([4, 8], [4, 40])
         """
-        query = self.retrieval.query_embeddings(features)
-        items = self.retrieval.item_embeddings(features["items"])
+        with tf.name_scope("retrieval"):  # one scope per stage in profiles
+            query = self.retrieval.query_embeddings(features)
+            items = self.retrieval.item_embeddings(features["items"])
+            retrieval = tf.einsum("bd,bnd->bn", query, items)
         return {
-            "retrieval": tf.einsum("bd,bnd->bn", query, items),
+            "retrieval": retrieval,
             "prerank": self.prerank(features),
             "rank": self.rank(features),
             "query_embeddings": query,
@@ -200,9 +204,10 @@ class CascadeModel(tfrs.Model):
         rank_ndcg.update_state(labels, outputs["rank"])
 
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
-        # tfrs.Model.train_step, with two changes: apply_gradients sums the replicas' gradients,
-        # so each replica contributes its share of the loss; and only the loss metrics are
-        # logged (the evaluation metrics are streamed by test_step).
+        # tfrs.Model.train_step, with three changes: apply_gradients sums the replicas'
+        # gradients, so each replica contributes its share of the loss; small embedding tables
+        # get dense gradients (models.sparse_gradients); and only the loss metrics are logged
+        # (the evaluation metrics are streamed by test_step).
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
@@ -210,6 +215,8 @@ class CascadeModel(tfrs.Model):
             total_loss = loss if regularization_loss is None else loss + regularization_loss
             replica_loss = total_loss / replicas
         gradients = tape.gradient(replica_loss, self.trainable_variables)
+        with tf.name_scope("embedding_gradients"):
+            gradients = densify_small_gradients(gradients, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         logs = {tracker.name: tracker.result() for tracker in self.loss_trackers}
         if regularization_loss is not None:

@@ -218,6 +218,23 @@ def interleaved_medians(
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
+def profile_steps(step: Callable, inputs: Sequence[tuple], log_dir: str) -> None:
+    """Writes a profiler trace of ``step`` over ``inputs`` to ``log_dir``
+    (``python -m benchmarks.step_profile LOG_DIR --steps len(inputs)`` sums it by stage).
+
+    Example:
+        >>> profile_steps(lambda: {"loss": tf.constant(1.0)}, [()], tmp_dir + "/profile")
+        >>> os.path.isdir(tmp_dir + "/profile/plugins/profile")
+        True
+    """
+    tf.profiler.experimental.start(log_dir)
+    try:
+        for args in inputs:
+            float(step(*args)["loss"])
+    finally:
+        tf.profiler.experimental.stop()
+
+
 def run_benchmark(
     data_dir: str,
     methods: Sequence[str],
@@ -228,11 +245,13 @@ def run_benchmark(
     learning_rate: float = 1e-2,
     cubic_work: float = DEFAULT_CUBIC_WORK,
     compare: bool = False,
+    profile_dir: str | None = None,
 ) -> list[ThroughputRow]:
     """Median training step time of each method on the same batches, interleaved round-robin.
 
     With ``compare`` every method's ``before`` and ``xla`` steps (``build_trainer``) join the
-    same rounds.
+    same rounds. With ``profile_dir``, each timed step of the first method is then profiled
+    over 2 more batches into ``profile_dir/<variant>``.
 
     Example:
         >>> row = run_benchmark(data_dir, ["lcron-diffsort"], batch_size=8, steps=1, warmup=0,
@@ -261,6 +280,11 @@ def run_benchmark(
                 losses[method] = loss_step(model.objective, batches[0][1]["label"], outputs)
     step_ms = interleaved_medians(trainers, [(batch,) for batch in batches], warmup)
     loss_ms = interleaved_medians(losses, [()] * (warmup + steps), warmup)
+    if profile_dir is not None:
+        for (method, variant), step in trainers.items():
+            if method == methods[0]:
+                inputs = [(batch,) for batch in batches[:2]]
+                profile_steps(step, inputs, os.path.join(profile_dir, variant))
     return [
         ThroughputRow(
             method,
@@ -375,6 +399,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also time each method's train step as before issue 17 (per-field embedding "
         "tables, sparse gradients) and the current one compiled with XLA, in the same rounds",
     )
+    parser.add_argument(
+        "--profile-dir",
+        default=None,
+        help="also write a profiler trace of 2 steps of the first method (each --compare "
+        "variant) to PROFILE_DIR/<variant>; python -m benchmarks.step_profile sums it",
+    )
     parser.add_argument("--seed", type=int, default=42, help="seed of the simulated data")
     parser.add_argument(
         "--quick", action="store_true", help="batch 256, 4 timed steps: a quick look"
@@ -402,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
             args.warmup,
             cubic_work=args.cubic_work,
             compare=args.compare,
+            profile_dir=args.profile_dir,
         )
     print(machine_description())
     print(

@@ -12,10 +12,11 @@ starting one method later, so that load from other processes and the position in
 every method alike; the table gives median times, requests per second (batch / step time) and
 ratios to DFTopK, the share of the step that the loss takes, with the machine it ran on.
 
-``--compare`` also times, in the same rounds, each method's step as it was before issue 17
-(``before``: one embedding variable and one gather per id field, the sparse embedding gradients
-de-duplicated by Adam; ``previous_train_step``) and the current step compiled whole with XLA
-(``xla``), and prints their requests per second and the speed-up of the current step.
+``--compare`` also times, in the same rounds, each method's step with the embeddings as they were
+before issue 17 (``before``: one embedding variable and one gather per id field, the sparse
+embedding gradients de-duplicated by Adam; ``previous_train_step``) and the current step compiled
+whole with XLA (``xla``), and prints their requests per second and the speed-up of the current
+step.
 
 LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
 matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table says so.

@@ -50,8 +50,8 @@ class TargetAttention(keras.layers.Layer):
         self.key_projection = keras.layers.Dense(self.units, use_bias=False, name="key")
 
     def call(self, queries: tf.Tensor, keys: tf.Tensor, key_mask: tf.Tensor) -> tf.Tensor:
-        # Two batched matrix products per request (BatchMatMul): on CPU their forward and
-        # backward take about 60% of the time of the same products written as einsums.
+        # Two batched matrix products per request (BatchMatMul), without the transposes that
+        # the same products written as einsums add on CPU.
         logits = tf.matmul(
             self.query_projection(queries), self.key_projection(keys), transpose_b=True
         ) / math.sqrt(self.units)

@@ -10,7 +10,13 @@ times the method's own part alone: the forward and backward of its loss (``model
 over the same three stages' scores [batch, n]. Steps of the methods are interleaved, each round
 starting one method later, so that load from other processes and the position in a round hit
 every method alike; the table gives median times, requests per second (batch / step time) and
-ratios to DFTopK, with the machine it ran on.
+ratios to DFTopK, the share of the step that the loss takes, with the machine it ran on.
+
+``--compare`` also times, in the same rounds, each method's step with the embeddings as they were
+before issue 17 (``before``: one embedding variable and one gather per id field, the sparse
+embedding gradients de-duplicated by Adam; ``previous_train_step``) and the current step compiled
+whole with XLA (``xla``), and prints their requests per second and the speed-up of the current
+step.
 
 LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
 matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table says so.
@@ -18,6 +24,7 @@ matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table
 Usage:
     python -m benchmarks.bench_train --quick
     python -m benchmarks.bench_train --negatives 160 --steps 10
+    python -m benchmarks.bench_train --negatives 40 --compare   # before / after / XLA
 
 Example:
     >>> rows = run_benchmark(data_dir, ["bce", "dftopk"], batch_size=16, negatives=0, steps=1,
@@ -27,12 +34,14 @@ Example:
 """
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 
@@ -52,6 +61,9 @@ from pipelines.simulate import simulate
 
 DEFAULT_CUBIC_WORK = 2e9
 CUBIC_METHOD = "lcron-diffsort"
+#: The train steps of ``--compare``: the current one, the one before issue 17, the current one
+#: compiled with XLA.
+VARIANTS: tuple[str, ...] = ("after", "before", "xla")
 
 
 @dataclass(frozen=True)
@@ -70,10 +82,19 @@ class ThroughputRow:
     step_ms: float | None
     loss_ms: float | None = None
     note: str = ""
+    before_ms: float | None = None
+    xla_ms: float | None = None
 
     @property
     def requests_per_second(self) -> float | None:
         return None if self.step_ms is None else self.batch_size / (self.step_ms / 1000.0)
+
+    @property
+    def loss_share(self) -> float | None:
+        """The share of the train step that the loss's forward and backward take."""
+        if self.step_ms is None or self.loss_ms is None:
+            return None
+        return self.loss_ms / self.step_ms
 
 
 def method_cost(method: str) -> str:
@@ -102,18 +123,46 @@ def held_batches(data_dir: str, batch_size: int, negatives: int, count: int) -> 
     return batches
 
 
-def build_trainer(config: CascadeConfig, learning_rate: float):
+def previous_train_step(model: CascadeModel) -> Callable:
+    """The cascade's train step before issue 17: the sparse embedding gradients go to Adam as
+    they are (it de-duplicates them). For one device and a model without regularization.
+
+    Example:
+        >>> model, _ = build_trainer(data_config, 0.01)
+        >>> callable(previous_train_step(model))
+        True
+    """
+
+    def train_step(inputs) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(inputs, training=True)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return {tracker.name: tracker.result() for tracker in model.loss_trackers}
+
+    return train_step
+
+
+def build_trainer(config: CascadeConfig, learning_rate: float, variant: str = "after"):
     """A compiled cascade and its train step as one ``tf.function``.
+
+    ``variant`` (``VARIANTS``): ``after``, the current step; ``before``, per-field embedding
+    tables and ``previous_train_step``; ``xla``, the current step with ``jit_compile=True``.
 
     Example:
         >>> model, step = build_trainer(data_config, 0.01)
         >>> callable(step)
         True
     """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    if variant == "before":
+        config = dataclasses.replace(config, embedding_layout="per_field")
     model = CascadeModel(config)
     model(zero_features(1, STAGE_CANDIDATES))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    return model, tf.function(model.train_step)
+    step = previous_train_step(model) if variant == "before" else model.train_step
+    return model, tf.function(step, jit_compile=variant == "xla")
 
 
 def loss_step(objective, labels: tf.Tensor, outputs: dict[str, tf.Tensor]):
@@ -151,8 +200,8 @@ def _timed(step, *args) -> float:
 
 
 def interleaved_medians(
-    steps: dict[str, Callable], inputs: Sequence[tuple], warmup: int
-) -> dict[str, float]:
+    steps: dict[Any, Callable], inputs: Sequence[tuple], warmup: int
+) -> dict[Any, float]:
     """Median ms of each step over ``inputs``, one call of each per round, rotating the order.
 
     Example:
@@ -164,12 +213,29 @@ def interleaved_medians(
     for step in steps.values():
         for args in inputs[:warmup] or inputs[:1]:
             _timed(step, *args)
-    timings: dict[str, list[float]] = {name: [] for name in names}
+    timings: dict[Any, list[float]] = {name: [] for name in names}
     for round_index, args in enumerate(inputs[warmup:]):
         shift = round_index % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
             timings[name].append(_timed(steps[name], *args))
     return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def profile_steps(step: Callable, inputs: Sequence[tuple], log_dir: str) -> None:
+    """Writes a profiler trace of ``step`` over ``inputs`` to ``log_dir``
+    (``python -m benchmarks.step_profile LOG_DIR --steps len(inputs)`` sums it by stage).
+
+    Example:
+        >>> profile_steps(lambda: {"loss": tf.constant(1.0)}, [()], tmp_dir + "/profile")
+        >>> os.path.isdir(tmp_dir + "/profile/plugins/profile")
+        True
+    """
+    tf.profiler.experimental.start(log_dir)
+    try:
+        for args in inputs:
+            float(step(*args)["loss"])
+    finally:
+        tf.profiler.experimental.stop()
 
 
 def run_benchmark(
@@ -181,8 +247,14 @@ def run_benchmark(
     warmup: int = 2,
     learning_rate: float = 1e-2,
     cubic_work: float = DEFAULT_CUBIC_WORK,
+    compare: bool = False,
+    profile_dir: str | None = None,
 ) -> list[ThroughputRow]:
     """Median training step time of each method on the same batches, interleaved round-robin.
+
+    With ``compare`` every method's ``before`` and ``xla`` steps (``build_trainer``) join the
+    same rounds. With ``profile_dir``, each timed step of the first method is then profiled
+    over 2 more batches into ``profile_dir/<variant>``.
 
     Example:
         >>> row = run_benchmark(data_dir, ["lcron-diffsort"], batch_size=8, steps=1, warmup=0,
@@ -201,23 +273,32 @@ def run_benchmark(
         if method == CUBIC_METHOD and work > cubic_work:
             skipped[method] = f"skipped: batch * n^3 = {work:.1e} > {cubic_work:.0e}"
             continue
-        keras.utils.set_random_seed(0)
         config = CascadeConfig.from_schema(schema, method=method)
-        model, trainers[method] = build_trainer(config, learning_rate)
-        if outputs is None:  # the same stage scores for every method's loss
-            outputs = model.stage_outputs(batches[0][0])
-        losses[method] = loss_step(model.objective, batches[0][1]["label"], outputs)
+        for variant in VARIANTS if compare else VARIANTS[:1]:
+            keras.utils.set_random_seed(0)
+            model, trainers[(method, variant)] = build_trainer(config, learning_rate, variant)
+            if variant == "after":
+                if outputs is None:  # the same stage scores for every method's loss
+                    outputs = model.stage_outputs(batches[0][0])
+                losses[method] = loss_step(model.objective, batches[0][1]["label"], outputs)
     step_ms = interleaved_medians(trainers, [(batch,) for batch in batches], warmup)
     loss_ms = interleaved_medians(losses, [()] * (warmup + steps), warmup)
+    if profile_dir is not None:
+        for (method, variant), step in trainers.items():
+            if method == methods[0]:
+                inputs = [(batch,) for batch in batches[:2]]
+                profile_steps(step, inputs, os.path.join(profile_dir, variant))
     return [
         ThroughputRow(
             method,
             method_cost(method),
             candidates,
             batch_size,
-            step_ms.get(method),
+            step_ms.get((method, "after")),
             loss_ms.get(method),
             skipped.get(method, ""),
+            step_ms.get((method, "before")),
+            step_ms.get((method, "xla")),
         )
         for method in methods
     ]
@@ -226,18 +307,24 @@ def run_benchmark(
 def markdown_table(rows: Sequence[ThroughputRow]) -> str:
     """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
+    Rows timed with ``compare`` get three more columns: the ``before`` step's requests per
+    second, the speed-up of the current step over it, and the ``xla`` step's requests per second.
+
     Example:
         >>> table = markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
         >>> print(table.splitlines()[-1])
-        | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x | 10.0 | 1.00x |
+        | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x | 10.0 | 1.00x | 2% |
     """
     reference = next((row for row in rows if row.method == "dftopk" and row.step_ms), None)
+    compared = any(row.before_ms is not None for row in rows)
     columns = ["method", "operator cost", "n", "batch", "ms / step", "requests / s", "vs dftopk"]
-    columns += ["loss ms", "loss vs dftopk"]
+    columns += ["loss ms", "loss vs dftopk", "loss share of step"]
+    if compared:
+        columns += ["before: requests / s", "speed-up", "XLA: requests / s"]
     table = []
     for row in rows:
         if row.step_ms is None:
-            cells = ["-", "-", "-", "-", row.note]
+            cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * (3 if compared else 0)
         else:
             # Speed ratios: above 1 is faster than DFTopK.
             step_ratio = f"{reference.step_ms / row.step_ms:.2f}x" if reference else "-"
@@ -248,7 +335,14 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
                 step_ratio,
                 f"{row.loss_ms:.1f}",
                 loss_ratio,
+                f"{row.loss_share:.0%}",
             ]
+            if compared:
+                cells += [
+                    f"{row.batch_size / (row.before_ms / 1000.0):,.0f}",
+                    f"{row.before_ms / row.step_ms:.2f}x",
+                    f"{row.batch_size / (row.xla_ms / 1000.0):,.0f}",
+                ]
         table.append([row.method, row.cost, str(row.candidates), str(row.batch_size), *cells])
     return tables.markdown_table(columns, table)
 
@@ -296,6 +390,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_CUBIC_WORK,
         help="skip LCRON DiffSort when batch * n^3 exceeds this",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also time each method's train step as before issue 17 (per-field embedding "
+        "tables, sparse gradients) and the current one compiled with XLA, in the same rounds",
+    )
+    parser.add_argument(
+        "--profile-dir",
+        default=None,
+        help="also write a profiler trace of 2 steps of the first method (each --compare "
+        "variant) to PROFILE_DIR/<variant>; python -m benchmarks.step_profile sums it",
+    )
     parser.add_argument("--seed", type=int, default=42, help="seed of the simulated data")
     parser.add_argument(
         "--quick", action="store_true", help="batch 256, 4 timed steps: a quick look"
@@ -322,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
             args.steps,
             args.warmup,
             cubic_work=args.cubic_work,
+            compare=args.compare,
+            profile_dir=args.profile_dir,
         )
     print(machine_description())
     print(
@@ -329,6 +437,12 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
         f"batch {args.batch_size}, n = {STAGE_CANDIDATES + args.negatives} candidates, median "
         f"of {args.steps} steps per method ({time.perf_counter() - started:.0f} s in all); "
         "ratios are speed relative to DFTopK (above 1: faster)"
+        + (
+            "; before: the step before issue 17, speed-up: now over before, XLA: the current "
+            "step with jit_compile"
+            if args.compare
+            else ""
+        )
     )
     print(markdown_table(rows))
     return rows

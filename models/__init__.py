@@ -2,7 +2,8 @@
 
 Modules, from the building blocks up:
 
-- ``embeddings``: one embedding table per id field, shared by every feature holding the field.
+- ``embeddings``: one embedding table per id field, shared by every feature holding the field;
+  ``sparse_gradients``: dense gradients for small tables.
 - ``towers``: MLP towers and masked mean pooling; ``attention``: DIN-style target attention.
 - ``retrieval``: the TFRS two-tower model (``tfrs.Model``), dot-product scores;
   ``in_batch_softmax``: its sampled-softmax task (``tfrs.tasks.Retrieval``), the TFRS baseline.
@@ -11,7 +12,8 @@ Modules, from the building blocks up:
 - ``objectives``: the training methods by name (``--method``): top-k cascade losses and TFRS.
 - ``cascade``: ``CascadeModel`` (``tfrs.Model``) holding the stages and the objective.
 - ``model_dir``: the layout of a trained model's folder; ``strategies``: ``tf.distribute`` set-up;
-  ``data``: the training and evaluation inputs from ``pipelines.input``.
+  ``data``: the training and evaluation inputs from ``pipelines.input``; ``xla``: whether the
+  steps are compiled with XLA; ``profiling``: profiler traces of chosen training steps.
 - ``train`` (``python -m models.train``), ``evaluate`` (``python -m models.evaluate``).
 
 TFRS needs tf-keras, so importing this package selects it (``TF_USE_LEGACY_KERAS=1``) unless the

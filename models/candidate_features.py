@@ -58,6 +58,7 @@ class CandidateFeatures(keras.layers.Layer):
         columns: feature group -> field names.
         embedding_dim: id embedding size d.
         attention_units: size of the target attention's projections.
+        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
 
     Call: ``layer(features)`` with a contract batch's features; returns float32
     [batch, n, (c + u + s + i) * d] (c, u, s, i: the context, user, sequence and item fields).
@@ -77,6 +78,7 @@ class CandidateFeatures(keras.layers.Layer):
         columns: dict[str, list[str]],
         embedding_dim: int = 8,
         attention_units: int = DEFAULT_ATTENTION_UNITS,
+        embedding_layout: str = "fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,8 +87,13 @@ class CandidateFeatures(keras.layers.Layer):
         self.embedding_dim = int(embedding_dim)
         self.attention_units = int(attention_units)
         self.query_fields = sequence_field_indices(self.columns)
+        self.embedding_layout = embedding_layout
         self.embeddings = FeatureEmbeddings(
-            self.vocab_sizes, self.columns, self.embedding_dim, name="embeddings"
+            self.vocab_sizes,
+            self.columns,
+            self.embedding_dim,
+            layout=embedding_layout,
+            name="embeddings",
         )
         self.attention = TargetAttention(self.attention_units, name="target_attention")
 
@@ -112,4 +119,5 @@ class CandidateFeatures(keras.layers.Layer):
             "columns": self.columns,
             "embedding_dim": self.embedding_dim,
             "attention_units": self.attention_units,
+            "embedding_layout": self.embedding_layout,
         }

@@ -11,8 +11,10 @@ them), and NDCG@10 of pre-ranking and of ranking, logged under the keys of ``met
 Under ``tf.distribute`` each replica computes the loss of its own batch; the gradient is taken
 of that loss divided by the number of replicas in sync, so the summed gradient equals the one of
 the global batch. In-batch negatives come with the input (drawn within each replica's batch);
-``in_step_negatives`` instead draws them inside the train step from every replica's batch
-(``pipelines.negatives.add_in_batch_negatives(cross_replica=True)``).
+``in_step_negatives`` instead draws them inside the training loss from every replica's batch
+(``pipelines.negatives.add_in_batch_negatives(cross_replica=True)``). The train step minimises
+the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``), as
+``tfrs.Model`` does.
 
 Example:
     >>> model = build_cascade(config)
@@ -34,6 +36,7 @@ from models.prerank import DINPrerank
 from models.protocol import streaming_metrics, update_streaming_metrics
 from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
+from models.sparse_gradients import densify_small_gradients
 from models.tf_keras import keras, register_serializable
 from pipelines.negatives import add_in_batch_negatives
 
@@ -44,7 +47,7 @@ class CascadeModel(tfrs.Model):
 
     Args:
         config: the architecture and method (``CascadeConfig`` or its ``to_dict()``).
-        in_step_negatives: in-batch negatives per request drawn inside the train step from
+        in_step_negatives: in-batch negatives per request drawn inside the training loss from
             every replica's batch (cross-replica gather); 0 leaves negatives to the input.
         seed: seed of those draws.
 
@@ -79,6 +82,7 @@ class CascadeModel(tfrs.Model):
             "vocab_sizes": config.vocab_sizes,
             "columns": config.columns,
             "embedding_dim": config.embedding_dim,
+            "embedding_layout": config.embedding_layout,
         }
         self.retrieval = TwoTowerRetrieval(
             **shared, tower_units=config.tower_units, label_k=config.label_k, name="retrieval"
@@ -123,10 +127,12 @@ class CascadeModel(tfrs.Model):
             >>> outputs["query_embeddings"].shape.as_list(), outputs["rank"].shape.as_list()
             ([4, 8], [4, 40])
         """
-        query = self.retrieval.query_embeddings(features)
-        items = self.retrieval.item_embeddings(features["items"])
+        with tf.name_scope("retrieval"):  # one scope per stage in profiles
+            query = self.retrieval.query_embeddings(features)
+            items = self.retrieval.item_embeddings(features["items"])
+            retrieval = tf.einsum("bd,bnd->bn", query, items)
         return {
-            "retrieval": tf.einsum("bd,bnd->bn", query, items),
+            "retrieval": retrieval,
             "prerank": self.prerank(features),
             "rank": self.rank(features),
             "query_embeddings": query,
@@ -143,10 +149,17 @@ class CascadeModel(tfrs.Model):
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """The objective's total for ``(features, labels)``; updates the loss (and eval) metrics.
 
+        In training it first appends the ``in_step_negatives``.
+
         Example:
             >>> bool(tf.math.is_finite(build_cascade(config).compute_loss((features, labels))))
             True
         """
+        if training and self.in_step_negatives:
+            step_seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
+            inputs = add_in_batch_negatives(
+                *inputs, self.in_step_negatives, seed=step_seed, cross_replica=True
+            )
         features, labels = inputs
         outputs = self.stage_outputs(features)
         losses = self.objective(labels["label"], outputs)
@@ -160,19 +173,24 @@ class CascadeModel(tfrs.Model):
         update_streaming_metrics(self.evaluation_metrics, labels, outputs)
 
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
-        if self.in_step_negatives:
-            step_seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
-            inputs = add_in_batch_negatives(
-                *inputs, self.in_step_negatives, seed=step_seed, cross_replica=True
-            )
+        # tfrs.Model.train_step, with three changes: apply_gradients sums the replicas'
+        # gradients, so each replica contributes its share of the loss; small embedding tables
+        # get dense gradients (models.sparse_gradients); and only the loss metrics are logged
+        # (the evaluation metrics are streamed by test_step).
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
-            # apply_gradients sums the replicas' gradients: each contributes its share.
-            replica_loss = loss / replicas
+            regularization_loss = tf.add_n(self.losses) if self.losses else None
+            total_loss = loss if regularization_loss is None else loss + regularization_loss
+            replica_loss = total_loss / replicas
         gradients = tape.gradient(replica_loss, self.trainable_variables)
+        with tf.name_scope("embedding_gradients"):
+            gradients = densify_small_gradients(gradients, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        return {tracker.name: tracker.result() for tracker in self.loss_trackers}
+        logs = {tracker.name: tracker.result() for tracker in self.loss_trackers}
+        if regularization_loss is not None:
+            logs["regularization_loss"] = regularization_loss
+        return logs
 
     def test_step(self, inputs) -> dict[str, tf.Tensor]:
         self.compute_loss(inputs, training=False)

@@ -26,6 +26,7 @@ from typing import Any
 
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import FIELD_COUNTS
+from models.embeddings import TABLE_LAYOUTS
 from models.objectives import DEFAULT_TEMPERATURES, check_method
 from models.prerank import DEFAULT_PRERANK_UNITS
 from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
@@ -33,7 +34,8 @@ from models.retrieval import DEFAULT_TOWER_UNITS
 from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
-CONFIG_VERSION: int = 1
+#: Version 2 added ``embedding_layout``; a version 1 config (per-field tables) still loads.
+CONFIG_VERSION: int = 2
 
 
 def check_schema_columns(columns: dict[str, Sequence[str]], vocab_sizes: dict[str, int]) -> None:
@@ -82,6 +84,9 @@ class CascadeConfig:
         rank_cross_layers: DCN-v2 cross layers of the ranking model.
         rank_units: ranking deep tower sizes (last 1).
         attention_units: target attention projection size.
+        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``):
+            ``fused`` for new models; configs of version 1 load as ``per_field``, the layout
+            their weights were saved in.
 
     Example:
         >>> from pipelines import example_format as fmt, recflow
@@ -104,6 +109,7 @@ class CascadeConfig:
     rank_cross_layers: int = DEFAULT_CROSS_LAYERS
     rank_units: tuple[int, ...] = DEFAULT_RANK_UNITS
     attention_units: int = DEFAULT_ATTENTION_UNITS
+    embedding_layout: str = "fused"
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -115,6 +121,11 @@ class CascadeConfig:
         bad = {name: value for name, value in sizes.items() if int(value) < 1}
         if bad:
             raise ValueError(f"these settings must be >= 1: {bad}")
+        if self.embedding_layout not in TABLE_LAYOUTS:
+            raise ValueError(
+                f"unknown embedding_layout {self.embedding_layout!r}; expected one of "
+                f"{TABLE_LAYOUTS}"
+            )
         if self.temperature is None:
             object.__setattr__(self, "temperature", DEFAULT_TEMPERATURES[self.method])
         if not float(self.temperature) > 0:
@@ -209,7 +220,9 @@ class CascadeConfig:
         """
         values = dict(values)
         found = (values.pop("format", None), values.pop("version", None))
-        if found != (CONFIG_FORMAT, CONFIG_VERSION):
+        if found == (CONFIG_FORMAT, 1):
+            values.setdefault("embedding_layout", "per_field")
+        elif found != (CONFIG_FORMAT, CONFIG_VERSION):
             raise ValueError(
                 f"not a cascade config: format {found[0]!r} version {found[1]!r}, expected "
                 f"{CONFIG_FORMAT!r} version {CONFIG_VERSION}"

@@ -9,19 +9,34 @@ Table sizes are schema.json's ``vocab_sizes`` (padding 0, the values, and one ou
 bucket, the last row). Ids outside ``[0, size)`` map to that bucket, never to an error: a served
 request may carry an id the training data never had.
 
+Two layouts of the same tables (``TABLE_LAYOUTS``): ``fused`` (the default) stacks every field's
+table into one variable, row ranges one after another, and looks a feature group up with one
+gather of its ids shifted by their field's first row; ``per_field`` keeps one variable and one
+gather per field (the layout of models trained before the fused one, kept to load them). A
+training step with per-field tables spends more time gathering, stacking and de-duplicating the
+sparse gradients of 16 small variables than the fused layout spends on one (``BUILD.md``,
+"Where a training step's time goes").
+
 Example:
     >>> embeddings = FeatureEmbeddings({"user_id": 10, "age": 5}, {"user": ["user_id", "age"]}, 4)
     >>> embeddings(tf.constant([[3, 99]]), group="user").shape.as_list()  # 99 -> OOV bucket
     [1, 2, 4]
 """
 
+import itertools
+
 import tensorflow as tf
 
 from models.tf_keras import keras, register_serializable
 
+#: How the tables are stored: one variable for all fields, or one per field.
+TABLE_LAYOUTS: tuple[str, ...] = ("fused", "per_field")
 
-def out_of_vocabulary_to_bucket(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
+
+def out_of_vocabulary_to_bucket(ids: tf.Tensor, vocab_size: int | tf.Tensor) -> tf.Tensor:
     """Maps ids outside ``[0, vocab_size)`` to the out-of-vocabulary bucket ``vocab_size - 1``.
+
+    ``vocab_size`` may also be int32 sizes that broadcast against ``ids`` (one per field).
 
     Example:
         >>> out_of_vocabulary_to_bucket(tf.constant([0, 3, 7, -2]), 5).numpy().tolist()
@@ -51,6 +66,8 @@ class FeatureEmbeddings(keras.layers.Layer):
         columns: feature group (``context``, ``user``, ``seq``, ``items``) -> its field names, in
             the order of the group's last axis (schema.json ``columns``).
         embedding_dim: size of every embedding vector.
+        layout: ``fused`` (one variable, one gather per group) or ``per_field`` (one variable
+            and one gather per field); see the module docstring.
 
     Call: ``layer(ids, group=name)`` with int ids [..., len(columns[name])] returns float32
     [..., len(columns[name]), embedding_dim].
@@ -68,11 +85,14 @@ class FeatureEmbeddings(keras.layers.Layer):
         vocab_sizes: dict[str, int],
         columns: dict[str, list[str]],
         embedding_dim: int = 8,
+        layout: str = "fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if embedding_dim < 1:
             raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
+        if layout not in TABLE_LAYOUTS:
+            raise ValueError(f"unknown table layout {layout!r}; expected one of {TABLE_LAYOUTS}")
         for group, fields in columns.items():
             missing = [field for field in fields if field not in vocab_sizes]
             if missing:
@@ -88,20 +108,48 @@ class FeatureEmbeddings(keras.layers.Layer):
         self.vocab_sizes = {field: int(size) for field, size in vocab_sizes.items()}
         self.columns = {group: list(fields) for group, fields in columns.items()}
         self.embedding_dim = int(embedding_dim)
+        self.layout = layout
         self.fields = sorted({field for fields in self.columns.values() for field in fields})
+        sizes = [self.vocab_sizes[field] for field in self.fields]
+        #: The first row of each field's table in the fused table.
+        starts = [0, *itertools.accumulate(sizes)][:-1]
+        self.first_rows = dict(zip(self.fields, starts, strict=True))
 
     def build(self, input_shape=None) -> None:
-        # One initializer per table: tf-keras repeats the values of a reused unseeded one.
-        self.tables = {
-            field: self.add_weight(
-                name=f"{field}_embeddings",
-                shape=(self.vocab_sizes[field], self.embedding_dim),
+        if self.layout == "fused":
+            rows = sum(self.vocab_sizes[field] for field in self.fields)
+            self.table = self.add_weight(
+                name="embeddings",
+                shape=(rows, self.embedding_dim),
                 initializer=keras.initializers.RandomUniform(-0.05, 0.05),
                 trainable=True,
             )
-            for field in self.fields
-        }
+        else:
+            # One initializer per table: tf-keras repeats the values of a reused unseeded one.
+            self.tables = {
+                field: self.add_weight(
+                    name=f"{field}_embeddings",
+                    shape=(self.vocab_sizes[field], self.embedding_dim),
+                    initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+                    trainable=True,
+                )
+                for field in self.fields
+            }
         super().build(input_shape)
+
+    def field_table(self, field: str) -> tf.Tensor:
+        """The current table of one field, [vocab_sizes[field], embedding_dim].
+
+        Example:
+            >>> layer = FeatureEmbeddings({"age": 5, "gender": 3}, {"user": ["age", "gender"]}, 2)
+            >>> layer.build(None)
+            >>> layer.field_table("gender").shape.as_list()
+            [3, 2]
+        """
+        if self.layout == "per_field":
+            return tf.convert_to_tensor(self.tables[field])
+        first = self.first_rows[field]
+        return self.table[first : first + self.vocab_sizes[field]]
 
     def call(self, ids: tf.Tensor, group: str) -> tf.Tensor:
         if group not in self.columns:
@@ -114,8 +162,15 @@ class FeatureEmbeddings(keras.layers.Layer):
                 f"{group} ids have {ids.shape[-1]} fields on the last axis, expected "
                 f"{len(fields)} ({', '.join(fields)})"
             )
-        vectors = [
+        if self.layout == "fused":
+            # One gather for the whole group: each field's ids shifted to its rows.
+            sizes = tf.constant([self.vocab_sizes[field] for field in fields], tf.int32)
+            first_rows = tf.constant([self.first_rows[field] for field in fields], tf.int32)
             # embedding_lookup also splits the lookup over a table sharded across ps tasks.
+            return tf.nn.embedding_lookup(
+                self.table, out_of_vocabulary_to_bucket(ids, sizes) + first_rows
+            )
+        vectors = [
             tf.nn.embedding_lookup(
                 self.tables[field], out_of_vocabulary_to_bucket(ids[..., i], size)
             )
@@ -129,4 +184,5 @@ class FeatureEmbeddings(keras.layers.Layer):
             "vocab_sizes": self.vocab_sizes,
             "columns": self.columns,
             "embedding_dim": self.embedding_dim,
+            "layout": self.layout,
         }

@@ -35,6 +35,7 @@ class DINPrerank(keras.Model):
         embedding_dim: id embedding size d.
         units: MLP sizes, the last 1 (the score).
         attention_units: size of the target attention's projections.
+        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
@@ -54,6 +55,7 @@ class DINPrerank(keras.Model):
         embedding_dim: int = 8,
         units: Sequence[int] = DEFAULT_PRERANK_UNITS,
         attention_units: int = DEFAULT_ATTENTION_UNITS,
+        embedding_layout: str = "fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,7 +63,12 @@ class DINPrerank(keras.Model):
         if self.units[-1] != 1:
             raise ValueError(f"the last of units must be 1 (the score), got {self.units}")
         self.candidate_features = CandidateFeatures(
-            vocab_sizes, columns, embedding_dim, attention_units, name="candidate_features"
+            vocab_sizes,
+            columns,
+            embedding_dim,
+            attention_units,
+            embedding_layout=embedding_layout,
+            name="candidate_features",
         )
         self.mlp = MLP(self.units, name="mlp")
 
@@ -76,4 +83,5 @@ class DINPrerank(keras.Model):
             "embedding_dim": inputs.embedding_dim,
             "units": self.units,
             "attention_units": inputs.attention_units,
+            "embedding_layout": inputs.embedding_layout,
         }

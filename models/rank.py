@@ -38,6 +38,7 @@ class DCNRank(keras.Model):
         cross_layers: number of DCN-v2 cross layers (>= 1).
         units: deep tower sizes, the last 1 (the score).
         attention_units: size of the target attention's projections.
+        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
@@ -58,6 +59,7 @@ class DCNRank(keras.Model):
         cross_layers: int = DEFAULT_CROSS_LAYERS,
         units: Sequence[int] = DEFAULT_RANK_UNITS,
         attention_units: int = DEFAULT_ATTENTION_UNITS,
+        embedding_layout: str = "fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -68,7 +70,12 @@ class DCNRank(keras.Model):
             raise ValueError(f"the last of units must be 1 (the score), got {self.units}")
         self.cross_layer_count = int(cross_layers)
         self.candidate_features = CandidateFeatures(
-            vocab_sizes, columns, embedding_dim, attention_units, name="candidate_features"
+            vocab_sizes,
+            columns,
+            embedding_dim,
+            attention_units,
+            embedding_layout=embedding_layout,
+            name="candidate_features",
         )
         self.cross_layers = [
             tfrs.layers.dcn.Cross(name=f"cross_{i}") for i in range(self.cross_layer_count)
@@ -91,4 +98,5 @@ class DCNRank(keras.Model):
             "cross_layers": self.cross_layer_count,
             "units": self.units,
             "attention_units": inputs.attention_units,
+            "embedding_layout": inputs.embedding_layout,
         }

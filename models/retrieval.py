@@ -105,6 +105,7 @@ class TwoTowerRetrieval(tfrs.Model):
         embedding_dim: id embedding size d.
         tower_units: MLP sizes of both towers.
         label_k: ground-truth size of the sampled-softmax loss (``compute_loss``).
+        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
         factorized_metrics: ``tfrs.metrics.FactorizedTopK`` metrics over a corpus index, updated
             by ``compute_loss`` outside training (not part of the config).
 
@@ -130,6 +131,7 @@ class TwoTowerRetrieval(tfrs.Model):
         tower_units: Sequence[int] = DEFAULT_TOWER_UNITS,
         label_k: int = 10,
         factorized_metrics: Sequence[tfrs.metrics.Factorized] = (),
+        embedding_layout: str = "fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -138,8 +140,13 @@ class TwoTowerRetrieval(tfrs.Model):
         self.embedding_dim = int(embedding_dim)
         self.tower_units = [int(size) for size in tower_units]
         self.label_k = int(label_k)
+        self.embedding_layout = embedding_layout
         self.embeddings = FeatureEmbeddings(
-            self.vocab_sizes, self.columns, self.embedding_dim, name="embeddings"
+            self.vocab_sizes,
+            self.columns,
+            self.embedding_dim,
+            layout=embedding_layout,
+            name="embeddings",
         )
         self.user_tower = UserTower(self.tower_units, name="user_tower")
         self.item_tower = ItemTower(self.tower_units, name="item_tower")
@@ -202,4 +209,5 @@ class TwoTowerRetrieval(tfrs.Model):
             "embedding_dim": self.embedding_dim,
             "tower_units": self.tower_units,
             "label_k": self.label_k,
+            "embedding_layout": self.embedding_layout,
         }

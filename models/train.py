@@ -49,6 +49,7 @@ from models.epoch_summaries import EpochSummaries
 from models.evaluate import EVALUATION_NEGATIVES, evaluate_model, markdown_table, write_metrics
 from models.model_dir import ModelDir
 from models.objectives import METHOD_NAMES, check_method
+from models.profiling import ProfileSteps, parse_profile_steps
 from models.strategies import (
     SERVING_TASK_TYPES,
     STRATEGY_NAMES,
@@ -58,6 +59,7 @@ from models.strategies import (
     serve_cluster_task,
 )
 from models.tf_keras import keras
+from models.xla import JIT_COMPILE_CHOICES, use_xla
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class TrainOptions:
     evaluate: bool = True
     overwrite: bool = False
     run_eagerly: bool = False
+    jit_compile: str = "auto"
+    profile_steps: tuple[int, int] | None = None
     verbose: int = 1
 
     def cascade_config(self, schema: dict[str, Any]) -> CascadeConfig:
@@ -219,8 +223,13 @@ def prepare_model_dir(
         layout.record_data(data_dir)
 
 
-def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callback]:
+def make_callbacks(
+    layout: ModelDir, chief: bool, profile_steps: tuple[int, int] | None = None
+) -> list[keras.callbacks.Callback]:
     """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
+
+    With ``profile_steps`` the chief also writes a profiler trace of those steps to
+    ``logs/profile`` (``models.profiling``).
 
     Example:
         >>> folder = tempfile.TemporaryDirectory()
@@ -234,6 +243,9 @@ def make_callbacks(layout: ModelDir, chief: bool) -> list[keras.callbacks.Callba
     if chief:
         callbacks.append(EpochSummaries(layout.logs_dir))
         callbacks.append(keras.callbacks.CSVLogger(layout.history_path, append=True))
+        if profile_steps:
+            profile_dir = os.path.join(layout.logs_dir, "profile")
+            callbacks.append(ProfileSteps(profile_dir, *profile_steps))
     return callbacks
 
 
@@ -267,6 +279,7 @@ def run_training(
             "--run-eagerly with several replicas on one machine: eager replicas may start "
             "their collective ops in different orders and fail; run without --run-eagerly"
         )
+    jit_compile = False if options.run_eagerly else use_xla(options.jit_compile, strategy)
     if options.batch_size % replicas:
         raise ValueError(
             f"batch size {options.batch_size} does not split evenly over {replicas} replicas"
@@ -285,7 +298,9 @@ def run_training(
         )
         model(zero_features(1, STAGE_CANDIDATES))
         model.compile(
-            optimizer=keras.optimizers.Adam(options.learning_rate), run_eagerly=options.run_eagerly
+            optimizer=keras.optimizers.Adam(options.learning_rate),
+            run_eagerly=options.run_eagerly,
+            jit_compile=jit_compile,
         )
     input_negatives = 0 if options.cross_replica_negatives else options.negatives
     fit_arguments: dict[str, Any] = {}
@@ -312,7 +327,7 @@ def run_training(
         ),
         epochs=options.epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=[*make_callbacks(layout, chief), *callbacks],
+        callbacks=[*make_callbacks(layout, chief, options.profile_steps), *callbacks],
         verbose=options.verbose,
         **fit_arguments,
     )
@@ -460,6 +475,21 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "--run-eagerly",
         action="store_true",
         help="run the train steps eagerly, without building a graph (debugging; slow per step)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        default=defaults.jit_compile,
+        choices=JIT_COMPILE_CHOICES,
+        help="compile the train and test steps with XLA: auto does where every replica is a GPU "
+        "or TPU (on CPUs XLA is slower than oneDNN, BUILD.md); on, off force it",
+    )
+    parser.add_argument(
+        "--profile-steps",
+        type=parse_profile_steps,
+        default=None,
+        metavar="FIRST,LAST",
+        help="write a TensorFlow profiler trace of training steps FIRST to LAST (from 1) to "
+        "MODEL_DIR/logs/profile; sum it by stage with python -m benchmarks.step_profile",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = add_entry_flags(parser).parse_args(argv)

@@ -1,5 +1,6 @@
 """CascadeModel: outputs, a tiny fit per method, metrics, saving and loading."""
 
+import json
 import os
 
 import numpy as np
@@ -103,6 +104,22 @@ def test_saved_weights_load_into_a_rebuilt_model(tmp_path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["config.json", "weights"]
 
 
+def test_a_version_1_model_folder_loads_its_per_field_tables(tmp_path) -> None:
+    features, _ = synthetic_batch(batch_size=2)
+    config = tiny_config(embedding_layout="per_field")
+    model = build_cascade(config)
+    layout = ModelDir(str(tmp_path))
+    values = config.to_dict() | {"version": 1}
+    del values["embedding_layout"]
+    with open(layout.config_path, "w") as file:
+        json.dump(values, file)
+    layout.save_weights(model)
+    loaded = load_cascade(str(tmp_path))
+    assert loaded.cascade_config.embedding_layout == "per_field"
+    for name, scores in model(features).items():
+        np.testing.assert_array_equal(loaded(features)[name], scores)
+
+
 def test_model_config_round_trip() -> None:
     model = CascadeModel(tiny_config(method="tfrs"), in_step_negatives=4, seed=7)
     rebuilt = CascadeModel.from_config(model.get_config())
@@ -116,12 +133,39 @@ def test_in_step_negatives_extend_the_candidates_inside_the_train_step() -> None
     model = build_cascade(tiny_config(method="bce"), in_step_negatives=6)
     model.compile(optimizer=keras.optimizers.Adam(0.01), run_eagerly=True)
     seen = []
-    original = model.compute_loss
+    original = model.stage_outputs
 
-    def recording(inputs, training=False):
-        seen.append(inputs[0]["items"].shape[1])
-        return original(inputs, training)
+    def recording(features):
+        seen.append(features["items"].shape[1])
+        return original(features)
 
-    model.compute_loss = recording
+    model.stage_outputs = recording
     logs = model.train_on_batch(features, labels, return_dict=True)
     assert seen == [46] and np.isfinite(logs["loss"])
+    model.test_on_batch(features, labels)
+    assert seen == [46, 40]  # evaluation scores the batch's own candidates
+
+
+def test_regularization_losses_join_the_training_loss() -> None:
+    # One plain SGD step: an L2 kernel regularizer adds lr * 2 * l2 * kernel to the update.
+    features, labels = synthetic_batch(batch_size=4, seed=3)
+    learning_rate, l2 = 0.1, 0.5
+    kernels, logs = [], []
+    for regularized in (False, True):
+        keras.utils.set_random_seed(0)
+        model = CascadeModel(tiny_config(method="bce"))
+        dense = model.prerank.mlp.dense_layers[0]
+        if regularized:
+            dense.kernel_regularizer = keras.regularizers.L2(l2)
+        model(features)
+        before = dense.kernel.numpy()
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate), run_eagerly=True)
+        logs.append(model.train_on_batch(features, labels, return_dict=True))
+        kernels.append((before, dense.kernel.numpy()))
+    (plain_before, plain_after), (before, after) = kernels
+    np.testing.assert_array_equal(before, plain_before)
+    np.testing.assert_allclose(
+        after - plain_after, -learning_rate * 2 * l2 * before, rtol=1e-4, atol=1e-7
+    )
+    assert "regularization_loss" not in logs[0]
+    np.testing.assert_allclose(logs[1]["regularization_loss"], l2 * np.sum(before**2), rtol=1e-5)

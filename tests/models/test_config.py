@@ -66,3 +66,12 @@ def test_loading_reports_missing_and_foreign_files(tmp_path) -> None:
     extra = CascadeConfig(VOCAB_SIZES, COLUMNS).to_dict() | {"dropout": 0.1}
     with pytest.raises(ValueError, match=r"unknown cascade config keys \['dropout'\]"):
         CascadeConfig.from_dict(extra)
+
+
+def test_version_1_configs_load_with_their_per_field_tables() -> None:
+    current = CascadeConfig(VOCAB_SIZES, COLUMNS).to_dict()
+    assert (current["version"], current["embedding_layout"]) == (2, "fused")
+    old = {key: value for key, value in current.items() if key != "embedding_layout"}
+    assert CascadeConfig.from_dict(old | {"version": 1}).embedding_layout == "per_field"
+    with pytest.raises(ValueError, match="unknown embedding_layout 'sharded'"):
+        CascadeConfig(VOCAB_SIZES, COLUMNS, embedding_layout="sharded")

@@ -5,7 +5,12 @@ import pytest
 import tensorflow as tf
 
 from models.attention import TargetAttention
-from models.embeddings import FeatureEmbeddings, concat_fields, out_of_vocabulary_to_bucket
+from models.embeddings import (
+    TABLE_LAYOUTS,
+    FeatureEmbeddings,
+    concat_fields,
+    out_of_vocabulary_to_bucket,
+)
 from models.towers import MLP, masked_mean
 from tests.models.batches import COLUMNS, VOCAB_SIZES
 
@@ -16,15 +21,16 @@ def test_out_of_vocabulary_ids_map_to_the_last_row() -> None:
     np.testing.assert_array_equal(out_of_vocabulary_to_bucket(tf.constant(ids), 10), expected)
 
 
-def test_embeddings_share_tables_by_field_and_bucket_unknown_ids() -> None:
-    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=3)
+@pytest.mark.parametrize("layout", TABLE_LAYOUTS)
+def test_embeddings_share_tables_by_field_and_bucket_unknown_ids(layout: str) -> None:
+    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=3, layout=layout)
     seq_ids = tf.constant([[[7, 2, 3, 4, 5]]])
     item_ids = tf.constant([[[7, 2, 3, 4, 5, 1, 1, 1], [10_000, 2, 3, 4, 5, 1, 1, 1]]])
     seq = layer(seq_ids, group="seq")
     items = layer(item_ids, group="items")
     assert seq.shape == (1, 1, 5, 3) and items.shape == (1, 2, 8, 3)
     np.testing.assert_array_equal(seq[0, 0], items[0, 0, :5])
-    video_table = layer.tables["video_id"].numpy()
+    video_table = layer.field_table("video_id").numpy()
     np.testing.assert_array_equal(items[0, 1, 0], video_table[VOCAB_SIZES["video_id"] - 1])
     np.testing.assert_array_equal(items[0, 0, 0], video_table[7])
 
@@ -41,11 +47,27 @@ def test_embeddings_reject_bad_inputs() -> None:
         layer(tf.zeros([2, 4], tf.int32), group="movies")
 
 
-def test_tables_start_different() -> None:
-    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=4)
+@pytest.mark.parametrize("layout", TABLE_LAYOUTS)
+def test_tables_start_different(layout: str) -> None:
+    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=4, layout=layout)
     layer.build(None)
-    first, second = layer.tables["author_id"].numpy(), layer.tables["upload_type"].numpy()
-    assert not np.allclose(first, second)
+    first, second = layer.field_table("author_id").numpy(), layer.field_table("upload_type")
+    assert first.shape == (12, 4) and not np.allclose(first, second.numpy()[:12])
+
+
+def test_fused_table_gives_each_field_its_own_rows() -> None:
+    layer = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=2)
+    layer.build(None)
+    assert len(layer.weights) == 1
+    assert layer.table.shape == (sum(VOCAB_SIZES.values()), 2)
+    ids = tf.constant([[3, 11, 0, 500, -1]])  # user fields: 500 and -1 are out of vocabulary
+    expected = [
+        layer.field_table(field)[min(max(i, -1), VOCAB_SIZES[field] - 1)]
+        for field, i in zip(COLUMNS["user"], [3, 11, 0, 11, 11], strict=True)
+    ]
+    np.testing.assert_array_equal(layer(ids, group="user")[0], tf.stack(expected))
+    with pytest.raises(ValueError, match="unknown table layout 'sharded'"):
+        FeatureEmbeddings(VOCAB_SIZES, COLUMNS, layout="sharded")
 
 
 def test_concat_fields_keeps_leading_axes() -> None:

@@ -1,0 +1,73 @@
+"""Whether the train and test steps are compiled with XLA (``--jit-compile auto|on|off``).
+
+``auto`` compiles them (``model.compile(jit_compile=True)``) where every device of the strategy is
+a GPU or TPU, and leaves them to TensorFlow's graph executor on CPUs: there XLA's own matrix
+products replace oneDNN's and the cascade's step gets slower (``BUILD.md``, "Where a training
+step's time goes"), while on a GPU XLA fuses the elementwise work of the towers into their
+kernels. ``on`` and ``off`` force the choice. The top-k operators compile their own inner loops
+with XLA either way (``dftopk_tf.ops``), as does the dense embedding gradient
+(``models.sparse_gradients``).
+
+XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a
+logical CPU that XLA's CPU device does not address); ``on`` there is refused with a clear error.
+Exported serving graphs never carry the flag: ``serving.export`` traces the stage models afresh,
+and its check (``serving.graph_ops``) refuses any XLA-marked function.
+
+Example:
+    >>> use_xla("off", tf.distribute.get_strategy())
+    False
+"""
+
+import tensorflow as tf
+
+#: The ``--jit-compile`` choices.
+JIT_COMPILE_CHOICES: tuple[str, ...] = ("auto", "on", "off")
+_ACCELERATORS = ("GPU", "TPU")
+
+
+def strategy_devices(strategy: tf.distribute.Strategy) -> list[str]:
+    """The device names the strategy's replicas run on, on this worker.
+
+    Example:
+        >>> strategy_devices(tf.distribute.get_strategy())
+        ['/device:CPU:0']
+    """
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except (RuntimeError, NotImplementedError, AttributeError):
+        devices = []  # the default strategy: TensorFlow places ops, accelerators first
+    if devices:
+        return [tf.DeviceSpec.from_string(device).to_string() for device in devices]
+    accelerators = [
+        device.name for kind in _ACCELERATORS for device in tf.config.list_logical_devices(kind)
+    ]
+    return accelerators[:1] or [tf.config.list_logical_devices("CPU")[0].name]
+
+
+def use_xla(choice: str, strategy: tf.distribute.Strategy) -> bool:
+    """Resolves ``--jit-compile`` for ``strategy``; ``ValueError`` on an impossible ``on``.
+
+    Example:
+        >>> use_xla("auto", tf.distribute.get_strategy())  # a CPU machine
+        False
+        >>> use_xla("fast", tf.distribute.get_strategy())
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown --jit-compile choice 'fast'; expected one of auto, on, off
+    """
+    if choice not in JIT_COMPILE_CHOICES:
+        raise ValueError(
+            f"unknown --jit-compile choice {choice!r}; expected one of "
+            f"{', '.join(JIT_COMPILE_CHOICES)}"
+        )
+    devices = [tf.DeviceSpec.from_string(device) for device in strategy_devices(strategy)]
+    cpus = [device for device in devices if device.device_type == "CPU"]
+    if choice == "on" and len(cpus) > 1:
+        raise ValueError(
+            f"XLA cannot compile a step mirrored over {len(cpus)} CPU devices (each replica's "
+            "variables live on a logical CPU that XLA does not address); use --jit-compile "
+            "off or auto"
+        )
+    if choice == "auto":
+        return bool(devices) and all(device.device_type in _ACCELERATORS for device in devices)
+    return choice == "on"

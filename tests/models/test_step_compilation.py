@@ -1,0 +1,71 @@
+"""--jit-compile and --profile-steps: XLA trains and evaluates alike; a profile sums by stage."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from benchmarks import step_profile
+from models.train import TrainOptions, parse_args, run_training
+from models.xla import use_xla
+
+
+def graph_options(data: str, model_dir: str, **settings) -> TrainOptions:
+    """Two graph-mode steps of 60 requests, validation on 60 requests x 48 candidates."""
+    values = {
+        "batch_size": 60,
+        "eval_batch_size": 60,
+        "eval_negatives": 8,
+        "embedding_dim": 4,
+        "strategy": "cpu",
+        "steps_per_epoch": 2,
+        "validate": True,
+        "evaluate": False,
+        "verbose": 0,
+    }
+    return TrainOptions(data, model_dir, **(values | settings))
+
+
+def test_xla_steps_train_and_evaluate_like_graph_steps(tiny_data, tmp_path) -> None:
+    histories = {
+        choice: run_training(
+            graph_options(tiny_data, str(tmp_path / choice), method="dftopk", jit_compile=choice)
+        ).history
+        for choice in ("off", "on")
+    }
+    assert set(histories["on"]) == set(histories["off"])
+    for name, values in histories["off"].items():
+        np.testing.assert_allclose(
+            histories["on"][name], values, rtol=2e-3, atol=1e-4, err_msg=name
+        )
+
+
+def test_auto_leaves_cpu_steps_to_the_graph_executor() -> None:
+    assert use_xla("auto", tf.distribute.get_strategy()) is bool(
+        tf.config.list_logical_devices("GPU")
+    )
+    assert use_xla("on", tf.distribute.get_strategy()) is True
+
+
+def test_profiled_steps_sum_by_stage(tiny_data, tmp_path) -> None:
+    options = graph_options(
+        tiny_data, str(tmp_path / "model"), validate=False, profile_steps=(2, 2)
+    )
+    run_training(options)
+    trace = step_profile.latest_trace(str(tmp_path / "model" / "logs" / "profile"))
+    rows = step_profile.stage_rows(step_profile.op_milliseconds(trace), steps=1)
+    stages = {(stage, direction) for stage, direction, _, _ in rows}
+    for stage in ("retrieval", "prerank", "rank", "objective"):
+        assert {(stage, "forward"), (stage, "backward")} <= stages, stage
+    assert ("optimizer", "update") in stages
+    assert sum(share for *_, share in rows) == pytest.approx(1.0)
+
+
+def test_step_flags_parse_and_refuse_bad_values(capsys) -> None:
+    options = parse_args(
+        ["--data", "d", "--model-dir", "m", "--jit-compile", "off", "--profile-steps", "3,5"]
+    )
+    assert (options.jit_compile, options.profile_steps) == ("off", (3, 5))
+    for flag, value in (("--jit-compile", "fast"), ("--profile-steps", "5,2")):
+        with pytest.raises(SystemExit):
+            parse_args(["--data", "d", "--model-dir", "m", flag, value])
+        assert flag in capsys.readouterr().err

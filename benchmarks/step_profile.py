@@ -28,6 +28,9 @@ from collections.abc import Sequence
 
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
+from command_line.entry import add_entry_flags, run_command
+from models.tables import markdown_table
+
 #: Name scopes of the stages, as the cascade's train step opens them.
 STAGE_SCOPES: tuple[str, ...] = (
     "retrieval",
@@ -80,6 +83,7 @@ def op_milliseconds(trace_path: str) -> dict[str, float]:
     """Total run time in ms of each TensorFlow op on the host, by op name, in one trace.
 
     Example:
+        >>> import tensorflow as tf
         >>> @tf.function
         ... def step(x):
         ...     with tf.name_scope("rank"):
@@ -141,12 +145,18 @@ def markdown_report(op_ms: dict[str, float], steps: int) -> str:
         >>> print(markdown_report({"rank/MatMul:_MklMatMul": 4.0}, steps=1).splitlines()[2])
         | rank | forward | 4.0 | 100% |
     """
-    lines = ["| stage | direction | op ms / step | share |", "|---|---|---|---|"]
-    for stage, direction, ms, share in stage_rows(op_ms, steps):
-        lines.append(f"| {stage} | {direction} | {ms:.1f} | {share:.0%} |")
-    lines += ["", "| op type | op ms / step |", "|---|---|"]
-    lines += [f"| {name} | {ms:.1f} |" for name, ms in op_type_rows(op_ms, steps)]
-    return "\n".join(lines)
+    stages = markdown_table(
+        ["stage", "direction", "op ms / step", "share"],
+        [
+            [stage, direction, f"{ms:.1f}", f"{share:.0%}"]
+            for stage, direction, ms, share in stage_rows(op_ms, steps)
+        ],
+    )
+    op_types = markdown_table(
+        ["op type", "op ms / step"],
+        [[name, f"{ms:.1f}"] for name, ms in op_type_rows(op_ms, steps)],
+    )
+    return f"{stages}\n\n{op_types}"
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -161,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument(
         "--steps", type=int, default=1, help="profiled steps in the trace (divides the sums)"
     )
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
     trace = latest_trace(args.profile_dir)
@@ -172,4 +182,4 @@ def main(argv: Sequence[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m benchmarks.step_profile")

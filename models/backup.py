@@ -50,7 +50,8 @@ def completed_epochs(backup_dir: str) -> int:
     checkpoint under ``backup_dir/chief`` (variable ``ckpt_saved_epoch``) and resumes after it.
 
     Example:
-        >>> completed_epochs(os.path.join(tmp_dir, "no_backup"))
+        >>> import tempfile
+        >>> completed_epochs(os.path.join(tempfile.mkdtemp(), "no_backup"))
         0
     """
     checkpoint = tf.train.latest_checkpoint(os.path.join(backup_dir, "chief"))

@@ -91,8 +91,10 @@ class ModelDir:
         """Records the absolute path of the training data folder in ``data.json``.
 
         Example:
-            >>> ModelDir(tmp_dir).record_data("/data/tfrec")
-            >>> ModelDir(tmp_dir).recorded_data()
+            >>> import tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> ModelDir(folder.name).record_data("/data/tfrec")
+            >>> ModelDir(folder.name).recorded_data()
             '/data/tfrec'
         """
         write_json(self.data_record_path, {"data": os.path.abspath(data_dir)})

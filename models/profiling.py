@@ -48,7 +48,7 @@ class ProfileSteps(keras.callbacks.Callback):
         last: the last profiled step.
 
     Example:
-        >>> callback = ProfileSteps(tmp_dir + "/profile", 2, 3)
+        >>> callback = ProfileSteps("/tmp/run/logs/profile", 2, 3)
         >>> callback.first, callback.last
         (2, 3)
     """

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 import dftopk_tf
+from command_line.entry import add_entry_flags, run_command
 from examples.keras_rs_servable import RetrievalServable, export_servable, serving_request
 from examples.keras_rs_towers import CandidateTower, QueryTower, TwoTowerRetrieval
 from examples.synthetic_catalogue import SyntheticCatalogue
@@ -162,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--version", type=int, default=1)
     parser.add_argument("--rest-url", help="TF Serving REST address serving --export-dir")
     parser.add_argument("--grpc-target", help="TF Serving gRPC host:port serving --export-dir")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     result = train_and_export(args.export_dir, args.epochs, seed=args.seed, version=args.version)
     for name in result.metrics:
         print(
@@ -182,4 +183,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m examples.keras_rs_retrieval")

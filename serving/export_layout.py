@@ -18,7 +18,7 @@ Example:
     >>> from serving.vocabulary import FeatureVocabulary
     >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
     >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-    >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
     >>> export_dir = tempfile.TemporaryDirectory()
     >>> version = next_version(export_dir.name, ["retrieval", "prerank", "rank"])
     >>> write_version(export_dir.name, "rank", version, servable, servable.signatures())
@@ -80,7 +80,7 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
         >>> from serving.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-    >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
         >>> export_dir = tempfile.TemporaryDirectory()
         >>> _ = write_version(export_dir.name, "rank", 1, servable, servable.signatures())
         >>> _ = write_version(export_dir.name, "rank", 2, servable, servable.signatures())
@@ -158,7 +158,7 @@ def write_version(
         >>> from serving.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-    >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
         >>> export_dir = tempfile.TemporaryDirectory()
         >>> write_version(export_dir.name, "rank", 7, servable, servable.signatures())
         '.../rank/7'
@@ -184,8 +184,15 @@ def stage_version(
     process, so a later export can tell a killed run's leftovers from a running one's.
 
     Example:
-        >>> staged = stage_version(tmp_dir, "rank", 8, servable, servable.signatures())
-        >>> publish_version(staged, tmp_dir, "rank", 8)
+        >>> import tempfile
+        >>> from serving.servables import ScorerServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> export_dir = tempfile.mkdtemp()
+        >>> staged = stage_version(export_dir, "rank", 8, servable, servable.signatures())
+        >>> publish_version(staged, export_dir, "rank", 8)
         '.../rank/8'
     """
     check_version_free(export_dir, model_name, version)
@@ -213,8 +220,15 @@ def publish_version(temporary: str, export_dir: str, model_name: str, version: i
     """Renames a staged folder into ``EXPORT/<model_name>/<version>``; returns that path.
 
     Example:
-        >>> staged = stage_version(tmp_dir, "rank", 9, servable, servable.signatures())
-        >>> publish_version(staged, tmp_dir, "rank", 9)
+        >>> import tempfile
+        >>> from serving.servables import ScorerServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> export_dir = tempfile.mkdtemp()
+        >>> staged = stage_version(export_dir, "rank", 9, servable, servable.signatures())
+        >>> publish_version(staged, export_dir, "rank", 9)
         '.../rank/9'
     """
     final = version_dir(export_dir, model_name, version)
@@ -234,10 +248,17 @@ def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) ->
     If a rename fails, the models already renamed are removed again (all or none).
 
     Example:
-        >>> staged = {"rank": stage_version(tmp_dir, "rank", 4, servable, servable.signatures())}
-        >>> publish_cascade(tmp_dir, 4, staged)
+        >>> import tempfile
+        >>> from serving.servables import ScorerServable
+        >>> from serving.vocabulary import FeatureVocabulary
+        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
+        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
+        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> export_dir = tempfile.mkdtemp()
+        >>> staged = {"rank": stage_version(export_dir, "rank", 4, servable, servable.signatures())}
+        >>> publish_cascade(export_dir, 4, staged)
         {'rank': '.../rank/4'}
-        >>> cascade_version(tmp_dir)
+        >>> cascade_version(export_dir)
         4
     """
     published: dict[str, str] = {}

@@ -44,10 +44,10 @@ from dftopk_tf.masking import resolve_mask
 #: Names accepted by ``method=``: the fastest path for the call (``resolve_method``), the linear
 #: radix select and ``tf.math.top_k``.
 SELECTION_METHODS: tuple[str, ...] = ("auto", "radix", "top_k")
-#: ``method="auto"`` runs TF's own top_k kernel (XLA off) for k up to this many items ...
+#: ``method="auto"`` with XLA: the radix select in rows of at most this many items, else top_k.
+AUTO_RADIX_MAX_N: int = 256
+#: ``method="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
 AUTO_KERNEL_MAX_K: int = 64
-#: ... in rows of at least this many items when XLA is available (shorter rows: XLA's top_k).
-AUTO_KERNEL_MIN_N: int = 10_000
 
 
 def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -93,37 +93,35 @@ def resolve_method(
     """The (method, jit_compile) that runs: ``method`` itself, or for ``"auto"`` the fastest path.
 
     The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers`` (BUILD.md,
-    "Threshold paths"), forward+backward on CPU, where XLA's top_k beat the radix select at every
-    size and TF's top_k kernel (a heap) wins at small k in long rows:
+    "Threshold paths"), forward+backward on CPU, k in {10, n/2}, n = 100 .. 1,000,000:
 
-    - k <= ``AUTO_KERNEL_MAX_K`` (a Python int) in rows of n >= ``AUTO_KERNEL_MIN_N`` items:
-      ``("top_k", False)``, TF's kernel, even when XLA is available;
-    - else with XLA (``jit_compile``): ``("top_k", True)``;
-    - else without XLA: ``("top_k", False)`` for k <= ``AUTO_KERNEL_MAX_K``, and the linear
-      ``("radix", False)`` for larger or per-row (tensor) k, where TF's kernel sorts the row.
+    - with XLA (``jit_compile``): the radix select in rows of n <= ``AUTO_RADIX_MAX_N`` items
+      (it won at n = 100), else XLA's top_k (it won at every n from 1,000, either k);
+    - without XLA: TF's top_k kernel for k <= ``AUTO_KERNEL_MAX_K`` (it won at k = 10 at every
+      n), else the radix select (at k = n/2 TF's kernel sorts the row: 3-6x slower).
 
     n or k unknown while the graph is built (None) count as large; a per-row k counts by its
-    largest value. On a GPU (``device`` "GPU",
-    not measured here) ``"auto"`` takes ``("top_k", jit_compile)``: TF's and XLA's GPU top_k
-    are radix selects already. Every path gives the same values and gradients.
+    largest value. On a GPU (``device`` "GPU", not measured here) ``"auto"`` takes
+    ``("top_k", jit_compile)``: TF's and XLA's GPU top_k are radix selects already. Every path
+    gives the same values and gradients.
 
     Example:
         >>> resolve_method("auto", 1_000_000, 10, jit_compile=True)
-        ('top_k', False)
+        ('top_k', True)
+        >>> resolve_method("auto", 100, 10, jit_compile=True)
+        ('radix', True)
         >>> resolve_method("auto", 1_000_000, 500_000, jit_compile=False)
         ('radix', False)
-        >>> resolve_method("radix", 100, 10, jit_compile=True)
-        ('radix', True)
     """
     check_method(method)
     if method != "auto":
         return method, jit_compile
     if device.upper() == "GPU":
         return "top_k", jit_compile
-    small_k = k is not None and k <= AUTO_KERNEL_MAX_K
     if jit_compile:
-        long_rows = n is not None and n >= AUTO_KERNEL_MIN_N
-        return ("top_k", False) if small_k and long_rows else ("top_k", True)
+        short_rows = n is not None and n <= AUTO_RADIX_MAX_N
+        return ("radix", True) if short_rows else ("top_k", True)
+    small_k = k is not None and k <= AUTO_KERNEL_MAX_K
     return ("top_k", False) if small_k else ("radix", False)
 
 

@@ -190,17 +190,16 @@ def test_float_k_is_rejected():
 
 
 def test_auto_resolves_to_the_benchmarked_path_for_shape_k_device_and_xla():
-    kernel_k, long_n = selection.AUTO_KERNEL_MAX_K, selection.AUTO_KERNEL_MIN_N
+    kernel_k, radix_n = selection.AUTO_KERNEL_MAX_K, selection.AUTO_RADIX_MAX_N
     resolve = selection.resolve_method
-    assert resolve("auto", long_n, kernel_k, jit_compile=True) == ("top_k", False)
-    assert resolve("auto", long_n - 1, kernel_k, jit_compile=True) == ("top_k", True)
-    assert resolve("auto", long_n, kernel_k + 1, jit_compile=True) == ("top_k", True)
+    assert resolve("auto", radix_n, 10, jit_compile=True) == ("radix", True)
+    assert resolve("auto", radix_n + 1, 10, jit_compile=True) == ("top_k", True)
     assert resolve("auto", None, None, jit_compile=True) == ("top_k", True)
-    assert resolve("auto", 100, kernel_k, jit_compile=False) == ("top_k", False)
-    assert resolve("auto", 100, kernel_k + 1, jit_compile=False) == ("radix", False)
-    assert resolve("auto", long_n, None, jit_compile=False) == ("radix", False)
-    assert resolve("auto", long_n, 10, jit_compile=False, device="GPU") == ("top_k", False)
-    assert resolve("radix", long_n, 10, jit_compile=True) == ("radix", True)
+    assert resolve("auto", 10**6, kernel_k, jit_compile=False) == ("top_k", False)
+    assert resolve("auto", 10**6, kernel_k + 1, jit_compile=False) == ("radix", False)
+    assert resolve("auto", 100, None, jit_compile=False) == ("radix", False)
+    assert resolve("auto", 100, 10, jit_compile=True, device="GPU") == ("top_k", True)
+    assert resolve("radix", 10**6, 10, jit_compile=False) == ("radix", False)
     assert selection.static_k(tf.constant([3, 7])) == 7 and selection.static_k(4) == 4
     with pytest.raises(ValueError, match="unknown selection method 'sort'"):
         resolve("sort", 10, 1, jit_compile=True)

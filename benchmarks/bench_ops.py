@@ -1,18 +1,26 @@
-"""Forward+backward time of DFTopK against the top_k reference, the sigmoid floor and the peers.
+"""Forward+backward time of every DFTopK threshold path against a fair top_k, the sigmoid floor and
+the peers.
 
 One pass is ``p = operator(scores, k)`` and the gradient of ``<p, g>`` wrt the scores, for a fixed
 random upstream g, inside one ``tf.function``. Every operator is timed in the same process on the
 same scores [batch, n], its repeats interleaved with the others' (round-robin), so that load from
-other processes hits all of them alike; the table gives the median milliseconds and the ratios
-top_k / DFTopK and DFTopK / sigmoid. The sigmoid floor (one pass over the row) is timed as a plain
-``tf.function`` and with ``jit_compile=True``, since DFTopK's threshold search is XLA-compiled.
-"dftopk spread" is DFTopK with ``threshold_gradient="spread"`` (``dftopk_tf.ops``).
+other processes hits all of them alike; the table gives the median milliseconds.
+
+DFTopK's threshold paths, each with and without XLA (``jit_compile``): ``method="radix"`` (the O(n)
+radix select) and ``method="top_k"`` (``tf.math.top_k``; without XLA this is the official DFTopK
+code's formula, TF's own top_k kernel). "dftopk" is the default, ``method="auto"``. The table names
+the fastest threshold path per row (the winner) and gives the default's time over the fastest
+top_k path (at most 1.0x is the goal) and over the sigmoid floor (the faster of a plain and an
+XLA-compiled sigmoid: one pass over the row). "dftopk spread" is the default with
+``threshold_gradient="spread"`` (``dftopk_tf.ops``).
 
 The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
-are skipped beyond ``--matrix-memory-gb`` / ``--cubic-work`` and the table says so.
+are skipped beyond ``--matrix-memory-gb`` / ``--cubic-work`` and the table says so; ``--no-peers``
+leaves every peer out.
 
 Usage:
     python -m benchmarks.bench_ops --quick
+    python -m benchmarks.bench_ops --no-peers    # the threshold table: n = 100 .. 1,000,000
     python -m benchmarks.bench_ops --sizes 1000 10000 --batch 256 --repeats 9
 
 Example:
@@ -39,18 +47,31 @@ from models import tables
 Probabilities = Callable[[tf.Tensor], tf.Tensor]
 
 #: The sizes of the full run and of ``--quick``.
-FULL_SIZES: tuple[int, ...] = (100, 1_000, 10_000, 100_000)
+FULL_SIZES: tuple[int, ...] = (100, 1_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES: tuple[int, ...] = (100, 1_000, 10_000)
-#: Default cap on batch * n (the sorting peers keep about 20 [batch, 2n] tensors at once).
-DEFAULT_MAX_ELEMENTS = 6_400_000
+#: Default cap on batch * n: about the same work per pass from n = 10,000 up (256 x 10,000,
+#: 40 x 100,000, 4 x 1,000,000); the sorting peers keep about 20 [batch, 2n] tensors at once.
+DEFAULT_MAX_ELEMENTS = 4_000_000
 #: Working n x n float32 matrices an O(n^2) peer keeps in forward+backward (an estimate).
 MATRIX_COPIES = 8
 
 DFTOPK = "dftopk"
 DFTOPK_SPREAD = "dftopk spread"
-TOP_K = "dftopk top_k"
+RADIX_XLA = "radix xla"
+RADIX = "radix"
+TOP_K_XLA = "top_k xla"
+TOP_K = "top_k"
 SIGMOID = "sigmoid"
 SIGMOID_XLA = "sigmoid xla"
+#: DFTopK's threshold paths, (method, jit_compile) by column name; the winner is one of these.
+THRESHOLD_PATHS: dict[str, tuple[str, bool]] = {
+    RADIX_XLA: ("radix", True),
+    RADIX: ("radix", False),
+    TOP_K_XLA: ("top_k", True),
+    TOP_K: ("top_k", False),
+}
+#: The top_k paths the default must not be slower than.
+TOP_K_PATHS: tuple[str, ...] = (TOP_K_XLA, TOP_K)
 
 
 def forward_backward_step(
@@ -146,6 +167,7 @@ class Contender:
     build: Callable[[int], Probabilities]
     jit_compile: bool = False
     cost: str = "O(n)"
+    peer: bool = False
 
     def skip_reason(
         self, batch: int, n: int, matrix_memory_gb: float, cubic_work: float
@@ -160,20 +182,35 @@ class Contender:
         return None
 
 
+def _threshold_path(method: str, jit_compile: bool) -> Callable[[int], Probabilities]:
+    return lambda k: lambda s: dftopk(s, k, method=method, jit_compile=jit_compile)
+
+
 CONTENDERS: tuple[Contender, ...] = (
-    Contender(DFTOPK, lambda k: lambda s: dftopk(s, k, method="radix", jit_compile=True)),
-    Contender(
-        DFTOPK_SPREAD,
-        lambda k: lambda s: dftopk(s, k, jit_compile=True, threshold_gradient="spread"),
+    Contender(DFTOPK, lambda k: lambda s: dftopk(s, k)),
+    *(
+        Contender(name, _threshold_path(method, jit_compile))
+        for name, (method, jit_compile) in THRESHOLD_PATHS.items()
     ),
-    Contender(TOP_K, lambda k: lambda s: dftopk(s, k, method="top_k", jit_compile=False)),
+    Contender(DFTOPK_SPREAD, lambda k: lambda s: dftopk(s, k, threshold_gradient="spread")),
     Contender(SIGMOID, lambda k: tf.sigmoid),
     Contender(SIGMOID_XLA, lambda k: tf.sigmoid, jit_compile=True),
-    Contender("lapsum", lambda k: lambda s: peers.lapsum(s, k), cost="O(n log n)"),
-    Contender("sparse_topk", lambda k: lambda s: peers.sparse_topk(s, k), cost="O(n log n)"),
-    Contender("lcron_neuralsort", lambda k: lambda s: peers.lcron_neuralsort(s, k), cost="O(n^2)"),
-    Contender("lcron_softsort", lambda k: lambda s: peers.lcron_softsort(s, k), cost="O(n^2)"),
-    Contender("lcron_diffsort", lambda k: lambda s: peers.lcron_diffsort(s, k), cost="O(n^3)"),
+    Contender("lapsum", lambda k: lambda s: peers.lapsum(s, k), cost="O(n log n)", peer=True),
+    Contender(
+        "sparse_topk", lambda k: lambda s: peers.sparse_topk(s, k), cost="O(n log n)", peer=True
+    ),
+    Contender(
+        "lcron_neuralsort",
+        lambda k: lambda s: peers.lcron_neuralsort(s, k),
+        cost="O(n^2)",
+        peer=True,
+    ),
+    Contender(
+        "lcron_softsort", lambda k: lambda s: peers.lcron_softsort(s, k), cost="O(n^2)", peer=True
+    ),
+    Contender(
+        "lcron_diffsort", lambda k: lambda s: peers.lcron_diffsort(s, k), cost="O(n^3)", peer=True
+    ),
 )
 
 
@@ -192,11 +229,20 @@ class TableRow:
     cells: dict[str, float | str]
 
     def ratio(self, numerator: str, denominator: str) -> str:
-        """``numerator / denominator`` to one decimal, or "-" when either was skipped."""
-        top, bottom = self.cells.get(numerator), self.cells.get(denominator)
-        if not isinstance(top, float) or not isinstance(bottom, float):
+        """``numerator / denominator`` to two decimals, or "-" when either was skipped.
+
+        Either name may be a tuple of columns: the fastest of them is used.
+        """
+        top, bottom = self.fastest(numerator), self.fastest(denominator)
+        if top is None or bottom is None:
             return "-"
-        return f"{top / bottom:.1f}x"
+        return f"{self.cells[top] / self.cells[bottom]:.2f}x"
+
+    def fastest(self, names: str | Sequence[str]) -> str | None:
+        """The column among ``names`` with the smallest time (None when none was timed)."""
+        names = (names,) if isinstance(names, str) else names
+        timed = [name for name in names if isinstance(self.cells.get(name), float)]
+        return min(timed, key=lambda name: self.cells[name], default=None)
 
 
 def batch_for(n: int, batch: int, max_elements: int) -> int:
@@ -218,6 +264,7 @@ def run_benchmark(
     matrix_memory_gb: float,
     cubic_work: float,
     report: Callable[[str], None] = print,
+    with_peers: bool = True,
 ) -> list[TableRow]:
     """Times every contender for each n in ``sizes`` and k in {10, n / 2}; returns the rows.
 
@@ -226,6 +273,7 @@ def run_benchmark(
         >>> [(row.n, row.k) for row in rows]
         [(20, 10)]
     """
+    contenders = [c for c in CONTENDERS if with_peers or not c.peer]
     rows = []
     for n in sizes:
         row_batch = batch_for(n, batch, max_elements)
@@ -233,12 +281,12 @@ def run_benchmark(
         for k in sorted({min(10, n - 1), n // 2}):
             skipped = {
                 contender.name: reason
-                for contender in CONTENDERS
+                for contender in contenders
                 if (reason := contender.skip_reason(row_batch, n, matrix_memory_gb, cubic_work))
             }
             operators = {
                 contender.name: (contender.build(k), contender.jit_compile)
-                for contender in CONTENDERS
+                for contender in contenders
                 if contender.name not in skipped
             }
             report(f"n={n} k={k} batch={row_batch}: timing {', '.join(operators)}")
@@ -249,23 +297,31 @@ def run_benchmark(
 
 
 def markdown_table(rows: Sequence[TableRow]) -> str:
-    """The rows as a markdown table of medians (ms) and the ratios top_k / DFTopK, DFTopK / sigmoid.
+    """The rows as a markdown table: medians (ms), the winner and the default's ratios.
+
+    "winner" is the fastest threshold path; "dftopk / best top_k" divides the default by the
+    faster top_k path (with or without XLA); "dftopk / sigmoid" by the faster sigmoid.
 
     Example:
         >>> print(markdown_table([]).splitlines()[0][:24])
         | n | k | batch | dftopk
     """
-    names = [contender.name for contender in CONTENDERS]
-    ratios = [(TOP_K, DFTOPK), (DFTOPK, SIGMOID), (DFTOPK, SIGMOID_XLA)]
-    header = ["n", "k", "batch", *names, *(f"{top} / {bottom}" for top, bottom in ratios)]
+    names = list(dict.fromkeys(name for row in rows for name in row.cells)) or [
+        contender.name for contender in CONTENDERS
+    ]
+    header = ["n", "k", "batch", *names, "winner", "dftopk / best top_k", "dftopk / sigmoid"]
     table = []
     for row in rows:
         cells = [
             f"{value:.2f}" if isinstance(value, float) else value
             for value in (row.cells[name] for name in names)
         ]
-        ratio_cells = [row.ratio(top, bottom) for top, bottom in ratios]
-        table.append([str(row.n), str(row.k), str(row.batch), *cells, *ratio_cells])
+        summary = [
+            row.fastest(tuple(THRESHOLD_PATHS)) or "-",
+            row.ratio(DFTOPK, TOP_K_PATHS),
+            row.ratio(DFTOPK, (SIGMOID, SIGMOID_XLA)),
+        ]
+        table.append([str(row.n), str(row.k), str(row.batch), *cells, *summary])
     return tables.markdown_table(header, table)
 
 
@@ -294,8 +350,9 @@ def machine_description() -> str:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_ops",
-        description="Forward+backward time of DFTopK vs the top_k reference, a plain sigmoid and "
-        "the peer operators, for k in {10, n/2}; prints a markdown table of medians and ratios.",
+        description="Forward+backward time of DFTopK's threshold paths (radix and top_k, with and "
+        "without XLA, and the default method='auto'), a plain sigmoid and the peer operators, for "
+        "k in {10, n/2}; prints a markdown table of medians, the winner and ratios.",
     )
     parser.add_argument(
         "--sizes",
@@ -304,7 +361,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help=f"row lengths n (default {list(FULL_SIZES)}; with --quick {list(QUICK_SIZES)})",
     )
-    parser.add_argument("--batch", type=int, default=256, help="rows per pass (default 256)")
+    parser.add_argument(
+        "--batch", type=int, default=256, help="rows per pass, at most (default 256)"
+    )
     parser.add_argument(
         "--repeats",
         type=int,
@@ -326,8 +385,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--max-elements",
         type=int,
         default=DEFAULT_MAX_ELEMENTS,
-        help="cap on batch * n: the batch is reduced for large n to bound the peers' memory "
-        f"and time (default {DEFAULT_MAX_ELEMENTS:,}: batch 64 at n = 100,000)",
+        help="cap on batch * n: the batch is reduced for large n, for about the same work per "
+        f"pass (default {DEFAULT_MAX_ELEMENTS:,}: batch 40 at n = 100,000, 4 at 1,000,000)",
+    )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="time only DFTopK's paths and the sigmoid floor (leave out the peer operators)",
     )
     parser.add_argument(
         "--matrix-memory-gb",
@@ -368,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.max_elements,
         args.matrix_memory_gb,
         args.cubic_work,
+        with_peers=not args.no_peers,
     )
     print()
     print(markdown_table(rows))

@@ -1,7 +1,9 @@
 """Operator runtime by n: forward+backward ms of DFTopK and every peer, and the log-log slope.
 
-For each operator in ``dftopk_tf.operators`` and each n (k = n / 2, scores [batch, n]), one
-forward+backward pass is timed (``benchmarks.bench_ops.time_forward_backward``). Growing n stops
+For each operator in ``dftopk_tf.operators`` (DFTopK there runs its default ``method="auto"``),
+each of DFTopK's threshold paths (``THRESHOLD_PATHS``: the radix select and ``tf.math.top_k``, each
+with and without XLA) and each n (k = n / 2, scores [batch, n]), one forward+backward pass is
+timed (``benchmarks.bench_ops.time_forward_backward``). Growing n stops
 for an operator once the next size would exceed a budget, and the table says why:
 
 - memory: the operator's estimated working set (for the permutation-matrix peers,
@@ -30,8 +32,18 @@ import tensorflow as tf
 from benchmarks.bench_ops import MATRIX_COPIES, time_forward_backward
 from benchmarks.report_document import ReportSection
 from benchmarks.report_files import Cell, new_figure, save_figure
-from dftopk_tf.operators import OPERATOR_NAMES, SelectionOperator, get_operator
+from dftopk_tf.operators import OPERATOR_NAMES, get_operator
+from dftopk_tf.ops import dftopk
 
+#: DFTopK's threshold paths as extra series: name -> (method, jit_compile, cost).
+THRESHOLD_PATHS: dict[str, tuple[str, bool, str]] = {
+    "dftopk radix xla": ("radix", True, "O(n)"),
+    "dftopk radix": ("radix", False, "O(n)"),
+    "dftopk top_k xla": ("top_k", True, "O(n log n)"),
+    "dftopk top_k": ("top_k", False, "O(n log n)"),
+}
+#: The default series: every registered operator, then DFTopK's threshold paths.
+DEFAULT_SERIES: tuple[str, ...] = (*OPERATOR_NAMES, *THRESHOLD_PATHS)
 #: n from the paper's runtime script (5 .. 1,000) up to 100,000.
 DEFAULT_SIZES: tuple[int, ...] = (
     5, 10, 50, 100, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000
@@ -133,7 +145,7 @@ def skip_reason(
 
 
 def measure_runtime(
-    operators: Sequence[str] = OPERATOR_NAMES,
+    operators: Sequence[str] = DEFAULT_SERIES,
     sizes: Sequence[int] = DEFAULT_SIZES,
     batch: int = 16,
     repeats: int = 5,
@@ -145,7 +157,8 @@ def measure_runtime(
     """Times every operator at every size (k = n // 2) on every device, within the budgets.
 
     Args:
-        operators: operator names; each runs at its default temperature.
+        operators: operator names (each at its default temperature) and ``THRESHOLD_PATHS``
+            names (DFTopK at tau = 1 on that path).
         sizes: list sizes n (>= 2), ascending.
         batch: requests per pass.
         repeats: timed passes per point (the median is kept).
@@ -168,12 +181,10 @@ def measure_runtime(
     skipped: dict[tuple[str, str], str] = {}
     for device in devices or visible_devices():
         for name in operators:
-            operator = get_operator(name)
+            cost = series_cost(name)
             previous = None
             for n in sizes:
-                reason = skip_reason(
-                    operator.cost, n, batch, previous, memory_limit_bytes, time_limit_s
-                )
+                reason = skip_reason(cost, n, batch, previous, memory_limit_bytes, time_limit_s)
                 if reason is not None:
                     skipped[(name, device)] = reason
                     break
@@ -181,15 +192,36 @@ def measure_runtime(
                 with tf.device(f"/{device}:0"):
                     scores = tf.random.stateless_normal([batch, n], seed=[seed, n])
                     milliseconds = time_forward_backward(
-                        _selection(operator, k), scores, repeats, warmup=1
+                        series_selection(name, k), scores, repeats, warmup=1
                     )
                 points.append(RuntimePoint(name, device, n, k, batch, milliseconds))
                 previous = (n, milliseconds)
     return RuntimeResult(points, skipped)
 
 
-def _selection(operator: SelectionOperator, k: int) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``scores -> probabilities`` of the operator at k and its default temperature."""
+def series_cost(name: str) -> str:
+    """The declared cost of a series: a registered operator's, or a threshold path's.
+
+    Example:
+        >>> series_cost("dftopk top_k"), series_cost("lcron-softsort")
+        ('O(n log n)', 'O(n^2)')
+    """
+    if name in THRESHOLD_PATHS:
+        return THRESHOLD_PATHS[name][2]
+    return get_operator(name).cost
+
+
+def series_selection(name: str, k: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``scores -> probabilities`` of a series at k (operators at their default temperature).
+
+    Example:
+        >>> series_selection("dftopk radix", 1)(tf.constant([[2.0, 0.0]])).numpy().round(3)
+        array([[0.731, 0.269]], dtype=float32)
+    """
+    if name in THRESHOLD_PATHS:
+        method, jit_compile, _ = THRESHOLD_PATHS[name]
+        return lambda scores: dftopk(scores, k, method=method, jit_compile=jit_compile)
+    operator = get_operator(name)
     return lambda scores: operator.probabilities(scores, k, None, operator.default_temperature)
 
 
@@ -227,7 +259,7 @@ def slope_rows(result: RuntimeResult, fit_span: float = 20.0) -> list[list[Cell]
         rows.append([
             operator,
             device,
-            get_operator(operator).cost,
+            series_cost(operator),
             None if math.isnan(slope) else round(slope, 3),
             f"{fitted[0].n}..{fitted[-1].n}",
             result.skipped.get((operator, device), ""),

@@ -25,8 +25,6 @@ MAX_KEY: int = 2**31 - 1
 _LOW_31_BITS: int = 0x7FFFFFFF
 #: Rows narrower than this are counted and indexed in float32 (exact below 2**24).
 _MATMUL_COUNT_LIMIT: int = 2**24
-#: Positions enter matrix products as base-2048 digits: integers below 2**11 are exact in TF32.
-_DIGIT_BASE: int = 2**11
 
 
 def order_keys(values: tf.Tensor) -> tf.Tensor:
@@ -98,36 +96,6 @@ def min_key(keys: tf.Tensor, selected: tf.Tensor) -> tf.Tensor:
     """
     values = tf.where(selected, values_of_keys(keys), float("inf"))
     return order_keys(tf.reduce_min(values, axis=-1))
-
-
-def count_and_sole_index(indicator: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Per row of a bool [rows, n] tensor: the number of True entries and, where that number is
-    exactly 1, the position of the True entry (elsewhere the position is meaningless).
-
-    One matrix product of the 0/1 matrix with three columns gives both: ones, and the position
-    split into two base-2048 digits. Every matrix entry is then an integer below 2**11, exact
-    even where float32 products run in TF32 (11 significant bits, the default on NVIDIA Ampere
-    and later), and the float32 sums are exact below 2**24. Rows of 2**22 items or more, or of
-    unknown width, use integer reductions.
-
-    Example:
-        >>> count, index = count_and_sole_index(tf.constant([[False, True, False]]))
-        >>> count.numpy().tolist(), index.numpy().tolist()
-        ([1], [1])
-    """
-    width = indicator.shape[-1]
-    if width is None or width >= _DIGIT_BASE**2:
-        return row_count(indicator), first_true_index(indicator)
-    positions = tf.range(width)
-    columns = tf.cast(
-        tf.stack(
-            [tf.ones([width], tf.int32), positions % _DIGIT_BASE, positions // _DIGIT_BASE],
-            axis=1,
-        ),
-        tf.float32,
-    )
-    sums = tf.cast(tf.matmul(tf.cast(indicator, tf.float32), columns), tf.int32)
-    return sums[:, 0], sums[:, 1] + _DIGIT_BASE * sums[:, 2]
 
 
 def first_true_index(indicator: tf.Tensor) -> tf.Tensor:

@@ -2,7 +2,9 @@
 
 For scores x (one row per request) and k, the threshold is theta = (x_[k] + x_[k+1]) / 2 (the
 k-th and (k+1)-th largest real scores), and the operator is p_i = sigmoid((x_i - theta) / tau).
-The threshold is found in linear time (``dftopk_tf.selection``), never by sorting.
+The threshold is found by the fastest path for the call (``method="auto"``): TF's or XLA's
+``tf.math.top_k``, or the linear-time radix select (``dftopk_tf.selection``) where top_k would
+sort the row without XLA.
 
 Gradient (``tf.custom_gradient``): with s = p and upstream g, every real item gets
 g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j) / tau lands on the
@@ -65,39 +67,39 @@ def check_threshold_gradient(threshold_gradient: str) -> str:
     return threshold_gradient
 
 
-def _threshold_indices(
+def _threshold_weights(
     keys: tf.Tensor, k: tf.Tensor, kth_key: tf.Tensor, next_key: tf.Tensor
 ) -> tf.Tensor:
-    """[rows, 2] int32: positions of the k-th and (k+1)-th item (``tf.math.top_k`` tie order).
+    """[rows, n] float32: 1 on the k-th and on the (k+1)-th item (``tf.math.top_k`` tie order).
 
-    Without ties each key is held by one item, found by one pass; ties (some row's k-th or
-    (k+1)-th key held by several items) take the general path that counts occurrences. A missing
-    item gets position n.
+    Without ties each of the two keys is held by one item, marked by comparing keys: one counting
+    pass checks that, and the marks fuse into the gradient's final pass. Ties (some row's k-th or
+    (k+1)-th key held by several items, or both keys equal) take the general path that counts
+    occurrences by position. Rows without a k-th or (k+1)-th real item get no mark for it.
     """
     present = keys > selection.ABSENT_KEY
     is_kth = tf.logical_and(tf.equal(keys, kth_key[:, tf.newaxis]), present)
     is_next = tf.logical_and(tf.equal(keys, next_key[:, tf.newaxis]), present)
-    kth_holders, kth_index = key_passes.count_and_sole_index(is_kth)
-    next_holders, next_index = key_passes.count_and_sole_index(is_next)
-    n = tf.shape(keys)[-1]
-    # Rows without a k-th or (k+1)-th real item have no holder: position n, outside the row.
-    unique_indices = tf.stack(
-        [tf.where(kth_holders == 1, kth_index, n), tf.where(next_holders == 1, next_index, n)],
-        axis=-1,
-    )
     distinct = tf.logical_or(
         tf.not_equal(kth_key, next_key), tf.equal(kth_key, selection.ABSENT_KEY)
     )
-    unique = tf.logical_and(tf.logical_and(kth_holders <= 1, next_holders <= 1), distinct)
+    holders = key_passes.row_count(tf.logical_or(is_kth, is_next))
+    unique = tf.logical_and(holders <= 2, distinct)
+
+    def sole_holders() -> tf.Tensor:
+        return tf.cast(is_kth, tf.float32) + tf.cast(is_next, tf.float32)
 
     def tie_order() -> tf.Tensor:
         above_kth = key_passes.row_count(keys > kth_key[:, tf.newaxis])
         above_next = key_passes.row_count(keys > next_key[:, tf.newaxis])
         kth_index = selection.occurrence_index(keys, kth_key, k - above_kth)
         next_index = selection.occurrence_index(keys, next_key, k + 1 - above_next)
-        return tf.stack([kth_index, next_index], axis=-1)
+        positions = tf.range(tf.shape(keys)[-1])[tf.newaxis, :]
+        return tf.cast(tf.equal(positions, kth_index[:, tf.newaxis]), tf.float32) + tf.cast(
+            tf.equal(positions, next_index[:, tf.newaxis]), tf.float32
+        )
 
-    return tf.cond(tf.reduce_all(unique), lambda: unique_indices, tie_order)
+    return tf.cond(tf.reduce_all(unique), sole_holders, tie_order)
 
 
 def _where_real(mask: tf.Tensor | None, real: tf.Tensor, padded: float) -> tf.Tensor:
@@ -181,11 +183,7 @@ def _backward_rows(
     if threshold_gradient == "spread":
         weights = _spread_weights(soft, mask, probabilities)
         return item_grad - tf.math.multiply_no_nan(weights, 2.0 * share[:, tf.newaxis])
-    indices = _threshold_indices(keys, k, kth_key, next_key)
-    positions = tf.range(tf.shape(keys)[-1])[tf.newaxis, :]
-    at_threshold = tf.cast(tf.equal(positions, indices[:, :1]), tf.float32) + tf.cast(
-        tf.equal(positions, indices[:, 1:]), tf.float32
-    )
+    at_threshold = _threshold_weights(keys, k, kth_key, next_key)
     return item_grad - share[:, tf.newaxis] * at_threshold
 
 
@@ -248,9 +246,15 @@ def _dftopk(
 ) -> tf.Tensor:
     """Validates inputs, flattens them to rows, runs the operator and restores the shape."""
     scores = check_scores(scores)
-    selection.check_method(method)
     check_threshold_gradient(threshold_gradient)
     k = check_k(k, scores.shape)
+    method, jit_compile = selection.resolve_method(
+        method,
+        scores.shape[-1],
+        selection.static_k(k),
+        jit_compile,
+        selection.placement(scores),
+    )
     tau = check_positive_tensor("tau", tau)
     scores32 = tf.cast(scores, tf.float32)
     flat_scores, batch_shape = selection.flatten_rows(scores32)
@@ -278,7 +282,7 @@ def dftopk_logits(
     k: int | tf.Tensor,
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
-    method: str = "radix",
+    method: str = "auto",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -289,9 +293,12 @@ def dftopk_logits(
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         tau: temperature > 0 (Python float or scalar tensor).
         mask: optional bool [..., n], True for real items.
-        method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
-        jit_compile: compile the forward and backward passes with XLA (turn off for stock
-            TF Serving, which runs no XLA).
+        method: threshold search: ``"auto"`` (default: the fastest path for the shape, k, device
+            and XLA, ``dftopk_tf.selection.resolve_method``), ``"radix"`` (O(n) radix select)
+            or ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
+        jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
+            TF's top_k kernel uncompiled where that is faster); turn off for stock TF
+            Serving, which runs no XLA.
         threshold_gradient: ``"pair"`` (exact: the k-th and (k+1)-th item) or ``"spread"``
             (every item, by sigmoid'); see the module docstring.
 
@@ -320,7 +327,7 @@ def dftopk(
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
     hard: bool = False,
-    method: str = "radix",
+    method: str = "auto",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -333,9 +340,12 @@ def dftopk(
         mask: optional bool [..., n], True for real items; padded items get p = 0.
         hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
             and the gradient is DFTopK's (straight-through).
-        method: threshold search, ``"radix"`` (O(n), default) or ``"top_k"`` (reference).
-        jit_compile: compile the forward and backward passes with XLA (turn off for stock
-            TF Serving, which runs no XLA).
+        method: threshold search: ``"auto"`` (default: the fastest path for the shape, k, device
+            and XLA, ``dftopk_tf.selection.resolve_method``), ``"radix"`` (O(n) radix select)
+            or ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
+        jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
+            TF's top_k kernel uncompiled where that is faster); turn off for stock TF
+            Serving, which runs no XLA.
         threshold_gradient: ``"pair"`` (exact: the k-th and (k+1)-th item) or ``"spread"``
             (every item, by sigmoid'); see the module docstring.
 

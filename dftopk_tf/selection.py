@@ -26,6 +26,7 @@ Example:
 
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 
 from dftopk_tf.key_passes import (
@@ -40,8 +41,13 @@ from dftopk_tf.key_passes import (
 )
 from dftopk_tf.masking import resolve_mask
 
-#: Names accepted by ``method=``: the linear radix select and the ``tf.math.top_k`` reference.
-SELECTION_METHODS: tuple[str, ...] = ("radix", "top_k")
+#: Names accepted by ``method=``: the fastest path for the call (``resolve_method``), the linear
+#: radix select and ``tf.math.top_k``.
+SELECTION_METHODS: tuple[str, ...] = ("auto", "radix", "top_k")
+#: ``method="auto"`` with XLA: the radix select in rows of at most this many items, else top_k.
+AUTO_RADIX_MAX_N: int = 256
+#: ``method="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
+AUTO_KERNEL_MAX_K: int = 64
 
 
 def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -75,10 +81,74 @@ def check_method(method: str) -> None:
     Example:
         >>> check_method("radix")
     """
-    if method not in _KEY_PAIR_FUNCTIONS:
+    if method not in SELECTION_METHODS:
         raise ValueError(
             f"unknown selection method {method!r}; expected one of {SELECTION_METHODS}"
         )
+
+
+def resolve_method(
+    method: str, n: int | None, k: int | None, jit_compile: bool, device: str = "CPU"
+) -> tuple[str, bool]:
+    """The (method, jit_compile) that runs: ``method`` itself, or for ``"auto"`` the fastest path.
+
+    The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers`` (BUILD.md,
+    "Threshold paths"), forward+backward on CPU, k in {10, n/2}, n = 100 .. 1,000,000:
+
+    - with XLA (``jit_compile``): the radix select in rows of n <= ``AUTO_RADIX_MAX_N`` items
+      (it won at n = 100), else XLA's top_k (it won at every n from 1,000, either k);
+    - without XLA: TF's top_k kernel for k <= ``AUTO_KERNEL_MAX_K`` (it won at k = 10 at every
+      n), else the radix select (at k = n/2 TF's kernel sorts the row: 3-6x slower).
+
+    n or k unknown while the graph is built (None) count as large; a per-row k counts by its
+    largest value. On a GPU (``device`` "GPU", not measured here) ``"auto"`` takes
+    ``("top_k", jit_compile)``: TF's and XLA's GPU top_k are radix selects already. Every path
+    gives the same values and gradients.
+
+    Example:
+        >>> resolve_method("auto", 1_000_000, 10, jit_compile=True)
+        ('top_k', True)
+        >>> resolve_method("auto", 100, 10, jit_compile=True)
+        ('radix', True)
+        >>> resolve_method("auto", 1_000_000, 500_000, jit_compile=False)
+        ('radix', False)
+    """
+    check_method(method)
+    if method != "auto":
+        return method, jit_compile
+    if device.upper() == "GPU":
+        return "top_k", jit_compile
+    if jit_compile:
+        short_rows = n is not None and n <= AUTO_RADIX_MAX_N
+        return ("radix", True) if short_rows else ("top_k", True)
+    small_k = k is not None and k <= AUTO_KERNEL_MAX_K
+    return ("top_k", False) if small_k else ("radix", False)
+
+
+def static_k(k: int | tf.Tensor) -> int | None:
+    """The largest k as a Python int when it is known while the graph is built, else None.
+
+    Example:
+        >>> static_k(3), static_k(tf.constant([2, 5]))
+        (3, 5)
+    """
+    if isinstance(k, int):
+        return k
+    value = tf.get_static_value(k)
+    return None if value is None or np.size(value) == 0 else int(np.max(value))
+
+
+def placement(tensor: tf.Tensor) -> str:
+    """``"GPU"`` where ``tensor`` lives (or, when unplaced, will run) on a GPU, else ``"CPU"``.
+
+    Example:
+        >>> placement(tf.zeros([2])) in ("CPU", "GPU")
+        True
+    """
+    device = getattr(tensor, "device", "") or ""
+    if device:
+        return "GPU" if "GPU" in device.upper() else "CPU"
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
 
 
 def flatten_rows(scores: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -140,6 +210,9 @@ def kth_key_pair(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """k-th and (k+1)-th largest key per row of ``keys`` [rows, n] (``ABSENT_KEY`` where missing).
 
+    ``method="auto"`` here (inside a computation that is already compiled or not) takes the
+    no-XLA rule of ``resolve_method`` for a per-row k: the radix select.
+
     ``k`` is [rows] (k >= 1); where a row has fewer than k (k+1) real items the k-th ((k+1)-th)
     key is ``ABSENT_KEY``. ``key_count`` [rows], each row's count of keys above ``ABSENT_KEY``,
     saves a pass where the caller has it already.
@@ -150,7 +223,7 @@ def kth_key_pair(
         >>> values_of_keys(kth).numpy().tolist(), values_of_keys(nxt).numpy().tolist()
         ([3.0], [2.0])
     """
-    check_method(method)
+    method, _ = resolve_method(method, keys.shape[-1], None, jit_compile=False)
     real_count = row_count(keys > ABSENT_KEY) if key_count is None else key_count
     safe_k = tf.clip_by_value(k, 1, tf.maximum(real_count, 1))
     kth, next_kth = _KEY_PAIR_FUNCTIONS[method](keys, safe_k)
@@ -163,7 +236,7 @@ def kth_largest_pair(
     scores: tf.Tensor,
     k: int | tf.Tensor,
     mask: tf.Tensor | None = None,
-    method: str = "radix",
+    method: str = "auto",
     jit_compile: bool = True,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """The k-th and (k+1)-th largest real score of every row, in O(n) per row.
@@ -172,8 +245,9 @@ def kth_largest_pair(
         scores: float tensor [..., n] (computed in float32).
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         mask: optional bool [..., n], True for real items; padded items take no part.
-        method: ``"radix"`` (linear, default) or ``"top_k"`` (the ``tf.math.top_k`` reference).
-        jit_compile: compile the row computation with XLA.
+        method: ``"auto"`` (default: the fastest path, ``resolve_method``), ``"radix"`` (linear)
+            or ``"top_k"`` (``tf.math.top_k``).
+        jit_compile: allow XLA: compile the row computation (``"auto"`` may decline).
 
     Returns:
         Two float32 tensors of shape [...]. Where a row has fewer than k (k+1) real items the
@@ -185,7 +259,9 @@ def kth_largest_pair(
         ([2.0], [1.0])
     """
     scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
-    check_method(method)
+    method, jit_compile = resolve_method(
+        method, scores.shape[-1], static_k(k), jit_compile, placement(scores)
+    )
     mask = resolve_mask(scores, mask)
     flat_scores, batch_shape = flatten_rows(scores)
     flat_mask = tf.reshape(mask, tf.shape(flat_scores))

@@ -59,8 +59,29 @@ def test_run_benchmark_fills_the_table_with_times_skips_and_ratios():
     table = bench_ops.markdown_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert table[0].count("|") == table[-1].count("|") == len(names) + 7
-    assert table[-1].endswith(f"| {rows[-1].ratio(bench_ops.DFTOPK, bench_ops.SIGMOID_XLA)} |")
+    sigmoids = (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)
+    assert table[-1].endswith(f"| {rows[-1].ratio(bench_ops.DFTOPK, sigmoids)} |")
     assert "skipped (O(n^2) memory)" in table[-1] and rows[-1].ratio("lcron_softsort", "x") == "-"
+    winner = rows[-1].fastest(tuple(bench_ops.THRESHOLD_PATHS))
+    assert winner in bench_ops.THRESHOLD_PATHS and f"| {winner} |" in table[-1]
+
+
+def test_winner_is_the_fastest_threshold_path_and_ratios_take_the_fastest_of_a_group():
+    cells = {
+        bench_ops.DFTOPK: 2.0,
+        bench_ops.RADIX_XLA: 3.0,
+        bench_ops.RADIX: 9.0,
+        bench_ops.TOP_K_XLA: 2.5,
+        bench_ops.TOP_K: 4.0,
+        bench_ops.SIGMOID: 1.0,
+        bench_ops.SIGMOID_XLA: 0.5,
+    }
+    row = bench_ops.TableRow(100, 10, 8, cells)
+    assert row.fastest(tuple(bench_ops.THRESHOLD_PATHS)) == bench_ops.TOP_K_XLA
+    assert row.ratio(bench_ops.DFTOPK, bench_ops.TOP_K_PATHS) == "0.80x"
+    assert row.ratio(bench_ops.DFTOPK, (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)) == "4.00x"
+    table = bench_ops.markdown_table([row]).splitlines()
+    assert table[-1].endswith("| top_k xla | 0.80x | 4.00x |")
 
 
 def test_command_line_quick_run_prints_the_machine_and_the_table(capsys):
@@ -69,5 +90,8 @@ def test_command_line_quick_run_prints_the_machine_and_the_table(capsys):
     output = capsys.readouterr().out
     assert "CPU:" in output and f"TensorFlow {tf.__version__}" in output
     assert "| 2 | 1 | 2 |" in output and "load average after the run" in output
+    bench_ops.main([*quick, "--no-peers"])
+    header = capsys.readouterr().out.split("| n | k | batch |")[1].splitlines()[0]
+    assert "lapsum" not in header and "radix xla" in header and "winner" in header
     with pytest.raises(SystemExit):
         bench_ops.main(["--sizes", "1"])

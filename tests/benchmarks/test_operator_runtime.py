@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import tensorflow as tf
 
 from benchmarks.bench_ops import MATRIX_COPIES
 from benchmarks.operator_runtime import (
@@ -78,3 +79,19 @@ def test_plot_is_a_png(tmp_path) -> None:
     plot_runtime(RuntimeResult([RuntimePoint("bce", "CPU", 5, 2, 1, 0.1)], {}), path)
     with open(path, "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_threshold_paths_are_series_with_their_own_costs() -> None:
+    from benchmarks.operator_runtime import THRESHOLD_PATHS, series_cost, series_selection
+
+    assert series_cost("dftopk radix") == "O(n)" and series_cost("dftopk top_k xla") == "O(n log n)"
+    result = measure_runtime(list(THRESHOLD_PATHS), [6, 30], batch=2, repeats=1)
+    assert {(p.operator, p.n) for p in result.points} == {
+        (name, n) for name in THRESHOLD_PATHS for n in (6, 30)
+    }
+    assert {row[0]: row[2] for row in slope_rows(result)} == {
+        name: cost for name, (_, _, cost) in THRESHOLD_PATHS.items()
+    }
+    scores = tf.random.stateless_normal([2, 9], seed=[1, 2])
+    radix = series_selection("dftopk radix xla", 3)(scores)
+    tf.debugging.assert_near(series_selection("dftopk top_k", 3)(scores), radix)

@@ -27,22 +27,18 @@ def _unknown_width(function):
 
 
 @pytest.mark.parametrize("unknown_width", [False, True])
-def test_row_count_first_index_and_sole_index_match_numpy(unknown_width):
+def test_row_count_and_first_index_match_numpy(unknown_width):
     indicator = np.random.default_rng(1).random((ROWS, N)) < 0.05
     indicator[0] = False
     indicator[1] = False
     indicator[1, 17] = True
     functions = [key_passes.row_count, key_passes.first_true_index]
-    functions.append(lambda x: key_passes.count_and_sole_index(x))
     if unknown_width:
         functions = [_unknown_width(function) for function in functions]
-    count, first, (sole_count, sole_index) = (f(tf.constant(indicator)) for f in functions)
+    count, first = (f(tf.constant(indicator)) for f in functions)
     np.testing.assert_array_equal(count.numpy(), indicator.sum(axis=1))
     expected_first = np.where(indicator.any(axis=1), indicator.argmax(axis=1), N)
     np.testing.assert_array_equal(first.numpy(), expected_first)
-    np.testing.assert_array_equal(sole_count.numpy(), indicator.sum(axis=1))
-    single = indicator.sum(axis=1) == 1
-    np.testing.assert_array_equal(sole_index.numpy()[single], expected_first[single])
 
 
 def test_max_and_min_key_of_a_selection_are_exact():
@@ -71,13 +67,3 @@ def test_radix_kth_key_and_its_count_match_a_sort(seed):
     expected = -np.sort(-keys, axis=1)[np.arange(ROWS), k - 1]
     np.testing.assert_array_equal(kth.numpy(), expected)
     np.testing.assert_array_equal(at_least.numpy(), (keys >= expected[:, None]).sum(axis=1))
-
-
-def test_sole_index_is_exact_beyond_one_base_2048_digit():
-    width = 3 * 2048 + 5
-    positions = np.array([0, 2047, 2048, 4095, 6148, width - 1])
-    indicator = np.zeros((positions.size, width), bool)
-    indicator[np.arange(positions.size), positions] = True
-    count, index = key_passes.count_and_sole_index(tf.constant(indicator))
-    np.testing.assert_array_equal(count.numpy(), np.ones(positions.size))
-    np.testing.assert_array_equal(index.numpy(), positions)

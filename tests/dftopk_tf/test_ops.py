@@ -149,6 +149,35 @@ def test_gradient_matches_autodiff_of_the_top_k_formula(ties, method, jit_compil
         np.testing.assert_allclose(grad, grad_ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("n", "k", "jit_compile"),
+    [
+        (selection.AUTO_RADIX_MAX_N, 5, True),
+        (selection.AUTO_RADIX_MAX_N + 44, 150, True),
+        (90, selection.AUTO_KERNEL_MAX_K, False),
+        (200, selection.AUTO_KERNEL_MAX_K + 36, False),
+    ],
+)
+def test_auto_gives_the_radix_values_and_gradients_on_every_path_it_picks(n, k, jit_compile):
+    # The cases resolve to the radix select and to top_k, each with and without XLA.
+    rng = np.random.default_rng(n + k)
+    # Ties (integers) exercise the tie order of the threshold's gradient too.
+    scores = rng.integers(-n // 4, n // 4, size=(2, n)).astype(np.float32)
+    mask = rng.random((2, n)) < 0.9
+    weights = rng.normal(size=(2, n)).astype(np.float32)
+    for function in (ops.dftopk, ops.dftopk_logits):
+        auto = value_and_gradient(
+            lambda x, f=function: f(x, k, 0.3, mask, jit_compile=jit_compile), scores, weights
+        )
+        radix = value_and_gradient(
+            lambda x, f=function: f(x, k, 0.3, mask, method="radix", jit_compile=not jit_compile),
+            scores,
+            weights,
+        )
+        for got, expected in zip(auto, radix, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_tied_threshold_share_lands_on_the_top_k_order_positions():
     scores = tf.constant([[1.0, 1.0, 1.0, 1.0, 0.0]])
     _, grad = value_and_gradient(lambda x: ops.dftopk_logits(x, 2), scores, tf.ones([1, 5]))

@@ -187,3 +187,19 @@ def test_unknown_method_is_rejected():
 def test_float_k_is_rejected():
     with pytest.raises(TypeError, match="k must be an integer"):
         selection.topk_mask(tf.zeros([1, 3]), tf.constant([1.0]))
+
+
+def test_auto_resolves_to_the_benchmarked_path_for_shape_k_device_and_xla():
+    kernel_k, radix_n = selection.AUTO_KERNEL_MAX_K, selection.AUTO_RADIX_MAX_N
+    resolve = selection.resolve_method
+    assert resolve("auto", radix_n, 10, jit_compile=True) == ("radix", True)
+    assert resolve("auto", radix_n + 1, 10, jit_compile=True) == ("top_k", True)
+    assert resolve("auto", None, None, jit_compile=True) == ("top_k", True)
+    assert resolve("auto", 10**6, kernel_k, jit_compile=False) == ("top_k", False)
+    assert resolve("auto", 10**6, kernel_k + 1, jit_compile=False) == ("radix", False)
+    assert resolve("auto", 100, None, jit_compile=False) == ("radix", False)
+    assert resolve("auto", 100, 10, jit_compile=True, device="GPU") == ("top_k", True)
+    assert resolve("radix", 10**6, 10, jit_compile=False) == ("radix", False)
+    assert selection.static_k(tf.constant([3, 7])) == 7 and selection.static_k(4) == 4
+    with pytest.raises(ValueError, match="unknown selection method 'sort'"):
+        resolve("sort", 10, 1, jit_compile=True)

@@ -8,10 +8,11 @@ other processes hits all of them alike; the table gives the median milliseconds.
 
 DFTopK's threshold paths, each with and without XLA (``jit_compile``): ``method="radix"`` (the O(n)
 radix select) and ``method="top_k"`` (``tf.math.top_k``; without XLA this is the official DFTopK
-code's formula, TF's own top_k kernel). "dftopk" is the default, ``method="auto"``. The table names
-the fastest threshold path per row (the winner) and gives the default's time over the fastest
-top_k path (at most 1.0x is the goal) and over the sigmoid floor (the faster of a plain and an
-XLA-compiled sigmoid: one pass over the row). "dftopk spread" is the default with
+code's formula, TF's own top_k kernel). "dftopk" is the default (``method="radix"`` under XLA);
+"dftopk auto" is ``method="auto"``, the path ``resolve_method`` picks. The table names the fastest
+threshold path per row (the winner) and gives the default's and auto's time over the fastest
+top_k path (at most 1.0x is the goal) and the default's over the sigmoid floor (the faster of a
+plain and an XLA-compiled sigmoid: one pass over the row). "dftopk spread" is the default with
 ``threshold_gradient="spread"`` (``dftopk_tf.ops``).
 
 The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
@@ -56,6 +57,7 @@ DEFAULT_MAX_ELEMENTS = 4_000_000
 MATRIX_COPIES = 8
 
 DFTOPK = "dftopk"
+DFTOPK_AUTO = "dftopk auto"
 DFTOPK_SPREAD = "dftopk spread"
 RADIX_XLA = "radix xla"
 RADIX = "radix"
@@ -188,6 +190,7 @@ def _threshold_path(method: str, jit_compile: bool) -> Callable[[int], Probabili
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(DFTOPK, lambda k: lambda s: dftopk(s, k)),
+    Contender(DFTOPK_AUTO, lambda k: lambda s: dftopk(s, k, method="auto")),
     *(
         Contender(name, _threshold_path(method, jit_compile))
         for name, (method, jit_compile) in THRESHOLD_PATHS.items()
@@ -300,7 +303,8 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     """The rows as a markdown table: medians (ms), the winner and the default's ratios.
 
     "winner" is the fastest threshold path; "dftopk / best top_k" divides the default by the
-    faster top_k path (with or without XLA); "dftopk / sigmoid" by the faster sigmoid.
+    faster top_k path (with or without XLA), "auto / best top_k" ``method="auto"``;
+    "dftopk / sigmoid" divides the default by the faster sigmoid.
 
     Example:
         >>> print(markdown_table([]).splitlines()[0][:24])
@@ -309,7 +313,8 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     names = list(dict.fromkeys(name for row in rows for name in row.cells)) or [
         contender.name for contender in CONTENDERS
     ]
-    header = ["n", "k", "batch", *names, "winner", "dftopk / best top_k", "dftopk / sigmoid"]
+    header = ["n", "k", "batch", *names, "winner", "dftopk / best top_k", "auto / best top_k"]
+    header.append("dftopk / sigmoid")
     table = []
     for row in rows:
         cells = [
@@ -319,6 +324,7 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
         summary = [
             row.fastest(tuple(THRESHOLD_PATHS)) or "-",
             row.ratio(DFTOPK, TOP_K_PATHS),
+            row.ratio(DFTOPK_AUTO, TOP_K_PATHS),
             row.ratio(DFTOPK, (SIGMOID, SIGMOID_XLA)),
         ]
         table.append([str(row.n), str(row.k), str(row.batch), *cells, *summary])

@@ -24,9 +24,10 @@ class DFTopK(keras.layers.Layer):
             served model can take k as a request input instead of freezing it at export).
         tau: temperature > 0.
         hard: return the exact 0/1 top-k mask forward, with DFTopK's gradient backward.
-        method: threshold search: ``"auto"`` (default: the fastest path for the shape, k,
-            device and XLA, ``dftopk_tf.selection.resolve_method``), ``"radix"`` (O(n) radix
-            select) or ``"top_k"`` (``tf.math.top_k``); values and gradients are the same.
+        method: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
+            path that measured fastest for the shape, k, device and XLA,
+            ``dftopk_tf.selection.resolve_method``) or ``"top_k"`` (``tf.math.top_k``); values
+            and gradients are the same.
         jit_compile: allow XLA for the operator; set False before exporting for a model server
             without XLA (stock TF Serving).
         threshold_gradient: ``"pair"`` (exact: the threshold's share on the k-th and (k+1)-th
@@ -50,7 +51,7 @@ class DFTopK(keras.layers.Layer):
         k: int = 10,
         tau: float = 1.0,
         hard: bool = False,
-        method: str = "auto",
+        method: str = "radix",
         jit_compile: bool = True,
         threshold_gradient: str = "pair",
         **kwargs,

@@ -2,9 +2,10 @@
 
 For scores x (one row per request) and k, the threshold is theta = (x_[k] + x_[k+1]) / 2 (the
 k-th and (k+1)-th largest real scores), and the operator is p_i = sigmoid((x_i - theta) / tau).
-The threshold is found by the fastest path for the call (``method="auto"``): TF's or XLA's
-``tf.math.top_k``, or the linear-time radix select (``dftopk_tf.selection``) where top_k would
-sort the row without XLA.
+The threshold is found by a linear-time radix select by default (``method="radix"``,
+``dftopk_tf.selection``), never by a sort; ``method="auto"`` instead takes the path that measured
+fastest for the shape, k and XLA (TF's or XLA's ``tf.math.top_k`` from about n = 1,000 under XLA:
+BUILD.md, "Threshold paths").
 
 Gradient (``tf.custom_gradient``): with s = p and upstream g, every real item gets
 g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j) / tau lands on the
@@ -282,7 +283,7 @@ def dftopk_logits(
     k: int | tf.Tensor,
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
-    method: str = "auto",
+    method: str = "radix",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -293,9 +294,10 @@ def dftopk_logits(
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         tau: temperature > 0 (Python float or scalar tensor).
         mask: optional bool [..., n], True for real items.
-        method: threshold search: ``"auto"`` (default: the fastest path for the shape, k, device
-            and XLA, ``dftopk_tf.selection.resolve_method``), ``"radix"`` (O(n) radix select)
-            or ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
+        method: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
+            path that measured fastest for the shape, k, device and XLA,
+            ``dftopk_tf.selection.resolve_method``; XLA's top_k compiles slowly at large n) or
+            ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
             TF's top_k kernel uncompiled where that is faster); turn off for stock TF
             Serving, which runs no XLA.
@@ -327,7 +329,7 @@ def dftopk(
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
     hard: bool = False,
-    method: str = "auto",
+    method: str = "radix",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -340,9 +342,10 @@ def dftopk(
         mask: optional bool [..., n], True for real items; padded items get p = 0.
         hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
             and the gradient is DFTopK's (straight-through).
-        method: threshold search: ``"auto"`` (default: the fastest path for the shape, k, device
-            and XLA, ``dftopk_tf.selection.resolve_method``), ``"radix"`` (O(n) radix select)
-            or ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
+        method: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
+            path that measured fastest for the shape, k, device and XLA,
+            ``dftopk_tf.selection.resolve_method``; XLA's top_k compiles slowly at large n) or
+            ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
             TF's top_k kernel uncompiled where that is faster); turn off for stock TF
             Serving, which runs no XLA.

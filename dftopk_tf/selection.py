@@ -236,7 +236,7 @@ def kth_largest_pair(
     scores: tf.Tensor,
     k: int | tf.Tensor,
     mask: tf.Tensor | None = None,
-    method: str = "auto",
+    method: str = "radix",
     jit_compile: bool = True,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """The k-th and (k+1)-th largest real score of every row, in O(n) per row.
@@ -245,8 +245,8 @@ def kth_largest_pair(
         scores: float tensor [..., n] (computed in float32).
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         mask: optional bool [..., n], True for real items; padded items take no part.
-        method: ``"auto"`` (default: the fastest path, ``resolve_method``), ``"radix"`` (linear)
-            or ``"top_k"`` (``tf.math.top_k``).
+        method: ``"radix"`` (default: linear), ``"auto"`` (the fastest path,
+            ``resolve_method``) or ``"top_k"`` (``tf.math.top_k``).
         jit_compile: allow XLA: compile the row computation (``"auto"`` may decline).
 
     Returns:

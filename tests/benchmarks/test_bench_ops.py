@@ -58,7 +58,7 @@ def test_run_benchmark_fills_the_table_with_times_skips_and_ratios():
     assert rows[0].cells["lcron_softsort"] == "skipped (O(n^2) memory)"
     table = bench_ops.markdown_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
-    assert table[0].count("|") == table[-1].count("|") == len(names) + 7
+    assert table[0].count("|") == table[-1].count("|") == len(names) + 8
     sigmoids = (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)
     assert table[-1].endswith(f"| {rows[-1].ratio(bench_ops.DFTOPK, sigmoids)} |")
     assert "skipped (O(n^2) memory)" in table[-1] and rows[-1].ratio("lcron_softsort", "x") == "-"
@@ -69,6 +69,7 @@ def test_run_benchmark_fills_the_table_with_times_skips_and_ratios():
 def test_winner_is_the_fastest_threshold_path_and_ratios_take_the_fastest_of_a_group():
     cells = {
         bench_ops.DFTOPK: 2.0,
+        bench_ops.DFTOPK_AUTO: 5.0,
         bench_ops.RADIX_XLA: 3.0,
         bench_ops.RADIX: 9.0,
         bench_ops.TOP_K_XLA: 2.5,
@@ -81,7 +82,7 @@ def test_winner_is_the_fastest_threshold_path_and_ratios_take_the_fastest_of_a_g
     assert row.ratio(bench_ops.DFTOPK, bench_ops.TOP_K_PATHS) == "0.80x"
     assert row.ratio(bench_ops.DFTOPK, (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)) == "4.00x"
     table = bench_ops.markdown_table([row]).splitlines()
-    assert table[-1].endswith("| top_k xla | 0.80x | 4.00x |")
+    assert table[-1].endswith("| top_k xla | 0.80x | 2.00x | 4.00x |")
 
 
 def test_command_line_quick_run_prints_the_machine_and_the_table(capsys):

@@ -55,9 +55,8 @@ from models.contract import STAGE_CANDIDATES, zero_features
 from models.data import read_data_schema
 from models.objectives import METHOD_NAMES, TFRS_METHOD
 from models.tf_keras import keras
-from pipelines.convert import convert
 from pipelines.input import make_dataset
-from pipelines.simulate import simulate
+from pipelines.simulated_tfrecords import simulated_tfrecords
 
 DEFAULT_CUBIC_WORK = 2e9
 CUBIC_METHOD = "lcron-diffsort"
@@ -347,20 +346,6 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
     return tables.markdown_table(columns, table)
 
 
-def simulated_data(work_dir: str, requests: int, seed: int) -> str:
-    """Simulates and converts one day of ``requests`` into ``work_dir``; returns the folder.
-
-    Example:
-        >>> os.path.isfile(os.path.join(simulated_data(tmp_dir, 50, 0), "schema.json"))
-        True
-    """
-    recflow_root = os.path.join(work_dir, "recflow")
-    tfrecord_dir = os.path.join(work_dir, "tfrec")
-    simulate(recflow_root, 1, requests, seed, progress=False)
-    convert(recflow_root, tfrecord_dir, workers=1, progress=False)
-    return tfrecord_dir
-
-
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_train",
@@ -416,8 +401,8 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
     """Command-line entry: ``python -m benchmarks.bench_train --help``."""
     args = _parse_args(argv)
     with tempfile.TemporaryDirectory() as work_dir:
-        data_dir = args.data or simulated_data(
-            work_dir, args.batch_size * (args.steps + args.warmup), args.seed
+        data_dir = args.data or simulated_tfrecords(
+            work_dir, 1, args.batch_size * (args.steps + args.warmup), args.seed
         )
         started = time.perf_counter()
         rows = run_benchmark(

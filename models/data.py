@@ -9,13 +9,9 @@ otherwise; a run resumed after an interruption continues the input where the kil
 
 Example:
     >>> import tempfile
-    >>> from pipelines.convert import convert
-    >>> from pipelines.simulate import simulate
+    >>> from pipelines.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
-    >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
-    ...              progress=False)
-    >>> data_dir = f"{folder.name}/tfrec"
-    >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+    >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
     >>> schema = read_data_schema(data_dir)
     >>> split_days(schema)
     (['2024-01-13'], ['2024-01-14'])
@@ -137,13 +133,9 @@ def training_input(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.convert import convert
-        >>> from pipelines.simulate import simulate
+        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
-        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
-        ...              progress=False)
-        >>> data_dir = f"{folder.name}/tfrec"
-        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+        >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
         >>> type(creator).__name__
         'DatasetCreator'
@@ -172,13 +164,9 @@ def evaluation_dataset(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.convert import convert
-        >>> from pipelines.simulate import simulate
+        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
-        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
-        ...              progress=False)
-        >>> data_dir = f"{folder.name}/tfrec"
-        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+        >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> features, labels = next(iter(evaluation_dataset(data_dir, ["2024-01-14"], 8, 16, 42)))
         >>> features["items"].shape.as_list()
         [8, 56, 8]

@@ -166,13 +166,9 @@ def evaluate_model(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.convert import convert
-        >>> from pipelines.simulate import simulate
+        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
-        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
-        ...              progress=False)
-        >>> data_dir = f"{folder.name}/tfrec"
-        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+        >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> from models.cascade import build_cascade
         >>> from models.config import CascadeConfig
         >>> config = CascadeConfig.from_schema(read_data_schema(data_dir), method="bce")

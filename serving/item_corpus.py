@@ -7,13 +7,9 @@ video's fields do not change between requests, so the corpus keeps one row per `
 
 Example:
     >>> import tempfile
-    >>> from pipelines.convert import convert
-    >>> from pipelines.simulate import simulate
+    >>> from pipelines.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
-    >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
-    ...              progress=False)
-    >>> data_dir = f"{folder.name}/tfrec"
-    >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+    >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
     >>> corpus = collect_item_corpus(data_dir)
     >>> corpus.shape[1], corpus.dtype
     (8, dtype('int32'))
@@ -51,13 +47,9 @@ def collect_item_corpus(tfrecord_dir: str, days: Sequence[str] | None = None) ->
 
     Example:
         >>> import tempfile
-        >>> from pipelines.convert import convert
-        >>> from pipelines.simulate import simulate
+        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
-        >>> _ = simulate(f"{folder.name}/recflow", days=2, requests_per_day=64, seed=0,
-        ...              progress=False)
-        >>> data_dir = f"{folder.name}/tfrec"
-        >>> _ = convert(f"{folder.name}/recflow", data_dir, workers=1, progress=False)
+        >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> collect_item_corpus(data_dir, days=["2024-01-14"]).shape[1]
         8
     """

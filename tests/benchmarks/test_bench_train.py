@@ -8,11 +8,12 @@ import tensorflow as tf
 from benchmarks import bench_train
 from models.config import CascadeConfig
 from pipelines.input import load_schema
+from pipelines.simulated_tfrecords import simulated_tfrecords
 from tests.models.batches import TINY_LAYERS
 
 
 def test_docstring_examples_run(tmp_path) -> None:
-    data_dir = bench_train.simulated_data(str(tmp_path / "data"), 64, seed=0)
+    data_dir = simulated_tfrecords(str(tmp_path / "data"), 1, 64, seed=0)
     globs = {
         "tf": tf,
         "np": np,
@@ -49,7 +50,7 @@ def test_compare_table_gives_before_and_xla_speeds() -> None:
 
 
 def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:
-    data_dir = bench_train.simulated_data(str(tmp_path / "data"), 16, seed=0)
+    data_dir = simulated_tfrecords(str(tmp_path / "data"), 1, 16, seed=0)
     rows = bench_train.run_benchmark(
         data_dir, ["bce"], batch_size=8, steps=1, warmup=0, compare=True
     )
@@ -59,7 +60,7 @@ def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:
 def test_the_step_before_and_after_train_the_same_way(tmp_path) -> None:
     # Per-field tables with Adam's sparse path and fused tables with dense gradients are the
     # same model and update: from the same weights, two steps give the same losses and weights.
-    data_dir = bench_train.simulated_data(str(tmp_path / "data"), 16, seed=0)
+    data_dir = simulated_tfrecords(str(tmp_path / "data"), 1, 16, seed=0)
     config = CascadeConfig.from_schema(load_schema(data_dir), method="dftopk", **TINY_LAYERS)
     batches = bench_train.held_batches(data_dir, 8, 0, 2)
     before, before_step = bench_train.build_trainer(config, 0.05, "before")

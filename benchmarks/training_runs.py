@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from models.data import read_data_schema, steps_per_pass, training_input
 from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
-from models.objectives import DEFAULT_TEMPERATURES
+from models.objectives import default_temperature
 from models.protocol import JOINT_RECALL
 from models.tf_keras import keras
 from models.train import TrainOptions, run_training
@@ -73,7 +73,7 @@ class RunSettings:
         """
         if self.tau is not None:
             return self
-        return replace(self, tau=DEFAULT_TEMPERATURES[self.method])
+        return replace(self, tau=default_temperature(self.method))
 
 
 @dataclass(frozen=True)

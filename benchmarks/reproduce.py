@@ -315,6 +315,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data",
+        dest="data_dir",
         metavar="DIR",
         default=None,
         help="converted TFRecord folder (python -m pipelines.convert; simulated or real "
@@ -369,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     return run_experiments(
         args.out,
         sizes,
-        args.data,
+        args.data_dir,
         args.experiments,
         args.simulation_seed,
         log=lambda line: print(f"[reproduce {sizes.name}] {line}", flush=True),

@@ -184,10 +184,10 @@ class TrainingRunner:
             '/w/bce-seed3-tau_2-neg0-days_default'
         """
         return TrainOptions(
-            data=self.data_dir,
+            data_dir=self.data_dir,
             model_dir=os.path.join(self.work_dir, settings.name()),
             method=settings.method,
-            tau=settings.tau,
+            temperature=settings.tau,
             negatives=settings.negatives,
             epochs=self.epochs,
             batch_size=self.batch_size,

@@ -30,7 +30,7 @@ def simulated_tfrecords(folder: str, days: int, requests_per_day: int, seed: int
         'tfrec'
     """
     recflow_dir = os.path.join(folder, "recflow")
-    tfrecord_dir = os.path.join(folder, "tfrec")
+    data_dir = os.path.join(folder, "tfrec")
     simulate(recflow_dir, days, requests_per_day, seed, progress=False)
-    convert(recflow_dir, tfrecord_dir, workers=1, progress=False)
-    return tfrecord_dir
+    convert(recflow_dir, data_dir, workers=1, progress=False)
+    return data_dir

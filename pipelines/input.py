@@ -98,7 +98,7 @@ def features_and_labels(
 
 
 def _pipeline_shards(
-    path: str,
+    data_dir: str,
     schema: dict[str, Any],
     days: Sequence[str],
     shuffle: bool,
@@ -114,7 +114,7 @@ def _pipeline_shards(
     rng = np.random.default_rng(seed)
     per_day = []
     for day in days:
-        shards = fmt.shard_paths(path, schema, [day])
+        shards = fmt.shard_paths(data_dir, schema, [day])
         per_day.append([shards[i] for i in rng.permutation(len(shards))] if shuffle else shards)
     split_records = pipelines > 1 and sum(len(shards) for shards in per_day) < pipelines
     if pipelines == 1 or split_records:

@@ -30,7 +30,7 @@ from pipelines.input import load_schema, make_dataset
 
 CONVERT_HINT = (
     "write one with: python -m pipelines.simulate --out SIM_DIR ... && "
-    "python -m pipelines.convert --recflow SIM_DIR --out TFREC_DIR"
+    "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
 )
 
 

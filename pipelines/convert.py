@@ -18,7 +18,7 @@ fingerprint matches without reading it, rewrites only the missing shards of an u
 starts over a day whose inputs changed.
 
 Example:
-    python -m pipelines.convert --recflow /tmp/recflow_sim --out /tmp/recflow_tfrec --workers 2
+    python -m pipelines.convert --recflow /tmp/recflow_sim --data /tmp/recflow_tfrec --workers 2
 """
 
 import argparse
@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: ``python -m pipelines.convert --help``.
 
     Example:
-        >>> main(["--recflow", recflow_root, "--out", os.path.join(tmp_dir, "cli"), "--workers",
+        >>> main(["--recflow", recflow_root, "--data", os.path.join(tmp_dir, "cli"), "--workers",
         ...       "1", "--quiet"])
         converted 240 requests of 2 days into 2 shards in ... (0 days already done)
     """
@@ -341,7 +341,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "complete shards are kept, partial ones rewritten.",
     )
     parser.add_argument("--recflow", required=True, help="RecFlow root (all_stage/, ...)")
-    parser.add_argument("--out", required=True, help="output TFRecord folder")
+    parser.add_argument(
+        "--data",
+        "--out",
+        dest="data_dir",
+        required=True,
+        help="the TFRecord folder to write: the --data of models.train and models.evaluate "
+        "(--out is an alias)",
+    )
     parser.add_argument(
         "--days",
         nargs="+",
@@ -364,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = add_entry_flags(parser).parse_args(argv)
     summary = convert(
         args.recflow,
-        args.out,
+        args.data_dir,
         args.days,
         args.workers,
         args.requests_per_shard,
@@ -372,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(
         f"converted {summary.requests} requests of {len(summary.days)} days into "
-        f"{summary.shards} shards in {args.out} ({len(summary.skipped_days)} days already done)"
+        f"{summary.shards} shards in {args.data_dir} "
+        f"({len(summary.skipped_days)} days already done)"
     )
 
 

@@ -6,13 +6,14 @@ random upstream g, inside one ``tf.function``. Every operator is timed in the sa
 same scores [batch, n], its repeats interleaved with the others' (round-robin), so that load from
 other processes hits all of them alike; the table gives the median milliseconds.
 
-DFTopK's threshold paths, each with and without XLA (``jit_compile``): ``method="radix"`` (the O(n)
-radix select) and ``method="top_k"`` (``tf.math.top_k``; without XLA this is the official DFTopK
-code's formula, TF's own top_k kernel). "dftopk" is the default (``method="radix"`` under XLA);
-"dftopk auto" is ``method="auto"``, the path ``resolve_method`` picks. The table names the fastest
-threshold path per row (the winner) and gives the default's and auto's time over the fastest
-top_k path (at most 1.0x is the goal) and the default's over the sigmoid floor (the faster of a
-plain and an XLA-compiled sigmoid: one pass over the row). "dftopk spread" is the default with
+DFTopK's threshold paths, each with and without XLA (``jit_compile``): ``selection="radix"``
+(the O(n) radix select) and ``selection="top_k"`` (``tf.math.top_k``; without XLA this is the
+official DFTopK code's formula, TF's own top_k kernel). "dftopk" is the default
+(``selection="radix"`` under XLA); "dftopk auto" is ``selection="auto"``, the path
+``resolve_selection`` picks. The table names the fastest threshold path per row (the winner) and
+gives the default's and auto's time over the fastest top_k path (at most 1.0x is the goal) and the
+default's over the sigmoid floor (the faster of a plain and an XLA-compiled sigmoid: one pass over
+the row). "dftopk spread" is the default with
 ``threshold_gradient="spread"`` (``dftopk_tf.ops``).
 
 The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
@@ -65,7 +66,7 @@ TOP_K_XLA = "top_k xla"
 TOP_K = "top_k"
 SIGMOID = "sigmoid"
 SIGMOID_XLA = "sigmoid xla"
-#: DFTopK's threshold paths, (method, jit_compile) by column name; the winner is one of these.
+#: DFTopK's threshold paths, (selection, jit_compile) by column name; the winner is one of these.
 THRESHOLD_PATHS: dict[str, tuple[str, bool]] = {
     RADIX_XLA: ("radix", True),
     RADIX: ("radix", False),
@@ -184,16 +185,16 @@ class Contender:
         return None
 
 
-def _threshold_path(method: str, jit_compile: bool) -> Callable[[int], Probabilities]:
-    return lambda k: lambda s: dftopk(s, k, method=method, jit_compile=jit_compile)
+def _threshold_path(selection: str, jit_compile: bool) -> Callable[[int], Probabilities]:
+    return lambda k: lambda s: dftopk(s, k, selection=selection, jit_compile=jit_compile)
 
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(DFTOPK, lambda k: lambda s: dftopk(s, k)),
-    Contender(DFTOPK_AUTO, lambda k: lambda s: dftopk(s, k, method="auto")),
+    Contender(DFTOPK_AUTO, lambda k: lambda s: dftopk(s, k, selection="auto")),
     *(
-        Contender(name, _threshold_path(method, jit_compile))
-        for name, (method, jit_compile) in THRESHOLD_PATHS.items()
+        Contender(name, _threshold_path(selection, jit_compile))
+        for name, (selection, jit_compile) in THRESHOLD_PATHS.items()
     ),
     Contender(DFTOPK_SPREAD, lambda k: lambda s: dftopk(s, k, threshold_gradient="spread")),
     Contender(SIGMOID, lambda k: tf.sigmoid),
@@ -303,7 +304,7 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     """The rows as a markdown table: medians (ms), the winner and the default's ratios.
 
     "winner" is the fastest threshold path; "dftopk / best top_k" divides the default by the
-    faster top_k path (with or without XLA), "auto / best top_k" ``method="auto"``;
+    faster top_k path (with or without XLA), "auto / best top_k" ``selection="auto"``;
     "dftopk / sigmoid" divides the default by the faster sigmoid.
 
     Example:
@@ -357,8 +358,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_ops",
         description="Forward+backward time of DFTopK's threshold paths (radix and top_k, with and "
-        "without XLA, and the default method='auto'), a plain sigmoid and the peer operators, for "
-        "k in {10, n/2}; prints a markdown table of medians, the winner and ratios.",
+        "without XLA, the default and selection='auto'), a plain sigmoid and the peer operators, "
+        "for k in {10, n/2}; prints a markdown table of medians, the winner and ratios.",
     )
     parser.add_argument(
         "--sizes",

@@ -16,8 +16,8 @@ Usage:
     python -m benchmarks.bench_pipeline --days 2 --requests-per-day 20000 --workers 2
 
 Example:
-    >>> model = DinStandIn(load_schema(tfrecord_dir))
-    >>> features, labels = next(iter(make_dataset(tfrecord_dir, 4)))
+    >>> model = DinStandIn(load_schema(data_dir))
+    >>> features, labels = next(iter(make_dataset(data_dir, 4)))
     >>> model(features).shape
     TensorShape([4, 40])
 """
@@ -56,7 +56,7 @@ class DinStandIn(tf.keras.Model):
     (5 x 8): 21 x 8 = 168 inputs -> 128 -> 128 -> 32 -> 1.
 
     Example:
-        >>> model = DinStandIn(load_schema(tfrecord_dir))
+        >>> model = DinStandIn(load_schema(data_dir))
         >>> model(features).shape  # features: a make_dataset batch of 8
         TensorShape([8, 40])
     """
@@ -118,18 +118,18 @@ class Measurement:
 
 
 def input_examples_per_second(
-    tfrecord_dir: str, batch_size: int, negatives: int, batches: int
+    data_dir: str, batch_size: int, negatives: int, batches: int
 ) -> tuple[float, float]:
     """Reads ``batches`` training batches (after one warm-up batch); returns (examples/s, s).
 
     The dataset repeats, so short datasets are read several times.
 
     Example:
-        >>> rate, seconds = input_examples_per_second(tfrecord_dir, 16, 8, batches=3)
+        >>> rate, seconds = input_examples_per_second(data_dir, 16, 8, batches=3)
         >>> rate > 0
         True
     """
-    dataset = make_dataset(tfrecord_dir, batch_size, negatives, drop_remainder=True).repeat()
+    dataset = make_dataset(data_dir, batch_size, negatives, drop_remainder=True).repeat()
     iterator = iter(dataset)
     next(iterator)
     start = time.perf_counter()
@@ -143,7 +143,7 @@ def training_step(model: DinStandIn) -> Any:
     """A compiled training step: sigmoid cross-entropy of the scores against rank_pos, Adam.
 
     Example:
-        >>> step = training_step(DinStandIn(load_schema(tfrecord_dir)))
+        >>> step = training_step(DinStandIn(load_schema(data_dir)))
         >>> float(step(features, labels)) > 0
         True
     """
@@ -168,7 +168,7 @@ def step_seconds(step: Any, batches: Any, steps: int) -> float:
     """Median seconds of ``steps`` training steps over ``batches`` (an iterator), after warm-up.
 
     Example:
-        >>> step = training_step(DinStandIn(load_schema(tfrecord_dir)))
+        >>> step = training_step(DinStandIn(load_schema(data_dir)))
         >>> step_seconds(step, iter([(features, labels)] * 3), steps=2) > 0
         True
     """
@@ -200,7 +200,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
         train step fed by make_dataset, 4 negatives | B=32, N=44
     """
     recflow_root = os.path.join(work_dir, "recflow")
-    tfrecord_dir = os.path.join(work_dir, "tfrec")
+    data_dir = os.path.join(work_dir, "tfrec")
     requests = args.days * args.requests_per_day
     size = f"{requests:,} requests ({args.days} days)"
     rows = []
@@ -211,7 +211,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
         )
     )
     start = time.perf_counter()
-    convert(recflow_root, tfrecord_dir, workers=args.workers, progress=False)
+    convert(recflow_root, data_dir, workers=args.workers, progress=False)
     seconds = time.perf_counter() - start
     rows.append(
         Measurement(
@@ -222,17 +222,17 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
         )
     )
 
-    schema = load_schema(tfrecord_dir)
+    schema = load_schema(data_dir)
     for negatives in args.negatives:
         candidates = fmt.NUM_CANDIDATES + negatives
         shape = f"B={args.batch}, N={candidates}"
-        rate, seconds = input_examples_per_second(tfrecord_dir, args.batch, negatives, args.batches)
+        rate, seconds = input_examples_per_second(data_dir, args.batch, negatives, args.batches)
         rows.append(
             Measurement(
                 f"tf.data input, {negatives} negatives", shape, seconds, f"{rate:,.0f} examples/s"
             )
         )
-        dataset = make_dataset(tfrecord_dir, args.batch, negatives, drop_remainder=True)
+        dataset = make_dataset(data_dir, args.batch, negatives, drop_remainder=True)
         held = next(iter(dataset))
         step = training_step(DinStandIn(schema))
         in_memory = step_seconds(step, iter([held] * (args.steps + 1)), args.steps)

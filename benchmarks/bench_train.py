@@ -354,7 +354,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "machine.",
     )
     parser.add_argument(
-        "--data", default=None, help="converted TFRecord folder (default: simulate one day)"
+        "--data",
+        dest="data_dir",
+        default=None,
+        help="converted TFRecord folder (default: simulate one day)",
     )
     parser.add_argument(
         "--methods",
@@ -401,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
     """Command-line entry: ``python -m benchmarks.bench_train --help``."""
     args = _parse_args(argv)
     with tempfile.TemporaryDirectory() as work_dir:
-        data_dir = args.data or simulated_tfrecords(
+        data_dir = args.data_dir or simulated_tfrecords(
             work_dir, 1, args.batch_size * (args.steps + args.warmup), args.seed
         )
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Operator runtime by n: forward+backward ms of DFTopK and every peer, and the log-log slope.
 
-For each operator in ``dftopk_tf.operators`` (DFTopK there runs its default ``method="auto"``),
+For each operator in ``dftopk_tf.operators`` (DFTopK there runs its default ``selection="radix"``),
 each of DFTopK's threshold paths (``THRESHOLD_PATHS``: the radix select and ``tf.math.top_k``, each
 with and without XLA) and each n (k = n / 2, scores [batch, n]), one forward+backward pass is
 timed (``benchmarks.bench_ops.time_forward_backward``). Growing n stops
@@ -35,7 +35,7 @@ from benchmarks.report_files import Cell, new_figure, save_figure
 from dftopk_tf.operators import OPERATOR_NAMES, get_operator
 from dftopk_tf.ops import dftopk
 
-#: DFTopK's threshold paths as extra series: name -> (method, jit_compile, cost).
+#: DFTopK's threshold paths as extra series: name -> (selection, jit_compile, cost).
 THRESHOLD_PATHS: dict[str, tuple[str, bool, str]] = {
     "dftopk radix xla": ("radix", True, "O(n)"),
     "dftopk radix": ("radix", False, "O(n)"),
@@ -219,8 +219,8 @@ def series_selection(name: str, k: int) -> Callable[[tf.Tensor], tf.Tensor]:
         array([[0.731, 0.269]], dtype=float32)
     """
     if name in THRESHOLD_PATHS:
-        method, jit_compile, _ = THRESHOLD_PATHS[name]
-        return lambda scores: dftopk(scores, k, method=method, jit_compile=jit_compile)
+        selection, jit_compile, _ = THRESHOLD_PATHS[name]
+        return lambda scores: dftopk(scores, k, selection=selection, jit_compile=jit_compile)
     operator = get_operator(name)
     return lambda scores: operator.probabilities(scores, k, None, operator.default_temperature)
 

@@ -69,10 +69,10 @@ def simulated_data(out_dir: str, sizes: ExperimentSizes, seed: int) -> tuple[str
 
         data_dir, description = simulated_data("/tmp/report", SIZES["tiny"], seed=0)
     """
-    recflow_dir = os.path.join(out_dir, "data", "recflow")
+    recflow_root = os.path.join(out_dir, "data", "recflow")
     data_dir = os.path.join(out_dir, "data", "tfrecords")
-    summary = simulate(recflow_dir, sizes.days, sizes.requests_per_day, seed, progress=False)
-    convert(recflow_dir, data_dir, workers=min(2, os.cpu_count() or 1), progress=False)
+    summary = simulate(recflow_root, sizes.days, sizes.requests_per_day, seed, progress=False)
+    convert(recflow_root, data_dir, workers=min(2, os.cpu_count() or 1), progress=False)
     description = (
         f"Data: simulated RecFlow (pipelines.simulate, seed {seed}), {sizes.days} days x "
         f"{sizes.requests_per_day} requests ({summary.days[0]} .. {summary.days[-1]}; the last "
@@ -315,6 +315,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data",
+        dest="data_dir",
         metavar="DIR",
         default=None,
         help="converted TFRecord folder (python -m pipelines.convert; simulated or real "
@@ -369,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     return run_experiments(
         args.out,
         sizes,
-        args.data,
+        args.data_dir,
         args.experiments,
         args.simulation_seed,
         log=lambda line: print(f"[reproduce {sizes.name}] {line}", flush=True),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from models.data import read_data_schema, steps_per_pass, training_input
 from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
-from models.objectives import DEFAULT_TEMPERATURES
+from models.objectives import default_temperature
 from models.protocol import JOINT_RECALL
 from models.tf_keras import keras
 from models.train import TrainOptions, run_training
@@ -73,7 +73,7 @@ class RunSettings:
         """
         if self.tau is not None:
             return self
-        return replace(self, tau=DEFAULT_TEMPERATURES[self.method])
+        return replace(self, tau=default_temperature(self.method))
 
 
 @dataclass(frozen=True)
@@ -184,10 +184,10 @@ class TrainingRunner:
             '/w/bce-seed3-tau_2-neg0-days_default'
         """
         return TrainOptions(
-            data=self.data_dir,
+            data_dir=self.data_dir,
             model_dir=os.path.join(self.work_dir, settings.name()),
             method=settings.method,
-            tau=settings.tau,
+            temperature=settings.tau,
             negatives=settings.negatives,
             epochs=self.epochs,
             batch_size=self.batch_size,

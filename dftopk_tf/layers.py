@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from dftopk_tf.keras_compat import keras, register_serializable
 from dftopk_tf.ops import check_threshold_gradient, dftopk
-from dftopk_tf.selection import check_method
+from dftopk_tf.selection import check_selection, renamed_selection
 
 
 @register_serializable
@@ -24,10 +24,11 @@ class DFTopK(keras.layers.Layer):
             served model can take k as a request input instead of freezing it at export).
         tau: temperature > 0.
         hard: return the exact 0/1 top-k mask forward, with DFTopK's gradient backward.
-        method: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
+        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
             path that measured fastest for the shape, k, device and XLA,
-            ``dftopk_tf.selection.resolve_method``) or ``"top_k"`` (``tf.math.top_k``); values
-            and gradients are the same.
+            ``dftopk_tf.selection.resolve_selection``) or ``"top_k"`` (``tf.math.top_k``);
+            values and gradients are the same. (Earlier versions named it ``method``;
+            ``from_config`` still reads that key.)
         jit_compile: allow XLA for the operator; set False before exporting for a model server
             without XLA (stock TF Serving).
         threshold_gradient: ``"pair"`` (exact: the threshold's share on the k-th and (k+1)-th
@@ -51,7 +52,7 @@ class DFTopK(keras.layers.Layer):
         k: int = 10,
         tau: float = 1.0,
         hard: bool = False,
-        method: str = "radix",
+        selection: str = "radix",
         jit_compile: bool = True,
         threshold_gradient: str = "pair",
         **kwargs,
@@ -61,14 +62,13 @@ class DFTopK(keras.layers.Layer):
             raise ValueError(f"k must be an int >= 1, got {k!r}")
         if not tau > 0:
             raise ValueError(f"tau must be > 0, got {tau!r}")
-        check_method(method)
         self.threshold_gradient = check_threshold_gradient(threshold_gradient)
         # The output keeps the input's padding: a Keras mask passes through unchanged.
         self.supports_masking = True
         self.k = k
         self.tau = tau
         self.hard = hard
-        self.method = method
+        self.selection = check_selection(selection)
         self.jit_compile = jit_compile
 
     def call(
@@ -80,10 +80,15 @@ class DFTopK(keras.layers.Layer):
             tau=self.tau,
             mask=mask,
             hard=self.hard,
-            method=self.method,
+            selection=self.selection,
             jit_compile=self.jit_compile,
             threshold_gradient=self.threshold_gradient,
         )
+
+    @classmethod
+    def from_config(cls, config: dict) -> "DFTopK":
+        """Also reads configs of earlier versions, which named the threshold search ``method``."""
+        return cls(**renamed_selection(config))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -94,7 +99,7 @@ class DFTopK(keras.layers.Layer):
             "k": self.k,
             "tau": self.tau,
             "hard": self.hard,
-            "method": self.method,
+            "selection": self.selection,
             "jit_compile": self.jit_compile,
             "threshold_gradient": self.threshold_gradient,
         }

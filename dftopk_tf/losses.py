@@ -140,13 +140,15 @@ class TopKSelectionLoss(keras.losses.Loss):
         name: str | None = None,
         **kwargs,
     ):
-        get_operator(method)
+        operator = get_operator(method)
         if not _is_size(k) or (label_k is not None and not _is_size(label_k)):
             raise ValueError(f"k and label_k must be >= 1 (ints), got k={k!r}, label_k={label_k!r}")
         if isinstance(temperature, numbers.Real):
             check_positive("temperature", temperature)
         super().__init__(name=name or f"{method}_loss", **kwargs)
         self.method = method
+        # Resolved once here: the calls use the operator itself, not its name.
+        self.operator = operator
         self.k = k
         self.temperature = temperature
         self.label_k = label_k
@@ -156,12 +158,12 @@ class TopKSelectionLoss(keras.losses.Loss):
         labels = padded_labels(y_true)
         check_labels_shape(labels, y_pred)
         mask, top_k_mask = ground_truth(labels, label_k)
-        targets = selection_targets(self.method, labels, mask, label_k, top_k_mask)
-        stage = stage_terms(self.method, y_pred, self.k, mask, self.temperature)
+        targets = selection_targets(self.operator, labels, mask, label_k, top_k_mask)
+        stage = stage_terms(self.operator, y_pred, self.k, mask, self.temperature)
         loss = binary_cross_entropy(
             targets.selected, stage.log_selected, stage.log_not_selected, mask, targets.not_selected
         )
-        return loss * stage_gate(self.method, mask, self.k)
+        return loss * stage_gate(self.operator, mask, self.k)
 
     def get_config(self) -> dict:
         return {
@@ -264,7 +266,7 @@ class CascadeTopKLoss(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        get_operator(method)
+        operator = get_operator(method)
         stage_ks = tuple(int(k) for k in stage_ks)
         if not stage_ks or min(stage_ks) < 1 or label_k < 1:
             raise ValueError(
@@ -276,6 +278,7 @@ class CascadeTopKLoss(keras.layers.Layer):
                 f"temperature has {len(temperature)} values for {len(stage_ks)} stages"
             )
         self.method = method
+        self.operator = operator
         self.stage_ks = stage_ks
         self.label_k = label_k
         self.temperature = list(temperature) if isinstance(temperature, Sequence) else temperature
@@ -300,10 +303,10 @@ class CascadeTopKLoss(keras.layers.Layer):
             )
         labels = padded_labels(labels)
         mask, top_k_mask = ground_truth(labels, self.label_k)
-        targets = selection_targets(self.method, labels, mask, self.label_k, top_k_mask)
+        targets = selection_targets(self.operator, labels, mask, self.label_k, top_k_mask)
         stage_losses, stages = [], []
         for stage, (scores, k) in enumerate(zip(stage_scores, self.stage_ks, strict=True)):
-            terms = stage_terms(self.method, scores, k, mask, self._stage_temperature(stage))
+            terms = stage_terms(self.operator, scores, k, mask, self._stage_temperature(stage))
             loss = binary_cross_entropy(
                 targets.selected,
                 terms.log_selected,
@@ -311,7 +314,7 @@ class CascadeTopKLoss(keras.layers.Layer):
                 mask,
                 targets.not_selected,
             )
-            stage_losses.append(tf.reduce_mean(loss * stage_gate(self.method, mask, k)))
+            stage_losses.append(tf.reduce_mean(loss * stage_gate(self.operator, mask, k)))
             stages.append(terms)
         joint_log_p, joint_log_not_p = joint_terms(stages)
         joint_loss = tf.reduce_mean(

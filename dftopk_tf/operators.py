@@ -3,7 +3,7 @@
 Every operator maps scores [..., n], k and a padding mask to selection probabilities in [0, 1].
 Each has one temperature-like knob under its own name in the paper it comes from (``tau``,
 ``alpha``, ``regularization``, ``steepness``); the registry exposes it uniformly as
-``temperature`` so that training scripts select a method with ``--method NAME --tau T``.
+``temperature`` so that training scripts select a method with ``--method NAME --temperature T``.
 ``dftopk-spread`` is DFTopK with ``threshold_gradient="spread"`` (same forward; the threshold's
 gradient share spread over every item, ``dftopk_tf.ops``). The ``lcron-*`` operators also carry
 their relaxed permutation matrix and the near-hard temperature at which the official LCRON code
@@ -44,7 +44,14 @@ class SelectionOperator:
         logits: for operators of the form sigmoid(logits), ``(scores, k, mask, temperature) ->
             logits``, so that losses can use the stable with-logits BCE; else None.
         temperature_name: the knob's name in the operator's paper.
-        default_temperature: the knob's default (the public runs' setting where there is one).
+        default_temperature: the knob's default in this library (losses and benchmarks given no
+            temperature): the public runs' setting for the peers (LapSum alpha 5, NeuralSort and
+            SoftSort tau 50, DiffSort steepness 10, sparse top-k l = 1); 1.0 for DFTopK and the
+            sigmoid, the operators' own ``tau=1.0`` (the public DFTopK run's tau = 500 suits its
+            raw dot products in the hundreds).
+        cascade_temperature: the knob's default in the cascade models (``models``, ``--method``
+            without ``--temperature``), set for their score scale: 0.1 for every temperature, 10
+            for DiffSort's steepness (an inverse temperature); ``models.objectives`` says why.
         cost: the operator's asymptotic cost per row, for reports.
         permutation: for the LCRON operators, ``(rows, temperature) -> P [batch, n, n]`` (rows =
             ranks); None for the others.
@@ -61,6 +68,7 @@ class SelectionOperator:
     logits: Probabilities | None
     temperature_name: str
     default_temperature: float
+    cascade_temperature: float
     cost: str
     permutation: Permutation | None = None
     label_temperature: float | None = None
@@ -77,7 +85,7 @@ def _dftopk_operator(name: str, threshold_gradient: str) -> SelectionOperator:
             scores, k, tau=temperature, mask=mask, threshold_gradient=threshold_gradient
         )
 
-    return SelectionOperator(name, probabilities, logits, "tau", 1.0, "O(n)")
+    return SelectionOperator(name, probabilities, logits, "tau", 1.0, 0.1, "O(n)")
 
 
 def _sigmoid_logits(scores, k, mask, temperature):
@@ -96,6 +104,7 @@ _OPERATORS: dict[str, SelectionOperator] = {
             None,
             "alpha",
             5.0,
+            0.1,
             "O(n log n)",
         ),
         SelectionOperator(
@@ -104,6 +113,7 @@ _OPERATORS: dict[str, SelectionOperator] = {
             None,
             "regularization",
             1.0,
+            0.1,
             "O(n log n)",
         ),
         SelectionOperator(
@@ -112,6 +122,7 @@ _OPERATORS: dict[str, SelectionOperator] = {
             None,
             "tau",
             50.0,
+            0.1,
             "O(n^2)",
             neuralsort_rows,
             1e-4,
@@ -122,6 +133,7 @@ _OPERATORS: dict[str, SelectionOperator] = {
             None,
             "tau",
             50.0,
+            0.1,
             "O(n^2)",
             softsort_rows,
             1e-4,
@@ -131,6 +143,7 @@ _OPERATORS: dict[str, SelectionOperator] = {
             lambda s, k, m, t: peers.lcron_diffsort(s, k, mask=m, steepness=t),
             None,
             "steepness",
+            10.0,
             10.0,
             "O(n^3)",
             diffsort_rows,
@@ -142,6 +155,7 @@ _OPERATORS: dict[str, SelectionOperator] = {
             _sigmoid_logits,
             "tau",
             1.0,
+            0.1,
             "O(n)",
         ),
     )

@@ -2,8 +2,8 @@
 
 For scores x (one row per request) and k, the threshold is theta = (x_[k] + x_[k+1]) / 2 (the
 k-th and (k+1)-th largest real scores), and the operator is p_i = sigmoid((x_i - theta) / tau).
-The threshold is found by a linear-time radix select by default (``method="radix"``,
-``dftopk_tf.selection``), never by a sort; ``method="auto"`` instead takes the path that measured
+The threshold is found by a linear-time radix select by default (``selection="radix"``,
+``dftopk_tf.selection``), never by a sort; ``selection="auto"`` instead takes the path that measured
 fastest for the shape, k and XLA (TF's or XLA's ``tf.math.top_k`` from about n = 1,000 under XLA:
 BUILD.md, "Threshold paths").
 
@@ -38,12 +38,26 @@ Example:
     array([[0.999, 0.   , 0.001, 1.   ]], dtype=float32)
 """
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import tensorflow as tf
 
-from dftopk_tf import key_passes, selection
+from dftopk_tf import key_passes
+from dftopk_tf.key_passes import ABSENT_KEY, values_of_keys
 from dftopk_tf.masking import resolve_mask
+from dftopk_tf.selection import (
+    flatten_rows,
+    kth_key_pair,
+    occurrence_index,
+    placement,
+    resolve_selection,
+    row_keys,
+    rows_k,
+    static_k,
+    topk_mask_of_keys,
+)
 from dftopk_tf.validation import check_k, check_positive_tensor, check_scores
 
 #: Logit returned for padded items: sigmoid of it is exactly 0 in float32.
@@ -78,12 +92,10 @@ def _threshold_weights(
     (k+1)-th key held by several items, or both keys equal) take the general path that counts
     occurrences by position. Rows without a k-th or (k+1)-th real item get no mark for it.
     """
-    present = keys > selection.ABSENT_KEY
+    present = keys > ABSENT_KEY
     is_kth = tf.logical_and(tf.equal(keys, kth_key[:, tf.newaxis]), present)
     is_next = tf.logical_and(tf.equal(keys, next_key[:, tf.newaxis]), present)
-    distinct = tf.logical_or(
-        tf.not_equal(kth_key, next_key), tf.equal(kth_key, selection.ABSENT_KEY)
-    )
+    distinct = tf.logical_or(tf.not_equal(kth_key, next_key), tf.equal(kth_key, ABSENT_KEY))
     holders = key_passes.row_count(tf.logical_or(is_kth, is_next))
     unique = tf.logical_and(holders <= 2, distinct)
 
@@ -93,8 +105,8 @@ def _threshold_weights(
     def tie_order() -> tf.Tensor:
         above_kth = key_passes.row_count(keys > kth_key[:, tf.newaxis])
         above_next = key_passes.row_count(keys > next_key[:, tf.newaxis])
-        kth_index = selection.occurrence_index(keys, kth_key, k - above_kth)
-        next_index = selection.occurrence_index(keys, next_key, k + 1 - above_next)
+        kth_index = occurrence_index(keys, kth_key, k - above_kth)
+        next_index = occurrence_index(keys, next_key, k + 1 - above_next)
         positions = tf.range(tf.shape(keys)[-1])[tf.newaxis, :]
         return tf.cast(tf.equal(positions, kth_index[:, tf.newaxis]), tf.float32) + tf.cast(
             tf.equal(positions, next_index[:, tf.newaxis]), tf.float32
@@ -122,43 +134,68 @@ def _spread_weights(soft: tf.Tensor, mask: tf.Tensor | None, probabilities: bool
     return tf.nn.softmax(_where_real(mask, log_density, float("-inf")), axis=-1)
 
 
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """The static settings of one operator call: they pick the program that is traced.
+
+    k and tau are tensors and travel beside the settings, so one compiled program serves every
+    value of them; the settings are hashable and each distinct one gets its own program.
+
+    Attributes:
+        selection: the threshold search that runs, ``"radix"`` or ``"top_k"`` (``"auto"`` is
+            resolved before, ``dftopk_tf.selection.resolve_selection``).
+        jit_compile: compile the forward and backward passes with XLA.
+        probabilities: output sigmoid probabilities (else logits).
+        hard: output the exact 0/1 top-k mask forward (straight-through gradient).
+        threshold_gradient: ``"pair"`` or ``"spread"`` (see the module docstring).
+
+    Example:
+        >>> ThresholdSettings("radix", jit_compile=False, probabilities=True).hard
+        False
+    """
+
+    selection: str
+    jit_compile: bool
+    probabilities: bool
+    hard: bool = False
+    threshold_gradient: str = "pair"
+
+
 def _forward_rows(
     scores: tf.Tensor,
     mask: tf.Tensor | None,
     k: tf.Tensor,
     tau: tf.Tensor,
-    method: str,
-    probabilities: bool,
-    hard: bool,
+    settings: ThresholdSettings,
 ) -> tuple[tf.Tensor, ...]:
     """Forward pass on [rows, n] float32 scores: one XLA program when compiled.
 
     Returns the output (logits, probabilities, or the hard mask), the keys, each row's k-th and
-    (k+1)-th key, each row's real-item count, and, when ``hard``, the soft output the gradient
-    needs (else the output is the soft output).
+    (k+1)-th key, each row's real-item count, and, when ``settings.hard``, the soft output the
+    gradient needs (else the output is the soft output).
     """
-    keys, real_count, has_nan, key_count = selection.row_keys(scores, mask)
-    kth_key, next_key = selection.kth_key_pair(keys, k, method, key_count)
+    keys, real_count, has_nan, key_count = row_keys(scores, mask)
+    kth_key, next_key = kth_key_pair(keys, k, settings.selection, key_count)
     has_pair = k < real_count
-    kth = selection.values_of_keys(kth_key)
-    next_kth = selection.values_of_keys(next_key)
-    present = keys > selection.ABSENT_KEY
+    kth = values_of_keys(kth_key)
+    next_kth = values_of_keys(next_key)
+    present = keys > ABSENT_KEY
     # Select-all rows: logits (x - smallest) / tau + margin, since smallest - margin * tau rounds
     # back to smallest for large scores (1e9 at tau = 1, 1e7 at tau = 0.01), leaving p = 0.5.
     # The smallest real key costs a pass, so it is found only when some row selects all.
     smallest_key = tf.cond(
         tf.reduce_all(has_pair), lambda: kth_key, lambda: key_passes.min_key(keys, present)
     )
-    smallest_real = selection.values_of_keys(smallest_key)
+    smallest_real = values_of_keys(smallest_key)
     theta = tf.where(has_pair, 0.5 * kth + 0.5 * next_kth, smallest_real)
     theta = tf.where(has_nan, float("nan"), theta)
     margin = tf.where(has_pair, 0.0, SELECT_ALL_MARGIN)[:, tf.newaxis]
     soft = _where_real(mask, (scores - theta[:, tf.newaxis]) / tau + margin, PADDED_LOGIT)
-    if probabilities:
+    if settings.probabilities:
         soft = _where_real(mask, tf.sigmoid(soft), 0.0)
-    if not hard:
+    if not settings.hard:
         return soft, keys, kth_key, next_key, real_count
-    selected = selection.topk_mask_of_keys(
+    selected = topk_mask_of_keys(
         keys, tf.minimum(k, real_count), tf.where(has_pair, kth_key, smallest_key)
     )
     return tf.cast(selected, tf.float32), keys, kth_key, next_key, real_count, soft
@@ -174,22 +211,35 @@ def _backward_rows(
     kth_key: tf.Tensor,
     next_key: tf.Tensor,
     real_count: tf.Tensor,
-    probabilities: bool,
-    threshold_gradient: str,
+    settings: ThresholdSettings,
 ) -> tf.Tensor:
     """DFTopK gradient on [rows, n]: per-item term plus the threshold's share (see the module)."""
+    probabilities = settings.probabilities
     item_grad = upstream * soft * (1.0 - soft) if probabilities else upstream
     item_grad = _where_real(mask, item_grad, 0.0) / tau
     share = tf.where(k < real_count, 0.5 * tf.reduce_sum(item_grad, axis=-1), 0.0)
-    if threshold_gradient == "spread":
+    if settings.threshold_gradient == "spread":
         weights = _spread_weights(soft, mask, probabilities)
         return item_grad - tf.math.multiply_no_nan(weights, 2.0 * share[:, tf.newaxis])
     at_threshold = _threshold_weights(keys, k, kth_key, next_key)
     return item_grad - share[:, tf.newaxis] * at_threshold
 
 
-_COMPILED_FORWARD_ROWS = tf.function(_forward_rows, jit_compile=True, autograph=False)
-_COMPILED_BACKWARD_ROWS = tf.function(_backward_rows, jit_compile=True, autograph=False)
+@functools.cache
+def _passes(settings: ThresholdSettings) -> tuple[Callable[..., tuple], Callable[..., tf.Tensor]]:
+    """The forward and backward passes for ``settings``, XLA-compiled when it asks for it.
+
+    One ``tf.function`` per distinct settings: the settings are bound here rather than passed to
+    the ``tf.function`` (a dataclass argument would be traced again on every call).
+    """
+    forward = functools.partial(_forward_rows, settings=settings)
+    backward = functools.partial(_backward_rows, settings=settings)
+    if not settings.jit_compile:
+        return forward, backward
+    return (
+        tf.function(forward, jit_compile=True, autograph=False),
+        tf.function(backward, jit_compile=True, autograph=False),
+    )
 
 
 def _dftopk_rows(
@@ -197,37 +247,18 @@ def _dftopk_rows(
     mask: tf.Tensor | None,
     k: tf.Tensor,
     tau: tf.Tensor,
-    method: str,
-    jit_compile: bool,
-    probabilities: bool,
-    hard: bool,
-    threshold_gradient: str,
+    settings: ThresholdSettings,
 ) -> tf.Tensor:
     """The operator on [rows, n] float32 scores, with the DFTopK gradient."""
-    forward = _COMPILED_FORWARD_ROWS if jit_compile else _forward_rows
-    backward = _COMPILED_BACKWARD_ROWS if jit_compile else _backward_rows
+    forward, backward = _passes(settings)
 
     @tf.custom_gradient
     def operator(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-        output, keys, kth_key, next_key, real_count, *hard_soft = forward(
-            x, mask, k, tau, method, probabilities, hard
-        )
-        soft = hard_soft[0] if hard else output
+        output, keys, kth_key, next_key, real_count, *hard_soft = forward(x, mask, k, tau)
+        soft = hard_soft[0] if settings.hard else output
 
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            return backward(
-                upstream,
-                soft,
-                keys,
-                mask,
-                k,
-                tau,
-                kth_key,
-                next_key,
-                real_count,
-                probabilities,
-                threshold_gradient,
-            )
+            return backward(upstream, soft, keys, mask, k, tau, kth_key, next_key, real_count)
 
         return output, gradient
 
@@ -239,7 +270,7 @@ def _dftopk(
     k: int | tf.Tensor,
     tau: float | tf.Tensor,
     mask: tf.Tensor | None,
-    method: str,
+    selection: str,
     jit_compile: bool,
     probabilities: bool,
     hard: bool = False,
@@ -249,32 +280,18 @@ def _dftopk(
     scores = check_scores(scores)
     check_threshold_gradient(threshold_gradient)
     k = check_k(k, scores.shape)
-    method, jit_compile = selection.resolve_method(
-        method,
-        scores.shape[-1],
-        selection.static_k(k),
-        jit_compile,
-        selection.placement(scores),
+    selection, jit_compile = resolve_selection(
+        selection, scores.shape[-1], static_k(k), jit_compile, placement(scores)
     )
+    settings = ThresholdSettings(selection, jit_compile, probabilities, hard, threshold_gradient)
     tau = check_positive_tensor("tau", tau)
     scores32 = tf.cast(scores, tf.float32)
-    flat_scores, batch_shape = selection.flatten_rows(scores32)
+    flat_scores, batch_shape = flatten_rows(scores32)
     flat_mask = None
     if mask is not None:
         mask = resolve_mask(scores32, mask)
         flat_mask = tf.reshape(mask, tf.shape(flat_scores))
-    k_rows = selection.rows_k(k, batch_shape)
-    output = _dftopk_rows(
-        flat_scores,
-        flat_mask,
-        k_rows,
-        tau,
-        method,
-        jit_compile,
-        probabilities,
-        hard,
-        threshold_gradient,
-    )
+    output = _dftopk_rows(flat_scores, flat_mask, rows_k(k, batch_shape), tau, settings)
     return tf.reshape(output, tf.shape(scores32))
 
 
@@ -283,7 +300,7 @@ def dftopk_logits(
     k: int | tf.Tensor,
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
-    method: str = "radix",
+    selection: str = "radix",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -294,9 +311,9 @@ def dftopk_logits(
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         tau: temperature > 0 (Python float or scalar tensor).
         mask: optional bool [..., n], True for real items.
-        method: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
+        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
             path that measured fastest for the shape, k, device and XLA,
-            ``dftopk_tf.selection.resolve_method``; XLA's top_k compiles slowly at large n) or
+            ``dftopk_tf.selection.resolve_selection``; XLA's top_k compiles slowly at large n) or
             ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
             TF's top_k kernel uncompiled where that is faster); turn off for stock TF
@@ -316,7 +333,7 @@ def dftopk_logits(
         k,
         tau,
         mask,
-        method,
+        selection,
         jit_compile,
         probabilities=False,
         threshold_gradient=threshold_gradient,
@@ -329,7 +346,7 @@ def dftopk(
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
     hard: bool = False,
-    method: str = "radix",
+    selection: str = "radix",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -342,9 +359,9 @@ def dftopk(
         mask: optional bool [..., n], True for real items; padded items get p = 0.
         hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
             and the gradient is DFTopK's (straight-through).
-        method: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
+        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
             path that measured fastest for the shape, k, device and XLA,
-            ``dftopk_tf.selection.resolve_method``; XLA's top_k compiles slowly at large n) or
+            ``dftopk_tf.selection.resolve_selection``; XLA's top_k compiles slowly at large n) or
             ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
             TF's top_k kernel uncompiled where that is faster); turn off for stock TF
@@ -367,7 +384,7 @@ def dftopk(
         k,
         tau,
         mask,
-        method,
+        selection,
         jit_compile,
         probabilities=True,
         hard=hard,

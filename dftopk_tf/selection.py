@@ -41,12 +41,12 @@ from dftopk_tf.key_passes import (
 )
 from dftopk_tf.masking import resolve_mask
 
-#: Names accepted by ``method=``: the fastest path for the call (``resolve_method``), the linear
-#: radix select and ``tf.math.top_k``.
-SELECTION_METHODS: tuple[str, ...] = ("auto", "radix", "top_k")
-#: ``method="auto"`` with XLA: the radix select in rows of at most this many items, else top_k.
+#: Threshold searches accepted by ``selection=``: the fastest path for the call
+#: (``resolve_selection``), the linear radix select and ``tf.math.top_k``.
+SELECTIONS: tuple[str, ...] = ("auto", "radix", "top_k")
+#: ``selection="auto"`` with XLA: the radix select in rows of at most this many items, else top_k.
 AUTO_RADIX_MAX_N: int = 256
-#: ``method="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
+#: ``selection="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
 AUTO_KERNEL_MAX_K: int = 64
 
 
@@ -75,22 +75,41 @@ _KEY_PAIR_FUNCTIONS: dict[str, Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor,
 }
 
 
-def check_method(method: str) -> None:
-    """Raises ``ValueError`` unless ``method`` is one of ``SELECTION_METHODS``.
+def check_selection(selection: str) -> str:
+    """Returns ``selection`` if it is one of ``SELECTIONS``, else raises ``ValueError``.
 
     Example:
-        >>> check_method("radix")
+        >>> check_selection("radix")
+        'radix'
     """
-    if method not in SELECTION_METHODS:
+    if selection not in SELECTIONS:
         raise ValueError(
-            f"unknown selection method {method!r}; expected one of {SELECTION_METHODS}"
+            f"unknown selection method {selection!r} (threshold search); expected one of "
+            f"{SELECTIONS}"
         )
+    return selection
 
 
-def resolve_method(
-    method: str, n: int | None, k: int | None, jit_compile: bool, device: str = "CPU"
+def renamed_selection(config: dict) -> dict:
+    """A copy of a layer's config with the earlier key ``method`` (the threshold search) renamed.
+
+    Keras files and SavedModels saved by earlier versions store ``"method": "radix"``;
+    ``from_config`` passes their config through this so that they still load.
+
+    Example:
+        >>> renamed_selection({"k": 2, "method": "top_k"})
+        {'k': 2, 'selection': 'top_k'}
+    """
+    config = dict(config)
+    if "method" in config:
+        config.setdefault("selection", config.pop("method"))
+    return config
+
+
+def resolve_selection(
+    selection: str, n: int | None, k: int | None, jit_compile: bool, device: str = "CPU"
 ) -> tuple[str, bool]:
-    """The (method, jit_compile) that runs: ``method`` itself, or for ``"auto"`` the fastest path.
+    """The (selection, jit_compile) that runs: ``selection`` itself, or for ``"auto"`` the fastest.
 
     The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers`` (BUILD.md,
     "Threshold paths"), forward+backward on CPU, k in {10, n/2}, n = 100 .. 1,000,000:
@@ -106,16 +125,16 @@ def resolve_method(
     gives the same values and gradients.
 
     Example:
-        >>> resolve_method("auto", 1_000_000, 10, jit_compile=True)
+        >>> resolve_selection("auto", 1_000_000, 10, jit_compile=True)
         ('top_k', True)
-        >>> resolve_method("auto", 100, 10, jit_compile=True)
+        >>> resolve_selection("auto", 100, 10, jit_compile=True)
         ('radix', True)
-        >>> resolve_method("auto", 1_000_000, 500_000, jit_compile=False)
+        >>> resolve_selection("auto", 1_000_000, 500_000, jit_compile=False)
         ('radix', False)
     """
-    check_method(method)
-    if method != "auto":
-        return method, jit_compile
+    check_selection(selection)
+    if selection != "auto":
+        return selection, jit_compile
     if device.upper() == "GPU":
         return "top_k", jit_compile
     if jit_compile:
@@ -206,12 +225,12 @@ def rows_k(k: int | tf.Tensor, batch_shape: tf.Tensor) -> tf.Tensor:
 
 
 def kth_key_pair(
-    keys: tf.Tensor, k: tf.Tensor, method: str = "radix", key_count: tf.Tensor | None = None
+    keys: tf.Tensor, k: tf.Tensor, selection: str = "radix", key_count: tf.Tensor | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """k-th and (k+1)-th largest key per row of ``keys`` [rows, n] (``ABSENT_KEY`` where missing).
 
-    ``method="auto"`` here (inside a computation that is already compiled or not) takes the
-    no-XLA rule of ``resolve_method`` for a per-row k: the radix select.
+    ``selection="auto"`` here (inside a computation that is already compiled or not) takes the
+    no-XLA rule of ``resolve_selection`` for a per-row k: the radix select.
 
     ``k`` is [rows] (k >= 1); where a row has fewer than k (k+1) real items the k-th ((k+1)-th)
     key is ``ABSENT_KEY``. ``key_count`` [rows], each row's count of keys above ``ABSENT_KEY``,
@@ -223,10 +242,10 @@ def kth_key_pair(
         >>> values_of_keys(kth).numpy().tolist(), values_of_keys(nxt).numpy().tolist()
         ([3.0], [2.0])
     """
-    method, _ = resolve_method(method, keys.shape[-1], None, jit_compile=False)
+    selection, _ = resolve_selection(selection, keys.shape[-1], None, jit_compile=False)
     real_count = row_count(keys > ABSENT_KEY) if key_count is None else key_count
     safe_k = tf.clip_by_value(k, 1, tf.maximum(real_count, 1))
-    kth, next_kth = _KEY_PAIR_FUNCTIONS[method](keys, safe_k)
+    kth, next_kth = _KEY_PAIR_FUNCTIONS[selection](keys, safe_k)
     kth = tf.where(tf.logical_and(k >= 1, k <= real_count), kth, ABSENT_KEY)
     next_kth = tf.where(tf.logical_and(k >= 1, k < real_count), next_kth, ABSENT_KEY)
     return kth, next_kth
@@ -236,7 +255,7 @@ def kth_largest_pair(
     scores: tf.Tensor,
     k: int | tf.Tensor,
     mask: tf.Tensor | None = None,
-    method: str = "radix",
+    selection: str = "radix",
     jit_compile: bool = True,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """The k-th and (k+1)-th largest real score of every row, in O(n) per row.
@@ -245,8 +264,8 @@ def kth_largest_pair(
         scores: float tensor [..., n] (computed in float32).
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         mask: optional bool [..., n], True for real items; padded items take no part.
-        method: ``"radix"`` (default: linear), ``"auto"`` (the fastest path,
-            ``resolve_method``) or ``"top_k"`` (``tf.math.top_k``).
+        selection: threshold search: ``"radix"`` (default: linear), ``"auto"`` (the fastest
+            path, ``resolve_selection``) or ``"top_k"`` (``tf.math.top_k``).
         jit_compile: allow XLA: compile the row computation (``"auto"`` may decline).
 
     Returns:
@@ -259,23 +278,23 @@ def kth_largest_pair(
         ([2.0], [1.0])
     """
     scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
-    method, jit_compile = resolve_method(
-        method, scores.shape[-1], static_k(k), jit_compile, placement(scores)
+    selection, jit_compile = resolve_selection(
+        selection, scores.shape[-1], static_k(k), jit_compile, placement(scores)
     )
     mask = resolve_mask(scores, mask)
     flat_scores, batch_shape = flatten_rows(scores)
     flat_mask = tf.reshape(mask, tf.shape(flat_scores))
     rows = _COMPILED_PAIR_ROWS if jit_compile else _kth_largest_pair_rows
-    kth, next_kth = rows(flat_scores, flat_mask, rows_k(k, batch_shape), method)
+    kth, next_kth = rows(flat_scores, flat_mask, rows_k(k, batch_shape), selection)
     return tf.reshape(kth, batch_shape), tf.reshape(next_kth, batch_shape)
 
 
 def _kth_largest_pair_rows(
-    scores: tf.Tensor, mask: tf.Tensor, k: tf.Tensor, method: str
+    scores: tf.Tensor, mask: tf.Tensor, k: tf.Tensor, selection: str
 ) -> tuple[tf.Tensor, tf.Tensor]:
     keys, _, has_nan, key_count = row_keys(scores, mask)
     pair = []
-    for key in kth_key_pair(keys, k, method, key_count):
+    for key in kth_key_pair(keys, k, selection, key_count):
         value = tf.where(key > ABSENT_KEY, values_of_keys(key), float("-inf"))
         pair.append(tf.where(has_nan, float("nan"), value))
     return pair[0], pair[1]

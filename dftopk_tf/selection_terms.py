@@ -29,8 +29,9 @@ Padded items take no part in any of it. Where the official code assumes unpadded
 sorts and averages over every slot), these are its formulas on each request's real items.
 
 Example:
+    >>> from dftopk_tf.operators import get_operator
     >>> mask = tf.constant([[True, True, True]])
-    >>> stage = stage_terms("lapsum", tf.constant([[2.0, 0.0, 1.0]]), 1, mask, 1.0)
+    >>> stage = stage_terms(get_operator("lapsum"), tf.constant([[2.0, 0.0, 1.0]]), 1, mask, 1.0)
     >>> bool(stage.log_selected[0, 0] > stage.log_selected[0, 1])
     True
 """
@@ -40,7 +41,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from dftopk_tf.operators import get_operator
+from dftopk_tf.operators import SelectionOperator
 from dftopk_tf.peers.inputs import flatten_k, flatten_scores, restore_shape
 from dftopk_tf.peers.permutation_topk import permutation_masses, split_rows
 
@@ -56,7 +57,9 @@ class StageTerms(NamedTuple):
     operators, whose joint is computed from ``log_selected`` in log space.
 
     Example:
-        >>> stage_terms("dftopk", tf.constant([[1.0, 0.0]]), 1, None, 1.0).selected is None
+        >>> from dftopk_tf.operators import get_operator
+        >>> scores = tf.constant([[1.0, 0.0]])
+        >>> stage_terms(get_operator("dftopk"), scores, 1, None, 1.0).selected is None
         True
     """
 
@@ -70,8 +73,9 @@ class Targets(NamedTuple):
     """Per-item weights ``[..., n]``: positive, stage negative and joint negative.
 
     Example:
-        >>> t = selection_targets("bce", tf.constant([[2.0, 1.0]]), tf.constant([[True, True]]),
-        ...                       1, tf.constant([[True, False]]))
+        >>> from dftopk_tf.operators import get_operator
+        >>> t = selection_targets(get_operator("bce"), tf.constant([[2.0, 1.0]]),
+        ...                       tf.constant([[True, True]]), 1, tf.constant([[True, False]]))
         >>> t.selected.numpy().tolist(), t.not_selected.numpy().tolist()
         ([[1.0, 0.0]], [[0.0, 1.0]])
     """
@@ -101,20 +105,23 @@ def _mass_terms(selected: tf.Tensor, not_selected: tf.Tensor) -> StageTerms:
 
 
 def stage_terms(
-    method: str,
+    operator: SelectionOperator,
     scores: tf.Tensor,
     k: int | tf.Tensor,
     mask: tf.Tensor | None,
     temperature: float | None = None,
 ) -> StageTerms:
-    """The evidence of one stage's selection by ``method`` (see the module docstring).
+    """The evidence of one stage's selection by ``operator`` (see the module docstring).
+
+    ``temperature`` None takes the operator's ``default_temperature``.
 
     Example:
-        >>> terms = stage_terms("lcron-softsort", tf.constant([[3.0, 1.0, 2.0]]), 1, None, 0.01)
+        >>> from dftopk_tf.operators import get_operator
+        >>> softsort = get_operator("lcron-softsort")
+        >>> terms = stage_terms(softsort, tf.constant([[3.0, 1.0, 2.0]]), 1, None, 0.01)
         >>> tf.exp(terms.log_selected).numpy().round(3).tolist()
         [[1.0, 0.0, 0.0]]
     """
-    operator = get_operator(method)
     temperature = operator.default_temperature if temperature is None else temperature
     if operator.logits is not None:
         logits = operator.logits(scores, k, mask, temperature)
@@ -130,7 +137,8 @@ def joint_terms(stages: Sequence[StageTerms]) -> tuple[tf.Tensor, tf.Tensor]:
     """(log_selected, log_not_selected) of the joint selection of all ``stages``.
 
     Example:
-        >>> one = stage_terms("bce", tf.constant([[0.0]]), 1, None, 1.0)
+        >>> from dftopk_tf.operators import get_operator
+        >>> one = stage_terms(get_operator("bce"), tf.constant([[0.0]]), 1, None, 1.0)
         >>> log_p, log_not_p = joint_terms([one, one])
         >>> tf.exp(log_p).numpy().tolist(), tf.exp(log_not_p).numpy().tolist()
         ([[0.25]], [[0.75]])
@@ -148,9 +156,13 @@ def joint_terms(stages: Sequence[StageTerms]) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def selection_targets(
-    method: str, labels: tf.Tensor, mask: tf.Tensor, label_k: int, top_k_mask: tf.Tensor
+    operator: SelectionOperator,
+    labels: tf.Tensor,
+    mask: tf.Tensor,
+    label_k: int,
+    top_k_mask: tf.Tensor,
 ) -> Targets:
-    """The weights ``method``'s official loss gives each item (see the module docstring).
+    """The weights ``operator``'s official loss gives each item (see the module docstring).
 
     ``top_k_mask`` is the labels' top-``label_k`` mask (``dftopk_tf.losses.ground_truth``); the
     LCRON operators build theirs from ``labels`` instead.
@@ -158,10 +170,11 @@ def selection_targets(
     Example:
         >>> labels, mask = tf.constant([[3.0, 2.0, 2.0]]), tf.constant([[True, True, True]])
         >>> top2 = tf.constant([[True, True, False]])
-        >>> selection_targets("lcron-softsort", labels, mask, 2, top2).selected.numpy().tolist()
+        >>> from dftopk_tf.operators import get_operator
+        >>> softsort = get_operator("lcron-softsort")
+        >>> selection_targets(softsort, labels, mask, 2, top2).selected.numpy().tolist()
         [[1.0, 0.5, 0.5]]
     """
-    operator = get_operator(method)
     if operator.permutation is None:
         positive = tf.cast(top_k_mask, tf.float32)
         return Targets(positive, 1.0 - positive, 1.0 - positive)
@@ -177,15 +190,16 @@ def selection_targets(
     )
 
 
-def stage_gate(method: str, mask: tf.Tensor, k: int | tf.Tensor) -> tf.Tensor:
+def stage_gate(operator: SelectionOperator, mask: tf.Tensor, k: int | tf.Tensor) -> tf.Tensor:
     """Per-request factor ``[...]`` of a stage's own loss: LCRON's is 1 only with > k real items.
 
     Example:
         >>> mask = tf.constant([[True, True, False], [True, True, True]])
-        >>> stage_gate("lcron-neuralsort", mask, 2).numpy().tolist()
+        >>> from dftopk_tf.operators import get_operator
+        >>> stage_gate(get_operator("lcron-neuralsort"), mask, 2).numpy().tolist()
         [0.0, 1.0]
     """
     real_count = tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)
-    if get_operator(method).permutation is None:
+    if operator.permutation is None:
         return tf.ones_like(real_count, tf.float32)
     return tf.cast(real_count > k, tf.float32)

@@ -27,7 +27,7 @@ from typing import Any
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import FIELD_COUNTS
 from models.embeddings import TABLE_LAYOUTS
-from models.objectives import DEFAULT_TEMPERATURES, check_method
+from models.objectives import check_method, default_temperature
 from models.prerank import DEFAULT_PRERANK_UNITS
 from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
 from models.retrieval import DEFAULT_TOWER_UNITS
@@ -127,7 +127,7 @@ class CascadeConfig:
                 f"{TABLE_LAYOUTS}"
             )
         if self.temperature is None:
-            object.__setattr__(self, "temperature", DEFAULT_TEMPERATURES[self.method])
+            object.__setattr__(self, "temperature", default_temperature(self.method))
         if not float(self.temperature) > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         object.__setattr__(self, "temperature", float(self.temperature))

@@ -30,7 +30,7 @@ from pipelines.input import load_schema, make_dataset
 
 CONVERT_HINT = (
     "write one with: python -m pipelines.simulate --out SIM_DIR ... && "
-    "python -m pipelines.convert --recflow SIM_DIR --out TFREC_DIR"
+    "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
 )
 
 
@@ -123,13 +123,15 @@ def training_input(
     negatives: int,
     seed: int,
     skip_batches: int = 0,
+    schema: dict[str, Any] | None = None,
 ) -> keras.utils.experimental.DatasetCreator:
     """The training input for ``model.fit`` under any strategy: shuffled passes, repeated.
 
     Each input pipeline (``tf.distribute.InputContext``) reads its share of the shards and
     batches ``batch_size`` / replicas requests; in-batch negatives come from that batch. The
     stream of batches is a pure function of the data and ``seed``; a resumed run passes the
-    batches it already trained on as ``skip_batches`` and continues the same stream.
+    batches it already trained on as ``skip_batches`` and continues the same stream. ``schema``
+    is the folder's schema when the caller has read it (``read_data_schema``), else read here.
 
     Example:
         >>> import tempfile
@@ -151,6 +153,7 @@ def training_input(
             input_context=input_context,
             days=days,
             seed=seed,
+            schema=schema,
         )
         return dataset.repeat().skip(skip_batches)
 
@@ -158,9 +161,16 @@ def training_input(
 
 
 def evaluation_dataset(
-    data_dir: str, days: Sequence[str], batch_size: int, negatives: int, seed: int
+    data_dir: str,
+    days: Sequence[str],
+    batch_size: int,
+    negatives: int,
+    seed: int,
+    schema: dict[str, Any] | None = None,
 ) -> tf.data.Dataset:
     """One pass over ``days`` in file order, ``negatives`` in-batch negatives per request.
+
+    ``schema``: the folder's schema when the caller has read it, else read here.
 
     Example:
         >>> import tempfile
@@ -179,4 +189,5 @@ def evaluation_dataset(
         deterministic=True,
         days=days,
         seed=seed,
+        schema=schema,
     )

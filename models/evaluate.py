@@ -158,11 +158,13 @@ def evaluate_model(
     negatives: int = EVALUATION_NEGATIVES,
     seed: int = 42,
     max_batches: int | None = None,
+    schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The protocol's metrics of ``model`` on ``days`` of ``data_dir`` (means over requests).
 
     Returns the metric keys of the module docstring and ``evaluation``: days, requests,
-    candidates per request, batches, seconds and the cross-checked request count.
+    candidates per request, batches, seconds and the cross-checked request count. ``schema`` is
+    the folder's (``read_data_schema``) when the caller has read it already; read here when None.
 
     Example:
         >>> import tempfile
@@ -177,14 +179,14 @@ def evaluate_model(
         >>> results["evaluation"]["requests"], results["evaluation"]["candidates_per_request"]
         (32, 48)
     """
-    schema = read_data_schema(data_dir)
+    schema = read_data_schema(data_dir) if schema is None else schema
     model.cascade_config.check_data_schema(schema, data_dir)
     with_preference = bool(schema["has_preference"])
     forward = tf.function(lambda features: model(features), reduce_retracing=True)
     means = RequestMeans()
     requests = batches = cross_checked = candidates = 0
     started = time.perf_counter()
-    for features, labels in evaluation_dataset(data_dir, days, batch_size, negatives, seed):
+    for features, labels in evaluation_dataset(data_dir, days, batch_size, negatives, seed, schema):
         if max_batches is not None and batches >= max_batches:
             break
         scores = forward(features)
@@ -260,7 +262,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "simulator's true preference when the data has it. Writes MODEL_DIR/metrics.json and "
         "prints a markdown table.",
     )
-    parser.add_argument("--data", required=True, help="converted TFRecord folder (schema.json)")
+    parser.add_argument(
+        "--data", dest="data_dir", required=True, help="converted TFRecord folder (schema.json)"
+    )
     parser.add_argument("--model-dir", required=True, help="folder written by models.train")
     parser.add_argument(
         "--days",
@@ -293,12 +297,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry: ``python -m models.evaluate --help``."""
     args = parse_args(argv)
-    schema = read_data_schema(args.data)
+    schema = read_data_schema(args.data_dir)
     days = args.days or list(schema["days"])[-1:]
     check_days(schema, days)
     model = load_cascade(args.model_dir)
     results = evaluate_model(
-        model, args.data, days, args.batch_size, args.negatives, args.seed, args.max_batches
+        model,
+        args.data_dir,
+        days,
+        args.batch_size,
+        args.negatives,
+        args.seed,
+        args.max_batches,
+        schema=schema,
     )
     path = write_metrics(args.model_dir, results)
     info = results["evaluation"]

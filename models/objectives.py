@@ -28,10 +28,12 @@ to 500). The paper's DFTopK tau = 500 suits its raw dot products in the hundreds
 every sigmoid flat until the scores have grown by five orders of magnitude. On a simulated run
 (3 days x 4,000 requests, batch 256, one pass, joint recall on the held-out day), DFTopK gave
 0.24 at tau = 500, 0.27 at 10, 0.33 at 1, 0.35 at 0.3, 0.42 at 0.1 and 0.46 at 0.03; LapSum
-0.38 at alpha = 1 and 0.49 at 0.1; BCE 0.26 at either. ``DEFAULT_TEMPERATURES`` therefore sets
+0.38 at alpha = 1 and 0.49 at 0.1; BCE 0.26 at either. ``default_temperature`` therefore gives
 0.1 for every temperature-like knob, one scale for all methods so that none is favoured; DiffSort's
 knob is a steepness (an inverse temperature), and the public runs' 10 is that same scale. The
-temperature studies (``benchmarks.tau_sensitivity``) tune it per method.
+values live in the operator registry (``SelectionOperator.cascade_temperature``, beside the
+library's ``default_temperature``), TFRS's in ``TFRS_TEMPERATURE``. The temperature studies
+(``benchmarks.tau_sensitivity``) tune it per method.
 
 Example:
     >>> objective = make_objective("dftopk", retrieval_k=2, prerank_k=1, rank_k=1, label_k=1)
@@ -52,28 +54,36 @@ from models.tf_keras import keras, register_serializable
 TFRS_METHOD = "tfrs"
 #: Every training method, in a stable order: the top-k operators, then the TFRS baseline.
 METHOD_NAMES: tuple[str, ...] = (*OPERATOR_NAMES, TFRS_METHOD)
-#: Default temperature of each method at our score scale (see the module docstring).
-DEFAULT_TEMPERATURES: dict[str, float] = {
-    "dftopk": 0.1,
-    "dftopk-spread": 0.1,
-    "lapsum": 0.1,
-    "sparse-topk": 0.1,
-    "lcron-neuralsort": 0.1,
-    "lcron-softsort": 0.1,
-    "lcron-diffsort": 10.0,
-    "bce": 0.1,
-    TFRS_METHOD: 0.1,
-}
+#: The TFRS baseline's default retrieval softmax temperature (the top-k methods' defaults are
+#: their operators' ``cascade_temperature``).
+TFRS_TEMPERATURE: float = 0.1
 
 
-def check_method(method: str) -> None:
-    """Raises ``ValueError`` listing the methods when ``method`` is not one of them.
+def check_method(method: str) -> str:
+    """Returns ``method`` if it is a training method, else raises ``ValueError`` listing them.
+
+    The one check of a method name in ``models``: the config (``CascadeConfig``) and the
+    objective factory call it; what they build receives the checked name.
 
     Example:
         >>> check_method("dftopk")
+        'dftopk'
     """
     if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHOD_NAMES)}")
+    return method
+
+
+def default_temperature(method: str) -> float:
+    """The temperature a run of ``method`` gets without ``--temperature`` (module docstring).
+
+    Example:
+        >>> default_temperature("dftopk"), default_temperature("lcron-diffsort")
+        (0.1, 10.0)
+    """
+    if method == TFRS_METHOD:
+        return TFRS_TEMPERATURE
+    return get_operator(method).cascade_temperature
 
 
 def temperature_name(method: str) -> str:
@@ -83,7 +93,6 @@ def temperature_name(method: str) -> str:
         >>> temperature_name("lapsum")
         'alpha'
     """
-    check_method(method)
     return "tau" if method == TFRS_METHOD else get_operator(method).temperature_name
 
 
@@ -133,7 +142,6 @@ class TopKCascadeObjective(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        get_operator(method)
         self.method = method
         self.retrieval_k = int(retrieval_k)
         self.prerank_k = int(prerank_k)
@@ -254,14 +262,14 @@ def make_objective(
     label_k: int = 10,
     temperature: float | None = None,
 ) -> TopKCascadeObjective | TFRSObjective:
-    """The objective of ``method``; ``temperature`` None takes ``DEFAULT_TEMPERATURES``.
+    """The objective of ``method``; ``temperature`` None takes ``default_temperature``.
 
     Example:
         >>> type(make_objective("tfrs")).__name__
         'TFRSObjective'
     """
     check_method(method)
-    temperature = DEFAULT_TEMPERATURES[method] if temperature is None else temperature
+    temperature = default_temperature(method) if temperature is None else temperature
     if method == TFRS_METHOD:
         return TFRSObjective(label_k, temperature, name="objective")
     return TopKCascadeObjective(

@@ -6,8 +6,7 @@ and every peer top-k operator in the LCRON cascade scheme, pointwise BCE, or the
 Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Adam, learning rate
 1e-2, batch 1024, embedding size 8, seed 42, k = 10 for both stages, one pass over every day but
 the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
-temperature is 0.1 (``models.objectives.DEFAULT_TEMPERATURES`` says why it is not the paper's
-500).
+temperature is 0.1 (``models.objectives`` says why it is not the paper's 500).
 
 The run writes the model folder (layout in ``models.model_dir``): ``config.json`` first, then a
 checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
@@ -48,7 +47,7 @@ from models.data import read_data_schema, split_days, steps_per_pass, training_i
 from models.epoch_summaries import EpochSummaries
 from models.evaluate import EVALUATION_NEGATIVES, evaluate_model, markdown_table, write_metrics
 from models.model_dir import ModelDir
-from models.objectives import METHOD_NAMES, check_method
+from models.objectives import METHOD_NAMES
 from models.profiling import ProfileSteps, parse_profile_steps
 from models.strategies import (
     SERVING_TASK_TYPES,
@@ -67,14 +66,14 @@ class TrainOptions:
     """Everything a training run needs; the fields mirror ``python -m models.train`` flags.
 
     Example:
-        >>> TrainOptions(data="/tfrec", model_dir="/model").learning_rate
+        >>> TrainOptions(data_dir="/tfrec", model_dir="/model").learning_rate
         0.01
     """
 
-    data: str
+    data_dir: str
     model_dir: str
     method: str = "dftopk"
-    tau: float | None = None
+    temperature: float | None = None
     k: int = 10
     retrieval_k: int | None = None
     prerank_k: int | None = None
@@ -107,7 +106,7 @@ class TrainOptions:
         Example:
             >>> from pipelines import example_format as fmt, recflow
             >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> options = TrainOptions(data="d", model_dir="m", k=50)
+            >>> options = TrainOptions(data_dir="d", model_dir="m", k=50)
             >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS})
             Traceback (most recent call last):
             ...
@@ -116,7 +115,7 @@ class TrainOptions:
         config = CascadeConfig.from_schema(
             schema,
             method=self.method,
-            temperature=self.tau,
+            temperature=self.temperature,
             retrieval_k=self.retrieval_k or self.k,
             prerank_k=self.prerank_k or self.k,
             rank_k=self.rank_k,
@@ -145,12 +144,13 @@ def check_options(options: TrainOptions) -> None:
     """Raises ``ValueError`` naming the first invalid option.
 
     Example:
-        >>> check_options(TrainOptions(data="d", model_dir="m", method="softmax"))
+        >>> check_options(TrainOptions(data_dir="d", model_dir="m", strategy="tpu"))
         Traceback (most recent call last):
         ...
-        ValueError: unknown method 'softmax'; expected one of dftopk, dftopk-spread, lapsum, ...
+        ValueError: unknown strategy 'tpu'; expected one of auto, mirrored, ...
+
+    The method is checked where the model's config is made (``CascadeConfig``).
     """
-    check_method(options.method)
     if options.strategy not in STRATEGY_NAMES:
         raise ValueError(
             f"unknown strategy {options.strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}"
@@ -267,7 +267,7 @@ def run_training(
         result.metrics["joint_recall"]
     """
     check_options(options)
-    schema = read_data_schema(options.data)
+    schema = read_data_schema(options.data_dir)
     train_days, eval_days = split_days(schema, options.train_days, options.eval_days)
     config = options.cascade_config(schema)
     config.check_candidates(STAGE_CANDIDATES + options.eval_negatives)
@@ -287,7 +287,7 @@ def run_training(
     layout = ModelDir(options.model_dir)
     chief = is_chief()
     if chief:
-        prepare_model_dir(layout, config, options.overwrite, options.data)
+        prepare_model_dir(layout, config, options.overwrite, options.data_dir)
 
     keras.utils.set_random_seed(options.seed)
     with strategy.scope():
@@ -306,7 +306,12 @@ def run_training(
     fit_arguments: dict[str, Any] = {}
     if options.validate:
         fit_arguments["validation_data"] = training_input(
-            options.data, eval_days, options.eval_batch_size, options.eval_negatives, options.seed
+            options.data_dir,
+            eval_days,
+            options.eval_batch_size,
+            options.eval_negatives,
+            options.seed,
+            schema=schema,
         )
         fit_arguments["validation_steps"] = steps_per_pass(
             schema, eval_days, options.eval_batch_size
@@ -318,12 +323,13 @@ def run_training(
     trained_batches = completed_epochs(layout.backup_dir) * steps_per_epoch
     history = model.fit(
         training_input(
-            options.data,
+            options.data_dir,
             train_days,
             options.batch_size,
             input_negatives,
             options.seed,
             skip_batches=trained_batches,
+            schema=schema,
         ),
         epochs=options.epochs,
         steps_per_epoch=steps_per_epoch,
@@ -341,11 +347,12 @@ def run_training(
     if options.evaluate:
         metrics = evaluate_model(
             model,
-            options.data,
+            options.data_dir,
             eval_days,
             options.eval_batch_size,
             options.eval_negatives,
             options.seed,
+            schema=schema,
         )
         write_metrics(options.model_dir, metrics)
         info = metrics["evaluation"]
@@ -364,7 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         >>> parse_args(["--data", "d", "--model-dir", "m", "--method", "lapsum"]).method
         'lapsum'
     """
-    defaults = TrainOptions(data="", model_dir="")
+    defaults = TrainOptions(data_dir="", model_dir="")
     parser = argparse.ArgumentParser(
         prog="python -m models.train",
         description="Train the retrieval -> pre-ranking -> ranking cascade end to end with "
@@ -373,7 +380,9 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "config.json and metrics.json (see models/model_dir.py for the layout).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", required=True, help="converted TFRecord folder (schema.json)")
+    parser.add_argument(
+        "--data", dest="data_dir", required=True, help="converted TFRecord folder (schema.json)"
+    )
     parser.add_argument("--model-dir", required=True, help="output folder of the trained model")
     parser.add_argument(
         "--method",
@@ -384,11 +393,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "(sampled softmax retrieval + pointwise BCE)",
     )
     parser.add_argument(
+        "--temperature",
         "--tau",
         type=float,
         default=None,
         help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
-        "default: models.objectives.DEFAULT_TEMPERATURES (0.1; DiffSort steepness 10)",
+        "default: models.objectives.default_temperature (0.1; DiffSort steepness 10)",
     )
     parser.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
     parser.add_argument(

@@ -16,7 +16,7 @@ Modules, in the order data flows through them:
 
 Example:
     >>> from pipelines.input import make_dataset
-    >>> features, labels = next(iter(make_dataset(tfrecord_dir, batch_size=32)))
+    >>> features, labels = next(iter(make_dataset(data_dir, batch_size=32)))
     >>> sorted(features), sorted(labels)
     (['context', 'item_mask', 'items', 'seq', 'seq_mask', 'stage', 'user'], ['label', 'preference'])
 """

@@ -18,7 +18,7 @@ fingerprint matches without reading it, rewrites only the missing shards of an u
 starts over a day whose inputs changed.
 
 Example:
-    python -m pipelines.convert --recflow /tmp/recflow_sim --out /tmp/recflow_tfrec --workers 2
+    python -m pipelines.convert --recflow /tmp/recflow_sim --data /tmp/recflow_tfrec --workers 2
 """
 
 import argparse
@@ -113,18 +113,18 @@ def _count_written(bar: tqdm, done: Future) -> None:
         bar.update(done.result())
 
 
-def _is_complete(out_dir: str, manifest: dict[str, Any] | None, fingerprint: dict) -> bool:
+def _is_complete(data_dir: str, manifest: dict[str, Any] | None, fingerprint: dict) -> bool:
     return (
         manifest is not None
         and manifest.get("complete") is True
         and manifest.get("fingerprint") == fingerprint
-        and all(os.path.isfile(os.path.join(out_dir, shard)) for shard in manifest["shards"])
+        and all(os.path.isfile(os.path.join(data_dir, shard)) for shard in manifest["shards"])
     )
 
 
 def _start_day(
     root: str,
-    out_dir: str,
+    data_dir: str,
     day: str,
     id_counts: dict[str, int],
     requests_per_shard: int,
@@ -139,7 +139,7 @@ def _start_day(
     requests = len(features[fmt.REQUEST_ID])
     count = max(1, -(-requests // requests_per_shard))
     shards = shard_names(day, count)
-    day_dir = os.path.join(out_dir, day)
+    day_dir = os.path.join(data_dir, day)
     os.makedirs(day_dir, exist_ok=True)
     # ``previous`` can only be a plan for these same inputs: its finished shards are kept.
     _remove_shards(day_dir, keep=[os.path.basename(s) for s in shards] if previous else [])
@@ -159,7 +159,7 @@ def _start_day(
     for index, shard in enumerate(shards):
         rows = slice(index * requests_per_shard, (index + 1) * requests_per_shard)
         size = len(features[fmt.REQUEST_ID][rows])
-        path = os.path.join(out_dir, shard)
+        path = os.path.join(data_dir, shard)
         if os.path.isfile(path):
             bar.update(size)
             continue
@@ -170,16 +170,16 @@ def _start_day(
     return manifest, futures
 
 
-def _finish_day(out_dir: str, manifest: dict[str, Any], futures: list[Future]) -> None:
+def _finish_day(data_dir: str, manifest: dict[str, Any], futures: list[Future]) -> None:
     for future in futures:
         future.result()
     manifest["complete"] = True
-    write_json(os.path.join(out_dir, manifest["day"], MANIFEST_FILE), manifest)
+    write_json(os.path.join(data_dir, manifest["day"], MANIFEST_FILE), manifest)
 
 
 def convert(
     recflow_root: str,
-    out_dir: str,
+    data_dir: str,
     days: Sequence[str] | None = None,
     workers: int | None = None,
     requests_per_shard: int = DEFAULT_REQUESTS_PER_SHARD,
@@ -189,7 +189,8 @@ def convert(
 
     Args:
         recflow_root: a RecFlow root (published or simulated).
-        out_dir: the output folder (created; an earlier conversion there is resumed).
+        data_dir: the converted TFRecord folder to write (created; an earlier conversion there
+            is resumed).
         days: days to convert, ``YYYY-MM-DD`` (default: every day in ``all_stage/``).
         workers: processes that encode and write shards (default: CPU count); 1 writes in this
             process.
@@ -206,7 +207,7 @@ def convert(
     """
     if requests_per_shard < 1:
         raise ValueError(f"requests_per_shard must be >= 1, got {requests_per_shard}")
-    schema_file = fmt.schema_path(out_dir)
+    schema_file = fmt.schema_path(data_dir)
     if os.path.exists(schema_file):  # the completion marker goes until this run completes
         os.remove(schema_file)
     days = list(days) if days else recflow.list_days(recflow_root)
@@ -214,7 +215,7 @@ def convert(
         raise recflow.RecFlowError(f"{recflow_root}/{recflow.ALL_STAGE_DIR}: no days to convert")
     recflow.require_day_files(recflow_root, _SOURCE_FOLDERS, days)
     id_counts = recflow.read_id_counts(recflow_root)
-    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(data_dir, exist_ok=True)
 
     workers = workers or os.cpu_count() or 1
     executor: Executor | None = worker_pool(workers) if workers > 1 else None
@@ -226,9 +227,9 @@ def convert(
     try:
         for day in days:
             fingerprint = _fingerprint(recflow_root, day, requests_per_shard)
-            manifest_path = os.path.join(out_dir, day, MANIFEST_FILE)
+            manifest_path = os.path.join(data_dir, day, MANIFEST_FILE)
             previous = _read_manifest(manifest_path)
-            if _is_complete(out_dir, previous, fingerprint):
+            if _is_complete(data_dir, previous, fingerprint):
                 manifests[day] = previous
                 skipped.append(day)
                 continue
@@ -238,7 +239,7 @@ def convert(
                 previous = None
             started = _start_day(
                 recflow_root,
-                out_dir,
+                data_dir,
                 day,
                 id_counts,
                 requests_per_shard,
@@ -248,11 +249,11 @@ def convert(
                 bar,
             )
             if pending is not None:
-                _finish_day(out_dir, *pending)
+                _finish_day(data_dir, *pending)
             pending = started
             manifests[day] = started[0]
         if pending is not None:
-            _finish_day(out_dir, *pending)
+            _finish_day(data_dir, *pending)
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -329,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: ``python -m pipelines.convert --help``.
 
     Example:
-        >>> main(["--recflow", recflow_root, "--out", os.path.join(tmp_dir, "cli"), "--workers",
+        >>> main(["--recflow", recflow_root, "--data", os.path.join(tmp_dir, "cli"), "--workers",
         ...       "1", "--quiet"])
         converted 240 requests of 2 days into 2 shards in ... (0 days already done)
     """
@@ -340,7 +341,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "complete shards are kept, partial ones rewritten.",
     )
     parser.add_argument("--recflow", required=True, help="RecFlow root (all_stage/, ...)")
-    parser.add_argument("--out", required=True, help="output TFRecord folder")
+    parser.add_argument(
+        "--data",
+        "--out",
+        dest="data_dir",
+        required=True,
+        help="the TFRecord folder to write: the --data of models.train and models.evaluate "
+        "(--out is an alias)",
+    )
     parser.add_argument(
         "--days",
         nargs="+",
@@ -363,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = add_entry_flags(parser).parse_args(argv)
     summary = convert(
         args.recflow,
-        args.out,
+        args.data_dir,
         args.days,
         args.workers,
         args.requests_per_shard,
@@ -371,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(
         f"converted {summary.requests} requests of {len(summary.days)} days into "
-        f"{summary.shards} shards in {args.out} ({len(summary.skipped_days)} days already done)"
+        f"{summary.shards} shards in {args.data_dir} "
+        f"({len(summary.skipped_days)} days already done)"
     )
 
 

@@ -22,8 +22,8 @@ sequence mask is not stored. Ids at or beyond their ``id_cnt.pkl`` count map to 
 out-of-vocabulary bucket (``count + 1``); ``vocab_sizes`` include the padding 0 and that bucket.
 
 Example:
-    >>> schema = load_schema(tfrecord_dir)
-    >>> paths = shard_paths(tfrecord_dir, schema, ["2024-01-13"])
+    >>> schema = load_schema(data_dir)
+    >>> paths = shard_paths(data_dir, schema, ["2024-01-13"])
     >>> serialized = next(iter(tf.data.TFRecordDataset(paths, COMPRESSION).batch(4)))
     >>> parse_examples(serialized, schema["has_preference"])[ITEMS].shape
     TensorShape([4, 40, 8])
@@ -228,14 +228,14 @@ def parse_examples(serialized: tf.Tensor, has_preference: bool) -> dict[str, tf.
     return result
 
 
-def schema_path(tfrecord_dir: str) -> str:
+def schema_path(data_dir: str) -> str:
     """Returns the path of ``schema.json`` in a converted folder.
 
     Example:
         >>> schema_path("/data/tfrec")
         '/data/tfrec/schema.json'
     """
-    return os.path.join(tfrecord_dir, SCHEMA_FILE)
+    return os.path.join(data_dir, SCHEMA_FILE)
 
 
 def feature_spec(has_preference: bool) -> dict[str, dict[str, Any]]:
@@ -258,7 +258,7 @@ def load_schema(path: str) -> dict[str, Any]:
     written last) and ``ValueError`` when it is not this format.
 
     Example:
-        >>> load_schema(tfrecord_dir)["vocab_sizes"][recflow.GENDER]
+        >>> load_schema(data_dir)["vocab_sizes"][recflow.GENDER]
         5
     """
     file = path if path.endswith(".json") else schema_path(path)
@@ -280,12 +280,12 @@ def load_schema(path: str) -> dict[str, Any]:
     return schema
 
 
-def shard_paths(tfrecord_dir: str, schema: dict[str, Any], days: Sequence[str]) -> list[str]:
+def shard_paths(data_dir: str, schema: dict[str, Any], days: Sequence[str]) -> list[str]:
     """Returns the shard files of ``days`` in day order, checking the days and files exist.
 
     Example:
-        >>> paths = shard_paths(tfrecord_dir, load_schema(tfrecord_dir), ["2024-01-13"])
-        >>> [os.path.relpath(path, tfrecord_dir) for path in paths][:2]
+        >>> paths = shard_paths(data_dir, load_schema(data_dir), ["2024-01-13"])
+        >>> [os.path.relpath(path, data_dir) for path in paths][:2]
         ['2024-01-13/part-00000-of-00003.tfrecord.gz',
          '2024-01-13/part-00001-of-00003.tfrecord.gz']
     """
@@ -293,11 +293,11 @@ def shard_paths(tfrecord_dir: str, schema: dict[str, Any], days: Sequence[str]) 
     for day in days:
         if day not in schema["days"]:
             raise ValueError(
-                f"{schema_path(tfrecord_dir)}: day {day!r} was not converted "
+                f"{schema_path(data_dir)}: day {day!r} was not converted "
                 f"(converted: {', '.join(schema['days'])})"
             )
         for shard in schema["days"][day]["shards"]:
-            path = os.path.join(tfrecord_dir, shard)
+            path = os.path.join(data_dir, shard)
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{path}: shard listed in schema.json is missing")
             paths.append(path)

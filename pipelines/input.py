@@ -25,7 +25,7 @@ For ``tf.distribute``, pass the ``tf.distribute.InputContext`` (from
 pipelines, records) are split between pipelines and ``batch_size`` is the global batch.
 
 Example:
-    >>> dataset = make_dataset(tfrecord_dir, batch_size=16, negatives_per_request=160,
+    >>> dataset = make_dataset(data_dir, batch_size=16, negatives_per_request=160,
     ...                        days=["2024-01-14"], shuffle=False)
     >>> features, labels = next(iter(dataset))
     >>> features["items"].shape
@@ -50,17 +50,17 @@ DEFAULT_CYCLE_LENGTH = 4
 _READ_BUFFER_BYTES = 1 << 20
 
 
-def load_schema(path: str) -> dict[str, Any]:
+def load_schema(data_dir: str) -> dict[str, Any]:
     """Reads the ``schema.json`` of a converted folder: feature spec, vocab sizes, days, counts.
 
     ``vocab_sizes`` maps every field (``schema["columns"]`` names them per feature) to its
     embedding table size, including the padding 0 and one out-of-vocabulary bucket.
 
     Example:
-        >>> load_schema(tfrecord_dir)["columns"]["user"]
+        >>> load_schema(data_dir)["columns"]["user"]
         ['user_id', 'device_id', 'gender', 'age', 'province']
     """
-    return fmt.load_schema(path)
+    return fmt.load_schema(data_dir)
 
 
 def features_and_labels(
@@ -69,7 +69,7 @@ def features_and_labels(
     """Turns parsed examples (``example_format.parse_examples``) into a contract batch.
 
     Example:
-        >>> files = fmt.shard_paths(tfrecord_dir, load_schema(tfrecord_dir), ["2024-01-13"])
+        >>> files = fmt.shard_paths(data_dir, load_schema(data_dir), ["2024-01-13"])
         >>> serialized = next(iter(tf.data.TFRecordDataset(files, fmt.COMPRESSION).batch(2)))
         >>> features, labels = features_and_labels(fmt.parse_examples(serialized, True), True)
         >>> labels["label"].shape
@@ -98,7 +98,7 @@ def features_and_labels(
 
 
 def _pipeline_shards(
-    path: str,
+    data_dir: str,
     schema: dict[str, Any],
     days: Sequence[str],
     shuffle: bool,
@@ -114,7 +114,7 @@ def _pipeline_shards(
     rng = np.random.default_rng(seed)
     per_day = []
     for day in days:
-        shards = fmt.shard_paths(path, schema, [day])
+        shards = fmt.shard_paths(data_dir, schema, [day])
         per_day.append([shards[i] for i in rng.permutation(len(shards))] if shuffle else shards)
     split_records = pipelines > 1 and sum(len(shards) for shards in per_day) < pipelines
     if pipelines == 1 or split_records:
@@ -127,7 +127,7 @@ def _pipeline_shards(
 
 
 def make_dataset(
-    path: str,
+    data_dir: str,
     batch_size: int,
     negatives_per_request: int = 0,
     shuffle: bool = True,
@@ -138,11 +138,12 @@ def make_dataset(
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
     drop_remainder: bool = False,
     cycle_length: int = DEFAULT_CYCLE_LENGTH,
+    schema: dict[str, Any] | None = None,
 ) -> tf.data.Dataset:
     """Returns a ``tf.data.Dataset`` of ``(features, labels)`` batches; one pass over ``days``.
 
     Args:
-        path: a folder written by ``python -m pipelines.convert``.
+        data_dir: a converted TFRecord folder (written by ``python -m pipelines.convert``).
         batch_size: global batch size (divided among replicas when ``input_context`` is given).
         negatives_per_request: in-batch negatives appended per request (``pipelines.negatives``).
         shuffle: shuffle shards within each day and records in a ``shuffle_buffer`` window; days
@@ -155,9 +156,11 @@ def make_dataset(
         shuffle_buffer: records in the shuffle window.
         drop_remainder: drop a last, smaller batch (static batch dimension).
         cycle_length: shards read at the same time.
+        schema: the folder's ``schema.json`` when the caller has read it already (a run reads
+            it once, ``models.train``); read here when None.
 
     Example:
-        >>> dataset = make_dataset(tfrecord_dir, 64, days=["2024-01-13"], shuffle=False,
+        >>> dataset = make_dataset(data_dir, 64, days=["2024-01-13"], shuffle=False,
         ...                        deterministic=True)  # else batches may arrive out of order
         >>> [int(features["items"].shape[0]) for features, _ in dataset]
         [64, 56]
@@ -167,7 +170,7 @@ def make_dataset(
             f"batch_size must be >= 1 and negatives_per_request >= 0, got {batch_size} and "
             f"{negatives_per_request}"
         )
-    schema = load_schema(path)
+    schema = load_schema(data_dir) if schema is None else schema
     days = list(days) if days is not None else list(schema["days"])
     has_preference = bool(schema["has_preference"])
     pipelines, pipeline_id = 1, 0
@@ -176,7 +179,7 @@ def make_dataset(
         pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
     pipeline_seed = seed + pipeline_id
     per_day, split_records = _pipeline_shards(
-        path, schema, days, shuffle, seed, pipelines, pipeline_id
+        data_dir, schema, days, shuffle, seed, pipelines, pipeline_id
     )
     # Record splitting needs the same record order in every pipeline.
     ordered = deterministic or split_records
@@ -191,7 +194,7 @@ def make_dataset(
         if shards
     ]
     if not day_records:
-        raise ValueError(f"{path}: no shards for days {days}")
+        raise ValueError(f"{data_dir}: no shards for days {days}")
     records = functools.reduce(tf.data.Dataset.concatenate, day_records)
     if split_records:
         records = records.shard(pipelines, pipeline_id)

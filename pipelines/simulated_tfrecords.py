@@ -29,8 +29,8 @@ def simulated_tfrecords(folder: str, days: int, requests_per_day: int, seed: int
         >>> os.path.basename(simulated_tfrecords(folder.name, days=1, requests_per_day=50))
         'tfrec'
     """
-    recflow_dir = os.path.join(folder, "recflow")
-    tfrecord_dir = os.path.join(folder, "tfrec")
-    simulate(recflow_dir, days, requests_per_day, seed, progress=False)
-    convert(recflow_dir, tfrecord_dir, workers=1, progress=False)
-    return tfrecord_dir
+    recflow_root = os.path.join(folder, "recflow")
+    data_dir = os.path.join(folder, "tfrec")
+    simulate(recflow_root, days, requests_per_day, seed, progress=False)
+    convert(recflow_root, data_dir, workers=1, progress=False)
+    return data_dir

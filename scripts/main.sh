@@ -31,7 +31,7 @@ $py -m pipelines.simulate --out "$recflow" --days "$days" \
   --requests-per-day "$requests_per_day" --seed "$seed"
 
 echo "[main] 2/5 convert to sharded GZIP TFRecords -> $tfrecords"
-$py -m pipelines.convert --recflow "$recflow" --out "$tfrecords"
+$py -m pipelines.convert --recflow "$recflow" --data "$tfrecords"
 
 echo "[main] 3/5 train the DFTopK cascade for one epoch, then evaluate on the last day -> $model_dir"
 # 40 in-batch negatives per training request: evaluation ranks 160 of them per request, and

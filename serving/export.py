@@ -139,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
+        dest="data_dir",
         help="converted TFRecord folder (python -m pipelines.convert) whose distinct items form "
         "the retrieval corpus; its vocabulary must be the model's (default: the folder the "
         "model was trained on, recorded in MODEL_DIR/data.json)",
@@ -197,14 +198,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         clean_stale_exports(args.export_dir, sig.MODEL_NAMES)  # a killed run's half version
         for name in sig.MODEL_NAMES:
             check_version_free(args.export_dir, name, args.version)
-    data = args.data or ModelDir(args.model_dir).recorded_data()
-    if data is None:
+    data_dir = args.data_dir or ModelDir(args.model_dir).recorded_data()
+    if data_dir is None:
         raise ValueError(
             f"{args.model_dir} records no training data folder (data.json); pass --data"
         )
     model = load_cascade(args.model_dir)
-    model.cascade_config.check_data_schema(read_data_schema(data), data)
-    corpus = collect_item_corpus(data, args.days)
+    schema = read_data_schema(data_dir)
+    model.cascade_config.check_data_schema(schema, data_dir)
+    corpus = collect_item_corpus(data_dir, args.days, schema)
     written = export_cascade(model, corpus, args.export_dir, args.version, sizes)
     print(f"item corpus: {len(corpus)} items")
     for name, path in written.items():

@@ -16,6 +16,7 @@ Example:
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,10 +40,13 @@ def distinct_items(items: np.ndarray) -> np.ndarray:
     return items[first].astype(np.int32)
 
 
-def collect_item_corpus(tfrecord_dir: str, days: Sequence[str] | None = None) -> np.ndarray:
+def collect_item_corpus(
+    data_dir: str, days: Sequence[str] | None = None, schema: dict[str, Any] | None = None
+) -> np.ndarray:
     """int32 [items, 8]: the distinct candidate items of ``days`` (default: every converted day)
     of a ``python -m pipelines.convert`` folder.
 
+    ``schema`` is the folder's schema when the caller has read it already (else read here).
     Raises ``ValueError`` when the data holds no item.
 
     Example:
@@ -53,10 +57,12 @@ def collect_item_corpus(tfrecord_dir: str, days: Sequence[str] | None = None) ->
         >>> collect_item_corpus(data_dir, days=["2024-01-14"]).shape[1]
         8
     """
-    dataset = make_dataset(tfrecord_dir, READ_BATCH, shuffle=False, deterministic=True, days=days)
+    dataset = make_dataset(
+        data_dir, READ_BATCH, shuffle=False, deterministic=True, days=days, schema=schema
+    )
     seen = []
     for features, _ in dataset:
         seen.append(features["items"].numpy()[features["item_mask"].numpy()])
     if not seen or not sum(len(rows) for rows in seen):
-        raise ValueError(f"{tfrecord_dir}: no candidate items in days {days or 'all'}")
+        raise ValueError(f"{data_dir}: no candidate items in days {days or 'all'}")
     return distinct_items(np.concatenate(seen))

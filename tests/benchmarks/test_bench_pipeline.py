@@ -12,16 +12,16 @@ from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 
 @pytest.fixture(scope="module")
-def tfrecord_dir(tmp_path_factory) -> str:
+def data_dir(tmp_path_factory) -> str:
     root = simulate_small(str(tmp_path_factory.mktemp("sim")))
     out = str(tmp_path_factory.mktemp("tfrec"))
     convert_small(root, out)
     return out
 
 
-def test_stand_in_has_the_din_mlp_sizes(tfrecord_dir):
-    features, labels = next(iter(make_dataset(tfrecord_dir, 8, negatives_per_request=3)))
-    model = bench_pipeline.DinStandIn(load_schema(tfrecord_dir))
+def test_stand_in_has_the_din_mlp_sizes(data_dir):
+    features, labels = next(iter(make_dataset(data_dir, 8, negatives_per_request=3)))
+    model = bench_pipeline.DinStandIn(load_schema(data_dir))
     scores = model(features)
     assert scores.shape == (8, 43)
     kernels = [layer.kernel.shape for layer in [*model.mlp, model.score]]
@@ -32,13 +32,13 @@ def test_stand_in_has_the_din_mlp_sizes(tfrecord_dir):
     assert float(step(features, labels)) < first  # Adam lowers the loss on a fixed batch
 
 
-def test_docstring_examples_run(tfrecord_dir, tmp_path):
-    features, labels = next(iter(make_dataset(tfrecord_dir, 8, shuffle=False)))
+def test_docstring_examples_run(data_dir, tmp_path):
+    features, labels = next(iter(make_dataset(data_dir, 8, shuffle=False)))
     result = doctest.testmod(
         bench_pipeline,
         extraglobs={
             "tf": tf,
-            "tfrecord_dir": tfrecord_dir,
+            "data_dir": data_dir,
             "features": features,
             "labels": labels,
             "tmp_dir": str(tmp_path),

@@ -8,7 +8,7 @@ from benchmarks.negative_sampling import negatives_rows, run_negative_sampling
 from benchmarks.streaming import streaming_rows, streaming_section
 from benchmarks.tau_sensitivity import run_tau_sensitivity, tau_rows, tau_section
 from benchmarks.training_runs import RunOutcome, RunSettings, mean_and_spread
-from models.objectives import DEFAULT_TEMPERATURES
+from models.objectives import default_temperature
 
 METRICS = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")
 
@@ -28,7 +28,7 @@ def test_mean_and_spread_is_the_sample_standard_deviation() -> None:
 
 
 def test_default_temperature_is_written_out() -> None:
-    default_tau = DEFAULT_TEMPERATURES["dftopk"]
+    default_tau = default_temperature("dftopk")
     assert RunSettings("dftopk", 0).resolved() == RunSettings("dftopk", 0, tau=default_tau)
     assert RunSettings("lcron-diffsort", 0).resolved().tau == 10.0
     assert RunSettings("lapsum", 0, tau=3.0).resolved().tau == 3.0

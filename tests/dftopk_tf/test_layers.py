@@ -31,11 +31,23 @@ def test_hard_layer_returns_the_exact_top_k_mask() -> None:
 
 
 def test_config_round_trip_and_serialization() -> None:
-    layer = DFTopK(k=4, tau=2.5, hard=True, method="top_k", jit_compile=False, name="select")
+    layer = DFTopK(k=4, tau=2.5, hard=True, selection="top_k", jit_compile=False, name="select")
     clone = DFTopK.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     restored = keras.layers.deserialize(keras.layers.serialize(layer))
     assert isinstance(restored, DFTopK) and restored.k == 4 and restored.hard
+
+
+def test_model_saved_with_the_earlier_method_key_still_loads() -> None:
+    # Earlier versions stored the threshold search as "method"; their saved configs must load.
+    inputs = keras.Input(shape=(9,))
+    outputs = DFTopK(k=2, tau=0.3, selection="top_k", name="select")(inputs)
+    model = keras.Model(inputs, outputs)
+    old_json = model.to_json().replace('"selection": "top_k"', '"method": "top_k"')
+    assert '"method": "top_k"' in old_json and '"selection"' not in old_json
+    restored = keras.models.model_from_json(old_json)
+    assert restored.get_layer("select").selection == "top_k"
+    np.testing.assert_array_equal(restored(SCORES).numpy(), model(SCORES).numpy())
 
 
 @pytest.mark.parametrize(
@@ -44,7 +56,7 @@ def test_config_round_trip_and_serialization() -> None:
         ({"k": 0}, "k must be an int >= 1"),
         ({"k": 2.0}, "k must be an int"),
         ({"tau": 0.0}, "tau must be > 0"),
-        ({"method": "sort"}, "unknown selection method"),
+        ({"selection": "sort"}, "unknown selection method"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:

@@ -18,7 +18,7 @@ import tensorflow as tf
 from dftopk_tf import ops, selection
 from dftopk_tf.keras_compat import keras
 
-METHODS = list(selection.SELECTION_METHODS)
+SELECTIONS = list(selection.SELECTIONS)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOAT32_MAX = np.finfo(np.float32).max
 PADDING_SCORES = np.array(
@@ -83,12 +83,12 @@ def _case(seed: int, rows: int = 5, n: int = 12, ties: bool = False):
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("selection_name", SELECTIONS)
 @pytest.mark.parametrize("ties", [False, True])
-def test_values_match_numpy_formula_and_reference(ties, method, jit_compile):
+def test_values_match_numpy_formula_and_reference(ties, selection_name, jit_compile):
     scores, mask, _ = _case(seed=1, ties=ties)
     k = np.array([1, 2, 3, 4, 12], np.int32)  # the last row selects all of its real items
-    options = {"tau": 0.7, "mask": mask, "method": method, "jit_compile": jit_compile}
+    options = {"tau": 0.7, "mask": mask, "selection": selection_name, "jit_compile": jit_compile}
     logits = ops.dftopk_logits(scores, tf.constant(k), **options).numpy()
     p = ops.dftopk(scores, tf.constant(k), **options).numpy()
     expected = numpy_dftopk_logits(scores, k, 0.7, mask)
@@ -124,11 +124,11 @@ def test_infinite_scores_order_as_usual_and_an_infinite_threshold_is_nan():
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("selection_name", SELECTIONS)
 @pytest.mark.parametrize("ties", [False, True])
-def test_gradient_matches_autodiff_of_the_top_k_formula(ties, method, jit_compile):
+def test_gradient_matches_autodiff_of_the_top_k_formula(ties, selection_name, jit_compile):
     scores, mask, weights = _case(seed=3, ties=ties)
-    options = {"method": method, "jit_compile": jit_compile}
+    options = {"selection": selection_name, "jit_compile": jit_compile}
     for k in (1, 3):
         p, grad = value_and_gradient(
             lambda x, k=k: ops.dftopk(x, k, 0.5, mask, **options), scores, weights
@@ -170,7 +170,9 @@ def test_auto_gives_the_radix_values_and_gradients_on_every_path_it_picks(n, k, 
             lambda x, f=function: f(x, k, 0.3, mask, jit_compile=jit_compile), scores, weights
         )
         radix = value_and_gradient(
-            lambda x, f=function: f(x, k, 0.3, mask, method="radix", jit_compile=not jit_compile),
+            lambda x, f=function: f(
+                x, k, 0.3, mask, selection="radix", jit_compile=not jit_compile
+            ),
             scores,
             weights,
         )
@@ -185,12 +187,14 @@ def test_tied_threshold_share_lands_on_the_top_k_order_positions():
     np.testing.assert_array_equal(grad, [[1.0, -1.5, -1.5, 1.0, 1.0]])
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_per_row_k_gradient_equals_rows_run_separately(method):
+@pytest.mark.parametrize("selection_name", SELECTIONS)
+def test_per_row_k_gradient_equals_rows_run_separately(selection_name):
     scores, mask, weights = _case(seed=4, ties=True)
     k = np.array([1, 4, 2, 3, 5], np.int64)
     p, grad = value_and_gradient(
-        lambda x: ops.dftopk(x, tf.constant(k), 0.8, mask, method=method), scores, weights
+        lambda x: ops.dftopk(x, tf.constant(k), 0.8, mask, selection=selection_name),
+        scores,
+        weights,
     )
     for row in range(len(k)):
         rows = slice(row, row + 1)
@@ -254,17 +258,17 @@ def _with_padding(scores: np.ndarray, weights: np.ndarray, n_padded: int, seed: 
 
 
 @pytest.mark.parametrize("n_padded", [1, 9, 60])
-@pytest.mark.parametrize("method", METHODS)
-def test_padded_items_change_no_output_and_no_gradient(method, n_padded):
+@pytest.mark.parametrize("selection_name", SELECTIONS)
+def test_padded_items_change_no_output_and_no_gradient(selection_name, n_padded):
     rng = np.random.default_rng(n_padded)
     scores = rng.integers(-3, 4, size=(4, 8)).astype(np.float32)
     weights = rng.normal(size=scores.shape).astype(np.float32)
     k = tf.constant([1, 3, 8, 20])  # the last two rows select all of their items
     padded_scores, mask, padded_weights, slots = _with_padding(scores, weights, n_padded, 7)
     for function in (
-        lambda x, m: ops.dftopk(x, k, 0.4, m, method=method),
-        lambda x, m: ops.dftopk_logits(x, k, 0.4, m, method=method),
-        lambda x, m: ops.dftopk(x, k, 0.4, m, hard=True, method=method),
+        lambda x, m: ops.dftopk(x, k, 0.4, m, selection=selection_name),
+        lambda x, m: ops.dftopk_logits(x, k, 0.4, m, selection=selection_name),
+        lambda x, m: ops.dftopk(x, k, 0.4, m, hard=True, selection=selection_name),
     ):
         value, grad = value_and_gradient(lambda x, f=function: f(x, None), scores, weights)
         value_padded, grad_padded = value_and_gradient(
@@ -279,9 +283,9 @@ def test_padded_items_change_no_output_and_no_gradient(method, n_padded):
         )
         assert np.all(grad_padded[~mask] == 0.0)
         assert np.all(np.isfinite(value_padded)) and np.all(np.isfinite(grad_padded))
-    p_padded = ops.dftopk(padded_scores, k, 0.4, mask, method=method).numpy()
+    p_padded = ops.dftopk(padded_scores, k, 0.4, mask, selection=selection_name).numpy()
     assert np.all(p_padded[~mask] == 0.0)
-    logits_padded = ops.dftopk_logits(padded_scores, k, 0.4, mask, method=method).numpy()
+    logits_padded = ops.dftopk_logits(padded_scores, k, 0.4, mask, selection=selection_name).numpy()
     assert np.all(logits_padded[~mask] == ops.PADDED_LOGIT)
 
 
@@ -323,15 +327,15 @@ def test_nan_on_a_real_item_spoils_only_its_row():
 # --- hard mode, dtypes -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_hard_forward_is_the_top_k_mask_and_gradient_is_the_soft_one(method):
+@pytest.mark.parametrize("selection_name", SELECTIONS)
+def test_hard_forward_is_the_top_k_mask_and_gradient_is_the_soft_one(selection_name):
     scores, mask, weights = _case(seed=9, ties=True)
     k = tf.constant([1, 2, 5, 12, 3])
     hard, grad_hard = value_and_gradient(
-        lambda x: ops.dftopk(x, k, 0.5, mask, hard=True, method=method), scores, weights
+        lambda x: ops.dftopk(x, k, 0.5, mask, hard=True, selection=selection_name), scores, weights
     )
     _, grad_soft = value_and_gradient(
-        lambda x: ops.dftopk(x, k, 0.5, mask, method=method), scores, weights
+        lambda x: ops.dftopk(x, k, 0.5, mask, selection=selection_name), scores, weights
     )
     np.testing.assert_array_equal(hard, selection.topk_mask(scores, k, mask).numpy())
     np.testing.assert_allclose(grad_hard, grad_soft, rtol=1e-6, atol=1e-8)
@@ -558,4 +562,4 @@ def test_bad_input_raises_a_clear_error(function):
     with pytest.raises(tf.errors.InvalidArgumentError, match="tau must be > 0"):
         function(SCORES, 1, tf.constant(0.0))
     with pytest.raises(ValueError, match="unknown selection method 'sort'"):
-        function(SCORES, 1, method="sort")
+        function(SCORES, 1, selection="sort")

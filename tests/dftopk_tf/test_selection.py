@@ -1,7 +1,7 @@
 """Linear-time selection (``dftopk_tf.selection``) against NumPy sorts.
 
 The k-th/(k+1)-th largest real values are checked against ``np.sort`` and the top-k mask against a
-stable argsort (ties to the lower index, the ``tf.math.top_k`` order), for both selection methods,
+stable argsort (ties to the lower index, the ``tf.math.top_k`` order), for every threshold search,
 with and without XLA, on rows drawn from awkward distributions, with per-row k and padding.
 """
 
@@ -12,7 +12,7 @@ import tensorflow as tf
 from dftopk_tf import selection
 
 ROWS, N = 7, 41  # one shape for every random case, so each XLA program compiles once
-METHODS = list(selection.SELECTION_METHODS)
+SELECTIONS = list(selection.SELECTIONS)
 FLOAT32_MAX = np.finfo(np.float32).max
 
 
@@ -102,13 +102,13 @@ def numpy_topk_mask(scores: np.ndarray, k: np.ndarray, mask: np.ndarray) -> np.n
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("selection_name", SELECTIONS)
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))
-def test_kth_largest_pair_matches_numpy_sort(distribution, method, jit_compile):
+def test_kth_largest_pair_matches_numpy_sort(distribution, selection_name, jit_compile):
     for seed in range(2):
         scores, mask, k = _random_case(distribution, seed)
         kth, next_kth = selection.kth_largest_pair(
-            scores, tf.constant(k), mask=mask, method=method, jit_compile=jit_compile
+            scores, tf.constant(k), mask=mask, selection=selection_name, jit_compile=jit_compile
         )
         expected_kth, expected_next = numpy_kth_pair(scores, k, mask)
         np.testing.assert_array_equal(kth.numpy(), np.float32(expected_kth))
@@ -124,12 +124,12 @@ def test_topk_mask_matches_stable_argsort(distribution, jit_compile):
         np.testing.assert_array_equal(selected.numpy(), numpy_topk_mask(scores, k, mask))
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_scalar_k_without_mask_and_leading_dimensions(method):
+@pytest.mark.parametrize("selection_name", SELECTIONS)
+def test_scalar_k_without_mask_and_leading_dimensions(selection_name):
     rng = np.random.default_rng(7)
     scores = rng.integers(0, 4, size=(2, 3, 9)).astype(np.float32)
     k = np.full(6, 4)
-    kth, next_kth = selection.kth_largest_pair(scores, 4, method=method)
+    kth, next_kth = selection.kth_largest_pair(scores, 4, selection=selection_name)
     expected_kth, expected_next = numpy_kth_pair(scores.reshape(6, 9), k, np.ones((6, 9), bool))
     np.testing.assert_array_equal(kth.numpy(), np.reshape(expected_kth, (2, 3)))
     np.testing.assert_array_equal(next_kth.numpy(), np.reshape(expected_next, (2, 3)))
@@ -147,14 +147,14 @@ def test_signed_zeros_tie_and_the_lower_index_wins():
     assert kth.numpy()[0] == 0.0 and next_kth.numpy()[0] == -1.0
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_nan_row_gives_nan_and_other_rows_are_exact(method):
+@pytest.mark.parametrize("selection_name", SELECTIONS)
+def test_nan_row_gives_nan_and_other_rows_are_exact(selection_name):
     scores = np.array([[1.0, np.nan, 3.0, 2.0], [4.0, 1.0, 3.0, 2.0]], np.float32)
-    kth, next_kth = selection.kth_largest_pair(scores, 2, method=method)
+    kth, next_kth = selection.kth_largest_pair(scores, 2, selection=selection_name)
     assert np.isnan(kth.numpy()[0]) and np.isnan(next_kth.numpy()[0])
     assert kth.numpy()[1] == 3.0 and next_kth.numpy()[1] == 2.0
     # A NaN on a padded item is ignored; topk_mask never selects a NaN.
-    masked = selection.kth_largest_pair(scores, 2, mask=~np.isnan(scores), method=method)
+    masked = selection.kth_largest_pair(scores, 2, mask=~np.isnan(scores), selection=selection_name)
     np.testing.assert_array_equal([value.numpy()[0] for value in masked], [2.0, 1.0])
     np.testing.assert_array_equal(
         selection.topk_mask(scores, 3).numpy(),
@@ -179,9 +179,9 @@ def test_occurrence_index_counts_ties_by_position():
     np.testing.assert_array_equal(found.numpy(), [3, 4])  # 4 = n: no such occurrence
 
 
-def test_unknown_method_is_rejected():
+def test_unknown_selection_is_rejected():
     with pytest.raises(ValueError, match="unknown selection method 'sort'"):
-        selection.kth_largest_pair(tf.zeros([1, 3]), 1, method="sort")
+        selection.kth_largest_pair(tf.zeros([1, 3]), 1, selection="sort")
 
 
 def test_float_k_is_rejected():
@@ -191,7 +191,7 @@ def test_float_k_is_rejected():
 
 def test_auto_resolves_to_the_benchmarked_path_for_shape_k_device_and_xla():
     kernel_k, radix_n = selection.AUTO_KERNEL_MAX_K, selection.AUTO_RADIX_MAX_N
-    resolve = selection.resolve_method
+    resolve = selection.resolve_selection
     assert resolve("auto", radix_n, 10, jit_compile=True) == ("radix", True)
     assert resolve("auto", radix_n + 1, 10, jit_compile=True) == ("top_k", True)
     assert resolve("auto", None, None, jit_compile=True) == ("top_k", True)

@@ -8,10 +8,10 @@ from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
 from dftopk_tf.operators import OPERATOR_NAMES
 from models.in_batch_softmax import InBatchSoftmax
 from models.objectives import (
-    DEFAULT_TEMPERATURES,
     METHOD_NAMES,
     TFRSObjective,
     TopKCascadeObjective,
+    default_temperature,
     make_objective,
     temperature_name,
 )
@@ -34,7 +34,9 @@ def random_outputs(n: int = 7, seed: int = 0) -> dict[str, tf.Tensor]:
 
 def test_every_method_has_a_default_temperature_and_an_objective() -> None:
     assert set(METHOD_NAMES) == {*OPERATOR_NAMES, "tfrs"}
-    assert set(DEFAULT_TEMPERATURES) == set(METHOD_NAMES)
+    # One scale for every method: 0.1, DiffSort's steepness (an inverse temperature) 10.
+    defaults = {method: default_temperature(method) for method in METHOD_NAMES}
+    assert defaults == {**dict.fromkeys(METHOD_NAMES, 0.1), "lcron-diffsort": 10.0}
     for method in METHOD_NAMES:
         objective = make_objective(method, 2, 2, 2, 2)
         assert objective.output_names[0] == "loss"

@@ -13,6 +13,7 @@ from models.cascade import load_cascade
 from models.model_dir import ModelDir
 from models.tf_keras import keras
 from models.train import TrainOptions, run_training, training_input
+from pipelines import example_format
 
 METRIC_KEYS = {
     "joint_recall",
@@ -68,7 +69,7 @@ def tiny_options(data: str, model_dir: str, **settings) -> TrainOptions:
     return TrainOptions(data, model_dir, **(values | settings))
 
 
-def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> None:
+def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys, monkeypatch) -> None:
     model_dir = str(tmp_path / "model")
     layout = ModelDir(model_dir)
     # LapSum: a peer operator through the whole command (DFTopK is every other test's default).
@@ -78,9 +79,16 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys) -> 
     assert not layout.has_weights()
     assert os.listdir(layout.backup_dir)
 
+    schema_reads = []
+    read_schema = example_format.load_schema
+    monkeypatch.setattr(
+        example_format, "load_schema", lambda path: schema_reads.append(path) or read_schema(path)
+    )
     recorder = EpochRecorder()
     result = run_training(options, callbacks=[recorder])
     assert recorder.epochs == [1, 2]
+    # Training, validation and the final evaluation share the schema the run read once.
+    assert len(schema_reads) == 1
     with open(layout.history_path) as file:
         history = list(csv.DictReader(file))
     assert [row["epoch"] for row in history] == ["0", "1", "2"]
@@ -178,8 +186,22 @@ def test_help_explains_every_flag(capsys) -> None:
             module.parse_args(["--help"])
         assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--method", "--tau", "--negatives", "--strategy", "--steps-per-epoch", "--days"):
+    for flag in (
+        "--method",
+        "--temperature",
+        "--tau",
+        "--negatives",
+        "--strategy",
+        "--steps-per-epoch",
+        "--days",
+    ):
         assert flag in text
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "d", "--model-dir", "m", "--method", "softmax"])
     assert "invalid choice: 'softmax'" in capsys.readouterr().err
+
+
+def test_temperature_flag_and_its_tau_alias_set_the_temperature() -> None:
+    for flag in ("--temperature", "--tau"):
+        options = train.parse_args(["--data", "d", "--model-dir", "m", flag, "0.5"])
+        assert options.temperature == 0.5 and options.data_dir == "d"

@@ -350,5 +350,13 @@ def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         convert_module.main(["--help"])
     text = capsys.readouterr().out
-    for flag in ("--recflow", "--out", "--days", "--workers", "--requests-per-shard", "--quiet"):
+    for flag in (
+        "--recflow",
+        "--data",
+        "--out",
+        "--days",
+        "--workers",
+        "--requests-per-shard",
+        "--quiet",
+    ):
         assert flag in text

@@ -23,17 +23,17 @@ MODULES = package_modules(pipelines)
 def shared_globals(tmp_path_factory) -> dict:
     """Objects the examples use: a tiny simulated RecFlow root, its conversion, a world."""
     root = simulate_small(str(tmp_path_factory.mktemp("sim")))
-    tfrecord_dir = str(tmp_path_factory.mktemp("tfrec"))
-    convert_small(root, tfrecord_dir)
+    data_dir = str(tmp_path_factory.mktemp("tfrec"))
+    convert_small(root, data_dir)
     world = SimulatedWorld.create(scaled_world_size(1000), np.random.default_rng(0), 10**9)
     models = StageModels.create(world.size.items, np.random.default_rng(1))
     day = load_day(root, "2024-01-13")
-    features, labels = next(iter(make_dataset(tfrecord_dir, 8, shuffle=False)))
+    features, labels = next(iter(make_dataset(data_dir, 8, shuffle=False)))
     return {
         "np": np,
         "tf": tf,
         "recflow_root": root,
-        "tfrecord_dir": tfrecord_dir,
+        "data_dir": data_dir,
         "world": world,
         "models": models,
         "outcome": run_cascade(

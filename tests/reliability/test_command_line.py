@@ -38,7 +38,7 @@ def test_a_user_error_is_one_line_with_exit_code_2_and_no_start_up_noise(tmp_pat
     assert result.stderr.splitlines() == [
         f"python -m models.train: error: {missing}: no such data folder; write one with: "
         "python -m pipelines.simulate --out SIM_DIR ... && python -m pipelines.convert "
-        "--recflow SIM_DIR --out TFREC_DIR"
+        "--recflow SIM_DIR --data TFREC_DIR"
     ]
 
 

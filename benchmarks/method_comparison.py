@@ -11,7 +11,8 @@ protocol does, with every method tuned the same way:
   scored on the validation day;
 - each method at its best validation temperature, trained again with more seeds and scored on
   the test day (seed 0 is the sweep's run);
-- with 0 in-batch training negatives (the paper's main runs) and with 40;
+- with 0 in-batch training negatives (the paper's main runs), where the temperatures are tuned,
+  and with 40, at each method's temperature tuned at 0 (one tuning rule for every method);
 - the embedding start (``--embedding-init``): DFTopK and LCRON-NeuralSort also trained from the
   official N(0, 1) start, at the official temperature mapped to that start and at the scale-
   equivalent of their best uniform-start temperature.
@@ -176,25 +177,36 @@ def planned_runs(
         ['dftopk-uniform-t0.01-neg0-seed0', 'dftopk-uniform-t0.03-neg0-seed0']
     """
     runs: list[RunKey] = []
-    for negatives in sizes.negatives:
-        for group_index, group in enumerate(METHOD_GROUPS):
-            grids = {
-                method: sweep_temperatures(method, mapped["uniform"][method])
-                for method in group
-                if method in mapped["uniform"]
-            }
-            for method, grid in grids.items():
-                runs += [RunKey(method, "uniform", t, negatives, 0) for t in grid]
-            for method, grid in grids.items():
-                best = best_temperature(records, method, "uniform", negatives, grid)
-                if best is None:
+    tuned_negatives, *other_negatives = sizes.negatives
+    for group_index, group in enumerate(METHOD_GROUPS):
+        grids = {
+            method: sweep_temperatures(method, mapped["uniform"][method])
+            for method in group
+            if method in mapped["uniform"]
+        }
+        for method, grid in grids.items():
+            runs += [RunKey(method, "uniform", t, tuned_negatives, 0) for t in grid]
+        for method, grid in grids.items():
+            best = best_temperature(records, method, "uniform", tuned_negatives, grid)
+            if best is None:
+                continue
+            seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
+            runs += [RunKey(method, "uniform", best, tuned_negatives, seed) for seed in seeds]
+            if group_index == 0 and method in INIT_STUDY_METHODS:
+                scale = mapped["normal"][method] / mapped["uniform"][method]
+                for temperature in (mapped["normal"][method], _round(best * scale)):
+                    runs.append(RunKey(method, "normal", temperature, tuned_negatives, 0))
+    # The other negatives settings reuse the temperature tuned at the first (no second sweep).
+    for negatives in other_negatives:
+        for group in METHOD_GROUPS:
+            for method in group:
+                if method not in mapped["uniform"]:
                     continue
-                seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
-                runs += [RunKey(method, "uniform", best, negatives, seed) for seed in seeds[1:]]
-                if group_index == 0 and method in INIT_STUDY_METHODS:
-                    scale = mapped["normal"][method] / mapped["uniform"][method]
-                    for temperature in (mapped["normal"][method], _round(best * scale)):
-                        runs.append(RunKey(method, "normal", temperature, negatives, 0))
+                grid = sweep_temperatures(method, mapped["uniform"][method])
+                best = best_temperature(records, method, "uniform", tuned_negatives, grid)
+                if best is not None:
+                    seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
+                    runs += [RunKey(method, "uniform", best, negatives, seed) for seed in seeds]
     return list(dict.fromkeys(runs))
 
 

@@ -62,11 +62,15 @@ def test_seeds_and_the_init_study_are_planned_only_after_the_sweep() -> None:
     records = sweep_records("dftopk", best=0.03)
     after = planned_runs(records, sizes, MAPPED)
     seeds = [key for key in after if key.method == "dftopk" and key.seed > 0]
-    # Only the 0-negatives sweep is complete: its seeds, not the 40-negatives ones.
+    # The temperature tuned at 0 negatives serves the 40-negatives runs too (no second sweep).
     assert {(key.temperature, key.seed, key.negatives) for key in seeds} == {
         (0.03, 1, 0),
         (0.03, 2, 0),
+        (0.03, 1, 40),
+        (0.03, 2, 40),
     }
+    assert RunKey("dftopk", "uniform", 0.03, 40, 0) in after
+    assert not [key for key in after if key.negatives == 40 and key.method != "dftopk"]
     normal = [key for key in after if key.embedding_init == "normal"]
     # The official value at the normal start, and the best uniform temperature x 200 (scale).
     assert {key.temperature for key in normal} == {200.0, 6.0}

@@ -143,6 +143,8 @@ def main_rows(
     baseline = per_method.get(BASELINE, {})
     rows = []
     for method, by_seed in per_method.items():
+        if not by_seed:
+            continue
         metrics = [
             mean_std([values[name] for values in by_seed.values()]) for name in REPORTED_METRICS
         ]

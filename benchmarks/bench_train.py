@@ -89,6 +89,17 @@ class ThroughputRow:
         return None if self.step_ms is None else self.batch_size / (self.step_ms / 1000.0)
 
     @property
+    def best_ms(self) -> float | None:
+        """The faster of the current step with and without XLA (without when XLA was not timed).
+
+        Example:
+            >>> ThroughputRow("x", "O(n)", 40, 1024, 500.0, xla_ms=400.0).best_ms
+            400.0
+        """
+        timed = [ms for ms in (self.step_ms, self.xla_ms) if ms is not None]
+        return min(timed) if timed else None
+
+    @property
     def loss_share(self) -> float | None:
         """The share of the train step that the loss's forward and backward take."""
         if self.step_ms is None or self.loss_ms is None:
@@ -306,8 +317,10 @@ def run_benchmark(
 def markdown_table(rows: Sequence[ThroughputRow]) -> str:
     """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
-    Rows timed with ``compare`` get three more columns: the ``before`` step's requests per
-    second, the speed-up of the current step over it, and the ``xla`` step's requests per second.
+    Rows timed with ``compare`` get four more columns: the ``before`` step's requests per
+    second, the speed-up of the current step over it, the ``xla`` step's requests per second, and
+    DFTopK's speed against the method when each runs its faster step (with or without XLA): the
+    fair ratio, since XLA helps some methods' steps on CPU and slows others.
 
     Example:
         >>> table = markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
@@ -319,11 +332,16 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
     columns = ["method", "operator cost", "n", "batch", "ms / step", "requests / s", "vs dftopk"]
     columns += ["loss ms", "loss vs dftopk", "loss share of step"]
     if compared:
-        columns += ["before: requests / s", "speed-up", "XLA: requests / s"]
+        columns += [
+            "before: requests / s",
+            "speed-up",
+            "XLA: requests / s",
+            "dftopk vs method, each at its best",
+        ]
     table = []
     for row in rows:
         if row.step_ms is None:
-            cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * (3 if compared else 0)
+            cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * (4 if compared else 0)
         else:
             # Speed ratios: above 1 is faster than DFTopK.
             step_ratio = f"{reference.step_ms / row.step_ms:.2f}x" if reference else "-"
@@ -341,6 +359,7 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
                     f"{row.batch_size / (row.before_ms / 1000.0):,.0f}",
                     f"{row.before_ms / row.step_ms:.2f}x",
                     f"{row.batch_size / (row.xla_ms / 1000.0):,.0f}",
+                    f"{row.best_ms / reference.best_ms:.2f}x" if reference else "-",
                 ]
         table.append([row.method, row.cost, str(row.candidates), str(row.batch_size), *cells])
     return tables.markdown_table(columns, table)

@@ -213,8 +213,13 @@ def plot_gradient_conflict(rows: Sequence[ConflictRow], path: str) -> None:
     for method in sorted(methods, key=lambda name: name == "dftopk"):  # DFTopK drawn on top
         points = [(row.noise, row.ground_truth_pushed_down) for row in rows if row.method == method]
         wide = method == "dftopk"
-        axes.plot(*zip(*points, strict=True), marker="o", label=method,
-                  linewidth=3.0 if wide else 1.5, zorder=3 if wide else 2)
+        axes.plot(
+            *zip(*points, strict=True),
+            marker="o",
+            label=method,
+            linewidth=3.0 if wide else 1.5,
+            zorder=3 if wide else 2,
+        )
     axes.set_xlabel("score noise (std; high = early in training)")
     axes.set_ylabel("share of ground-truth items pushed down")
     axes.set_title("Gradient conflict of top-k losses")

@@ -55,8 +55,15 @@ def negatives_rows(outcomes: NegativeOutcomes) -> tuple[list[str], list[list[Cel
         >>> negatives_rows({("dftopk", 8): runs})[1]
         [['dftopk', 8, 48, 0.5, 0.0, 3.0, 0.0]]
     """
-    columns = ["method", "negatives", "candidates", JOINT_RECALL, f"{JOINT_RECALL} std",
-               "seconds_per_epoch", "seconds_per_epoch std"]
+    columns = [
+        "method",
+        "negatives",
+        "candidates",
+        JOINT_RECALL,
+        f"{JOINT_RECALL} std",
+        "seconds_per_epoch",
+        "seconds_per_epoch std",
+    ]
     rows = []
     for (method, count), runs in outcomes.items():
         recall = mean_and_spread([run.metrics[JOINT_RECALL] for run in runs])
@@ -85,8 +92,14 @@ def plot_negative_sampling(outcomes: NegativeOutcomes, path: str) -> None:
                 mean_and_spread([values(run) for run in outcomes[(method, count)]])
                 for count in counts
             ]
-            axes.errorbar(counts, [m for m, _ in spreads], yerr=[s for _, s in spreads],
-                          marker="o", capsize=3, label=method)
+            axes.errorbar(
+                counts,
+                [m for m, _ in spreads],
+                yerr=[s for _, s in spreads],
+                marker="o",
+                capsize=3,
+                label=method,
+            )
     recall_axes.set_ylabel("joint Recall@10@20")
     time_axes.set_ylabel("training seconds per epoch")
     for axes in (recall_axes, time_axes):
@@ -117,5 +130,6 @@ def negatives_section(outcomes: NegativeOutcomes, report_dir: str) -> ReportSect
         "200 candidates; mean and standard deviation over seeds. `seconds_per_epoch` as in the "
         "main table (steady state, without the first step's tracing)."
     )
-    return ReportSection("Negative-sampling scaling", text, "negative_sampling", columns, rows,
-                         (figure,))
+    return ReportSection(
+        "Negative-sampling scaling", text, "negative_sampling", columns, rows, (figure,)
+    )

@@ -46,7 +46,18 @@ THRESHOLD_PATHS: dict[str, tuple[str, bool, str]] = {
 DEFAULT_SERIES: tuple[str, ...] = (*OPERATOR_NAMES, *THRESHOLD_PATHS)
 #: n from the paper's runtime script (5 .. 1,000) up to 100,000.
 DEFAULT_SIZES: tuple[int, ...] = (
-    5, 10, 50, 100, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000
+    5,
+    10,
+    50,
+    100,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
 )
 #: Bytes of float32 per element, for the memory estimate.
 FLOAT_BYTES = 4
@@ -256,14 +267,16 @@ def slope_rows(result: RuntimeResult, fit_span: float = 20.0) -> list[list[Cell]
         if len(fitted) < 2:
             fitted = measured[-2:]
         slope = fitted_slope([p.n for p in fitted], [p.milliseconds for p in fitted])
-        rows.append([
-            operator,
-            device,
-            series_cost(operator),
-            None if math.isnan(slope) else round(slope, 3),
-            f"{fitted[0].n}..{fitted[-1].n}",
-            result.skipped.get((operator, device), ""),
-        ])
+        rows.append(
+            [
+                operator,
+                device,
+                series_cost(operator),
+                None if math.isnan(slope) else round(slope, 3),
+                f"{fitted[0].n}..{fitted[-1].n}",
+                result.skipped.get((operator, device), ""),
+            ]
+        )
     return rows
 
 

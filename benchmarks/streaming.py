@@ -75,8 +75,14 @@ def plot_streaming(outcomes: StreamingOutcomes, path: str) -> None:
             mean_and_spread([run.metrics[JOINT_RECALL] for run in day_runs])
             for day_runs in zip(*per_seed, strict=True)
         ]
-        axes.errorbar(range(len(days)), [m for m, _ in spreads], yerr=[s for _, s in spreads],
-                      marker="o", capsize=3, label=method)
+        axes.errorbar(
+            range(len(days)),
+            [m for m, _ in spreads],
+            yerr=[s for _, s in spreads],
+            marker="o",
+            capsize=3,
+            label=method,
+        )
         axes.set_xticks(range(len(days)), days, rotation=30)
     axes.set_xlabel("test day (trained on every earlier day, one day at a time)")
     axes.set_ylabel("joint Recall@10@20")

@@ -80,8 +80,14 @@ def plot_tau_sensitivity(outcomes: TauOutcomes, path: str) -> None:
             mean_and_spread([run.metrics[JOINT_RECALL] for run in outcomes[(method, tau)]])
             for tau in taus
         ]
-        axes.errorbar(taus, [m for m, _ in spreads], yerr=[s for _, s in spreads], marker="o",
-                      capsize=3, label=f"{method} ({temperature_name(method)})")
+        axes.errorbar(
+            taus,
+            [m for m, _ in spreads],
+            yerr=[s for _, s in spreads],
+            marker="o",
+            capsize=3,
+            label=f"{method} ({temperature_name(method)})",
+        )
     axes.set_xscale("log")
     axes.set_xlabel("temperature")
     axes.set_ylabel("joint Recall@10@20")
@@ -108,5 +114,6 @@ def tau_section(outcomes: TauOutcomes, report_dir: str) -> ReportSection:
         f"Each method trained at each temperature of its own knob with seeds {seeds}, every "
         "other setting at the protocol's default; mean and standard deviation over seeds."
     )
-    return ReportSection("Temperature sensitivity", text, "tau_sensitivity", columns, rows,
-                         (figure,))
+    return ReportSection(
+        "Temperature sensitivity", text, "tau_sensitivity", columns, rows, (figure,)
+    )

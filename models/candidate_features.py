@@ -59,6 +59,7 @@ class CandidateFeatures(keras.layers.Layer):
         embedding_dim: id embedding size d.
         attention_units: size of the target attention's projections.
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
+        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
 
     Call: ``layer(features)`` with a contract batch's features; returns float32
     [batch, n, (c + u + s + i) * d] (c, u, s, i: the context, user, sequence and item fields).
@@ -79,6 +80,7 @@ class CandidateFeatures(keras.layers.Layer):
         embedding_dim: int = 8,
         attention_units: int = DEFAULT_ATTENTION_UNITS,
         embedding_layout: str = "fused",
+        embedding_init: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -88,11 +90,13 @@ class CandidateFeatures(keras.layers.Layer):
         self.attention_units = int(attention_units)
         self.query_fields = sequence_field_indices(self.columns)
         self.embedding_layout = embedding_layout
+        self.embedding_init = embedding_init
         self.embeddings = FeatureEmbeddings(
             self.vocab_sizes,
             self.columns,
             self.embedding_dim,
             layout=embedding_layout,
+            init=embedding_init,
             name="embeddings",
         )
         self.attention = TargetAttention(self.attention_units, name="target_attention")
@@ -120,4 +124,5 @@ class CandidateFeatures(keras.layers.Layer):
             "embedding_dim": self.embedding_dim,
             "attention_units": self.attention_units,
             "embedding_layout": self.embedding_layout,
+            "embedding_init": self.embedding_init,
         }

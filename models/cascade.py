@@ -83,6 +83,7 @@ class CascadeModel(tfrs.Model):
             "columns": config.columns,
             "embedding_dim": config.embedding_dim,
             "embedding_layout": config.embedding_layout,
+            "embedding_init": config.embedding_init,
         }
         self.retrieval = TwoTowerRetrieval(
             **shared, tower_units=config.tower_units, label_k=config.label_k, name="retrieval"

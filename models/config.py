@@ -26,7 +26,7 @@ from typing import Any
 
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import FIELD_COUNTS
-from models.embeddings import TABLE_LAYOUTS
+from models.embeddings import EMBEDDING_INITS, TABLE_LAYOUTS
 from models.objectives import check_method, default_temperature
 from models.prerank import DEFAULT_PRERANK_UNITS
 from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
@@ -34,8 +34,9 @@ from models.retrieval import DEFAULT_TOWER_UNITS
 from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
-#: Version 2 added ``embedding_layout``; a version 1 config (per-field tables) still loads.
-CONFIG_VERSION: int = 2
+#: Version 2 added ``embedding_layout``, version 3 ``embedding_init``; older configs still load
+#: (version 1 as per-field tables, versions 1 and 2 as uniform-initialised).
+CONFIG_VERSION: int = 3
 
 
 def check_schema_columns(columns: dict[str, Sequence[str]], vocab_sizes: dict[str, int]) -> None:
@@ -87,6 +88,8 @@ class CascadeConfig:
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``):
             ``fused`` for new models; configs of version 1 load as ``per_field``, the layout
             their weights were saved in.
+        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``):
+            ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1), the official models' start.
 
     Example:
         >>> from pipelines import example_format as fmt, recflow
@@ -110,6 +113,7 @@ class CascadeConfig:
     rank_units: tuple[int, ...] = DEFAULT_RANK_UNITS
     attention_units: int = DEFAULT_ATTENTION_UNITS
     embedding_layout: str = "fused"
+    embedding_init: str = "uniform"
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -125,6 +129,10 @@ class CascadeConfig:
             raise ValueError(
                 f"unknown embedding_layout {self.embedding_layout!r}; expected one of "
                 f"{TABLE_LAYOUTS}"
+            )
+        if self.embedding_init not in EMBEDDING_INITS:
+            raise ValueError(
+                f"unknown embedding_init {self.embedding_init!r}; expected one of {EMBEDDING_INITS}"
             )
         if self.temperature is None:
             object.__setattr__(self, "temperature", default_temperature(self.method))
@@ -220,8 +228,9 @@ class CascadeConfig:
         """
         values = dict(values)
         found = (values.pop("format", None), values.pop("version", None))
-        if found == (CONFIG_FORMAT, 1):
-            values.setdefault("embedding_layout", "per_field")
+        if found[0] == CONFIG_FORMAT and found[1] in (1, 2):
+            values.setdefault("embedding_layout", "per_field" if found[1] == 1 else "fused")
+            values.setdefault("embedding_init", "uniform")
         elif found != (CONFIG_FORMAT, CONFIG_VERSION):
             raise ValueError(
                 f"not a cascade config: format {found[0]!r} version {found[1]!r}, expected "

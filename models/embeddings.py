@@ -31,6 +31,27 @@ from models.tf_keras import keras, register_serializable
 
 #: How the tables are stored: one variable for all fields, or one per field.
 TABLE_LAYOUTS: tuple[str, ...] = ("fused", "per_field")
+#: How the tables start: ``uniform`` U(-0.05, 0.05) (Keras's embedding default) or ``normal``
+#: N(0, 1) (torch's ``nn.Embedding`` default, the official DFTopK/LCRON models' start).
+EMBEDDING_INITS: tuple[str, ...] = ("uniform", "normal")
+
+
+def embedding_initializer(init: str) -> keras.initializers.Initializer:
+    """A fresh initializer for one table: ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1).
+
+    The scale of the starting embeddings sets the scale of the first scores, and with it how
+    hard every temperature-based top-k operator starts (``BUILD.md``, "Method comparison").
+
+    Example:
+        >>> values = embedding_initializer("normal")(shape=(10_000,))
+        >>> 0.9 < float(tf.math.reduce_std(values)) < 1.1
+        True
+    """
+    if init == "uniform":
+        return keras.initializers.RandomUniform(-0.05, 0.05)
+    if init == "normal":
+        return keras.initializers.RandomNormal(0.0, 1.0)
+    raise ValueError(f"unknown embedding init {init!r}; expected one of {EMBEDDING_INITS}")
 
 
 def out_of_vocabulary_to_bucket(ids: tf.Tensor, vocab_size: int | tf.Tensor) -> tf.Tensor:
@@ -68,6 +89,7 @@ class FeatureEmbeddings(keras.layers.Layer):
         embedding_dim: size of every embedding vector.
         layout: ``fused`` (one variable, one gather per group) or ``per_field`` (one variable
             and one gather per field); see the module docstring.
+        init: the tables' start, ``uniform`` or ``normal`` (``EMBEDDING_INITS``).
 
     Call: ``layer(ids, group=name)`` with int ids [..., len(columns[name])] returns float32
     [..., len(columns[name]), embedding_dim].
@@ -86,6 +108,7 @@ class FeatureEmbeddings(keras.layers.Layer):
         columns: dict[str, list[str]],
         embedding_dim: int = 8,
         layout: str = "fused",
+        init: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -93,6 +116,7 @@ class FeatureEmbeddings(keras.layers.Layer):
             raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
         if layout not in TABLE_LAYOUTS:
             raise ValueError(f"unknown table layout {layout!r}; expected one of {TABLE_LAYOUTS}")
+        embedding_initializer(init)  # Refuses an unknown init before anything is built.
         for group, fields in columns.items():
             missing = [field for field in fields if field not in vocab_sizes]
             if missing:
@@ -109,6 +133,7 @@ class FeatureEmbeddings(keras.layers.Layer):
         self.columns = {group: list(fields) for group, fields in columns.items()}
         self.embedding_dim = int(embedding_dim)
         self.layout = layout
+        self.init = init
         self.fields = sorted({field for fields in self.columns.values() for field in fields})
         sizes = [self.vocab_sizes[field] for field in self.fields]
         #: The first row of each field's table in the fused table.
@@ -121,7 +146,7 @@ class FeatureEmbeddings(keras.layers.Layer):
             self.table = self.add_weight(
                 name="embeddings",
                 shape=(rows, self.embedding_dim),
-                initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+                initializer=embedding_initializer(self.init),
                 trainable=True,
             )
         else:
@@ -130,7 +155,7 @@ class FeatureEmbeddings(keras.layers.Layer):
                 field: self.add_weight(
                     name=f"{field}_embeddings",
                     shape=(self.vocab_sizes[field], self.embedding_dim),
-                    initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+                    initializer=embedding_initializer(self.init),
                     trainable=True,
                 )
                 for field in self.fields
@@ -185,4 +210,5 @@ class FeatureEmbeddings(keras.layers.Layer):
             "columns": self.columns,
             "embedding_dim": self.embedding_dim,
             "layout": self.layout,
+            "init": self.init,
         }

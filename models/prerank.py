@@ -36,6 +36,7 @@ class DINPrerank(keras.Model):
         units: MLP sizes, the last 1 (the score).
         attention_units: size of the target attention's projections.
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
+        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
@@ -56,6 +57,7 @@ class DINPrerank(keras.Model):
         units: Sequence[int] = DEFAULT_PRERANK_UNITS,
         attention_units: int = DEFAULT_ATTENTION_UNITS,
         embedding_layout: str = "fused",
+        embedding_init: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -68,6 +70,7 @@ class DINPrerank(keras.Model):
             embedding_dim,
             attention_units,
             embedding_layout=embedding_layout,
+            embedding_init=embedding_init,
             name="candidate_features",
         )
         self.mlp = MLP(self.units, name="mlp")
@@ -84,4 +87,5 @@ class DINPrerank(keras.Model):
             "units": self.units,
             "attention_units": inputs.attention_units,
             "embedding_layout": inputs.embedding_layout,
+            "embedding_init": inputs.embedding_init,
         }

@@ -39,6 +39,7 @@ class DCNRank(keras.Model):
         units: deep tower sizes, the last 1 (the score).
         attention_units: size of the target attention's projections.
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
+        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
@@ -60,6 +61,7 @@ class DCNRank(keras.Model):
         units: Sequence[int] = DEFAULT_RANK_UNITS,
         attention_units: int = DEFAULT_ATTENTION_UNITS,
         embedding_layout: str = "fused",
+        embedding_init: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,6 +77,7 @@ class DCNRank(keras.Model):
             embedding_dim,
             attention_units,
             embedding_layout=embedding_layout,
+            embedding_init=embedding_init,
             name="candidate_features",
         )
         self.cross_layers = [
@@ -99,4 +102,5 @@ class DCNRank(keras.Model):
             "units": self.units,
             "attention_units": inputs.attention_units,
             "embedding_layout": inputs.embedding_layout,
+            "embedding_init": inputs.embedding_init,
         }

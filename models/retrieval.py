@@ -106,6 +106,7 @@ class TwoTowerRetrieval(tfrs.Model):
         tower_units: MLP sizes of both towers.
         label_k: ground-truth size of the sampled-softmax loss (``compute_loss``).
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
+        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
         factorized_metrics: ``tfrs.metrics.FactorizedTopK`` metrics over a corpus index, updated
             by ``compute_loss`` outside training (not part of the config).
 
@@ -132,6 +133,7 @@ class TwoTowerRetrieval(tfrs.Model):
         label_k: int = 10,
         factorized_metrics: Sequence[tfrs.metrics.Factorized] = (),
         embedding_layout: str = "fused",
+        embedding_init: str = "uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -141,11 +143,13 @@ class TwoTowerRetrieval(tfrs.Model):
         self.tower_units = [int(size) for size in tower_units]
         self.label_k = int(label_k)
         self.embedding_layout = embedding_layout
+        self.embedding_init = embedding_init
         self.embeddings = FeatureEmbeddings(
             self.vocab_sizes,
             self.columns,
             self.embedding_dim,
             layout=embedding_layout,
+            init=embedding_init,
             name="embeddings",
         )
         self.user_tower = UserTower(self.tower_units, name="user_tower")
@@ -210,4 +214,5 @@ class TwoTowerRetrieval(tfrs.Model):
             "tower_units": self.tower_units,
             "label_k": self.label_k,
             "embedding_layout": self.embedding_layout,
+            "embedding_init": self.embedding_init,
         }

@@ -44,6 +44,7 @@ from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.data import read_data_schema, split_days, steps_per_pass, training_input
+from models.embeddings import EMBEDDING_INITS
 from models.epoch_summaries import EpochSummaries
 from models.evaluate import EVALUATION_NEGATIVES, evaluate_model, markdown_table, write_metrics
 from models.model_dir import ModelDir
@@ -85,6 +86,7 @@ class TrainOptions:
     batch_size: int = 1024
     learning_rate: float = 1e-2
     embedding_dim: int = 8
+    embedding_init: str = "uniform"
     strategy: str = "auto"
     seed: int = 42
     steps_per_epoch: int | None = None
@@ -121,6 +123,7 @@ class TrainOptions:
             rank_k=self.rank_k,
             label_k=self.label_k,
             embedding_dim=self.embedding_dim,
+            embedding_init=self.embedding_init,
         )
         config.check_candidates(STAGE_CANDIDATES + self.negatives)
         return config
@@ -437,6 +440,13 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
     )
     parser.add_argument(
         "--embedding-dim", type=int, default=defaults.embedding_dim, help="id embedding size d"
+    )
+    parser.add_argument(
+        "--embedding-init",
+        default=defaults.embedding_init,
+        choices=EMBEDDING_INITS,
+        help="how the id tables start: uniform U(-0.05, 0.05) or normal N(0, 1) (the official "
+        "models' torch default); default %(default)s",
     )
     parser.add_argument(
         "--strategy",

@@ -41,12 +41,18 @@ def test_table_compares_each_method_to_dftopk() -> None:
     assert lines[4].endswith("| - | - | - | - | - | skipped |")
 
 
-def test_compare_table_gives_before_and_xla_speeds() -> None:
+def test_compare_table_gives_before_and_xla_speeds_and_the_fair_ratio() -> None:
     row = bench_train.ThroughputRow("dftopk", "O(n)", 40, 100, 50.0, 10.0, "", 100.0, 25.0)
-    header, separator, line = bench_train.markdown_table([row]).splitlines()
-    assert header.endswith("| before: requests / s | speed-up | XLA: requests / s |")
+    # XLA makes the peer's step faster (100 -> 60 ms): the fair ratio takes 60 against 25.
+    peer = bench_train.ThroughputRow("peer", "O(n^2)", 40, 100, 100.0, 30.0, "", 120.0, 60.0)
+    header, separator, line, peer_line = bench_train.markdown_table([row, peer]).splitlines()
+    assert header.endswith(
+        "| before: requests / s | speed-up | XLA: requests / s | dftopk vs method, each at its "
+        "best |"
+    )
     assert separator.count("---") == header.count(" |")
-    assert line.endswith("| 20% | 1,000 | 2.00x | 4,000 |")
+    assert line.endswith("| 20% | 1,000 | 2.00x | 4,000 | 1.00x |")
+    assert peer_line.endswith("| 833 | 1.20x | 1,667 | 2.40x |")
 
 
 def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:

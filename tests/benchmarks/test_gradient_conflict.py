@@ -64,7 +64,10 @@ def test_neuralsort_pushes_ground_truth_down_and_dftopk_does_not() -> None:
         ["dftopk", "lcron-neuralsort"], [0.0, 1.0], requests=32, candidates=40, k=5
     )
     assert [(row.method, row.noise) for row in rows] == [
-        ("dftopk", 0.0), ("lcron-neuralsort", 0.0), ("dftopk", 1.0), ("lcron-neuralsort", 1.0)
+        ("dftopk", 0.0),
+        ("lcron-neuralsort", 0.0),
+        ("dftopk", 1.0),
+        ("lcron-neuralsort", 1.0),
     ]
     shares = {(row.method, row.noise): row.ground_truth_pushed_down for row in rows}
     assert shares[("dftopk", 0.0)] == 0.0

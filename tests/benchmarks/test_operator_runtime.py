@@ -40,8 +40,10 @@ def test_fitted_slope_recovers_power_laws() -> None:
 
 def test_slope_rows_fit_the_top_range_and_report_skips() -> None:
     # Linear above n = 100, flat overhead below: the fit must see only the linear part.
-    points = [RuntimePoint("dftopk", "CPU", n, n // 2, 1, max(1.0, n / 100)) for n in
-              (5, 50, 100, 1000, 2000)]
+    points = [
+        RuntimePoint("dftopk", "CPU", n, n // 2, 1, max(1.0, n / 100))
+        for n in (5, 50, 100, 1000, 2000)
+    ]
     result = RuntimeResult(points, {("dftopk", "CPU"): "n >= 5000 not run: memory"})
     assert slope_rows(result, fit_span=20) == [
         ["dftopk", "CPU", "O(n)", 1.0, "100..2000", "n >= 5000 not run: memory"]
@@ -49,20 +51,33 @@ def test_slope_rows_fit_the_top_range_and_report_skips() -> None:
 
 
 def test_runtime_table_leaves_unrun_sizes_empty() -> None:
-    points = [RuntimePoint("bce", "CPU", 5, 2, 1, 0.1), RuntimePoint("bce", "CPU", 50, 25, 1, 0.2),
-              RuntimePoint("lapsum", "CPU", 5, 2, 1, 0.3)]
+    points = [
+        RuntimePoint("bce", "CPU", 5, 2, 1, 0.1),
+        RuntimePoint("bce", "CPU", 50, 25, 1, 0.2),
+        RuntimePoint("lapsum", "CPU", 5, 2, 1, 0.3),
+    ]
     columns, rows = runtime_table_rows(RuntimeResult(points, {}))
     assert columns == ["n", "bce CPU ms", "lapsum CPU ms"]
     assert rows == [[5, 0.1, 0.3], [50, 0.2, None]]
 
 
 def test_measure_runtime_times_and_skips() -> None:
-    result = measure_runtime(["dftopk", "lcron-neuralsort"], [5, 40, 400], batch=2, repeats=1,
-                             memory_limit_bytes=2 * MATRIX_COPIES * 40**2 * 4,
-                             devices=["CPU"])
+    result = measure_runtime(
+        ["dftopk", "lcron-neuralsort"],
+        [5, 40, 400],
+        batch=2,
+        repeats=1,
+        memory_limit_bytes=2 * MATRIX_COPIES * 40**2 * 4,
+        devices=["CPU"],
+    )
     measured = [(p.operator, p.n, p.k) for p in result.points]
-    assert measured == [("dftopk", 5, 2), ("dftopk", 40, 20), ("dftopk", 400, 200),
-                        ("lcron-neuralsort", 5, 2), ("lcron-neuralsort", 40, 20)]
+    assert measured == [
+        ("dftopk", 5, 2),
+        ("dftopk", 40, 20),
+        ("dftopk", 400, 200),
+        ("lcron-neuralsort", 5, 2),
+        ("lcron-neuralsort", 40, 20),
+    ]
     assert all(math.isfinite(p.milliseconds) and p.milliseconds > 0 for p in result.points)
     assert list(result.skipped) == [("lcron-neuralsort", "CPU")]
     assert result.skipped[("lcron-neuralsort", "CPU")].startswith("n >= 400 not run")

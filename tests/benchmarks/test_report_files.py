@@ -21,7 +21,10 @@ def test_markdown_table_aligns_numbers_right_and_text_left() -> None:
 
 def test_cells_keep_four_significant_digits() -> None:
     assert [format_cell(v) for v in (1234567.0, 0.000123456, float("nan"), 7)] == [
-        "1.235e+06", "0.0001235", "nan", "7"
+        "1.235e+06",
+        "0.0001235",
+        "nan",
+        "7",
     ]
 
 

@@ -53,8 +53,15 @@ def tiny_report(tmp_path_factory) -> str:
 def test_report_links_every_png_and_states_machine_sizes_and_seeds(tiny_report: str) -> None:
     with open(os.path.join(tiny_report, "report.md")) as file:
         report = file.read()
-    for line in ("Command: `python -m benchmarks.reproduce --out", "Machine: ", "Data: simulated",
-                 "Sizes: tiny", "training request, seeds [0]", "## Summary", "Joint Recall@10@20"):
+    for line in (
+        "Command: `python -m benchmarks.reproduce --out",
+        "Machine: ",
+        "Data: simulated",
+        "Sizes: tiny",
+        "training request, seeds [0]",
+        "## Summary",
+        "Joint Recall@10@20",
+    ):
         assert line in report
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
     assert sorted(linked) == sorted(FIGURES)

@@ -14,9 +14,7 @@ METRICS = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")
 
 
 def outcome(method: str, seed: int, value: float, seconds: float = 1.0, **settings) -> RunOutcome:
-    return RunOutcome(
-        RunSettings(method, seed, **settings), dict.fromkeys(METRICS, value), seconds
-    )
+    return RunOutcome(RunSettings(method, seed, **settings), dict.fromkeys(METRICS, value), seconds)
 
 
 def test_mean_and_spread_is_the_sample_standard_deviation() -> None:
@@ -71,8 +69,12 @@ def test_tau_negatives_and_streaming_rows() -> None:
     assert negatives_rows(negative_runs)[1] == [["dftopk", 160, 200, 0.5, 0.0, 7.0, 0.0]]
 
     per_seed = [
-        [outcome("bce", seed, 0.1 * (day + seed), train_days=(f"d{day}",),
-                 eval_days=(f"d{day + 1}",)) for day in (1, 2)]
+        [
+            outcome(
+                "bce", seed, 0.1 * (day + seed), train_days=(f"d{day}",), eval_days=(f"d{day + 1}",)
+            )
+            for day in (1, 2)
+        ]
         for seed in (0, 1)
     ]
     columns, rows = streaming_rows({"bce": per_seed})

@@ -68,10 +68,20 @@ def test_loading_reports_missing_and_foreign_files(tmp_path) -> None:
         CascadeConfig.from_dict(extra)
 
 
-def test_version_1_configs_load_with_their_per_field_tables() -> None:
+def test_older_configs_load_with_their_tables_layout_and_start() -> None:
     current = CascadeConfig(VOCAB_SIZES, COLUMNS).to_dict()
-    assert (current["version"], current["embedding_layout"]) == (2, "fused")
-    old = {key: value for key, value in current.items() if key != "embedding_layout"}
-    assert CascadeConfig.from_dict(old | {"version": 1}).embedding_layout == "per_field"
+    assert (current["version"], current["embedding_layout"]) == (3, "fused")
+    assert current["embedding_init"] == "uniform"
+    old = {
+        key: value
+        for key, value in current.items()
+        if key not in ("embedding_layout", "embedding_init")
+    }
+    version_1 = CascadeConfig.from_dict(old | {"version": 1})
+    assert (version_1.embedding_layout, version_1.embedding_init) == ("per_field", "uniform")
+    version_2 = CascadeConfig.from_dict(old | {"version": 2})
+    assert (version_2.embedding_layout, version_2.embedding_init) == ("fused", "uniform")
+    with pytest.raises(ValueError, match="unknown embedding_init 'xavier'"):
+        CascadeConfig(VOCAB_SIZES, COLUMNS, embedding_init="xavier")
     with pytest.raises(ValueError, match="unknown embedding_layout 'sharded'"):
         CascadeConfig(VOCAB_SIZES, COLUMNS, embedding_layout="sharded")

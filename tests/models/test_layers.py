@@ -127,3 +127,21 @@ def test_mlp_last_layer_is_linear_and_sizes_are_checked() -> None:
 def test_layer_config_round_trip(layer) -> None:
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("layout", TABLE_LAYOUTS)
+def test_normal_embedding_init_starts_at_the_official_scale(layout: str) -> None:
+    """``normal`` is torch's nn.Embedding start N(0, 1); ``uniform`` Keras's U(-0.05, 0.05)."""
+    normal = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=64, layout=layout, init="normal")
+    uniform = FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=64, layout=layout)
+    normal.build(None)
+    uniform.build(None)
+    normal_values = np.concatenate([normal.field_table(f).numpy().ravel() for f in normal.fields])
+    uniform_values = np.concatenate(
+        [uniform.field_table(f).numpy().ravel() for f in uniform.fields]
+    )
+    assert abs(normal_values.std() - 1.0) < 0.1 and abs(normal_values.mean()) < 0.1
+    assert np.abs(uniform_values).max() <= 0.05
+    assert FeatureEmbeddings.from_config(normal.get_config()).init == "normal"
+    with pytest.raises(ValueError, match="unknown embedding init 'xavier'"):
+        FeatureEmbeddings(VOCAB_SIZES, COLUMNS, init="xavier")

@@ -1,0 +1,384 @@
+"""The method comparison's report from its run records: ``python -m benchmarks.comparison_report``.
+
+Reads ``RESULTS/runs/*.json`` (``benchmarks.method_comparison``) and writes, beside them,
+``report.md`` with:
+
+- the temperature sweeps (validation-day joint recall per method and temperature, seed 0; the
+  official run's value mapped to our scale marked), one PNG per training-negatives setting;
+- the main table: each method at its best validation temperature, test-day metrics as mean +- std
+  over seeds, and the paired difference to ``dftopk`` (same seeds, same requests) with its spread;
+  a PNG with the seeds' spread;
+- the embedding-start study (uniform vs the official N(0, 1));
+
+and one CSV per table. Rows whose runs have not all finished are marked; the report says how many
+of the planned runs are done, so it can be regenerated at any point of a long comparison.
+
+Example::
+
+    python -m benchmarks.comparison_report --results docs/results/method_comparison
+"""
+
+import argparse
+import json
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+
+from benchmarks.method_comparison import (
+    METHOD_GROUPS,
+    SINGLE_SEED_METHODS,
+    SIZES,
+    RunKey,
+    best_temperature,
+    planned_runs,
+    read_records,
+    sweep_temperatures,
+)
+from benchmarks.report_files import new_figure, save_figure, write_csv
+from command_line.entry import add_entry_flags, run_command
+from models.tables import markdown_table
+from pipelines.atomic_files import atomic_path
+
+#: The test-day metrics of the main table, after the headline.
+REPORTED_METRICS: tuple[str, ...] = ("joint_recall", "recall@10@30", "recall@10@20", "ndcg@10")
+BASELINE = "dftopk"
+METHODS: tuple[str, ...] = tuple(method for group in METHOD_GROUPS for method in group)
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``mean +- std`` over seeds (``mean`` alone for one value), 4 decimals.
+
+    Example:
+        >>> mean_std([0.5, 0.7])
+        '0.6000 ± 0.1414'
+        >>> mean_std([0.5])
+        '0.5000'
+    """
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def sweep_rows(
+    records: Mapping[str, dict], mapped: Mapping[str, float], negatives: int
+) -> list[list]:
+    """One row per (method, temperature) of the sweeps at ``negatives``: validation recall.
+
+    Example:
+        >>> sweep_rows({}, {"dftopk": 48.4}, 0)[-1]
+        ['dftopk', 48.4, 'official, mapped', None, None]
+    """
+    rows = []
+    for method in METHODS:
+        if method not in mapped:
+            continue
+        grid = sweep_temperatures(method, mapped[method])
+        best = best_temperature(records, method, "uniform", negatives, grid)
+        for temperature in grid:
+            record = records.get(RunKey(method, "uniform", temperature, negatives, 0).name())
+            note = "official, mapped" if temperature == mapped[method] else ""
+            if best == temperature:
+                note = note + ", best" if note else "best"
+            value = None if record is None else round(record["validation"]["joint_recall"], 4)
+            test = None if record is None else round(record["test"]["joint_recall"], 4)
+            rows.append([method, temperature, note, value, test])
+    return rows
+
+
+def seed_values(
+    records: Mapping[str, dict], method: str, temperature: float, negatives: int
+) -> dict[int, dict]:
+    """{seed: test metrics} of ``method`` at ``temperature`` (uniform start).
+
+    Example:
+        >>> seed_values({}, "dftopk", 0.1, 0)
+        {}
+    """
+    values = {}
+    for record in records.values():
+        key = RunKey(**record["key"])
+        if (key.method, key.embedding_init, key.temperature, key.negatives) == (
+            method,
+            "uniform",
+            temperature,
+            negatives,
+        ):
+            values[key.seed] = record["test"] | {
+                "train_seconds": record["train_seconds"],
+                "train_steps": record["train_steps"],
+            }
+    return dict(sorted(values.items()))
+
+
+def main_rows(
+    records: Mapping[str, dict],
+    mapped: Mapping[str, float],
+    negatives: int,
+    seeds: Sequence[int],
+    tuned_negatives: int = 0,
+) -> list[list]:
+    """The main table at ``negatives``: each method at its best validation temperature.
+
+    The temperature is the one tuned with ``tuned_negatives`` training negatives.
+
+    Columns: method, temperature, seeds, the ``REPORTED_METRICS`` (mean +- std), the paired
+    difference of joint recall to ``dftopk`` (mean +- std over common seeds), seconds per step.
+
+    Example:
+        >>> main_rows({}, {"dftopk": 48.4}, 0, (0, 1, 2))
+        []
+    """
+    bests = {
+        method: best_temperature(
+            records, method, "uniform", tuned_negatives, sweep_temperatures(method, mapped[method])
+        )
+        for method in METHODS
+        if method in mapped
+    }
+    per_method = {
+        method: seed_values(records, method, best, negatives)
+        for method, best in bests.items()
+        if best is not None
+    }
+    baseline = per_method.get(BASELINE, {})
+    rows = []
+    for method, by_seed in per_method.items():
+        if not by_seed:
+            continue
+        metrics = [
+            mean_std([values[name] for values in by_seed.values()]) for name in REPORTED_METRICS
+        ]
+        common = sorted(set(by_seed) & set(baseline))
+        if method == BASELINE or not common:
+            paired = "" if method == BASELINE else None
+        else:
+            differences = [by_seed[s]["joint_recall"] - baseline[s]["joint_recall"] for s in common]
+            paired = mean_std(differences) + f" (n={len(common)})"
+        step_ms = statistics.fmean(
+            1000 * values["train_seconds"] / values["train_steps"] for values in by_seed.values()
+        )
+        complete = (
+            ""
+            if len(by_seed) >= len(seeds) or (len(by_seed) == 1 and method in SINGLE_SEED_METHODS)
+            else " (incomplete)"
+        )
+        rows.append(
+            [method + complete, bests[method], len(by_seed), *metrics, paired, round(step_ms)]
+        )
+    return rows
+
+
+def init_rows(records: Mapping[str, dict], negatives: int) -> list[list]:
+    """The embedding-start study at ``negatives``: every normal-start run beside the uniform best.
+
+    Example:
+        >>> init_rows({}, 0)
+        []
+    """
+    rows = []
+    for record in sorted(records.values(), key=lambda r: RunKey(**r["key"]).name()):
+        key = RunKey(**record["key"])
+        if key.embedding_init == "normal" and key.negatives == negatives:
+            rows.append(
+                [
+                    key.method,
+                    "normal N(0, 1)",
+                    key.temperature,
+                    round(record["validation"]["joint_recall"], 4),
+                    round(record["test"]["joint_recall"], 4),
+                ]
+            )
+    return rows
+
+
+def plot_sweeps(rows: Sequence[Sequence], negatives: int, path: str) -> None:
+    """Validation joint recall against temperature (log scale), one line per method.
+
+    Example::
+
+        plot_sweeps(sweep_rows(records, mapped, 0), 0, "/tmp/sweep.png")
+    """
+    figure = new_figure(7.0, 4.5)
+    axes = figure.add_subplot()
+    for method in METHODS:
+        points = [(row[1], row[3]) for row in rows if row[0] == method and row[3] is not None]
+        if points:
+            xs, ys = zip(*sorted(points), strict=True)
+            axes.plot(xs, ys, marker="o", label=method)
+    axes.set_xscale("log")
+    axes.set_xlabel("temperature (DiffSort: steepness)")
+    axes.set_ylabel("validation joint Recall@10@20")
+    axes.set_title(f"Temperature sweeps, {negatives} training negatives, seed 0")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small")
+    save_figure(figure, path)
+
+
+def plot_main(records: Mapping[str, dict], rows: Sequence[Sequence], negatives: int, path: str):
+    """Test joint recall per method at its best temperature: each seed a dot, the mean a bar.
+
+    Example::
+
+        plot_main(records, main_rows(records, mapped, 0, (0, 1, 2)), 0, "/tmp/main.png")
+    """
+    figure = new_figure(7.0, 4.0)
+    axes = figure.add_subplot()
+    names = []
+    for index, row in enumerate(rows):
+        method = row[0].split(" ")[0]
+        values = [
+            v["joint_recall"] for v in seed_values(records, method, row[1], negatives).values()
+        ]
+        axes.bar(index, statistics.fmean(values), color="#9ecae1")
+        axes.scatter([index] * len(values), values, color="#08519c", zorder=3, s=12)
+        names.append(method)
+    axes.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    axes.set_ylabel("test joint Recall@10@20")
+    low = min(
+        (
+            min(
+                seed_values(records, n, r[1], negatives)[s]["joint_recall"]
+                for s in seed_values(records, n, r[1], negatives)
+            )
+            for n, r in zip(names, rows, strict=True)
+        ),
+        default=0.0,
+    )
+    axes.set_ylim(max(0.0, low - 0.05), None)
+    axes.set_title(f"Best temperature per method, {negatives} training negatives")
+    axes.grid(True, axis="y", alpha=0.3)
+    save_figure(figure, path)
+
+
+def write_report(results_dir: str, sizes_name: str = "paper") -> str:
+    """Writes ``report.md``, the CSVs and the PNGs under ``results_dir``; returns the markdown.
+
+    Example::
+
+        write_report("docs/results/method_comparison")
+    """
+    records = read_records(results_dir)
+    with open(os.path.join(results_dir, "temperature_scale.json")) as file:
+        scale = json.load(file)
+    mapped_all = scale["mapped"]
+    mapped = mapped_all["uniform"]
+    sizes = SIZES[sizes_name]
+    planned = planned_runs(records, sizes, mapped_all)
+    done = sum(key.name() in records for key in planned)
+    sample = next(iter(records.values()), None)
+    lines = [
+        "# Method comparison: DFTopK against the LCRON losses and the peers",
+        "",
+        "Generated by `python -m benchmarks.comparison_report --results "
+        f"{results_dir}` from the run records of `python -m benchmarks.method_comparison "
+        f"--results {results_dir} --work WORK` (sizes `{sizes_name}`).",
+        "",
+        f"**Status: {done} of the {len(planned)} runs planned so far are done** (runs that "
+        "need a sweep's best temperature are planned when the sweep is complete).",
+        "",
+    ]
+    if sample is not None:
+        lines += [
+            f"Protocol: training days {', '.join(sample['train_days'])} (one pass, "
+            f"{sample['train_steps']} steps of {sample['batch_size']} requests), validation day "
+            f"{sample['validation_day']}, test day {sample['test_day']}; evaluation on "
+            f"{sample['evaluated_requests']} requests of each day with 160 in-batch negatives "
+            "(200 candidates per request), metrics as in `models/protocol.py`. Adam 1e-2, "
+            "embedding size 8; uniform embedding start unless the row says otherwise.",
+            "",
+        ]
+    spreads = scale["spreads"]
+    lines += [
+        "Temperature scale (`benchmarks.temperature_scale`): mean per-request std of the initial "
+        f"scores, retrieval / pre-ranking: official models {spreads['official']['retrieval']:.3g}"
+        f" / {spreads['official']['prerank']:.3g}, ours with the uniform start "
+        f"{spreads['uniform']['retrieval']:.3g} / {spreads['uniform']['prerank']:.3g}, with the "
+        f"normal start {spreads['normal']['retrieval']:.3g} / {spreads['normal']['prerank']:.3g}."
+        " The official temperature of each method is mapped by that ratio.",
+        "",
+    ]
+    tuned = sizes.negatives[0]
+    main_columns = [
+        "method",
+        "best temperature",
+        "seeds",
+        *(f"test {m}" for m in REPORTED_METRICS),
+        "paired Δ joint recall vs dftopk",
+        "ms per step",
+    ]
+    for negatives in sizes.negatives:
+        main = main_rows(records, mapped, negatives, sizes.seeds, tuned)
+        write_csv(os.path.join(results_dir, f"main_neg{negatives}.csv"), main_columns, main)
+        lines += [f"## {negatives} in-batch training negatives", ""]
+        if main:
+            plot_main(
+                records, main, negatives, os.path.join(results_dir, f"main_neg{negatives}.png")
+            )
+            lines += [
+                f"Each method at its best validation temperature (tuned with {tuned} training "
+                "negatives); test-day metrics, mean ± std over seeds; the paired difference "
+                "subtracts dftopk's run of the same seed.",
+                "",
+                markdown_table(main_columns, main),
+                "",
+                f"![main table, {negatives} negatives](main_neg{negatives}.png)",
+                "",
+            ]
+        else:
+            lines += ["No method has finished its sweep and a test run yet.", ""]
+        if negatives != tuned:
+            continue
+        sweep = sweep_rows(records, mapped, negatives)
+        sweep_columns = [
+            "method",
+            "temperature",
+            "note",
+            "validation joint recall",
+            "test joint recall",
+        ]
+        write_csv(os.path.join(results_dir, f"sweep_neg{negatives}.csv"), sweep_columns, sweep)
+        lines += [
+            "Temperature sweeps (seed 0; the best by validation joint recall is chosen):",
+            "",
+            markdown_table(sweep_columns, sweep),
+            "",
+        ]
+        if any(row[3] is not None for row in sweep):
+            plot_sweeps(sweep, negatives, os.path.join(results_dir, f"sweep_neg{negatives}.png"))
+            lines += [f"![sweeps, {negatives} negatives](sweep_neg{negatives}.png)", ""]
+        study = init_rows(records, negatives)
+        if study:
+            columns = [
+                "method",
+                "embedding start",
+                "temperature",
+                "validation joint recall",
+                "test joint recall",
+            ]
+            write_csv(os.path.join(results_dir, f"init_neg{negatives}.csv"), columns, study)
+            lines += ["Embedding start (seed 0):", "", markdown_table(columns, study), ""]
+    text = "\n".join(lines)
+    with atomic_path(os.path.join(results_dir, "report.md")) as temporary:
+        with open(temporary, "w") as file:
+            file.write(text)
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Command-line entry; returns the report's markdown.
+
+    Example::
+
+        python -m benchmarks.comparison_report --results docs/results/method_comparison
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", required=True, help="the comparison's results folder")
+    parser.add_argument("--sizes", choices=sorted(SIZES), default="paper", help="protocol sizes")
+    arguments = add_entry_flags(parser).parse_args(argv)
+    text = write_report(arguments.results, arguments.sizes)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    run_command(main, "python -m benchmarks.comparison_report")

@@ -1,0 +1,475 @@
+"""The paper-protocol method comparison, resumable: ``python -m benchmarks.method_comparison``.
+
+Settles DFTopK against the LCRON permutation losses and the other peers the way the paper's
+protocol does, with every method tuned the same way:
+
+- data: simulated RecFlow, 9 days x 150,000 requests (seed 42); training is one pass over
+  the first 7 days (about 1,030 steps of 1,024 requests, like the paper's one pass over 22
+  days), the 8th day is the validation day and the 9th the held-out test day;
+- a temperature sweep per method (``sweep_temperatures``: 4 values spanning 100x plus the
+  official run's value mapped to our score scale, ``benchmarks.temperature_scale``), seed 0,
+  scored on the validation day;
+- each method at its best validation temperature, trained again with more seeds and scored on
+  the test day (seed 0 is the sweep's run);
+- with 0 in-batch training negatives (the paper's main runs), where the temperatures are tuned,
+  and with 40, at each method's temperature tuned at 0 (one tuning rule for every method);
+- the embedding start (``--embedding-init``): DFTopK and LCRON-NeuralSort also trained from the
+  official N(0, 1) start, at the official temperature mapped to that start and at the scale-
+  equivalent of their best uniform-start temperature.
+
+Each run is a ``RunKey``. Its record (settings, validation and test metrics, steps, seconds, the
+code's commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run
+whose record exists is never trained again, and an interrupted run resumes from its last
+checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.train``'s
+resumable input). The order of the runs puts the headline first (the DFTopK and NeuralSort sweeps
+and seeds at 0 negatives); the runs that need a best temperature are planned once their sweep is
+complete. ``benchmarks.comparison_report`` turns the records into the report.
+
+Example::
+
+    python -m benchmarks.method_comparison --results docs/results/method_comparison \\
+        --work /tmp/comparison --stop-after 7200
+    python -m benchmarks.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from command_line.entry import add_entry_flags, run_command
+from pipelines.atomic_files import write_json
+
+#: Methods in the order their runs are planned: the headline pair first, the costly peers last.
+METHOD_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("dftopk", "lcron-neuralsort"),
+    ("lcron-softsort", "lapsum", "bce", "tfrs", "dftopk-spread"),
+    ("sparse-topk", "lcron-diffsort"),
+)
+#: Methods trained with one seed only (their sweep run).
+SINGLE_SEED_METHODS: frozenset[str] = frozenset({"sparse-topk", "lcron-diffsort"})
+#: Methods also trained from the official N(0, 1) embedding start.
+INIT_STUDY_METHODS: tuple[str, ...] = ("dftopk", "lcron-neuralsort")
+#: The sweep of a temperature (4 values spanning 100x); the official mapped value is added.
+SWEEP_TEMPERATURES: tuple[float, ...] = (0.01, 0.03, 0.1, 1.0)
+#: The sweep of an inverse temperature (DiffSort's steepness).
+SWEEP_STEEPNESS: tuple[float, ...] = (1.0, 10.0, 30.0, 100.0)
+#: Keras epochs per pass over the training days: a killed run resumes from the last one.
+CHECKPOINTS_PER_PASS = 5
+#: The headline metric, chosen on the validation day and reported on the test day.
+SELECTION_METRIC = "joint_recall"
+
+
+@dataclass(frozen=True)
+class ComparisonSizes:
+    """The data and protocol sizes of a comparison.
+
+    Example:
+        >>> SIZES["paper"].steps_per_run()
+        1026
+    """
+
+    days: int
+    requests_per_day: int
+    batch_size: int
+    eval_batches: int
+    negatives: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+    def steps_per_run(self) -> int:
+        """Training steps of a run: one pass over every day but the last two.
+
+        Example:
+            >>> SIZES["tiny"].steps_per_run()
+            4
+        """
+        return math.ceil((self.days - 2) * self.requests_per_day / self.batch_size)
+
+
+SIZES: dict[str, ComparisonSizes] = {
+    "paper": ComparisonSizes(9, 150_000, 1024, 50, (0, 40), (0, 1, 2)),
+    "tiny": ComparisonSizes(4, 256, 128, 1, (0,), (0, 1)),
+}
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What tells one training run of the comparison from another.
+
+    Example:
+        >>> RunKey("dftopk", "uniform", 0.03, 0, 1).name()
+        'dftopk-uniform-t0.03-neg0-seed1'
+    """
+
+    method: str
+    embedding_init: str
+    temperature: float
+    negatives: int
+    seed: int
+
+    def name(self) -> str:
+        """The run's file and folder name.
+
+        Example:
+            >>> RunKey("lapsum", "normal", 79.2, 40, 0).name()
+            'lapsum-normal-t79.2-neg40-seed0'
+        """
+        return (
+            f"{self.method}-{self.embedding_init}-t{self.temperature:g}-neg{self.negatives}"
+            f"-seed{self.seed}"
+        )
+
+
+def sweep_temperatures(method: str, official_mapped: float) -> tuple[float, ...]:
+    """The temperatures of ``method``'s sweep: the grid plus the official value, mapped.
+
+    A mapped value within a factor 1.5 of a grid value takes that grid value's place.
+
+    Example:
+        >>> sweep_temperatures("dftopk", 39.4)
+        (0.01, 0.03, 0.1, 1.0, 39.4)
+        >>> sweep_temperatures("lcron-diffsort", 127.0)
+        (1.0, 10.0, 30.0, 127.0)
+    """
+    grid = SWEEP_STEEPNESS if method == "lcron-diffsort" else SWEEP_TEMPERATURES
+    kept = [value for value in grid if not 1 / 1.5 < value / official_mapped < 1.5]
+    return tuple(sorted({*kept, official_mapped}))
+
+
+def best_temperature(
+    records: Mapping[str, dict], method: str, init: str, negatives: int, temperatures
+) -> float | None:
+    """The sweep temperature with the best validation joint recall; None until all have run.
+
+    Example:
+        >>> records = {RunKey("bce", "uniform", t, 0, 0).name(): {"validation": {
+        ...     "joint_recall": r}} for t, r in [(0.1, 0.4), (1.0, 0.5)]}
+        >>> best_temperature(records, "bce", "uniform", 0, (0.1, 1.0))
+        1.0
+    """
+    scores = {}
+    for temperature in temperatures:
+        record = records.get(RunKey(method, init, temperature, negatives, 0).name())
+        if record is None:
+            return None
+        scores[temperature] = record["validation"][SELECTION_METRIC]
+    return max(scores, key=scores.get)
+
+
+def planned_runs(
+    records: Mapping[str, dict],
+    sizes: ComparisonSizes,
+    mapped: Mapping[str, Mapping[str, float]],
+) -> list[RunKey]:
+    """Every run that can be planned from ``records``, in order (done ones included).
+
+    ``mapped`` is {embedding init: {method: official temperature at that start}}.
+
+    Example:
+        >>> mapped = {"uniform": dict.fromkeys(["dftopk", "lcron-neuralsort"], 1.0),
+        ...           "normal": dict.fromkeys(["dftopk", "lcron-neuralsort"], 100.0)}
+        >>> [key.name() for key in planned_runs({}, SIZES["tiny"], mapped)][:2]
+        ['dftopk-uniform-t0.01-neg0-seed0', 'dftopk-uniform-t0.03-neg0-seed0']
+    """
+    runs: list[RunKey] = []
+    tuned_negatives, *other_negatives = sizes.negatives
+    for group_index, group in enumerate(METHOD_GROUPS):
+        grids = {
+            method: sweep_temperatures(method, mapped["uniform"][method])
+            for method in group
+            if method in mapped["uniform"]
+        }
+        for method, grid in grids.items():
+            runs += [RunKey(method, "uniform", t, tuned_negatives, 0) for t in grid]
+        for method, grid in grids.items():
+            best = best_temperature(records, method, "uniform", tuned_negatives, grid)
+            if best is None:
+                continue
+            seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
+            runs += [RunKey(method, "uniform", best, tuned_negatives, seed) for seed in seeds]
+            if group_index == 0 and method in INIT_STUDY_METHODS:
+                scale = mapped["normal"][method] / mapped["uniform"][method]
+                for temperature in (mapped["normal"][method], _round(best * scale)):
+                    runs.append(RunKey(method, "normal", temperature, tuned_negatives, 0))
+    # The other negatives settings reuse the temperature tuned at the first (no second sweep).
+    for negatives in other_negatives:
+        for group in METHOD_GROUPS:
+            for method in group:
+                if method not in mapped["uniform"]:
+                    continue
+                grid = sweep_temperatures(method, mapped["uniform"][method])
+                best = best_temperature(records, method, "uniform", tuned_negatives, grid)
+                if best is not None:
+                    seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
+                    runs += [RunKey(method, "uniform", best, negatives, seed) for seed in seeds]
+    return list(dict.fromkeys(runs))
+
+
+def read_records(results_dir: str) -> dict[str, dict]:
+    """Every finished run's record under ``results_dir/runs``, by run name.
+
+    Example:
+        >>> read_records("/nonexistent")
+        {}
+    """
+    folder = os.path.join(results_dir, "runs")
+    if not os.path.isdir(folder):
+        return {}
+    records = {}
+    for file_name in sorted(os.listdir(folder)):
+        if file_name.endswith(".json"):
+            with open(os.path.join(folder, file_name)) as file:
+                record = json.load(file)
+            records[RunKey(**record["key"]).name()] = record
+    return records
+
+
+def _round(value: float) -> float:
+    """``value`` to 3 significant digits (run names stay short and stable)."""
+    return float(f"{value:.3g}")
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def prepare_data(work_dir: str, sizes: ComparisonSizes) -> str:
+    """Simulates and converts the comparison's data under ``work_dir`` (complete days are kept).
+
+    Returns the TFRecord folder.
+
+    Example::
+
+        prepare_data("/tmp/comparison", SIZES["tiny"])  # '/tmp/comparison/tfrecords'
+    """
+    from pipelines.convert import convert
+    from pipelines.simulate import simulate
+
+    data_dir = os.path.join(work_dir, "tfrecords")
+    if os.path.isfile(os.path.join(data_dir, "schema.json")):
+        return data_dir
+    recflow_dir = os.path.join(work_dir, "recflow")
+    simulate(recflow_dir, sizes.days, sizes.requests_per_day, 42, progress=True)
+    convert(recflow_dir, data_dir, workers=min(2, os.cpu_count() or 1), progress=True)
+    return data_dir
+
+
+def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, float]]:
+    """The official temperatures at each embedding start, measured once and kept.
+
+    Stored in ``results_dir/temperature_scale.json`` so that every session plans the same runs.
+
+    Example::
+
+        mapped_temperatures("/tmp/results", "/tmp/comparison/tfrecords")["uniform"]["dftopk"]
+    """
+    path = os.path.join(results_dir, "temperature_scale.json")
+    if os.path.isfile(path):
+        with open(path) as file:
+            return json.load(file)["mapped"]
+    from benchmarks.temperature_scale import OFFICIAL_TEMPERATURES, mapped_temperature, measure
+    from models.data import read_data_schema
+
+    day = sorted(read_data_schema(data_dir)["days"])[0]
+    spreads = measure(data_dir, day)
+    mapped = {
+        init: {
+            method: _round(mapped_temperature(method, spreads[init], spreads["official"]))
+            for method in OFFICIAL_TEMPERATURES
+        }
+        for init in spreads
+        if init != "official"
+    }
+    write_json(
+        path,
+        {
+            "command": f"python -m benchmarks.temperature_scale --data DATA --day {day}",
+            "spreads": {name: asdict(spread) for name, spread in spreads.items()},
+            "official": OFFICIAL_TEMPERATURES,
+            "mapped": mapped,
+        },
+    )
+    return mapped
+
+
+def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes_name: str) -> dict:
+    """Trains (or resumes) one run, scores it on the validation and test days, saves its record.
+
+    Example::
+
+        train_one(RunKey("dftopk", "uniform", 0.1, 0, 0), "/tmp/w/tfrecords", "/tmp/w",
+                  "/tmp/results", "tiny")["test"]["joint_recall"]
+    """
+    from models.cascade import load_cascade
+    from models.data import read_data_schema, steps_per_pass
+    from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
+    from models.model_dir import ModelDir
+    from models.train import TrainOptions, run_training
+
+    sizes = SIZES[sizes_name]
+    schema = read_data_schema(data_dir)
+    days = sorted(schema["days"])
+    if len(days) < 3:
+        raise ValueError(f"the comparison needs 3 days or more (train, validation, test): {days}")
+    train_days, validation_day, test_day = tuple(days[:-2]), days[-2], days[-1]
+    steps = steps_per_pass(schema, list(train_days), sizes.batch_size)
+    per_epoch = math.ceil(steps / CHECKPOINTS_PER_PASS)
+    model_dir = os.path.join(work_dir, "models", key.name())
+    started = time.perf_counter()
+    if ModelDir(model_dir).has_weights() and not os.path.isdir(ModelDir(model_dir).backup_dir):
+        model = load_cascade(model_dir)  # trained, stopped before its record was written
+    else:
+        options = TrainOptions(
+            data_dir=data_dir,
+            model_dir=model_dir,
+            method=key.method,
+            temperature=key.temperature,
+            negatives=key.negatives,
+            epochs=CHECKPOINTS_PER_PASS,
+            steps_per_epoch=per_epoch,
+            batch_size=sizes.batch_size,
+            embedding_init=key.embedding_init,
+            seed=key.seed,
+            train_days=train_days,
+            eval_days=(validation_day,),
+            evaluate=False,
+            verbose=2,
+        )
+        model = run_training(options).model
+    train_seconds = time.perf_counter() - started
+    scores = {
+        name: evaluate_model(
+            model, data_dir, [day], 1024, EVALUATION_NEGATIVES, 42, sizes.eval_batches
+        )
+        for name, day in (("validation", validation_day), ("test", test_day))
+    }
+    record = {
+        "key": asdict(key),
+        "sizes": sizes_name,
+        "commit": _git_commit(),
+        "train_days": list(train_days),
+        "validation_day": validation_day,
+        "test_day": test_day,
+        "train_steps": per_epoch * CHECKPOINTS_PER_PASS,
+        "batch_size": sizes.batch_size,
+        "train_seconds": round(train_seconds, 1),
+        "validation": _numeric(scores["validation"]),
+        "test": _numeric(scores["test"]),
+        "evaluated_requests": scores["test"]["evaluation"]["requests"],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_json(os.path.join(results_dir, "runs", key.name() + ".json"), record)
+    return record
+
+
+def _numeric(metrics: Mapping) -> dict[str, float]:
+    return {name: float(value) for name, value in metrics.items() if name != "evaluation"}
+
+
+def run_comparison(
+    results_dir: str,
+    work_dir: str,
+    sizes_name: str = "paper",
+    stop_after_s: float | None = None,
+    max_runs: int | None = None,
+) -> list[str]:
+    """Runs the planned runs without a record, in order, each in its own process.
+
+    Stops when none is left, after ``max_runs`` runs, or when starting another would begin
+    after ``stop_after_s`` seconds. Returns the names of the runs it finished.
+
+    Example::
+
+        run_comparison("/tmp/results", "/tmp/comparison", "tiny", max_runs=1)
+    """
+    sizes = SIZES[sizes_name]
+    os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
+    data_dir = prepare_data(work_dir, sizes)
+    mapped = mapped_temperatures(results_dir, data_dir)
+    started = time.monotonic()
+    finished: list[str] = []
+    while max_runs is None or len(finished) < max_runs:
+        if stop_after_s is not None and time.monotonic() - started > stop_after_s:
+            break
+        records = read_records(results_dir)
+        pending = [key for key in planned_runs(records, sizes, mapped) if key.name() not in records]
+        if not pending:
+            break
+        key = pending[0]
+        print(
+            f"[comparison] {len(records)} done, {len(pending)} planned; next {key.name()}",
+            flush=True,
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.method_comparison",
+            "--results",
+            results_dir,
+            "--work",
+            work_dir,
+            "--sizes",
+            sizes_name,
+            "--one",
+            json.dumps(asdict(key)),
+        ]
+        subprocess.run(command, check=True)
+        finished.append(key.name())
+    return finished
+
+
+def main(argv: Sequence[str] | None = None) -> list[str]:
+    """Command-line entry; returns the names of the runs finished.
+
+    Example::
+
+        python -m benchmarks.method_comparison --results docs/results/method_comparison \\
+            --work /tmp/comparison
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", required=True, help="folder of the run records (commit it)")
+    parser.add_argument("--work", required=True, help="folder of the data and the trained models")
+    parser.add_argument("--sizes", choices=sorted(SIZES), default="paper", help="protocol sizes")
+    parser.add_argument(
+        "--tiny",
+        action="store_const",
+        const="tiny",
+        dest="sizes",
+        help="same as --sizes tiny (a smoke run)",
+    )
+    parser.add_argument(
+        "--stop-after", type=float, default=None, help="start no run after this many seconds"
+    )
+    parser.add_argument("--max-runs", type=int, default=None, help="finish at most this many runs")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # one run, as JSON
+    arguments = add_entry_flags(parser).parse_args(argv)
+    if arguments.one is not None:
+        key = RunKey(**json.loads(arguments.one))
+        data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
+        train_one(key, data_dir, arguments.work, arguments.results, arguments.sizes)
+        return [key.name()]
+    return run_comparison(
+        arguments.results,
+        arguments.work,
+        arguments.sizes,
+        arguments.stop_after,
+        arguments.max_runs,
+    )
+
+
+if __name__ == "__main__":
+    run_command(main, "python -m benchmarks.method_comparison")

@@ -1,0 +1,152 @@
+"""The method comparison's plan, its resumability, the mapped temperatures and the report."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from benchmarks import comparison_report, method_comparison
+from benchmarks.method_comparison import SIZES, RunKey, planned_runs, sweep_temperatures
+from benchmarks.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
+from models.contract import zero_features
+from pipelines import example_format as fmt
+from pipelines import recflow
+
+MAPPED = {
+    "uniform": {method: 1.0 for method in method_comparison.METHOD_GROUPS[0]},
+    "normal": {method: 200.0 for method in method_comparison.METHOD_GROUPS[0]},
+}
+
+
+def record(key: RunKey, validation: float, test: float) -> dict:
+    return {
+        "key": dataclasses.asdict(key),
+        "validation": {"joint_recall": validation},
+        "test": {metric: test for metric in comparison_report.REPORTED_METRICS},
+        "train_seconds": 100.0,
+        "train_steps": 1000,
+        "train_days": ["d1"],
+        "batch_size": 1024,
+        "validation_day": "d2",
+        "test_day": "d3",
+        "evaluated_requests": 1024,
+    }
+
+
+def sweep_records(method: str, best: float, negatives: int = 0) -> dict[str, dict]:
+    grid = sweep_temperatures(method, MAPPED["uniform"][method])
+    return {
+        RunKey(method, "uniform", t, negatives, 0).name(): record(
+            RunKey(method, "uniform", t, negatives, 0), 0.5 if t == best else 0.4, 0.45
+        )
+        for t in grid
+    }
+
+
+def test_the_sweep_has_four_values_spanning_100x_and_the_official_one() -> None:
+    for method, official in [("dftopk", 48.4), ("bce", 0.0968), ("lcron-diffsort", 103.0)]:
+        grid = sweep_temperatures(method, official)
+        assert official in grid and len(grid) >= 4
+        assert max(grid) / min(grid) >= 100
+
+
+def test_seeds_and_the_init_study_are_planned_only_after_the_sweep() -> None:
+    sizes = SIZES["paper"]
+    first = planned_runs({}, sizes, MAPPED)
+    assert {key.seed for key in first} == {0}
+    assert {key.embedding_init for key in first} == {"uniform"}
+    assert [key.method for key in first[:4]] == ["dftopk"] * 4  # the headline comes first
+
+    records = sweep_records("dftopk", best=0.03)
+    after = planned_runs(records, sizes, MAPPED)
+    seeds = [key for key in after if key.method == "dftopk" and key.seed > 0]
+    # The temperature tuned at 0 negatives serves the 40-negatives runs too (no second sweep).
+    assert {(key.temperature, key.seed, key.negatives) for key in seeds} == {
+        (0.03, 1, 0),
+        (0.03, 2, 0),
+        (0.03, 1, 40),
+        (0.03, 2, 40),
+    }
+    assert RunKey("dftopk", "uniform", 0.03, 40, 0) in after
+    assert not [key for key in after if key.negatives == 40 and key.method != "dftopk"]
+    normal = [key for key in after if key.embedding_init == "normal"]
+    # The official value at the normal start, and the best uniform temperature x 200 (scale).
+    assert {key.temperature for key in normal} == {200.0, 6.0}
+
+
+def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    done = sweep_records("dftopk", best=0.1)
+    for name, value in done.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    started = []
+    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison.subprocess,
+        "run",
+        lambda command, check: started.append(json.loads(command[command.index("--one") + 1])),
+    )
+    # The fake run writes no record, so the driver would start the same run again: stop at 2.
+    finished = method_comparison.run_comparison(str(results), str(tmp_path), max_runs=2)
+    assert [RunKey(**key).name() for key in started] == finished
+    assert not set(finished) & set(done)
+    assert RunKey(**started[0]) == RunKey("lcron-neuralsort", "uniform", 0.01, 0, 0)
+
+
+def test_the_mapped_temperature_follows_the_score_scale() -> None:
+    ours, official = ScoreSpread(0.002, 0.008), ScoreSpread(0.05, 0.02)
+    ratio = np.sqrt(0.002 * 0.008) / np.sqrt(0.05 * 0.02)
+    assert mapped_temperature("dftopk", ours, official) == pytest.approx(500 * ratio)
+    assert mapped_temperature("lcron-diffsort", ours, official) == pytest.approx(10 / ratio)
+
+
+def test_the_official_start_spread_grows_with_distinct_items() -> None:
+    sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 50))
+    batch = {name: np.asarray(value) for name, value in zero_features(8).items()}
+    random = np.random.default_rng(0)
+    batch["item_mask"] = np.ones(batch["item_mask"].shape, bool)
+    same = official_start_spread(
+        batch | {"items": np.ones_like(batch["items"])}, sizes, fmt.COLUMNS
+    )
+    distinct = official_start_spread(
+        batch | {"items": random.integers(1, 49, batch["items"].shape)}, sizes, fmt.COLUMNS
+    )
+    assert same.retrieval == pytest.approx(0.0, abs=1e-6)  # identical items: identical scores
+    assert distinct.retrieval > 0 and distinct.prerank > 0
+
+
+def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    spreads = {
+        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
+    }
+    (results / "temperature_scale.json").write_text(
+        json.dumps({"mapped": MAPPED, "spreads": spreads})
+    )
+    records = sweep_records("dftopk", best=0.03) | sweep_records("lcron-neuralsort", best=0.1)
+    for seed, (ours, theirs) in enumerate([(0.50, 0.48), (0.52, 0.49), (0.51, 0.47)]):
+        for method, temperature, value in [
+            ("dftopk", 0.03, ours),
+            ("lcron-neuralsort", 0.1, theirs),
+        ]:
+            key = RunKey(method, "uniform", temperature, 0, seed)
+            records[key.name()] = record(key, 0.5 if seed == 0 else 0.0, value)
+    for name, value in records.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    text = comparison_report.write_report(str(results))
+    rows = {
+        row[0]: row
+        for row in comparison_report.main_rows(
+            method_comparison.read_records(str(results)), MAPPED["uniform"], 0, (0, 1, 2)
+        )
+    }
+    assert rows["dftopk"][1] == 0.03 and rows["dftopk"][2] == 3
+    # neuralsort - dftopk per seed: -0.02, -0.03, -0.04 -> mean -0.03, std 0.01.
+    assert rows["lcron-neuralsort"][-2] == "-0.0300 ± 0.0100 (n=3)"
+    assert "## 0 in-batch training negatives" in text
+    assert os.path.isfile(results / "main_neg0.png") and os.path.isfile(results / "sweep_neg0.png")

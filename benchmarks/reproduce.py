@@ -52,7 +52,7 @@ from command_line.entry import add_entry_flags, run_command
 from models.data import read_data_schema
 from models.protocol import JOINT_RECALL
 from pipelines.convert import convert
-from pipelines.simulate import simulate
+from pipelines.simulator.simulate import simulate
 
 #: The experiments that train cascades, in report order.
 TRAINING_EXPERIMENTS: tuple[str, ...] = ("main", "tau", "negatives", "streaming")
@@ -74,7 +74,7 @@ def simulated_data(out_dir: str, sizes: ExperimentSizes, seed: int) -> tuple[str
     summary = simulate(recflow_dir, sizes.days, sizes.requests_per_day, seed, progress=False)
     convert(recflow_dir, data_dir, workers=min(2, os.cpu_count() or 1), progress=False)
     description = (
-        f"Data: simulated RecFlow (pipelines.simulate, seed {seed}), {sizes.days} days x "
+        f"Data: simulated RecFlow (pipelines.simulator.simulate, seed {seed}), {sizes.days} days x "
         f"{sizes.requests_per_day} requests ({summary.days[0]} .. {summary.days[-1]}; the last "
         f"day held out), in {data_dir}"
     )

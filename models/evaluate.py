@@ -166,7 +166,7 @@ def evaluate_model(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> from models.cascade import build_cascade

@@ -37,14 +37,14 @@ def test_a_user_error_is_one_line_with_exit_code_2_and_no_start_up_noise(tmp_pat
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"python -m models.train: error: {missing}: no such data folder; write one with: "
-        "python -m pipelines.simulate --out SIM_DIR ... && python -m pipelines.convert "
+        "python -m pipelines.simulator.simulate --out SIM_DIR ... && python -m pipelines.convert "
         "--recflow SIM_DIR --out TFREC_DIR"
     ]
 
 
 def test_debug_shows_the_traceback(tmp_path) -> None:
     result = run_module(
-        "pipelines.simulate",
+        "pipelines.simulator.simulate",
         "--out",
         str(tmp_path),
         "--days",
@@ -112,7 +112,7 @@ def test_quiet_start_up_unless_verbose(argv, expected) -> None:
 def test_a_command_without_tensorflow_does_not_import_it() -> None:
     code = (
         "import sys; sys.argv = ['-m']\n"
-        "import pipelines.simulate\n"
+        "import pipelines.simulator.simulate\n"
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run(
@@ -159,7 +159,7 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
 
 
 ENTRY_MODULES = (
-    "pipelines.simulate",
+    "pipelines.simulator.simulate",
     "pipelines.convert",
     "models.train",
     "models.evaluate",

@@ -52,9 +52,9 @@ from models import tables
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
-from models.data import read_data_schema
 from models.objectives import METHOD_NAMES, TFRS_METHOD
 from models.tf_keras import keras
+from models.training.data import read_data_schema
 from pipelines.input import make_dataset
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 

@@ -49,8 +49,8 @@ from benchmarks.streaming import run_streaming, streaming_section
 from benchmarks.tau_sensitivity import run_tau_sensitivity, tau_section
 from benchmarks.training_runs import RunOutcome, TrainingRunner, mean_and_spread
 from command_line.entry import add_entry_flags, run_command
-from models.data import read_data_schema
 from models.protocol import JOINT_RECALL
+from models.training.data import read_data_schema
 from pipelines.convert import convert
 from pipelines.simulator.simulate import simulate
 

@@ -30,7 +30,6 @@ import tensorflow_recommenders as tfrs
 
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
-from models.model_dir import ModelDir
 from models.objectives import make_objective
 from models.prerank import DINPrerank
 from models.protocol import streaming_metrics, update_streaming_metrics
@@ -38,6 +37,7 @@ from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
 from models.sparse_gradients import densify_small_gradients
 from models.tf_keras import keras, register_serializable
+from models.training.model_dir import ModelDir
 from pipelines.negatives import add_in_batch_negatives
 
 

@@ -30,8 +30,8 @@ import tensorflow as tf
 
 from command_line.entry import add_entry_flags, run_command
 from models.cascade import CascadeModel, load_cascade
-from models.data import read_data_schema
-from models.model_dir import ModelDir
+from models.training.data import read_data_schema
+from models.training.model_dir import ModelDir
 from serving import signatures as sig
 from serving.cascade import DEFAULT_SIZES, CascadeSizes, check_sizes
 from serving.export_layout import (
@@ -131,8 +131,8 @@ def export_cascade(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m serving.export",
-        description="Export a trained cascade (python -m models.train) as TF Serving SavedModels: "
-        "EXPORT/{retrieval,prerank,rank}/<version>/.",
+        description="Export a trained cascade (python -m models.training.train) as TF Serving "
+        "SavedModels: EXPORT/{retrieval,prerank,rank}/<version>/.",
     )
     parser.add_argument(
         "--model-dir", required=True, help="trained model folder (config.json + weights/)"

@@ -33,10 +33,12 @@ def run_module(*argv: str) -> subprocess.CompletedProcess:
 
 def test_a_user_error_is_one_line_with_exit_code_2_and_no_start_up_noise(tmp_path) -> None:
     missing = str(tmp_path / "missing")
-    result = run_module("models.train", "--data", missing, "--model-dir", str(tmp_path / "m"))
+    result = run_module(
+        "models.training.train", "--data", missing, "--model-dir", str(tmp_path / "m")
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"python -m models.train: error: {missing}: no such data folder; write one with: "
+        f"python -m models.training.train: error: {missing}: no such data folder; write one with: "
         "python -m pipelines.simulator.simulate --out SIM_DIR ... && python -m pipelines.convert "
         "--recflow SIM_DIR --out TFREC_DIR"
     ]
@@ -161,8 +163,8 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
 ENTRY_MODULES = (
     "pipelines.simulator.simulate",
     "pipelines.convert",
-    "models.train",
-    "models.evaluate",
+    "models.training.train",
+    "models.training.evaluate",
     "serving.export",
     "serving.server",
     "benchmarks.bench_ops",

@@ -14,7 +14,7 @@ import tensorflow as tf
 import serving
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
-from models.model_dir import ModelDir
+from models.training.model_dir import ModelDir
 from pipelines.input import load_schema
 from serving import signatures as sig
 from serving.backends import LocalBackend

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
-from models.model_dir import ModelDir
+from models.training.model_dir import ModelDir
 from pipelines.input import load_schema
 from serving import export
 from serving import signatures as sig

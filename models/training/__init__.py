@@ -2,7 +2,7 @@
 
 - ``train``, ``evaluate``: the commands; ``data``: their inputs from ``pipelines.input``.
 - ``model_dir``: the layout of a trained model's folder; ``strategies``: ``tf.distribute`` set-up.
-- ``backup`` and ``epoch_summaries``: the training callbacks; ``xla``: whether the steps are
+- ``callbacks``: backup and resume, TensorBoard summaries; ``xla``: whether the steps are
   compiled with XLA; ``profiling``: profiler traces of chosen training steps.
 
 Example:

@@ -11,7 +11,7 @@
       checkpoints/        epoch-0001.index, ...: the weights after every epoch
       backup/             BackupAndRestore state while training runs (model, optimizer,
                           epoch); a killed run resumes from it; emptied when training completes
-      logs/               TensorBoard logs (train/, validation/; models.training.epoch_summaries)
+      logs/               TensorBoard logs (train/, validation/; models.training.callbacks)
       history.csv         one row of logged metrics per completed epoch (appended on resume)
       metrics.json        the evaluation (python -m models.training.evaluate, or the end of
                           training)

@@ -11,10 +11,10 @@ temperature is 0.1 (``models.objectives.DEFAULT_TEMPERATURES`` says why it is no
 
 The run writes the model folder (layout in ``models.training.model_dir``): ``config.json`` first,
 then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
-(``models.training.backup``) keeps the training state in ``backup/`` so that a killed run, started
-again with the same command, resumes at the epoch after the last completed one. TensorBoard logs are
-written by ``models.training.epoch_summaries`` (the ``tensorboard`` package is not installed here).
-At the end: ``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and
+(``models.training.callbacks``) keeps the training state in ``backup/`` so that a killed run,
+started again with the same command, resumes at the epoch after the last completed one. TensorBoard
+logs are written by ``models.training.callbacks`` (the ``tensorboard`` package is not installed
+here). At the end: ``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and
 ``metrics.json`` (``models.training.evaluate``).
 
 Distribution (``--strategy``, ``models.training.strategies``): ``auto`` mirrors over all GPUs or
@@ -45,9 +45,12 @@ from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.objectives import METHOD_NAMES, check_method
 from models.tf_keras import keras
-from models.training.backup import RefittableBackupAndRestore, completed_epochs
+from models.training.callbacks import (
+    EpochSummaries,
+    RefittableBackupAndRestore,
+    completed_epochs,
+)
 from models.training.data import read_data_schema, split_days, steps_per_pass, training_input
-from models.training.epoch_summaries import EpochSummaries
 from models.training.evaluate import (
     EVALUATION_NEGATIVES,
     evaluate_model,

@@ -45,7 +45,7 @@ from models.cascade import build_cascade
 from models.config import CascadeConfig
 from pipelines import example_format as fmt
 from serving.backends import LocalBackend
-from serving.cascade import Cascade
+from serving.cascade_inference import Cascade
 from serving.export import export_cascade
 from serving.recommend_api import CONTEXT_LIMITS
 

@@ -1,8 +1,8 @@
 """serving: SavedModel export of the cascade and cascade inference, embedded or over TF Serving.
 
 - ``python -m serving.export``: retrieval, prerank and rank SavedModels in the TF Serving layout.
-- ``serving.cascade.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one backend
-  (``serving.backends``: ``local``, ``rest``, ``grpc``).
+- ``serving.cascade_inference.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one
+  backend (``serving.backends``: ``local``, ``rest``, ``grpc``).
 - ``python -m serving.server``: the HTTP front, ``POST /v1/recommend`` and ``GET /healthz``.
 
 The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written down once in
@@ -10,7 +10,7 @@ The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written do
 
 Example:
     >>> from serving.backends import LocalBackend
-    >>> from serving.cascade import Cascade
+    >>> from serving.cascade_inference import Cascade
     >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
     >>> cascade.recommend(request).item_ids.shape
     (1, 10)

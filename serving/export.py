@@ -33,7 +33,7 @@ from models.cascade import CascadeModel, load_cascade
 from models.training.data import read_data_schema
 from models.training.model_dir import ModelDir
 from serving import signatures as sig
-from serving.cascade import DEFAULT_SIZES, CascadeSizes, check_sizes
+from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, check_sizes
 from serving.export_layout import (
     check_version_free,
     clean_stale_exports,

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from serving.cascade import Cascade, CascadeResult
+from serving.cascade_inference import Cascade, CascadeResult
 
 
 @dataclasses.dataclass

@@ -50,7 +50,7 @@ from serving.backends import (
     BackendUnavailableError,
     make_backend,
 )
-from serving.cascade import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
+from serving.cascade_inference import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import (
     RequestError,

@@ -18,7 +18,7 @@ from models.training.model_dir import ModelDir
 from pipelines.input import load_schema
 from serving import signatures as sig
 from serving.backends import LocalBackend
-from serving.cascade import DEFAULT_SIZES, Cascade
+from serving.cascade_inference import DEFAULT_SIZES, Cascade
 from serving.export import export_cascade
 from serving.item_corpus import collect_item_corpus
 from serving.micro_batcher import CascadeBatcher
@@ -41,7 +41,7 @@ TAKES_TEST_NAMES = {
     "serving.backends.local",
     "serving.backends.tf_serving_grpc",
     "serving.backends.tf_serving_rest",
-    "serving.cascade",
+    "serving.cascade_inference",
     "serving.export",
     "serving.micro_batcher",
     "serving.servables",

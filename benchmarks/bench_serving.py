@@ -46,7 +46,7 @@ from models.config import CascadeConfig
 from pipelines import example_format as fmt
 from serving.backends import LocalBackend
 from serving.cascade_inference import Cascade
-from serving.export import export_cascade
+from serving.export.saved_models import export_cascade
 from serving.recommend_api import CONTEXT_LIMITS
 
 #: Table sizes of the non-item id fields, at RecFlow's scale (42K users).

@@ -6,8 +6,8 @@ signature loaded in Python still needs every input, so in-process callers fill t
 
 Example:
     >>> import tempfile
-    >>> from serving.servables import ScorerServable
-    >>> from serving.vocabulary import FeatureVocabulary
+    >>> from serving.export.servables import ScorerServable
+    >>> from serving.export.vocabulary import FeatureVocabulary
     >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
     >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
     >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
@@ -33,8 +33,8 @@ def read_saved_model(saved_model_dir: str) -> saved_model_pb2.SavedModel:
 
     Example:
         >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.servables import ScorerServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
@@ -61,9 +61,9 @@ def signature_defaults(
 
     Example:
         >>> import tempfile
-        >>> from serving.item_index import ExactItemIndex
-        >>> from serving.servables import RetrievalServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.item_index import ExactItemIndex
+        >>> from serving.export.servables import RetrievalServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
         >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})

@@ -19,13 +19,13 @@ from pipelines.input import load_schema
 from serving import signatures as sig
 from serving.backends import LocalBackend
 from serving.cascade_inference import DEFAULT_SIZES, Cascade
-from serving.export import export_cascade
-from serving.item_corpus import collect_item_corpus
+from serving.export.item_corpus import collect_item_corpus
+from serving.export.saved_models import export_cascade
+from serving.export.servables import ScorerServable
+from serving.export.vocabulary import FeatureVocabulary
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import parse_recommend_body
-from serving.servables import ScorerServable
 from serving.server import RecommendService
-from serving.vocabulary import FeatureVocabulary
 from tests.docstring_examples import assert_examples_pass, package_modules
 from tests.models.batches import TINY_LAYERS
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
@@ -42,9 +42,9 @@ TAKES_TEST_NAMES = {
     "serving.backends.tf_serving_grpc",
     "serving.backends.tf_serving_rest",
     "serving.cascade_inference",
-    "serving.export",
+    "serving.export.saved_models",
     "serving.micro_batcher",
-    "serving.servables",
+    "serving.export.servables",
     "serving.server",
 }
 

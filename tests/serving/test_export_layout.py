@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.export_layout import (
+from serving.export.publish import (
     TEMPORARY_PREFIX,
     VersionExistsError,
     existing_versions,
@@ -14,7 +14,7 @@ from serving.export_layout import (
     next_version,
     write_version,
 )
-from serving.servables import ScorerServable
+from serving.export.servables import ScorerServable
 from tests.serving.stand_in_cascade import VOCABULARY
 
 

@@ -21,8 +21,8 @@ TF Decision Forests (docs/serving.md).
 
 Example:
     >>> import tempfile
-    >>> from serving.servables import ScorerServable
-    >>> from serving.vocabulary import FeatureVocabulary
+    >>> from serving.export.servables import ScorerServable
+    >>> from serving.export.vocabulary import FeatureVocabulary
     >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
     >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
     >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
@@ -200,9 +200,9 @@ def serving_problems(saved_model_dir: str) -> list[str]:
     Example:
         >>> import numpy as np
         >>> import tempfile
-        >>> from serving.item_index import ExactItemIndex
-        >>> from serving.servables import RetrievalServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.item_index import ExactItemIndex
+        >>> from serving.export.servables import RetrievalServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
         >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})

@@ -14,8 +14,8 @@ follow that manifest, so they never see a mixed set. A run killed midway leaves 
 
 Example:
     >>> import tempfile
-    >>> from serving.servables import ScorerServable
-    >>> from serving.vocabulary import FeatureVocabulary
+    >>> from serving.export.servables import ScorerServable
+    >>> from serving.export.vocabulary import FeatureVocabulary
     >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
     >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 import tensorflow as tf
 
 from pipelines.atomic_files import write_json
-from serving.graph_ops import serving_problems
+from serving.export.graph_ops import serving_problems
 
 TEMPORARY_PREFIX = ".incomplete-"
 #: The manifest of the newest complete cascade, in the export folder.
@@ -76,8 +76,8 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
 
     Example:
         >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.servables import ScorerServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
@@ -154,8 +154,8 @@ def write_version(
 
     Example:
         >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.servables import ScorerServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
@@ -185,8 +185,8 @@ def stage_version(
 
     Example:
         >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.servables import ScorerServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
@@ -221,8 +221,8 @@ def publish_version(temporary: str, export_dir: str, model_name: str, version: i
 
     Example:
         >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.servables import ScorerServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
@@ -249,8 +249,8 @@ def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) ->
 
     Example:
         >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
+        >>> from serving.export.servables import ScorerServable
+        >>> from serving.export.vocabulary import FeatureVocabulary
         >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> servable = ScorerServable(score_by_first_id, [], vocabulary)

@@ -20,8 +20,8 @@ import tensorflow as tf
 
 from dftopk_tf.layers import DFTopK
 from serving import signatures as sig
-from serving.item_index import ExactItemIndex
-from serving.vocabulary import FeatureVocabulary
+from serving.export.item_index import ExactItemIndex
+from serving.export.vocabulary import FeatureVocabulary
 
 FeatureFunction = Callable[[Mapping[str, tf.Tensor]], tf.Tensor]
 

@@ -6,11 +6,11 @@ writes ``EXPORT/retrieval/<V>/``, ``EXPORT/prerank/<V>/`` and ``EXPORT/rank/<V>/
 with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatures``). The cascade
 is rebuilt from ``MODEL_DIR`` (``config.json`` + trained weights, ``models.cascade.load_cascade``).
 Retrieval holds the user tower and an exact index over the whole item corpus (every distinct item
-of the converted data, ``serving.item_corpus``) embedded by the item tower; ``top_n`` and ``k``
-are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
+of the converted data, ``serving.export.item_corpus``) embedded by the item tower; ``top_n`` and
+``k`` are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
 request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
 published; the three are staged, checked and then published together as one version with
-``EXPORT/cascade.json`` naming it (``serving.export_layout.publish_cascade``): all or none, and
+``EXPORT/cascade.json`` naming it (``serving.export.publish.publish_cascade``): all or none, and
 a reader of the latest version never sees a mixed set. Versions are never overwritten; what a
 killed export left is removed by the next one.
 
@@ -28,23 +28,23 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from command_line.entry import add_entry_flags, run_command
+from command_line.entry import add_entry_flags
 from models.cascade import CascadeModel, load_cascade
 from models.training.data import read_data_schema
 from models.training.model_dir import ModelDir
 from serving import signatures as sig
 from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, check_sizes
-from serving.export_layout import (
+from serving.export.item_corpus import collect_item_corpus
+from serving.export.item_index import ExactItemIndex
+from serving.export.publish import (
     check_version_free,
     clean_stale_exports,
     next_version,
     publish_cascade,
     stage_version,
 )
-from serving.item_corpus import collect_item_corpus
-from serving.item_index import ExactItemIndex
-from serving.servables import RetrievalServable, ScorerServable
-from serving.vocabulary import FeatureVocabulary
+from serving.export.servables import RetrievalServable, ScorerServable
+from serving.export.vocabulary import FeatureVocabulary
 
 EMBEDDING_BATCH = 8192
 
@@ -110,7 +110,7 @@ def export_cascade(
         >>> export_cascade(model, corpus, export_dir, version=1)  # export_dir holds version 1
         Traceback (most recent call last):
         ...
-        serving.export_layout.VersionExistsError: .../retrieval/1 exists; export never overwrites...
+        serving.export.publish.VersionExistsError: .../retrieval/1 exists; export never...
     """
     clean_stale_exports(export_dir, sig.MODEL_NAMES)
     version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
@@ -211,6 +211,3 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         print(f"{name}: {path}")
     return written
 
-
-if __name__ == "__main__":
-    run_command(main, "python -m serving.export")

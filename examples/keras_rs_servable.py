@@ -23,7 +23,8 @@ from keras import ops
 from examples.keras_rs_towers import CandidateTower, QueryTower
 from serving import signatures as sig
 from serving.export.graph_ops import serving_problems
-from serving.export.publish import TEMPORARY_PREFIX, check_version_free, version_dir
+from serving.export.publish import check_version_free
+from serving.export_layout import TEMPORARY_PREFIX, version_dir
 
 
 @keras.saving.register_keras_serializable(package="examples")

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from serving import signatures as sig
 from serving.backends.base import BackendError, BackendRequestError, PredictBackend
-from serving.export.publish import latest_version_dir, version_dir
+from serving.export_layout import latest_version_dir, version_dir
 from serving.saved_model_proto import signature_defaults
 
 

@@ -11,7 +11,7 @@ Nothing here runs in the serving process; the run-time modules (``serving.cascad
   no-overwrite writer of the ``EXPORT/<model>/<version>/`` layout.
 
 Example:
-    >>> from serving.export.publish import version_dir
+    >>> from serving.export_layout import version_dir
     >>> version_dir("/export", "rank", 3)
     '/export/rank/3'
 """

@@ -1,4 +1,4 @@
-"""The TF Serving export layout ``EXPORT/<model>/<version>/`` and its atomic, no-overwrite writer.
+"""The atomic, no-overwrite writer of the TF Serving export layout (``serving.export_layout``).
 
 TF Serving loads the numeric subfolders of a model's base path. A version is written under a
 temporary, non-numeric name (which TF Serving ignores), checked, and renamed into place only when
@@ -25,7 +25,6 @@ Example:
     '.../rank/1'
 """
 
-import json
 import os
 import shutil
 import uuid
@@ -35,81 +34,17 @@ import tensorflow as tf
 
 from pipelines.atomic_files import write_json
 from serving.export.graph_ops import serving_problems
-
-TEMPORARY_PREFIX = ".incomplete-"
-#: The manifest of the newest complete cascade, in the export folder.
-CASCADE_MANIFEST = "cascade.json"
+from serving.export_layout import (
+    CASCADE_MANIFEST,
+    TEMPORARY_PREFIX,
+    cascade_version,
+    existing_versions,
+    version_dir,
+)
 
 
 class VersionExistsError(FileExistsError):
     """The version folder already exists: export never overwrites a served version."""
-
-
-def version_dir(export_dir: str, model_name: str, version: int) -> str:
-    """``EXPORT/<model_name>/<version>``.
-
-    Example:
-        >>> version_dir("/export", "rank", 3)
-        '/export/rank/3'
-    """
-    return os.path.join(export_dir, model_name, str(version))
-
-
-def existing_versions(export_dir: str, model_name: str) -> list[int]:
-    """The versions of ``model_name`` under ``export_dir``, ascending ([] when none).
-
-    Example:
-        >>> existing_versions("/nonexistent", "rank")
-        []
-    """
-    base = os.path.join(export_dir, model_name)
-    if not os.path.isdir(base):
-        return []
-    return sorted(int(name) for name in os.listdir(base) if name.isdigit())
-
-
-def latest_version_dir(export_dir: str, model_name: str) -> str:
-    """The newest version folder of ``model_name``: the newest complete cascade's when the
-    export folder has ``cascade.json``, else the highest version (TF Serving's default policy).
-
-    Raises ``FileNotFoundError`` naming the folder when the model has no version.
-
-    Example:
-        >>> import tempfile
-        >>> from serving.export.servables import ScorerServable
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
-        >>> export_dir = tempfile.TemporaryDirectory()
-        >>> _ = write_version(export_dir.name, "rank", 1, servable, servable.signatures())
-        >>> _ = write_version(export_dir.name, "rank", 2, servable, servable.signatures())
-        >>> latest_version_dir(export_dir.name, "rank")
-        '.../rank/2'
-    """
-    cascade = cascade_version(export_dir)
-    if cascade is not None and os.path.isdir(version_dir(export_dir, model_name, cascade)):
-        return version_dir(export_dir, model_name, cascade)
-    versions = existing_versions(export_dir, model_name)
-    if not versions:
-        raise FileNotFoundError(
-            f"no exported version of {model_name!r} under {os.path.join(export_dir, model_name)}"
-            " (run python -m serving.export first)"
-        )
-    return version_dir(export_dir, model_name, versions[-1])
-
-
-def cascade_version(export_dir: str) -> int | None:
-    """The newest completely published cascade version (``cascade.json``), or None.
-
-    Example:
-        >>> cascade_version("/nonexistent")
-    """
-    path = os.path.join(export_dir, CASCADE_MANIFEST)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as file:
-        return int(json.load(file)["version"])
 
 
 def next_version(export_dir: str, model_names: Sequence[str]) -> int:

@@ -13,7 +13,7 @@ from models.training.model_dir import ModelDir
 from pipelines.input import load_schema
 from serving import signatures as sig
 from serving.export import saved_models
-from serving.export.publish import TEMPORARY_PREFIX, existing_versions, latest_version_dir
+from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
 from tests.serving.test_export import TINY_LAYERS
 
 

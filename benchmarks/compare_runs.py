@@ -16,8 +16,8 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from benchmarks.main_table import MAIN_METRICS, PREFERENCE_METRIC
-from benchmarks.report_files import Cell, new_figure, save_figure, write_csv
+from benchmarks.report.main_table import MAIN_METRICS, PREFERENCE_METRIC
+from benchmarks.report.report_files import Cell, new_figure, save_figure, write_csv
 from command_line.entry import add_entry_flags, run_command
 from models.tables import markdown_table
 

@@ -31,7 +31,7 @@ every sigmoid flat until the scores have grown by five orders of magnitude. On a
 0.38 at alpha = 1 and 0.49 at 0.1; BCE 0.26 at either. ``DEFAULT_TEMPERATURES`` therefore sets
 0.1 for every temperature-like knob, one scale for all methods so that none is favoured; DiffSort's
 knob is a steepness (an inverse temperature), and the public runs' 10 is that same scale. The
-temperature studies (``benchmarks.tau_sensitivity``) tune it per method.
+temperature studies (``benchmarks.report.tau_sensitivity``) tune it per method.
 
 Example:
     >>> objective = make_objective("dftopk", retrieval_k=2, prerank_k=1, rank_k=1, label_k=1)

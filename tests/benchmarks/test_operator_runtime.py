@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.bench_ops import MATRIX_COPIES
-from benchmarks.operator_runtime import (
+from benchmarks.report.operator_runtime import (
     RuntimePoint,
     RuntimeResult,
     fitted_slope,
@@ -82,7 +82,7 @@ def test_plot_is_a_png(tmp_path) -> None:
 
 
 def test_threshold_paths_are_series_with_their_own_costs() -> None:
-    from benchmarks.operator_runtime import THRESHOLD_PATHS, series_cost, series_selection
+    from benchmarks.report.operator_runtime import THRESHOLD_PATHS, series_cost, series_selection
 
     assert series_cost("dftopk radix") == "O(n)" and series_cost("dftopk top_k xla") == "O(n log n)"
     result = measure_runtime(list(THRESHOLD_PATHS), [6, 30], batch=2, repeats=1)

@@ -30,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.bench_ops import MATRIX_COPIES, time_forward_backward
-from benchmarks.report_document import ReportSection
-from benchmarks.report_files import Cell, new_figure, save_figure
+from benchmarks.report.report_document import ReportSection
+from benchmarks.report.report_files import Cell, new_figure, save_figure
 from dftopk_tf.operators import OPERATOR_NAMES, get_operator
 from dftopk_tf.ops import dftopk
 

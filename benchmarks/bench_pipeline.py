@@ -35,7 +35,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from benchmarks.bench_ops import machine_description
+from benchmarks.machine import machine_description
 from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines.convert import convert

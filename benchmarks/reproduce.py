@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from benchmarks.bench_ops import machine_description
+from benchmarks.machine import gpu_description, machine_description
 from benchmarks.report.experiment_sizes import SIZES, ExperimentSizes
 from benchmarks.report.gradient_conflict import (
     DEFAULT_K,
@@ -93,20 +93,6 @@ def given_data(data_dir: str) -> str:
     schema = read_data_schema(data_dir)
     days = sorted(schema["days"])
     return f"Data: {data_dir} ({len(days)} days, {days[0]} .. {days[-1]}; the last day held out)"
-
-
-def gpu_description() -> str:
-    """The GPUs TensorFlow sees, or ``none``.
-
-    Example:
-        >>> gpu_description().startswith("GPU: ")
-        True
-    """
-    names = [
-        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-        for gpu in tf.config.list_physical_devices("GPU")
-    ]
-    return f"GPU: {', '.join(names) if names else 'none'}"
 
 
 def summary_lines(

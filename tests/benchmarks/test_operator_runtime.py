@@ -5,7 +5,6 @@ import math
 import pytest
 import tensorflow as tf
 
-from benchmarks.bench_ops import MATRIX_COPIES
 from benchmarks.report.operator_runtime import (
     RuntimePoint,
     RuntimeResult,
@@ -16,6 +15,7 @@ from benchmarks.report.operator_runtime import (
     skip_reason,
     slope_rows,
 )
+from benchmarks.timing import MATRIX_COPIES
 
 
 def test_skip_reason_by_memory_and_predicted_time() -> None:

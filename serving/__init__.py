@@ -11,8 +11,10 @@ The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written do
 Example:
     >>> from serving.backends import LocalBackend
     >>> from serving.cascade_inference import Cascade
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> export_dir = toy_cascade_export()  # or the EXPORT folder of python -m serving.export
     >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
-    >>> cascade.recommend(request).item_ids.shape
+    >>> cascade.recommend(toy_request()).item_ids.shape
     (1, 10)
 
 The export rebuilds the TFRS models of ``models/``, which need tf-keras: importing this package

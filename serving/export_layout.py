@@ -52,13 +52,9 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
 
     Example:
         >>> import tempfile
-        >>> import tensorflow as tf
         >>> from serving.export.publish import write_version
-        >>> from serving.export.servables import ScorerServable
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> from serving.export.toy_servables import toy_scorer
+        >>> servable = toy_scorer()
         >>> export_dir = tempfile.TemporaryDirectory()
         >>> _ = write_version(export_dir.name, "rank", 1, servable, servable.signatures())
         >>> _ = write_version(export_dir.name, "rank", 2, servable, servable.signatures())

@@ -9,6 +9,7 @@ Nothing here runs in the serving process; the run-time modules (``serving.cascad
   rows, inside the graph; ``item_corpus``: every distinct item of the converted data.
 - ``graph_ops``: the check for ops stock TF Serving cannot run; ``publish``: the atomic,
   no-overwrite writer of the ``EXPORT/<model>/<version>/`` layout.
+- ``toy_servables``: small exported servables and a small exported cascade, for examples.
 
 Example:
     >>> from serving.export_layout import version_dir

@@ -14,11 +14,8 @@ follow that manifest, so they never see a mixed set. A run killed midway leaves 
 
 Example:
     >>> import tempfile
-    >>> from serving.export.servables import ScorerServable
-    >>> from serving.export.vocabulary import FeatureVocabulary
-    >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-    >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+    >>> from serving.export.toy_servables import toy_scorer
+    >>> servable = toy_scorer()
     >>> export_dir = tempfile.TemporaryDirectory()
     >>> version = next_version(export_dir.name, ["retrieval", "prerank", "rank"])
     >>> write_version(export_dir.name, "rank", version, servable, servable.signatures())
@@ -89,11 +86,8 @@ def write_version(
 
     Example:
         >>> import tempfile
-        >>> from serving.export.servables import ScorerServable
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> from serving.export.toy_servables import toy_scorer
+        >>> servable = toy_scorer()
         >>> export_dir = tempfile.TemporaryDirectory()
         >>> write_version(export_dir.name, "rank", 7, servable, servable.signatures())
         '.../rank/7'
@@ -120,11 +114,8 @@ def stage_version(
 
     Example:
         >>> import tempfile
-        >>> from serving.export.servables import ScorerServable
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> from serving.export.toy_servables import toy_scorer
+        >>> servable = toy_scorer()
         >>> export_dir = tempfile.mkdtemp()
         >>> staged = stage_version(export_dir, "rank", 8, servable, servable.signatures())
         >>> publish_version(staged, export_dir, "rank", 8)
@@ -156,11 +147,8 @@ def publish_version(temporary: str, export_dir: str, model_name: str, version: i
 
     Example:
         >>> import tempfile
-        >>> from serving.export.servables import ScorerServable
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> from serving.export.toy_servables import toy_scorer
+        >>> servable = toy_scorer()
         >>> export_dir = tempfile.mkdtemp()
         >>> staged = stage_version(export_dir, "rank", 9, servable, servable.signatures())
         >>> publish_version(staged, export_dir, "rank", 9)
@@ -184,11 +172,8 @@ def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) ->
 
     Example:
         >>> import tempfile
-        >>> from serving.export.servables import ScorerServable
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary)
+        >>> from serving.export.toy_servables import toy_scorer
+        >>> servable = toy_scorer()
         >>> export_dir = tempfile.mkdtemp()
         >>> staged = {"rank": stage_version(export_dir, "rank", 4, servable, servable.signatures())}
         >>> publish_cascade(export_dir, 4, staged)

@@ -15,9 +15,11 @@ a reader of the latest version never sees a mixed set. Versions are never overwr
 killed export left is removed by the next one.
 
 Example:
-    >>> model = load_cascade(model_dir)
-    >>> corpus = collect_item_corpus(data_dir)
-    >>> export_cascade(model, corpus, tmp_dir)
+    >>> import tempfile
+    >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+    >>> model = toy_cascade()  # or load_cascade(MODEL_DIR): a folder of models.training.train
+    >>> corpus = toy_corpus()  # or collect_item_corpus(DATA_DIR): every item of the data
+    >>> export_cascade(model, corpus, tempfile.mkdtemp())
     {'retrieval': '.../retrieval/1', 'prerank': '.../prerank/1', 'rank': '.../rank/1'}
 """
 
@@ -53,9 +55,11 @@ def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVoc
     """float32 [items, d]: the item tower's vectors of the corpus rows, in batches.
 
     Example:
+        >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+        >>> model = toy_cascade()
         >>> config = model.cascade_config
         >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
-        >>> embed_corpus(model, corpus[:5], vocabulary).shape
+        >>> embed_corpus(model, toy_corpus(5), vocabulary).shape
         (5, 8)
     """
     vectors = [
@@ -75,7 +79,8 @@ def cascade_servables(
     rank: k).
 
     Example:
-        >>> sorted(cascade_servables(model, corpus))
+        >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+        >>> sorted(cascade_servables(toy_cascade(), toy_corpus()))
         ['prerank', 'rank', 'retrieval']
     """
     config = model.cascade_config
@@ -107,7 +112,9 @@ def export_cascade(
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
 
     Example:
-        >>> export_cascade(model, corpus, export_dir, version=1)  # export_dir holds version 1
+        >>> from serving.export.toy_servables import toy_cascade, toy_cascade_export, toy_corpus
+        >>> export_dir = toy_cascade_export()  # holds version 1
+        >>> export_cascade(toy_cascade(), toy_corpus(), export_dir, version=1)
         Traceback (most recent call last):
         ...
         serving.export.publish.VersionExistsError: .../retrieval/1 exists; export never...
@@ -183,8 +190,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     """Runs the export (see ``--help``); prints and returns the written folders.
 
     Example:
-        >>> written = main(["--model-dir", model_dir, "--data", data_dir,
-        ...                 "--export-dir", f"{tmp_dir}/cli", "--version", "2"])
+        >>> import tempfile
+        >>> from models.cascade import build_cascade
+        >>> from models.config import CascadeConfig
+        >>> from pipelines.input import load_schema
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from serving.export.toy_servables import TOY_LAYERS
+        >>> folder = tempfile.mkdtemp()
+        >>> data_dir = simulated_tfrecords(folder, days=2, requests_per_day=64)
+        >>> config = CascadeConfig.from_schema(load_schema(data_dir), method="bce", **TOY_LAYERS)
+        >>> model_dir = ModelDir(f"{folder}/model")  # as models.training.train leaves it:
+        >>> model_dir.save_weights(build_cascade(config)); config.save(model_dir.config_path)
+        >>> written = main(["--model-dir", model_dir.root, "--data", data_dir,
+        ...                 "--export-dir", f"{folder}/cli", "--version", "2"])
         item corpus: ... items
         retrieval: .../cli/retrieval/2
         prerank: .../cli/prerank/2

@@ -16,7 +16,9 @@ Example:
     {'k': array(5, dtype=int32)}
 """
 
+import atexit
 import functools
+import shutil
 import tempfile
 
 import numpy as np
@@ -147,8 +149,9 @@ def toy_cascade() -> CascadeModel:
 def toy_cascade_export() -> str:
     """A folder holding version 1 of the toy cascade's retrieval, prerank and rank SavedModels.
 
-    Exported once per process (into a temporary folder) and shared: treat it as read-only; export
-    into a folder of your own with ``export_cascade(toy_cascade(), toy_corpus(), folder)``.
+    Exported once per process (into a temporary folder, removed when the process exits) and
+    shared: treat it as read-only; export into a folder of your own with
+    ``export_cascade(toy_cascade(), toy_corpus(), folder)``.
 
     Example:
         >>> import os
@@ -156,6 +159,7 @@ def toy_cascade_export() -> str:
         ['cascade.json', 'prerank', 'rank', 'retrieval']
     """
     folder = tempfile.mkdtemp(prefix="toy_cascade_export_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     export_cascade(toy_cascade(), toy_corpus(), folder)
     return folder
 

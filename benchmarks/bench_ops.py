@@ -25,28 +25,22 @@ Usage:
     python -m benchmarks.bench_ops --no-peers    # the threshold table: n = 100 .. 1,000,000
     python -m benchmarks.bench_ops --sizes 1000 10000 --batch 256 --repeats 9
 
-Example:
-    >>> ms = time_forward_backward(lambda s: tf.sigmoid(s), tf.zeros([2, 8]), repeats=2)
-    >>> ms > 0
-    True
+The timing itself is ``benchmarks.timing``; the machine line is ``benchmarks.machine``.
 """
 
 import argparse
 import os
-import platform
-import statistics
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
 
+from benchmarks.machine import machine_description
+from benchmarks.timing import MATRIX_COPIES, Probabilities, time_side_by_side
 from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import peers
 from dftopk_tf.ops import dftopk
 from models import tables
-
-Probabilities = Callable[[tf.Tensor], tf.Tensor]
 
 #: The sizes of the full run and of ``--quick``.
 FULL_SIZES: tuple[int, ...] = (100, 1_000, 10_000, 100_000, 1_000_000)
@@ -54,8 +48,6 @@ QUICK_SIZES: tuple[int, ...] = (100, 1_000, 10_000)
 #: Default cap on batch * n: about the same work per pass from n = 10,000 up (256 x 10,000,
 #: 40 x 100,000, 4 x 1,000,000); the sorting peers keep about 20 [batch, 2n] tensors at once.
 DEFAULT_MAX_ELEMENTS = 4_000_000
-#: Working n x n float32 matrices an O(n^2) peer keeps in forward+backward (an estimate).
-MATRIX_COPIES = 8
 
 DFTOPK = "dftopk"
 DFTOPK_AUTO = "dftopk auto"
@@ -75,86 +67,6 @@ THRESHOLD_PATHS: dict[str, tuple[str, bool]] = {
 }
 #: The top_k paths the default must not be slower than.
 TOP_K_PATHS: tuple[str, ...] = (TOP_K_XLA, TOP_K)
-
-
-def forward_backward_step(
-    probabilities: Probabilities, upstream: tf.Tensor, jit_compile: bool = False
-) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A ``tf.function`` ``scores -> d<probabilities(scores), upstream>/d scores``.
-
-    Example:
-        >>> step = forward_backward_step(tf.sigmoid, tf.ones([1, 2]))
-        >>> step(tf.zeros([1, 2])).numpy().tolist()
-        [[0.25, 0.25]]
-    """
-
-    @tf.function(jit_compile=jit_compile, autograph=False)
-    def step(scores: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            tape.watch(scores)
-            objective = tf.reduce_sum(probabilities(scores) * upstream)
-        return tape.gradient(objective, scores)
-
-    return step
-
-
-def _milliseconds(step: Callable[[tf.Tensor], tf.Tensor], scores: tf.Tensor) -> float:
-    start = time.perf_counter()
-    step(scores).numpy()  # reading the gradient back waits for the whole pass
-    return 1000.0 * (time.perf_counter() - start)
-
-
-def time_side_by_side(
-    operators: Mapping[str, tuple[Probabilities, bool]],
-    scores: tf.Tensor,
-    repeats: int = 7,
-    warmup: int = 2,
-) -> dict[str, float]:
-    """Median ms of a forward+backward pass of each operator, repeats interleaved round-robin.
-
-    Args:
-        operators: name -> (``scores -> probabilities``, whether to XLA-compile the whole pass).
-        scores: float32 [batch, n].
-        repeats: timed passes per operator (>= 1).
-        warmup: untimed passes first (tracing, XLA compilation).
-
-    Example:
-        >>> times = time_side_by_side({"sigmoid": (tf.sigmoid, False)}, tf.zeros([2, 8]), 2, 1)
-        >>> sorted(times)
-        ['sigmoid']
-    """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    upstream = tf.random.stateless_normal(tf.shape(scores), seed=[0, 1])
-    steps = {
-        name: forward_backward_step(probabilities, upstream, jit_compile)
-        for name, (probabilities, jit_compile) in operators.items()
-    }
-    for step in steps.values():
-        for _ in range(warmup):
-            step(scores).numpy()
-    timings: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            timings[name].append(_milliseconds(step, scores))
-    return {name: statistics.median(values) for name, values in timings.items()}
-
-
-def time_forward_backward(
-    probabilities: Probabilities,
-    scores: tf.Tensor,
-    repeats: int = 7,
-    warmup: int = 2,
-    jit_compile: bool = False,
-) -> float:
-    """Median ms of one forward+backward pass of ``probabilities`` on ``scores`` [batch, n].
-
-    Example:
-        >>> time_forward_backward(lambda s: dftopk(s, 2), tf.zeros([2, 8]), repeats=1) > 0
-        True
-    """
-    operators = {"operator": (probabilities, jit_compile)}
-    return time_side_by_side(operators, scores, repeats, warmup)["operator"]
 
 
 @dataclass(frozen=True)
@@ -330,28 +242,6 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
         ]
         table.append([str(row.n), str(row.k), str(row.batch), *cells, *summary])
     return tables.markdown_table(header, table)
-
-
-def machine_description() -> str:
-    """CPU model, cores, load average, TensorFlow version, for the report header.
-
-    Example:
-        >>> "TensorFlow" in machine_description()
-        True
-    """
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            model = next(
-                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (
-        f"CPU: {model}, {os.cpu_count()} cores; load average (1, 5, 15 min): {load}; "
-        f"TensorFlow {tf.__version__}"
-    )
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -1,11 +1,11 @@
 """Data pipeline throughput, and its margin over what training consumes.
 
-Simulates a RecFlow-format dataset (``pipelines.simulate``), converts it (``pipelines.convert``)
-and reads it back with ``pipelines.input.make_dataset``, timing each: the simulator and the
-converter in requests per second, the tf.data input in examples per second. Then it times one
-training step (forward, backward, Adam update) of a DIN-size stand-in model on a batch held in
-memory: embeddings of width 8 for every id field, target attention of each candidate over the
-50-step behaviour sequence, and the pre-ranking MLP 21*8 -> 128 -> 128 -> 32 -> 1 over all
+Simulates a RecFlow-format dataset (``pipelines.simulator.simulate``), converts it
+(``pipelines.convert``) and reads it back with ``pipelines.input.make_dataset``, timing each: the
+simulator and the converter in requests per second, the tf.data input in examples per second. Then
+it times one training step (forward, backward, Adam update) of a DIN-size stand-in model on a batch
+held in memory: embeddings of width 8 for every id field, target attention of each candidate over
+the 50-step behaviour sequence, and the pre-ranking MLP 21*8 -> 128 -> 128 -> 32 -> 1 over all
 [B, 40 + negatives] candidates. The margin is input examples/s divided by the examples/s one
 training step consumes; the input must deliver at least ``REQUIRED_MARGIN`` times that, so that
 it is never the bottleneck. Last, the same steps fed by the pipeline itself show whether it keeps
@@ -35,12 +35,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from benchmarks.bench_ops import machine_description
+from benchmarks.machine import machine_description
 from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines.convert import convert
 from pipelines.input import load_schema, make_dataset
-from pipelines.simulate import simulate
+from pipelines.simulator.simulate import simulate
 
 REQUIRED_MARGIN = 5.0
 EMBEDDING_DIM = 8

@@ -25,8 +25,6 @@ Example:
 
 import argparse
 import json
-import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -38,15 +36,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import requests
-import tensorflow as tf
 
+from benchmarks.machine import machine_description
 from command_line.entry import add_entry_flags, run_command
 from models.cascade import build_cascade
 from models.config import CascadeConfig
 from pipelines import example_format as fmt
 from serving.backends import LocalBackend
-from serving.cascade import Cascade
-from serving.export import export_cascade
+from serving.cascade_inference import Cascade
+from serving.export.saved_models import export_cascade
 from serving.recommend_api import CONTEXT_LIMITS
 
 #: Table sizes of the non-item id fields, at RecFlow's scale (42K users).
@@ -228,19 +226,6 @@ def start_front(export_dir: str, top_n: int, m: int, k: int, extra: Sequence[str
     raise RuntimeError("the HTTP front did not answer /healthz within 60 s")
 
 
-def machine_line() -> str:
-    """Python, TensorFlow, CPU count and platform of this run.
-
-    Example:
-        >>> "TensorFlow" in machine_line()
-        True
-    """
-    return (
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-        f"{os.cpu_count()} CPUs, {platform.platform()}"
-    )
-
-
 def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Exports the synthetic cascade and times the three scenarios; prints and returns them.
 
@@ -251,7 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     model = build_cascade(config)
     corpus = synthetic_corpus(config, args.corpus_size)
     bodies = random_bodies(max(args.requests, 64), corpus)
-    print(machine_line())
+    print(machine_description())
     print(
         f"corpus {args.corpus_size:,} items, top_n {args.top_n} -> m {args.m} -> k {args.k}; "
         f"{model.count_params():,} parameters; {args.requests} sequential requests, "
@@ -304,7 +289,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         )
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"machine": machine_line(), "results": results}, file, indent=2)
+            json.dump({"machine": machine_description(), "results": results}, file, indent=2)
     return results
 
 

@@ -4,9 +4,9 @@ Every method trains the same cascade (``models.cascade.CascadeModel``: two-tower
 pre-ranking, DCN-v2 ranking, the paper's layer sizes) on the same batches, held in memory so
 that the input pipeline is not timed: one step is the forward of the three stages, the method's
 loss, the backward and the Adam update, in one ``tf.function`` (``CascadeModel.train_step``).
-The batches come from a simulated RecFlow dataset (``pipelines.simulate`` + ``convert``) unless
-``--data`` names a converted folder. The towers cost the same for every method, so the table also
-times the method's own part alone: the forward and backward of its loss (``models.objectives``)
+The batches come from a simulated RecFlow dataset (``pipelines.simulator.simulate`` + ``convert``)
+unless ``--data`` names a converted folder. The towers cost the same for every method, so the table
+also times the method's own part alone: the forward and backward of its loss (``models.objectives``)
 over the same three stages' scores [batch, n]. Steps of the methods are interleaved, each round
 starting one method later, so that load from other processes and the position in a round hit
 every method alike; the table gives median times, requests per second (batch / step time) and
@@ -45,18 +45,18 @@ from typing import Any
 
 import tensorflow as tf
 
-from benchmarks.bench_ops import machine_description
+from benchmarks.machine import machine_description
 from command_line.entry import add_entry_flags, run_command
 from dftopk_tf.operators import get_operator
 from models import tables
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
-from models.data import read_data_schema
 from models.objectives import METHOD_NAMES, TFRS_METHOD
 from models.tf_keras import keras
+from models.training.data import read_data_schema
 from pipelines.input import make_dataset
-from pipelines.simulated_tfrecords import simulated_tfrecords
+from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 DEFAULT_CUBIC_WORK = 2e9
 CUBIC_METHOD = "lcron-diffsort"

@@ -1,8 +1,8 @@
 """Compares trained model folders: a markdown table and a bar chart of their evaluation metrics.
 
 ``python -m benchmarks.compare_runs --run dftopk=RUNS/dftopk --run softsort=RUNS/softsort
---out OUT`` reads each folder's ``metrics.json`` (written by ``models.train`` or
-``models.evaluate``), prints the table and writes ``OUT/comparison.csv`` and
+--out OUT`` reads each folder's ``metrics.json`` (written by ``models.training.train`` or
+``models.training.evaluate``), prints the table and writes ``OUT/comparison.csv`` and
 ``OUT/comparison.png`` (one group of bars per metric, one bar per run).
 
 Example:
@@ -16,8 +16,8 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from benchmarks.main_table import MAIN_METRICS, PREFERENCE_METRIC
-from benchmarks.report_files import Cell, new_figure, save_figure, write_csv
+from benchmarks.report.main_table import MAIN_METRICS, PREFERENCE_METRIC
+from benchmarks.report.report_files import Cell, new_figure, save_figure, write_csv
 from command_line.entry import add_entry_flags, run_command
 from models.tables import markdown_table
 
@@ -58,7 +58,7 @@ def read_metrics(model_dir: str) -> dict[str, float]:
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"{model_dir} has no metrics.json; train or evaluate it first "
-            "(python -m models.train / models.evaluate)"
+            "(python -m models.training.train / models.training.evaluate)"
         )
     with open(path) as file:
         return json.load(file)

@@ -2,12 +2,14 @@
 
 Runs, on simulated RecFlow-format data (or converted TFRecords given with ``--data``):
 
-- the main table: every training method on the same data and seeds (``benchmarks.main_table``);
-- temperature sensitivity (``benchmarks.tau_sensitivity``), negative-sampling scaling
-  (``benchmarks.negative_sampling``) and a streaming evaluation (``benchmarks.streaming``);
-- the operator runtime sweep with log-log slopes (``benchmarks.operator_runtime``; a GPU column
-  when TensorFlow sees a GPU) and the gradient-conflict measurement
-  (``benchmarks.gradient_conflict``);
+- the main table: every training method on the same data and seeds
+  (``benchmarks.report.main_table``);
+- temperature sensitivity (``benchmarks.report.tau_sensitivity``), negative-sampling scaling
+  (``benchmarks.report.negative_sampling``) and a streaming evaluation
+  (``benchmarks.report.streaming``);
+- the operator runtime sweep with log-log slopes (``benchmarks.report.operator_runtime``; a GPU
+  column when TensorFlow sees a GPU) and the gradient-conflict measurement
+  (``benchmarks.report.gradient_conflict``);
 
 and writes ``REPORT_DIR/report.md`` (machine, sizes, seeds, every table, links to every PNG),
 one CSV per table, the PNGs, the trained models (``REPORT_DIR/runs/``) and, without ``--data``,
@@ -28,31 +30,31 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from benchmarks.bench_ops import machine_description
-from benchmarks.experiment_sizes import SIZES, ExperimentSizes
-from benchmarks.gradient_conflict import (
+from benchmarks.machine import gpu_description, machine_description
+from benchmarks.report.experiment_sizes import SIZES, ExperimentSizes
+from benchmarks.report.gradient_conflict import (
     DEFAULT_K,
     ConflictRow,
     conflict_section,
     measure_gradient_conflict,
 )
-from benchmarks.main_table import main_table_section, run_main_table
-from benchmarks.negative_sampling import negatives_section, run_negative_sampling
-from benchmarks.operator_runtime import (
+from benchmarks.report.main_table import main_table_section, run_main_table
+from benchmarks.report.negative_sampling import negatives_section, run_negative_sampling
+from benchmarks.report.operator_runtime import (
     RuntimeResult,
     measure_runtime,
     runtime_sections,
     slope_rows,
 )
-from benchmarks.report_document import ReportSection, write_report
-from benchmarks.streaming import run_streaming, streaming_section
-from benchmarks.tau_sensitivity import run_tau_sensitivity, tau_section
-from benchmarks.training_runs import RunOutcome, TrainingRunner, mean_and_spread
+from benchmarks.report.report_document import ReportSection, write_report
+from benchmarks.report.streaming import run_streaming, streaming_section
+from benchmarks.report.tau_sensitivity import run_tau_sensitivity, tau_section
+from benchmarks.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
 from command_line.entry import add_entry_flags, run_command
-from models.data import read_data_schema
 from models.protocol import JOINT_RECALL
+from models.training.data import read_data_schema
 from pipelines.convert import convert
-from pipelines.simulate import simulate
+from pipelines.simulator.simulate import simulate
 
 #: The experiments that train cascades, in report order.
 TRAINING_EXPERIMENTS: tuple[str, ...] = ("main", "tau", "negatives", "streaming")
@@ -74,7 +76,7 @@ def simulated_data(out_dir: str, sizes: ExperimentSizes, seed: int) -> tuple[str
     summary = simulate(recflow_root, sizes.days, sizes.requests_per_day, seed, progress=False)
     convert(recflow_root, data_dir, workers=min(2, os.cpu_count() or 1), progress=False)
     description = (
-        f"Data: simulated RecFlow (pipelines.simulate, seed {seed}), {sizes.days} days x "
+        f"Data: simulated RecFlow (pipelines.simulator.simulate, seed {seed}), {sizes.days} days x "
         f"{sizes.requests_per_day} requests ({summary.days[0]} .. {summary.days[-1]}; the last "
         f"day held out), in {data_dir}"
     )
@@ -93,20 +95,6 @@ def given_data(data_dir: str) -> str:
     return f"Data: {data_dir} ({len(days)} days, {days[0]} .. {days[-1]}; the last day held out)"
 
 
-def gpu_description() -> str:
-    """The GPUs TensorFlow sees, or ``none``.
-
-    Example:
-        >>> gpu_description().startswith("GPU: ")
-        True
-    """
-    names = [
-        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-        for gpu in tf.config.list_physical_devices("GPU")
-    ]
-    return f"GPU: {', '.join(names) if names else 'none'}"
-
-
 def summary_lines(
     main_outcomes: dict[str, list[RunOutcome]] | None,
     runtime: RuntimeResult | None,
@@ -115,7 +103,7 @@ def summary_lines(
     """The report's closing summary: methods by joint recall, runtime slopes, gradient conflict.
 
     Example:
-        >>> from benchmarks.operator_runtime import RuntimePoint
+        >>> from benchmarks.report.operator_runtime import RuntimePoint
         >>> points = [RuntimePoint("dftopk", "CPU", n, n // 2, 1, n / 10) for n in (10, 100)]
         >>> summary_lines(None, RuntimeResult(points, {}))
         ['- Runtime log-log slope at the largest n: dftopk CPU 1.00.']
@@ -311,7 +299,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "scaling, streaming evaluation, operator runtime by n with log-log slopes, and the "
         "gradient-conflict measurement. Writes REPORT_DIR/report.md with every table (also as "
         "CSV) and PNG plot. Without --quick or --tiny the full sizes run (roughly two hours on "
-        "2 CPU cores; see benchmarks/experiment_sizes.py).",
+        "2 CPU cores; see benchmarks/report/experiment_sizes.py).",
     )
     parser.add_argument(
         "--data",

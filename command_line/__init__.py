@@ -1,8 +1,8 @@
 """The shared entry of every ``python -m ...`` command: quiet start-up and one-line user errors.
 
-Every command of the project (``pipelines.simulate``, ``pipelines.convert``, ``models.train``,
-``models.evaluate``, ``serving.export``, ``serving.server``, the ``benchmarks``) starts the same
-way:
+Every command of the project (``pipelines.simulator.simulate``, ``pipelines.convert``,
+``models.training.train``, ``models.training.evaluate``, ``serving.export``, ``serving.server``, the
+``benchmarks``) starts the same way:
 
 - ``start_up``: before TensorFlow is imported, hide its start-up log lines (oneDNN, the CUDA stub,
   absl's pre-initialisation warning, CPU feature guard) unless ``--verbose``. The packages'

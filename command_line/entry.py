@@ -10,7 +10,7 @@ every error with its traceback.
 Example:
     >>> def main(argv):
     ...     raise FileNotFoundError("/data/tfrec: no such data folder")
-    >>> run_command(main, "python -m models.train", ["--data", "/data/tfrec"])
+    >>> run_command(main, "python -m models.training.train", ["--data", "/data/tfrec"])
     Traceback (most recent call last):
     ...
     SystemExit: 2
@@ -83,7 +83,7 @@ def run_command(
 
     Args:
         main: the command's ``main``, taking the argument list.
-        prog: the command as the user types it, e.g. ``python -m models.train``.
+        prog: the command as the user types it, e.g. ``python -m models.training.train``.
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Example:

@@ -6,7 +6,8 @@ to the process's standard error before its logging is initialised, so ``TF_CPP_M
 alone does not hide them. ``quiet_start_up`` sets the environment TensorFlow reads and arranges
 that the first ``import tensorflow`` (and its device probe) runs with file descriptor 2 pointed at
 ``/dev/null``; the standard error is restored right after, so progress bars and errors still
-show. A command that never imports TensorFlow (``pipelines.simulate``) does not pay for it.
+show. A command that never imports TensorFlow (``pipelines.simulator.simulate``) does not pay
+for it.
 
 Example:
     >>> quiet_start_up(["--verbose"])  # the user asked for the start-up lines

@@ -22,8 +22,9 @@ from keras import ops
 
 from examples.keras_rs_towers import CandidateTower, QueryTower
 from serving import signatures as sig
-from serving.export_layout import TEMPORARY_PREFIX, check_version_free, version_dir
-from serving.graph_ops import serving_problems
+from serving.export.graph_ops import serving_problems
+from serving.export.publish import check_version_free
+from serving.export_layout import TEMPORARY_PREFIX, version_dir
 
 
 @keras.saving.register_keras_serializable(package="examples")
@@ -93,8 +94,8 @@ def export_servable(servable: RetrievalServable, export_dir: str, version: int =
     """Saves ``servable`` with ``model.export()`` as ``EXPORT/retrieval/<version>``; returns it.
 
     Written under a temporary name, checked to load in stock TF Serving
-    (``serving.graph_ops.serving_problems``) and renamed into place; an existing version is
-    never overwritten (``serving.export_layout.VersionExistsError``).
+    (``serving.export.graph_ops.serving_problems``) and renamed into place; an existing version is
+    never overwritten (``serving.export.publish.VersionExistsError``).
 
     Example:
         >>> export_servable(servable, tmp_dir, version=2)

@@ -17,6 +17,12 @@ the objective plus the layers' regularization and ``add_loss`` losses (``model.l
 ``tfrs.Model`` does.
 
 Example:
+    >>> from models.config import CascadeConfig
+    >>> from models.contract import zero_features
+    >>> from pipelines import example_format as fmt, recflow
+    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+    >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+    >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
     >>> model = build_cascade(config)
     >>> scores = model(features)
     >>> scores["prerank"].shape.as_list()
@@ -30,7 +36,6 @@ import tensorflow_recommenders as tfrs
 
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
-from models.model_dir import ModelDir
 from models.objectives import make_objective
 from models.prerank import DINPrerank
 from models.protocol import streaming_metrics, update_streaming_metrics
@@ -38,6 +43,7 @@ from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
 from models.sparse_gradients import densify_small_gradients
 from models.tf_keras import keras, register_serializable
+from models.training.model_dir import ModelDir
 from pipelines.negatives import add_in_batch_negatives
 
 
@@ -56,6 +62,13 @@ class CascadeModel(tfrs.Model):
     losses and metrics leave them out).
 
     Example:
+        >>> from models.config import CascadeConfig
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
+        >>> labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
         >>> model = CascadeModel(config)
         >>> model.compile(optimizer=keras.optimizers.Adam(1e-2))
         >>> loss = model.compute_loss((features, labels), training=True)
@@ -124,6 +137,12 @@ class CascadeModel(tfrs.Model):
         """Every stage's scores [batch, n] and the two towers' embeddings, in one pass.
 
         Example:
+            >>> from models.config import CascadeConfig
+            >>> from models.contract import zero_features
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+            >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
             >>> outputs = build_cascade(config).stage_outputs(features)
             >>> outputs["query_embeddings"].shape.as_list(), outputs["rank"].shape.as_list()
             ([4, 8], [4, 40])
@@ -153,6 +172,13 @@ class CascadeModel(tfrs.Model):
         In training it first appends the ``in_step_negatives``.
 
         Example:
+            >>> from models.config import CascadeConfig
+            >>> from models.contract import zero_features
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+            >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
+            >>> labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
             >>> bool(tf.math.is_finite(build_cascade(config).compute_loss((features, labels))))
             True
         """
@@ -209,6 +235,11 @@ def build_cascade(config: CascadeConfig, **kwargs) -> CascadeModel:
     """A ``CascadeModel`` with its variables created (called once on a zero batch).
 
     Example:
+        >>> from models.config import CascadeConfig
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
         >>> model = build_cascade(config)
         >>> len(model.trainable_variables) > 0
         True
@@ -225,10 +256,18 @@ def load_cascade(model_dir: str) -> CascadeModel:
     naming the weights files when they are damaged (e.g. truncated).
 
     Example:
+        >>> import tempfile
+        >>> from models.config import CascadeConfig
+        >>> from models.contract import zero_features
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
         >>> model = build_cascade(config)
-        >>> ModelDir(tmp_dir).save_weights(model)
-        >>> config.save(ModelDir(tmp_dir).config_path)
-        >>> loaded = load_cascade(tmp_dir)
+        >>> folder = tempfile.mkdtemp()  # a model folder, as models.training.train leaves it
+        >>> ModelDir(folder).save_weights(model)
+        >>> config.save(ModelDir(folder).config_path)
+        >>> loaded = load_cascade(folder)
         >>> bool(tf.reduce_all(loaded(features)["rank"] == model(features)["rank"]))
         True
     """

@@ -1,9 +1,9 @@
 """``CascadeConfig``: everything needed to rebuild a trained cascade, stored as JSON.
 
 The data's vocabulary (schema.json ``vocab_sizes`` and ``columns``), the layer sizes and the
-training method with its top-k settings. ``models.train`` writes it to ``MODEL_DIR/config.json``
-before training; ``models.cascade.load_cascade`` (and ``serving/``) rebuild the model from it and
-load the weights.
+training method with its top-k settings. ``models.training.train`` writes it to
+``MODEL_DIR/config.json`` before training; ``models.cascade.load_cascade`` (and ``serving/``)
+rebuild the model from it and load the weights.
 
 The batch contract (docs/CONTRACTS.md) fixes how many fields each feature group has
 (``models.contract.FIELD_COUNTS``); a schema that differs, or evaluation data whose vocabulary
@@ -273,7 +273,7 @@ class CascadeConfig:
         """
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"{path}: no cascade config (written by python -m models.train)"
+                f"{path}: no cascade config (written by python -m models.training.train)"
             )
         with open(path) as file:
             try:

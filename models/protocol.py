@@ -2,7 +2,7 @@
 
 ``PROTOCOL`` lists every metric as (key, function, stages, k, keeps). The same key names a
 metric everywhere: in Keras logs (``CascadeModel``'s evaluation, ``val_`` + key in ``fit``), in
-``MODEL_DIR/metrics.json`` (``models.evaluate``) and in the benchmark tables that read it.
+``MODEL_DIR/metrics.json`` (``models.training.evaluate``) and in the benchmark tables that read it.
 
 ==============  ==============================================================================
 key             what

@@ -4,11 +4,13 @@ Modules, in the order data flows through them:
 
 - ``recflow``: the published RecFlow layout (folders, files, column names, dtypes) and its
   validating readers. The only module that spells a RecFlow column name.
-- ``simulate`` (``python -m pipelines.simulate``): writes a RecFlow-format dataset from a latent
-  user-interest model driving a simulated cascade (``simulated_world``, ``simulated_cascade``).
+- ``simulator`` (``python -m pipelines.simulator.simulate``): writes a RecFlow-format dataset
+  from a latent user-interest model driving a simulated cascade (``simulated_world``,
+  ``simulated_cascade``).
 - ``recflow_day``: one RecFlow day assembled into request-aligned arrays.
 - ``convert`` (``python -m pipelines.convert``): RecFlow days -> sharded GZIP TFRecords.
-- ``simulated_tfrecords``: a small simulated dataset, converted, in one call (examples, tests).
+- ``simulator.simulated_tfrecords``: a small simulated dataset, converted, in one call (examples,
+  tests).
 - ``example_format``: the TFRecord feature names, the ``tf.train.Example`` encoder and parser, and
   ``schema.json``.
 - ``input``: ``make_dataset`` (the tf.data pipeline the models consume) and ``load_schema``.

@@ -27,7 +27,7 @@ model_dir="$run_dir/model"
 export_dir="$run_dir/export"
 
 echo "[main] 1/5 simulate $days days x $requests_per_day requests (RecFlow layout) -> $recflow"
-$py -m pipelines.simulate --out "$recflow" --days "$days" \
+$py -m pipelines.simulator.simulate --out "$recflow" --days "$days" \
   --requests-per-day "$requests_per_day" --seed "$seed"
 
 echo "[main] 2/5 convert to sharded GZIP TFRecords -> $tfrecords"
@@ -36,7 +36,7 @@ $py -m pipelines.convert --recflow "$recflow" --data "$tfrecords"
 echo "[main] 3/5 train the DFTopK cascade for one epoch, then evaluate on the last day -> $model_dir"
 # 40 in-batch negatives per training request: evaluation ranks 160 of them per request, and
 # training against a few lifts joint recall for every top-k method (BUILD.md, "Method comparison").
-$py -m models.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
+$py -m models.training.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
   --epochs 1 --batch-size 256 --negatives 40 --seed "$seed" --overwrite
 
 echo "[main] 4/5 export SavedModels for TF Serving -> $export_dir"

@@ -1,8 +1,8 @@
 """serving: SavedModel export of the cascade and cascade inference, embedded or over TF Serving.
 
 - ``python -m serving.export``: retrieval, prerank and rank SavedModels in the TF Serving layout.
-- ``serving.cascade.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one backend
-  (``serving.backends``: ``local``, ``rest``, ``grpc``).
+- ``serving.cascade_inference.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one
+  backend (``serving.backends``: ``local``, ``rest``, ``grpc``).
 - ``python -m serving.server``: the HTTP front, ``POST /v1/recommend`` and ``GET /healthz``.
 
 The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written down once in
@@ -10,9 +10,11 @@ The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written do
 
 Example:
     >>> from serving.backends import LocalBackend
-    >>> from serving.cascade import Cascade
+    >>> from serving.cascade_inference import Cascade
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> export_dir = toy_cascade_export()  # or the EXPORT folder of python -m serving.export
     >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
-    >>> cascade.recommend(request).item_ids.shape
+    >>> cascade.recommend(toy_request()).item_ids.shape
     (1, 10)
 
 The export rebuilds the TFRS models of ``models/``, which need tf-keras: importing this package

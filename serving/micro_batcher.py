@@ -6,8 +6,12 @@ cascade once on the concatenated rows and hands each caller its own rows back. W
 new calls queue up, so under load batches grow by themselves.
 
 Example:
+    >>> from serving.backends import LocalBackend
+    >>> from serving.cascade_inference import Cascade
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> cascade = Cascade(LocalBackend(toy_cascade_export()), top_n=200, m=50, k=10)
     >>> batcher = CascadeBatcher(cascade, max_batch_rows=32, max_wait_ms=1.0)
-    >>> result = batcher.recommend(request, (200, 50, 10))   # from any thread
+    >>> result = batcher.recommend(toy_request(), (200, 50, 10))   # from any thread
     >>> batcher.close()
 """
 
@@ -20,7 +24,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from serving.cascade import Cascade, CascadeResult
+from serving.cascade_inference import Cascade, CascadeResult
 
 
 @dataclasses.dataclass
@@ -48,8 +52,11 @@ class CascadeBatcher:
     ``batch_rows`` (rows in that batch).
 
     Example:
+        >>> from serving.cascade_inference import Cascade
+        >>> from serving.export.toy_servables import toy_backend, toy_request
+        >>> cascade = Cascade(toy_backend(), top_n=200, m=50, k=10)
         >>> with CascadeBatcher(cascade) as batcher:
-        ...     batcher.recommend(request, (200, 50, 10)).item_ids.shape
+        ...     batcher.recommend(toy_request(), (200, 50, 10)).item_ids.shape
         (1, 10)
     """
 
@@ -89,7 +96,11 @@ class CascadeBatcher:
         ``RuntimeError`` once closed.
 
         Example:
-            >>> batcher.recommend(request, (100, 20, 5), timeout_s=30.0).scores.shape
+            >>> from serving.cascade_inference import Cascade
+            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> cascade = Cascade(toy_backend(), top_n=200, m=50, k=10)
+            >>> with CascadeBatcher(cascade) as batcher:
+            ...     batcher.recommend(toy_request(), (100, 20, 5), timeout_s=30.0).scores.shape
             (1, 5)
         """
         if self._closed.is_set():
@@ -102,6 +113,9 @@ class CascadeBatcher:
         """Stops the workers after the batches already queued.
 
         Example:
+            >>> from serving.cascade_inference import Cascade
+            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> cascade = Cascade(toy_backend(), top_n=200, m=50, k=10)
             >>> CascadeBatcher(cascade).close()
         """
         self._closed.set()

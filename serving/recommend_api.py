@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from serving import signatures as sig
-from serving.cascade import CascadeResult, CascadeSizes, check_sizes
+from serving.cascade_inference import CascadeResult, CascadeSizes, check_sizes
 
 #: Largest raw id: with the + 1 shift it must still fit int32 (larger ids are clamped to it and
 #: served through the out-of-vocabulary bucket).

@@ -5,15 +5,9 @@ Serving's gRPC Predict feeds them for inputs a request leaves out (its REST API 
 signature loaded in Python still needs every input, so in-process callers fill them in from here.
 
 Example:
-    >>> import tempfile
-    >>> from serving.servables import ScorerServable
-    >>> from serving.vocabulary import FeatureVocabulary
-    >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-    >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-    >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
-    >>> signature_defaults(folder.name)
+    >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+    >>> folder = save_toy_servable(toy_scorer(default_k=10))
+    >>> signature_defaults(folder)
     {'k': array(10, dtype=int32)}
 """
 
@@ -32,15 +26,9 @@ def read_saved_model(saved_model_dir: str) -> saved_model_pb2.SavedModel:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> import tempfile
-        >>> from serving.servables import ScorerServable
-        >>> from serving.vocabulary import FeatureVocabulary
-        >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
-        >>> len(read_saved_model(folder.name).meta_graphs)
+        >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+        >>> folder = save_toy_servable(toy_scorer(default_k=10))
+        >>> len(read_saved_model(folder).meta_graphs)
         1
     """
     path = os.path.join(saved_model_dir, "saved_model.pb")
@@ -60,17 +48,9 @@ def signature_defaults(
     Raises ``KeyError`` naming the signature when the SavedModel lacks it.
 
     Example:
-        >>> import tempfile
-        >>> from serving.item_index import ExactItemIndex
-        >>> from serving.servables import RetrievalServable
-        >>> from serving.vocabulary import FeatureVocabulary
-        >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
-        >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = RetrievalServable(user_tower, [], index, vocabulary, default_top_n=200)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
-        >>> signature_defaults(folder.name)["top_n"]
+        >>> from serving.export.toy_servables import save_toy_servable, toy_retrieval
+        >>> folder = save_toy_servable(toy_retrieval(default_top_n=200))
+        >>> signature_defaults(folder)["top_n"]
         array(200, dtype=int32)
     """
     for meta_graph in read_saved_model(saved_model_dir).meta_graphs:

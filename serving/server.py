@@ -18,6 +18,9 @@ ones get an immediate 503 with ``Retry-After`` (a bounded queue: latency stays b
 
 Example:
     >>> import threading, urllib.request
+    >>> from serving.backends import LocalBackend
+    >>> from serving.export.toy_servables import toy_cascade_export
+    >>> batcher = CascadeBatcher(Cascade(LocalBackend(toy_cascade_export())))
     >>> server = build_server(RecommendService(batcher, CascadeSizes(200, 50, 10)), "127.0.0.1", 0)
     >>> threading.Thread(target=server.serve_forever, daemon=True).start()
     >>> url = f"http://127.0.0.1:{server.server_address[1]}{RECOMMEND_PATH}"  # the port picked
@@ -27,6 +30,7 @@ Example:
     3
     >>> server.shutdown()
     >>> server.server_close()
+    >>> batcher.close()
 """
 
 import argparse
@@ -50,7 +54,7 @@ from serving.backends import (
     BackendUnavailableError,
     make_backend,
 )
-from serving.cascade import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
+from serving.cascade_inference import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import (
     RequestError,
@@ -74,7 +78,12 @@ class RecommendService:
     """What the HTTP handlers serve with: the batcher, default sizes, limits, and a description.
 
     Example:
+        >>> from serving.export.toy_servables import toy_backend
+        >>> batcher = CascadeBatcher(Cascade(toy_backend()))
         >>> service = RecommendService(batcher, CascadeSizes(200, 50, 10), RequestLimits(), 5.0)
+        >>> service.request_timeout_s
+        5.0
+        >>> batcher.close()
     """
 
     batcher: CascadeBatcher
@@ -95,8 +104,12 @@ class RecommendService:
         """Takes one of the ``max_pending`` slots, or returns False when all are taken.
 
         Example:
-            >>> service.admit() and (service.release() or True)
-            True
+            >>> from serving.export.toy_servables import toy_backend
+            >>> batcher = CascadeBatcher(Cascade(toy_backend()))
+            >>> service = RecommendService(batcher, DEFAULT_SIZES, max_pending=1)
+            >>> service.admit(), service.admit()  # the one slot is taken
+            (True, False)
+            >>> service.release(); batcher.close()
         """
         return self._slots.acquire(blocking=False)
 
@@ -108,9 +121,13 @@ class RecommendService:
         """The JSON answer for a body; raises ``RequestError``, ``BackendError``, ``TimeoutError``.
 
         Example:
+            >>> from serving.export.toy_servables import toy_backend
+            >>> batcher = CascadeBatcher(Cascade(toy_backend()))
+            >>> service = RecommendService(batcher, CascadeSizes(200, 50, 10))
             >>> service.recommend(b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 1, 2]}]}'
             ... )["sizes"]
             {'top_n': 200, 'm': 50, 'k': 10}
+            >>> batcher.close()
         """
         call = parse_recommend_body(body, self.defaults, self.limits)
         result = self.batcher.recommend(call.features, call.sizes, self.request_timeout_s)
@@ -243,10 +260,13 @@ def build_server(service: RecommendService, host: str, port: int) -> RecommendSe
     Raises ``OSError`` naming the address when it cannot listen there (e.g. the port is in use).
 
     Example:
+        >>> from serving.export.toy_servables import toy_backend
+        >>> batcher = CascadeBatcher(Cascade(toy_backend()))
+        >>> service = RecommendService(batcher, DEFAULT_SIZES)
         >>> server = build_server(service, "127.0.0.1", 0)  # port 0: a free one
         >>> server.service is service
         True
-        >>> server.server_close()
+        >>> server.server_close(); batcher.close()
     """
     try:
         return RecommendServer((host, port), service)
@@ -384,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
     Example (``main(["--export-dir", export_dir, "--port", "8080"])`` serves until Ctrl-C; the
     lines below are what it runs, serving in a thread):
         >>> import threading
+        >>> from serving.export.toy_servables import toy_cascade_export
+        >>> export_dir = toy_cascade_export()  # a folder written by python -m serving.export
         >>> backend = make_backend("local", export_dir=export_dir)
         >>> batcher = CascadeBatcher(Cascade(backend, *DEFAULT_SIZES))
         >>> server = build_server(RecommendService(batcher, DEFAULT_SIZES), "127.0.0.1", 0)

@@ -1,11 +1,14 @@
 """Backends running the exported models: ``local`` (in process), ``rest``, ``grpc`` (TF Serving).
 
 Example:
-    >>> make_backend("local", export_dir=export_dir).versions
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> backend = make_backend("local", export_dir=toy_cascade_export())
+    >>> backend.versions
     {'retrieval': 1, 'prerank': 1, 'rank': 1}
-    >>> backend = make_backend("grpc", target=grpc_target, timeout_s=30.0)
-    >>> backend.predict("rank", inputs)["scores"].shape
-    (1, 50)
+    >>> backend.predict("retrieval", toy_request())["scores"].shape
+    (1, 200)
+    >>> make_backend("grpc", target="127.0.0.1:8500", timeout_s=30.0).name  # TF Serving's port
+    'grpc'
 """
 
 from serving.backends.base import (
@@ -37,7 +40,7 @@ def make_backend(
     ``target`` (``host:port``); ``timeout_s`` and ``retries`` apply to the two remote ones.
 
     Example:
-        >>> make_backend("rest", url=rest_url).name
+        >>> make_backend("rest", url="http://127.0.0.1:8501").name  # TF Serving's REST port
         'rest'
     """
     if kind == "local":

@@ -14,7 +14,11 @@ and returns a dict of NumPy outputs (``serving.signatures`` names both). Failure
 - ``BackendError``: anything else the server reported.
 
 Example:
-    >>> outputs = backend.predict("rank", inputs)
+    >>> from serving.backends import LocalBackend
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+    >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
+    ...                           "item_mask": np.ones([1, 50], bool)}
+    >>> outputs = LocalBackend(toy_cascade_export()).predict("rank", inputs)
     >>> outputs["scores"].shape
     (1, 50)
 """
@@ -79,7 +83,10 @@ class PredictBackend(abc.ABC):
         """Runs ``model_name`` on ``inputs``; raises a ``BackendError`` subclass on failure.
 
         Example:
-            >>> backend.predict("retrieval", request | {"top_n": np.int32(100)})["item_ids"].shape
+            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> backend = toy_backend()
+            >>> inputs = toy_request() | {"top_n": np.int32(100)}
+            >>> backend.predict("retrieval", inputs)["item_ids"].shape
             (1, 100)
         """
 
@@ -89,7 +96,7 @@ class PredictBackend(abc.ABC):
 
         Example:
             >>> from serving.backends import GrpcBackend
-            >>> GrpcBackend(grpc_target).close()
+            >>> GrpcBackend("127.0.0.1:8500").close()
         """
 
 

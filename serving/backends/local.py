@@ -1,7 +1,8 @@
 """The ``local`` backend: the exported SavedModels loaded in this process (no server needed).
 
 Example:
-    >>> backend = LocalBackend(export_dir)
+    >>> from serving.export.toy_servables import toy_cascade_export
+    >>> backend = LocalBackend(toy_cascade_export())
     >>> backend.versions
     {'retrieval': 1, 'prerank': 1, 'rank': 1}
 """
@@ -32,7 +33,10 @@ class LocalBackend(PredictBackend):
     too. Calls are thread-safe.
 
     Example:
-        >>> LocalBackend(export_dir).predict("rank", inputs)["selected"].sum(axis=1)
+        >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+        >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
+        ...                           "item_mask": np.ones([1, 50], bool)}
+        >>> LocalBackend(toy_cascade_export()).predict("rank", inputs)["selected"].sum(axis=1)
         array([10.], dtype=float32)
     """
 

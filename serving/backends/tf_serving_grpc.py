@@ -9,8 +9,11 @@ FAILED_PRECONDITION (unknown signature) are ``BackendRequestError``; DEADLINE_EX
 gRPC Predict feeds the SignatureDef's defaults.
 
 Example:
-    >>> backend = GrpcBackend(grpc_target)  # TF Serving's gRPC port, e.g. "127.0.0.1:8500"
-    >>> backend.predict("rank", inputs)["selected"].shape
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+    >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
+    ...                           "item_mask": np.ones([1, 50], bool)}
+    >>> backend = GrpcBackend("127.0.0.1:8500")  # TF Serving (docs/serving.md)
+    >>> backend.predict("rank", inputs)["selected"].shape  # doctest: +SKIP
     (1, 50)
 """
 
@@ -73,8 +76,12 @@ class GrpcBackend(PredictBackend):
         not_found_wait_s: how long NOT_FOUND is retried (a model or version still loading).
 
     Example:
-        >>> GrpcBackend(grpc_target, timeout_s=30.0).predict("retrieval", request)["scores"].shape
-        (1, 200)
+        >>> from serving.export.toy_servables import toy_request
+        >>> backend = GrpcBackend("127.0.0.1:1", timeout_s=5.0, retries=0)  # nothing listens
+        >>> backend.predict("retrieval", toy_request())
+        Traceback (most recent call last):
+        ...
+        serving.backends.base.BackendUnavailableError: ...
     """
 
     name = "grpc"

@@ -14,8 +14,11 @@ backoff; 404 "Servable not found" (a model still loading, or a version not serve
 message.
 
 Example:
-    >>> backend = RestBackend(rest_url)  # TF Serving's REST address, e.g. "http://127.0.0.1:8501"
-    >>> backend.predict("rank", inputs)["scores"].shape
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+    >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
+    ...                           "item_mask": np.ones([1, 50], bool)}
+    >>> backend = RestBackend("http://127.0.0.1:8501")  # TF Serving (docs/serving.md)
+    >>> backend.predict("rank", inputs)["scores"].shape  # doctest: +SKIP
     (1, 50)
 """
 
@@ -79,8 +82,13 @@ def signature_defaults_from_metadata(metadata: dict, model_name: str) -> dict[st
     contract's (``serving.signatures``).
 
     Example:
-        >>> import requests
-        >>> metadata = requests.get(f"{rest_url}/v1/models/rank/metadata").json()
+        >>> from serving.saved_model_proto import read_saved_model
+        >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+        >>> saved = read_saved_model(save_toy_servable(toy_scorer(default_k=10)))
+        >>> signatures = saved.meta_graphs[0].signature_def  # TF Serving answers them as JSON:
+        >>> metadata = {"metadata": {"signature_def": {"signature_def": {
+        ...     name: json_format.MessageToDict(signature) for name, signature in signatures.items()
+        ... }}}}  # GET /v1/models/rank/metadata
         >>> signature_defaults_from_metadata(metadata, "rank")
         {'k': array(10, dtype=int32)}
     """
@@ -125,8 +133,12 @@ class RestBackend(PredictBackend):
         not_found_wait_s: how long 404 "Servable not found" is retried (a model still loading).
 
     Example:
-        >>> RestBackend(rest_url, timeout_s=30.0).predict("retrieval", request)["item_ids"].shape
-        (1, 200)
+        >>> from serving.export.toy_servables import toy_request
+        >>> backend = RestBackend("http://127.0.0.1:1", timeout_s=5.0, retries=0)  # no server
+        >>> backend.predict("retrieval", toy_request())
+        Traceback (most recent call last):
+        ...
+        serving.backends.base.BackendUnavailableError: ...
     """
 
     name = "rest"
@@ -186,7 +198,8 @@ class RestBackend(PredictBackend):
         """The served signature's default inputs, read once from the model's metadata.
 
         Example:
-            >>> RestBackend(rest_url).signature_defaults("retrieval")
+            >>> backend = RestBackend("http://127.0.0.1:8501")  # TF Serving's REST port
+            >>> backend.signature_defaults("retrieval")  # doctest: +SKIP
             {'top_n': array(200, dtype=int32)}
         """
         with self._defaults_lock:

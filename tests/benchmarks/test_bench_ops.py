@@ -3,12 +3,12 @@
 import pytest
 import tensorflow as tf
 
-from benchmarks import bench_ops
+from benchmarks import bench_ops, timing
 
 
 def test_forward_backward_step_returns_the_gradient_of_the_weighted_sum():
     upstream = tf.constant([[1.0, -2.0, 0.5]])
-    step = bench_ops.forward_backward_step(tf.sigmoid, upstream, jit_compile=True)
+    step = timing.forward_backward_step(tf.sigmoid, upstream, jit_compile=True)
     scores = tf.constant([[0.0, 1.0, -1.0]])
     expected = upstream * tf.sigmoid(scores) * (1.0 - tf.sigmoid(scores))
     tf.debugging.assert_near(step(scores), expected)
@@ -17,11 +17,11 @@ def test_forward_backward_step_returns_the_gradient_of_the_weighted_sum():
 def test_time_side_by_side_times_every_operator_and_rejects_bad_counts():
     scores = tf.random.stateless_normal([3, 16], seed=[0, 0])
     operators = {"a": (tf.sigmoid, False), "b": (tf.nn.relu, True)}
-    times = bench_ops.time_side_by_side(operators, scores, repeats=2, warmup=1)
+    times = timing.time_side_by_side(operators, scores, repeats=2, warmup=1)
     assert sorted(times) == ["a", "b"] and all(ms > 0 for ms in times.values())
-    assert bench_ops.time_forward_backward(tf.sigmoid, scores, repeats=1, warmup=0) > 0
+    assert timing.time_forward_backward(tf.sigmoid, scores, repeats=1, warmup=0) > 0
     with pytest.raises(ValueError, match="repeats >= 1"):
-        bench_ops.time_side_by_side(operators, scores, repeats=0)
+        timing.time_side_by_side(operators, scores, repeats=0)
 
 
 def test_batch_is_capped_for_long_rows():

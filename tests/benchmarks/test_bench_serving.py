@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks import bench_serving
-from serving.cascade import CascadeSizes
+from serving.cascade_inference import CascadeSizes
 from serving.recommend_api import parse_recommend_body
 
 

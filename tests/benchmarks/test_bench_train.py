@@ -8,7 +8,7 @@ import tensorflow as tf
 from benchmarks import bench_train
 from models.config import CascadeConfig
 from pipelines.input import load_schema
-from pipelines.simulated_tfrecords import simulated_tfrecords
+from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 from tests.models.batches import TINY_LAYERS
 
 

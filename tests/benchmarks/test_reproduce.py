@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from benchmarks.experiment_sizes import SIZES
+from benchmarks.report.experiment_sizes import SIZES
 from benchmarks.reproduce import EXPERIMENTS, given_data, main, parse_args, run_experiments
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

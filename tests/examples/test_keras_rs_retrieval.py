@@ -23,7 +23,7 @@ from examples.keras_rs_towers import CandidateTower, QueryTower, TwoTowerRetriev
 from examples.synthetic_catalogue import SyntheticCatalogue
 from serving import signatures as sig
 from serving.backends import BackendRequestError, GrpcBackend, RestBackend
-from serving.export_layout import VersionExistsError
+from serving.export.publish import VersionExistsError
 from serving.saved_model_proto import signature_defaults
 from tests.docstring_examples import assert_examples_pass
 from tests.serving.tf_serving_stand_in import TFServingStandIn

@@ -3,7 +3,7 @@
 import pytest
 
 from pipelines.convert import convert
-from pipelines.simulate import simulate
+from pipelines.simulator.simulate import simulate
 
 #: Two days (the first trained on, the second held out) of 120 requests each.
 DAYS = ("2024-01-13", "2024-01-14")

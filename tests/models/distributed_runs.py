@@ -4,11 +4,12 @@ Logical devices and TF_CONFIG must be set before TensorFlow starts, so every run
 ``python -m tests.models.distributed_runs RUN DATA_DIR OUT_DIR``; it prints one JSON line with
 its results. Runs:
 
-- ``mirrored``: in-batch negatives drawn per replica and across replicas; then ``models.train``
-  on one device and with MirroredStrategy over 2 logical CPUs, on the same data.
+- ``mirrored``: in-batch negatives drawn per replica and across replicas; then
+  ``models.training.train`` on one device and with MirroredStrategy over 2 logical CPUs, on the same
+  data.
 - ``multiworker``: one worker of a 2-worker MultiWorkerMirroredStrategy (TF_CONFIG from the
   test): steps on fixed global batches split between the workers, the same steps on one device
-  (worker 0), then ``models.train`` end to end.
+  (worker 0), then ``models.training.train`` end to end.
 """
 
 import json
@@ -28,7 +29,7 @@ BATCHES = 3
 
 
 def train_options(data_dir: str, model_dir: str, **settings):
-    from models.train import TrainOptions
+    from models.training.train import TrainOptions
 
     values = {
         "batch_size": 40,
@@ -71,8 +72,8 @@ def mirrored(data_dir: str, out_dir: str) -> dict:
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
-    from models.strategies import make_strategy
-    from models.train import run_training
+    from models.training.strategies import make_strategy
+    from models.training.train import run_training
 
     strategy = make_strategy("mirrored")
     results = {
@@ -133,8 +134,8 @@ def fit_fixed_batches(strategy: tf.distribute.Strategy | None, workers: int) -> 
 
 
 def multiworker(data_dir: str, out_dir: str) -> dict:
-    from models.strategies import is_chief, make_strategy
-    from models.train import run_training
+    from models.training.strategies import is_chief, make_strategy
+    from models.training.train import run_training
 
     strategy = make_strategy("multiworker")
     results = {"replicas": strategy.num_replicas_in_sync, "chief": is_chief()}

@@ -9,11 +9,11 @@ import pytest
 from dftopk_tf import metrics_numpy
 from models.cascade import CascadeModel, build_cascade, load_cascade
 from models.config import CascadeConfig
-from models.evaluate import RequestMeans, per_request_metrics
-from models.model_dir import ModelDir
 from models.objectives import METHOD_NAMES
 from models.protocol import PROTOCOL
 from models.tf_keras import keras
+from models.training.evaluate import RequestMeans, per_request_metrics
+from models.training.model_dir import ModelDir
 from tests.models.batches import synthetic_batch, tiny_config
 
 
@@ -80,7 +80,7 @@ def test_keras_logs_and_metrics_json_give_each_metric_one_key_and_value() -> Non
     means = RequestMeans()
     values = per_request_metrics(labels["label"], model(features))
     means.add({name: value.numpy() for name, value in values.items()})
-    written = means.results()  # what models.evaluate writes to metrics.json
+    written = means.results()  # what models.training.evaluate writes to metrics.json
     streamed = [metric.key for metric in PROTOCOL if metric.streamed]
     assert set(streamed) <= set(written) and set(streamed) <= set(logs)
     for key in streamed:

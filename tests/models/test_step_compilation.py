@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import step_profile
-from models.train import TrainOptions, parse_args, run_training
-from models.xla import use_xla
+from models.training.train import TrainOptions, parse_args, run_training
+from models.training.xla import use_xla
 
 
 def graph_options(data: str, model_dir: str, **settings) -> TrainOptions:

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from models import evaluate, train
 from models.cascade import load_cascade
-from models.model_dir import ModelDir
 from models.tf_keras import keras
-from models.train import TrainOptions, run_training, training_input
+from models.training import evaluate, train
+from models.training.model_dir import ModelDir
+from models.training.train import TrainOptions, run_training, training_input
 from pipelines import example_format
 
 METRIC_KEYS = {

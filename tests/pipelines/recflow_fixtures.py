@@ -3,7 +3,7 @@
 import os
 
 from pipelines.convert import convert
-from pipelines.simulate import simulate
+from pipelines.simulator.simulate import simulate
 
 DAYS = 2
 REQUESTS_PER_DAY = 120

@@ -11,8 +11,8 @@ from pipelines.input import make_dataset
 from pipelines.recflow import read_id_counts
 from pipelines.recflow_day import load_day
 from pipelines.request_features import request_features
-from pipelines.simulated_cascade import StageModels, run_cascade
-from pipelines.simulated_world import SimulatedWorld, scaled_world_size
+from pipelines.simulator.simulated_cascade import StageModels, run_cascade
+from pipelines.simulator.simulated_world import SimulatedWorld, scaled_world_size
 from tests.docstring_examples import assert_examples_pass, package_modules
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 

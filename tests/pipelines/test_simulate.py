@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import recflow, simulate, simulated_cascade
-from pipelines.simulated_history import BehaviourHistory
+from pipelines import recflow
+from pipelines.simulator import simulate, simulated_cascade
+from pipelines.simulator.simulated_history import BehaviourHistory
 from tests.pipelines.recflow_fixtures import DAYS, REQUESTS_PER_DAY, simulate_small, tree
 
 

@@ -33,18 +33,20 @@ def run_module(*argv: str) -> subprocess.CompletedProcess:
 
 def test_a_user_error_is_one_line_with_exit_code_2_and_no_start_up_noise(tmp_path) -> None:
     missing = str(tmp_path / "missing")
-    result = run_module("models.train", "--data", missing, "--model-dir", str(tmp_path / "m"))
+    result = run_module(
+        "models.training.train", "--data", missing, "--model-dir", str(tmp_path / "m")
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"python -m models.train: error: {missing}: no such data folder; write one with: "
-        "python -m pipelines.simulate --out SIM_DIR ... && python -m pipelines.convert "
+        f"python -m models.training.train: error: {missing}: no such data folder; write one with: "
+        "python -m pipelines.simulator.simulate --out SIM_DIR ... && python -m pipelines.convert "
         "--recflow SIM_DIR --data TFREC_DIR"
     ]
 
 
 def test_debug_shows_the_traceback(tmp_path) -> None:
     result = run_module(
-        "pipelines.simulate",
+        "pipelines.simulator.simulate",
         "--out",
         str(tmp_path),
         "--days",
@@ -112,7 +114,7 @@ def test_quiet_start_up_unless_verbose(argv, expected) -> None:
 def test_a_command_without_tensorflow_does_not_import_it() -> None:
     code = (
         "import sys; sys.argv = ['-m']\n"
-        "import pipelines.simulate\n"
+        "import pipelines.simulator.simulate\n"
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run(
@@ -159,11 +161,11 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
 
 
 ENTRY_MODULES = (
-    "pipelines.simulate",
+    "pipelines.simulator.simulate",
     "pipelines.convert",
-    "models.train",
-    "models.evaluate",
-    "serving.export",
+    "models.training.train",
+    "models.training.evaluate",
+    "serving.export.__main__",
     "serving.server",
     "benchmarks.bench_ops",
     "benchmarks.bench_pipeline",
@@ -181,7 +183,8 @@ def test_every_command_goes_through_the_shared_entry(module_name, capsys) -> Non
 
     module = importlib.import_module(module_name)
     source = inspect.getsource(module)
-    assert f'run_command(main, "python -m {module_name}")' in source
+    command = module_name.removesuffix(".__main__")  # a package run with -m
+    assert f'run_command(main, "python -m {command}")' in source
     with pytest.raises(SystemExit) as exit_info:
         module.main(["--help"])
     assert exit_info.value.code == 0

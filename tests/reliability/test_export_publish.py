@@ -9,10 +9,10 @@ import pytest
 
 from models.cascade import build_cascade
 from models.config import CascadeConfig
-from models.model_dir import ModelDir
+from models.training.model_dir import ModelDir
 from pipelines.input import load_schema
-from serving import export
 from serving import signatures as sig
+from serving.export import saved_models
 from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
 from tests.serving.test_export import TINY_LAYERS
 
@@ -34,7 +34,7 @@ def model_and_data(tmp_path_factory, tiny_data):
 
 
 def export_main(model_dir: str, export_dir: str, *flags: str) -> dict[str, str]:
-    return export.main(["--model-dir", model_dir, "--export-dir", export_dir, "--top-n", "60",
+    return saved_models.main(["--model-dir", model_dir, "--export-dir", export_dir, "--top-n", "60",
                         "--m", "20", "--k", "5", *flags])
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serving.cascade import CascadeSizes
+from serving.cascade_inference import CascadeSizes
 from serving.recommend_api import RequestLimits
 from serving.server import RecommendService, _parser, build_server, check_server_options
 

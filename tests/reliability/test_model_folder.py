@@ -1,12 +1,13 @@
-"""models.train --overwrite clears only a model folder; an unfinished run says how to finish."""
+"""models.training.train --overwrite clears only a model folder; an unfinished run says how to
+finish."""
 
 import os
 
 import pytest
 
-from models.data import read_data_schema
-from models.model_dir import ModelDir
-from models.train import TrainOptions, prepare_model_dir
+from models.training.data import read_data_schema
+from models.training.model_dir import ModelDir
+from models.training.train import TrainOptions, prepare_model_dir
 
 
 @pytest.fixture
@@ -61,6 +62,7 @@ def test_a_run_stopped_before_evaluation_names_the_command_that_finishes_it(
     with pytest.raises(ValueError) as error:
         prepare_model_dir(layout, config, overwrite=False, data_dir=tiny_data)
     assert (
-        f"finish it with: python -m models.evaluate --data {tiny_data} --model-dir {layout.root}"
+        "finish it with: python -m models.training.evaluate "
+        f"--data {tiny_data} --model-dir {layout.root}"
         in str(error.value)
     )

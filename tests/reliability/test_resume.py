@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from models.backup import completed_epochs
-from models.model_dir import ModelDir
-from models.train import run_training
+from models.training.callbacks import completed_epochs
+from models.training.model_dir import ModelDir
+from models.training.train import run_training
 from tests.models.test_train import Interrupted, KillAfterEpoch, tiny_options
 
 

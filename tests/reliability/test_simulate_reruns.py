@@ -1,4 +1,5 @@
-"""pipelines.simulate: settings recorded, a mismatch refused, identical days kept, bad sizes."""
+"""pipelines.simulator.simulate: settings recorded, a mismatch refused, identical days kept, bad
+sizes."""
 
 import json
 import os
@@ -7,7 +8,7 @@ import pytest
 
 from pipelines import recflow
 from pipelines.convert import convert
-from pipelines.simulate import SETTINGS_FILE, simulate
+from pipelines.simulator.simulate import SETTINGS_FILE, simulate
 
 
 def small(root: str, days: int = 2, seed: int = 3, **settings):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from serving.export_layout import write_version
+from serving.export.publish import write_version
 from tests.serving.stand_in_cascade import StandInCascade, build_servables, random_corpus
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 

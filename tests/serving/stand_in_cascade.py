@@ -11,9 +11,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 from serving import signatures as sig
-from serving.item_index import ExactItemIndex
-from serving.servables import RetrievalServable, ScorerServable
-from serving.vocabulary import FeatureVocabulary
+from serving.export.item_index import ExactItemIndex
+from serving.export.servables import RetrievalServable, ScorerServable
+from serving.export.vocabulary import FeatureVocabulary
 
 VOCABULARY = FeatureVocabulary(
     {

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from serving import signatures as sig
 from serving.backends import GrpcBackend, LocalBackend, RestBackend
-from serving.cascade import Cascade, check_sizes, keep_selected
+from serving.cascade_inference import Cascade, check_sizes, keep_selected
 from tests.serving.stand_in_cascade import random_request
 
 

@@ -9,14 +9,14 @@ import tensorflow as tf
 
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
-from models.model_dir import ModelDir
+from models.training.model_dir import ModelDir
 from pipelines.input import load_schema
-from serving import export
 from serving import signatures as sig
 from serving.backends import LocalBackend
-from serving.export_layout import VersionExistsError
-from serving.graph_ops import serving_problems
-from serving.item_corpus import collect_item_corpus, distinct_items
+from serving.export import saved_models
+from serving.export.graph_ops import serving_problems
+from serving.export.item_corpus import collect_item_corpus, distinct_items
+from serving.export.publish import VersionExistsError
 from serving.saved_model_proto import signature_defaults
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
@@ -46,7 +46,7 @@ def trained(tmp_path_factory):
     config.save(model_dir.config_path)
     export_dir = str(root / "export")
     arguments = ["--model-dir", model_dir.root, "--data", data_dir, "--export-dir", export_dir]
-    written = export.main([*arguments, "--top-n", "60", "--m", "20", "--k", "5"])
+    written = saved_models.main([*arguments, "--top-n", "60", "--m", "20", "--k", "5"])
     return {
         "data_dir": data_dir,
         "model_dir": model_dir.root,
@@ -122,7 +122,7 @@ def test_export_refuses_to_overwrite_a_version(trained):
     arguments = ["--model-dir", trained["model_dir"], "--data", trained["data_dir"]]
     stamp = os.path.getmtime(os.path.join(export_dir, "rank", "1", "saved_model.pb"))
     with pytest.raises(VersionExistsError, match="never overwrites"):
-        export.main([*arguments, "--export-dir", export_dir, "--version", "1"])
+        saved_models.main([*arguments, "--export-dir", export_dir, "--version", "1"])
     assert os.path.getmtime(os.path.join(export_dir, "rank", "1", "saved_model.pb")) == stamp
     assert all(os.listdir(os.path.join(export_dir, name)) == ["1"] for name in sig.MODEL_NAMES)
 
@@ -130,21 +130,21 @@ def test_export_refuses_to_overwrite_a_version(trained):
 def test_bad_default_sizes_are_refused_before_loading(trained, tmp_path):
     arguments = ["--model-dir", "/nonexistent", "--data", "/nonexistent"]
     with pytest.raises(ValueError, match="k <= m <= top_n"):
-        export.main([*arguments, "--export-dir", str(tmp_path), "--m", "500"])
+        saved_models.main([*arguments, "--export-dir", str(tmp_path), "--m", "500"])
 
 
 def test_a_failed_export_removes_the_versions_it_wrote(trained, tmp_path, monkeypatch):
-    original = export.stage_version
+    original = saved_models.stage_version
 
     def fail_on_prerank(export_dir, name, *args):
         if name == sig.PRERANK:
             raise OSError("disk full")
         return original(export_dir, name, *args)
 
-    monkeypatch.setattr(export, "stage_version", fail_on_prerank)
+    monkeypatch.setattr(saved_models, "stage_version", fail_on_prerank)
     corpus = collect_item_corpus(trained["data_dir"])[:50]
     with pytest.raises(OSError, match="disk full"):
-        export.export_cascade(trained["model"], corpus, str(tmp_path), version=2)
+        saved_models.export_cascade(trained["model"], corpus, str(tmp_path), version=2)
     assert not any(os.path.exists(tmp_path / name / "2") for name in sig.MODEL_NAMES)
     assert os.listdir(tmp_path / sig.RETRIEVAL) == []  # the staged retrieval is gone too
 
@@ -171,7 +171,7 @@ def test_the_corpus_has_one_row_per_video(trained):
 
 def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
-        export.main(["--help"])
+        saved_models.main(["--help"])
     text = capsys.readouterr().out
     flags = ("--model-dir", "--data", "--days", "--export-dir", "--version", "--top-n", "--m")
     for flag in (*flags, "--k"):

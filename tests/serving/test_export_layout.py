@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.export_layout import (
-    TEMPORARY_PREFIX,
-    VersionExistsError,
-    existing_versions,
-    latest_version_dir,
-    next_version,
-    write_version,
-)
-from serving.servables import ScorerServable
+from serving.export.publish import VersionExistsError, next_version, write_version
+from serving.export.servables import ScorerServable
+from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
 from tests.serving.stand_in_cascade import VOCABULARY
 
 

@@ -8,8 +8,9 @@ import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2, graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
-from serving.export_layout import existing_versions, write_version
-from serving.graph_ops import graph_problems, serving_problems
+from serving.export.graph_ops import graph_problems, serving_problems
+from serving.export.publish import write_version
+from serving.export_layout import existing_versions
 
 
 def _graph_of(function, *specs) -> graph_pb2.GraphDef:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from serving.cascade import CascadeResult
+from serving.cascade_inference import CascadeResult
 from serving.micro_batcher import CascadeBatcher
 
 

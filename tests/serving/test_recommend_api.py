@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from serving import signatures as sig
-from serving.cascade import CascadeResult, CascadeSizes
+from serving.cascade_inference import CascadeResult, CascadeSizes
 from serving.recommend_api import (
     MAX_RAW_ID,
     RequestError,

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from serving import signatures as sig
+from serving.export.graph_ops import serving_problems
 from serving.export_layout import latest_version_dir
-from serving.graph_ops import serving_problems
 from serving.saved_model_proto import signature_defaults
 from tests.serving.stand_in_cascade import DEFAULT_SIZES, VOCABULARY, random_request
 

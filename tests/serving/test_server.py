@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from serving.backends import LocalBackend, RestBackend
-from serving.cascade import Cascade, CascadeSizes
+from serving.cascade_inference import Cascade, CascadeSizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import RequestLimits, parse_recommend_body
 from serving.server import RecommendService, build_server, main

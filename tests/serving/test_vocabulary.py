@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.vocabulary import FeatureVocabulary
+from serving.export.vocabulary import FeatureVocabulary
 
 
 def test_clip_follows_the_formula_column_by_column():

@@ -7,8 +7,9 @@ ordered by its scores (ties: lower position first, as ``tf.math.top_k``).
 
 Example:
     >>> from serving.backends import LocalBackend
-    >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
-    >>> result = cascade.recommend(request)          # request: context, user, seq, seq_mask
+    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> cascade = Cascade(LocalBackend(toy_cascade_export()), top_n=200, m=50, k=10)
+    >>> result = cascade.recommend(toy_request())    # request: context, user, seq, seq_mask
     >>> result.item_ids.shape, sorted(result.timings_ms)
     ((1, 10), ['prerank', 'rank', 'retrieval', 'total'])
 """
@@ -52,6 +53,8 @@ class CascadeResult:
         timings_ms: milliseconds spent in ``retrieval``, ``prerank``, ``rank`` and ``total``.
 
     Example:
+        >>> from serving.export.toy_servables import toy_backend, toy_request
+        >>> result = Cascade(toy_backend()).recommend(toy_request())
         >>> result.item_ids.shape, result.item_features.shape, result.scores.dtype
         ((1, 10), (1, 10, 8), dtype('float32'))
     """
@@ -102,9 +105,11 @@ class Cascade:
 
     Example:
         >>> from serving.backends import GrpcBackend
-        >>> cascade = Cascade(GrpcBackend(grpc_target), top_n=500, m=100, k=10)
-        >>> cascade.recommend(request, k=5).item_ids.shape
+        >>> from serving.export.toy_servables import toy_backend, toy_request
+        >>> cascade = Cascade(toy_backend(), top_n=100, m=20, k=10)
+        >>> cascade.recommend(toy_request(), k=5).item_ids.shape
         (1, 5)
+        >>> remote = Cascade(GrpcBackend("127.0.0.1:8500"), top_n=500, m=100, k=10)  # TF Serving
     """
 
     def __init__(
@@ -132,7 +137,9 @@ class Cascade:
         fails.
 
         Example:
-            >>> cascade.recommend(request, top_n=100, m=20, k=5).scores.shape
+            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> cascade = Cascade(toy_backend())
+            >>> cascade.recommend(toy_request(), top_n=100, m=20, k=5).scores.shape
             (1, 5)
         """
         top_n = self.top_n if top_n is None else top_n
@@ -175,7 +182,8 @@ class Cascade:
         first real request does not pay for loading, tracing or connecting.
 
         Example:
-            >>> cascade.warm_up().item_ids.shape
+            >>> from serving.export.toy_servables import toy_backend
+            >>> Cascade(toy_backend()).warm_up().item_ids.shape
             (1, 10)
         """
         return self.recommend(

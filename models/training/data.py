@@ -9,7 +9,7 @@ otherwise; a run resumed after an interruption continues the input where the kil
 
 Example:
     >>> import tempfile
-    >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+    >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
     >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
     >>> schema = read_data_schema(data_dir)
@@ -29,7 +29,7 @@ from models.tf_keras import keras
 from pipelines.input import load_schema, make_dataset
 
 CONVERT_HINT = (
-    "write one with: python -m pipelines.simulate --out SIM_DIR ... && "
+    "write one with: python -m pipelines.simulator.simulate --out SIM_DIR ... && "
     "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
 )
 
@@ -135,7 +135,7 @@ def training_input(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
@@ -174,7 +174,7 @@ def evaluation_dataset(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> features, labels = next(iter(evaluation_dataset(data_dir, ["2024-01-14"], 8, 16, 42)))

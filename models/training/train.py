@@ -1,4 +1,4 @@
-"""Trains the cascade end to end with ``model.fit``: ``python -m models.train``.
+"""Trains the cascade end to end with ``model.fit``: ``python -m models.training.train``.
 
 Retrieval, pre-ranking and ranking are trained together on converted RecFlow TFRecords
 (``pipelines.convert``) with the method given by ``--method`` (``models.objectives``): DFTopK
@@ -8,22 +8,22 @@ Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Ada
 the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
 temperature is 0.1 (``models.objectives`` says why it is not the paper's 500).
 
-The run writes the model folder (layout in ``models.model_dir``): ``config.json`` first, then a
-checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
-(``models.backup``) keeps the training state in ``backup/`` so that a killed run, started again
-with the same command, resumes at the epoch after the last completed one. TensorBoard logs are
-written by ``models.epoch_summaries`` (the ``tensorboard`` package is not installed here). At
-the end: ``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and
-``metrics.json`` (``models.evaluate``).
+The run writes the model folder (layout in ``models.training.model_dir``): ``config.json`` first,
+then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
+(``models.training.callbacks``) keeps the training state in ``backup/`` so that a killed run,
+started again with the same command, resumes at the epoch after the last completed one. TensorBoard
+logs are written by ``models.training.callbacks`` (the ``tensorboard`` package is not installed
+here). At the end: ``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and
+``metrics.json`` (``models.training.evaluate``).
 
-Distribution (``--strategy``, ``models.strategies``): ``auto`` mirrors over all GPUs or runs on
-the CPU; ``multiworker`` and ``parameter-server`` read the cluster from ``TF_CONFIG`` and run
-the same command on every task. ``--batch-size`` is the global batch; each replica gets an equal
+Distribution (``--strategy``, ``models.training.strategies``): ``auto`` mirrors over all GPUs or
+runs on the CPU; ``multiworker`` and ``parameter-server`` read the cluster from ``TF_CONFIG`` and
+run the same command on every task. ``--batch-size`` is the global batch; each replica gets an equal
 share and draws in-batch negatives from it, unless ``--cross-replica-negatives``.
 
 Example::
 
-    python -m models.train --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model \\
+    python -m models.training.train --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model \\
         --method dftopk --epochs 1
 """
 
@@ -39,18 +39,27 @@ from typing import Any
 import tensorflow as tf
 
 from command_line.entry import add_entry_flags, run_command
-from models.backup import RefittableBackupAndRestore, completed_epochs
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
-from models.data import read_data_schema, split_days, steps_per_pass, training_input
 from models.embeddings import EMBEDDING_INITS
-from models.epoch_summaries import EpochSummaries
-from models.evaluate import EVALUATION_NEGATIVES, evaluate_model, markdown_table, write_metrics
-from models.model_dir import ModelDir
 from models.objectives import METHOD_NAMES
-from models.profiling import ProfileSteps, parse_profile_steps
-from models.strategies import (
+from models.tf_keras import keras
+from models.training.callbacks import (
+    EpochSummaries,
+    RefittableBackupAndRestore,
+    completed_epochs,
+)
+from models.training.data import read_data_schema, split_days, steps_per_pass, training_input
+from models.training.evaluate import (
+    EVALUATION_NEGATIVES,
+    evaluate_model,
+    markdown_table,
+    write_metrics,
+)
+from models.training.model_dir import ModelDir
+from models.training.profiling import ProfileSteps, parse_profile_steps
+from models.training.strategies import (
     SERVING_TASK_TYPES,
     STRATEGY_NAMES,
     cluster_task,
@@ -58,13 +67,12 @@ from models.strategies import (
     make_strategy,
     serve_cluster_task,
 )
-from models.tf_keras import keras
-from models.xla import JIT_COMPILE_CHOICES, use_xla
+from models.training.xla import JIT_COMPILE_CHOICES, use_xla
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Everything a training run needs; the fields mirror ``python -m models.train`` flags.
+    """Everything a training run needs; the fields mirror ``python -m models.training.train`` flags.
 
     Example:
         >>> TrainOptions(data_dir="/tfrec", model_dir="/model").learning_rate
@@ -209,7 +217,7 @@ def prepare_model_dir(
         if layout.has_weights() and not os.path.isfile(layout.metrics_path):
             raise ValueError(
                 f"{layout.root} holds trained weights but no metrics.json (the run stopped "
-                "before its evaluation); finish it with: python -m models.evaluate --data "
+                "before its evaluation); finish it with: python -m models.training.evaluate --data "
                 f"{shlex.quote(data_dir or 'DATA')} --model-dir {shlex.quote(layout.root)} "
                 "(or use --overwrite to train again)"
             )
@@ -232,7 +240,7 @@ def make_callbacks(
     """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
 
     With ``profile_steps`` the chief also writes a profiler trace of those steps to
-    ``logs/profile`` (``models.profiling``).
+    ``logs/profile`` (``models.training.profiling``).
 
     Example:
         >>> folder = tempfile.TemporaryDirectory()
@@ -368,7 +376,7 @@ def run_training(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
-    """``TrainOptions`` from command-line flags (``python -m models.train --help``).
+    """``TrainOptions`` from command-line flags (``python -m models.training.train --help``).
 
     Example:
         >>> parse_args(["--data", "d", "--model-dir", "m", "--method", "lapsum"]).method
@@ -376,11 +384,11 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
     """
     defaults = TrainOptions(data_dir="", model_dir="")
     parser = argparse.ArgumentParser(
-        prog="python -m models.train",
+        prog="python -m models.training.train",
         description="Train the retrieval -> pre-ranking -> ranking cascade end to end with "
         "model.fit on converted RecFlow TFRecords, with DFTopK or a peer method; checkpoints "
         "every epoch, resumes a killed run (same command), writes MODEL_DIR/weights, "
-        "config.json and metrics.json (see models/model_dir.py for the layout).",
+        "config.json and metrics.json (see models/training/model_dir.py for the layout).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -524,7 +532,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m models.train --help``."""
+    """Command-line entry: ``python -m models.training.train --help``."""
     options = parse_args(argv)
     task_type, _ = cluster_task()
     if options.strategy == "parameter-server" and task_type in SERVING_TASK_TYPES:
@@ -536,4 +544,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m models.train")
+    run_command(main, "python -m models.training.train")

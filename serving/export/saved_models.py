@@ -6,18 +6,20 @@ writes ``EXPORT/retrieval/<V>/``, ``EXPORT/prerank/<V>/`` and ``EXPORT/rank/<V>/
 with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatures``). The cascade
 is rebuilt from ``MODEL_DIR`` (``config.json`` + trained weights, ``models.cascade.load_cascade``).
 Retrieval holds the user tower and an exact index over the whole item corpus (every distinct item
-of the converted data, ``serving.item_corpus``) embedded by the item tower; ``top_n`` and ``k``
-are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
+of the converted data, ``serving.export.item_corpus``) embedded by the item tower; ``top_n`` and
+``k`` are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
 request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
 published; the three are staged, checked and then published together as one version with
-``EXPORT/cascade.json`` naming it (``serving.export_layout.publish_cascade``): all or none, and
+``EXPORT/cascade.json`` naming it (``serving.export.publish.publish_cascade``): all or none, and
 a reader of the latest version never sees a mixed set. Versions are never overwritten; what a
 killed export left is removed by the next one.
 
 Example:
-    >>> model = load_cascade(model_dir)
-    >>> corpus = collect_item_corpus(data_dir)
-    >>> export_cascade(model, corpus, tmp_dir)
+    >>> import tempfile
+    >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+    >>> model = toy_cascade()  # or load_cascade(MODEL_DIR): a folder of models.training.train
+    >>> corpus = toy_corpus()  # or collect_item_corpus(DATA_DIR): every item of the data
+    >>> export_cascade(model, corpus, tempfile.mkdtemp())
     {'retrieval': '.../retrieval/1', 'prerank': '.../prerank/1', 'rank': '.../rank/1'}
 """
 
@@ -28,23 +30,23 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from command_line.entry import add_entry_flags, run_command
+from command_line.entry import add_entry_flags
 from models.cascade import CascadeModel, load_cascade
-from models.data import read_data_schema
-from models.model_dir import ModelDir
+from models.training.data import read_data_schema
+from models.training.model_dir import ModelDir
 from serving import signatures as sig
-from serving.cascade import DEFAULT_SIZES, CascadeSizes, check_sizes
-from serving.export_layout import (
+from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, check_sizes
+from serving.export.item_corpus import collect_item_corpus
+from serving.export.item_index import ExactItemIndex
+from serving.export.publish import (
     check_version_free,
     clean_stale_exports,
     next_version,
     publish_cascade,
     stage_version,
 )
-from serving.item_corpus import collect_item_corpus
-from serving.item_index import ExactItemIndex
-from serving.servables import RetrievalServable, ScorerServable
-from serving.vocabulary import FeatureVocabulary
+from serving.export.servables import RetrievalServable, ScorerServable
+from serving.export.vocabulary import FeatureVocabulary
 
 EMBEDDING_BATCH = 8192
 
@@ -53,9 +55,11 @@ def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVoc
     """float32 [items, d]: the item tower's vectors of the corpus rows, in batches.
 
     Example:
+        >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+        >>> model = toy_cascade()
         >>> config = model.cascade_config
         >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
-        >>> embed_corpus(model, corpus[:5], vocabulary).shape
+        >>> embed_corpus(model, toy_corpus(5), vocabulary).shape
         (5, 8)
     """
     vectors = [
@@ -75,7 +79,8 @@ def cascade_servables(
     rank: k).
 
     Example:
-        >>> sorted(cascade_servables(model, corpus))
+        >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+        >>> sorted(cascade_servables(toy_cascade(), toy_corpus()))
         ['prerank', 'rank', 'retrieval']
     """
     config = model.cascade_config
@@ -107,10 +112,12 @@ def export_cascade(
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
 
     Example:
-        >>> export_cascade(model, corpus, export_dir, version=1)  # export_dir holds version 1
+        >>> from serving.export.toy_servables import toy_cascade, toy_cascade_export, toy_corpus
+        >>> export_dir = toy_cascade_export()  # holds version 1
+        >>> export_cascade(toy_cascade(), toy_corpus(), export_dir, version=1)
         Traceback (most recent call last):
         ...
-        serving.export_layout.VersionExistsError: .../retrieval/1 exists; export never overwrites...
+        serving.export.publish.VersionExistsError: .../retrieval/1 exists; export never...
     """
     clean_stale_exports(export_dir, sig.MODEL_NAMES)
     version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
@@ -131,8 +138,8 @@ def export_cascade(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m serving.export",
-        description="Export a trained cascade (python -m models.train) as TF Serving SavedModels: "
-        "EXPORT/{retrieval,prerank,rank}/<version>/.",
+        description="Export a trained cascade (python -m models.training.train) as TF Serving "
+        "SavedModels: EXPORT/{retrieval,prerank,rank}/<version>/.",
     )
     parser.add_argument(
         "--model-dir", required=True, help="trained model folder (config.json + weights/)"
@@ -184,8 +191,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     """Runs the export (see ``--help``); prints and returns the written folders.
 
     Example:
-        >>> written = main(["--model-dir", model_dir, "--data", data_dir,
-        ...                 "--export-dir", f"{tmp_dir}/cli", "--version", "2"])
+        >>> import tempfile
+        >>> from models.cascade import build_cascade
+        >>> from models.config import CascadeConfig
+        >>> from pipelines.input import load_schema
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from serving.export.toy_servables import TOY_LAYERS
+        >>> folder = tempfile.mkdtemp()
+        >>> data_dir = simulated_tfrecords(folder, days=2, requests_per_day=64)
+        >>> config = CascadeConfig.from_schema(load_schema(data_dir), method="bce", **TOY_LAYERS)
+        >>> model_dir = ModelDir(f"{folder}/model")  # as models.training.train leaves it:
+        >>> model_dir.save_weights(build_cascade(config)); config.save(model_dir.config_path)
+        >>> written = main(["--model-dir", model_dir.root, "--data", data_dir,
+        ...                 "--export-dir", f"{folder}/cli", "--version", "2"])
         item corpus: ... items
         retrieval: .../cli/retrieval/2
         prerank: .../cli/prerank/2
@@ -213,6 +231,3 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         print(f"{name}: {path}")
     return written
 
-
-if __name__ == "__main__":
-    run_command(main, "python -m serving.export")

@@ -11,7 +11,7 @@ with XLA either way (``dftopk_tf.ops``), as does the dense embedding gradient
 XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a
 logical CPU that XLA's CPU device does not address); ``on`` there is refused with a clear error.
 Exported serving graphs never carry the flag: ``serving.export`` traces the stage models afresh,
-and its check (``serving.graph_ops``) refuses any XLA-marked function.
+and its check (``serving.export.graph_ops``) refuses any XLA-marked function.
 
 Example:
     >>> use_xla("off", tf.distribute.get_strategy())

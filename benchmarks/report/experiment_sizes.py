@@ -15,8 +15,8 @@ Example:
 
 from dataclasses import dataclass
 
-from benchmarks.gradient_conflict import DEFAULT_NOISE_LEVELS
-from benchmarks.operator_runtime import DEFAULT_SIZES
+from benchmarks.report.gradient_conflict import DEFAULT_NOISE_LEVELS
+from benchmarks.report.operator_runtime import DEFAULT_SIZES
 from models.objectives import METHOD_NAMES
 
 

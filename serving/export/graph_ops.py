@@ -20,15 +20,9 @@ kernels here and pass; stock TF Serving links only TensorFlow's own ops plus TF 
 TF Decision Forests (docs/serving.md).
 
 Example:
-    >>> import tempfile
-    >>> from serving.servables import ScorerServable
-    >>> from serving.vocabulary import FeatureVocabulary
-    >>> score_by_first_id = lambda features: tf.cast(features["items"][..., 0], tf.float32)
-    >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-    >>> servable = ScorerServable(score_by_first_id, [], vocabulary, default_k=10)
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
-    >>> serving_problems(folder.name)
+    >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+    >>> folder = save_toy_servable(toy_scorer(default_k=10))
+    >>> serving_problems(folder)
     []
 """
 
@@ -198,18 +192,9 @@ def serving_problems(saved_model_dir: str) -> list[str]:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> import numpy as np
-        >>> import tempfile
-        >>> from serving.item_index import ExactItemIndex
-        >>> from serving.servables import RetrievalServable
-        >>> from serving.vocabulary import FeatureVocabulary
-        >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
-        >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
-        >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
-        >>> servable = RetrievalServable(user_tower, [], index, vocabulary, default_top_n=200)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> tf.saved_model.save(servable, folder.name, signatures=servable.signatures())
-        >>> serving_problems(folder.name)
+        >>> from serving.export.toy_servables import save_toy_servable, toy_retrieval
+        >>> folder = save_toy_servable(toy_retrieval(default_top_n=200))
+        >>> serving_problems(folder)
         []
     """
     problems = []

@@ -13,9 +13,9 @@ Example::
 import os
 from collections.abc import Sequence
 
-from benchmarks.report_document import ReportSection
-from benchmarks.report_files import Cell, new_figure, save_figure
-from benchmarks.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
+from benchmarks.report.report_document import ReportSection
+from benchmarks.report.report_files import Cell, new_figure, save_figure
+from benchmarks.report.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
 from models.objectives import temperature_name
 from models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
 

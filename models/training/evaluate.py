@@ -1,4 +1,4 @@
-"""Evaluates a trained cascade with the paper's protocol: ``python -m models.evaluate``.
+"""Evaluates a trained cascade with the paper's protocol: ``python -m models.training.evaluate``.
 
 Every request of the held-out days is ranked over its 40 stage candidates plus 160 in-batch
 negatives (200 candidates), and the stages are scored on their own and as a cascade with the
@@ -15,7 +15,7 @@ error. Results go to ``MODEL_DIR/metrics.json`` (written atomically; the keys ab
 
 Example::
 
-    python -m models.evaluate --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model
+    python -m models.training.evaluate --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model
 """
 
 import argparse
@@ -34,8 +34,8 @@ from dftopk_tf.masking import PADDING_LABEL
 from models import protocol, tables
 from models.cascade import CascadeModel, load_cascade
 from models.contract import IN_BATCH_NEGATIVE_STAGE
-from models.data import check_days, evaluation_dataset, read_data_schema
-from models.model_dir import ModelDir
+from models.training.data import check_days, evaluation_dataset, read_data_schema
+from models.training.model_dir import ModelDir
 from pipelines.atomic_files import write_json
 
 #: The paper's evaluation: 160 in-batch negatives, 200 candidates per request.
@@ -168,7 +168,7 @@ def evaluate_model(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> from models.cascade import build_cascade
@@ -248,14 +248,14 @@ def write_metrics(model_dir: str, results: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line flags of ``python -m models.evaluate`` (see ``--help``).
+    """Command-line flags of ``python -m models.training.evaluate`` (see ``--help``).
 
     Example:
         >>> parse_args(["--data", "d", "--model-dir", "m"]).negatives
         160
     """
     parser = argparse.ArgumentParser(
-        prog="python -m models.evaluate",
+        prog="python -m models.training.evaluate",
         description="Evaluate a trained cascade with the paper's protocol (200 candidates per "
         "request: 40 stage candidates + 160 in-batch negatives): recall@10@20 (pre-ranking), "
         "recall@10@30 (retrieval), joint recall, NDCG@10, Kendall tau, and recall against the "
@@ -265,7 +265,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data", dest="data_dir", required=True, help="converted TFRecord folder (schema.json)"
     )
-    parser.add_argument("--model-dir", required=True, help="folder written by models.train")
+    parser.add_argument(
+        "--model-dir", required=True, help="folder written by models.training.train"
+    )
     parser.add_argument(
         "--days",
         nargs="+",
@@ -295,7 +297,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command-line entry: ``python -m models.evaluate --help``."""
+    """Command-line entry: ``python -m models.training.evaluate --help``."""
     args = parse_args(argv)
     schema = read_data_schema(args.data_dir)
     days = args.days or list(schema["days"])[-1:]
@@ -322,4 +324,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m models.evaluate")
+    run_command(main, "python -m models.training.evaluate")

@@ -11,9 +11,10 @@
       checkpoints/        epoch-0001.index, ...: the weights after every epoch
       backup/             BackupAndRestore state while training runs (model, optimizer,
                           epoch); a killed run resumes from it; emptied when training completes
-      logs/               TensorBoard logs (train/, validation/; models.epoch_summaries)
+      logs/               TensorBoard logs (train/, validation/; models.training.callbacks)
       history.csv         one row of logged metrics per completed epoch (appended on resume)
-      metrics.json        the evaluation (python -m models.evaluate, or the end of training)
+      metrics.json        the evaluation (python -m models.training.evaluate, or the end of
+                          training)
       data.json           the --data folder it was trained on (the default of serving.export)
 
 To rebuild a trained model: ``CascadeConfig.load(config.json)``, build the model, and

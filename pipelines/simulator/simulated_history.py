@@ -14,7 +14,7 @@ Example:
 import numpy as np
 
 from pipelines import recflow
-from pipelines.simulated_world import SimulatedWorld
+from pipelines.simulator.simulated_world import SimulatedWorld
 
 WARM_START_DRAWS = 150
 WARM_START_SPAN_SECONDS = 30 * 86_400

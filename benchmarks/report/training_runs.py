@@ -1,10 +1,11 @@
-"""Training and evaluating cascades for the experiments, through ``models.train``'s Python API.
+"""Training and evaluating cascades for the experiments, through ``models.training.train``'s Python
+API.
 
 A ``TrainingRunner`` holds what every experiment shares (the data folder, epochs, batch sizes, the
 evaluation protocol) and trains one cascade per ``RunSettings`` (method, seed, temperature,
-negatives, days) with ``models.train.run_training``, timing every training step. Outcomes are
-memoised by settings, so the tau and negative-sampling studies reuse the main table's runs at the
-default settings instead of training them again.
+negatives, days) with ``models.training.train.run_training``, timing every training step. Outcomes
+are memoised by settings, so the tau and negative-sampling studies reuse the main table's runs at
+the default settings instead of training them again.
 
 Example::
 
@@ -20,12 +21,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from models.data import read_data_schema, steps_per_pass, training_input
-from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
 from models.objectives import default_temperature
 from models.protocol import JOINT_RECALL
 from models.tf_keras import keras
-from models.train import TrainOptions, run_training
+from models.training.data import read_data_schema, steps_per_pass, training_input
+from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
+from models.training.train import TrainOptions, run_training
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class TrainingRunner:
         self._outcomes: dict[RunSettings, RunOutcome] = {}
 
     def options(self, settings: RunSettings) -> TrainOptions:
-        """The ``models.train`` options of a run (a fresh model folder, CPU or all GPUs).
+        """The ``models.training.train`` options of a run (a fresh model folder, CPU or all GPUs).
 
         Example:
             >>> TrainingRunner("/d", "/w").options(RunSettings("bce", 3, tau=2.0)).model_dir
@@ -223,8 +224,8 @@ class TrainingRunner:
     def run_streaming(self, method: str, seed: int, days: tuple[str, ...]) -> list[RunOutcome]:
         """One model trained day after day: after training on day d it is tested on day d + 1.
 
-        The first day is trained by ``models.train``; each later day continues training the same
-        model (one pass over that day) before it is tested on the next. Returns one outcome per
+        The first day is trained by ``models.training.train``; each later day continues training the
+        same model (one pass over that day) before it is tested on the next. Returns one outcome per
         tested day (``len(days) - 1``), each with that day's training seconds.
 
         Example::

@@ -7,7 +7,7 @@ video's fields do not change between requests, so the corpus keeps one row per `
 
 Example:
     >>> import tempfile
-    >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+    >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
     >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
     >>> corpus = collect_item_corpus(data_dir)
@@ -51,7 +51,7 @@ def collect_item_corpus(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulated_tfrecords import simulated_tfrecords
+        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> collect_item_corpus(data_dir, days=["2024-01-14"]).shape[1]

@@ -1,4 +1,7 @@
-"""TensorBoard logs of every epoch's metrics, written with TensorFlow's own summary ops.
+"""The training callbacks of ``models.training.train``: backup and resume, TensorBoard summaries.
+
+``EpochSummaries``: TensorBoard logs of every epoch's metrics, written with TensorFlow's own
+summary ops.
 
 Keras' ``TensorBoard`` callback calls ``tf.summary.scalar``, which lives in the ``tensorboard``
 package; TensorFlow 2.21 no longer installs it, and the project's pinned environment does not
@@ -7,6 +10,13 @@ scalars plugin's metadata, so a TensorBoard installed anywhere shows them as the
 charts: ``logs/train`` for the training metrics and ``logs/validation`` for the ``val_`` ones,
 one point per epoch.
 
+``RefittableBackupAndRestore``: Keras's ``BackupAndRestore`` that leaves the model fit-able.
+
+tf-keras's ``BackupAndRestore.on_train_end`` deletes the model's ``_training_state`` attribute,
+which the next ``model.fit`` reads, so a model trained with it cannot be trained again (an
+``AttributeError`` from ``fit``). This subclass puts the attribute back (``None``, the value of a
+model never trained with a backup) once the backup has been cleaned up.
+
 Example:
     >>> import tempfile
     >>> folder = tempfile.TemporaryDirectory()
@@ -14,6 +24,8 @@ Example:
     >>> summaries.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
     >>> sorted(os.listdir(os.path.join(folder.name, "logs")))
     ['train', 'validation']
+    >>> RefittableBackupAndRestore(os.path.join(folder.name, "backup")).backup_dir
+    '.../backup'
 """
 
 import os
@@ -85,3 +97,49 @@ class EpochSummaries(keras.callbacks.Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+class RefittableBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Backs up the run every epoch and resumes a killed one; the model stays fit-able after.
+
+    Args:
+        backup_dir: where the backup lives while training runs (deleted when it completes).
+
+    Example:
+        >>> model = keras.Sequential([keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> import tempfile
+        >>> import numpy as np
+        >>> x = np.ones((4, 2))
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> backup = RefittableBackupAndRestore(folder.name)
+        >>> _ = model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[backup])
+        >>> len(model.fit(x, x[:, :1], epochs=1, verbose=0).history["loss"])  # trains again
+        1
+    """
+
+    def on_train_end(self, logs=None) -> None:
+        super().on_train_end(logs)
+        if not hasattr(self.model, "_training_state"):
+            self.model._training_state = None
+
+
+def completed_epochs(backup_dir: str) -> int:
+    """Epochs a killed run completed, from its backup (0 without one): where fit resumes.
+
+    Keras's ``BackupAndRestore`` saves the 0-based index of the last completed epoch in the
+    checkpoint under ``backup_dir/chief`` (variable ``ckpt_saved_epoch``) and resumes after it.
+
+    Example:
+        >>> import tempfile
+        >>> completed_epochs(os.path.join(tempfile.mkdtemp(), "no_backup"))
+        0
+    """
+    checkpoint = tf.train.latest_checkpoint(os.path.join(backup_dir, "chief"))
+    if checkpoint is None:
+        return 0
+    reader = tf.train.load_checkpoint(checkpoint)
+    keys = [key for key in reader.get_variable_to_shape_map() if key.startswith("ckpt_saved_epoch")]
+    if not keys:
+        return 0
+    return max(0, int(reader.get_tensor(keys[0])) + 1)

@@ -3,11 +3,11 @@
 For each operator in ``dftopk_tf.operators`` (DFTopK there runs its default ``selection="radix"``),
 each of DFTopK's threshold paths (``THRESHOLD_PATHS``: the radix select and ``tf.math.top_k``, each
 with and without XLA) and each n (k = n / 2, scores [batch, n]), one forward+backward pass is
-timed (``benchmarks.bench_ops.time_forward_backward``). Growing n stops
+timed (``benchmarks.timing.time_forward_backward``). Growing n stops
 for an operator once the next size would exceed a budget, and the table says why:
 
 - memory: the operator's estimated working set (for the permutation-matrix peers,
-  ``bench_ops.MATRIX_COPIES`` float32 matrices of batch x n x n) would pass ``memory_limit_bytes``;
+  ``timing.MATRIX_COPIES`` float32 matrices of batch x n x n) would pass ``memory_limit_bytes``;
 - time: the last time, scaled by the operator's declared cost (n, n log n, n^2, n^3), predicts more
   than ``time_limit_s`` per pass.
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.bench_ops import MATRIX_COPIES, time_forward_backward
-from benchmarks.report_document import ReportSection
-from benchmarks.report_files import Cell, new_figure, save_figure
+from benchmarks.report.report_document import ReportSection
+from benchmarks.report.report_files import Cell, new_figure, save_figure
+from benchmarks.timing import MATRIX_COPIES, time_forward_backward
 from dftopk_tf.operators import OPERATOR_NAMES, get_operator
 from dftopk_tf.ops import dftopk
 

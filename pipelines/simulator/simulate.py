@@ -1,4 +1,4 @@
-"""Writes a simulated dataset in RecFlow's exact layout: ``python -m pipelines.simulate``.
+"""Writes a simulated dataset in RecFlow's exact layout: ``python -m pipelines.simulator.simulate``.
 
 A latent user-interest x video model (``simulated_world``) drives a simulated cascade
 (``simulated_cascade``), so that the stage flags and ``rank_index`` are noisy, stage-biased
@@ -20,7 +20,8 @@ when the settings match. A RecFlow folder without ``simulation.json`` (e.g. the
 published data) is never written into without ``--overwrite``.
 
 Example:
-    python -m pipelines.simulate --out /tmp/recflow_sim --days 3 --requests-per-day 1000 --seed 0
+    python -m pipelines.simulator.simulate --out /tmp/recflow_sim --days 3 \
+        --requests-per-day 1000 --seed 0
 """
 
 import argparse
@@ -38,15 +39,15 @@ from tqdm import tqdm
 from command_line.entry import add_entry_flags, run_command
 from pipelines import recflow
 from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json, write_pickle
-from pipelines.simulated_cascade import (
+from pipelines.simulator.simulated_cascade import (
     CascadeOutcome,
     CascadeShape,
     StageModels,
     exposure_feedback,
     run_cascade,
 )
-from pipelines.simulated_history import BehaviourHistory, sequence_rows
-from pipelines.simulated_world import SimulatedWorld, WorldSize, scaled_world_size
+from pipelines.simulator.simulated_history import BehaviourHistory, sequence_rows
+from pipelines.simulator.simulated_world import SimulatedWorld, WorldSize, scaled_world_size
 
 #: Share of a day's requests in each hour (RecFlow time): quiet nights, busy lunch and evening.
 HOURLY_TRAFFIC = np.array(
@@ -472,7 +473,7 @@ def _day_complete(out_dir: str, day: str, with_test_files: bool) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.simulate --help``.
+    """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
 
     Example:
         >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
@@ -480,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
     """
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.simulate",
+        prog="python -m pipelines.simulator.simulate",
         description="Write a simulated dataset in RecFlow's exact layout (all_stage/, realshow/, "
         "seq_effective_50_dict/, request_id_dict/, others/). Stage labels come from a simulated "
         "cascade over a hidden true preference, recorded in the simulator-only column "
@@ -556,4 +557,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m pipelines.simulate")
+    run_command(main, "python -m pipelines.simulator.simulate")

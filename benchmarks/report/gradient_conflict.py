@@ -26,8 +26,8 @@ from dataclasses import astuple, dataclass, fields
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.report_document import ReportSection
-from benchmarks.report_files import new_figure, save_figure
+from benchmarks.report.report_document import ReportSection
+from benchmarks.report.report_files import new_figure, save_figure
 from dftopk_tf.losses import get_loss
 from dftopk_tf.operators import get_operator
 

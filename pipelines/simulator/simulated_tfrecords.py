@@ -15,7 +15,7 @@ Example:
 import os
 
 from pipelines.convert import convert
-from pipelines.simulate import simulate
+from pipelines.simulator.simulate import simulate
 
 
 def simulated_tfrecords(folder: str, days: int, requests_per_day: int, seed: int = 0) -> str:

@@ -8,10 +8,13 @@ variables are tracked, not its Keras objects, so the SavedModel holds the signat
 nothing that needs Keras (or XLA) to load.
 
 Example:
+    >>> import tempfile
+    >>> from serving.export.vocabulary import FeatureVocabulary
     >>> vocabulary = FeatureVocabulary({"user": [10] * 5})
     >>> servable = ScorerServable(lambda f: tf.cast(f["items"][..., 0], tf.float32), [],
     ...                           vocabulary, default_k=10)
-    >>> tf.saved_model.save(servable, f"{tmp_dir}/rank/1", signatures=servable.signatures())
+    >>> folder = tempfile.mkdtemp()
+    >>> tf.saved_model.save(servable, f"{folder}/rank/1", signatures=servable.signatures())
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -20,8 +23,8 @@ import tensorflow as tf
 
 from dftopk_tf.layers import DFTopK
 from serving import signatures as sig
-from serving.item_index import ExactItemIndex
-from serving.vocabulary import FeatureVocabulary
+from serving.export.item_index import ExactItemIndex
+from serving.export.vocabulary import FeatureVocabulary
 
 FeatureFunction = Callable[[Mapping[str, tf.Tensor]], tf.Tensor]
 
@@ -56,10 +59,14 @@ class RetrievalServable(tf.Module):
 
     Example:
         >>> import numpy as np
+        >>> from serving.export.item_index import ExactItemIndex
+        >>> from serving.export.vocabulary import FeatureVocabulary
+        >>> from serving.export.toy_servables import toy_request
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
         >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
         >>> servable = RetrievalServable(user_tower, [], index, vocabulary)
+        >>> request = {name: tf.constant(value) for name, value in toy_request().items()}
         >>> servable.serve(**request, top_n=tf.constant(5))["item_ids"].shape  # [B, 5]
         TensorShape([1, 5])
     """
@@ -100,7 +107,8 @@ class RetrievalServable(tf.Module):
         """``{"serving_default": ...}`` for ``tf.saved_model.save``.
 
         Example:
-            >>> list(servable.signatures())
+            >>> from serving.export.toy_servables import toy_retrieval
+            >>> list(toy_retrieval().signatures())
             ['serving_default']
         """
         default_top_n = tf.constant(self.default_top_n, tf.int32)
@@ -126,11 +134,14 @@ class ScorerServable(tf.Module):
     them when k >= their count).
 
     Example:
+        >>> from serving.export.vocabulary import FeatureVocabulary
+        >>> from serving.export.toy_servables import toy_cascade, toy_corpus, toy_request
+        >>> model = toy_cascade()  # models.cascade.CascadeModel
         >>> config = model.cascade_config
         >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
         >>> servable = ScorerServable(model.rank, model.rank.variables, vocabulary)
-        >>> features = {name: tf.constant(value) for name, value in request.items()}
-        >>> items, mask = tf.constant(corpus[None, :30]), tf.ones([1, 30], tf.bool)
+        >>> features = {name: tf.constant(value) for name, value in toy_request().items()}
+        >>> items, mask = tf.constant(toy_corpus()[None, :30]), tf.ones([1, 30], tf.bool)
         >>> outputs = servable.serve(**features, items=items, item_mask=mask, k=tf.constant(20))
         >>> float(tf.reduce_sum(outputs["selected"]))
         20.0
@@ -182,7 +193,8 @@ class ScorerServable(tf.Module):
         """``{"serving_default": ...}`` for ``tf.saved_model.save``.
 
         Example:
-            >>> list(servable.signatures())
+            >>> from serving.export.toy_servables import toy_scorer
+            >>> list(toy_scorer().signatures())
             ['serving_default']
         """
         default_k = tf.constant(self.default_k, tf.int32)

@@ -1,0 +1,48 @@
+"""The machine a benchmark ran on, as one line for its output and the report header.
+
+Example:
+    >>> line = machine_description()
+    >>> "cores" in line and "TensorFlow" in line
+    True
+"""
+
+import os
+import platform
+
+import tensorflow as tf
+
+
+def machine_description() -> str:
+    """CPU model, cores, load average, Python and TensorFlow versions and the platform.
+
+    Example:
+        >>> "TensorFlow" in machine_description()
+        True
+    """
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"CPU: {model}, {os.cpu_count()} cores; load average (1, 5, 15 min): {load}; "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, {platform.platform()}"
+    )
+
+
+def gpu_description() -> str:
+    """The GPUs TensorFlow sees, or ``none``.
+
+    Example:
+        >>> gpu_description().startswith("GPU: ")
+        True
+    """
+    names = [
+        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    return f"GPU: {', '.join(names) if names else 'none'}"

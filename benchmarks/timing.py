@@ -1,0 +1,105 @@
+"""Forward+backward timing of top-k operators, side by side: what every operator benchmark shares.
+
+One pass is ``p = operator(scores)`` and the gradient of ``<p, g>`` wrt the scores, for a fixed
+random upstream g, inside one ``tf.function`` (optionally XLA-compiled). Operators timed together
+have their repeats interleaved round-robin, so that load from other processes hits all of them
+alike; the result is the median milliseconds. Used by ``python -m benchmarks.bench_ops`` and the
+report's operator runtime sweep (``benchmarks.report.operator_runtime``).
+
+Example:
+    >>> ms = time_forward_backward(lambda s: tf.sigmoid(s), tf.zeros([2, 8]), repeats=2)
+    >>> ms > 0
+    True
+"""
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+
+import tensorflow as tf
+
+Probabilities = Callable[[tf.Tensor], tf.Tensor]
+
+#: Working n x n float32 matrices an O(n^2) peer keeps in forward+backward (an estimate).
+MATRIX_COPIES = 8
+
+
+def forward_backward_step(
+    probabilities: Probabilities, upstream: tf.Tensor, jit_compile: bool = False
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A ``tf.function`` ``scores -> d<probabilities(scores), upstream>/d scores``.
+
+    Example:
+        >>> step = forward_backward_step(tf.sigmoid, tf.ones([1, 2]))
+        >>> step(tf.zeros([1, 2])).numpy().tolist()
+        [[0.25, 0.25]]
+    """
+
+    @tf.function(jit_compile=jit_compile, autograph=False)
+    def step(scores: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(scores)
+            objective = tf.reduce_sum(probabilities(scores) * upstream)
+        return tape.gradient(objective, scores)
+
+    return step
+
+
+def _milliseconds(step: Callable[[tf.Tensor], tf.Tensor], scores: tf.Tensor) -> float:
+    start = time.perf_counter()
+    step(scores).numpy()  # reading the gradient back waits for the whole pass
+    return 1000.0 * (time.perf_counter() - start)
+
+
+def time_side_by_side(
+    operators: Mapping[str, tuple[Probabilities, bool]],
+    scores: tf.Tensor,
+    repeats: int = 7,
+    warmup: int = 2,
+) -> dict[str, float]:
+    """Median ms of a forward+backward pass of each operator, repeats interleaved round-robin.
+
+    Args:
+        operators: name -> (``scores -> probabilities``, whether to XLA-compile the whole pass).
+        scores: float32 [batch, n].
+        repeats: timed passes per operator (>= 1).
+        warmup: untimed passes first (tracing, XLA compilation).
+
+    Example:
+        >>> times = time_side_by_side({"sigmoid": (tf.sigmoid, False)}, tf.zeros([2, 8]), 2, 1)
+        >>> sorted(times)
+        ['sigmoid']
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    upstream = tf.random.stateless_normal(tf.shape(scores), seed=[0, 1])
+    steps = {
+        name: forward_backward_step(probabilities, upstream, jit_compile)
+        for name, (probabilities, jit_compile) in operators.items()
+    }
+    for step in steps.values():
+        for _ in range(warmup):
+            step(scores).numpy()
+    timings: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            timings[name].append(_milliseconds(step, scores))
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def time_forward_backward(
+    probabilities: Probabilities,
+    scores: tf.Tensor,
+    repeats: int = 7,
+    warmup: int = 2,
+    jit_compile: bool = False,
+) -> float:
+    """Median ms of one forward+backward pass of ``probabilities`` on ``scores`` [batch, n].
+
+    Example:
+        >>> from dftopk_tf.ops import dftopk
+        >>> time_forward_backward(lambda s: dftopk(s, 2), tf.zeros([2, 8]), repeats=1) > 0
+        True
+    """
+    operators = {"operator": (probabilities, jit_compile)}
+    return time_side_by_side(operators, scores, repeats, warmup)["operator"]

@@ -34,7 +34,7 @@ from benchmarks.method_comparison import (
     read_records,
     sweep_temperatures,
 )
-from benchmarks.report_files import new_figure, save_figure, write_csv
+from benchmarks.report.report_files import new_figure, save_figure, write_csv
 from command_line.entry import add_entry_flags, run_command
 from models.tables import markdown_table
 from pipelines.atomic_files import atomic_path

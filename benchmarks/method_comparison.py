@@ -20,7 +20,7 @@ protocol does, with every method tuned the same way:
 Each run is a ``RunKey``. Its record (settings, validation and test metrics, steps, seconds, the
 code's commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run
 whose record exists is never trained again, and an interrupted run resumes from its last
-checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.train``'s
+checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
 resumable input). The order of the runs puts the headline first (the DFTopK and NeuralSort sweeps
 and seeds at 0 negatives); the runs that need a best temperature are planned once their sweep is
 complete. ``benchmarks.comparison_report`` turns the records into the report.
@@ -257,7 +257,7 @@ def prepare_data(work_dir: str, sizes: ComparisonSizes) -> str:
         prepare_data("/tmp/comparison", SIZES["tiny"])  # '/tmp/comparison/tfrecords'
     """
     from pipelines.convert import convert
-    from pipelines.simulate import simulate
+    from pipelines.simulator.simulate import simulate
 
     data_dir = os.path.join(work_dir, "tfrecords")
     if os.path.isfile(os.path.join(data_dir, "schema.json")):
@@ -282,7 +282,7 @@ def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, 
         with open(path) as file:
             return json.load(file)["mapped"]
     from benchmarks.temperature_scale import OFFICIAL_TEMPERATURES, mapped_temperature, measure
-    from models.data import read_data_schema
+    from models.training.data import read_data_schema
 
     day = sorted(read_data_schema(data_dir)["days"])[0]
     spreads = measure(data_dir, day)
@@ -315,10 +315,10 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
                   "/tmp/results", "tiny")["test"]["joint_recall"]
     """
     from models.cascade import load_cascade
-    from models.data import read_data_schema, steps_per_pass
-    from models.evaluate import EVALUATION_NEGATIVES, evaluate_model
-    from models.model_dir import ModelDir
-    from models.train import TrainOptions, run_training
+    from models.training.data import read_data_schema, steps_per_pass
+    from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
+    from models.training.model_dir import ModelDir
+    from models.training.train import TrainOptions, run_training
 
     sizes = SIZES[sizes_name]
     schema = read_data_schema(data_dir)

@@ -346,8 +346,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--out",
         dest="data_dir",
         required=True,
-        help="the TFRecord folder to write: the --data of models.train and models.evaluate "
-        "(--out is an alias)",
+        help="the TFRecord folder to write: the --data of models.training.train and "
+        "models.training.evaluate (--out is an alias)",
     )
     parser.add_argument(
         "--days",

@@ -157,7 +157,7 @@ def make_dataset(
         drop_remainder: drop a last, smaller batch (static batch dimension).
         cycle_length: shards read at the same time.
         schema: the folder's ``schema.json`` when the caller has read it already (a run reads
-            it once, ``models.train``); read here when None.
+            it once, ``models.training.train``); read here when None.
 
     Example:
         >>> dataset = make_dataset(data_dir, 64, days=["2024-01-13"], shuffle=False,

@@ -13,6 +13,10 @@ protocol does, with every method tuned the same way:
   the test day (seed 0 is the sweep's run);
 - with 0 in-batch training negatives (the paper's main runs), where the temperatures are tuned,
   and with 40, at each method's temperature tuned at 0 (one tuning rule for every method);
+- the paper's two-stage cascade (``--no-rank-stage``): the ranking model shares no variable with
+  retrieval and pre-ranking and has its own loss term, so leaving it out trains them the same
+  (``tests/models/test_cascade.py``) in about half the step; the first run of the comparison
+  (dftopk at 0.01, 0 negatives) trained it too (its record has no ``rank_stage``);
 - the embedding start (``--embedding-init``): DFTopK and LCRON-NeuralSort also trained from the
   official N(0, 1) start, at the official temperature mapped to that start and at the scale-
   equivalent of their best uniform-start temperature.
@@ -343,6 +347,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
             steps_per_epoch=per_epoch,
             batch_size=sizes.batch_size,
             embedding_init=key.embedding_init,
+            rank_stage=False,
             seed=key.seed,
             train_days=train_days,
             eval_days=(validation_day,),
@@ -365,6 +370,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         "validation_day": validation_day,
         "test_day": test_day,
         "train_steps": per_epoch * CHECKPOINTS_PER_PASS,
+        "rank_stage": False,
         "batch_size": sizes.batch_size,
         "train_seconds": round(train_seconds, 1),
         "validation": _numeric(scores["validation"]),

@@ -38,7 +38,7 @@ from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.objectives import make_objective
 from models.prerank import DINPrerank
-from models.protocol import streaming_metrics, update_streaming_metrics
+from models.protocol import STAGES, streaming_metrics, update_streaming_metrics
 from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
 from models.sparse_gradients import densify_small_gradients
@@ -107,12 +107,18 @@ class CascadeModel(tfrs.Model):
             attention_units=config.attention_units,
             name="prerank",
         )
-        self.rank = DCNRank(
-            **shared,
-            cross_layers=config.rank_cross_layers,
-            units=config.rank_units,
-            attention_units=config.attention_units,
-            name="rank",
+        # The ranking model shares no variable with the other two stages, and its loss is a
+        # separate term: a cascade without it trains retrieval and pre-ranking identically.
+        self.rank = (
+            DCNRank(
+                **shared,
+                cross_layers=config.rank_cross_layers,
+                units=config.rank_units,
+                attention_units=config.attention_units,
+                name="rank",
+            )
+            if config.rank_stage
+            else None
         )
         self.objective = make_objective(
             config.method,
@@ -121,13 +127,27 @@ class CascadeModel(tfrs.Model):
             config.rank_k,
             config.label_k,
             config.temperature,
+            config.rank_stage,
         )
         self.objective.build(None)
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.objective.output_names]
-        self.evaluation_metrics = streaming_metrics()
+        self.evaluation_metrics = streaming_metrics(self.stages)
         # A Keras metric's result() in a replica is already aggregated over all replicas: log
         # one replica's value instead of adding them up (Keras' default outside TPUs).
         self.distribute_reduction_method = "first"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages the cascade scores with: ``("retrieval", "prerank"[, "rank"])``.
+
+        Example:
+            >>> from pipelines import example_format as fmt, recflow
+            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", rank_stage=False)
+            >>> CascadeModel(config).stages
+            ('retrieval', 'prerank')
+        """
+        return STAGES if self.rank is not None else STAGES[:2]
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -151,20 +171,21 @@ class CascadeModel(tfrs.Model):
             query = self.retrieval.query_embeddings(features)
             items = self.retrieval.item_embeddings(features["items"])
             retrieval = tf.einsum("bd,bnd->bn", query, items)
-        return {
+        outputs = {
             "retrieval": retrieval,
             "prerank": self.prerank(features),
-            "rank": self.rank(features),
             "query_embeddings": query,
             "item_embeddings": items,
         }
+        if self.rank is not None:
+            outputs["rank"] = self.rank(features)
+        return outputs
 
     def call(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return {
-            "retrieval": self.retrieval(features),
-            "prerank": self.prerank(features),
-            "rank": self.rank(features),
-        }
+        scores = {"retrieval": self.retrieval(features), "prerank": self.prerank(features)}
+        if self.rank is not None:
+            scores["rank"] = self.rank(features)
+        return scores
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """The objective's total for ``(features, labels)``; updates the loss (and eval) metrics.

@@ -34,8 +34,9 @@ from models.retrieval import DEFAULT_TOWER_UNITS
 from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
-#: Version 2 added ``embedding_layout``, version 3 ``embedding_init``; older configs still load
-#: (version 1 as per-field tables, versions 1 and 2 as uniform-initialised).
+#: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``; older
+#: configs still load (version 1 as per-field tables, versions 1 and 2 as uniform-initialised,
+#: three-stage cascades).
 CONFIG_VERSION: int = 3
 
 
@@ -90,6 +91,9 @@ class CascadeConfig:
             their weights were saved in.
         embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``):
             ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1), the official models' start.
+        rank_stage: whether the cascade has a ranking model (False: the paper's two-stage
+            cascade, retrieval and pre-ranking only; such a model cannot be exported for the
+            three-stage serving cascade).
 
     Example:
         >>> from pipelines import example_format as fmt, recflow
@@ -114,6 +118,7 @@ class CascadeConfig:
     attention_units: int = DEFAULT_ATTENTION_UNITS
     embedding_layout: str = "fused"
     embedding_init: str = "uniform"
+    rank_stage: bool = True
 
     def __post_init__(self) -> None:
         check_method(self.method)

@@ -107,6 +107,8 @@ class TopKCascadeObjective(keras.layers.Layer):
         rank_k: k of the ranking stage's loss.
         label_k: ground-truth size (top-``label_k`` by label).
         temperature: the operator's knob (tau, alpha, steepness, ...).
+        rank_stage: whether the cascade has a ranking stage to train (False: the paper's
+            two-stage cascade, no ranking loss and no ``rank_loss`` output).
 
     Call: ``objective(labels, outputs)`` with labels [batch, n] (negative = padded) and
     ``outputs`` holding ``retrieval``, ``prerank`` and ``rank`` scores [batch, n]; returns the
@@ -121,16 +123,6 @@ class TopKCascadeObjective(keras.layers.Layer):
         True
     """
 
-    output_names: tuple[str, ...] = (
-        "loss",
-        "retrieval_loss",
-        "prerank_loss",
-        "joint_loss",
-        "rank_loss",
-        "retrieval_weight",
-        "prerank_weight",
-    )
-
     def __init__(
         self,
         method: str = "dftopk",
@@ -139,9 +131,23 @@ class TopKCascadeObjective(keras.layers.Layer):
         rank_k: int = 10,
         label_k: int = 10,
         temperature: float = 1.0,
+        rank_stage: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.rank_stage = bool(rank_stage)
+        self.output_names = _without_rank_loss(
+            (
+                "loss",
+                "retrieval_loss",
+                "prerank_loss",
+                "joint_loss",
+                "rank_loss",
+                "retrieval_weight",
+                "prerank_weight",
+            ),
+            self.rank_stage,
+        )
         self.method = method
         self.retrieval_k = int(retrieval_k)
         self.prerank_k = int(prerank_k)
@@ -171,16 +177,18 @@ class TopKCascadeObjective(keras.layers.Layer):
 
     def call(self, labels: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         cascade = self.cascade_loss(labels, [outputs["retrieval"], outputs["prerank"]])
-        rank_loss = tf.reduce_mean(self.rank_loss(labels, outputs["rank"]))
-        return {
-            "loss": cascade["loss"] + rank_loss,
+        losses = {
+            "loss": cascade["loss"],
             "retrieval_loss": cascade["stage_losses"][0],
             "prerank_loss": cascade["stage_losses"][1],
             "joint_loss": cascade["joint_loss"],
-            "rank_loss": rank_loss,
             "retrieval_weight": cascade["stage_weights"][0],
             "prerank_weight": cascade["stage_weights"][1],
         }
+        if self.rank_stage:
+            losses["rank_loss"] = tf.reduce_mean(self.rank_loss(labels, outputs["rank"]))
+            losses["loss"] += losses["rank_loss"]
+        return losses
 
     def get_config(self) -> dict:
         return {
@@ -191,6 +199,7 @@ class TopKCascadeObjective(keras.layers.Layer):
             "rank_k": self.rank_k,
             "label_k": self.label_k,
             "temperature": self.temperature,
+            "rank_stage": self.rank_stage,
         }
 
 
@@ -202,6 +211,7 @@ class TFRSObjective(keras.layers.Layer):
         label_k: ground-truth size (top-``label_k`` by label): the softmax's positives and the
             BCE's targets.
         temperature: the retrieval softmax's temperature.
+        rank_stage: whether the cascade has a ranking stage to train.
 
     Call: ``objective(labels, outputs)`` with labels [batch, n] and ``outputs`` holding
     ``query_embeddings`` [batch, d], ``item_embeddings`` [batch, n, d], and ``prerank`` and
@@ -216,10 +226,14 @@ class TFRSObjective(keras.layers.Layer):
         0.6931
     """
 
-    output_names: tuple[str, ...] = ("loss", "retrieval_loss", "prerank_loss", "rank_loss")
-
-    def __init__(self, label_k: int = 10, temperature: float = 1.0, **kwargs):
+    def __init__(
+        self, label_k: int = 10, temperature: float = 1.0, rank_stage: bool = True, **kwargs
+    ):
         super().__init__(**kwargs)
+        self.rank_stage = bool(rank_stage)
+        self.output_names = _without_rank_loss(
+            ("loss", "retrieval_loss", "prerank_loss", "rank_loss"), self.rank_stage
+        )
         self.label_k = int(label_k)
         self.temperature = float(temperature)
         self.retrieval_task = InBatchSoftmax(self.label_k, self.temperature, name="retrieval")
@@ -242,16 +256,25 @@ class TFRSObjective(keras.layers.Layer):
             outputs["query_embeddings"], outputs["item_embeddings"], labels
         )
         prerank_loss = self._pointwise_loss(self.prerank_task, targets, mask, outputs["prerank"])
-        rank_loss = self._pointwise_loss(self.rank_task, targets, mask, outputs["rank"])
-        return {
-            "loss": retrieval_loss + prerank_loss + rank_loss,
+        losses = {
+            "loss": retrieval_loss + prerank_loss,
             "retrieval_loss": retrieval_loss,
             "prerank_loss": prerank_loss,
-            "rank_loss": rank_loss,
         }
+        if self.rank_stage:
+            losses["rank_loss"] = self._pointwise_loss(
+                self.rank_task, targets, mask, outputs["rank"]
+            )
+            losses["loss"] += losses["rank_loss"]
+        return losses
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "label_k": self.label_k, "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "label_k": self.label_k,
+            "temperature": self.temperature,
+            "rank_stage": self.rank_stage,
+        }
 
 
 def make_objective(
@@ -261,17 +284,27 @@ def make_objective(
     rank_k: int = 10,
     label_k: int = 10,
     temperature: float | None = None,
+    rank_stage: bool = True,
 ) -> TopKCascadeObjective | TFRSObjective:
     """The objective of ``method``; ``temperature`` None takes ``default_temperature``.
+
+    Without ``rank_stage`` (the paper's two-stage cascade) it has no ranking loss.
 
     Example:
         >>> type(make_objective("tfrs")).__name__
         'TFRSObjective'
+        >>> "rank_loss" in make_objective("dftopk", rank_stage=False).output_names
+        False
     """
     check_method(method)
     temperature = default_temperature(method) if temperature is None else temperature
     if method == TFRS_METHOD:
-        return TFRSObjective(label_k, temperature, name="objective")
+        return TFRSObjective(label_k, temperature, rank_stage, name="objective")
     return TopKCascadeObjective(
-        method, retrieval_k, prerank_k, rank_k, label_k, temperature, name="objective"
+        method, retrieval_k, prerank_k, rank_k, label_k, temperature, rank_stage, name="objective"
     )
+
+
+def _without_rank_loss(names: tuple[str, ...], rank_stage: bool) -> tuple[str, ...]:
+    """``names`` (an objective's outputs) without ``rank_loss`` when there is no ranking stage."""
+    return names if rank_stage else tuple(name for name in names if name != "rank_loss")

@@ -148,6 +148,8 @@ KERAS_METRICS: dict[str, type[keras.metrics.Metric]] = {
 def per_request_metrics(metrics_module: ModuleType, labels: Any, scores: dict) -> dict[str, Any]:
     """Every protocol metric per request [batch], by key (NaN where undefined).
 
+    Metrics of a stage missing from ``scores`` (a cascade without ranking) are left out.
+
     Args:
         metrics_module: ``dftopk_tf.metrics`` (tensors) or ``dftopk_tf.metrics_numpy`` (arrays).
         labels: float [batch, n], negative on padded candidates.
@@ -161,7 +163,11 @@ def per_request_metrics(metrics_module: ModuleType, labels: Any, scores: dict) -
         >>> float(values["joint_recall"][0]), float(values["kendall_tau"][0])
         (1.0, 1.0)
     """
-    return {metric.key: metric.per_request(metrics_module, labels, scores) for metric in PROTOCOL}
+    return {
+        metric.key: metric.per_request(metrics_module, labels, scores)
+        for metric in PROTOCOL
+        if set(metric.stages) <= set(scores)
+    }
 
 
 def preference_per_request_metrics(
@@ -185,8 +191,20 @@ def preference_per_request_metrics(
     }
 
 
-def streaming_metrics() -> list[keras.metrics.Metric]:
+def streamed_protocol(stages: tuple[str, ...] = STAGES) -> list[ProtocolMetric]:
+    """The ``streamed`` metrics of the protocol that read only ``stages``.
+
+    Example:
+        >>> [metric.key for metric in streamed_protocol((RETRIEVAL, PRERANK))][-1]
+        'ndcg@10'
+    """
+    return [metric for metric in PROTOCOL if metric.streamed and set(metric.stages) <= set(stages)]
+
+
+def streaming_metrics(stages: tuple[str, ...] = STAGES) -> list[keras.metrics.Metric]:
     """The Keras metrics of ``CascadeModel``'s evaluation (``streamed`` ones), named by key.
+
+    A cascade without a ranking stage passes ``stages`` without it and gets no ranking metric.
 
     Example:
         >>> [metric.name for metric in streaming_metrics()]
@@ -194,8 +212,7 @@ def streaming_metrics() -> list[keras.metrics.Metric]:
     """
     return [
         KERAS_METRICS[metric.function](*metric.cut_offs(), name=metric.key)
-        for metric in PROTOCOL
-        if metric.streamed
+        for metric in streamed_protocol(stages)
     ]
 
 
@@ -211,7 +228,7 @@ def update_streaming_metrics(
         >>> float(metrics[0].result())
         1.0
     """
-    streamed = [metric for metric in PROTOCOL if metric.streamed]
+    streamed = streamed_protocol(tuple(stage for stage in STAGES if stage in scores))
     for metric, keras_metric in zip(streamed, metrics, strict=True):
         stage_scores = [scores[stage] for stage in metric.stages]
         y_pred = stage_scores[0] if len(stage_scores) == 1 else tf.stack(stage_scores, axis=-1)

@@ -95,6 +95,7 @@ class TrainOptions:
     learning_rate: float = 1e-2
     embedding_dim: int = 8
     embedding_init: str = "uniform"
+    rank_stage: bool = True
     strategy: str = "auto"
     seed: int = 42
     steps_per_epoch: int | None = None
@@ -132,6 +133,7 @@ class TrainOptions:
             label_k=self.label_k,
             embedding_dim=self.embedding_dim,
             embedding_init=self.embedding_init,
+            rank_stage=self.rank_stage,
         )
         config.check_candidates(STAGE_CANDIDATES + self.negatives)
         return config
@@ -457,6 +459,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "models' torch default); default %(default)s",
     )
     parser.add_argument(
+        "--no-rank-stage",
+        action="store_true",
+        help="train retrieval and pre-ranking only (the paper's two-stage cascade): about half "
+        "the step, the same retrieval and pre-ranking training; the model cannot be exported",
+    )
+    parser.add_argument(
         "--strategy",
         default=defaults.strategy,
         choices=STRATEGY_NAMES,
@@ -525,6 +533,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
     for entry_flag in ("debug", "verbose"):  # read by command_line, not training options
         values.pop(entry_flag)
     values["evaluate"] = not values.pop("no_evaluation")
+    values["rank_stage"] = not values.pop("no_rank_stage")
     values["verbose"] = 0 if values.pop("quiet") else 1
     for name in ("train_days", "eval_days"):
         values[name] = tuple(values[name]) if values[name] else None

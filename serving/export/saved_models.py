@@ -84,6 +84,12 @@ def cascade_servables(
         ['prerank', 'rank', 'retrieval']
     """
     config = model.cascade_config
+    if not config.rank_stage:
+        raise ValueError(
+            "this cascade was trained without a ranking stage (rank_stage false in its "
+            "config.json, --no-rank-stage): the serving cascade needs retrieval, pre-ranking and "
+            "ranking; train with the ranking stage to export it"
+        )
     vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
     corpus = np.asarray(corpus, np.int32)
     if corpus.ndim != 2 or corpus.shape[1] != sig.ITEM_WIDTH:
@@ -126,9 +132,7 @@ def export_cascade(
     staged: dict[str, str] = {}
     try:
         for name, servable in cascade_servables(model, corpus, sizes).items():
-            staged[name] = stage_version(
-                export_dir, name, version, servable, servable.signatures()
-            )
+            staged[name] = stage_version(export_dir, name, version, servable, servable.signatures())
         return publish_cascade(export_dir, version, staged)
     finally:
         for path in staged.values():  # the staged folders of a run that failed
@@ -230,4 +234,3 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     for name, path in written.items():
         print(f"{name}: {path}")
     return written
-

@@ -56,12 +56,8 @@ def test_evaluation_metrics_match_the_numpy_reference() -> None:
     scores = {name: value.numpy() for name, value in model(features).items()}
     label_values = labels["label"].numpy()
     expected = {
-        "recall@10@30": metrics_numpy.recall_at_k_m(
-            label_values, scores["retrieval"], 10, 30
-        ),
-        "recall@10@20": metrics_numpy.recall_at_k_m(
-            label_values, scores["prerank"], 10, 20
-        ),
+        "recall@10@30": metrics_numpy.recall_at_k_m(label_values, scores["retrieval"], 10, 30),
+        "recall@10@20": metrics_numpy.recall_at_k_m(label_values, scores["prerank"], 10, 20),
         "joint_recall": metrics_numpy.joint_recall(
             label_values, scores["retrieval"], scores["prerank"], 10, 30, 20
         ),
@@ -169,3 +165,31 @@ def test_regularization_losses_join_the_training_loss() -> None:
     )
     assert "regularization_loss" not in logs[0]
     np.testing.assert_allclose(logs[1]["regularization_loss"], l2 * np.sum(before**2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["dftopk", "tfrs"])
+def test_without_the_ranking_stage_retrieval_and_prerank_train_the_same(method: str) -> None:
+    """The paper's two-stage cascade (``rank_stage=False``): the ranking model shares nothing."""
+    features, labels = synthetic_batch(batch_size=8, group_size=3, seed=4)
+    settings = {"method": method, "retrieval_k": 3, "prerank_k": 3, "rank_k": 3, "label_k": 3}
+    models = {}
+    for rank_stage in (True, False):
+        keras.utils.set_random_seed(0)
+        model = build_cascade(tiny_config(**settings, rank_stage=rank_stage))
+        model.compile(optimizer=keras.optimizers.Adam(0.03), run_eagerly=True)
+        for _ in range(3):
+            logs = model.train_on_batch(features, labels, return_dict=True)
+        models[rank_stage] = (model, logs)
+    (three, three_logs), (two, two_logs) = models[True], models[False]
+    assert two.stages == ("retrieval", "prerank") and "rank" not in two(features)
+    assert "rank_loss" not in two_logs
+    assert two_logs["loss"] == pytest.approx(three_logs["loss"] - three_logs["rank_loss"], 1e-5)
+    for stage in ("retrieval", "prerank"):
+        for mine, theirs in zip(
+            getattr(two, stage).weights, getattr(three, stage).weights, strict=True
+        ):
+            np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    logs = two.test_on_batch(features, labels, return_dict=True)
+    assert "rank_ndcg@10" not in logs and "joint_recall" in logs
+    scores = {name: value.numpy() for name, value in two(features).items()}
+    assert "rank_ndcg@10" not in per_request_metrics(labels["label"].numpy(), scores)

@@ -14,6 +14,7 @@ from models.training import evaluate, train
 from models.training.model_dir import ModelDir
 from models.training.train import TrainOptions, run_training, training_input
 from pipelines import example_format
+from tests.models.batches import COLUMNS, VOCAB_SIZES
 
 METRIC_KEYS = {
     "joint_recall",
@@ -205,3 +206,10 @@ def test_temperature_flag_and_its_tau_alias_set_the_temperature() -> None:
     for flag in ("--temperature", "--tau"):
         options = train.parse_args(["--data", "d", "--model-dir", "m", flag, "0.5"])
         assert options.temperature == 0.5 and options.data_dir == "d"
+
+
+def test_the_two_stage_flag_drops_the_ranking_model() -> None:
+    schema = {"vocab_sizes": VOCAB_SIZES, "columns": COLUMNS}
+    two_stage = train.parse_args(["--data", "d", "--model-dir", "m", "--no-rank-stage"])
+    assert two_stage.rank_stage is False and two_stage.cascade_config(schema).rank_stage is False
+    assert train.parse_args(["--data", "d", "--model-dir", "m"]).rank_stage is True

@@ -176,3 +176,11 @@ def test_help_explains_every_flag(capsys):
     flags = ("--model-dir", "--data", "--days", "--export-dir", "--version", "--top-n", "--m")
     for flag in (*flags, "--k"):
         assert flag in text
+
+
+def test_a_two_stage_cascade_is_refused_with_the_reason() -> None:
+    from serving.export.toy_servables import toy_cascade_config, toy_corpus
+
+    config = CascadeConfig.from_dict(toy_cascade_config().to_dict() | {"rank_stage": False})
+    with pytest.raises(ValueError, match="trained without a ranking stage"):
+        saved_models.cascade_servables(build_cascade(config), toy_corpus())

@@ -10,13 +10,14 @@ small strided sample of each row, sorted, supplies candidate thresholds instead 
    sample predicts (two counting passes check its ends; a row whose check fails searches the
    whole sample), so a row takes about ``2 + log2(window)`` passes instead of 32.
 2. The two adjacent sample keys found, ``lo <= hi``, bracket the k-th and the (k+1)-th largest
-   key: fewer than k keys are above ``hi``'s rank and at least k + 1 are >= ``lo``. One more
-   pass counts the keys in ``[lo, hi)`` per block of the row; the bracket's keys (about n / s
-   of them) are gathered into a small static buffer through the blocks' running counts.
-3. The buffer's order statistics (the radix select over ``buffer_size`` keys, in cache) give
-   the answer. Rows whose bracket holds more keys than the buffer (heavy ties at ``lo``) make
-   the whole batch take ``fallback`` (the full radix select) instead, so results are always
-   exactly the radix select's.
+   key: at most k keys are >= ``hi`` and at least k + 1 are >= ``lo``. One more pass counts
+   the keys strictly between them per block of the row; those keys (about n / s of them) are
+   gathered into a small static buffer through the blocks' running counts.
+3. The buffer's order statistics (the radix select over ``buffer_size`` keys, in cache), or
+   ``hi`` or ``lo`` themselves (ties there cost nothing), give the answer. Rows with more keys
+   strictly between ``lo`` and ``hi`` than the buffer holds (a heavily tied value that the
+   sample missed) make the whole batch take ``fallback`` (the full radix select) instead, so
+   results are always exactly the radix select's.
 
 Only the sample (about 4 sqrt(n) keys) is sorted, so a row costs O(n) still.
 
@@ -171,15 +172,16 @@ def _bracket_positions(
 def _gather_bracket(
     keys: tf.Tensor, low: tf.Tensor, high: tf.Tensor, plan: BracketPlan
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """The keys in ``[low, high)`` of each row, in row order, in [rows, buffer_size] (padded
-    with ``ABSENT_KEY``), and each row's count of them (which may exceed the buffer)."""
+    """The keys strictly between ``low`` and ``high`` of each row, in row order, in
+    [rows, buffer_size] (padded with ``ABSENT_KEY``), and each row's count of them (which may
+    exceed the buffer)."""
     rows, n, block = tf.shape(keys)[0], keys.shape[-1], plan.block_size
     blocks_count = -(-n // block)
     if blocks_count * block != n:
         keys = tf.pad(keys, [[0, 0], [0, blocks_count * block - n]], constant_values=ABSENT_KEY)
     blocks = tf.reshape(keys, [rows, blocks_count, block])
     in_bracket = tf.logical_and(
-        blocks >= low[:, tf.newaxis, tf.newaxis], blocks < high[:, tf.newaxis, tf.newaxis]
+        blocks > low[:, tf.newaxis, tf.newaxis], blocks < high[:, tf.newaxis, tf.newaxis]
     )
     # float32 sums of a block's ones are exact; XLA on CPU reduces float32 fastest.
     per_block = tf.cast(tf.reduce_sum(tf.cast(in_bracket, tf.float32), axis=-1), tf.int32)
@@ -198,7 +200,7 @@ def _gather_bracket(
     before = tf.gather(running - per_block, slot_block, batch_dims=1)
     candidates = tf.gather(blocks, slot_block, batch_dims=1)
     is_candidate = tf.logical_and(
-        candidates >= low[:, tf.newaxis, tf.newaxis], candidates < high[:, tf.newaxis, tf.newaxis]
+        candidates > low[:, tf.newaxis, tf.newaxis], candidates < high[:, tf.newaxis, tf.newaxis]
     )
     # Running count within the block, unrolled: XLA fuses it (its cumsum is a slow scan).
     counts = tf.unstack(tf.cast(is_candidate, tf.int32), axis=-1)
@@ -236,11 +238,14 @@ def bracket_kth_key_pair(
     target = tf.minimum(k + 1, key_count)
     a, b, above_high, _ = _bracket_positions(keys, ordered, real_sampled, target, key_count)
     low, high = _splitter(ordered, b), _splitter(ordered, a)
-    buffer, bracket_count = _gather_bracket(keys, low, high, plan)
-    # above_high <= k keys are >= high; the k-th is high itself where exactly k are.
+    buffer, between = _gather_bracket(keys, low, high, plan)
+    # Descending, the row's keys from rank above_high + 1 on are: the buffer's keys (strictly
+    # between low and high), then copies of low. above_high <= k, so rank >= 0; rank 0 means
+    # the k-th key is high itself.
     rank = k - above_high
-    buffer_kth, buffer_next = _radix_pair(buffer, tf.maximum(rank, 1))
-    kth = tf.where(rank == 0, high, buffer_kth)
-    next_kth = tf.where(rank == 0, buffer_kth, buffer_next)
-    fits = tf.reduce_all(bracket_count <= plan.buffer_size)
+    buffer_kth, buffer_next = _radix_pair(buffer, tf.clip_by_value(rank, 1, tf.maximum(between, 1)))
+    kth = tf.where(rank == 0, high, tf.where(rank <= between, buffer_kth, low))
+    next_in_buffer = tf.where(rank == 0, buffer_kth, buffer_next)
+    next_kth = tf.where(rank + 1 <= between, next_in_buffer, low)
+    fits = tf.reduce_all(between <= plan.buffer_size)
     return tf.cond(fits, lambda: (kth, next_kth), lambda: fallback(keys, k))

@@ -104,15 +104,16 @@ def test_an_overflowing_bracket_sends_the_batch_to_the_fallback():
     def marked_fallback(keys, k):
         return tf.fill(tf.shape(k), 7), tf.fill(tf.shape(k), 7)
 
-    distinct = np.arange(N, dtype=np.float32)[np.newaxis]  # 5 keys between sample keys
-    mask = np.ones((1, N), bool)
-    k = np.array([N // 2])
-    result = _bracket_pair(distinct, mask, k, plan, True, marked_fallback)
-    _assert_exact(*result)  # the bracket fits its 8 slots: no fallback
-    tied = np.concatenate([distinct, np.full((1, N), 1.0, np.float32)])
-    mask, k = np.ones((2, N), bool), np.array([N // 2, N // 2])
-    *_, kth, next_kth = _bracket_pair(tied, mask, k, plan, True, marked_fallback)
-    np.testing.assert_array_equal([kth, next_kth], np.full((2, 2), 7))
+    # The sample (every 5th item) sees 0, 10, .., 70; the 33 items between are all 35.
+    tied_between = np.full((1, N), 35.0, np.float32)
+    tied_between[0, : 8 * 5 : 5] = 10.0 * np.arange(8)
+    constant = np.full((1, N), 2.5, np.float32)  # ties at a sample key: no overflow
+    mask, k = np.ones((1, N), bool), np.array([N // 2])
+    for scores in (constant, np.arange(N, dtype=np.float32)[np.newaxis]):
+        _assert_exact(*_bracket_pair(scores, mask, k, plan, True, marked_fallback))
+    *_, kth, next_kth = _bracket_pair(tied_between, mask, k, plan, True, marked_fallback)
+    np.testing.assert_array_equal([kth, next_kth], [[7], [7]])
+    _assert_exact(*_bracket_pair(tied_between, mask, k, plan, True))
 
 
 def test_plan_sizes_grow_with_the_row_and_short_rows_take_the_radix_select():
@@ -133,7 +134,7 @@ def test_bracket_method_on_long_rows_equals_the_radix_select(jit_compile):
     mask = rng.random((4, n)) < 0.9
     k = np.array([1, n // 3, n // 2, 10])
     tied = scores.copy()
-    tied[1] = np.round(tied[1])  # heavy ties: the bracket overflows, the batch falls back
+    tied[1] = np.round(tied[1])  # heavy ties at the bracket's ends
     for rows in (scores, tied):
         pairs = [
             selection.kth_largest_pair(rows, k, mask, method=method, jit_compile=jit_compile)

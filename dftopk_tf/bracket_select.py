@@ -234,6 +234,8 @@ def bracket_kth_key_pair(
     plan = plan or bracket_plan(keys.shape[-1])
     if plan is None or keys.shape[-1] is None:
         return fallback(keys, k)
+    if not 1 <= plan.sample_size <= keys.shape[-1] or min(plan.block_size, plan.buffer_size) < 1:
+        raise ValueError(f"{plan} does not fit rows of {keys.shape[-1]} keys")
     ordered, real_sampled = _sorted_sample(keys, plan.sample_size)
     target = tf.minimum(k + 1, key_count)
     a, b, above_high, _ = _bracket_positions(keys, ordered, real_sampled, target, key_count)

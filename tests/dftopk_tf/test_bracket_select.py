@@ -123,6 +123,11 @@ def test_plan_sizes_grow_with_the_row_and_short_rows_take_the_radix_select():
         plan = bracket_select.bracket_plan(n)
         assert plan.sample_size <= n and plan.buffer_size <= n
         assert plan.buffer_size >= bracket_select.BUFFER_GAPS * n / plan.sample_size
+    too_big = bracket_select.BracketPlan(sample_size=N + 1, block_size=4, buffer_size=8)
+    with pytest.raises(ValueError, match="does not fit rows of 41 keys"):
+        bracket_select.bracket_kth_key_pair(
+            tf.zeros([1, N], tf.int32), tf.constant([1]), tf.constant([N]), plan=too_big
+        )
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])

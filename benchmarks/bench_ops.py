@@ -54,6 +54,8 @@ DFTOPK_AUTO = "dftopk auto"
 DFTOPK_SPREAD = "dftopk spread"
 RADIX_XLA = "radix xla"
 RADIX = "radix"
+BRACKET_XLA = "bracket xla"
+BRACKET = "bracket"
 TOP_K_XLA = "top_k xla"
 TOP_K = "top_k"
 SIGMOID = "sigmoid"
@@ -62,6 +64,8 @@ SIGMOID_XLA = "sigmoid xla"
 THRESHOLD_PATHS: dict[str, tuple[str, bool]] = {
     RADIX_XLA: ("radix", True),
     RADIX: ("radix", False),
+    BRACKET_XLA: ("bracket", True),
+    BRACKET: ("bracket", False),
     TOP_K_XLA: ("top_k", True),
     TOP_K: ("top_k", False),
 }

@@ -12,6 +12,12 @@ order-preserving integer view of the floats:
 3. One more pass gives the (k+1)-th largest: it equals the k-th when ``count(keys >= kth) > k``
    (a tie), else it is ``max(keys < kth)``.
 
+``selection="bracket"`` (``dftopk_tf.bracket_select``) finds the same keys with fewer passes over
+long rows: a sorted sample of each row brackets the k-th key, bisection over the sample's
+positions narrows the bracket to two adjacent sample keys, and the few keys between them are
+gathered and radix-selected; rows under ``BRACKET_MIN_N`` items and batches where a bracket
+overflows its buffer take the radix select.
+
 The public functions compile their row computation with XLA by default (``jit_compile=True``),
 which fuses each pass into one loop; pass ``jit_compile=False`` for graphs that must run where XLA
 is unavailable (a stock TF Serving model server, for instance). TensorFlow's CPU kernels flush
@@ -29,6 +35,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from dftopk_tf.bracket_select import bracket_kth_key_pair
 from dftopk_tf.key_passes import (
     ABSENT_KEY,
     MAX_KEY,
@@ -42,8 +49,9 @@ from dftopk_tf.key_passes import (
 from dftopk_tf.masking import resolve_mask
 
 #: Threshold searches accepted by ``selection=``: the fastest path for the call
-#: (``resolve_selection``), the linear radix select and ``tf.math.top_k``.
-SELECTIONS: tuple[str, ...] = ("auto", "radix", "top_k")
+#: (``resolve_selection``), the linear radix select, the sample-bracket search (linear, radix
+#: fallback) and ``tf.math.top_k``.
+SELECTIONS: tuple[str, ...] = ("auto", "radix", "bracket", "top_k")
 #: ``selection="auto"`` with XLA: the radix select in rows of at most this many items, else top_k.
 AUTO_RADIX_MAX_N: int = 256
 #: ``selection="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
@@ -73,6 +81,15 @@ _KEY_PAIR_FUNCTIONS: dict[str, Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor,
     "radix": _radix_kth_key_pair,
     "top_k": _top_k_kth_key_pair,
 }
+
+
+def _key_pair(
+    selection: str, keys: tf.Tensor, k: tf.Tensor, key_count: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Dispatches the search; ``"bracket"`` falls back to the radix select (``bracket_select``)."""
+    if selection == "bracket":
+        return bracket_kth_key_pair(keys, k, key_count, fallback=_radix_kth_key_pair)
+    return _KEY_PAIR_FUNCTIONS[selection](keys, k)
 
 
 def check_selection(selection: str) -> str:
@@ -245,7 +262,7 @@ def kth_key_pair(
     selection, _ = resolve_selection(selection, keys.shape[-1], None, jit_compile=False)
     real_count = row_count(keys > ABSENT_KEY) if key_count is None else key_count
     safe_k = tf.clip_by_value(k, 1, tf.maximum(real_count, 1))
-    kth, next_kth = _KEY_PAIR_FUNCTIONS[selection](keys, safe_k)
+    kth, next_kth = _key_pair(selection, keys, safe_k, real_count)
     kth = tf.where(tf.logical_and(k >= 1, k <= real_count), kth, ABSENT_KEY)
     next_kth = tf.where(tf.logical_and(k >= 1, k < real_count), next_kth, ABSENT_KEY)
     return kth, next_kth
@@ -264,8 +281,9 @@ def kth_largest_pair(
         scores: float tensor [..., n] (computed in float32).
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         mask: optional bool [..., n], True for real items; padded items take no part.
-        selection: threshold search: ``"radix"`` (default: linear), ``"auto"`` (the fastest
-            path, ``resolve_selection``) or ``"top_k"`` (``tf.math.top_k``).
+        selection: threshold search: ``"radix"`` (default: linear), ``"bracket"`` (linear: a
+            sample bracket, then the radix select on the few keys inside it), ``"auto"`` (the
+            fastest path, ``resolve_selection``) or ``"top_k"`` (``tf.math.top_k``).
         jit_compile: allow XLA: compile the row computation (``"auto"`` may decline).
 
     Returns:

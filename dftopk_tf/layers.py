@@ -24,8 +24,9 @@ class DFTopK(keras.layers.Layer):
             served model can take k as a request input instead of freezing it at export).
         tau: temperature > 0.
         hard: return the exact 0/1 top-k mask forward, with DFTopK's gradient backward.
-        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
-            path that measured fastest for the shape, k, device and XLA,
+        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"bracket"``
+            (O(n), faster from n = 50,000), ``"auto"`` (the path that measured fastest for the
+            shape, k, device and XLA,
             ``dftopk_tf.selection.resolve_selection``) or ``"top_k"`` (``tf.math.top_k``);
             values and gradients are the same. (Earlier versions named it ``method``;
             ``from_config`` still reads that key.)

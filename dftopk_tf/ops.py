@@ -142,8 +142,8 @@ class ThresholdSettings:
     value of them; the settings are hashable and each distinct one gets its own program.
 
     Attributes:
-        selection: the threshold search that runs, ``"radix"`` or ``"top_k"`` (``"auto"`` is
-            resolved before, ``dftopk_tf.selection.resolve_selection``).
+        selection: the threshold search that runs, ``"radix"``, ``"bracket"`` or ``"top_k"``
+            (``"auto"`` is resolved before, ``dftopk_tf.selection.resolve_selection``).
         jit_compile: compile the forward and backward passes with XLA.
         probabilities: output sigmoid probabilities (else logits).
         hard: output the exact 0/1 top-k mask forward (straight-through gradient).
@@ -311,8 +311,9 @@ def dftopk_logits(
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         tau: temperature > 0 (Python float or scalar tensor).
         mask: optional bool [..., n], True for real items.
-        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
-            path that measured fastest for the shape, k, device and XLA,
+        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"bracket"``
+            (O(n): a sample bracket, then the radix select inside it; faster from n = 50,000),
+            ``"auto"`` (the path that measured fastest for the shape, k, device and XLA,
             ``dftopk_tf.selection.resolve_selection``; XLA's top_k compiles slowly at large n) or
             ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
@@ -359,8 +360,9 @@ def dftopk(
         mask: optional bool [..., n], True for real items; padded items get p = 0.
         hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
             and the gradient is DFTopK's (straight-through).
-        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"auto"`` (the
-            path that measured fastest for the shape, k, device and XLA,
+        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"bracket"``
+            (O(n): a sample bracket, then the radix select inside it; faster from n = 50,000),
+            ``"auto"`` (the path that measured fastest for the shape, k, device and XLA,
             ``dftopk_tf.selection.resolve_selection``; XLA's top_k compiles slowly at large n) or
             ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run

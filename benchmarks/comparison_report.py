@@ -33,6 +33,7 @@ from benchmarks.method_comparison import (
     planned_runs,
     read_records,
     sweep_temperatures,
+    tuned_grid,
 )
 from benchmarks.report.report_files import new_figure, save_figure, write_csv
 from command_line.entry import add_entry_flags, run_command
@@ -72,7 +73,9 @@ def sweep_rows(
     for method in METHODS:
         if method not in mapped:
             continue
-        grid = sweep_temperatures(method, mapped[method])
+        grid = tuned_grid(
+            records, method, "uniform", negatives, sweep_temperatures(method, mapped[method])
+        )
         best = best_temperature(records, method, "uniform", negatives, grid)
         for temperature in grid:
             record = records.get(RunKey(method, "uniform", temperature, negatives, 0).name())
@@ -130,7 +133,17 @@ def main_rows(
     """
     bests = {
         method: best_temperature(
-            records, method, "uniform", tuned_negatives, sweep_temperatures(method, mapped[method])
+            records,
+            method,
+            "uniform",
+            tuned_negatives,
+            tuned_grid(
+                records,
+                method,
+                "uniform",
+                tuned_negatives,
+                sweep_temperatures(method, mapped[method]),
+            ),
         )
         for method in METHODS
         if method in mapped

@@ -8,7 +8,8 @@ protocol does, with every method tuned the same way:
   days), the 8th day is the validation day and the 9th the held-out test day;
 - a temperature sweep per method (``sweep_temperatures``: 4 values spanning 100x plus the
   official run's value mapped to our score scale, ``benchmarks.temperature_scale``), seed 0,
-  scored on the validation day;
+  scored on the validation day, and extended past an end of the grid while the best value sits
+  on that end (``tuned_grid``);
 - each method at its best validation temperature, trained again with more seeds and scored on
   the test day (seed 0 is the sweep's run);
 - with 0 in-batch training negatives (the paper's main runs), where the temperatures are tuned,
@@ -63,6 +64,9 @@ INIT_STUDY_METHODS: tuple[str, ...] = ("dftopk", "lcron-neuralsort")
 SWEEP_TEMPERATURES: tuple[float, ...] = (0.01, 0.03, 0.1, 1.0)
 #: The sweep of an inverse temperature (DiffSort's steepness).
 SWEEP_STEEPNESS: tuple[float, ...] = (1.0, 10.0, 30.0, 100.0)
+#: How far a sweep extends past an end where its best temperature sits (``tuned_grid``).
+EXTENSIONS_PER_SIDE = 2
+EXTENSION_FACTOR = 10**0.5
 #: Keras epochs per pass over the training days: a killed run resumes from the last one.
 CHECKPOINTS_PER_PASS = 5
 #: The headline metric, chosen on the validation day and reported on the test day.
@@ -165,6 +169,38 @@ def best_temperature(
     return max(scores, key=scores.get)
 
 
+def tuned_grid(
+    records: Mapping[str, dict], method: str, init: str, negatives: int, base: Sequence[float]
+) -> tuple[float, ...]:
+    """The sweep grid, extended past an end while the best validation temperature sits on it.
+
+    A best at the grid's largest (smallest) value adds that value times (over) sqrt(10), at most
+    ``EXTENSIONS_PER_SIDE`` times per side, so that a method's chosen temperature is an interior
+    optimum of its sweep whenever the data allow it.
+
+    Example:
+        >>> records = {RunKey("bce", "uniform", t, 0, 0).name(): {"validation": {
+        ...     "joint_recall": r}} for t, r in [(0.1, 0.4), (1.0, 0.5)]}
+        >>> tuned_grid(records, "bce", "uniform", 0, (0.1, 1.0))
+        (0.1, 1.0, 3.16)
+    """
+    grid = sorted(base)
+    added = {"up": 0, "down": 0}
+    while True:
+        best = best_temperature(records, method, init, negatives, grid)
+        if best is None:
+            break
+        if best == grid[-1] and added["up"] < EXTENSIONS_PER_SIDE:
+            grid.append(_round(best * EXTENSION_FACTOR))
+            added["up"] += 1
+        elif best == grid[0] and added["down"] < EXTENSIONS_PER_SIDE:
+            grid.insert(0, _round(best / EXTENSION_FACTOR))
+            added["down"] += 1
+        else:
+            break
+    return tuple(grid)
+
+
 def planned_runs(
     records: Mapping[str, dict],
     sizes: ComparisonSizes,
@@ -184,7 +220,13 @@ def planned_runs(
     tuned_negatives, *other_negatives = sizes.negatives
     for group_index, group in enumerate(METHOD_GROUPS):
         grids = {
-            method: sweep_temperatures(method, mapped["uniform"][method])
+            method: tuned_grid(
+                records,
+                method,
+                "uniform",
+                tuned_negatives,
+                sweep_temperatures(method, mapped["uniform"][method]),
+            )
             for method in group
             if method in mapped["uniform"]
         }
@@ -206,7 +248,13 @@ def planned_runs(
             for method in group:
                 if method not in mapped["uniform"]:
                     continue
-                grid = sweep_temperatures(method, mapped["uniform"][method])
+                grid = tuned_grid(
+                    records,
+                    method,
+                    "uniform",
+                    tuned_negatives,
+                    sweep_temperatures(method, mapped["uniform"][method]),
+                )
                 best = best_temperature(records, method, "uniform", tuned_negatives, grid)
                 if best is not None:
                     seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds

@@ -150,3 +150,27 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
     assert rows["lcron-neuralsort"][-2] == "-0.0300 ± 0.0100 (n=3)"
     assert "## 0 in-batch training negatives" in text
     assert os.path.isfile(results / "main_neg0.png") and os.path.isfile(results / "sweep_neg0.png")
+
+
+def test_a_best_temperature_on_the_grid_end_extends_the_sweep() -> None:
+    # lcron-neuralsort's recall grows with the temperature up to the grid's top (1.0 here).
+    grid = sweep_temperatures("lcron-neuralsort", MAPPED["uniform"]["lcron-neuralsort"])
+    values = {t: 0.1 + t / 10 for t in grid}
+    records = {
+        RunKey("lcron-neuralsort", "uniform", t, 0, 0).name(): record(
+            RunKey("lcron-neuralsort", "uniform", t, 0, 0), v, v
+        )
+        for t, v in values.items()
+    }
+    planned = planned_runs(records, SIZES["paper"], MAPPED)
+    extension = RunKey("lcron-neuralsort", "uniform", 3.16, 0, 0)
+    assert extension in planned  # 1.0 x sqrt(10), before any seed of lcron-neuralsort
+    assert not [k for k in planned if k.method == "lcron-neuralsort" and k.seed > 0]
+    # Once the extension is worse, the best is interior and the seeds follow at 1.0.
+    records[extension.name()] = record(extension, 0.15, 0.15)
+    seeds = [
+        k
+        for k in planned_runs(records, SIZES["paper"], MAPPED)
+        if k.method == "lcron-neuralsort" and k.seed > 0 and k.negatives == 0
+    ]
+    assert {(k.temperature, k.seed) for k in seeds} == {(1.0, 1), (1.0, 2)}

@@ -29,11 +29,9 @@ from benchmarks.method_comparison import (
     SINGLE_SEED_METHODS,
     SIZES,
     RunKey,
-    best_temperature,
+    method_sweep,
     planned_runs,
     read_records,
-    sweep_temperatures,
-    tuned_grid,
 )
 from benchmarks.report.report_files import new_figure, save_figure, write_csv
 from command_line.entry import add_entry_flags, run_command
@@ -73,10 +71,7 @@ def sweep_rows(
     for method in METHODS:
         if method not in mapped:
             continue
-        grid = tuned_grid(
-            records, method, "uniform", negatives, sweep_temperatures(method, mapped[method])
-        )
-        best = best_temperature(records, method, "uniform", negatives, grid)
+        grid, best = method_sweep(records, method, negatives, mapped[method])
         for temperature in grid:
             record = records.get(RunKey(method, "uniform", temperature, negatives, 0).name())
             note = "official, mapped" if temperature == mapped[method] else ""
@@ -132,19 +127,7 @@ def main_rows(
         []
     """
     bests = {
-        method: best_temperature(
-            records,
-            method,
-            "uniform",
-            tuned_negatives,
-            tuned_grid(
-                records,
-                method,
-                "uniform",
-                tuned_negatives,
-                sweep_temperatures(method, mapped[method]),
-            ),
-        )
+        method: method_sweep(records, method, tuned_negatives, mapped[method])[1]
         for method in METHODS
         if method in mapped
     }

@@ -201,6 +201,20 @@ def tuned_grid(
     return tuple(grid)
 
 
+def method_sweep(
+    records: Mapping[str, dict], method: str, negatives: int, official_mapped: float
+) -> tuple[tuple[float, ...], float | None]:
+    """``method``'s sweep at the uniform start: its (extended) grid and best temperature so far.
+
+    Example:
+        >>> method_sweep({}, "dftopk", 0, 39.4)
+        ((0.01, 0.03, 0.1, 1.0, 39.4), None)
+    """
+    base = sweep_temperatures(method, official_mapped)
+    grid = tuned_grid(records, method, "uniform", negatives, base)
+    return grid, best_temperature(records, method, "uniform", negatives, grid)
+
+
 def planned_runs(
     records: Mapping[str, dict],
     sizes: ComparisonSizes,
@@ -218,24 +232,19 @@ def planned_runs(
     """
     runs: list[RunKey] = []
     tuned_negatives, *other_negatives = sizes.negatives
+    bests: dict[str, float] = {}
     for group_index, group in enumerate(METHOD_GROUPS):
-        grids = {
-            method: tuned_grid(
-                records,
-                method,
-                "uniform",
-                tuned_negatives,
-                sweep_temperatures(method, mapped["uniform"][method]),
-            )
+        sweeps = {
+            method: method_sweep(records, method, tuned_negatives, mapped["uniform"][method])
             for method in group
             if method in mapped["uniform"]
         }
-        for method, grid in grids.items():
+        for method, (grid, _) in sweeps.items():
             runs += [RunKey(method, "uniform", t, tuned_negatives, 0) for t in grid]
-        for method, grid in grids.items():
-            best = best_temperature(records, method, "uniform", tuned_negatives, grid)
+        for method, (_, best) in sweeps.items():
             if best is None:
                 continue
+            bests[method] = best
             seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
             runs += [RunKey(method, "uniform", best, tuned_negatives, seed) for seed in seeds]
             if group_index == 0 and method in INIT_STUDY_METHODS:
@@ -244,21 +253,9 @@ def planned_runs(
                     runs.append(RunKey(method, "normal", temperature, tuned_negatives, 0))
     # The other negatives settings reuse the temperature tuned at the first (no second sweep).
     for negatives in other_negatives:
-        for group in METHOD_GROUPS:
-            for method in group:
-                if method not in mapped["uniform"]:
-                    continue
-                grid = tuned_grid(
-                    records,
-                    method,
-                    "uniform",
-                    tuned_negatives,
-                    sweep_temperatures(method, mapped["uniform"][method]),
-                )
-                best = best_temperature(records, method, "uniform", tuned_negatives, grid)
-                if best is not None:
-                    seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
-                    runs += [RunKey(method, "uniform", best, negatives, seed) for seed in seeds]
+        for method, best in bests.items():
+            seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
+            runs += [RunKey(method, "uniform", best, negatives, seed) for seed in seeds]
     return list(dict.fromkeys(runs))
 
 

@@ -2,19 +2,20 @@
 the peers.
 
 One pass is ``p = operator(scores, k)`` and the gradient of ``<p, g>`` wrt the scores, for a fixed
-random upstream g, inside one ``tf.function``. Every operator is timed in the same process on the
-same scores [batch, n], its repeats interleaved with the others' (round-robin), so that load from
-other processes hits all of them alike; the table gives the median milliseconds.
+random upstream g, inside one ``tf.function``. Every operator is timed in the same process on
+scores [batch, n], its repeats interleaved with the others' (round-robin), so that load from
+other processes hits all of them alike, each repeat on a new input (``benchmarks.timing``); the
+table gives the median milliseconds.
 
 DFTopK's threshold paths, each with and without XLA (``jit_compile``): ``selection="radix"``
-(the O(n) radix select) and ``selection="top_k"`` (``tf.math.top_k``; without XLA this is the
-official DFTopK code's formula, TF's own top_k kernel). "dftopk" is the default
-(``selection="radix"`` under XLA); "dftopk auto" is ``selection="auto"``, the path
-``resolve_selection`` picks. The table names the fastest threshold path per row (the winner) and
-gives the default's and auto's time over the fastest top_k path (at most 1.0x is the goal) and the
-default's over the sigmoid floor (the faster of a plain and an XLA-compiled sigmoid: one pass over
-the row). "dftopk spread" is the default with
-``threshold_gradient="spread"`` (``dftopk_tf.ops``).
+(the O(n) radix select), ``"bracket"`` and ``"top_k"`` (``tf.math.top_k``; without XLA this is
+the official DFTopK code's formula, TF's own top_k kernel). "dftopk" is the default
+(``selection="auto"`` under XLA: the path ``resolve_selection`` picks). The table names the
+fastest threshold path per row (the winner) and gives the default's time over the fastest top_k
+path (at most 1.0x is the goal) and over the sigmoid floor (the faster of a plain and an
+XLA-compiled sigmoid: one pass over the row). "dftopk spread" is the default with
+``threshold_gradient="spread"`` (``dftopk_tf.ops``). k takes the values of ``--ks`` (default 10
+and n/2).
 
 The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
 are skipped beyond ``--matrix-memory-gb`` / ``--cubic-work`` and the table says so; ``--no-peers``
@@ -23,6 +24,7 @@ leaves every peer out.
 Usage:
     python -m benchmarks.bench_ops --quick
     python -m benchmarks.bench_ops --no-peers    # the threshold table: n = 100 .. 1,000,000
+    python -m benchmarks.bench_ops --no-peers --ks 10 100 1000 half  # where auto's rule comes from
     python -m benchmarks.bench_ops --sizes 1000 10000 --batch 256 --repeats 9
 
 The timing itself is ``benchmarks.timing``; the machine line is ``benchmarks.machine``.
@@ -50,7 +52,6 @@ QUICK_SIZES: tuple[int, ...] = (100, 1_000, 10_000)
 DEFAULT_MAX_ELEMENTS = 4_000_000
 
 DFTOPK = "dftopk"
-DFTOPK_AUTO = "dftopk auto"
 DFTOPK_SPREAD = "dftopk spread"
 RADIX_XLA = "radix xla"
 RADIX = "radix"
@@ -107,7 +108,6 @@ def _threshold_path(selection: str, jit_compile: bool) -> Callable[[int], Probab
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(DFTOPK, lambda k: lambda s: dftopk(s, k)),
-    Contender(DFTOPK_AUTO, lambda k: lambda s: dftopk(s, k, selection="auto")),
     *(
         Contender(name, _threshold_path(selection, jit_compile))
         for name, (selection, jit_compile) in THRESHOLD_PATHS.items()
@@ -175,6 +175,21 @@ def batch_for(n: int, batch: int, max_elements: int) -> int:
     return max(1, min(batch, max_elements // n))
 
 
+#: ``--ks`` value standing for k = n / 2.
+HALF = "half"
+
+
+def k_values(n: int, ks: Sequence[int | str]) -> list[int]:
+    """The k of each row for rows of n items: each of ``ks`` below n, and n // 2 for "half".
+
+    Example:
+        >>> k_values(100, [10, 1000, "half"])
+        [10, 50]
+    """
+    chosen = {n // 2 if k == HALF else k for k in ks}
+    return sorted(k for k in chosen if 1 <= k < n) or [n - 1]
+
+
 def run_benchmark(
     sizes: Sequence[int],
     batch: int,
@@ -185,8 +200,9 @@ def run_benchmark(
     cubic_work: float,
     report: Callable[[str], None] = print,
     with_peers: bool = True,
+    ks: Sequence[int | str] = (10, HALF),
 ) -> list[TableRow]:
-    """Times every contender for each n in ``sizes`` and k in {10, n / 2}; returns the rows.
+    """Times every contender for each n in ``sizes`` and k in ``k_values(n, ks)``; the rows.
 
     Example:
         >>> rows = run_benchmark([20], 4, 1, 0, 10**6, 1.0, 1e9, report=lambda line: None)
@@ -198,7 +214,7 @@ def run_benchmark(
     for n in sizes:
         row_batch = batch_for(n, batch, max_elements)
         scores = tf.random.stateless_normal([row_batch, n], seed=[n, 0])
-        for k in sorted({min(10, n - 1), n // 2}):
+        for k in k_values(n, ks):
             skipped = {
                 contender.name: reason
                 for contender in contenders
@@ -220,8 +236,8 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     """The rows as a markdown table: medians (ms), the winner and the default's ratios.
 
     "winner" is the fastest threshold path; "dftopk / best top_k" divides the default by the
-    faster top_k path (with or without XLA), "auto / best top_k" ``selection="auto"``;
-    "dftopk / sigmoid" divides the default by the faster sigmoid.
+    faster top_k path (with or without XLA); "dftopk / sigmoid" divides the default by the
+    faster sigmoid.
 
     Example:
         >>> print(markdown_table([]).splitlines()[0][:24])
@@ -230,8 +246,7 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     names = list(dict.fromkeys(name for row in rows for name in row.cells)) or [
         contender.name for contender in CONTENDERS
     ]
-    header = ["n", "k", "batch", *names, "winner", "dftopk / best top_k", "auto / best top_k"]
-    header.append("dftopk / sigmoid")
+    header = ["n", "k", "batch", *names, "winner", "dftopk / best top_k", "dftopk / sigmoid"]
     table = []
     for row in rows:
         cells = [
@@ -241,7 +256,6 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
         summary = [
             row.fastest(tuple(THRESHOLD_PATHS)) or "-",
             row.ratio(DFTOPK, TOP_K_PATHS),
-            row.ratio(DFTOPK_AUTO, TOP_K_PATHS),
             row.ratio(DFTOPK, (SIGMOID, SIGMOID_XLA)),
         ]
         table.append([str(row.n), str(row.k), str(row.batch), *cells, *summary])
@@ -251,9 +265,9 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_ops",
-        description="Forward+backward time of DFTopK's threshold paths (radix and top_k, with and "
-        "without XLA, the default and selection='auto'), a plain sigmoid and the peer operators, "
-        "for k in {10, n/2}; prints a markdown table of medians, the winner and ratios.",
+        description="Forward+backward time of DFTopK's threshold paths (radix, bracket and top_k, "
+        "with and without XLA, and the default selection='auto'), a plain sigmoid and the peer "
+        "operators, for k in --ks; prints a markdown table of medians, the winner and ratios.",
     )
     parser.add_argument(
         "--sizes",
@@ -261,6 +275,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="+",
         default=None,
         help=f"row lengths n (default {list(FULL_SIZES)}; with --quick {list(QUICK_SIZES)})",
+    )
+    parser.add_argument(
+        "--ks",
+        nargs="+",
+        default=["10", HALF],
+        help=f"values of k: integers, or '{HALF}' for n/2; values >= n are left out (default "
+        f"10 {HALF})",
     )
     parser.add_argument(
         "--batch", type=int, default=256, help="rows per pass, at most (default 256)"
@@ -313,6 +334,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.repeats = 3 if args.quick else 7
     if min(args.sizes) < 2 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error("need every size >= 2, --batch >= 1, --repeats >= 1 and --warmup >= 0")
+    if any(k != HALF and not (k.isdigit() and int(k) >= 1) for k in args.ks):
+        parser.error(f"--ks takes integers >= 1 or '{HALF}', got {' '.join(args.ks)}")
+    args.ks = [k if k == HALF else int(k) for k in args.ks]
     return args
 
 
@@ -321,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parse_args(argv)
     print(machine_description())
     print(
-        f"sizes n={args.sizes}, k in {{10, n/2}}, batch {args.batch} (at most "
+        f"sizes n={args.sizes}, k in {args.ks} (half: n/2), batch {args.batch} (at most "
         f"{args.max_elements:,} scores per pass), median of {args.repeats} after "
         f"{args.warmup} warm-up passes"
     )
@@ -334,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.matrix_memory_gb,
         args.cubic_work,
         with_peers=not args.no_peers,
+        ks=args.ks,
     )
     print()
     print(markdown_table(rows))

@@ -3,8 +3,11 @@
 One pass is ``p = operator(scores)`` and the gradient of ``<p, g>`` wrt the scores, for a fixed
 random upstream g, inside one ``tf.function`` (optionally XLA-compiled). Operators timed together
 have their repeats interleaved round-robin, so that load from other processes hits all of them
-alike; the result is the median milliseconds. Used by ``python -m benchmarks.bench_ops`` and the
-report's operator runtime sweep (``benchmarks.report.operator_runtime``).
+alike; the result is the median milliseconds. Every timed repeat scores a different input
+(``repeat_inputs``): a program that XLA specialised to its input's values (an input it folded
+into a constant) would compile again on each repeat, and the table would show it. Used by
+``python -m benchmarks.bench_ops`` and the report's operator runtime sweep
+(``benchmarks.report.operator_runtime``).
 
 Example:
     >>> ms = time_forward_backward(lambda s: tf.sigmoid(s), tf.zeros([2, 8]), repeats=2)
@@ -51,6 +54,16 @@ def _milliseconds(step: Callable[[tf.Tensor], tf.Tensor], scores: tf.Tensor) -> 
     return 1000.0 * (time.perf_counter() - start)
 
 
+def repeat_inputs(scores: tf.Tensor, repeats: int) -> list[tf.Tensor]:
+    """One input per timed repeat: ``scores`` shifted by 1, 2, ... (same order, other values).
+
+    Example:
+        >>> [float(x[0, 0]) for x in repeat_inputs(tf.zeros([1, 2]), 3)]
+        [1.0, 2.0, 3.0]
+    """
+    return [scores + float(repeat) for repeat in range(1, repeats + 1)]
+
+
 def time_side_by_side(
     operators: Mapping[str, tuple[Probabilities, bool]],
     scores: tf.Tensor,
@@ -63,7 +76,8 @@ def time_side_by_side(
         operators: name -> (``scores -> probabilities``, whether to XLA-compile the whole pass).
         scores: float32 [batch, n].
         repeats: timed passes per operator (>= 1).
-        warmup: untimed passes first (tracing, XLA compilation).
+        warmup: untimed passes first (tracing, XLA compilation), on ``scores`` itself; the timed
+            passes run on ``repeat_inputs``.
 
     Example:
         >>> times = time_side_by_side({"sigmoid": (tf.sigmoid, False)}, tf.zeros([2, 8]), 2, 1)
@@ -81,9 +95,9 @@ def time_side_by_side(
         for _ in range(warmup):
             step(scores).numpy()
     timings: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
+    for inputs in repeat_inputs(scores, repeats):
         for name, step in steps.items():
-            timings[name].append(_milliseconds(step, scores))
+            timings[name].append(_milliseconds(step, inputs))
     return {name: statistics.median(values) for name, values in timings.items()}
 
 

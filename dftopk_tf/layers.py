@@ -24,12 +24,11 @@ class DFTopK(keras.layers.Layer):
             served model can take k as a request input instead of freezing it at export).
         tau: temperature > 0.
         hard: return the exact 0/1 top-k mask forward, with DFTopK's gradient backward.
-        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"bracket"``
-            (O(n), faster from n = 50,000), ``"auto"`` (the path that measured fastest for the
-            shape, k, device and XLA,
-            ``dftopk_tf.selection.resolve_selection``) or ``"top_k"`` (``tf.math.top_k``);
-            values and gradients are the same. (Earlier versions named it ``method``;
-            ``from_config`` still reads that key.)
+        selection: threshold search: ``"auto"`` (default: the path that measured fastest for
+            the shape, k, device and XLA, ``dftopk_tf.selection.resolve_selection``),
+            ``"radix"`` (the O(n) radix select), ``"bracket"`` (O(n): a sample bracket) or
+            ``"top_k"`` (``tf.math.top_k``); values and gradients are the same. (Earlier
+            versions named it ``method``; ``from_config`` still reads that key.)
         jit_compile: allow XLA for the operator; set False before exporting for a model server
             without XLA (stock TF Serving).
         threshold_gradient: ``"pair"`` (exact: the threshold's share on the k-th and (k+1)-th
@@ -53,7 +52,7 @@ class DFTopK(keras.layers.Layer):
         k: int = 10,
         tau: float = 1.0,
         hard: bool = False,
-        selection: str = "radix",
+        selection: str = "auto",
         jit_compile: bool = True,
         threshold_gradient: str = "pair",
         **kwargs,

@@ -2,10 +2,10 @@
 
 For scores x (one row per request) and k, the threshold is theta = (x_[k] + x_[k+1]) / 2 (the
 k-th and (k+1)-th largest real scores), and the operator is p_i = sigmoid((x_i - theta) / tau).
-The threshold is found by a linear-time radix select by default (``selection="radix"``,
-``dftopk_tf.selection``), never by a sort; ``selection="auto"`` instead takes the path that measured
-fastest for the shape, k and XLA (TF's or XLA's ``tf.math.top_k`` from about n = 1,000 under XLA:
-BUILD.md, "Threshold paths").
+The threshold is found in O(n) per row, never by a sort: by default (``selection="auto"``,
+``dftopk_tf.selection.resolve_selection``) a linear-time radix select, or, where it measured
+faster, ``tf.math.top_k`` for a k bounded by a constant (under XLA k <= 16 in rows of 10,000+
+items, up to k <= 256 in rows of 100,000+; k <= 64 without XLA): BUILD.md, "Threshold paths".
 
 Gradient (``tf.custom_gradient``): with s = p and upstream g, every real item gets
 g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j) / tau lands on the
@@ -300,7 +300,7 @@ def dftopk_logits(
     k: int | tf.Tensor,
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
-    selection: str = "radix",
+    selection: str = "auto",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -311,11 +311,12 @@ def dftopk_logits(
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         tau: temperature > 0 (Python float or scalar tensor).
         mask: optional bool [..., n], True for real items.
-        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"bracket"``
-            (O(n): a sample bracket, then the radix select inside it; faster from n = 50,000),
-            ``"auto"`` (the path that measured fastest for the shape, k, device and XLA,
-            ``dftopk_tf.selection.resolve_selection``; XLA's top_k compiles slowly at large n) or
-            ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
+        selection: threshold search: ``"auto"`` (default: the path that measured fastest for
+            the shape, k, device and XLA, ``dftopk_tf.selection.resolve_selection``: the radix
+            select, or top_k for small k in long rows), ``"radix"`` (the O(n) radix select),
+            ``"bracket"`` (O(n): a sample bracket, then the radix select inside it) or
+            ``"top_k"`` (``tf.math.top_k``; under XLA one compile per distinct k). Values and
+            gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
             TF's top_k kernel uncompiled where that is faster); turn off for stock TF
             Serving, which runs no XLA.
@@ -347,7 +348,7 @@ def dftopk(
     tau: float | tf.Tensor = 1.0,
     mask: tf.Tensor | None = None,
     hard: bool = False,
-    selection: str = "radix",
+    selection: str = "auto",
     jit_compile: bool = True,
     threshold_gradient: str = "pair",
 ) -> tf.Tensor:
@@ -360,11 +361,12 @@ def dftopk(
         mask: optional bool [..., n], True for real items; padded items get p = 0.
         hard: if True, the forward value is the exact 0/1 top-k mask (ties to the lower index)
             and the gradient is DFTopK's (straight-through).
-        selection: threshold search: ``"radix"`` (default: O(n) radix select), ``"bracket"``
-            (O(n): a sample bracket, then the radix select inside it; faster from n = 50,000),
-            ``"auto"`` (the path that measured fastest for the shape, k, device and XLA,
-            ``dftopk_tf.selection.resolve_selection``; XLA's top_k compiles slowly at large n) or
-            ``"top_k"`` (``tf.math.top_k``). Values and gradients are the same.
+        selection: threshold search: ``"auto"`` (default: the path that measured fastest for
+            the shape, k, device and XLA, ``dftopk_tf.selection.resolve_selection``: the radix
+            select, or top_k for small k in long rows), ``"radix"`` (the O(n) radix select),
+            ``"bracket"`` (O(n): a sample bracket, then the radix select inside it) or
+            ``"top_k"`` (``tf.math.top_k``; under XLA one compile per distinct k). Values and
+            gradients are the same.
         jit_compile: allow XLA: compile the forward and backward passes (``"auto"`` may run
             TF's top_k kernel uncompiled where that is faster); turn off for stock TF
             Serving, which runs no XLA.

@@ -18,6 +18,10 @@ positions narrows the bracket to two adjacent sample keys, and the few keys betw
 gathered and radix-selected; rows under ``BRACKET_MIN_N`` items and batches where a bracket
 overflows its buffer take the radix select.
 
+``selection="auto"``, the default of the public functions, takes ``tf.math.top_k`` instead where
+it measured faster: a k bounded by a constant in long rows (``resolve_selection``), which keeps
+the search O(n).
+
 The public functions compile their row computation with XLA by default (``jit_compile=True``),
 which fuses each pass into one loop; pass ``jit_compile=False`` for graphs that must run where XLA
 is unavailable (a stock TF Serving model server, for instance). TensorFlow's CPU kernels flush
@@ -30,7 +34,6 @@ Example:
     ([0.699999988079071], [0.5])
 """
 
-from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -52,10 +55,14 @@ from dftopk_tf.masking import resolve_mask
 #: (``resolve_selection``), the linear radix select, the sample-bracket search (linear, radix
 #: fallback) and ``tf.math.top_k``.
 SELECTIONS: tuple[str, ...] = ("auto", "radix", "bracket", "top_k")
-#: ``selection="auto"`` with XLA: the radix select in rows of at most this many items, else top_k.
-AUTO_RADIX_MAX_N: int = 256
+#: ``selection="auto"`` with XLA: XLA's top_k for rows of at least ``n`` items and k <= ``max_k``,
+#: as (n, max_k) pairs, else the radix select (``resolve_selection``).
+AUTO_XLA_TOP_K: tuple[tuple[int, int], ...] = ((10_000, 16), (30_000, 128), (100_000, 256))
 #: ``selection="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
 AUTO_KERNEL_MAX_K: int = 64
+#: ``selection="auto"``: where it takes no top_k, the sample bracket in rows of at least this many
+#: items (it beat the radix select in 9 of 10 such rows measured), else the radix select.
+AUTO_BRACKET_MIN_N: int = 100_000
 
 
 def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -66,30 +73,37 @@ def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Te
     return kth, tf.where(at_least_kth > k, kth, below_kth)
 
 
-def _top_k_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Reference: the same pair through ``tf.math.top_k`` (O(n log k))."""
+def _top_k_kth_key_pair(
+    keys: tf.Tensor, k: tf.Tensor, requested_k: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The same pair through ``tf.math.top_k`` (O(n log k)) on the keys' float values.
+
+    Two things keep XLA's CPU top_k a fast partial selection that compiles in milliseconds: its
+    width comes from ``requested_k`` (the caller's k, not ``k``, which is clipped to each row's
+    real count: a width that depends on the data costs minutes of constant folding at
+    n = 10,000), and it runs on float32 (on int32 it sorts the row). Absent items become -inf,
+    which never displaces a real item's value (``k`` <= the real count), and ``order_keys`` maps
+    the values found back to the same keys (it merges -0.0 and +0.0, as the keys do).
+    """
     n = tf.shape(keys)[-1]
-    width = tf.minimum(tf.reduce_max(k) + 1, n)
-    top = tf.math.top_k(keys, k=width, sorted=True).values
+    width = tf.minimum(tf.maximum(tf.reduce_max(requested_k), 1) + 1, n)
+    values = tf.where(keys > ABSENT_KEY, values_of_keys(keys), float("-inf"))
+    top = order_keys(tf.math.top_k(values, k=width, sorted=True).values)
     kth = tf.gather(top, tf.maximum(k - 1, 0), batch_dims=1)
     next_index = tf.minimum(k, width - 1)
     next_kth = tf.where(k < n, tf.gather(top, next_index, batch_dims=1), ABSENT_KEY)
     return kth, next_kth
 
 
-_KEY_PAIR_FUNCTIONS: dict[str, Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]] = {
-    "radix": _radix_kth_key_pair,
-    "top_k": _top_k_kth_key_pair,
-}
-
-
 def _key_pair(
-    selection: str, keys: tf.Tensor, k: tf.Tensor, key_count: tf.Tensor
+    selection: str, keys: tf.Tensor, k: tf.Tensor, key_count: tf.Tensor, requested_k: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Dispatches the search; ``"bracket"`` falls back to the radix select (``bracket_select``)."""
+    """Dispatches the search (``k`` clipped to the key count); ``"bracket"`` may fall back."""
     if selection == "bracket":
         return bracket_kth_key_pair(keys, k, key_count, fallback=_radix_kth_key_pair)
-    return _KEY_PAIR_FUNCTIONS[selection](keys, k)
+    if selection == "top_k":
+        return _top_k_kth_key_pair(keys, k, requested_k)
+    return _radix_kth_key_pair(keys, k)
 
 
 def check_selection(selection: str) -> str:
@@ -128,37 +142,45 @@ def resolve_selection(
 ) -> tuple[str, bool]:
     """The (selection, jit_compile) that runs: ``selection`` itself, or for ``"auto"`` the fastest.
 
-    The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers`` (BUILD.md,
-    "Threshold paths"), forward+backward on CPU, k in {10, n/2}, n = 100 .. 1,000,000:
+    The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers --ks 10 100
+    1000 half`` (BUILD.md, "Threshold paths"), forward+backward on CPU, n = 100 .. 1,000,000:
 
-    - with XLA (``jit_compile``): the radix select in rows of n <= ``AUTO_RADIX_MAX_N`` items
-      (it won at n = 100), else XLA's top_k (it won at every n from 1,000, either k);
+    - with XLA (``jit_compile``): XLA's top_k for k <= 16 in rows of n >= 10,000 items, k <= 128
+      from n = 30,000 and k <= 256 from n = 100,000 (``AUTO_XLA_TOP_K``). XLA's CPU top_k is a
+      partial selection that costs more as k grows (at k = n/2 it took 6-20x the radix
+      select's time), and it lost to the radix select at every k for n <= 1,000;
     - without XLA: TF's top_k kernel for k <= ``AUTO_KERNEL_MAX_K`` (it won at k = 10 at every
-      n), else the radix select (at k = n/2 TF's kernel sorts the row: 3-6x slower).
+      n; at k = n/2 it sorts the row: 3-9x slower than the radix select);
+    - otherwise the sample bracket (``"bracket"``) in rows of n >= ``AUTO_BRACKET_MIN_N``, else
+      the radix select.
 
-    n or k unknown while the graph is built (None) count as large; a per-row k counts by its
-    largest value. On a GPU (``device`` "GPU", not measured here) ``"auto"`` takes
-    ``("top_k", jit_compile)``: TF's and XLA's GPU top_k are radix selects already. Every path
-    gives the same values and gradients.
+    Both top_k branches have k bounded by a constant, so ``"auto"`` stays O(n) per row. n or k
+    unknown while the graph is built (None) count as short rows and large k; a per-row k counts
+    by its largest value. On a GPU (``device`` "GPU", not measured here) ``"auto"`` takes
+    ``("top_k", jit_compile)`` for a known k: TF's and XLA's GPU top_k are radix selects
+    already. Every path gives the same values and gradients.
 
     Example:
         >>> resolve_selection("auto", 1_000_000, 10, jit_compile=True)
         ('top_k', True)
-        >>> resolve_selection("auto", 100, 10, jit_compile=True)
+        >>> resolve_selection("auto", 200, 10, jit_compile=True)
         ('radix', True)
         >>> resolve_selection("auto", 1_000_000, 500_000, jit_compile=False)
-        ('radix', False)
+        ('bracket', False)
     """
     check_selection(selection)
     if selection != "auto":
         return selection, jit_compile
-    if device.upper() == "GPU":
-        return "top_k", jit_compile
-    if jit_compile:
-        short_rows = n is not None and n <= AUTO_RADIX_MAX_N
-        return ("radix", True) if short_rows else ("top_k", True)
-    small_k = k is not None and k <= AUTO_KERNEL_MAX_K
-    return ("top_k", False) if small_k else ("radix", False)
+    if k is not None:
+        if device.upper() == "GPU":
+            return "top_k", jit_compile
+        if not jit_compile and k <= AUTO_KERNEL_MAX_K:
+            return "top_k", False
+        if jit_compile and n is not None:
+            if any(n >= min_n and k <= top for min_n, top in AUTO_XLA_TOP_K):
+                return "top_k", True
+    long_rows = n is not None and n >= AUTO_BRACKET_MIN_N
+    return ("bracket" if long_rows else "radix"), jit_compile
 
 
 def static_k(k: int | tf.Tensor) -> int | None:
@@ -262,7 +284,7 @@ def kth_key_pair(
     selection, _ = resolve_selection(selection, keys.shape[-1], None, jit_compile=False)
     real_count = row_count(keys > ABSENT_KEY) if key_count is None else key_count
     safe_k = tf.clip_by_value(k, 1, tf.maximum(real_count, 1))
-    kth, next_kth = _key_pair(selection, keys, safe_k, real_count)
+    kth, next_kth = _key_pair(selection, keys, safe_k, real_count, k)
     kth = tf.where(tf.logical_and(k >= 1, k <= real_count), kth, ABSENT_KEY)
     next_kth = tf.where(tf.logical_and(k >= 1, k < real_count), next_kth, ABSENT_KEY)
     return kth, next_kth
@@ -272,7 +294,7 @@ def kth_largest_pair(
     scores: tf.Tensor,
     k: int | tf.Tensor,
     mask: tf.Tensor | None = None,
-    selection: str = "radix",
+    selection: str = "auto",
     jit_compile: bool = True,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """The k-th and (k+1)-th largest real score of every row, in O(n) per row.
@@ -281,9 +303,10 @@ def kth_largest_pair(
         scores: float tensor [..., n] (computed in float32).
         k: Python int >= 1, or an int tensor of shape [...] (one k per row).
         mask: optional bool [..., n], True for real items; padded items take no part.
-        selection: threshold search: ``"radix"`` (default: linear), ``"bracket"`` (linear: a
-            sample bracket, then the radix select on the few keys inside it), ``"auto"`` (the
-            fastest path, ``resolve_selection``) or ``"top_k"`` (``tf.math.top_k``).
+        selection: threshold search: ``"auto"`` (default: the fastest path,
+            ``resolve_selection``), ``"radix"`` (linear), ``"bracket"`` (linear: a sample
+            bracket, then the radix select on the few keys inside it) or ``"top_k"``
+            (``tf.math.top_k``).
         jit_compile: allow XLA: compile the row computation (``"auto"`` may decline).
 
     Returns:

@@ -1,6 +1,6 @@
 """Operator runtime by n: forward+backward ms of DFTopK and every peer, and the log-log slope.
 
-For each operator in ``dftopk_tf.operators`` (DFTopK there runs its default ``selection="radix"``),
+For each operator in ``dftopk_tf.operators`` (DFTopK there runs its default ``selection="auto"``),
 each of DFTopK's threshold paths (``THRESHOLD_PATHS``: the radix select and ``tf.math.top_k``, each
 with and without XLA) and each n (k = n / 2, scores [batch, n]), one forward+backward pass is
 timed (``benchmarks.timing.time_forward_backward``). Growing n stops

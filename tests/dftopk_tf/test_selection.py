@@ -5,11 +5,13 @@ stable argsort (ties to the lower index, the ``tf.math.top_k`` order), for every
 with and without XLA, on rows drawn from awkward distributions, with per-row k and padding.
 """
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dftopk_tf import selection
+from dftopk_tf import ops, selection
 
 ROWS, N = 7, 41  # one shape for every random case, so each XLA program compiles once
 SELECTIONS = list(selection.SELECTIONS)
@@ -190,16 +192,49 @@ def test_float_k_is_rejected():
 
 
 def test_auto_resolves_to_the_benchmarked_path_for_shape_k_device_and_xla():
-    kernel_k, radix_n = selection.AUTO_KERNEL_MAX_K, selection.AUTO_RADIX_MAX_N
+    kernel_k = selection.AUTO_KERNEL_MAX_K
+    (short_n, short_k), *_, (long_n, long_k) = selection.AUTO_XLA_TOP_K
     resolve = selection.resolve_selection
-    assert resolve("auto", radix_n, 10, jit_compile=True) == ("radix", True)
-    assert resolve("auto", radix_n + 1, 10, jit_compile=True) == ("top_k", True)
-    assert resolve("auto", None, None, jit_compile=True) == ("top_k", True)
+    assert resolve("auto", short_n - 1, 10, jit_compile=True) == ("radix", True)
+    assert resolve("auto", short_n, short_k, jit_compile=True) == ("top_k", True)
+    assert resolve("auto", short_n, short_k + 1, jit_compile=True) == ("radix", True)
+    assert resolve("auto", long_n, long_k, jit_compile=True) == ("top_k", True)
+    assert resolve("auto", long_n // 2, long_k + 1, jit_compile=True) == ("radix", True)
+    bracket_n = selection.AUTO_BRACKET_MIN_N
+    assert resolve("auto", bracket_n - 1, 500, jit_compile=True) == ("radix", True)
+    assert resolve("auto", bracket_n, bracket_n // 2, jit_compile=True) == ("bracket", True)
+    assert resolve("auto", None, 10, jit_compile=True) == ("radix", True)
+    assert resolve("auto", 10**6, None, jit_compile=True) == ("bracket", True)
     assert resolve("auto", 10**6, kernel_k, jit_compile=False) == ("top_k", False)
-    assert resolve("auto", 10**6, kernel_k + 1, jit_compile=False) == ("radix", False)
+    assert resolve("auto", 10**6, kernel_k + 1, jit_compile=False) == ("bracket", False)
+    assert resolve("auto", 1_000, kernel_k + 1, jit_compile=False) == ("radix", False)
     assert resolve("auto", 100, None, jit_compile=False) == ("radix", False)
     assert resolve("auto", 100, 10, jit_compile=True, device="GPU") == ("top_k", True)
+    assert resolve("auto", 100, None, jit_compile=True, device="GPU") == ("radix", True)
     assert resolve("radix", 10**6, 10, jit_compile=False) == ("radix", False)
     assert selection.static_k(tf.constant([3, 7])) == 7 and selection.static_k(4) == 4
     with pytest.raises(ValueError, match="unknown selection method 'sort'"):
         resolve("sort", 10, 1, jit_compile=True)
+
+
+def _entry_parameters(hlo_text: str) -> int:
+    """Parameters of an HLO module's entry computation (inputs XLA did not fold into constants)."""
+    entry = hlo_text[hlo_text.index("ENTRY") :]
+    return len(re.findall(r"= [^=]*parameter\(\d+\)", entry))
+
+
+@pytest.mark.parametrize("selection_name", ["radix", "bracket", "top_k"])
+def test_compiled_searches_take_the_scores_as_an_input_not_a_constant(selection_name):
+    # A top_k width computed from the data made XLA treat the scores as compile-time constants:
+    # one compile per batch (46 s at 256 x 10,000) and a benchmark that timed a folded constant.
+    scores, mask, k = tf.random.normal([ROWS, N]), tf.ones([ROWS, N], tf.bool), tf.fill([ROWS], 3)
+    compiled_pair = selection._COMPILED_PAIR_ROWS.experimental_get_compiler_ir(
+        scores, mask, k, selection_name
+    )
+    assert _entry_parameters(compiled_pair(stage="hlo")) >= 2  # scores and mask (k may fold)
+    settings = ops.ThresholdSettings(selection_name, jit_compile=True, probabilities=True)
+    forward, _ = ops._passes(settings)
+    compiled_forward = forward.experimental_get_compiler_ir(
+        scores, mask, k, tf.constant(0.1), settings=settings
+    )
+    assert _entry_parameters(compiled_forward(stage="hlo")) >= 3  # scores, mask and tau

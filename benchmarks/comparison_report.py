@@ -313,7 +313,9 @@ def write_report(results_dir: str, sizes_name: str = "paper") -> str:
             lines += [
                 f"Each method at its best validation temperature (tuned with {tuned} training "
                 "negatives); test-day metrics, mean ± std over seeds; the paired difference "
-                "subtracts dftopk's run of the same seed.",
+                "subtracts dftopk's run of the same seed. \"ms per step\" is each run's wall time "
+                "over its steps on a shared machine (other jobs, pauses for benchmarks), not a "
+                "speed comparison: `python -m benchmarks.bench_train` times methods side by side.",
                 "",
                 markdown_table(main_columns, main),
                 "",

@@ -18,6 +18,10 @@ embedding gradients de-duplicated by Adam; ``previous_train_step``) and the curr
 whole with XLA (``xla``), and prints their requests per second and the speed-up of the current
 step.
 
+``--mixed-precision mixed_bfloat16`` (or ``mixed_float16``) also times, in the same rounds, each
+method's current step built under that Keras policy (``models.training.precision``), and prints
+its requests per second and its speed over the float32 step.
+
 LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
 matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table says so.
 
@@ -25,6 +29,7 @@ Usage:
     python -m benchmarks.bench_train --quick
     python -m benchmarks.bench_train --negatives 160 --steps 10
     python -m benchmarks.bench_train --negatives 40 --compare   # before / after / XLA
+    python -m benchmarks.bench_train --methods dftopk --mixed-precision mixed_bfloat16
 
 Example:
     >>> rows = run_benchmark(data_dir, ["bce", "dftopk"], batch_size=16, negatives=0, steps=1,
@@ -55,14 +60,15 @@ from models.contract import STAGE_CANDIDATES, zero_features
 from models.objectives import METHOD_NAMES, TFRS_METHOD
 from models.tf_keras import keras
 from models.training.data import read_data_schema
+from models.training.precision import PRECISION_CHOICES, mixed_precision_policy, training_optimizer
 from pipelines.input import make_dataset
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 DEFAULT_CUBIC_WORK = 2e9
 CUBIC_METHOD = "lcron-diffsort"
 #: The train steps of ``--compare``: the current one, the one before issue 17, the current one
-#: compiled with XLA.
-VARIANTS: tuple[str, ...] = ("after", "before", "xla")
+#: compiled with XLA; and of ``--mixed-precision``: the current one under a mixed policy.
+VARIANTS: tuple[str, ...] = ("after", "before", "xla", "mixed")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class ThroughputRow:
     note: str = ""
     before_ms: float | None = None
     xla_ms: float | None = None
+    mixed_ms: float | None = None
 
     @property
     def requests_per_second(self) -> float | None:
@@ -153,11 +160,14 @@ def previous_train_step(model: CascadeModel) -> Callable:
     return train_step
 
 
-def build_trainer(config: CascadeConfig, learning_rate: float, variant: str = "after"):
+def build_trainer(
+    config: CascadeConfig, learning_rate: float, variant: str = "after", precision: str = "off"
+):
     """A compiled cascade and its train step as one ``tf.function``.
 
     ``variant`` (``VARIANTS``): ``after``, the current step; ``before``, per-field embedding
-    tables and ``previous_train_step``; ``xla``, the current step with ``jit_compile=True``.
+    tables and ``previous_train_step``; ``xla``, the current step with ``jit_compile=True``;
+    ``mixed``, the current step of a model built under the Keras policy ``precision``.
 
     Example:
         >>> model, step = build_trainer(data_config, 0.01)
@@ -168,9 +178,12 @@ def build_trainer(config: CascadeConfig, learning_rate: float, variant: str = "a
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     if variant == "before":
         config = dataclasses.replace(config, embedding_layout="per_field")
-    model = CascadeModel(config)
-    model(zero_features(1, STAGE_CANDIDATES))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    precision = precision if variant == "mixed" else "off"
+    with mixed_precision_policy(precision):
+        model = CascadeModel(config)
+        model(zero_features(1, STAGE_CANDIDATES))
+        optimizer = training_optimizer(keras.optimizers.Adam(learning_rate), precision)
+        model.compile(optimizer=optimizer)
     step = previous_train_step(model) if variant == "before" else model.train_step
     return model, tf.function(step, jit_compile=variant == "xla")
 
@@ -259,12 +272,14 @@ def run_benchmark(
     cubic_work: float = DEFAULT_CUBIC_WORK,
     compare: bool = False,
     profile_dir: str | None = None,
+    mixed_precision: str = "off",
 ) -> list[ThroughputRow]:
     """Median training step time of each method on the same batches, interleaved round-robin.
 
     With ``compare`` every method's ``before`` and ``xla`` steps (``build_trainer``) join the
-    same rounds. With ``profile_dir``, each timed step of the first method is then profiled
-    over 2 more batches into ``profile_dir/<variant>``.
+    same rounds, and with ``mixed_precision`` (a policy name) its ``mixed`` step. With
+    ``profile_dir``, each timed step of the first method is then profiled over 2 more batches
+    into ``profile_dir/<variant>``.
 
     Example:
         >>> row = run_benchmark(data_dir, ["lcron-diffsort"], batch_size=8, steps=1, warmup=0,
@@ -284,9 +299,13 @@ def run_benchmark(
             skipped[method] = f"skipped: batch * n^3 = {work:.1e} > {cubic_work:.0e}"
             continue
         config = CascadeConfig.from_schema(schema, method=method)
-        for variant in VARIANTS if compare else VARIANTS[:1]:
+        variants = ["after", *(("before", "xla") if compare else ())]
+        variants += ["mixed"] if mixed_precision != "off" else []
+        for variant in variants:
             keras.utils.set_random_seed(0)
-            model, trainers[(method, variant)] = build_trainer(config, learning_rate, variant)
+            model, trainers[(method, variant)] = build_trainer(
+                config, learning_rate, variant, mixed_precision
+            )
             if variant == "after":
                 if outputs is None:  # the same stage scores for every method's loss
                     outputs = model.stage_outputs(batches[0][0])
@@ -309,18 +328,21 @@ def run_benchmark(
             skipped.get(method, ""),
             step_ms.get((method, "before")),
             step_ms.get((method, "xla")),
+            step_ms.get((method, "mixed")),
         )
         for method in methods
     ]
 
 
-def markdown_table(rows: Sequence[ThroughputRow]) -> str:
+def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") -> str:
     """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
     Rows timed with ``compare`` get four more columns: the ``before`` step's requests per
     second, the speed-up of the current step over it, the ``xla`` step's requests per second, and
     DFTopK's speed against the method when each runs its faster step (with or without XLA): the
-    fair ratio, since XLA helps some methods' steps on CPU and slows others.
+    fair ratio, since XLA helps some methods' steps on CPU and slows others. Rows timed with a
+    ``mixed_precision`` policy get two more: that step's requests per second and its speed over
+    the float32 step.
 
     Example:
         >>> table = markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
@@ -329,6 +351,7 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
     """
     reference = next((row for row in rows if row.method == "dftopk" and row.step_ms), None)
     compared = any(row.before_ms is not None for row in rows)
+    mixed = any(row.mixed_ms is not None for row in rows)
     columns = ["method", "operator cost", "n", "batch", "ms / step", "requests / s", "vs dftopk"]
     columns += ["loss ms", "loss vs dftopk", "loss share of step"]
     if compared:
@@ -338,10 +361,13 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
             "XLA: requests / s",
             "dftopk vs method, each at its best",
         ]
+    if mixed:
+        columns += [f"{mixed_precision}: requests / s", "vs float32"]
     table = []
     for row in rows:
         if row.step_ms is None:
-            cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * (4 if compared else 0)
+            extra = (4 if compared else 0) + (2 if mixed else 0)
+            cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * extra
         else:
             # Speed ratios: above 1 is faster than DFTopK.
             step_ratio = f"{reference.step_ms / row.step_ms:.2f}x" if reference else "-"
@@ -360,6 +386,11 @@ def markdown_table(rows: Sequence[ThroughputRow]) -> str:
                     f"{row.before_ms / row.step_ms:.2f}x",
                     f"{row.batch_size / (row.xla_ms / 1000.0):,.0f}",
                     f"{row.best_ms / reference.best_ms:.2f}x" if reference else "-",
+                ]
+            if mixed:
+                cells += [
+                    f"{row.batch_size / (row.mixed_ms / 1000.0):,.0f}",
+                    f"{row.step_ms / row.mixed_ms:.2f}x",
                 ]
         table.append([row.method, row.cost, str(row.candidates), str(row.batch_size), *cells])
     return tables.markdown_table(columns, table)
@@ -409,6 +440,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also write a profiler trace of 2 steps of the first method (each --compare "
         "variant) to PROFILE_DIR/<variant>; python -m benchmarks.step_profile sums it",
     )
+    parser.add_argument(
+        "--mixed-precision",
+        default="off",
+        choices=PRECISION_CHOICES,
+        help="also time each method's step built under this Keras mixed precision policy, in "
+        "the same rounds (default off)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="seed of the simulated data")
     parser.add_argument(
         "--quick", action="store_true", help="batch 256, 4 timed steps: a quick look"
@@ -437,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
             cubic_work=args.cubic_work,
             compare=args.compare,
             profile_dir=args.profile_dir,
+            mixed_precision=args.mixed_precision,
         )
     print(machine_description())
     print(
@@ -451,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
             else ""
         )
     )
-    print(markdown_table(rows))
+    print(markdown_table(rows, args.mixed_precision))
     return rows
 
 

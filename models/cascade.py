@@ -16,6 +16,11 @@ the global batch. In-batch negatives come with the input (drawn within each repl
 the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``), as
 ``tfrs.Model`` does.
 
+Built under a Keras mixed precision policy (``models.training.precision``), the stages compute in
+float16 or bfloat16 with float32 variables; their scores and embeddings leave the model as float32,
+the objective computes in float32, and under float16 the train step scales the loss (the
+optimizer is a ``LossScaleOptimizer``), as the Keras mixed precision guide prescribes.
+
 Example:
     >>> from models.config import CascadeConfig
     >>> from models.contract import zero_features
@@ -179,13 +184,13 @@ class CascadeModel(tfrs.Model):
         }
         if self.rank is not None:
             outputs["rank"] = self.rank(features)
-        return outputs
+        return _as_float32(outputs)
 
     def call(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         scores = {"retrieval": self.retrieval(features), "prerank": self.prerank(features)}
         if self.rank is not None:
             scores["rank"] = self.rank(features)
-        return scores
+        return _as_float32(scores)
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """The objective's total for ``(features, labels)``; updates the loss (and eval) metrics.
@@ -221,17 +226,22 @@ class CascadeModel(tfrs.Model):
         update_streaming_metrics(self.evaluation_metrics, labels, outputs)
 
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
-        # tfrs.Model.train_step, with three changes: apply_gradients sums the replicas'
+        # tfrs.Model.train_step, with four changes: apply_gradients sums the replicas'
         # gradients, so each replica contributes its share of the loss; small embedding tables
         # get dense gradients (models.sparse_gradients); and only the loss metrics are logged
-        # (the evaluation metrics are streamed by test_step).
+        # (the evaluation metrics are streamed by test_step); a float16 model scales its loss.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
             regularization_loss = tf.add_n(self.losses) if self.losses else None
             total_loss = loss if regularization_loss is None else loss + regularization_loss
             replica_loss = total_loss / replicas
+            if scaled:  # float16: scale the loss so that small gradients do not underflow
+                replica_loss = self.optimizer.get_scaled_loss(replica_loss)
         gradients = tape.gradient(replica_loss, self.trainable_variables)
+        if scaled:
+            gradients = self.optimizer.get_unscaled_gradients(gradients)
         with tf.name_scope("embedding_gradients"):
             gradients = densify_small_gradients(gradients, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
@@ -250,6 +260,11 @@ class CascadeModel(tfrs.Model):
             "in_step_negatives": self.in_step_negatives,
             "seed": self.seed,
         }
+
+
+def _as_float32(outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The outputs in float32 (they are float16 or bfloat16 under a mixed precision policy)."""
+    return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}
 
 
 def build_cascade(config: CascadeConfig, **kwargs) -> CascadeModel:

@@ -25,6 +25,7 @@ import tensorflow_recommenders as tfrs
 
 from dftopk_tf.losses import ground_truth
 from models.tf_keras import keras, register_serializable
+from models.training.precision import mixed_precision_policy
 
 
 def ground_truth_items(
@@ -85,18 +86,19 @@ class InBatchSoftmax(keras.layers.Layer):
         metrics: Sequence[tfrs.metrics.Factorized] = (),
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # float32 under mixed precision
         if label_k < 1:
             raise ValueError(f"label_k must be >= 1, got {label_k}")
         self.label_k = int(label_k)
         self.temperature = temperature
-        self.task = tfrs.tasks.Retrieval(
-            loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, reduction=keras.losses.Reduction.SUM
-            ),
-            metrics=list(metrics),
-            temperature=temperature,
-        )
+        with mixed_precision_policy("off"):  # the TFRS task takes no dtype: float32 here too
+            self.task = tfrs.tasks.Retrieval(
+                loss=keras.losses.CategoricalCrossentropy(
+                    from_logits=True, reduction=keras.losses.Reduction.SUM
+                ),
+                metrics=list(metrics),
+                temperature=temperature,
+            )
 
     def call(
         self,

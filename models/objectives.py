@@ -134,7 +134,9 @@ class TopKCascadeObjective(keras.layers.Layer):
         rank_stage: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        # A loss computes in float32 under a mixed precision policy (the stages' scores arrive
+        # as float32 already: ``models.cascade``).
+        super().__init__(**{"dtype": "float32", **kwargs})
         self.rank_stage = bool(rank_stage)
         self.output_names = _without_rank_loss(
             (
@@ -229,7 +231,7 @@ class TFRSObjective(keras.layers.Layer):
     def __init__(
         self, label_k: int = 10, temperature: float = 1.0, rank_stage: bool = True, **kwargs
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # float32 under mixed precision
         self.rank_stage = bool(rank_stage)
         self.output_names = _without_rank_loss(
             ("loss", "retrieval_loss", "prerank_loss", "rank_loss"), self.rank_stage

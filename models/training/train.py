@@ -58,6 +58,12 @@ from models.training.evaluate import (
     write_metrics,
 )
 from models.training.model_dir import ModelDir
+from models.training.precision import (
+    PRECISION_CHOICES,
+    check_precision,
+    mixed_precision_policy,
+    training_optimizer,
+)
 from models.training.profiling import ProfileSteps, parse_profile_steps
 from models.training.strategies import (
     SERVING_TASK_TYPES,
@@ -108,6 +114,7 @@ class TrainOptions:
     overwrite: bool = False
     run_eagerly: bool = False
     jit_compile: str = "auto"
+    mixed_precision: str = "off"
     profile_steps: tuple[int, int] | None = None
     verbose: int = 1
 
@@ -183,6 +190,7 @@ def check_options(options: TrainOptions) -> None:
         raise ValueError("negatives and eval_negatives must be >= 0")
     if options.cross_replica_negatives and options.negatives == 0:
         raise ValueError("cross_replica_negatives needs negatives > 0 (--negatives)")
+    check_precision(options.mixed_precision)
 
 
 def prepare_model_dir(
@@ -303,15 +311,16 @@ def run_training(
         prepare_model_dir(layout, config, options.overwrite, options.data_dir)
 
     keras.utils.set_random_seed(options.seed)
-    with strategy.scope():
+    with strategy.scope(), mixed_precision_policy(options.mixed_precision):
         model = CascadeModel(
             config,
             in_step_negatives=options.negatives if options.cross_replica_negatives else 0,
             seed=options.seed,
         )
         model(zero_features(1, STAGE_CANDIDATES))
+        adam = keras.optimizers.Adam(options.learning_rate)
         model.compile(
-            optimizer=keras.optimizers.Adam(options.learning_rate),
+            optimizer=training_optimizer(adam, options.mixed_precision),
             run_eagerly=options.run_eagerly,
             jit_compile=jit_compile,
         )
@@ -518,6 +527,14 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         choices=JIT_COMPILE_CHOICES,
         help="compile the train and test steps with XLA: auto does where every replica is a GPU "
         "or TPU (on CPUs XLA is slower than oneDNN, BUILD.md); on, off force it",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        default=defaults.mixed_precision,
+        choices=PRECISION_CHOICES,
+        help="train the stages in float16 (GPUs, with loss scaling) or bfloat16 (TPUs, CPUs with "
+        "AMX); variables, scores and losses stay float32 (models/training/precision.py). A "
+        "resumed run must keep the same value. Default off",
     )
     parser.add_argument(
         "--profile-steps",

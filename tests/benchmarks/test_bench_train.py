@@ -63,6 +63,29 @@ def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:
     assert rows[0].step_ms > 0 and rows[0].before_ms > 0 and rows[0].xla_ms > 0
 
 
+def test_mixed_precision_times_each_method_under_the_policy_in_the_same_rounds(tmp_path) -> None:
+    data_dir = simulated_tfrecords(str(tmp_path / "data"), 1, 16, seed=0)
+    rows = bench_train.run_benchmark(
+        data_dir, ["dftopk"], batch_size=8, steps=1, warmup=0, mixed_precision="mixed_bfloat16"
+    )
+    assert rows[0].step_ms > 0 and rows[0].mixed_ms > 0 and rows[0].before_ms is None
+    table = bench_train.markdown_table(
+        [bench_train.ThroughputRow("dftopk", "O(n)", 40, 100, 50.0, 10.0, mixed_ms=25.0)],
+        "mixed_bfloat16",
+    )
+    header, _, line = table.splitlines()
+    assert header.endswith("| mixed_bfloat16: requests / s | vs float32 |")
+    assert line.endswith("| 20% | 4,000 | 2.00x |")
+    model, _ = bench_train.build_trainer(
+        CascadeConfig.from_schema(load_schema(data_dir), **TINY_LAYERS),
+        0.01,
+        "mixed",
+        "mixed_float16",
+    )
+    assert model.prerank.compute_dtype == "float16"
+    assert type(model.optimizer).__name__ == "LossScaleOptimizerV3"
+
+
 def test_the_step_before_and_after_train_the_same_way(tmp_path) -> None:
     # Per-field tables with Adam's sparse path and fused tables with dense gradients are the
     # same model and update: from the same weights, two steps give the same losses and weights.

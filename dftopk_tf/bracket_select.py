@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from dftopk_tf.key_passes import ABSENT_KEY, MAX_KEY, count_at_least, max_key, radix_kth_key
+from dftopk_tf.key_passes import ABSENT_KEY, MAX_KEY, count_at_least, radix_kth_key_pair
 
 KeyPair = tuple[tf.Tensor, tf.Tensor]
 
@@ -93,13 +93,6 @@ def bracket_plan(n: int | None) -> BracketPlan | None:
     return BracketPlan(sample_size, BLOCK_SIZE, min(buffer_size, n))
 
 
-def _radix_pair(keys: tf.Tensor, k: tf.Tensor) -> KeyPair:
-    """The k-th and (k+1)-th largest key per row by the full radix select (no tie shortcut)."""
-    kth, at_least_kth = radix_kth_key(keys, k)
-    below_kth = max_key(keys, tf.logical_and(keys < kth[:, tf.newaxis], keys > ABSENT_KEY))
-    return kth, tf.where(at_least_kth > k, kth, below_kth)
-
-
 def _sorted_sample(keys: tf.Tensor, sample_size: int) -> tuple[tf.Tensor, tf.Tensor]:
     """Strided sample of each row sorted descending, with ``ABSENT_KEY + 1`` appended (every
     real key is >= it), and each row's count of real sampled keys."""
@@ -124,7 +117,10 @@ def _counted(keys: tf.Tensor, ordered: tf.Tensor, position: tf.Tensor) -> tf.Ten
 
 
 def _bracket_positions(
-    keys: tf.Tensor, ordered: tf.Tensor, real_sampled: tf.Tensor, target: tf.Tensor,
+    keys: tf.Tensor,
+    ordered: tf.Tensor,
+    real_sampled: tf.Tensor,
+    target: tf.Tensor,
     key_count: tf.Tensor,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Adjacent sample positions a = b - 1 with count(>= sample[a]) < target <= count(>= sample[b]).
@@ -214,7 +210,7 @@ def bracket_kth_key_pair(
     keys: tf.Tensor,
     k: tf.Tensor,
     key_count: tf.Tensor,
-    fallback: Callable[[tf.Tensor, tf.Tensor], KeyPair] = _radix_pair,
+    fallback: Callable[[tf.Tensor, tf.Tensor], KeyPair] = radix_kth_key_pair,
     plan: BracketPlan | None = None,
 ) -> KeyPair:
     """k-th and (k+1)-th largest key per row of int32 ``keys`` [rows, n], by a sample bracket.
@@ -245,7 +241,9 @@ def bracket_kth_key_pair(
     # between low and high), then copies of low. above_high <= k, so rank >= 0; rank 0 means
     # the k-th key is high itself.
     rank = k - above_high
-    buffer_kth, buffer_next = _radix_pair(buffer, tf.clip_by_value(rank, 1, tf.maximum(between, 1)))
+    buffer_kth, buffer_next = radix_kth_key_pair(
+        buffer, tf.clip_by_value(rank, 1, tf.maximum(between, 1))
+    )
     kth = tf.where(rank == 0, high, tf.where(rank <= between, buffer_kth, low))
     next_in_buffer = tf.where(rank == 0, buffer_kth, buffer_next)
     next_kth = tf.where(rank + 1 <= between, next_in_buffer, low)

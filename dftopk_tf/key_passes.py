@@ -155,3 +155,24 @@ def radix_kth_key(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         candidate = tf.bitwise.bitwise_or(kth, tf.constant(1 << bit, tf.int32))
         kth, at_least = settle(candidate, kth, at_least)
     return kth, at_least
+
+
+def radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The k-th and (k+1)-th largest key of every row: ``radix_kth_key`` and one more pass.
+
+    The (k+1)-th equals the k-th when the k-th is tied (more than k keys >= it), else it is the
+    largest real key below the k-th. Needs 1 <= k <= the row's count of real keys; where k equals
+    that count the second key is meaningless (callers mask it).
+
+    Example:
+        >>> keys = order_keys(tf.constant([[0.5, 0.25, 0.5, -0.75]]))
+        >>> kth, next_kth = radix_kth_key_pair(keys, tf.constant([1]))
+        >>> values_of_keys(kth).numpy().tolist(), values_of_keys(next_kth).numpy().tolist()
+        ([0.5], [0.5])
+        >>> kth, next_kth = radix_kth_key_pair(keys, tf.constant([2]))
+        >>> values_of_keys(next_kth).numpy().tolist()
+        [0.25]
+    """
+    kth, at_least_kth = radix_kth_key(keys, k)
+    below_kth = max_key(keys, tf.logical_and(keys < kth[:, tf.newaxis], keys > ABSENT_KEY))
+    return kth, tf.where(at_least_kth > k, kth, below_kth)

@@ -43,9 +43,8 @@ from dftopk_tf.key_passes import (
     ABSENT_KEY,
     MAX_KEY,
     first_true_index,
-    max_key,
     order_keys,
-    radix_kth_key,
+    radix_kth_key_pair,
     row_count,
     values_of_keys,
 )
@@ -63,14 +62,6 @@ AUTO_KERNEL_MAX_K: int = 64
 #: ``selection="auto"``: where it takes no top_k, the sample bracket in rows of at least this many
 #: items (it beat the radix select in 9 of 10 such rows measured), else the radix select.
 AUTO_BRACKET_MIN_N: int = 100_000
-
-
-def _radix_kth_key_pair(keys: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """k-th and (k+1)-th largest key per row of ``keys`` [rows, n]; needs 1 <= k <= real count."""
-    kth, at_least_kth = radix_kth_key(keys, k)
-    # Used only where k < key_count and no tie, so some real key lies below the k-th.
-    below_kth = max_key(keys, tf.logical_and(keys < kth[:, tf.newaxis], keys > ABSENT_KEY))
-    return kth, tf.where(at_least_kth > k, kth, below_kth)
 
 
 def _top_k_kth_key_pair(
@@ -100,10 +91,10 @@ def _key_pair(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Dispatches the search (``k`` clipped to the key count); ``"bracket"`` may fall back."""
     if selection == "bracket":
-        return bracket_kth_key_pair(keys, k, key_count, fallback=_radix_kth_key_pair)
+        return bracket_kth_key_pair(keys, k, key_count)
     if selection == "top_k":
         return _top_k_kth_key_pair(keys, k, requested_k)
-    return _radix_kth_key_pair(keys, k)
+    return radix_kth_key_pair(keys, k)
 
 
 def check_selection(selection: str) -> str:

@@ -465,7 +465,8 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         default=defaults.embedding_init,
         choices=EMBEDDING_INITS,
         help="how the id tables start: uniform U(-0.05, 0.05) or normal N(0, 1) (the official "
-        "models' torch default); default %(default)s",
+        "models' torch default); default %(default)s, which trained better in the method "
+        "comparison (BUILD.md)",
     )
     parser.add_argument(
         "--no-rank-stage",

@@ -16,6 +16,7 @@
       metrics.json        the evaluation (python -m models.training.evaluate, or the end of
                           training)
       data.json           the --data folder it was trained on (the default of serving.export)
+      precision.json      the run's --mixed-precision value (a resumed run must keep it)
 
 To rebuild a trained model: ``CascadeConfig.load(config.json)``, build the model, and
 ``load_weights(weights/cascade)`` (``models.cascade.load_cascade`` does exactly that).
@@ -112,6 +113,35 @@ class ModelDir:
         with open(self.data_record_path) as file:
             return json.load(file)["data"]
 
+    @property
+    def precision_record_path(self) -> str:
+        return os.path.join(self.root, "precision.json")
+
+    def record_precision(self, precision: str) -> None:
+        """Records the run's ``--mixed-precision`` value in ``precision.json``.
+
+        Example:
+            >>> import tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> ModelDir(folder.name).record_precision("mixed_float16")
+            >>> ModelDir(folder.name).recorded_precision()
+            'mixed_float16'
+        """
+        write_json(self.precision_record_path, {"mixed_precision": precision})
+
+    def recorded_precision(self) -> str:
+        """The value recorded by ``record_precision``; "off" for a folder without one (a run
+        from before the flag, which trained in float32).
+
+        Example:
+            >>> ModelDir("/nonexistent").recorded_precision()
+            'off'
+        """
+        if not os.path.isfile(self.precision_record_path):
+            return "off"
+        with open(self.precision_record_path) as file:
+            return json.load(file)["mixed_precision"]
+
     def has_weights(self) -> bool:
         """True when the trained weights are there (training completed).
 
@@ -139,6 +169,7 @@ class ModelDir:
             self.history_path,
             self.metrics_path,
             self.data_record_path,
+            self.precision_record_path,
         ]
 
     def clear(self, protected: Sequence[str] = ()) -> None:

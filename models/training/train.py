@@ -194,9 +194,16 @@ def check_options(options: TrainOptions) -> None:
 
 
 def prepare_model_dir(
-    layout: ModelDir, config: CascadeConfig, overwrite: bool, data_dir: str | None = None
+    layout: ModelDir,
+    config: CascadeConfig,
+    overwrite: bool,
+    data_dir: str | None = None,
+    precision: str = "off",
 ) -> None:
     """Writes ``config.json``, or checks that an interrupted run there used the same settings.
+
+    The settings are the model's config and the ``--mixed-precision`` value (a float16 run's
+    optimizer state is a loss-scaled one's, which another run cannot resume).
 
     A folder with finished training or with another config is refused unless ``overwrite``,
     which clears it first (``ModelDir.clear``: only a model folder, never ``data_dir`` or a
@@ -224,6 +231,12 @@ def prepare_model_dir(
                 f"{layout.root} holds a model trained with other settings (setting: (there, "
                 f"now)): {changed}; use another --model-dir or --overwrite"
             )
+        if layout.recorded_precision() != precision:
+            raise ValueError(
+                f"{layout.root} holds a run with --mixed-precision "
+                f"{layout.recorded_precision()}; resume it with that value, or use another "
+                "--model-dir or --overwrite"
+            )
         if layout.has_weights() and not os.path.isfile(layout.metrics_path):
             raise ValueError(
                 f"{layout.root} holds trained weights but no metrics.json (the run stopped "
@@ -240,6 +253,7 @@ def prepare_model_dir(
         layout.clear(protected=[data_dir] if data_dir else [])
     os.makedirs(layout.root, exist_ok=True)
     config.save(layout.config_path)
+    layout.record_precision(precision)
     if data_dir:
         layout.record_data(data_dir)
 
@@ -308,7 +322,9 @@ def run_training(
     layout = ModelDir(options.model_dir)
     chief = is_chief()
     if chief:
-        prepare_model_dir(layout, config, options.overwrite, options.data_dir)
+        prepare_model_dir(
+            layout, config, options.overwrite, options.data_dir, options.mixed_precision
+        )
 
     keras.utils.set_random_seed(options.seed)
     with strategy.scope(), mixed_precision_policy(options.mixed_precision):
@@ -535,7 +551,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         choices=PRECISION_CHOICES,
         help="train the stages in float16 (GPUs, with loss scaling) or bfloat16 (TPUs, CPUs with "
         "AMX); variables, scores and losses stay float32 (models/training/precision.py). A "
-        "resumed run must keep the same value. Default off",
+        "killed run resumes only with the same value. Default off",
     )
     parser.add_argument(
         "--profile-steps",

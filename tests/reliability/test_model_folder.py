@@ -49,7 +49,22 @@ def test_overwrite_clears_only_our_files_of_a_model_folder(config, tiny_data, tm
     open(layout.weights_prefix + ".index", "w").close()
     (tmp_path / "model" / "notes.txt").write_text("mine")
     prepare_model_dir(layout, config, overwrite=True, data_dir=tiny_data)
-    assert sorted(os.listdir(layout.root)) == ["config.json", "data.json", "notes.txt"]
+    assert sorted(os.listdir(layout.root)) == [
+        "config.json",
+        "data.json",
+        "notes.txt",
+        "precision.json",
+    ]
+
+
+def test_a_run_is_resumed_only_with_its_mixed_precision(config, tiny_data, tmp_path):
+    layout = ModelDir(str(tmp_path / "model"))
+    prepare_model_dir(layout, config, False, tiny_data, precision="mixed_float16")
+    prepare_model_dir(layout, config, False, tiny_data, precision="mixed_float16")  # same: resumes
+    with pytest.raises(ValueError, match="--mixed-precision mixed_float16; resume it with that"):
+        prepare_model_dir(layout, config, False, tiny_data, precision="off")
+    prepare_model_dir(layout, config, True, tiny_data, precision="off")  # --overwrite starts over
+    assert layout.recorded_precision() == "off"
 
 
 def test_a_run_stopped_before_evaluation_names_the_command_that_finishes_it(

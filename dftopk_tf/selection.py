@@ -259,8 +259,9 @@ def kth_key_pair(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """k-th and (k+1)-th largest key per row of ``keys`` [rows, n] (``ABSENT_KEY`` where missing).
 
-    ``selection="auto"`` here (inside a computation that is already compiled or not) takes the
-    no-XLA rule of ``resolve_selection`` for a per-row k: the radix select.
+    ``selection="auto"`` here (inside a computation that is already compiled or not) takes
+    ``resolve_selection``'s rule for a k unknown while the graph is built: the sample bracket in
+    rows of ``AUTO_BRACKET_MIN_N`` items or more, else the radix select.
 
     ``k`` is [rows] (k >= 1); where a row has fewer than k (k+1) real items the k-th ((k+1)-th)
     key is ``ABSENT_KEY``. ``key_count`` [rows], each row's count of keys above ``ABSENT_KEY``,

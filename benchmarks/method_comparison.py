@@ -26,9 +26,11 @@ Each run is a ``RunKey``. Its record (settings, validation and test metrics, ste
 code's commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run
 whose record exists is never trained again, and an interrupted run resumes from its last
 checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
-resumable input). The order of the runs puts the headline first (the DFTopK and NeuralSort sweeps
-and seeds at 0 negatives); the runs that need a best temperature are planned once their sweep is
-complete. ``benchmarks.comparison_report`` turns the records into the report.
+resumable input). The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a
+group, each method's seeds follow its sweep as soon as the sweep is complete, and the group's
+40-negatives runs come before the next group starts, so that a session cut short leaves whole
+answers (a method with its seeds) rather than many half-tuned methods.
+``benchmarks.comparison_report`` turns the records into the report.
 
 Example::
 
@@ -222,7 +224,9 @@ def planned_runs(
 ) -> list[RunKey]:
     """Every run that can be planned from ``records``, in order (done ones included).
 
-    ``mapped`` is {embedding init: {method: official temperature at that start}}.
+    Group by group: each method's sweep, then its seeds (and the init study) once the sweep is
+    complete, then the group's runs at the other negatives settings. ``mapped`` is
+    {embedding init: {method: official temperature at that start}}.
 
     Example:
         >>> mapped = {"uniform": dict.fromkeys(["dftopk", "lcron-neuralsort"], 1.0),
@@ -232,31 +236,33 @@ def planned_runs(
     """
     runs: list[RunKey] = []
     tuned_negatives, *other_negatives = sizes.negatives
-    bests: dict[str, float] = {}
     for group_index, group in enumerate(METHOD_GROUPS):
-        sweeps = {
-            method: method_sweep(records, method, tuned_negatives, mapped["uniform"][method])
-            for method in group
-            if method in mapped["uniform"]
-        }
-        for method, (grid, _) in sweeps.items():
+        bests: dict[str, float] = {}
+        for method in (method for method in group if method in mapped["uniform"]):
+            grid, best = method_sweep(records, method, tuned_negatives, mapped["uniform"][method])
             runs += [RunKey(method, "uniform", t, tuned_negatives, 0) for t in grid]
-        for method, (_, best) in sweeps.items():
             if best is None:
                 continue
             bests[method] = best
-            seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
-            runs += [RunKey(method, "uniform", best, tuned_negatives, seed) for seed in seeds]
+            runs += [
+                RunKey(method, "uniform", best, tuned_negatives, s) for s in _seeds(method, sizes)
+            ]
             if group_index == 0 and method in INIT_STUDY_METHODS:
                 scale = mapped["normal"][method] / mapped["uniform"][method]
                 for temperature in (mapped["normal"][method], _round(best * scale)):
                     runs.append(RunKey(method, "normal", temperature, tuned_negatives, 0))
-    # The other negatives settings reuse the temperature tuned at the first (no second sweep).
-    for negatives in other_negatives:
-        for method, best in bests.items():
-            seeds = sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
-            runs += [RunKey(method, "uniform", best, negatives, seed) for seed in seeds]
+        # The other negatives settings reuse the temperature tuned at the first (no second sweep).
+        for negatives in other_negatives:
+            for method, best in bests.items():
+                runs += [
+                    RunKey(method, "uniform", best, negatives, s) for s in _seeds(method, sizes)
+                ]
     return list(dict.fromkeys(runs))
+
+
+def _seeds(method: str, sizes: ComparisonSizes) -> tuple[int, ...]:
+    """The seeds ``method`` trains with at its best temperature."""
+    return sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
 
 
 def read_records(results_dir: str) -> dict[str, dict]:

@@ -35,8 +35,10 @@ def record(key: RunKey, validation: float, test: float) -> dict:
     }
 
 
-def sweep_records(method: str, best: float, negatives: int = 0) -> dict[str, dict]:
-    grid = sweep_temperatures(method, MAPPED["uniform"][method])
+def sweep_records(
+    method: str, best: float, negatives: int = 0, mapped: dict = MAPPED
+) -> dict[str, dict]:
+    grid = sweep_temperatures(method, mapped["uniform"][method])
     return {
         RunKey(method, "uniform", t, negatives, 0).name(): record(
             RunKey(method, "uniform", t, negatives, 0), 0.5 if t == best else 0.4, 0.45
@@ -94,7 +96,39 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
     finished = method_comparison.run_comparison(str(results), str(tmp_path), max_runs=2)
     assert [RunKey(**key).name() for key in started] == finished
     assert not set(finished) & set(done)
-    assert RunKey(**started[0]) == RunKey("lcron-neuralsort", "uniform", 0.01, 0, 0)
+    # The tuned method's next seed comes before the next method's sweep.
+    assert RunKey(**started[0]) == RunKey("dftopk", "uniform", 0.1, 0, 1)
+
+
+def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() -> None:
+    mapped = {
+        init: {method: 1.0 for group in method_comparison.METHOD_GROUPS for method in group}
+        for init in ("uniform", "normal")
+    }
+    records = {}
+    for method in method_comparison.METHOD_GROUPS[0] + ("lcron-softsort",):
+        records |= sweep_records(method, best=0.1, mapped=mapped)
+    plan = planned_runs(records, SIZES["paper"], mapped)
+    position = {key: index for index, key in enumerate(plan)}
+
+    def first(method: str, **fields) -> int:
+        return min(
+            position[key]
+            for key in plan
+            if key.method == method and all(getattr(key, f) == v for f, v in fields.items())
+        )
+
+    # SoftSort (swept) gets its seeds before LapSum's sweep starts.
+    assert first("lcron-softsort", seed=2) < first("lapsum")
+    # The headline pair's 40-negatives runs come before the next group's first run.
+    assert first("lcron-neuralsort", negatives=40) < first("lcron-softsort", seed=1)
+    assert max(position[k] for k in plan if k.negatives == 40 and k.method == "dftopk") < first(
+        "lcron-softsort", seed=1
+    )
+    # A group's 40-negatives runs come after all its 0-negatives runs.
+    group_one = set(method_comparison.METHOD_GROUPS[1])
+    last_zero = max(position[k] for k in plan if k.method in group_one and k.negatives == 0)
+    assert first("lcron-softsort", negatives=40) > last_zero
 
 
 def test_the_mapped_temperature_follows_the_score_scale() -> None:

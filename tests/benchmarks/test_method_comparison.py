@@ -163,7 +163,7 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
         json.dumps({"mapped": MAPPED, "spreads": spreads})
     )
     records = sweep_records("dftopk", best=0.03) | sweep_records("lcron-neuralsort", best=0.1)
-    for seed, (ours, theirs) in enumerate([(0.50, 0.48), (0.52, 0.49), (0.51, 0.47)]):
+    for seed, (ours, theirs) in enumerate([(0.50, 0.48), (0.52, 0.53), (0.51, 0.47)]):
         for method, temperature, value in [
             ("dftopk", 0.03, ours),
             ("lcron-neuralsort", 0.1, theirs),
@@ -180,8 +180,8 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
         )
     }
     assert rows["dftopk"][1] == 0.03 and rows["dftopk"][2] == 3
-    # neuralsort - dftopk per seed: -0.02, -0.03, -0.04 -> mean -0.03, std 0.01.
-    assert rows["lcron-neuralsort"][-2] == "-0.0300 ± 0.0100 (n=3)"
+    # neuralsort - dftopk per seed: -0.02, +0.01, -0.04 -> mean -0.0167, std 0.0252; one above.
+    assert rows["lcron-neuralsort"][-2] == "-0.0167 ± 0.0252 (n=3, higher on 1)"
     assert "## 0 in-batch training negatives" in text
     assert os.path.isfile(results / "main_neg0.png") and os.path.isfile(results / "sweep_neg0.png")
 

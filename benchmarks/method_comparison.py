@@ -55,7 +55,7 @@ from pipelines.atomic_files import write_json
 #: Methods in the order their runs are planned: the headline pair first, the costly peers last.
 METHOD_GROUPS: tuple[tuple[str, ...], ...] = (
     ("dftopk", "lcron-neuralsort"),
-    ("lcron-softsort", "lapsum", "bce", "tfrs", "dftopk-spread"),
+    ("lcron-softsort", "lapsum", "dftopk-spread", "bce", "tfrs"),
     ("sparse-topk", "lcron-diffsort"),
 )
 #: Methods trained with one seed only (their sweep run).

@@ -43,6 +43,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -364,6 +365,9 @@ def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, 
 def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes_name: str) -> dict:
     """Trains (or resumes) one run, scores it on the validation and test days, saves its record.
 
+    Once the record is written, the run's per-epoch checkpoints are deleted (its final weights
+    stay): 60 runs would otherwise fill the disk.
+
     Example::
 
         train_one(RunKey("dftopk", "uniform", 0.1, 0, 0), "/tmp/w/tfrecords", "/tmp/w",
@@ -429,7 +433,10 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         "evaluated_requests": scores["test"]["evaluation"]["requests"],
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
     write_json(os.path.join(results_dir, "runs", key.name() + ".json"), record)
+    # The per-epoch weights (1.3 GB a run) only served resumption, which the record ends.
+    shutil.rmtree(ModelDir(model_dir).checkpoints_dir, ignore_errors=True)
     return record
 
 

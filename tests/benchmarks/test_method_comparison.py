@@ -131,6 +131,22 @@ def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() ->
     assert first("lcron-softsort", negatives=40) > last_zero
 
 
+def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(tmp_path) -> None:
+    from models.training.model_dir import ModelDir
+
+    work, results = str(tmp_path / "work"), str(tmp_path / "results")
+    key = RunKey("dftopk", "uniform", 0.1, 0, 0)
+    data_dir = method_comparison.prepare_data(work, SIZES["tiny"])
+    record = method_comparison.train_one(key, data_dir, work, results, "tiny")
+    assert record["train_steps"] >= SIZES["tiny"].steps_per_run()
+    for day in ("validation", "test"):
+        assert 0.0 <= record[day]["joint_recall"] <= 1.0
+    assert method_comparison.read_records(results)[key.name()]["test"] == record["test"]
+    layout = ModelDir(os.path.join(work, "models", key.name()))
+    assert layout.has_weights()
+    assert not os.path.exists(layout.checkpoints_dir)  # 1.3 GB a run at the paper's sizes
+
+
 def test_the_mapped_temperature_follows_the_score_scale() -> None:
     ours, official = ScoreSpread(0.002, 0.008), ScoreSpread(0.05, 0.02)
     ratio = np.sqrt(0.002 * 0.008) / np.sqrt(0.05 * 0.02)

@@ -34,7 +34,6 @@ Example:
     ([0.699999988079071], [0.5])
 """
 
-
 import numpy as np
 import tensorflow as tf
 

@@ -6,8 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup_env.sh
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
-echo "[test] ruff check"
+echo "[test] ruff check, ruff format --check"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "[test] full suite under tf-keras (TF_USE_LEGACY_KERAS=1)"
 TF_USE_LEGACY_KERAS=1 .venv/bin/python -m pytest -q tests "$@"
 echo "[test] core library and the Keras 3 examples under Keras 3 (TF_USE_LEGACY_KERAS=0)"

@@ -69,9 +69,7 @@ class RequestLimits:
 
     def __post_init__(self) -> None:
         bad = {
-            name: value
-            for name, value in self.__dict__.items()
-            if not _is_int(value) or value < 1
+            name: value for name, value in self.__dict__.items() if not _is_int(value) or value < 1
         }
         if bad:
             raise ValueError(f"request limits must be integers >= 1, got {bad}")

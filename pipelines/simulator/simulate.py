@@ -153,9 +153,7 @@ class _DayWriter:
         self.root, self.day, self.write = root, day, write
         paths = _day_paths(root, day, with_test_files) if write else {}
         self.streams = {
-            name: _FeatherStream(path)
-            for name, path in paths.items()
-            if name not in _DAY_DICT_DIRS
+            name: _FeatherStream(path) for name, path in paths.items() if name not in _DAY_DICT_DIRS
         }
         self.sequences: dict[int, np.ndarray] = {}
         self.candidates: dict[int, dict[str, np.ndarray]] = {}

@@ -34,8 +34,21 @@ def model_and_data(tmp_path_factory, tiny_data):
 
 
 def export_main(model_dir: str, export_dir: str, *flags: str) -> dict[str, str]:
-    return saved_models.main(["--model-dir", model_dir, "--export-dir", export_dir, "--top-n", "60",
-                        "--m", "20", "--k", "5", *flags])
+    return saved_models.main(
+        [
+            "--model-dir",
+            model_dir,
+            "--export-dir",
+            export_dir,
+            "--top-n",
+            "60",
+            "--m",
+            "20",
+            "--k",
+            "5",
+            *flags,
+        ]
+    )
 
 
 def test_data_of_another_vocabulary_is_refused(model_and_data, tmp_path) -> None:

@@ -34,8 +34,9 @@ def front():
     started = []
 
     def start(delay_s: float = 0.0, max_pending: int = 256):
-        service = FixedService(None, CascadeSizes(20, 10, 5), RequestLimits(), 10.0, {},
-                               max_pending)
+        service = FixedService(
+            None, CascadeSizes(20, 10, 5), RequestLimits(), 10.0, {}, max_pending
+        )
         service.delay_s = delay_s
         server = build_server(service, "127.0.0.1", 0)
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -78,6 +78,5 @@ def test_a_run_stopped_before_evaluation_names_the_command_that_finishes_it(
         prepare_model_dir(layout, config, overwrite=False, data_dir=tiny_data)
     assert (
         "finish it with: python -m models.training.evaluate "
-        f"--data {tiny_data} --model-dir {layout.root}"
-        in str(error.value)
+        f"--data {tiny_data} --model-dir {layout.root}" in str(error.value)
     )

@@ -22,7 +22,5 @@ def test_resumed_equals_uninterrupted_with_epochs_shorter_than_a_pass(tiny_data,
     resumed = run_training(options)
 
     assert resumed.history["loss"] == pytest.approx(straight.history["loss"][2:], rel=1e-5)
-    for ours, theirs in zip(
-        resumed.model.get_weights(), straight.model.get_weights(), strict=True
-    ):
+    for ours, theirs in zip(resumed.model.get_weights(), straight.model.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -366,7 +366,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     """Trains (or resumes) one run, scores it on the validation and test days, saves its record.
 
     Once the record is written, the run's per-epoch checkpoints are deleted (its final weights
-    stay): 60 runs would otherwise fill the disk.
+    stay): 50 runs' checkpoints, 75 GB, filled this machine's disk.
 
     Example::
 
@@ -435,7 +435,8 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     }
     os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
     write_json(os.path.join(results_dir, "runs", key.name() + ".json"), record)
-    # The per-epoch weights (1.3 GB a run) only served resumption, which the record ends.
+    # The per-epoch weights (1.3 GB a run) are no part of the result: a killed run resumes from
+    # backup/, and the record holds the scores.
     shutil.rmtree(ModelDir(model_dir).checkpoints_dir, ignore_errors=True)
     return record
 

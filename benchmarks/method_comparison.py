@@ -266,6 +266,16 @@ def _seeds(method: str, sizes: ComparisonSizes) -> tuple[int, ...]:
     return sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
 
 
+def runs_dir(results_dir: str) -> str:
+    """The folder of the run records under ``results_dir``.
+
+    Example:
+        >>> runs_dir("docs/results/method_comparison")
+        'docs/results/method_comparison/runs'
+    """
+    return os.path.join(results_dir, "runs")
+
+
 def read_records(results_dir: str) -> dict[str, dict]:
     """Every finished run's record under ``results_dir/runs``, by run name.
 
@@ -273,7 +283,7 @@ def read_records(results_dir: str) -> dict[str, dict]:
         >>> read_records("/nonexistent")
         {}
     """
-    folder = os.path.join(results_dir, "runs")
+    folder = runs_dir(results_dir)
     if not os.path.isdir(folder):
         return {}
     records = {}
@@ -389,7 +399,8 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     per_epoch = math.ceil(steps / CHECKPOINTS_PER_PASS)
     model_dir = os.path.join(work_dir, "models", key.name())
     started = time.perf_counter()
-    if ModelDir(model_dir).has_weights() and not os.path.isdir(ModelDir(model_dir).backup_dir):
+    layout = ModelDir(model_dir)
+    if layout.has_weights() and not os.path.isdir(layout.backup_dir):
         model = load_cascade(model_dir)  # trained, stopped before its record was written
     else:
         options = TrainOptions(
@@ -433,11 +444,11 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         "evaluated_requests": scores["test"]["evaluation"]["requests"],
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
-    write_json(os.path.join(results_dir, "runs", key.name() + ".json"), record)
+    os.makedirs(runs_dir(results_dir), exist_ok=True)
+    write_json(os.path.join(runs_dir(results_dir), key.name() + ".json"), record)
     # The per-epoch weights (1.3 GB a run) are no part of the result: a killed run resumes from
     # backup/, and the record holds the scores.
-    shutil.rmtree(ModelDir(model_dir).checkpoints_dir, ignore_errors=True)
+    shutil.rmtree(layout.checkpoints_dir, ignore_errors=True)
     return record
 
 
@@ -462,7 +473,7 @@ def run_comparison(
         run_comparison("/tmp/results", "/tmp/comparison", "tiny", max_runs=1)
     """
     sizes = SIZES[sizes_name]
-    os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
+    os.makedirs(results_dir, exist_ok=True)  # temperature_scale.json; train_one adds runs/
     data_dir = prepare_data(work_dir, sizes)
     mapped = mapped_temperatures(results_dir, data_dir)
     started = time.monotonic()

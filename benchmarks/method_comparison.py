@@ -26,7 +26,9 @@ Each run is a ``RunKey``. Its record (settings, validation and test metrics, ste
 code's commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run
 whose record exists is never trained again, and an interrupted run resumes from its last
 checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
-resumable input). The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a
+resumable input). A record saves the ``models.protocol.PROTOCOL_VERSION`` it was scored under;
+records scored under an older one are scored again from the run's saved model (``rescore_one``)
+before anything trains, since the plan picks temperatures from the scores. The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a
 group, each method's seeds follow its sweep as soon as the sweep is complete, and the group's
 40-negatives runs come before the next group starts, so that a session cut short leaves whole
 answers (a method with its seeds) rather than many half-tuned methods.
@@ -385,7 +387,6 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     """
     from models.cascade import load_cascade
     from models.training.data import read_data_schema, steps_per_pass
-    from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
     from models.training.model_dir import ModelDir
     from models.training.train import TrainOptions, run_training
 
@@ -422,12 +423,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         )
         model = run_training(options).model
     train_seconds = time.perf_counter() - started
-    scores = {
-        name: evaluate_model(
-            model, data_dir, [day], 1024, EVALUATION_NEGATIVES, 42, sizes.eval_batches
-        )
-        for name, day in (("validation", validation_day), ("test", test_day))
-    }
+    scores = _scores(model, data_dir, validation_day, test_day, sizes.eval_batches)
     record = {
         "key": asdict(key),
         "sizes": sizes_name,
@@ -439,9 +435,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         "rank_stage": False,
         "batch_size": sizes.batch_size,
         "train_seconds": round(train_seconds, 1),
-        "validation": _numeric(scores["validation"]),
-        "test": _numeric(scores["test"]),
-        "evaluated_requests": scores["test"]["evaluation"]["requests"],
+        **scores,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     os.makedirs(runs_dir(results_dir), exist_ok=True)
@@ -450,6 +444,82 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     # backup/, and the record holds the scores.
     shutil.rmtree(layout.checkpoints_dir, ignore_errors=True)
     return record
+
+
+def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes_name: str) -> dict:
+    """Scores a finished run's saved model again under the current ``PROTOCOL_VERSION``.
+
+    The record keeps its training fields; its validation and test scores are replaced, and the
+    replaced ones move to ``rescored["previous"]``. A run whose model folder is gone (another
+    machine) has its record removed and trains again.
+
+    Example::
+
+        rescore_one("dftopk-uniform-t0.1-neg0-seed0", "/tmp/w/tfrecords", "/tmp/w",
+                    "/tmp/results", "tiny")["protocol_version"]
+    """
+    from models.cascade import load_cascade
+    from models.training.model_dir import ModelDir
+
+    path = os.path.join(runs_dir(results_dir), name + ".json")
+    with open(path) as file:
+        record = json.load(file)
+    model_dir = os.path.join(work_dir, "models", name)
+    if not ModelDir(model_dir).has_weights():
+        os.remove(path)
+        return train_one(RunKey(**record["key"]), data_dir, work_dir, results_dir, sizes_name)
+    previous = {
+        part: record[part] for part in ("protocol_version", "validation", "test") if part in record
+    }
+    scores = _scores(
+        load_cascade(model_dir),
+        data_dir,
+        record["validation_day"],
+        record["test_day"],
+        SIZES[sizes_name].eval_batches,
+    )
+    record |= scores | {
+        "rescored": {
+            "commit": _git_commit(),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "previous": {"protocol_version": 1} | previous,
+        }
+    }
+    write_json(path, record)
+    return record
+
+
+def stale_records(records: Mapping[str, dict]) -> list[str]:
+    """Names of the records scored under an older ``PROTOCOL_VERSION`` (or none recorded).
+
+    Example:
+        >>> stale_records({"a": {"protocol_version": 1}, "b": {}})
+        ['a', 'b']
+    """
+    from models.protocol import PROTOCOL_VERSION
+
+    return [
+        name
+        for name, record in records.items()
+        if record.get("protocol_version", 1) != PROTOCOL_VERSION
+    ]
+
+
+def _scores(model, data_dir: str, validation_day: str, test_day: str, eval_batches: int) -> dict:
+    """The record's score fields: validation and test metrics, requests, protocol version."""
+    from models.protocol import PROTOCOL_VERSION
+    from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
+
+    scores = {
+        name: evaluate_model(model, data_dir, [day], 1024, EVALUATION_NEGATIVES, 42, eval_batches)
+        for name, day in (("validation", validation_day), ("test", test_day))
+    }
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "validation": _numeric(scores["validation"]),
+        "test": _numeric(scores["test"]),
+        "evaluated_requests": scores["test"]["evaluation"]["requests"],
+    }
 
 
 def _numeric(metrics: Mapping) -> dict[str, float]:
@@ -463,7 +533,7 @@ def run_comparison(
     stop_after_s: float | None = None,
     max_runs: int | None = None,
 ) -> list[str]:
-    """Runs the planned runs without a record, in order, each in its own process.
+    """Rescores stale records, then runs the planned runs without a record, each in a process.
 
     Stops when none is left, after ``max_runs`` runs, or when starting another would begin
     after ``stop_after_s`` seconds. Returns the names of the runs it finished.
@@ -482,29 +552,24 @@ def run_comparison(
         if stop_after_s is not None and time.monotonic() - started > stop_after_s:
             break
         records = read_records(results_dir)
+        # Scores under an older protocol come first: the plan picks temperatures from them.
+        stale = stale_records(records)
         pending = [key for key in planned_runs(records, sizes, mapped) if key.name() not in records]
-        if not pending:
+        if stale:
+            name, task = stale[0], ["--rescore", stale[0]]
+            print(f"[comparison] {len(stale)} to rescore; next {name}", flush=True)
+        elif pending:
+            name, task = pending[0].name(), ["--one", json.dumps(asdict(pending[0]))]
+            print(
+                f"[comparison] {len(records)} done, {len(pending)} planned; next {name}",
+                flush=True,
+            )
+        else:
             break
-        key = pending[0]
-        print(
-            f"[comparison] {len(records)} done, {len(pending)} planned; next {key.name()}",
-            flush=True,
-        )
-        command = [
-            sys.executable,
-            "-m",
-            "benchmarks.method_comparison",
-            "--results",
-            results_dir,
-            "--work",
-            work_dir,
-            "--sizes",
-            sizes_name,
-            "--one",
-            json.dumps(asdict(key)),
-        ]
+        command = [sys.executable, "-m", "benchmarks.method_comparison", "--results"]
+        command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *task]
         subprocess.run(command, check=True)
-        finished.append(key.name())
+        finished.append(name)
     return finished
 
 
@@ -532,7 +597,12 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     )
     parser.add_argument("--max-runs", type=int, default=None, help="finish at most this many runs")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # one run, as JSON
+    parser.add_argument("--rescore", default=None, help=argparse.SUPPRESS)  # one run's name
     arguments = add_entry_flags(parser).parse_args(argv)
+    if arguments.rescore is not None:
+        data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
+        rescore_one(arguments.rescore, data_dir, arguments.work, arguments.results, arguments.sizes)
+        return [arguments.rescore]
     if arguments.one is not None:
         key = RunKey(**json.loads(arguments.one))
         data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])

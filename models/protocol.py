@@ -22,6 +22,13 @@ rank_ndcg@10    the ranking stage's NDCG@10
 called as ``function(labels, *stage scores, k, *keeps)``; ``KERAS_METRICS`` gives its streaming
 Keras metric, built as ``Metric(k, *keeps, name=key)``.
 
+Ties count against the model. The metrics break a tie in scores by lower index, and the converted
+data store each request's candidates in label order (the ranked items first), so a model that
+scores candidates alike would be handed the ground truth by their position: a constant scorer
+would get a joint recall of 1.0. Every function here first reorders the candidates least relevant
+first (``least_relevant_first``), so that a tie between a relevant and a less relevant candidate
+goes to the less relevant one. Scores without ties get the same values in any order.
+
 Example:
     >>> [metric.key for metric in PROTOCOL]
     ['joint_recall', 'recall@10@20', 'recall@10@30', 'ndcg@10', 'kendall_tau', 'rank_ndcg@10']
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from dftopk_tf import NDCG, JointRecall, KendallTau, RecallAtKM
@@ -59,6 +67,10 @@ KENDALL_TAU = "kendall_tau"
 RANK_NDCG = f"rank_ndcg@{NDCG_K}"
 #: Prefix of the keys of the recalls against the simulator's true preference.
 PREFERENCE_PREFIX = "preference_"
+#: Version of how the metrics are computed, saved with scores that must be comparable.
+#: 1: ties broken by the candidates' stored order (which favours the ground truth);
+#: 2: ties count against the model (``least_relevant_first``).
+PROTOCOL_VERSION: int = 2
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,32 @@ KERAS_METRICS: dict[str, type[keras.metrics.Metric]] = {
 }
 
 
+def least_relevant_first(labels: Any, scores: dict) -> tuple[Any, dict]:
+    """``labels`` [batch, n] and every stage's scores reordered by label ascending (stable).
+
+    Works on NumPy arrays and on tensors alike. A NaN label sorts with the padding (it counts as
+    padding in the metrics). After this, the metrics' lower-index tie-break goes against relevance.
+
+    Example:
+        >>> labels, scores = least_relevant_first(np.array([[3.0, 1.0, -1.0]]),
+        ...                                       {"prerank": np.array([[0.5, 0.5, 0.0]])})
+        >>> labels.tolist(), scores["prerank"].tolist()
+        ([[-1.0, 1.0, 3.0]], [[0.0, 0.5, 0.5]])
+    """
+    if isinstance(labels, np.ndarray):
+        order = np.argsort(np.where(np.isnan(labels), -np.inf, labels), axis=-1, kind="stable")
+        return np.take_along_axis(labels, order, axis=-1), {
+            stage: np.take_along_axis(np.asarray(value), order, axis=-1)
+            for stage, value in scores.items()
+        }
+    labels = tf.convert_to_tensor(labels)
+    keys = tf.where(tf.math.is_nan(labels), float("-inf"), labels)
+    order = tf.argsort(keys, axis=-1, direction="ASCENDING", stable=True)
+    return tf.gather(labels, order, batch_dims=1), {
+        stage: tf.gather(value, order, batch_dims=1) for stage, value in scores.items()
+    }
+
+
 def per_request_metrics(metrics_module: ModuleType, labels: Any, scores: dict) -> dict[str, Any]:
     """Every protocol metric per request [batch], by key (NaN where undefined).
 
@@ -163,6 +201,7 @@ def per_request_metrics(metrics_module: ModuleType, labels: Any, scores: dict) -
         >>> float(values["joint_recall"][0]), float(values["kendall_tau"][0])
         (1.0, 1.0)
     """
+    labels, scores = least_relevant_first(labels, _stage_scores(scores))
     return {
         metric.key: metric.per_request(metrics_module, labels, scores)
         for metric in PROTOCOL
@@ -184,6 +223,7 @@ def preference_per_request_metrics(
         >>> sorted(values)
         ['preference_joint_recall', 'preference_recall@10@20', 'preference_recall@10@30']
     """
+    preference, scores = least_relevant_first(preference, _stage_scores(scores))
     return {
         PREFERENCE_PREFIX + metric.key: metric.per_request(metrics_module, preference, scores)
         for metric in PROTOCOL
@@ -229,7 +269,13 @@ def update_streaming_metrics(
         1.0
     """
     streamed = streamed_protocol(tuple(stage for stage in STAGES if stage in scores))
+    labels, scores = least_relevant_first(labels, _stage_scores(scores))
     for metric, keras_metric in zip(streamed, metrics, strict=True):
         stage_scores = [scores[stage] for stage in metric.stages]
         y_pred = stage_scores[0] if len(stage_scores) == 1 else tf.stack(stage_scores, axis=-1)
         keras_metric.update_state(labels, y_pred)
+
+
+def _stage_scores(outputs: dict) -> dict:
+    """The stages' [batch, n] scores in a model's outputs (which may hold other tensors)."""
+    return {stage: outputs[stage] for stage in STAGES if stage in outputs}

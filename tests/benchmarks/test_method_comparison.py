@@ -11,6 +11,7 @@ from benchmarks import comparison_report, method_comparison
 from benchmarks.method_comparison import SIZES, RunKey, planned_runs, sweep_temperatures
 from benchmarks.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
 from models.contract import zero_features
+from models.protocol import PROTOCOL_VERSION
 from pipelines import example_format as fmt
 from pipelines import recflow
 
@@ -32,6 +33,7 @@ def record(key: RunKey, validation: float, test: float) -> dict:
         "validation_day": "d2",
         "test_day": "d3",
         "evaluated_requests": 1024,
+        "protocol_version": PROTOCOL_VERSION,
     }
 
 
@@ -100,6 +102,28 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
     assert RunKey(**started[0]) == RunKey("dftopk", "uniform", 0.1, 0, 1)
 
 
+def test_records_scored_under_an_older_protocol_are_rescored_before_any_training(
+    tmp_path, monkeypatch
+) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    done = sweep_records("dftopk", best=0.1)
+    stale = sorted(done)[:2]
+    for name, value in done.items():
+        if name in stale:
+            del value["protocol_version"]  # scored before versions were saved: version 1
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    started = []
+    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison.subprocess, "run", lambda command, check: started.append(command)
+    )
+    method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1)
+    # The fake rescoring writes nothing, so the first stale record is the one started.
+    assert started[0][-2:] == ["--rescore", stale[0]]
+
+
 def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() -> None:
     mapped = {
         init: {method: 1.0 for group in method_comparison.METHOD_GROUPS for method in group}
@@ -145,6 +169,20 @@ def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(tmp_path)
     layout = ModelDir(os.path.join(work, "models", key.name()))
     assert layout.has_weights()
     assert not os.path.exists(layout.checkpoints_dir)  # 1.3 GB a run at the paper's sizes
+    # Rescoring an old record replaces its scores from the saved model and keeps the old ones.
+    path = os.path.join(results, "runs", key.name() + ".json")
+    with open(path) as file:
+        old = json.load(file)
+    old["test"]["joint_recall"] = 0.999
+    del old["protocol_version"]
+    with open(path, "w") as file:
+        json.dump(old, file)
+    rescored = method_comparison.rescore_one(key.name(), data_dir, work, results, "tiny")
+    assert rescored["protocol_version"] == PROTOCOL_VERSION
+    assert rescored["test"] == record["test"]
+    assert rescored["rescored"]["previous"]["test"]["joint_recall"] == 0.999
+    assert rescored["train_seconds"] == record["train_seconds"]
+    assert method_comparison.stale_records(method_comparison.read_records(results)) == []
 
 
 def test_the_mapped_temperature_follows_the_score_scale() -> None:
@@ -186,9 +224,16 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
         ]:
             key = RunKey(method, "uniform", temperature, 0, seed)
             records[key.name()] = record(key, 0.5 if seed == 0 else 0.0, value)
+    # Two runs scored again: one whose scores moved (a tied scorer), one whose did not.
+    moved, kept = RunKey("dftopk", "uniform", 0.03, 0, 1).name(), sorted(records)[0]
+    for name, before in ((moved, 0.9), (kept, records[kept]["test"]["joint_recall"])):
+        previous = {"validation": records[name]["validation"], "test": {"joint_recall": before}}
+        records[name]["rescored"] = {"previous": previous}
     for name, value in records.items():
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
     text = comparison_report.write_report(str(results))
+    assert "2 runs were scored again" in text and "in 1 of them" in text
+    assert comparison_report.rescoring_rows(records) == [[moved, 0.0, 0.0, 0.9, 0.52, 0.38]]
     rows = {
         row[0]: row
         for row in comparison_report.main_rows(

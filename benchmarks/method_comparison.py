@@ -28,10 +28,12 @@ whose record exists is never trained again, and an interrupted run resumes from 
 checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
 resumable input). A record saves the ``models.protocol.PROTOCOL_VERSION`` it was scored under;
 records scored under an older one are scored again from the run's saved model (``rescore_one``)
-before anything trains, since the plan picks temperatures from the scores. The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a
-group, each method's seeds follow its sweep as soon as the sweep is complete, and the group's
-40-negatives runs come before the next group starts, so that a session cut short leaves whole
-answers (a method with its seeds) rather than many half-tuned methods.
+before anything trains, since the plan picks temperatures from the scores.
+
+The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a group, each
+method's seeds follow its sweep as soon as the sweep is complete, and the group's 40-negatives
+runs come before the next group starts, so that a session cut short leaves whole answers (a
+method with its seeds) rather than many half-tuned methods.
 ``benchmarks.comparison_report`` turns the records into the report.
 
 Example::

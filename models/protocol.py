@@ -28,9 +28,8 @@ scores candidates alike would be handed the ground truth by their position: a co
 would get a joint recall of 1.0. Every function here first reorders the candidates least relevant
 first (``least_relevant_first``), so that a tie between a relevant and a less relevant candidate
 goes to the less relevant one. Scores without ties get the same values in any order. A trained
-model ties too where a request holds the same item twice: about 3% of the simulated validation
-day's requests have a top-10 item that also comes back as an in-batch negative (label 0), and
-the tie between the two copies now goes to the negative one.
+model ties too where a request holds the same item twice (a candidate again among its in-batch
+negatives, with label 0): the tie between the two copies goes to the less relevant one.
 
 Example:
     >>> [metric.key for metric in PROTOCOL]

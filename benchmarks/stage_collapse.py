@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from benchmarks.score_ties import score_ties
 from command_line.entry import add_entry_flags, run_command
 
 #: A step is printed when a stage's gradient norm exceeds this many times its running median.
@@ -29,7 +30,7 @@ SPIKE_FACTOR = 10.0
 
 
 def stage_rows(model, features: dict, gradients: dict) -> dict[str, dict[str, float]]:
-    """Per stage: gradient norm, mean per-request score std, mean distinct scores per request.
+    """Per stage in ``gradients``: its gradient norm and ``benchmarks.score_ties``'s values.
 
     Example:
         >>> from models.cascade import build_cascade
@@ -42,18 +43,10 @@ def stage_rows(model, features: dict, gradients: dict) -> dict[str, dict[str, fl
         >>> rows["prerank"]["distinct"], rows["prerank"]["gradient_norm"]
         (1.0, 0.5)
     """
-    scores = model(features)
-    mask = np.asarray(features["item_mask"])
-    rows = {}
-    for stage, norm in gradients.items():
-        values = np.asarray(scores[stage])
-        real = [values[row][mask[row]] for row in range(mask.shape[0])]
-        rows[stage] = {
-            "gradient_norm": float(norm),
-            "std": float(np.mean([scores_of.std() for scores_of in real])),
-            "distinct": float(np.mean([len(np.unique(scores_of)) for scores_of in real])),
-        }
-    return rows
+    spread = score_ties(model, features)
+    return {
+        stage: {"gradient_norm": float(norm), **spread[stage]} for stage, norm in gradients.items()
+    }
 
 
 def watch(

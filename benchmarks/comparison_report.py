@@ -277,17 +277,17 @@ def rescoring_rows(
         previous = record.get("rescored", {}).get("previous")
         if previous is None:
             continue
-        changes = [
-            abs(record[part][metric] - value)
-            for part in ("validation", "test")
-            for metric, value in previous[part].items()
-            if metric in record[part] and not math.isnan(value + record[part][metric])
-        ]
         joint = [
             (previous[part]["joint_recall"], record[part]["joint_recall"])
             for part in ("validation", "test")
         ]
         if any(abs(after - before) > tolerance for before, after in joint):
+            changes = [
+                abs(record[part][metric] - value)
+                for part in ("validation", "test")
+                for metric, value in previous[part].items()
+                if metric in record[part] and not math.isnan(value + record[part][metric])
+            ]
             values = [*joint[0], *joint[1], max(changes, default=0.0)]
             rows.append([name, *(round(value, 4) for value in values)])
     return rows

@@ -556,18 +556,19 @@ def run_comparison(
         records = read_records(results_dir)
         # Scores under an older protocol come first: the plan picks temperatures from them.
         stale = stale_records(records)
-        pending = [key for key in planned_runs(records, sizes, mapped) if key.name() not in records]
         if stale:
             name, task = stale[0], ["--rescore", stale[0]]
             print(f"[comparison] {len(stale)} to rescore; next {name}", flush=True)
-        elif pending:
+        else:
+            plan = planned_runs(records, sizes, mapped)
+            pending = [key for key in plan if key.name() not in records]
+            if not pending:
+                break
             name, task = pending[0].name(), ["--one", json.dumps(asdict(pending[0]))]
             print(
                 f"[comparison] {len(records)} done, {len(pending)} planned; next {name}",
                 flush=True,
             )
-        else:
-            break
         command = [sys.executable, "-m", "benchmarks.method_comparison", "--results"]
         command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *task]
         subprocess.run(command, check=True)

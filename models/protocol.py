@@ -270,8 +270,8 @@ def update_streaming_metrics(
         >>> float(metrics[0].result())
         1.0
     """
-    streamed = streamed_protocol(tuple(stage for stage in STAGES if stage in scores))
     labels, scores = least_relevant_first(labels, _stage_scores(scores))
+    streamed = streamed_protocol(tuple(scores))
     for metric, keras_metric in zip(streamed, metrics, strict=True):
         stage_scores = [scores[stage] for stage in metric.stages]
         y_pred = stage_scores[0] if len(stage_scores) == 1 else tf.stack(stage_scores, axis=-1)

@@ -16,7 +16,8 @@ ratios to DFTopK, the share of the step that the loss takes, with the machine it
 before issue 17 (``before``: one embedding variable and one gather per id field, the sparse
 embedding gradients de-duplicated by Adam; ``previous_train_step``) and the current step compiled
 whole with XLA (``xla``), and prints their requests per second and the speed-up of the current
-step.
+step; it also times each method's loss alone compiled with XLA, since XLA fuses the permutation
+losses' n x n work and a loss ratio is fair only against each loss's faster form.
 
 ``--mixed-precision mixed_bfloat16`` (or ``mixed_float16``) also times, in the same rounds, each
 method's current step built under that Keras policy (``models.training.precision``), and prints
@@ -90,6 +91,7 @@ class ThroughputRow:
     before_ms: float | None = None
     xla_ms: float | None = None
     mixed_ms: float | None = None
+    loss_xla_ms: float | None = None
 
     @property
     def requests_per_second(self) -> float | None:
@@ -104,6 +106,17 @@ class ThroughputRow:
             400.0
         """
         timed = [ms for ms in (self.step_ms, self.xla_ms) if ms is not None]
+        return min(timed) if timed else None
+
+    @property
+    def best_loss_ms(self) -> float | None:
+        """The faster of the loss alone with and without XLA (without when XLA was not timed).
+
+        Example:
+            >>> ThroughputRow("x", "O(n^2)", 40, 1024, 500.0, 90.0, loss_xla_ms=30.0).best_loss_ms
+            30.0
+        """
+        timed = [ms for ms in (self.loss_ms, self.loss_xla_ms) if ms is not None]
         return min(timed) if timed else None
 
     @property
@@ -188,8 +201,11 @@ def build_trainer(
     return model, tf.function(step, jit_compile=variant == "xla")
 
 
-def loss_step(objective, labels: tf.Tensor, outputs: dict[str, tf.Tensor]):
-    """A ``tf.function`` of the forward and backward of ``objective`` alone on fixed scores.
+def loss_step(
+    objective, labels: tf.Tensor, outputs: dict[str, tf.Tensor], jit_compile: bool = False
+):
+    """A ``tf.function`` of the forward and backward of ``objective`` alone on fixed scores,
+    compiled with XLA when ``jit_compile``.
 
     Returns a callable of no argument giving the loss (its gradients are computed, not kept).
 
@@ -203,7 +219,7 @@ def loss_step(objective, labels: tf.Tensor, outputs: dict[str, tf.Tensor]):
     objective.build(None)
     variables = {name: tf.Variable(value, trainable=True) for name, value in outputs.items()}
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step() -> dict[str, tf.Tensor]:
         with tf.GradientTape() as tape:
             loss = objective(labels, {name: var.read_value() for name, var in variables.items()})
@@ -277,9 +293,9 @@ def run_benchmark(
     """Median training step time of each method on the same batches, interleaved round-robin.
 
     With ``compare`` every method's ``before`` and ``xla`` steps (``build_trainer``) join the
-    same rounds, and with ``mixed_precision`` (a policy name) its ``mixed`` step. With
-    ``profile_dir``, each timed step of the first method is then profiled over 2 more batches
-    into ``profile_dir/<variant>``.
+    same rounds (and its loss alone compiled with XLA the loss rounds), and with
+    ``mixed_precision`` (a policy name) its ``mixed`` step. With ``profile_dir``, each timed
+    step of the first method is then profiled over 2 more batches into ``profile_dir/<variant>``.
 
     Example:
         >>> row = run_benchmark(data_dir, ["lcron-diffsort"], batch_size=8, steps=1, warmup=0,
@@ -309,7 +325,10 @@ def run_benchmark(
             if variant == "after":
                 if outputs is None:  # the same stage scores for every method's loss
                     outputs = model.stage_outputs(batches[0][0])
-                losses[method] = loss_step(model.objective, batches[0][1]["label"], outputs)
+                labels = batches[0][1]["label"]
+                losses[(method, "after")] = loss_step(model.objective, labels, outputs)
+                if compare:
+                    losses[(method, "xla")] = loss_step(model.objective, labels, outputs, True)
     step_ms = interleaved_medians(trainers, [(batch,) for batch in batches], warmup)
     loss_ms = interleaved_medians(losses, [()] * (warmup + steps), warmup)
     if profile_dir is not None:
@@ -324,11 +343,12 @@ def run_benchmark(
             candidates,
             batch_size,
             step_ms.get((method, "after")),
-            loss_ms.get(method),
+            loss_ms.get((method, "after")),
             skipped.get(method, ""),
             step_ms.get((method, "before")),
             step_ms.get((method, "xla")),
             step_ms.get((method, "mixed")),
+            loss_ms.get((method, "xla")),
         )
         for method in methods
     ]
@@ -337,10 +357,11 @@ def run_benchmark(
 def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") -> str:
     """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
-    Rows timed with ``compare`` get four more columns: the ``before`` step's requests per
-    second, the speed-up of the current step over it, the ``xla`` step's requests per second, and
+    Rows timed with ``compare`` get six more columns: the ``before`` step's requests per
+    second, the speed-up of the current step over it, the ``xla`` step's requests per second,
     DFTopK's speed against the method when each runs its faster step (with or without XLA): the
-    fair ratio, since XLA helps some methods' steps on CPU and slows others. Rows timed with a
+    fair ratio, since XLA helps some methods' steps on CPU and slows others; then the loss alone
+    under XLA and the same fair ratio for the loss alone. Rows timed with a
     ``mixed_precision`` policy get two more: that step's requests per second and its speed over
     the float32 step.
 
@@ -360,13 +381,15 @@ def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") 
             "speed-up",
             "XLA: requests / s",
             "dftopk vs method, each at its best",
+            "XLA: loss ms",
+            "loss: dftopk vs method, each at its best",
         ]
     if mixed:
         columns += [f"{mixed_precision}: requests / s", "vs float32"]
     table = []
     for row in rows:
         if row.step_ms is None:
-            extra = (4 if compared else 0) + (2 if mixed else 0)
+            extra = (6 if compared else 0) + (2 if mixed else 0)
             cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * extra
         else:
             # Speed ratios: above 1 is faster than DFTopK.
@@ -386,6 +409,8 @@ def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") 
                     f"{row.before_ms / row.step_ms:.2f}x",
                     f"{row.batch_size / (row.xla_ms / 1000.0):,.0f}",
                     f"{row.best_ms / reference.best_ms:.2f}x" if reference else "-",
+                    f"{row.loss_xla_ms:.1f}",
+                    f"{row.best_loss_ms / reference.best_loss_ms:.2f}x" if reference else "-",
                 ]
             if mixed:
                 cells += [

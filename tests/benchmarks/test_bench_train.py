@@ -3,10 +3,12 @@
 import doctest
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from benchmarks import bench_train
 from models.config import CascadeConfig
+from models.objectives import make_objective
 from pipelines.input import load_schema
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 from tests.models.batches import TINY_LAYERS
@@ -42,17 +44,22 @@ def test_table_compares_each_method_to_dftopk() -> None:
 
 
 def test_compare_table_gives_before_and_xla_speeds_and_the_fair_ratio() -> None:
-    row = bench_train.ThroughputRow("dftopk", "O(n)", 40, 100, 50.0, 10.0, "", 100.0, 25.0)
-    # XLA makes the peer's step faster (100 -> 60 ms): the fair ratio takes 60 against 25.
-    peer = bench_train.ThroughputRow("peer", "O(n^2)", 40, 100, 100.0, 30.0, "", 120.0, 60.0)
+    row = bench_train.ThroughputRow(
+        "dftopk", "O(n)", 40, 100, 50.0, 10.0, "", 100.0, 25.0, loss_xla_ms=12.0
+    )
+    # XLA makes the peer's step faster (100 -> 60 ms): the fair ratio takes 60 against 25; and
+    # its loss (30 -> 15 ms), while dftopk's loss is faster without XLA: 15 against 10.
+    peer = bench_train.ThroughputRow(
+        "peer", "O(n^2)", 40, 100, 100.0, 30.0, "", 120.0, 60.0, loss_xla_ms=15.0
+    )
     header, separator, line, peer_line = bench_train.markdown_table([row, peer]).splitlines()
     assert header.endswith(
         "| before: requests / s | speed-up | XLA: requests / s | dftopk vs method, each at its "
-        "best |"
+        "best | XLA: loss ms | loss: dftopk vs method, each at its best |"
     )
     assert separator.count("---") == header.count(" |")
-    assert line.endswith("| 20% | 1,000 | 2.00x | 4,000 | 1.00x |")
-    assert peer_line.endswith("| 833 | 1.20x | 1,667 | 2.40x |")
+    assert line.endswith("| 20% | 1,000 | 2.00x | 4,000 | 1.00x | 12.0 | 1.00x |")
+    assert peer_line.endswith("| 833 | 1.20x | 1,667 | 2.40x | 15.0 | 1.50x |")
 
 
 def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:
@@ -61,6 +68,21 @@ def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:
         data_dir, ["bce"], batch_size=8, steps=1, warmup=0, compare=True
     )
     assert rows[0].step_ms > 0 and rows[0].before_ms > 0 and rows[0].xla_ms > 0
+    assert rows[0].loss_ms > 0 and rows[0].loss_xla_ms > 0
+
+
+@pytest.mark.parametrize("method", ["dftopk", "lcron-neuralsort", "lapsum"])
+def test_the_loss_under_xla_computes_the_same_loss(method) -> None:
+    # The XLA column times the same loss: its value agrees with the loss without XLA (to float32
+    # rounding: XLA sums in another order, which moves LapSum's loss by about 7e-5).
+    scores = tf.random.stateless_normal([4, 50], seed=[1, 2])
+    outputs = {"retrieval": scores, "prerank": 0.5 * scores, "rank": -scores}
+    labels = tf.cast(tf.range(50)[::-1], tf.float32)[tf.newaxis] * tf.ones([4, 1])
+    plain, compiled = (
+        bench_train.loss_step(make_objective(method), labels, outputs, jit_compile)()["loss"]
+        for jit_compile in (False, True)
+    )
+    np.testing.assert_allclose(float(compiled), float(plain), rtol=2e-4)
 
 
 def test_mixed_precision_times_each_method_under_the_policy_in_the_same_rounds(tmp_path) -> None:

@@ -457,7 +457,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--compare",
         action="store_true",
         help="also time each method's train step as before issue 17 (per-field embedding "
-        "tables, sparse gradients) and the current one compiled with XLA, in the same rounds",
+        "tables, sparse gradients), the current one compiled with XLA and each loss alone "
+        "compiled with XLA, in the same rounds",
     )
     parser.add_argument(
         "--profile-dir",

@@ -511,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
         "ratios are speed relative to DFTopK (above 1: faster)"
         + (
             "; before: the step before issue 17, speed-up: now over before, XLA: the current "
-            "step with jit_compile"
+            "step (or the loss alone) with jit_compile"
             if args.compare
             else ""
         )

@@ -316,8 +316,7 @@ def write_report(results_dir: str, sizes_name: str = "paper") -> str:
         f"{results_dir}` from the run records of `python -m benchmarks.method_comparison "
         f"--results {results_dir} --work WORK` (sizes `{sizes_name}`).",
         "",
-        f"**Status: {done} of the {len(planned)} runs planned so far are done** (runs that "
-        "need a sweep's best temperature are planned when the sweep is complete).",
+        _status_line(done, len(planned)),
         "",
     ]
     stale = stale_records(records)
@@ -417,6 +416,15 @@ def write_report(results_dir: str, sizes_name: str = "paper") -> str:
         with open(temporary, "w") as file:
             file.write(text)
     return text
+
+
+def _status_line(done: int, planned: int) -> str:
+    if done == planned:
+        return f"**Status: all {planned} planned runs are done.**"
+    return (
+        f"**Status: {done} of the {planned} runs planned so far are done** (runs that need a "
+        "sweep's best temperature are planned when the sweep is complete)."
+    )
 
 
 def _rescoring_section(records: Mapping[str, dict]) -> list[str]:

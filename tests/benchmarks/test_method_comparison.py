@@ -233,6 +233,7 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
     text = comparison_report.write_report(str(results))
     assert "2 runs were scored again" in text and "in 1 of them:" in text
+    assert "runs planned so far are done" in text  # the 40-negatives runs are still to run
     assert comparison_report.rescoring_rows(records) == [[moved, 0.0, 0.0, 0.9, 0.52, 0.38]]
     rows = {
         row[0]: row

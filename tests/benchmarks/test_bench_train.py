@@ -1,14 +1,16 @@
 """benchmarks.bench_train: its docstring examples run; the table reads right."""
 
 import doctest
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from benchmarks import bench_train
 from models.config import CascadeConfig
-from models.objectives import make_objective
 from pipelines.input import load_schema
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 from tests.models.batches import TINY_LAYERS
@@ -71,18 +73,46 @@ def test_compare_times_every_variant_on_the_same_batches(tmp_path) -> None:
     assert rows[0].loss_ms > 0 and rows[0].loss_xla_ms > 0
 
 
-@pytest.mark.parametrize("method", ["dftopk", "lcron-neuralsort", "lapsum"])
-def test_the_loss_under_xla_computes_the_same_loss(method) -> None:
+#: Each loss's value without and with XLA, printed as JSON by a separate Python process.
+XLA_LOSS_SCRIPT = """
+import json
+import tensorflow as tf
+from benchmarks.bench_train import loss_step
+from models.objectives import make_objective
+
+scores = tf.random.stateless_normal([4, 50], seed=[1, 2])
+outputs = {"retrieval": scores, "prerank": 0.5 * scores, "rank": -scores}
+labels = tf.cast(tf.range(50)[::-1], tf.float32)[tf.newaxis] * tf.ones([4, 1])
+values = {
+    method: [
+        float(loss_step(make_objective(method), labels, outputs, jit_compile=jit)()["loss"])
+        for jit in (False, True)
+    ]
+    for method in ("dftopk", "lcron-neuralsort", "lapsum")
+}
+print(json.dumps(values))
+"""
+
+
+def test_the_loss_under_xla_computes_the_same_loss() -> None:
     # The XLA column times the same loss: its value agrees with the loss without XLA (to float32
-    # rounding: XLA sums in another order, which moves LapSum's loss by about 7e-5).
-    scores = tf.random.stateless_normal([4, 50], seed=[1, 2])
-    outputs = {"retrieval": scores, "prerank": 0.5 * scores, "rank": -scores}
-    labels = tf.cast(tf.range(50)[::-1], tf.float32)[tf.newaxis] * tf.ones([4, 1])
-    plain, compiled = (
-        bench_train.loss_step(make_objective(method), labels, outputs, jit_compile)()["loss"]
-        for jit_compile in (False, True)
+    # rounding: XLA sums in another order, which moves LapSum's loss by about 7e-5). It runs in its
+    # own process: compiled in the suite's process, these losses made a later XLA train step
+    # (tests/models/test_step_compilation.py) crash TensorFlow 2.21 with a segmentation fault.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-c", XLA_LOSS_SCRIPT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
     )
-    np.testing.assert_allclose(float(compiled), float(plain), rtol=2e-4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(values) == ["dftopk", "lapsum", "lcron-neuralsort"]
+    for plain, compiled in values.values():
+        np.testing.assert_allclose(compiled, plain, rtol=2e-4)
 
 
 def test_mixed_precision_times_each_method_under_the_policy_in_the_same_rounds(tmp_path) -> None:

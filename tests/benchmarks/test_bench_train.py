@@ -1,10 +1,6 @@
 """benchmarks.bench_train: its docstring examples run; the table reads right."""
 
 import doctest
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -13,6 +9,7 @@ from benchmarks import bench_train
 from models.config import CascadeConfig
 from pipelines.input import load_schema
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+from tests.fresh_interpreter import run_python_json
 from tests.models.batches import TINY_LAYERS
 
 
@@ -99,17 +96,7 @@ def test_the_loss_under_xla_computes_the_same_loss() -> None:
     # rounding: XLA sums in another order, which moves LapSum's loss by about 7e-5). It runs in its
     # own process: compiled in the suite's process, these losses made a later XLA train step
     # (tests/models/test_step_compilation.py) crash TensorFlow 2.21 with a segmentation fault.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run(
-        [sys.executable, "-c", XLA_LOSS_SCRIPT],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    values = json.loads(result.stdout.strip().splitlines()[-1])
+    values = run_python_json(XLA_LOSS_SCRIPT)
     assert sorted(values) == ["dftopk", "lapsum", "lcron-neuralsort"]
     for plain, compiled in values.values():
         np.testing.assert_allclose(compiled, plain, rtol=2e-4)

@@ -4,12 +4,7 @@ Values are checked against a NumPy formula and ``dftopk_reference`` (the plain `
 formula); gradients against autodiff of that reference and against ``tf.test.compute_gradient``.
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +12,9 @@ import tensorflow as tf
 
 from dftopk_tf import ops, selection
 from dftopk_tf.keras_compat import keras
+from tests.fresh_interpreter import run_python_json
 
 SELECTIONS = list(selection.SELECTIONS)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOAT32_MAX = np.finfo(np.float32).max
 PADDING_SCORES = np.array(
     [1e30, -1e30, np.inf, -np.inf, np.nan, 0.3, 7.0, FLOAT32_MAX, -FLOAT32_MAX], np.float32
@@ -515,18 +510,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
 
 def test_mirrored_strategy_over_two_cpus_matches_a_single_device():
     # Logical devices must be configured before TensorFlow initialises: a fresh interpreter.
-    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    completed = subprocess.run(
-        [sys.executable, "-c", _MIRRORED_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=REPO_ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result = run_python_json(_MIRRORED_SCRIPT)
     assert result["replicas"] == 2
     # Not bitwise: the kernels vectorise a 2-row and a 4-row batch differently.
     assert max(result["max_difference"]) < 1e-6

@@ -1,8 +1,5 @@
 """In-batch negatives: drawn from other requests' real candidates, labelled and masked right."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -12,6 +9,7 @@ import tensorflow as tf
 from pipelines import example_format as fmt
 from pipelines.labels import STAGE_IN_BATCH_NEGATIVE
 from pipelines.negatives import add_in_batch_negatives, sample_other_candidates
+from tests.fresh_interpreter import run_python
 
 
 def random_batch(batch_size: int, seed: int, empty_rows: tuple[int, ...] = ()):
@@ -151,13 +149,5 @@ CROSS_REPLICA_SCRIPT = textwrap.dedent(
 
 
 def test_cross_replica_negatives_come_from_every_replica():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run(
-        [sys.executable, "-c", CROSS_REPLICA_SCRIPT],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    result = run_python(CROSS_REPLICA_SCRIPT)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]

@@ -199,12 +199,19 @@ def owned_folder(
     """
     _check_kind(kind)
     os.makedirs(path, exist_ok=True)
+    lock_path = os.path.join(path, lock_name(kind))
+    lock_existed = os.path.exists(lock_path)
     lock_file = _acquire_lock(path, kind)
     try:
         marker = read_marker(path, kind)
         is_new = marker is None
         if marker is None:
-            _refuse_foreign_entries(path, kind, writer)
+            try:
+                _refuse_foreign_entries(path, kind, writer)
+            except ForeignFolderError:
+                if not lock_existed:  # leave a foreign folder exactly as it was
+                    os.remove(lock_path)
+                raise
             marker = _new_marker(kind, writer)
         folder = OwnedFolder(path, kind, marker, is_new, lock_file)
         write_json(folder.marker_path, marker)

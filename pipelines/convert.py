@@ -4,7 +4,8 @@ Output layout::
 
     TFREC_DIR/<day>/part-00000-of-00004.tfrecord.gz   one tf.train.Example per request
     TFREC_DIR/<day>/manifest.json                      the day's plan, then its counts
-    TFREC_DIR/schema.json                              feature spec, vocab sizes, counts: last
+    TFREC_DIR/schema.json                              feature spec, vocab sizes, shard sizes
+                                                       and sha256, counts: written last
 
 Days are loaded and validated one after another in this process (``recflow_day``) while worker
 processes encode and write the previous day's shards, so memory holds at most two days. The
@@ -14,8 +15,9 @@ Re-runs are idempotent. Every shard is written under a temporary name and rename
 ``schema.json`` is removed when a run starts and written when it ends, so an interrupted run never
 looks complete. A day's ``manifest.json`` records a fingerprint of its inputs (sizes and mtimes of
 the day's files and ``id_cnt.pkl``, and the shard size): a re-run skips a complete day whose
-fingerprint matches without reading it, rewrites only the missing shards of an unfinished one, and
-starts over a day whose inputs changed.
+fingerprint matches and whose shards verify (size and sha256, ``shard_integrity``) without reading
+its inputs, rewrites only the missing shards of an unfinished one, and starts over a day whose
+inputs changed or whose shards do not verify.
 
 Example:
     python -m pipelines.convert --recflow /tmp/recflow_sim --data /tmp/recflow_tfrec --workers 2
@@ -45,6 +47,7 @@ from pipelines import recflow
 from pipelines.atomic_files import write_json
 from pipelines.recflow_day import load_day
 from pipelines.request_features import request_features
+from pipelines.shard_integrity import SHARD_PATH, shard_record, shard_verifies
 
 MANIFEST_FILE = "manifest.json"
 DEFAULT_REQUESTS_PER_SHARD = 8192
@@ -114,11 +117,15 @@ def _count_written(bar: tqdm, done: Future) -> None:
 
 
 def _is_complete(data_dir: str, manifest: dict[str, Any] | None, fingerprint: dict) -> bool:
+    """True when the day's manifest is complete for these inputs and every shard verifies."""
     return (
         manifest is not None
         and manifest.get("complete") is True
         and manifest.get("fingerprint") == fingerprint
-        and all(os.path.isfile(os.path.join(data_dir, shard)) for shard in manifest["shards"])
+        and all(
+            shard_verifies(os.path.join(data_dir, record[SHARD_PATH]), record)
+            for record in manifest["shard_records"]
+        )
     )
 
 
@@ -171,8 +178,12 @@ def _start_day(
 
 
 def _finish_day(data_dir: str, manifest: dict[str, Any], futures: list[Future]) -> None:
+    """Waits for the day's shards, records their sizes and digests, marks the day complete."""
     for future in futures:
         future.result()
+    manifest["shard_records"] = [
+        shard_record(os.path.join(data_dir, shard), shard) for shard in manifest["shards"]
+    ]
     manifest["complete"] = True
     write_json(os.path.join(data_dir, manifest["day"], MANIFEST_FILE), manifest)
 
@@ -207,6 +218,8 @@ def convert(
     """
     if requests_per_shard < 1:
         raise ValueError(f"requests_per_shard must be >= 1, got {requests_per_shard}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1 (1 writes in this process), got {workers}")
     schema_file = fmt.schema_path(data_dir)
     if os.path.exists(schema_file):  # the completion marker goes until this run completes
         os.remove(schema_file)
@@ -233,8 +246,11 @@ def convert(
                 manifests[day] = previous
                 skipped.append(day)
                 continue
-            if previous is not None and previous.get("fingerprint") != fingerprint:
-                os.remove(manifest_path)  # describes other inputs: start the day over
+            if previous is not None and (
+                previous.get("fingerprint") != fingerprint or previous.get("complete") is True
+            ):
+                # Other inputs, or complete with a shard that does not verify: start over.
+                os.remove(manifest_path)
                 _remove_shards(os.path.dirname(manifest_path))
                 previous = None
             started = _start_day(
@@ -276,7 +292,11 @@ def convert(
         "group_size": fmt.GROUP_SIZE,
         "vocab_sizes": fmt.vocab_sizes(id_counts),
         "days": {
-            day: {key: manifests[day][key] for key in ("requests", "shards", "missing_rank_index")}
+            day: {
+                "requests": manifests[day]["requests"],
+                "shards": manifests[day]["shard_records"],
+                "missing_rank_index": manifests[day]["missing_rank_index"],
+            }
             for day in days
         },
         "counts": {

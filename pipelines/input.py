@@ -1,4 +1,4 @@
-"""The tf.data input pipeline the models consume: ``make_dataset`` and ``load_schema``.
+"""The tf.data input pipeline the models consume: ``make_dataset``.
 
 Reads the shards written by ``python -m pipelines.convert``: days one after another in the given
 order, each day's shards read interleaved (and shuffled when ``shuffle``), record shuffling,
@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from dftopk_tf.masking import PADDING_LABEL
 from pipelines import example_format as fmt
+from pipelines.data_schema import load_schema_file, shard_paths
 from pipelines.labels import protocol_labels, stage_ids
 from pipelines.negatives import add_in_batch_negatives
 
@@ -50,26 +51,13 @@ DEFAULT_CYCLE_LENGTH = 4
 _READ_BUFFER_BYTES = 1 << 20
 
 
-def load_schema(data_dir: str) -> dict[str, Any]:
-    """Reads the ``schema.json`` of a converted folder: feature spec, vocab sizes, days, counts.
-
-    ``vocab_sizes`` maps every field (``schema["columns"]`` names them per feature) to its
-    embedding table size, including the padding 0 and one out-of-vocabulary bucket.
-
-    Example:
-        >>> load_schema(data_dir)["columns"]["user"]
-        ['user_id', 'device_id', 'gender', 'age', 'province']
-    """
-    return fmt.load_schema(data_dir)
-
-
 def features_and_labels(
     parsed: dict[str, tf.Tensor], has_preference: bool
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Turns parsed examples (``example_format.parse_examples``) into a contract batch.
 
     Example:
-        >>> files = fmt.shard_paths(data_dir, load_schema(data_dir), ["2024-01-13"])
+        >>> files = shard_paths(data_dir, load_schema_file(data_dir), ["2024-01-13"])
         >>> serialized = next(iter(tf.data.TFRecordDataset(files, fmt.COMPRESSION).batch(2)))
         >>> features, labels = features_and_labels(fmt.parse_examples(serialized, True), True)
         >>> labels["label"].shape
@@ -114,7 +102,7 @@ def _pipeline_shards(
     rng = np.random.default_rng(seed)
     per_day = []
     for day in days:
-        shards = fmt.shard_paths(data_dir, schema, [day])
+        shards = shard_paths(data_dir, schema, [day])
         per_day.append([shards[i] for i in rng.permutation(len(shards))] if shuffle else shards)
     split_records = pipelines > 1 and sum(len(shards) for shards in per_day) < pipelines
     if pipelines == 1 or split_records:
@@ -170,7 +158,7 @@ def make_dataset(
             f"batch_size must be >= 1 and negatives_per_request >= 0, got {batch_size} and "
             f"{negatives_per_request}"
         )
-    schema = load_schema(data_dir) if schema is None else schema
+    schema = load_schema_file(data_dir) if schema is None else schema
     days = list(days) if days is not None else list(schema["days"])
     has_preference = bool(schema["has_preference"])
     pipelines, pipeline_id = 1, 0

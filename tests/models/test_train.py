@@ -13,7 +13,7 @@ from models.tf_keras import keras
 from models.training import evaluate, train
 from models.training.model_dir import ModelDir
 from models.training.train import TrainOptions, run_training, training_input
-from pipelines import example_format
+from pipelines import data_schema
 from tests.models.batches import COLUMNS, VOCAB_SIZES
 
 METRIC_KEYS = {
@@ -81,9 +81,9 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys, mon
     assert os.listdir(layout.backup_dir)
 
     schema_reads = []
-    read_schema = example_format.load_schema
+    read_schema = data_schema.load_schema_file
     monkeypatch.setattr(
-        example_format, "load_schema", lambda path: schema_reads.append(path) or read_schema(path)
+        data_schema, "load_schema_file", lambda path: schema_reads.append(path) or read_schema(path)
     )
     recorder = EpochRecorder()
     result = run_training(options, callbacks=[recorder])

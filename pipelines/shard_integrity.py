@@ -90,7 +90,8 @@ def verify_shard(path: str, record: dict[str, object]) -> None:
     try:
         stat = os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: the shard listed in schema.json is missing; {reconvert}")
+        missing = f"{path}: the shard listed in schema.json is missing; {reconvert}"
+        raise FileNotFoundError(missing) from None
     if stat.st_size != record[SHARD_BYTES]:
         raise ShardIntegrityError(
             f"{path}: the shard has {stat.st_size} bytes, schema.json records "

@@ -114,6 +114,51 @@ def _pipeline_shards(
     return mine, False
 
 
+def _read_days(
+    per_day: Sequence[Sequence[str]], cycle_length: int, ordered: bool
+) -> tf.data.Dataset | None:
+    """The serialized records of the days' shards, day after day (None without any shard)."""
+    day_records = [
+        tf.data.Dataset.from_tensor_slices(list(shards)).interleave(
+            lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
+            cycle_length=max(1, min(cycle_length, len(shards))),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=ordered,
+        )
+        for shards in per_day
+        if shards
+    ]
+    return functools.reduce(tf.data.Dataset.concatenate, day_records) if day_records else None
+
+
+def _contract_batches(
+    serialized_batches: tf.data.Dataset,
+    has_preference: bool,
+    negatives_per_request: int,
+    seed: int,
+    deterministic: bool,
+) -> tf.data.Dataset:
+    """Batches of serialized records -> contract ``(features, labels)``, with negatives."""
+    batches = serialized_batches.map(
+        lambda serialized: features_and_labels(
+            fmt.parse_examples(serialized, has_preference), has_preference
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if not negatives_per_request:
+        return batches
+    return batches.enumerate().map(
+        lambda index, batch: add_in_batch_negatives(
+            *batch,
+            negatives_per_request,
+            tf.stack([tf.constant(seed, tf.int64), index]),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+
+
 def make_dataset(
     data_dir: str,
     batch_size: int,
@@ -170,41 +215,20 @@ def make_dataset(
         data_dir, schema, days, shuffle, seed, pipelines, pipeline_id
     )
     # Record splitting needs the same record order in every pipeline.
-    ordered = deterministic or split_records
-    day_records = [
-        tf.data.Dataset.from_tensor_slices(shards).interleave(
-            lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
-            cycle_length=max(1, min(cycle_length, len(shards))),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=ordered,
-        )
-        for shards in per_day
-        if shards
-    ]
-    if not day_records:
+    records = _read_days(per_day, cycle_length, deterministic or split_records)
+    if records is None:
         raise ValueError(f"{data_dir}: no shards for days {days}")
-    records = functools.reduce(tf.data.Dataset.concatenate, day_records)
     if split_records:
         records = records.shard(pipelines, pipeline_id)
     if shuffle:
         records = records.shuffle(shuffle_buffer, seed=pipeline_seed)
-    batches = records.batch(batch_size, drop_remainder=drop_remainder).map(
-        lambda serialized: features_and_labels(
-            fmt.parse_examples(serialized, has_preference), has_preference
-        ),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
+    batches = _contract_batches(
+        records.batch(batch_size, drop_remainder=drop_remainder),
+        has_preference,
+        negatives_per_request,
+        pipeline_seed,
+        deterministic,
     )
-    if negatives_per_request:
-        batches = batches.enumerate().map(
-            lambda index, batch: add_in_batch_negatives(
-                *batch,
-                negatives_per_request,
-                tf.stack([tf.constant(pipeline_seed, tf.int64), index]),
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
-        )
     options = tf.data.Options()
     options.deterministic = deterministic
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -522,14 +522,8 @@ def _day_complete(out_dir: str, day: str, with_test_files: bool) -> bool:
     return all(os.path.isfile(path) for path in _day_paths(out_dir, day, with_test_files).values())
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
-
-    Example:
-        >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
-        ...       "--quiet"])
-        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
-    """
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``main``, every flag explained."""
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.simulator.simulate",
         description="Write a simulated dataset in RecFlow's exact layout (all_stage/, realshow/, "
@@ -582,7 +576,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         "days; a folder the simulator did not write is never written into)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = add_entry_flags(parser).parse_args(argv)
+    return add_entry_flags(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
+
+    Example:
+        >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
+        ...       "--quiet"])
+        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
+    """
+    args = _parser().parse_args(argv)
     summary = simulate(
         args.out,
         args.days,

@@ -200,7 +200,17 @@ def _check_layout(schema: dict[str, Any]) -> None:
     _require(schema["compression"] == fmt.COMPRESSION, "compression", f"must be {fmt.COMPRESSION}")
     expected_features = fmt.feature_spec(schema["has_preference"])
     _require(schema["features"] == expected_features, "features", f"must be {expected_features}")
-    _require(schema["columns"] == fmt.COLUMNS, "columns", f"must be {fmt.COLUMNS}")
+    _require(
+        sorted(schema["columns"]) == sorted(fmt.COLUMNS),
+        "columns",
+        f"must have the groups {list(fmt.COLUMNS)}",
+    )
+    for group, fields in fmt.COLUMNS.items():
+        _require(
+            schema["columns"][group] == fields,
+            f"columns.{group}",
+            f"is {schema['columns'][group]}, the batch contract (docs/CONTRACTS.md) has {fields}",
+        )
     stages = list(recflow.TRAINING_STAGES)
     _require(schema["stage_groups"] == stages, "stage_groups", f"must be {stages}")
     _require(schema["group_size"] == fmt.GROUP_SIZE, "group_size", f"must be {fmt.GROUP_SIZE}")

@@ -88,7 +88,7 @@ TAMPERINGS = {
     ),
     "other columns": (
         lambda s: s["columns"]["user"].pop(),
-        "columns must be",
+        "columns.user is ['user_id', 'device_id', 'gender', 'age'], the batch contract",
     ),
 }
 

@@ -144,6 +144,8 @@ def _is_complete(data_dir: str, manifest: dict[str, Any] | None, fingerprint: di
         manifest is not None
         and manifest.get("complete") is True
         and manifest.get("fingerprint") == fingerprint
+        and isinstance(manifest.get("shard_records"), list)
+        and len(manifest["shard_records"]) == len(manifest.get("shards", ()))
         and all(
             shard_verifies(os.path.join(data_dir, record[SHARD_PATH]), record)
             for record in manifest["shard_records"]

@@ -14,7 +14,12 @@ import pytest
 from command_line.entry import USER_ERROR_EXIT_CODE, run_command
 from pipelines import recflow
 from pipelines.convert import convert, main
-from pipelines.owned_folder import FolderBusyError, ForeignFolderError, read_marker
+from pipelines.owned_folder import (
+    FolderBusyError,
+    ForeignFolderError,
+    owned_folder,
+    read_marker,
+)
 from pipelines.simulator.simulate import simulate
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
@@ -90,6 +95,15 @@ def test_convert_refuses_a_folder_mixing_simulated_and_real_days(simulated, tmp_
     with pytest.raises(recflow.RecFlowError, match="2024-01-15"):
         convert_small(mixed, out, days=["2024-01-13"])  # the mix is refused whatever is asked
     assert not os.path.exists(os.path.join(out, "schema.json"))
+
+
+def test_a_simulation_into_a_folder_being_simulated_fails_at_once(tmp_path) -> None:
+    root = str(tmp_path / "sim")
+    with owned_folder(root, kind="recflow", writer="pipelines.simulator.simulate"):
+        with pytest.raises(FolderBusyError, match=f"process {os.getpid()} "):
+            small_simulation(root)
+    small_simulation(root)  # the lock is released with its holder
+    assert read_marker(root, "recflow")["writer"] == "pipelines.simulator.simulate"
 
 
 def test_convert_refuses_a_data_folder_it_did_not_write(simulated, tmp_path) -> None:

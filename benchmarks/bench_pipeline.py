@@ -16,7 +16,7 @@ Usage:
     python -m benchmarks.bench_pipeline --days 2 --requests-per-day 20000 --workers 2
 
 Example:
-    >>> model = DinStandIn(load_schema(data_dir))
+    >>> model = DinStandIn(read_data_schema(data_dir))
     >>> features, labels = next(iter(make_dataset(data_dir, 4)))
     >>> model(features).shape
     TensorShape([4, 40])
@@ -39,7 +39,8 @@ from benchmarks.machine import machine_description
 from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines.convert import convert
-from pipelines.input import load_schema, make_dataset
+from pipelines.data_schema import read_data_schema
+from pipelines.input import make_dataset
 from pipelines.simulator.simulate import simulate
 
 REQUIRED_MARGIN = 5.0
@@ -56,7 +57,7 @@ class DinStandIn(tf.keras.Model):
     (5 x 8): 21 x 8 = 168 inputs -> 128 -> 128 -> 32 -> 1.
 
     Example:
-        >>> model = DinStandIn(load_schema(data_dir))
+        >>> model = DinStandIn(read_data_schema(data_dir))
         >>> model(features).shape  # features: a make_dataset batch of 8
         TensorShape([8, 40])
     """
@@ -143,7 +144,7 @@ def training_step(model: DinStandIn) -> Any:
     """A compiled training step: sigmoid cross-entropy of the scores against rank_pos, Adam.
 
     Example:
-        >>> step = training_step(DinStandIn(load_schema(data_dir)))
+        >>> step = training_step(DinStandIn(read_data_schema(data_dir)))
         >>> float(step(features, labels)) > 0
         True
     """
@@ -168,7 +169,7 @@ def step_seconds(step: Any, batches: Any, steps: int) -> float:
     """Median seconds of ``steps`` training steps over ``batches`` (an iterator), after warm-up.
 
     Example:
-        >>> step = training_step(DinStandIn(load_schema(data_dir)))
+        >>> step = training_step(DinStandIn(read_data_schema(data_dir)))
         >>> step_seconds(step, iter([(features, labels)] * 3), steps=2) > 0
         True
     """
@@ -222,7 +223,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
         )
     )
 
-    schema = load_schema(data_dir)
+    schema = read_data_schema(data_dir)
     for negatives in args.negatives:
         candidates = fmt.NUM_CANDIDATES + negatives
         shape = f"B={args.batch}, N={candidates}"

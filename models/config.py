@@ -196,7 +196,7 @@ class CascadeConfig:
 
     @classmethod
     def from_schema(cls, schema: dict[str, Any], **settings: Any) -> "CascadeConfig":
-        """A config for the data described by ``schema`` (``pipelines.input.load_schema``).
+        """A config for the data described by ``schema`` (``data_schema.read_data_schema``).
 
         Example:
             >>> from pipelines import example_format as fmt, recflow

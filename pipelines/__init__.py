@@ -11,9 +11,11 @@ Modules, in the order data flows through them:
 - ``convert`` (``python -m pipelines.convert``): RecFlow days -> sharded GZIP TFRecords.
 - ``simulator.simulated_tfrecords``: a small simulated dataset, converted, in one call (examples,
   tests).
-- ``example_format``: the TFRecord feature names, the ``tf.train.Example`` encoder and parser, and
-  ``schema.json``.
-- ``input``: ``make_dataset`` (the tf.data pipeline the models consume) and ``load_schema``.
+- ``example_format``: the TFRecord feature names, the ``tf.train.Example`` encoder and parser.
+- ``shard_integrity``: each shard's size and sha256, recorded by convert and checked by readers.
+- ``data_schema``: ``read_data_schema``, the validated ``schema.json`` of a converted folder, and
+  ``shard_paths``, its checked shard files.
+- ``input``: ``make_dataset`` (the tf.data pipeline the models consume).
 - ``labels`` and ``negatives``: the protocol's per-item labels and in-batch negative sampling.
 
 Example:

@@ -4,7 +4,8 @@ Output layout::
 
     TFREC_DIR/<day>/part-00000-of-00004.tfrecord.gz   one tf.train.Example per request
     TFREC_DIR/<day>/manifest.json                      the day's plan, then its counts
-    TFREC_DIR/schema.json                              feature spec, vocab sizes, counts: last
+    TFREC_DIR/schema.json                              feature spec, vocab sizes, shard sizes
+                                                       and sha256, counts: written last
 
 Days are loaded and validated one after another in this process (``recflow_day``) while worker
 processes encode and write the previous day's shards, so memory holds at most two days. The
@@ -14,8 +15,14 @@ Re-runs are idempotent. Every shard is written under a temporary name and rename
 ``schema.json`` is removed when a run starts and written when it ends, so an interrupted run never
 looks complete. A day's ``manifest.json`` records a fingerprint of its inputs (sizes and mtimes of
 the day's files and ``id_cnt.pkl``, and the shard size): a re-run skips a complete day whose
-fingerprint matches without reading it, rewrites only the missing shards of an unfinished one, and
-starts over a day whose inputs changed.
+fingerprint matches and whose shards verify (size and sha256, ``shard_integrity``) without reading
+its inputs, rewrites only the missing shards of an unfinished one, and starts over a day whose
+inputs changed or whose shards do not verify.
+
+The output folder carries a ``.dftopk-data.json`` marker (``pipelines.owned_folder``) and is locked
+while a conversion writes it: a second conversion into it fails at once, naming the first one's
+process, and a non-empty folder without the marker is refused untouched. A simulated RecFlow
+folder that also holds days its simulator did not write is refused, naming the days.
 
 Example:
     python -m pipelines.convert --recflow /tmp/recflow_sim --data /tmp/recflow_tfrec --workers 2
@@ -43,14 +50,18 @@ from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines import recflow
 from pipelines.atomic_files import write_json
+from pipelines.owned_folder import OwnedFolder, marker_name, owned_folder, read_marker
 from pipelines.recflow_day import load_day
 from pipelines.request_features import request_features
+from pipelines.shard_integrity import SHARD_PATH, shard_record, shard_verifies
 
 MANIFEST_FILE = "manifest.json"
 DEFAULT_REQUESTS_PER_SHARD = 8192
 _SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _SOURCE_FOLDERS = (recflow.ALL_STAGE_DIR, recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
+#: The writer named in the output's ``.dftopk-data.json`` marker.
+WRITER = "pipelines.convert"
 
 
 @dataclass(frozen=True)
@@ -113,36 +124,71 @@ def _count_written(bar: tqdm, done: Future) -> None:
         bar.update(done.result())
 
 
+@dataclass
+class _ShardWriting:
+    """Where and how this run writes shards: the claimed folder, shard size, workers, progress."""
+
+    folder: OwnedFolder
+    requests_per_shard: int
+    submit: Callable[..., Future]
+    bar: tqdm
+
+    @property
+    def data_dir(self) -> str:
+        return self.folder.path
+
+
 def _is_complete(data_dir: str, manifest: dict[str, Any] | None, fingerprint: dict) -> bool:
+    """True when the day's manifest is complete for these inputs and every shard verifies."""
     return (
         manifest is not None
         and manifest.get("complete") is True
         and manifest.get("fingerprint") == fingerprint
-        and all(os.path.isfile(os.path.join(data_dir, shard)) for shard in manifest["shards"])
+        and isinstance(manifest.get("shard_records"), list)
+        and len(manifest["shard_records"]) == len(manifest.get("shards", ()))
+        and all(
+            shard_verifies(os.path.join(data_dir, record[SHARD_PATH]), record)
+            for record in manifest["shard_records"]
+        )
     )
 
 
-def _start_day(
+def _previous_manifest(
+    data_dir: str, day: str, fingerprint: dict[str, Any]
+) -> tuple[bool, dict[str, Any] | None]:
+    """(complete, manifest) of an earlier run's ``day``; a day to start over is cleared first."""
+    manifest_path = os.path.join(data_dir, day, MANIFEST_FILE)
+    previous = _read_manifest(manifest_path)
+    if _is_complete(data_dir, previous, fingerprint):
+        return True, previous
+    if previous is not None and (
+        previous.get("fingerprint") != fingerprint or previous.get("complete") is True
+    ):
+        # Other inputs, or complete with a shard that does not verify: start over.
+        os.remove(manifest_path)
+        _remove_shards(os.path.dirname(manifest_path))
+        previous = None
+    return False, previous
+
+
+def _plan_day(
+    writing: _ShardWriting,
     root: str,
-    data_dir: str,
     day: str,
     id_counts: dict[str, int],
-    requests_per_shard: int,
     fingerprint: dict[str, Any],
-    previous: dict[str, Any] | None,
-    submit: Callable[..., Future],
-    bar: tqdm,
-) -> tuple[dict[str, Any], list[Future]]:
-    """Loads ``day``, writes its plan, submits its missing shards; returns (manifest, futures)."""
+    resumed: bool,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Loads ``day`` and writes its plan (an incomplete manifest); returns it and the features."""
     loaded = load_day(root, day)
     features, out_of_vocabulary = request_features(loaded, id_counts)
     requests = len(features[fmt.REQUEST_ID])
-    count = max(1, -(-requests // requests_per_shard))
-    shards = shard_names(day, count)
-    day_dir = os.path.join(data_dir, day)
+    shards = shard_names(day, max(1, -(-requests // writing.requests_per_shard)))
+    day_dir = os.path.join(writing.data_dir, day)
+    writing.folder.record(day)
     os.makedirs(day_dir, exist_ok=True)
-    # ``previous`` can only be a plan for these same inputs: its finished shards are kept.
-    _remove_shards(day_dir, keep=[os.path.basename(s) for s in shards] if previous else [])
+    # A resumed plan is for these same inputs: its finished shards are kept.
+    _remove_shards(day_dir, keep=[os.path.basename(s) for s in shards] if resumed else [])
     manifest = {
         "day": day,
         "fingerprint": fingerprint,
@@ -154,27 +200,137 @@ def _start_day(
         "complete": False,
     }
     write_json(os.path.join(day_dir, MANIFEST_FILE), manifest)
-    bar.total = (bar.total or 0) + requests
+    return manifest, features
+
+
+def _submit_shards(
+    writing: _ShardWriting, shards: Sequence[str], features: dict[str, np.ndarray]
+) -> list[Future]:
+    """Submits the shards not yet on disk; counts those that are as done."""
+    writing.bar.total = (writing.bar.total or 0) + len(features[fmt.REQUEST_ID])
     futures = []
     for index, shard in enumerate(shards):
-        rows = slice(index * requests_per_shard, (index + 1) * requests_per_shard)
-        size = len(features[fmt.REQUEST_ID][rows])
-        path = os.path.join(data_dir, shard)
+        rows = slice(index * writing.requests_per_shard, (index + 1) * writing.requests_per_shard)
+        path = os.path.join(writing.data_dir, shard)
         if os.path.isfile(path):
-            bar.update(size)
+            writing.bar.update(len(features[fmt.REQUEST_ID][rows]))
             continue
         part = {name: np.ascontiguousarray(values[rows]) for name, values in features.items()}
-        future = submit(fmt.write_shard, path, part)
-        future.add_done_callback(functools.partial(_count_written, bar))
+        future = writing.submit(fmt.write_shard, path, part)
+        future.add_done_callback(functools.partial(_count_written, writing.bar))
         futures.append(future)
-    return manifest, futures
+    return futures
 
 
 def _finish_day(data_dir: str, manifest: dict[str, Any], futures: list[Future]) -> None:
+    """Waits for the day's shards, records their sizes and digests, marks the day complete."""
     for future in futures:
         future.result()
+    manifest["shard_records"] = [
+        shard_record(os.path.join(data_dir, shard), shard) for shard in manifest["shards"]
+    ]
     manifest["complete"] = True
     write_json(os.path.join(data_dir, manifest["day"], MANIFEST_FILE), manifest)
+
+
+def _write_days(
+    writing: _ShardWriting, root: str, days: Sequence[str], id_counts: dict[str, int]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Converts ``days``, loading one while the workers write the previous one's shards.
+
+    Returns the complete manifests by day and the days skipped as already complete.
+    """
+    manifests: dict[str, dict[str, Any]] = {}
+    skipped = []
+    pending: tuple[dict[str, Any], list[Future]] | None = None
+    for day in days:
+        fingerprint = _fingerprint(root, day, writing.requests_per_shard)
+        complete, previous = _previous_manifest(writing.data_dir, day, fingerprint)
+        if complete:
+            manifests[day] = previous
+            skipped.append(day)
+            continue
+        manifest, features = _plan_day(
+            writing, root, day, id_counts, fingerprint, resumed=previous is not None
+        )
+        futures = _submit_shards(writing, manifest["shards"], features)
+        del features
+        if pending is not None:
+            _finish_day(writing.data_dir, *pending)
+        pending = manifest, futures
+        manifests[day] = manifest
+    if pending is not None:
+        _finish_day(writing.data_dir, *pending)
+    return manifests, skipped
+
+
+def _schema(
+    root: str, id_counts: dict[str, int], days: Sequence[str], manifests: dict[str, dict]
+) -> dict[str, Any]:
+    """The ``schema.json`` of the converted ``days`` (``pipelines.data_schema.DataSchema``)."""
+    out_of_vocabulary: dict[str, int] = {}
+    for manifest in manifests.values():
+        for field, count in manifest["out_of_vocabulary"].items():
+            out_of_vocabulary[field] = out_of_vocabulary.get(field, 0) + count
+    has_preference = all(manifest["has_preference"] for manifest in manifests.values())
+    return {
+        "format": fmt.FORMAT_NAME,
+        "version": fmt.FORMAT_VERSION,
+        "source": os.path.abspath(root),
+        "compression": fmt.COMPRESSION,
+        "features": fmt.feature_spec(has_preference),
+        "has_preference": has_preference,
+        "columns": {group: list(fields) for group, fields in fmt.COLUMNS.items()},
+        "stage_groups": list(recflow.TRAINING_STAGES),
+        "group_size": fmt.GROUP_SIZE,
+        "vocab_sizes": fmt.vocab_sizes(id_counts),
+        "days": {
+            day: {
+                "requests": manifests[day]["requests"],
+                "shards": manifests[day]["shard_records"],
+                "missing_rank_index": manifests[day]["missing_rank_index"],
+            }
+            for day in days
+        },
+        "counts": {
+            "requests": sum(manifest["requests"] for manifest in manifests.values()),
+            "shards": sum(len(manifest["shards"]) for manifest in manifests.values()),
+            "missing_rank_index": sum(m["missing_rank_index"] for m in manifests.values()),
+            "out_of_vocabulary": out_of_vocabulary,
+        },
+    }
+
+
+def _refuse_mixed_recflow(root: str, days: Sequence[str]) -> None:
+    """Refuses a simulated RecFlow folder holding days its simulator did not write."""
+    marker = read_marker(root, "recflow")
+    if marker is None:
+        return
+    listed = set(marker["manifest"])
+    unlisted = [
+        day
+        for day in sorted(set(days) | set(recflow.list_days(root)))
+        if any(
+            os.path.relpath(recflow.day_file(root, folder, day), root) not in listed
+            for folder in _SOURCE_FOLDERS
+        )
+    ]
+    if unlisted:
+        raise recflow.RecFlowError(
+            f"{root}: a simulated RecFlow folder (it has {marker_name('recflow')}) that also "
+            f"holds days its simulator did not write: {', '.join(unlisted)}; convert simulated "
+            "and real days from separate folders"
+        )
+
+
+def _checked_days(root: str, days: Sequence[str] | None) -> list[str]:
+    """The days to convert (default: all), after checking their files exist and are not mixed."""
+    days = list(days) if days else recflow.list_days(root)
+    if not days:
+        raise recflow.RecFlowError(f"{root}/{recflow.ALL_STAGE_DIR}: no days to convert")
+    recflow.require_day_files(root, _SOURCE_FOLDERS, days)
+    _refuse_mixed_recflow(root, days)
+    return days
 
 
 def convert(
@@ -189,15 +345,18 @@ def convert(
 
     Args:
         recflow_root: a RecFlow root (published or simulated).
-        data_dir: the converted TFRecord folder to write (created; an earlier conversion there
-            is resumed).
+        data_dir: the converted TFRecord folder to write: new, empty, or one this command wrote
+            (its ``.dftopk-data.json`` marker), whose conversion is then resumed. It is locked
+            while the conversion runs.
         days: days to convert, ``YYYY-MM-DD`` (default: every day in ``all_stage/``).
         workers: processes that encode and write shards (default: CPU count); 1 writes in this
             process.
         requests_per_shard: requests per TFRecord file.
         progress: show a tqdm progress bar.
 
-    Raises ``recflow.RecFlowError`` naming the file and the problem for bad input.
+    Raises ``recflow.RecFlowError`` naming the file and the problem for bad input, and
+    ``owned_folder.FolderError`` for a ``data_dir`` that another process is writing or that
+    holds files this command did not write.
 
     Example:
         >>> summary = convert(recflow_root, os.path.join(tmp_dir, "one_day"), days=["2024-01-13"],
@@ -207,86 +366,29 @@ def convert(
     """
     if requests_per_shard < 1:
         raise ValueError(f"requests_per_shard must be >= 1, got {requests_per_shard}")
-    schema_file = fmt.schema_path(data_dir)
-    if os.path.exists(schema_file):  # the completion marker goes until this run completes
-        os.remove(schema_file)
-    days = list(days) if days else recflow.list_days(recflow_root)
-    if not days:
-        raise recflow.RecFlowError(f"{recflow_root}/{recflow.ALL_STAGE_DIR}: no days to convert")
-    recflow.require_day_files(recflow_root, _SOURCE_FOLDERS, days)
-    id_counts = recflow.read_id_counts(recflow_root)
-    os.makedirs(data_dir, exist_ok=True)
-
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1 (1 writes in this process), got {workers}")
     workers = workers or os.cpu_count() or 1
-    executor: Executor | None = worker_pool(workers) if workers > 1 else None
-    submit = executor.submit if executor else _run_here
-    manifests: dict[str, dict[str, Any]] = {}
-    skipped = []
-    bar = tqdm(total=0, unit="req", desc="convert", disable=not progress)
-    pending: tuple[dict[str, Any], list[Future]] | None = None
-    try:
-        for day in days:
-            fingerprint = _fingerprint(recflow_root, day, requests_per_shard)
-            manifest_path = os.path.join(data_dir, day, MANIFEST_FILE)
-            previous = _read_manifest(manifest_path)
-            if _is_complete(data_dir, previous, fingerprint):
-                manifests[day] = previous
-                skipped.append(day)
-                continue
-            if previous is not None and previous.get("fingerprint") != fingerprint:
-                os.remove(manifest_path)  # describes other inputs: start the day over
-                _remove_shards(os.path.dirname(manifest_path))
-                previous = None
-            started = _start_day(
-                recflow_root,
-                data_dir,
-                day,
-                id_counts,
-                requests_per_shard,
-                fingerprint,
-                previous,
-                submit,
-                bar,
-            )
-            if pending is not None:
-                _finish_day(data_dir, *pending)
-            pending = started
-            manifests[day] = started[0]
-        if pending is not None:
-            _finish_day(data_dir, *pending)
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        bar.close()
-
-    out_of_vocabulary: dict[str, int] = {}
-    for manifest in manifests.values():
-        for field, count in manifest["out_of_vocabulary"].items():
-            out_of_vocabulary[field] = out_of_vocabulary.get(field, 0) + count
-    has_preference = all(manifest["has_preference"] for manifest in manifests.values())
-    schema = {
-        "format": fmt.FORMAT_NAME,
-        "version": fmt.FORMAT_VERSION,
-        "source": os.path.abspath(recflow_root),
-        "compression": fmt.COMPRESSION,
-        "features": fmt.feature_spec(has_preference),
-        "has_preference": has_preference,
-        "columns": {group: list(fields) for group, fields in fmt.COLUMNS.items()},
-        "stage_groups": list(recflow.TRAINING_STAGES),
-        "group_size": fmt.GROUP_SIZE,
-        "vocab_sizes": fmt.vocab_sizes(id_counts),
-        "days": {
-            day: {key: manifests[day][key] for key in ("requests", "shards", "missing_rank_index")}
-            for day in days
-        },
-        "counts": {
-            "requests": sum(manifest["requests"] for manifest in manifests.values()),
-            "shards": sum(len(manifest["shards"]) for manifest in manifests.values()),
-            "missing_rank_index": sum(m["missing_rank_index"] for m in manifests.values()),
-            "out_of_vocabulary": out_of_vocabulary,
-        },
-    }
-    write_json(schema_file, schema)
+    with owned_folder(data_dir, kind="data", writer=WRITER) as folder:
+        schema_file = fmt.schema_path(data_dir)
+        if os.path.exists(schema_file):  # the completion marker goes until this run completes
+            os.remove(schema_file)
+        days = _checked_days(recflow_root, days)
+        id_counts = recflow.read_id_counts(recflow_root)
+        executor: Executor | None = worker_pool(workers) if workers > 1 else None
+        bar = tqdm(total=0, unit="req", desc="convert", disable=not progress)
+        writing = _ShardWriting(
+            folder, requests_per_shard, executor.submit if executor else _run_here, bar
+        )
+        try:
+            manifests, skipped = _write_days(writing, recflow_root, days, id_counts)
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+        schema = _schema(recflow_root, id_counts, days, manifests)
+        folder.record(fmt.SCHEMA_FILE)
+        write_json(schema_file, schema)
     return ConversionSummary(
         days=days,
         requests=schema["counts"]["requests"],

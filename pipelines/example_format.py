@@ -1,4 +1,4 @@
-"""The converted TFRecord format: feature names, the Example encoder and parser, ``schema.json``.
+"""The converted TFRecord format: feature names, the Example encoder and parser.
 
 One ``tf.train.Example`` per request, every feature a flat list (row-major):
 
@@ -22,16 +22,13 @@ sequence mask is not stored. Ids at or beyond their ``id_cnt.pkl`` count map to 
 out-of-vocabulary bucket (``count + 1``); ``vocab_sizes`` include the padding 0 and that bucket.
 
 Example:
-    >>> schema = load_schema(data_dir)
-    >>> paths = shard_paths(data_dir, schema, ["2024-01-13"])
+    >>> paths = tf.io.gfile.glob(os.path.join(data_dir, "2024-01-13", "*" + SHARD_SUFFIX))
     >>> serialized = next(iter(tf.data.TFRecordDataset(paths, COMPRESSION).batch(4)))
-    >>> parse_examples(serialized, schema["has_preference"])[ITEMS].shape
+    >>> parse_examples(serialized, has_preference=True)[ITEMS].shape
     TensorShape([4, 40, 8])
 """
 
-import json
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +39,8 @@ from pipelines.atomic_files import atomic_path
 
 SCHEMA_FILE = "schema.json"
 FORMAT_NAME = "dftopk-recflow-tfrecord"
-FORMAT_VERSION = 1
+#: 2: schema.json records each shard's size and sha256 (``pipelines.shard_integrity``).
+FORMAT_VERSION = 2
 COMPRESSION = "GZIP"
 SHARD_SUFFIX = ".tfrecord.gz"
 
@@ -249,56 +247,3 @@ def feature_spec(has_preference: bool) -> dict[str, dict[str, Any]]:
     if has_preference:
         spec[PREFERENCE] = {"dtype": "float32", "shape": list(PREFERENCE_SHAPE)}
     return spec
-
-
-def load_schema(path: str) -> dict[str, Any]:
-    """Reads and checks the ``schema.json`` of a converted folder (or the file itself).
-
-    Raises ``FileNotFoundError`` when it is absent (the conversion did not finish: the file is
-    written last) and ``ValueError`` when it is not this format.
-
-    Example:
-        >>> load_schema(data_dir)["vocab_sizes"][recflow.GENDER]
-        5
-    """
-    file = path if path.endswith(".json") else schema_path(path)
-    if not os.path.isfile(file):
-        raise FileNotFoundError(
-            f"{file}: no schema.json; the conversion did not finish (schema.json is written "
-            "last) or this is not a converted TFRecord folder (python -m pipelines.convert)"
-        )
-    with open(file) as handle:
-        try:
-            schema = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{file}: not valid JSON ({error})") from error
-    if schema.get("format") != FORMAT_NAME or schema.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{file}: format {schema.get('format')!r} version {schema.get('version')!r}, "
-            f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
-        )
-    return schema
-
-
-def shard_paths(data_dir: str, schema: dict[str, Any], days: Sequence[str]) -> list[str]:
-    """Returns the shard files of ``days`` in day order, checking the days and files exist.
-
-    Example:
-        >>> paths = shard_paths(data_dir, load_schema(data_dir), ["2024-01-13"])
-        >>> [os.path.relpath(path, data_dir) for path in paths][:2]
-        ['2024-01-13/part-00000-of-00003.tfrecord.gz',
-         '2024-01-13/part-00001-of-00003.tfrecord.gz']
-    """
-    paths = []
-    for day in days:
-        if day not in schema["days"]:
-            raise ValueError(
-                f"{schema_path(data_dir)}: day {day!r} was not converted "
-                f"(converted: {', '.join(schema['days'])})"
-            )
-        for shard in schema["days"][day]["shards"]:
-            path = os.path.join(data_dir, shard)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: shard listed in schema.json is missing")
-            paths.append(path)
-    return paths

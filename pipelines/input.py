@@ -1,4 +1,4 @@
-"""The tf.data input pipeline the models consume: ``make_dataset`` and ``load_schema``.
+"""The tf.data input pipeline the models consume: ``make_dataset``.
 
 Reads the shards written by ``python -m pipelines.convert``: days one after another in the given
 order, each day's shards read interleaved (and shuffled when ``shuffle``), record shuffling,
@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from dftopk_tf.masking import PADDING_LABEL
 from pipelines import example_format as fmt
+from pipelines.data_schema import load_schema_file, shard_paths
 from pipelines.labels import protocol_labels, stage_ids
 from pipelines.negatives import add_in_batch_negatives
 
@@ -50,26 +51,13 @@ DEFAULT_CYCLE_LENGTH = 4
 _READ_BUFFER_BYTES = 1 << 20
 
 
-def load_schema(data_dir: str) -> dict[str, Any]:
-    """Reads the ``schema.json`` of a converted folder: feature spec, vocab sizes, days, counts.
-
-    ``vocab_sizes`` maps every field (``schema["columns"]`` names them per feature) to its
-    embedding table size, including the padding 0 and one out-of-vocabulary bucket.
-
-    Example:
-        >>> load_schema(data_dir)["columns"]["user"]
-        ['user_id', 'device_id', 'gender', 'age', 'province']
-    """
-    return fmt.load_schema(data_dir)
-
-
 def features_and_labels(
     parsed: dict[str, tf.Tensor], has_preference: bool
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Turns parsed examples (``example_format.parse_examples``) into a contract batch.
 
     Example:
-        >>> files = fmt.shard_paths(data_dir, load_schema(data_dir), ["2024-01-13"])
+        >>> files = shard_paths(data_dir, load_schema_file(data_dir), ["2024-01-13"])
         >>> serialized = next(iter(tf.data.TFRecordDataset(files, fmt.COMPRESSION).batch(2)))
         >>> features, labels = features_and_labels(fmt.parse_examples(serialized, True), True)
         >>> labels["label"].shape
@@ -114,7 +102,7 @@ def _pipeline_shards(
     rng = np.random.default_rng(seed)
     per_day = []
     for day in days:
-        shards = fmt.shard_paths(data_dir, schema, [day])
+        shards = shard_paths(data_dir, schema, [day])
         per_day.append([shards[i] for i in rng.permutation(len(shards))] if shuffle else shards)
     split_records = pipelines > 1 and sum(len(shards) for shards in per_day) < pipelines
     if pipelines == 1 or split_records:
@@ -124,6 +112,51 @@ def _pipeline_shards(
         mine.append([s for i, s in enumerate(shards, position) if i % pipelines == pipeline_id])
         position += len(shards)
     return mine, False
+
+
+def _read_days(
+    per_day: Sequence[Sequence[str]], cycle_length: int, ordered: bool
+) -> tf.data.Dataset | None:
+    """The serialized records of the days' shards, day after day (None without any shard)."""
+    day_records = [
+        tf.data.Dataset.from_tensor_slices(list(shards)).interleave(
+            lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
+            cycle_length=max(1, min(cycle_length, len(shards))),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=ordered,
+        )
+        for shards in per_day
+        if shards
+    ]
+    return functools.reduce(tf.data.Dataset.concatenate, day_records) if day_records else None
+
+
+def _contract_batches(
+    serialized_batches: tf.data.Dataset,
+    has_preference: bool,
+    negatives_per_request: int,
+    seed: int,
+    deterministic: bool,
+) -> tf.data.Dataset:
+    """Batches of serialized records -> contract ``(features, labels)``, with negatives."""
+    batches = serialized_batches.map(
+        lambda serialized: features_and_labels(
+            fmt.parse_examples(serialized, has_preference), has_preference
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if not negatives_per_request:
+        return batches
+    return batches.enumerate().map(
+        lambda index, batch: add_in_batch_negatives(
+            *batch,
+            negatives_per_request,
+            tf.stack([tf.constant(seed, tf.int64), index]),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
 
 
 def make_dataset(
@@ -170,7 +203,7 @@ def make_dataset(
             f"batch_size must be >= 1 and negatives_per_request >= 0, got {batch_size} and "
             f"{negatives_per_request}"
         )
-    schema = load_schema(data_dir) if schema is None else schema
+    schema = load_schema_file(data_dir) if schema is None else schema
     days = list(days) if days is not None else list(schema["days"])
     has_preference = bool(schema["has_preference"])
     pipelines, pipeline_id = 1, 0
@@ -182,41 +215,20 @@ def make_dataset(
         data_dir, schema, days, shuffle, seed, pipelines, pipeline_id
     )
     # Record splitting needs the same record order in every pipeline.
-    ordered = deterministic or split_records
-    day_records = [
-        tf.data.Dataset.from_tensor_slices(shards).interleave(
-            lambda file: tf.data.TFRecordDataset(file, fmt.COMPRESSION, _READ_BUFFER_BYTES),
-            cycle_length=max(1, min(cycle_length, len(shards))),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=ordered,
-        )
-        for shards in per_day
-        if shards
-    ]
-    if not day_records:
+    records = _read_days(per_day, cycle_length, deterministic or split_records)
+    if records is None:
         raise ValueError(f"{data_dir}: no shards for days {days}")
-    records = functools.reduce(tf.data.Dataset.concatenate, day_records)
     if split_records:
         records = records.shard(pipelines, pipeline_id)
     if shuffle:
         records = records.shuffle(shuffle_buffer, seed=pipeline_seed)
-    batches = records.batch(batch_size, drop_remainder=drop_remainder).map(
-        lambda serialized: features_and_labels(
-            fmt.parse_examples(serialized, has_preference), has_preference
-        ),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
+    batches = _contract_batches(
+        records.batch(batch_size, drop_remainder=drop_remainder),
+        has_preference,
+        negatives_per_request,
+        pipeline_seed,
+        deterministic,
     )
-    if negatives_per_request:
-        batches = batches.enumerate().map(
-            lambda index, batch: add_in_batch_negatives(
-                *batch,
-                negatives_per_request,
-                tf.stack([tf.constant(pipeline_seed, tf.int64), index]),
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
-        )
     options = tf.data.Options()
     options.deterministic = deterministic
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -78,6 +78,18 @@ class _AllStageDigest:
     preference_rows: pd.DataFrame | None
 
 
+def _require_finite_preference(path: str, batch: dict[str, np.ndarray], first_row: int) -> None:
+    """Refuses NaN or infinite ``true_preference``: evaluation would report them as metrics."""
+    bad = ~np.isfinite(batch[recflow.TRUE_PREFERENCE])
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise recflow.RecFlowError(
+            f"{path}: {int(bad.sum())} rows have a non-finite {recflow.TRUE_PREFERENCE}, the "
+            f"first at row {first_row + index} (request {batch[recflow.REQUEST_ID][index]}: "
+            f"{batch[recflow.TRUE_PREFERENCE][index]}); fix or drop these rows and convert again"
+        )
+
+
 def _digest_all_stage(path: str) -> _AllStageDigest:
     """Reads ``all_stage`` batch by batch, keeping what the conversion needs."""
     with_preference = recflow.TRUE_PREFERENCE in recflow.feather_column_names(path)
@@ -85,7 +97,11 @@ def _digest_all_stage(path: str) -> _AllStageDigest:
     columns = [*recflow.REQUEST_COLUMNS, recflow.VIDEO_ID, recflow.RANK_POS, recflow.RANK_INDEX]
     columns += [recflow.TRUE_PREFERENCE] if with_preference else []
     firsts, ranks, preferences = [], [], []
+    first_row = 0
     for batch in recflow.iter_feather_batches(path, columns):
+        if with_preference:
+            _require_finite_preference(path, batch, first_row)
+        first_row += len(batch[recflow.REQUEST_ID])
         _, first = np.unique(batch[recflow.REQUEST_ID], return_index=True)
         firsts.append({name: batch[name][first] for name in recflow.REQUEST_COLUMNS})
         ranked = batch[recflow.RANK_POS] == 1
@@ -123,8 +139,9 @@ def load_day(root: str, day: str, max_items: int = STAGE_GROUP_SIZE) -> RecFlowD
     """Loads and validates one day of a RecFlow root.
 
     Raises ``recflow.RecFlowError`` naming the file for a missing file or column, a wrong dtype,
-    a corrupt feather or pickle, request ids of ``all_stage`` missing from either dict, or a
-    ``rank_pos`` video with a ``rank_index`` outside [0, 29].
+    a corrupt feather or pickle, request ids of ``all_stage`` missing from either dict, a
+    ``rank_pos`` video with a ``rank_index`` outside [0, 29], or a NaN or infinite
+    ``true_preference`` (naming its row).
 
     Example:
         >>> load_day(recflow_root, "2024-01-14").missing_rank_index

@@ -18,43 +18,16 @@ Example:
 """
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
 
-from models.config import check_schema_columns
 from models.tf_keras import keras
-from pipelines.input import load_schema, make_dataset
 
-CONVERT_HINT = (
-    "write one with: python -m pipelines.simulator.simulate --out SIM_DIR ... && "
-    "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
-)
-
-
-def read_data_schema(data_dir: str) -> dict[str, Any]:
-    """The schema of a converted TFRecord folder, after checking the folder and its contents.
-
-    Raises ``FileNotFoundError`` for a missing folder or schema.json and ``ValueError`` for an
-    empty folder, a folder without requests, or a schema that does not match the batch contract.
-
-    Example:
-        >>> read_data_schema("/no/such/folder/missing")
-        Traceback (most recent call last):
-        ...
-        FileNotFoundError: ...missing: no such data folder; write one with: ...
-    """
-    if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"{data_dir}: no such data folder; {CONVERT_HINT}")
-    if not os.listdir(data_dir):
-        raise ValueError(f"{data_dir}: the data folder is empty; {CONVERT_HINT}")
-    schema = load_schema(data_dir)
-    if not schema.get("days") or not schema.get("counts", {}).get("requests"):
-        raise ValueError(f"{data_dir}: the data holds no requests; {CONVERT_HINT}")
-    check_schema_columns(schema.get("columns", {}), schema.get("vocab_sizes", {}))
-    return schema
+# Re-exported for serving/ and benchmarks/, which import it from here.
+from pipelines.data_schema import read_data_schema as read_data_schema
+from pipelines.input import make_dataset
 
 
 def split_days(

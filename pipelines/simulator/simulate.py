@@ -14,10 +14,15 @@ an interrupted run. The output is deterministic for a given seed and ``--chunk-s
 ``simulation.json`` in the output records the settings (seed, start day, requests per day, world
 size, chunk size) and the days written. A re-run with the same settings rewrites no complete day
 (its files and their modification times stay, so ``pipelines.convert`` skips it too) and writes
-only the missing ones; a run with other settings is refused unless ``--overwrite``, which first
-deletes the files of the recorded days. ``others/id_cnt.pkl`` (the same for the same settings) stays
-when the settings match. A RecFlow folder without ``simulation.json`` (e.g. the
-published data) is never written into without ``--overwrite``.
+only the missing ones; a run with other settings is refused unless ``--overwrite``.
+``others/id_cnt.pkl`` (the same for the same settings) stays when the settings match.
+
+The output carries a ``.dftopk-recflow.json`` marker (``pipelines.owned_folder``) whose manifest
+lists every file the simulator wrote, and is locked while a run writes it. A non-empty folder
+without the marker (e.g. the published data) is never written into, with or without
+``--overwrite``; ``--overwrite`` deletes only the files the manifest lists; and a run that would
+replace a file the manifest does not list is refused. ``pipelines.convert`` reads the manifest
+to refuse a folder that mixes simulated days with days the simulator did not write.
 
 Example:
     python -m pipelines.simulator.simulate --out /tmp/recflow_sim --days 3 \
@@ -39,6 +44,7 @@ from tqdm import tqdm
 from command_line.entry import add_entry_flags, run_command
 from pipelines import recflow
 from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json, write_pickle
+from pipelines.owned_folder import ForeignFolderError, OwnedFolder, marker_name, owned_folder
 from pipelines.simulator.simulated_cascade import (
     CascadeOutcome,
     CascadeShape,
@@ -70,6 +76,8 @@ _DAY_FEATHER_DIRS = (recflow.ALL_STAGE_DIR, recflow.REALSHOW_DIR)
 _DAY_DICT_DIRS = (recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
 #: The settings record in the output root (see the module docstring).
 SETTINGS_FILE = "simulation.json"
+#: The writer named in the output's ``.dftopk-recflow.json`` marker.
+WRITER = "pipelines.simulator.simulate"
 
 
 @dataclass(frozen=True)
@@ -298,6 +306,56 @@ def _day_requests(
     return columns, hours
 
 
+@dataclass
+class _Simulation:
+    """The simulated world and the state it carries from day to day."""
+
+    world: SimulatedWorld
+    models: StageModels
+    history: BehaviourHistory
+    shape: CascadeShape
+    day_seeds: list[np.random.SeedSequence]
+
+    @classmethod
+    def create(cls, size: WorldSize, seed: int, names: Sequence[str]) -> "_Simulation":
+        seeds = np.random.SeedSequence(seed).spawn(len(names) + 1)
+        setup_rng = np.random.default_rng(seeds[0])
+        start = day_start_epoch(names[0])
+        world = SimulatedWorld.create(size, setup_rng, start)
+        models = StageModels.create(size.items, setup_rng)
+        history = BehaviourHistory.warm_start(world, setup_rng, start)
+        return cls(world, models, history, CascadeShape(), seeds[1:])
+
+    def simulate_day(
+        self, writer: "_DayWriter", day_index: int, requests: int, chunk_size: int, bar: tqdm
+    ) -> tuple[int, int]:
+        """Simulates (and, unless ``writer.write`` is False, writes) one day; returns row counts."""
+        rng = np.random.default_rng(self.day_seeds[day_index])
+        first_request_id = 1 + day_index * requests
+        columns, hours = _day_requests(self.world, writer.day, requests, first_request_id, rng)
+        rows = shown = 0
+        try:
+            for first in range(0, requests, chunk_size):
+                part = slice(first, first + chunk_size)
+                chunk_rows, chunk_shown = _simulate_chunk(
+                    self.world,
+                    self.models,
+                    self.history,
+                    {name: values[part] for name, values in columns.items()},
+                    hours[part],
+                    rng,
+                    writer,
+                    self.shape,
+                )
+                rows, shown = rows + chunk_rows, shown + chunk_shown
+                bar.update(len(hours[part]))
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        return rows, shown
+
+
 def simulate(
     out_dir: str,
     days: int,
@@ -323,7 +381,8 @@ def simulate(
         items: number of videos (default: RecFlow's videos per request, at least 5,000).
         chunk_size: requests simulated at once; behaviour sequences advance between chunks.
         progress: show a tqdm progress bar.
-        overwrite: replace a simulation written with other settings (refused otherwise).
+        overwrite: replace a simulation written with other settings (refused otherwise); only
+            the files this simulator wrote there are deleted.
 
     Example:
         >>> out = os.path.join(tmp_dir, "two_days")
@@ -339,56 +398,33 @@ def simulate(
     names = day_names(start_day, days)
     size = scaled_world_size(days * requests_per_day, users, items)
     settings = simulation_settings(seed, names[0], requests_per_day, size, chunk_size)
-    done_days = _prepare_output(out_dir, settings, overwrite)
-    id_count_path = os.path.join(out_dir, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE)
-    done = [day in done_days and _day_complete(out_dir, day, day == names[-1]) for day in names]
-    if all(done) and os.path.isfile(id_count_path):
-        return SimulationSummary(names, days * requests_per_day, 0, 0, 0.0, skipped_days=names)
-
-    seeds = np.random.SeedSequence(seed).spawn(days + 1)
-    setup_rng = np.random.default_rng(seeds[0])
-    world = SimulatedWorld.create(size, setup_rng, day_start_epoch(names[0]))
-    models = StageModels.create(size.items, setup_rng)
-    history = BehaviourHistory.warm_start(world, setup_rng, day_start_epoch(names[0]))
-    shape = CascadeShape()
-
-    rows = shown = 0
-    bar = tqdm(total=days * requests_per_day, unit="req", desc="simulate", disable=not progress)
-    for day_index, day in enumerate(names):
-        rng = np.random.default_rng(seeds[day_index + 1])
-        columns, hours = _day_requests(
-            world, day, requests_per_day, 1 + day_index * requests_per_day, rng
-        )
-        last = day_index == days - 1
-        if all(done[day_index:]):
-            break  # the following days are on disk: no history to carry forward
-        writer = _DayWriter(out_dir, day, with_test_files=last, write=not done[day_index])
-        try:
-            for first in range(0, requests_per_day, chunk_size):
-                part = slice(first, first + chunk_size)
-                chunk_rows, chunk_shown = _simulate_chunk(
-                    world,
-                    models,
-                    history,
-                    {name: values[part] for name, values in columns.items()},
-                    hours[part],
-                    rng,
-                    writer,
-                    shape,
-                )
-                rows, shown = rows + chunk_rows, shown + chunk_shown
-                bar.update(len(hours[part]))
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-        if not done[day_index]:
-            done_days.append(day)
-            write_json(os.path.join(out_dir, SETTINGS_FILE), {**settings, "days": done_days})
-        bar.set_postfix(day=day)
-    bar.close()
-    if not os.path.isfile(id_count_path):  # kept when there: the same settings, the same counts
-        write_pickle(id_count_path, size.id_counts())
+    with owned_folder(out_dir, kind="recflow", writer=WRITER) as folder:
+        done_days = _prepare_output(folder, settings, names, overwrite)
+        done = [day in done_days and _day_complete(out_dir, day, day == names[-1]) for day in names]
+        id_count_path = os.path.join(out_dir, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE)
+        if all(done) and os.path.isfile(id_count_path):
+            return SimulationSummary(names, days * requests_per_day, 0, 0, 0.0, skipped_days=names)
+        simulation = _Simulation.create(size, seed, names)
+        bar = tqdm(total=days * requests_per_day, unit="req", desc="simulate", disable=not progress)
+        rows = shown = 0
+        for day_index, day in enumerate(names):
+            if all(done[day_index:]):
+                break  # the following days are on disk: no history to carry forward
+            last = day_index == days - 1
+            if not done[day_index]:
+                folder.record(*_relative_day_paths(out_dir, day, last))
+            writer = _DayWriter(out_dir, day, with_test_files=last, write=not done[day_index])
+            day_rows, day_shown = simulation.simulate_day(
+                writer, day_index, requests_per_day, chunk_size, bar
+            )
+            rows, shown = rows + day_rows, shown + day_shown
+            if not done[day_index]:
+                done_days.append(day)
+                write_json(os.path.join(out_dir, SETTINGS_FILE), {**settings, "days": done_days})
+            bar.set_postfix(day=day)
+        bar.close()
+        if not os.path.isfile(id_count_path):  # kept when there: the same settings, the same counts
+            write_pickle(id_count_path, size.id_counts())
     return SimulationSummary(
         days=names,
         requests=days * requests_per_day,
@@ -419,12 +455,16 @@ def simulation_settings(
     }
 
 
-def _prepare_output(out_dir: str, settings: dict[str, object], overwrite: bool) -> list[str]:
-    """Checks ``out_dir`` against ``settings``; returns the days on disk that can be kept.
+def _prepare_output(
+    folder: OwnedFolder, settings: dict[str, object], names: Sequence[str], overwrite: bool
+) -> list[str]:
+    """Checks the claimed folder against ``settings``; returns the days on disk that can be kept.
 
-    Raises ``ValueError`` for a simulation with other settings, or for RecFlow files without a
-    settings record, unless ``overwrite`` (which deletes the recorded days' files).
+    Raises ``ValueError`` for a simulation with other settings unless ``overwrite`` (which
+    deletes the files the folder's manifest lists, and nothing else), and ``ForeignFolderError``
+    when a file this run would write is on disk but not in the manifest (someone else's).
     """
+    out_dir = folder.path
     settings_path = os.path.join(out_dir, SETTINGS_FILE)
     recorded: dict[str, object] | None = None
     if os.path.isfile(settings_path):
@@ -432,37 +472,49 @@ def _prepare_output(out_dir: str, settings: dict[str, object], overwrite: bool) 
             recorded = json.load(file)
     recorded_days = list(recorded.pop("days", [])) if recorded else []
     if recorded is not None and recorded == settings:
+        _refuse_unlisted_files(folder, names)
         return recorded_days
-    if not overwrite:
-        if recorded is not None:
-            changed = {
-                name: (recorded.get(name), value)
-                for name, value in settings.items()
-                if recorded.get(name) != value
-            }
-            raise ValueError(
-                f"{out_dir} holds a simulation with other settings (setting: (there, now)): "
-                f"{changed}; use another --out or --overwrite"
-            )
-        feathers = os.path.join(out_dir, recflow.ALL_STAGE_DIR)
-        if os.path.isdir(feathers) and any(
-            name.endswith(recflow.FEATHER_SUFFIX) for name in os.listdir(feathers)
-        ):
-            raise ValueError(
-                f"{out_dir} holds RecFlow days not written by this simulator (no "
-                f"{SETTINGS_FILE}); use another --out or --overwrite"
-            )
+    if recorded is not None and not overwrite:
+        changed = {
+            name: (recorded.get(name), value)
+            for name, value in settings.items()
+            if recorded.get(name) != value
+        }
+        raise ValueError(
+            f"{out_dir} holds a simulation with other settings (setting: (there, now)): "
+            f"{changed}; use another --out or --overwrite"
+        )
+    _refuse_unlisted_files(folder, names)
+    if overwrite:
+        folder.clear()
     id_count_path = os.path.join(out_dir, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE)
     if os.path.exists(id_count_path):  # the completion marker goes until this run completes
         os.remove(id_count_path)
-    for day in recorded_days:
-        for path in _day_paths(out_dir, day, with_test_files=True).values():
-            if os.path.isfile(path):
-                os.remove(path)
-    for folder in (*_DAY_FEATHER_DIRS, *_DAY_DICT_DIRS, recflow.OTHERS_DIR):
-        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+    for name in (*_DAY_FEATHER_DIRS, *_DAY_DICT_DIRS, recflow.OTHERS_DIR):
+        os.makedirs(os.path.join(out_dir, name), exist_ok=True)
+    folder.record(SETTINGS_FILE, os.path.join(recflow.OTHERS_DIR, recflow.ID_COUNT_FILE))
     write_json(settings_path, {**settings, "days": []})
     return []
+
+
+def _relative_day_paths(out_dir: str, day: str, with_test_files: bool) -> list[str]:
+    paths = _day_paths(out_dir, day, with_test_files).values()
+    return [os.path.relpath(path, out_dir) for path in paths]
+
+
+def _refuse_unlisted_files(folder: OwnedFolder, names: Sequence[str]) -> None:
+    """Refuses a run that would replace a file the folder's manifest does not list."""
+    planned = [SETTINGS_FILE, os.path.join(recflow.OTHERS_DIR, recflow.ID_COUNT_FILE)]
+    for day in names:
+        planned += _relative_day_paths(folder.path, day, with_test_files=day == names[-1])
+    listed = set(folder.marker["manifest"])
+    for relative in planned:
+        if relative not in listed and os.path.lexists(os.path.join(folder.path, relative)):
+            raise ForeignFolderError(
+                f"{os.path.join(folder.path, relative)} was not written by {WRITER} (the "
+                f"folder's {marker_name('recflow')} does not list it); move it away or choose "
+                "another --out (nothing was changed)"
+            )
 
 
 def _day_complete(out_dir: str, day: str, with_test_files: bool) -> bool:
@@ -470,14 +522,8 @@ def _day_complete(out_dir: str, day: str, with_test_files: bool) -> bool:
     return all(os.path.isfile(path) for path in _day_paths(out_dir, day, with_test_files).values())
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
-
-    Example:
-        >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
-        ...       "--quiet"])
-        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
-    """
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``main``, every flag explained."""
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.simulator.simulate",
         description="Write a simulated dataset in RecFlow's exact layout (all_stage/, realshow/, "
@@ -525,11 +571,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a simulation in --out written with other settings (a re-run with the "
-        "same settings keeps the complete days)",
+        help="replace a simulation in --out written with other settings: deletes only the "
+        "files this simulator wrote there (a re-run with the same settings keeps the complete "
+        "days; a folder the simulator did not write is never written into)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = add_entry_flags(parser).parse_args(argv)
+    return add_entry_flags(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
+
+    Example:
+        >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
+        ...       "--quiet"])
+        wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
+    """
+    args = _parser().parse_args(argv)
     summary = simulate(
         args.out,
         args.days,

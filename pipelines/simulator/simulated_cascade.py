@@ -174,6 +174,30 @@ def _retrieval_draws(
     return draws, repeated
 
 
+def _stage_flags(
+    rank_index: np.ndarray, rerank_index: np.ndarray, exposed: np.ndarray, shape: CascadeShape
+) -> dict[str, np.ndarray]:
+    """RecFlow's stage flags of the recorded slots (ranked, then the two negative samples)."""
+    requests = len(rank_index)
+    in_rank = rank_index >= 0
+    in_rerank = rerank_index >= 0
+    slot = np.arange(shape.recorded)
+    return {
+        recflow.REALSHOW: in_rerank & (rerank_index < exposed),
+        recflow.RERANK_POS: in_rerank & (rerank_index < shape.rerank_pos),
+        recflow.RERANK_NEG: rerank_index >= shape.rerank_pos,
+        recflow.RANK_POS: in_rank & (rank_index < shape.rank_pos),
+        recflow.RANK_NEG: rank_index >= shape.rank_pos,
+        recflow.COARSE_NEG: np.broadcast_to(
+            (slot >= shape.ranked) & (slot < shape.ranked + shape.sampled_negatives),
+            (requests, shape.recorded),
+        ),
+        recflow.PRERANK_NEG: np.broadcast_to(
+            slot >= shape.ranked + shape.sampled_negatives, (requests, shape.recorded)
+        ),
+    }
+
+
 def run_cascade(
     world: SimulatedWorld,
     models: StageModels,
@@ -229,23 +253,7 @@ def run_cascade(
     )
     rerank_index = np.concatenate([rerank_index, negatives], axis=1)
     exposed = rng.binomial(shape.max_exposed - 1, 0.5, (requests, 1)) + 1
-    in_rank = rank_index >= 0
-    in_rerank = rerank_index >= 0
-    slot = np.arange(shape.recorded)
-    flags = {
-        recflow.REALSHOW: in_rerank & (rerank_index < exposed),
-        recflow.RERANK_POS: in_rerank & (rerank_index < shape.rerank_pos),
-        recflow.RERANK_NEG: rerank_index >= shape.rerank_pos,
-        recflow.RANK_POS: in_rank & (rank_index < shape.rank_pos),
-        recflow.RANK_NEG: rank_index >= shape.rank_pos,
-        recflow.COARSE_NEG: np.broadcast_to(
-            (slot >= shape.ranked) & (slot < shape.ranked + shape.sampled_negatives),
-            (requests, shape.recorded),
-        ),
-        recflow.PRERANK_NEG: np.broadcast_to(
-            slot >= shape.ranked + shape.sampled_negatives, (requests, shape.recorded)
-        ),
-    }
+    flags = _stage_flags(rank_index, rerank_index, exposed, shape)
     # Random row order per request, so that no position reveals a stage or a rank.
     shuffle = rng.permuted(np.tile(np.arange(shape.recorded), (requests, 1)), axis=1)
     return CascadeOutcome(

@@ -114,6 +114,88 @@ def _zipf_choice(rng: np.random.Generator, n: int, size: int, exponent: float) -
     return np.minimum((n * rng.random(size) ** exponent).astype(np.int64), n - 1)
 
 
+@dataclass(frozen=True)
+class _Catalogue:
+    """A world's drawn categories, authors and videos (the first phase of its creation)."""
+
+    category_two_parent: np.ndarray
+    category_two_vector: np.ndarray
+    item_author: np.ndarray
+    item_category_two: np.ndarray
+    item_vector: np.ndarray
+    item_quality: np.ndarray
+    popularity: np.ndarray
+    items_by_category: np.ndarray
+    category_offsets: np.ndarray
+
+    @classmethod
+    def draw(cls, size: WorldSize, rng: np.random.Generator) -> "_Catalogue":
+        """Draws the catalogue; ``rng`` then goes on to the users (the order fixes the world)."""
+        dim = LATENT_DIM
+        category_one_vector = rng.normal(size=(size.categories_one, dim))
+        category_two_parent = rng.integers(0, size.categories_one, size.categories_two)
+        category_two_vector = _normalize(
+            0.5 * category_one_vector[category_two_parent]
+            + 0.85 * rng.normal(size=(size.categories_two, dim))
+        )
+        author_category = _zipf_choice(rng, size.categories_two, size.authors, 1.5)
+        author_vector = _normalize(
+            category_two_vector[author_category] + 0.6 * rng.normal(size=(size.authors, dim))
+        )
+
+        item_author = _zipf_choice(rng, size.authors, size.items, 2.0)
+        own_category = rng.random(size.items) < 0.8
+        item_category_two = np.where(
+            own_category,
+            author_category[item_author],
+            _zipf_choice(rng, size.categories_two, size.items, 1.5),
+        )
+        item_vector = _normalize(
+            0.8 * category_two_vector[item_category_two]
+            + 0.5 * author_vector[item_author]
+            + 0.4 * rng.normal(size=(size.items, dim))
+        )
+        item_quality = rng.normal(size=size.items).astype(np.float32)
+        popularity = item_quality + rng.normal(size=size.items)
+        items_by_category = np.lexsort((-popularity, item_category_two))
+        category_offsets = np.searchsorted(
+            item_category_two[items_by_category], np.arange(size.categories_two + 1)
+        )
+        return cls(
+            category_two_parent,
+            category_two_vector,
+            item_author,
+            item_category_two,
+            item_vector,
+            item_quality,
+            popularity,
+            items_by_category,
+            category_offsets,
+        )
+
+
+def _draw_users(
+    size: WorldSize, rng: np.random.Generator, catalogue: _Catalogue
+) -> tuple[np.ndarray, ...]:
+    """Users' age, gender, province, favourite categories, their weights and taste vectors."""
+    dim = LATENT_DIM
+    category_sizes = np.diff(catalogue.category_offsets)
+    user_favourites = _favourite_categories(rng, category_sizes, size.users)
+    prototypes = rng.normal(size=(size.ages * size.genders, dim))
+    province_prototypes = rng.normal(size=(size.provinces, dim))
+    user_age = rng.integers(0, size.ages, size.users)
+    user_gender = rng.integers(0, size.genders, size.users)
+    user_province = rng.integers(0, size.provinces, size.users)
+    weights = rng.dirichlet(np.full(FAVOURITE_CATEGORIES, 0.5), size.users).astype(np.float32)
+    user_taste = _normalize(
+        np.einsum("uk,ukd->ud", weights, catalogue.category_two_vector[user_favourites])
+        + 0.35 * _normalize(prototypes[user_age * size.genders + user_gender])
+        + 0.2 * _normalize(province_prototypes[user_province])
+        + 0.2 * rng.normal(size=(size.users, dim))
+    )
+    return user_age, user_gender, user_province, user_favourites, weights, user_taste
+
+
 @dataclass
 class SimulatedWorld:
     """Users, videos and their latent vectors; see the module docstring for the model.
@@ -159,56 +241,15 @@ class SimulatedWorld:
             >>> SimulatedWorld.create(scaled_world_size(10), np.random.default_rng(0), 0).size.users
             200
         """
-        dim = LATENT_DIM
-        category_one_vector = rng.normal(size=(size.categories_one, dim))
-        category_two_parent = rng.integers(0, size.categories_one, size.categories_two)
-        category_two_vector = _normalize(
-            0.5 * category_one_vector[category_two_parent]
-            + 0.85 * rng.normal(size=(size.categories_two, dim))
-        )
-        author_category = _zipf_choice(rng, size.categories_two, size.authors, 1.5)
-        author_vector = _normalize(
-            category_two_vector[author_category] + 0.6 * rng.normal(size=(size.authors, dim))
-        )
-
-        item_author = _zipf_choice(rng, size.authors, size.items, 2.0)
-        own_category = rng.random(size.items) < 0.8
-        item_category_two = np.where(
-            own_category,
-            author_category[item_author],
-            _zipf_choice(rng, size.categories_two, size.items, 1.5),
-        )
-        item_vector = _normalize(
-            0.8 * category_two_vector[item_category_two]
-            + 0.5 * author_vector[item_author]
-            + 0.4 * rng.normal(size=(size.items, dim))
-        )
-        item_quality = rng.normal(size=size.items).astype(np.float32)
-        popularity = item_quality + rng.normal(size=size.items)
-        items_by_category = np.lexsort((-popularity, item_category_two))
-        category_offsets = np.searchsorted(
-            item_category_two[items_by_category], np.arange(size.categories_two + 1)
-        )
-
-        category_sizes = np.diff(category_offsets)
-        user_favourites = _favourite_categories(rng, category_sizes, size.users)
-        prototypes = rng.normal(size=(size.ages * size.genders, dim))
-        province_prototypes = rng.normal(size=(size.provinces, dim))
-        user_age = rng.integers(0, size.ages, size.users)
-        user_gender = rng.integers(0, size.genders, size.users)
-        user_province = rng.integers(0, size.provinces, size.users)
-        weights = rng.dirichlet(np.full(FAVOURITE_CATEGORIES, 0.5), size.users).astype(np.float32)
-        user_taste = _normalize(
-            np.einsum("uk,ukd->ud", weights, category_two_vector[user_favourites])
-            + 0.35 * _normalize(prototypes[user_age * size.genders + user_gender])
-            + 0.2 * _normalize(province_prototypes[user_province])
-            + 0.2 * rng.normal(size=(size.users, dim))
+        catalogue = _Catalogue.draw(size, rng)
+        user_age, user_gender, user_province, user_favourites, weights, user_taste = _draw_users(
+            size, rng, catalogue
         )
         return cls(
             size=size,
-            item_author=item_author,
-            item_category_two=item_category_two,
-            item_category_one=category_two_parent[item_category_two],
+            item_author=catalogue.item_author,
+            item_category_two=catalogue.item_category_two,
+            item_category_one=catalogue.category_two_parent[catalogue.item_category_two],
             item_upload_type=_zipf_choice(rng, size.upload_types, size.items, 2.0),
             item_upload_timestamp=start_epoch
             - 60
@@ -216,11 +257,11 @@ class SimulatedWorld:
             item_duration=np.clip(
                 rng.lognormal(np.log(30_000), 0.8, size.items), 3_000, 1_200_000
             ).astype(np.int64),
-            item_quality=item_quality,
-            item_vector=item_vector,
-            items_by_category=items_by_category,
-            category_offsets=category_offsets,
-            items_by_popularity=np.argsort(-popularity),
+            item_quality=catalogue.item_quality,
+            item_vector=catalogue.item_vector,
+            items_by_category=catalogue.items_by_category,
+            category_offsets=catalogue.category_offsets,
+            items_by_popularity=np.argsort(-catalogue.popularity),
             user_device=rng.permutation(size.users),
             user_age=user_age,
             user_gender=user_gender,

@@ -198,12 +198,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         >>> import tempfile
         >>> from models.cascade import build_cascade
         >>> from models.config import CascadeConfig
-        >>> from pipelines.input import load_schema
+        >>> from pipelines.data_schema import read_data_schema
         >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> from serving.export.toy_servables import TOY_LAYERS
         >>> folder = tempfile.mkdtemp()
         >>> data_dir = simulated_tfrecords(folder, days=2, requests_per_day=64)
-        >>> config = CascadeConfig.from_schema(load_schema(data_dir), method="bce", **TOY_LAYERS)
+        >>> schema = read_data_schema(data_dir)
+        >>> config = CascadeConfig.from_schema(schema, method="bce", **TOY_LAYERS)
         >>> model_dir = ModelDir(f"{folder}/model")  # as models.training.train leaves it:
         >>> model_dir.save_weights(build_cascade(config)); config.save(model_dir.config_path)
         >>> written = main(["--model-dir", model_dir.root, "--data", data_dir,

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import bench_pipeline
-from pipelines.input import load_schema, make_dataset
+from pipelines.data_schema import read_data_schema
+from pipelines.input import make_dataset
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 
@@ -21,7 +22,7 @@ def data_dir(tmp_path_factory) -> str:
 
 def test_stand_in_has_the_din_mlp_sizes(data_dir):
     features, labels = next(iter(make_dataset(data_dir, 8, negatives_per_request=3)))
-    model = bench_pipeline.DinStandIn(load_schema(data_dir))
+    model = bench_pipeline.DinStandIn(read_data_schema(data_dir))
     scores = model(features)
     assert scores.shape == (8, 43)
     kernels = [layer.kernel.shape for layer in [*model.mlp, model.score]]

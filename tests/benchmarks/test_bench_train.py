@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from benchmarks import bench_train
 from models.config import CascadeConfig
-from pipelines.input import load_schema
+from pipelines.data_schema import read_data_schema
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 from tests.fresh_interpreter import run_python_json
 from tests.models.batches import TINY_LAYERS
@@ -19,7 +19,7 @@ def test_docstring_examples_run(tmp_path) -> None:
         "tf": tf,
         "np": np,
         "data_dir": data_dir,
-        "data_config": CascadeConfig.from_schema(load_schema(data_dir), **TINY_LAYERS),
+        "data_config": CascadeConfig.from_schema(read_data_schema(data_dir), **TINY_LAYERS),
         "tmp_dir": str(tmp_path / "other"),
     }
     result = doctest.testmod(
@@ -116,7 +116,7 @@ def test_mixed_precision_times_each_method_under_the_policy_in_the_same_rounds(t
     assert header.endswith("| mixed_bfloat16: requests / s | vs float32 |")
     assert line.endswith("| 20% | 4,000 | 2.00x |")
     model, _ = bench_train.build_trainer(
-        CascadeConfig.from_schema(load_schema(data_dir), **TINY_LAYERS),
+        CascadeConfig.from_schema(read_data_schema(data_dir), **TINY_LAYERS),
         0.01,
         "mixed",
         "mixed_float16",
@@ -129,7 +129,7 @@ def test_the_step_before_and_after_train_the_same_way(tmp_path) -> None:
     # Per-field tables with Adam's sparse path and fused tables with dense gradients are the
     # same model and update: from the same weights, two steps give the same losses and weights.
     data_dir = simulated_tfrecords(str(tmp_path / "data"), 1, 16, seed=0)
-    config = CascadeConfig.from_schema(load_schema(data_dir), method="dftopk", **TINY_LAYERS)
+    config = CascadeConfig.from_schema(read_data_schema(data_dir), method="dftopk", **TINY_LAYERS)
     batches = bench_train.held_batches(data_dir, 8, 0, 2)
     before, before_step = bench_train.build_trainer(config, 0.05, "before")
     after, after_step = bench_train.build_trainer(config, 0.05, "after")

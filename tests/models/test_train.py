@@ -13,7 +13,7 @@ from models.tf_keras import keras
 from models.training import evaluate, train
 from models.training.model_dir import ModelDir
 from models.training.train import TrainOptions, run_training, training_input
-from pipelines import example_format
+from pipelines import data_schema
 from tests.models.batches import COLUMNS, VOCAB_SIZES
 
 METRIC_KEYS = {
@@ -81,9 +81,9 @@ def test_a_killed_run_resumes_at_the_next_epoch(tiny_data, tmp_path, capsys, mon
     assert os.listdir(layout.backup_dir)
 
     schema_reads = []
-    read_schema = example_format.load_schema
+    read_schema = data_schema.load_schema_file
     monkeypatch.setattr(
-        example_format, "load_schema", lambda path: schema_reads.append(path) or read_schema(path)
+        data_schema, "load_schema_file", lambda path: schema_reads.append(path) or read_schema(path)
     )
     recorder = EpochRecorder()
     result = run_training(options, callbacks=[recorder])
@@ -157,7 +157,9 @@ def test_a_schema_that_breaks_the_contract_is_refused(tiny_data, tmp_path) -> No
     schema["columns"]["items"] = schema["columns"]["items"][:5]
     with open(os.path.join(data, "schema.json"), "w") as file:
         json.dump(schema, file)
-    with pytest.raises(ValueError, match="schema mismatch: items has 5 fields"):
+    with pytest.raises(
+        ValueError, match=r"columns\.items is \['video_id', .*\], the batch contract"
+    ):
         run_training(tiny_options(data, str(tmp_path / "model")))
 
 

@@ -25,10 +25,13 @@ def convert_small(root: str, out: str, workers: int = 1, days: list[str] | None 
 
 
 def tree(root: str) -> dict[str, bytes]:
-    """Every file under ``root`` (relative path -> bytes)."""
+    """Every data file under ``root`` (relative path -> bytes), without the folder's marker and
+    lock (``pipelines.owned_folder``: they hold a random id and the writer's process)."""
     files = {}
     for folder, _, names in os.walk(root):
         for name in names:
+            if name.startswith(".dftopk-"):
+                continue
             path = os.path.join(folder, name)
             with open(path, "rb") as file:
                 files[os.path.relpath(path, root)] = file.read()

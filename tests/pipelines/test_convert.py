@@ -16,6 +16,7 @@ import tensorflow as tf
 from pipelines import convert as convert_module
 from pipelines import example_format as fmt
 from pipelines import recflow
+from pipelines.data_schema import load_schema_file, shard_paths
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small, tree
 
 RECFLOW_TIME = datetime.timezone(datetime.timedelta(hours=8))
@@ -43,8 +44,8 @@ def broken_copy(root, tmp_path):
 
 def read_records(out: str) -> dict[int, dict[str, np.ndarray]]:
     """Every converted request, parsed, keyed by request id."""
-    schema = fmt.load_schema(out)
-    paths = fmt.shard_paths(out, schema, list(schema["days"]))
+    schema = load_schema_file(out)
+    paths = shard_paths(out, schema, list(schema["days"]))
     serialized = list(tf.data.TFRecordDataset(paths, fmt.COMPRESSION).as_numpy_iterator())
     parsed = fmt.parse_examples(tf.constant(serialized), schema["has_preference"])
     ids = parsed.pop(fmt.REQUEST_ID).numpy()
@@ -103,7 +104,7 @@ def reference_example(root: str, day: str, request_id: int) -> dict[str, np.ndar
 
 def test_round_trip_equals_the_source_rows(root, converted):
     records = read_records(converted)
-    schema = fmt.load_schema(converted)
+    schema = load_schema_file(converted)
     assert schema["counts"]["requests"] == len(records) == 240
     assert schema["has_preference"] is True
     rng = np.random.default_rng(0)
@@ -117,7 +118,7 @@ def test_round_trip_equals_the_source_rows(root, converted):
 
 
 def test_schema_describes_the_features(root, converted):
-    schema = fmt.load_schema(converted)
+    schema = load_schema_file(converted)
     counts = recflow.read_id_counts(root)
     assert schema["vocab_sizes"]["video_id"] == counts["video_id"] + 2
     assert schema["vocab_sizes"]["request_minute"] == 62
@@ -138,7 +139,7 @@ def test_ids_beyond_id_counts_go_to_the_oov_bucket(broken_copy, tmp_path):
         pickle.dump(counts, file)
     out = str(tmp_path / "out")
     convert_small(broken_copy, out, days=["2024-01-13"])
-    schema = fmt.load_schema(out)
+    schema = load_schema_file(out)
     assert schema["counts"]["out_of_vocabulary"]["video_id"] > 0
     for record in read_records(out).values():
         videos = record["items"][record["item_mask"] > 0, 0]
@@ -161,7 +162,7 @@ def test_rank_pos_without_a_position_ranks_after_the_known_ones(broken_copy, tmp
     )
     out = str(tmp_path / "out")
     convert_small(broken_copy, out, days=["2024-01-13"])
-    assert fmt.load_schema(out)["counts"]["missing_rank_index"] == 1
+    assert load_schema_file(out)["counts"]["missing_rank_index"] == 1
     record = read_records(out)[request_id]
     slot = list(record["items"][:10, 0]).index(video_id + 1)
     assert record["rank_index"][slot] == 10
@@ -280,7 +281,7 @@ def test_bad_input_names_file_and_problem_and_leaves_no_complete_output(
     assert path in str(error.value) and message in str(error.value)
     assert not os.path.exists(fmt.schema_path(out))
     with pytest.raises(FileNotFoundError, match="conversion did not finish"):
-        fmt.load_schema(out)
+        load_schema_file(out)
     for name, data in tree(out).items():
         assert not name.endswith(".tmp")
         if name.startswith("2024-01-14") and name.endswith(convert_module.MANIFEST_FILE):

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from pipelines import example_format as fmt
 from pipelines import recflow
-from pipelines.input import load_schema, make_dataset
+from pipelines.data_schema import load_schema_file, shard_paths
+from pipelines.input import make_dataset
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 TOTAL = 240
@@ -31,8 +32,8 @@ def data(root, tmp_path_factory):
 
 def stored_examples(path: str) -> dict[str, np.ndarray]:
     """All stored examples in day and shard order, parsed."""
-    schema = load_schema(path)
-    files = fmt.shard_paths(path, schema, list(schema["days"]))
+    schema = load_schema_file(path)
+    files = shard_paths(path, schema, list(schema["days"]))
     serialized = list(tf.data.TFRecordDataset(files, fmt.COMPRESSION).as_numpy_iterator())
     parsed = fmt.parse_examples(tf.constant(serialized), schema["has_preference"])
     return {name: values.numpy() for name, values in parsed.items()}
@@ -146,7 +147,7 @@ def test_published_data_has_no_preference(root, tmp_path):
         )
     out = str(tmp_path / "out")
     convert_small(published, out)
-    assert load_schema(out)["has_preference"] is False
+    assert load_schema_file(out)["has_preference"] is False
     features, labels = next(iter(make_dataset(out, 8)))
     mask = features[fmt.ITEM_MASK].numpy()
     np.testing.assert_array_equal(labels[fmt.PREFERENCE], np.where(mask, 0.0, -1.0))
@@ -159,7 +160,7 @@ def test_clear_errors(data, tmp_path):
     bad.mkdir()
     (bad / "schema.json").write_text(json.dumps({"format": "other", "version": 1}))
     with pytest.raises(ValueError, match="expected 'dftopk-recflow-tfrecord'"):
-        load_schema(str(bad))
+        load_schema_file(str(bad))
     with pytest.raises(ValueError, match="day '2024-03-01' was not converted"):
         make_dataset(data, 8, days=["2024-03-01"])
     with pytest.raises(ValueError, match="batch_size must be >= 1"):

@@ -10,7 +10,7 @@ import pytest
 from models.cascade import build_cascade
 from models.config import CascadeConfig
 from models.training.model_dir import ModelDir
-from pipelines.input import load_schema
+from pipelines.data_schema import read_data_schema
 from serving import signatures as sig
 from serving.export import saved_models
 from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
@@ -21,7 +21,7 @@ from tests.serving.test_export import TINY_LAYERS
 def model_and_data(tmp_path_factory, tiny_data):
     """A model folder (tiny config, random weights, data.json) trained "on" ``tiny_data``."""
     root = tmp_path_factory.mktemp("model")
-    config = CascadeConfig.from_schema(load_schema(tiny_data), **TINY_LAYERS)
+    config = CascadeConfig.from_schema(read_data_schema(tiny_data), **TINY_LAYERS)
     layout = ModelDir(str(root / "model"))
     model = build_cascade(config)
     model.set_weights(

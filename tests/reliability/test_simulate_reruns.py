@@ -8,6 +8,7 @@ import pytest
 
 from pipelines import recflow
 from pipelines.convert import convert
+from pipelines.owned_folder import ForeignFolderError
 from pipelines.simulator.simulate import SETTINGS_FILE, simulate
 
 
@@ -16,12 +17,14 @@ def small(root: str, days: int = 2, seed: int = 3, **settings):
 
 
 def mtimes(root: str) -> dict[str, int]:
+    """Modification times of the data files (the folder's marker and lock are rewritten per run)."""
     return {
         os.path.relpath(os.path.join(folder, name), root): os.stat(
             os.path.join(folder, name)
         ).st_mtime_ns
         for folder, _, names in os.walk(root)
         for name in names
+        if not name.startswith(".dftopk-")
     }
 
 
@@ -63,12 +66,19 @@ def test_a_rerun_with_identical_settings_rewrites_no_day(tmp_path) -> None:
     assert summary.skipped_days == ["2024-01-13"] and summary.requests == 120
 
 
-def test_published_recflow_is_not_written_into_without_overwrite(tmp_path) -> None:
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_published_recflow_is_never_written_into(tmp_path, overwrite) -> None:
     root = str(tmp_path / "recflow")
     os.makedirs(os.path.join(root, recflow.ALL_STAGE_DIR))
-    open(os.path.join(root, recflow.ALL_STAGE_DIR, "2024-01-13.feather"), "wb").close()
-    with pytest.raises(ValueError, match="not written by this simulator"):
-        small(root)
+    real_day = os.path.join(root, recflow.ALL_STAGE_DIR, "2024-01-13.feather")
+    with open(real_day, "wb") as file:
+        file.write(b"real RecFlow rows")
+    with pytest.raises(ForeignFolderError, match="did not write it") as error:
+        small(root, overwrite=overwrite)
+    assert "--overwrite" not in str(error.value)
+    with open(real_day, "rb") as file:
+        assert file.read() == b"real RecFlow rows"
+    assert sorted(os.listdir(root)) == [".dftopk-recflow.lock", recflow.ALL_STAGE_DIR]
 
 
 @pytest.mark.parametrize(

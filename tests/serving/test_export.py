@@ -10,7 +10,7 @@ import tensorflow as tf
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
 from models.training.model_dir import ModelDir
-from pipelines.input import load_schema
+from pipelines.data_schema import read_data_schema
 from serving import signatures as sig
 from serving.backends import LocalBackend
 from serving.export import saved_models
@@ -36,7 +36,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cascade")
     data_dir = str(root / "tfrec")
     convert_small(simulate_small(str(root / "recflow")), data_dir)
-    config = CascadeConfig.from_schema(load_schema(data_dir), **TINY_LAYERS)
+    config = CascadeConfig.from_schema(read_data_schema(data_dir), **TINY_LAYERS)
     model_dir = ModelDir(str(root / "model"))
     model = build_cascade(config)
     model.set_weights(

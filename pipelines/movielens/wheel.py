@@ -13,13 +13,16 @@ Example:
     ['inter', 'item', 'user']
 """
 
+import argparse
 import hashlib
 import os
 import subprocess
 import sys
 import zipfile
 import zlib
+from collections.abc import Sequence
 
+from command_line.entry import add_entry_flags, run_command
 from pipelines.movielens.errors import MovieLensError
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
@@ -132,3 +135,32 @@ def read_members(path: str) -> dict[str, str]:
             return {name: archive.read(member).decode("utf-8") for name, member in MEMBERS.items()}
     except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as error:
         raise MovieLensError(f"{path}: not a readable zip ({error}); {again}") from error
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m pipelines.movielens.wheel --help``; prints the wheel's path.
+
+    Example:
+        >>> from tests.pipelines.movielens_fixture import fixture_wheel
+        >>> wheel, digest = fixture_wheel(tmp_dir)  # already there: no download
+        >>> main(["--download-dir", tmp_dir, "--expected-sha256", digest])
+        /.../recbole-1.2.1-py3-none-any.whl
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.movielens.wheel",
+        description=f"Download {WHEEL_NAME} (MovieLens-100K inside) with pip --no-deps, or "
+        "reuse the copy already in --download-dir, check its sha256 and print its path. "
+        "Nothing is installed.",
+    )
+    parser.add_argument("--download-dir", required=True, help="where the wheel is kept")
+    parser.add_argument(
+        "--expected-sha256",
+        default=WHEEL_SHA256,
+        help="the wheel's sha256 (default: the pinned recbole 1.2.1 wheel's)",
+    )
+    args = add_entry_flags(parser).parse_args(argv)
+    print(os.path.abspath(download_wheel(args.download_dir, args.expected_sha256)))
+
+
+if __name__ == "__main__":
+    run_command(main, "python -m pipelines.movielens.wheel")

@@ -14,6 +14,7 @@ Modules, in the order data flows through them:
 - ``convert`` (``python -m pipelines.movielens.convert``): all of it, into a TFRecord folder.
 
 Example:
+    >>> import os
     >>> from pipelines.movielens.convert import convert_movielens
     >>> from tests.pipelines.movielens_fixture import fixture_wheel
     >>> wheel, digest = fixture_wheel(tmp_dir)

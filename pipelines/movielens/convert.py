@@ -32,7 +32,7 @@ from pipelines import example_format as fmt
 from pipelines import recflow
 from pipelines.atomic_files import write_json
 from pipelines.movielens.id_tables import id_tables
-from pipelines.movielens.stored_features import stored_features
+from pipelines.movielens.stored_features import example_features
 from pipelines.movielens.tables import parse_tables
 from pipelines.movielens.time_windows import time_windows
 from pipelines.movielens.timelines import POSITIVES, user_timelines
@@ -124,7 +124,7 @@ def convert_movielens(
     bar = tqdm(total=requests.size, unit="req", desc="convert", disable=not progress)
     with bar:
         for index, name in enumerate(split.names):
-            features = stored_features(requests.take(split.window_of_request == index), ids)
+            features = example_features(requests.take(split.window_of_request == index), ids)
             count = len(features[fmt.REQUEST_ID])
             shards = -(-count // requests_per_shard)
             names = [

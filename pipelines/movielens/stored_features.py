@@ -22,7 +22,7 @@ Example:
     >>> tables = fixture_tables()
     >>> ids = id_tables(tables)
     >>> requests = user_timelines(tables.ratings, tables.movies["item_id"], seed=0)
-    >>> features = stored_features(requests, ids)
+    >>> features = example_features(requests, ids)
     >>> features["items"].shape[1:], int(features["item_mask"].min())
     ((40, 8), 1)
 """
@@ -40,7 +40,7 @@ UTC_OFFSET_SECONDS = 0
 _UPLOAD_TIME_FIELDS = 3
 
 
-def stored_features(requests: Requests, ids: IdTables) -> dict[str, np.ndarray]:
+def example_features(requests: Requests, ids: IdTables) -> dict[str, np.ndarray]:
     """Returns ``example_format.INT_FEATURES`` name -> int64 array, one row per request.
 
     Example:
@@ -50,7 +50,7 @@ def stored_features(requests: Requests, ids: IdTables) -> dict[str, np.ndarray]:
         >>> tables = fixture_tables()
         >>> ids = id_tables(tables)
         >>> requests = user_timelines(tables.ratings, tables.movies["item_id"], seed=0)
-        >>> int(stored_features(requests, ids)["rank_index"].max()) <= 4
+        >>> int(example_features(requests, ids)["rank_index"].max()) <= 4
         True
     """
     count = requests.size

@@ -12,7 +12,8 @@ window in the layout of ``python -m pipelines.convert``, so ``models.training.tr
 
 Every file is written under a temporary name and renamed when complete; ``schema.json`` is
 removed first and written last, so an interrupted run never looks complete. A re-run rewrites
-the folder's windows.
+the folder's windows and deletes the shards of earlier windows that the new split no longer has
+(the windows its ``movielens.json`` lists), nothing else.
 
 Example:
     python -m pipelines.movielens.convert --data /tmp/movielens_tfrec
@@ -20,7 +21,9 @@ Example:
 """
 
 import argparse
+import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +53,7 @@ CONVERSION_VERSION = 1
 DEFAULT_WINDOWS = 10
 DEFAULT_REQUESTS_PER_SHARD = 8192
 DEFAULT_DOWNLOAD_DIR = os.path.join(os.path.expanduser("~"), ".cache", "dftopk-tf", "movielens")
+_SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ def convert_movielens(
     schema_file = fmt.schema_path(data_dir)
     if os.path.exists(schema_file):  # the completion marker goes until this run completes
         os.remove(schema_file)
+    _remove_earlier_windows(data_dir, keep=split.names)
     days: dict[str, dict] = {}
     bar = tqdm(total=requests.size, unit="req", desc="convert", disable=not progress)
     with bar:
@@ -171,6 +176,24 @@ def convert_movielens(
         splits=split.splits(),
         requests_per_window={name: info["requests"] for name, info in days.items()},
     )
+
+
+def _remove_earlier_windows(data_dir: str, keep: Sequence[str]) -> None:
+    """Deletes the shards of the windows an earlier conversion here wrote and ``keep`` lacks."""
+    try:
+        with open(os.path.join(data_dir, CONVERSION_FILE)) as file:
+            earlier = list(json.load(file)["windows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for name in set(earlier) - set(keep):
+        folder = os.path.join(data_dir, name)
+        if os.path.basename(folder) != name or not os.path.isdir(folder):
+            continue  # not a plain window folder of this conversion
+        for entry in os.listdir(folder):
+            if _SHARD_PATTERN.match(entry):
+                os.remove(os.path.join(folder, entry))
+        if not os.listdir(folder):
+            os.rmdir(folder)
 
 
 def _schema(wheel: str, id_counts: dict[str, int], days: dict[str, dict]) -> dict:

@@ -254,3 +254,20 @@ def test_the_conversion_is_reproducible(converted, tmp_path) -> None:
     for window in first:
         for name in first[window]:
             np.testing.assert_array_equal(first[window][name], second[window][name])
+
+
+def test_a_rerun_with_fewer_windows_leaves_no_stale_window(tmp_path) -> None:
+    path, digest = fixture_wheel(str(tmp_path))
+    data_dir = str(tmp_path / "tfrec")
+    first = convert.convert_movielens(
+        path, data_dir, windows=5, expected_sha256=digest, progress=False
+    )
+    mine = tmp_path / "tfrec" / "notes.txt"
+    mine.write_text("a user's file")
+    second = convert.convert_movielens(
+        path, data_dir, windows=3, expected_sha256=digest, progress=False
+    )
+    windows = sorted(name for name in os.listdir(data_dir) if name[0].isdigit())
+    assert windows == sorted(second.requests_per_window) != sorted(first.requests_per_window)
+    assert list(fmt.load_schema(data_dir)["days"]) == windows
+    assert mine.read_text() == "a user's file"

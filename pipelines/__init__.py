@@ -17,6 +17,8 @@ Modules, in the order data flows through them:
   ``shard_paths``, its checked shard files.
 - ``input``: ``make_dataset`` (the tf.data pipeline the models consume).
 - ``labels`` and ``negatives``: the protocol's per-item labels and in-batch negative sampling.
+- ``movielens`` (``python -m pipelines.movielens.convert``): real data, MovieLens-100K read out of
+  the pinned ``recbole`` wheel, converted to the same TFRecord folder layout.
 
 Example:
     >>> from pipelines.input import make_dataset

@@ -9,9 +9,25 @@
 #
 # Re-running reuses finished steps (simulation and conversion skip complete outputs) and trains a
 # fresh model.
+#
+# DATASET=movielens runs the same job on real data, MovieLens-100K (docs/pipelines.md): it fetches
+# the pinned recbole wheel that carries it (pip download --no-deps, sha256-checked, never
+# installed; WHEEL=path gives a local copy instead), converts it to ten time windows, trains on all
+# but the last two for EPOCHS (default 5) epochs, evaluates on the last (the test window), exports
+# and serves the first test request. Runs go under runs/movielens unless RUN_DIR says otherwise.
+#
+#   DATASET=movielens bash scripts/main.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+dataset="${DATASET:-simulated}"
+if [[ "$dataset" == movielens ]]; then
+  exec bash scripts/main_movielens.sh
+elif [[ "$dataset" != simulated ]]; then
+  echo "scripts/main.sh: error: DATASET=$dataset; use simulated (the default) or movielens" >&2
+  exit 2
+fi
+
 bash scripts/setup_env.sh
 export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2
 py=.venv/bin/python

@@ -23,6 +23,26 @@ import tensorflow as tf
 from models.tf_keras import keras, register_serializable
 
 
+def masked_softmax_pooling(logits: tf.Tensor, keys: tf.Tensor, key_mask: tf.Tensor) -> tf.Tensor:
+    """sum_j softmax_j(logits)_ij k_j over the real keys only; rows without one give zeros.
+
+    ``logits`` [batch, n, length], ``keys`` [batch, length, d], ``key_mask`` bool
+    [batch, length]; returns [batch, n, d].
+
+    Example:
+        >>> logits = tf.constant([[[0.0, 0.0, 9.0]]])
+        >>> keys = tf.constant([[[1.0], [3.0], [100.0]]])
+        >>> masked_softmax_pooling(logits, keys, tf.constant([[True, True, False]])).numpy()
+        array([[[2.]]], dtype=float32)
+    """
+    real = tf.cast(key_mask, tf.bool)[:, None, :]
+    # The dtype's lowest finite value (not -inf, and not a constant that overflows float16)
+    # keeps rows without any real key free of NaN; the mask then zeroes them.
+    weights = tf.nn.softmax(tf.where(real, logits, logits.dtype.min), axis=-1)
+    weights = weights * tf.cast(real, weights.dtype)
+    return tf.matmul(weights, keys)
+
+
 @register_serializable
 class TargetAttention(keras.layers.Layer):
     """Masked bilinear attention of candidates over a sequence.
@@ -55,11 +75,7 @@ class TargetAttention(keras.layers.Layer):
         logits = tf.matmul(
             self.query_projection(queries), self.key_projection(keys), transpose_b=True
         ) / math.sqrt(self.units)
-        real = tf.cast(key_mask, tf.bool)[:, None, :]
-        # A large negative logit (not -inf) keeps rows without any real key free of NaN.
-        weights = tf.nn.softmax(tf.where(real, logits, -1e9), axis=-1)
-        weights = weights * tf.cast(real, weights.dtype)
-        return tf.matmul(weights, keys)
+        return masked_softmax_pooling(logits, keys, key_mask)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units}

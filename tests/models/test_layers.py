@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.attention import TargetAttention
+from models.attention import TargetAttention, masked_softmax_pooling
 from models.embeddings import (
     TABLE_LAYOUTS,
     FeatureEmbeddings,
@@ -105,6 +105,18 @@ def test_target_attention_matches_the_formula_and_ignores_padded_keys() -> None:
     changed[0, 2] = 100.0
     again = layer(tf.constant(queries), tf.constant(changed), tf.constant(mask)).numpy()
     np.testing.assert_allclose(again, output, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16, tf.float32])
+def test_masked_softmax_pooling_gives_zeros_without_keys_in_every_float_type(dtype) -> None:
+    """A request without behaviours must not turn NaN, even where -1e9 overflows (float16)."""
+    logits = tf.constant([[[1.0, 2.0]], [[1.0, 2.0]]], dtype)
+    keys = tf.constant([[[1.0], [3.0]], [[1.0], [3.0]]], dtype)
+    mask = tf.constant([[False, False], [True, True]])
+    pooled = tf.cast(masked_softmax_pooling(logits, keys, mask), tf.float32).numpy()
+    expected = (np.exp(1.0) * 1.0 + np.exp(2.0) * 3.0) / (np.exp(1.0) + np.exp(2.0))
+    np.testing.assert_array_equal(pooled[0], [[0.0]])
+    np.testing.assert_allclose(pooled[1], [[expected]], rtol=2e-2)
 
 
 def test_mlp_last_layer_is_linear_and_sizes_are_checked() -> None:

@@ -16,7 +16,7 @@ Example:
 
 import tensorflow as tf
 
-from models.attention import TargetAttention
+from models.attention import check_target_attention, make_target_attention
 from models.embeddings import FeatureEmbeddings, concat_fields
 from models.tf_keras import keras, register_serializable
 
@@ -57,9 +57,12 @@ class CandidateFeatures(keras.layers.Layer):
         vocab_sizes: field -> embedding table size.
         columns: feature group -> field names.
         embedding_dim: id embedding size d.
-        attention_units: size of the target attention's projections.
+        attention_units: size of the bilinear target attention's projections.
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
         embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
+        attention: the target attention's form (``models.attention.TARGET_ATTENTIONS``):
+            ``bilinear``, or ``din``, DIN's MLP attention with its official size (which
+            ignores ``attention_units``).
 
     Call: ``layer(features)`` with a contract batch's features; returns float32
     [batch, n, (c + u + s + i) * d] (c, u, s, i: the context, user, sequence and item fields).
@@ -81,9 +84,11 @@ class CandidateFeatures(keras.layers.Layer):
         attention_units: int = DEFAULT_ATTENTION_UNITS,
         embedding_layout: str = "fused",
         embedding_init: str = "uniform",
+        attention: str = "bilinear",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.attention_kind = check_target_attention(attention)
         self.vocab_sizes = dict(vocab_sizes)
         self.columns = {group: list(fields) for group, fields in columns.items()}
         self.embedding_dim = int(embedding_dim)
@@ -99,7 +104,9 @@ class CandidateFeatures(keras.layers.Layer):
             init=embedding_init,
             name="embeddings",
         )
-        self.attention = TargetAttention(self.attention_units, name="target_attention")
+        self.attention = make_target_attention(
+            self.attention_kind, self.attention_units, name="target_attention"
+        )
 
     def call(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         items = self.embeddings(features["items"], group="items")
@@ -125,4 +132,5 @@ class CandidateFeatures(keras.layers.Layer):
             "attention_units": self.attention_units,
             "embedding_layout": self.embedding_layout,
             "embedding_init": self.embedding_init,
+            "attention": self.attention_kind,
         }

@@ -110,6 +110,7 @@ class CascadeModel(tfrs.Model):
             **shared,
             units=config.prerank_units,
             attention_units=config.attention_units,
+            attention=config.prerank_attention,
             name="prerank",
         )
         # The ranking model shares no variable with the other two stages, and its loss is a

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from models.attention import TARGET_ATTENTIONS
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import FIELD_COUNTS
 from models.embeddings import EMBEDDING_INITS, TABLE_LAYOUTS
@@ -34,10 +35,10 @@ from models.retrieval import DEFAULT_TOWER_UNITS
 from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
-#: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``; older
-#: configs still load (version 1 as per-field tables, versions 1 and 2 as uniform-initialised,
-#: three-stage cascades).
-CONFIG_VERSION: int = 3
+#: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``, version
+#: 4 ``prerank_attention``; older configs still load (version 1 as per-field tables, versions 1
+#: and 2 as uniform-initialised, three-stage cascades, versions 1 to 3 with bilinear attention).
+CONFIG_VERSION: int = 4
 
 
 def check_schema_columns(columns: dict[str, Sequence[str]], vocab_sizes: dict[str, int]) -> None:
@@ -85,7 +86,8 @@ class CascadeConfig:
         prerank_units: pre-ranking MLP sizes (last 1).
         rank_cross_layers: DCN-v2 cross layers of the ranking model.
         rank_units: ranking deep tower sizes (last 1).
-        attention_units: target attention projection size.
+        attention_units: projection size of the bilinear target attention (ranking, and
+            pre-ranking when ``prerank_attention`` is ``bilinear``).
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``):
             ``fused`` for new models; configs of version 1 load as ``per_field``, the layout
             their weights were saved in.
@@ -94,6 +96,9 @@ class CascadeConfig:
         rank_stage: whether the cascade has a ranking model (False: the paper's two-stage
             cascade, retrieval and pre-ranking only; such a model cannot be exported for the
             three-stage serving cascade).
+        prerank_attention: the pre-ranking model's target attention
+            (``models.attention.TARGET_ATTENTIONS``): ``bilinear``, or ``din``, DIN's MLP over
+            [behaviour, candidate] with the official model's 80 hidden units.
 
     Example:
         >>> from pipelines import example_format as fmt, recflow
@@ -119,6 +124,7 @@ class CascadeConfig:
     embedding_layout: str = "fused"
     embedding_init: str = "uniform"
     rank_stage: bool = True
+    prerank_attention: str = TARGET_ATTENTIONS[0]
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -138,6 +144,11 @@ class CascadeConfig:
         if self.embedding_init not in EMBEDDING_INITS:
             raise ValueError(
                 f"unknown embedding_init {self.embedding_init!r}; expected one of {EMBEDDING_INITS}"
+            )
+        if self.prerank_attention not in TARGET_ATTENTIONS:
+            raise ValueError(
+                f"unknown prerank_attention {self.prerank_attention!r}; expected one of "
+                f"{TARGET_ATTENTIONS}"
             )
         if self.temperature is None:
             object.__setattr__(self, "temperature", default_temperature(self.method))
@@ -233,14 +244,17 @@ class CascadeConfig:
         """
         values = dict(values)
         found = (values.pop("format", None), values.pop("version", None))
-        if found[0] == CONFIG_FORMAT and found[1] in (1, 2):
-            values.setdefault("embedding_layout", "per_field" if found[1] == 1 else "fused")
-            values.setdefault("embedding_init", "uniform")
-        elif found != (CONFIG_FORMAT, CONFIG_VERSION):
+        older = found[0] == CONFIG_FORMAT and found[1] in range(1, CONFIG_VERSION)
+        if found != (CONFIG_FORMAT, CONFIG_VERSION) and not older:
             raise ValueError(
                 f"not a cascade config: format {found[0]!r} version {found[1]!r}, expected "
                 f"{CONFIG_FORMAT!r} version {CONFIG_VERSION}"
             )
+        if older and found[1] < 3:
+            values.setdefault("embedding_layout", "per_field" if found[1] == 1 else "fused")
+            values.setdefault("embedding_init", "uniform")
+        if older:
+            values.setdefault("prerank_attention", "bilinear")
         known = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

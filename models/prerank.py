@@ -1,9 +1,10 @@
 """Pre-ranking: a DIN-style model scoring every candidate of a request with target attention.
 
 Each candidate attends over the behaviour sequence (``CandidateFeatures``: a candidate-specific
-user-interest vector); the context, user features, that interest vector and the candidate's
-fields, 21 * d values, go through an MLP 128 -> 128 -> 32 -> 1, the candidate's score. All
-candidates of a batch are scored in one forward over [batch, n, 21 * d].
+user-interest vector), with bilinear attention or DIN's MLP attention (``attention``, one of
+``models.attention.TARGET_ATTENTIONS``); the context, user features, that interest vector and
+the candidate's fields, 21 * d values, go through an MLP 128 -> 128 -> 32 -> 1, the candidate's
+score. All candidates of a batch are scored in one forward over [batch, n, 21 * d].
 
 Example:
     >>> from models.contract import zero_features
@@ -34,9 +35,11 @@ class DINPrerank(keras.Model):
         columns: feature group -> field names (schema.json ``columns``).
         embedding_dim: id embedding size d.
         units: MLP sizes, the last 1 (the score).
-        attention_units: size of the target attention's projections.
+        attention_units: size of the bilinear target attention's projections.
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
         embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
+        attention: the target attention's form: ``bilinear`` or ``din`` (DIN's MLP over
+            [behaviour, candidate], as in the official DFTopK/LCRON pre-ranking model).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
@@ -44,7 +47,7 @@ class DINPrerank(keras.Model):
         >>> from models.contract import zero_features
         >>> from pipelines import example_format as fmt, recflow
         >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> model = DINPrerank(vocab_sizes, fmt.COLUMNS, units=(16, 1))
+        >>> model = DINPrerank(vocab_sizes, fmt.COLUMNS, units=(16, 1), attention="din")
         >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]
     """
@@ -58,6 +61,7 @@ class DINPrerank(keras.Model):
         attention_units: int = DEFAULT_ATTENTION_UNITS,
         embedding_layout: str = "fused",
         embedding_init: str = "uniform",
+        attention: str = "bilinear",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,6 +75,7 @@ class DINPrerank(keras.Model):
             attention_units,
             embedding_layout=embedding_layout,
             embedding_init=embedding_init,
+            attention=attention,
             name="candidate_features",
         )
         self.mlp = MLP(self.units, name="mlp")
@@ -88,4 +93,5 @@ class DINPrerank(keras.Model):
             "attention_units": inputs.attention_units,
             "embedding_layout": inputs.embedding_layout,
             "embedding_init": inputs.embedding_init,
+            "attention": inputs.attention_kind,
         }

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 
 from dftopk_tf import metrics_numpy
+from models.attention import DINAttention, TargetAttention
 from models.cascade import CascadeModel, build_cascade, load_cascade
 from models.config import CascadeConfig
 from models.objectives import METHOD_NAMES
 from models.protocol import PROTOCOL
 from models.tf_keras import keras
+from models.training.data import evaluation_dataset, read_data_schema, training_input
 from models.training.evaluate import RequestMeans, per_request_metrics
 from models.training.model_dir import ModelDir
-from tests.models.batches import synthetic_batch, tiny_config
+from tests.models.batches import TINY_LAYERS, synthetic_batch, tiny_config
 
 
 def test_every_stage_scores_the_candidate_matrix() -> None:
@@ -114,6 +116,34 @@ def test_a_version_1_model_folder_loads_its_per_field_tables(tmp_path) -> None:
     assert loaded.cascade_config.embedding_layout == "per_field"
     for name, scores in model(features).items():
         np.testing.assert_array_equal(loaded(features)[name], scores)
+
+
+def test_a_din_attention_cascade_trains_on_the_tiny_data_and_reloads(tiny_data, tmp_path) -> None:
+    schema = read_data_schema(tiny_data)
+    config = CascadeConfig.from_schema(schema, **TINY_LAYERS, prerank_attention="din")
+    keras.utils.set_random_seed(0)
+    model = build_cascade(config)
+    batches = evaluation_dataset(tiny_data, ["2024-01-14"], 16, negatives=8, seed=0, schema=schema)
+    features, _ = next(iter(batches))
+    assert features["seq_mask"].numpy().any(axis=1).all()  # every request has behaviours
+    model(features)
+    attention = model.prerank.candidate_features.attention
+    assert isinstance(attention, DINAttention)
+    assert isinstance(model.rank.candidate_features.attention, TargetAttention)  # only pre-ranking
+    before = [weight.numpy() for weight in attention.weights]
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    data = training_input(tiny_data, ["2024-01-13"], batch_size=60, negatives=0, seed=0)
+    history = model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    for old, new in zip(before, attention.weights, strict=True):
+        assert not np.allclose(old, new.numpy())  # the attention MLP trains
+    layout = ModelDir(str(tmp_path))
+    config.save(layout.config_path)
+    layout.save_weights(model)
+    loaded = load_cascade(str(tmp_path))
+    assert loaded.cascade_config.prerank_attention == "din"
+    for name, scores in model(features).items():
+        np.testing.assert_allclose(loaded(features)[name], scores, rtol=1e-6, atol=1e-7)
 
 
 def test_model_config_round_trip() -> None:

@@ -70,7 +70,7 @@ def test_loading_reports_missing_and_foreign_files(tmp_path) -> None:
 
 def test_older_configs_load_with_their_tables_layout_and_start() -> None:
     current = CascadeConfig(VOCAB_SIZES, COLUMNS).to_dict()
-    assert (current["version"], current["embedding_layout"]) == (3, "fused")
+    assert (current["version"], current["embedding_layout"]) == (4, "fused")
     assert current["embedding_init"] == "uniform"
     old = {
         key: value
@@ -85,3 +85,19 @@ def test_older_configs_load_with_their_tables_layout_and_start() -> None:
         CascadeConfig(VOCAB_SIZES, COLUMNS, embedding_init="xavier")
     with pytest.raises(ValueError, match="unknown embedding_layout 'sharded'"):
         CascadeConfig(VOCAB_SIZES, COLUMNS, embedding_layout="sharded")
+
+
+def test_prerank_attention_is_stored_and_older_configs_load_as_bilinear(tmp_path) -> None:
+    config = CascadeConfig(VOCAB_SIZES, COLUMNS, prerank_attention="din")
+    path = str(tmp_path / "config.json")
+    config.save(path)
+    assert json.loads(open(path).read())["prerank_attention"] == "din"
+    assert CascadeConfig.load(path) == config
+    assert CascadeConfig(VOCAB_SIZES, COLUMNS).prerank_attention == "bilinear"
+    version_3 = CascadeConfig(VOCAB_SIZES, COLUMNS).to_dict() | {"version": 3}
+    del version_3["prerank_attention"]
+    assert CascadeConfig.from_dict(version_3).prerank_attention == "bilinear"
+    with pytest.raises(ValueError, match=r"not a cascade config: format .* version 5"):
+        CascadeConfig.from_dict(config.to_dict() | {"version": 5})
+    with pytest.raises(ValueError, match=r"unknown prerank_attention 'mlp'; expected one of \("):
+        CascadeConfig(VOCAB_SIZES, COLUMNS, prerank_attention="mlp")

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.attention import TargetAttention
+from models.attention import (
+    DIN_ATTENTION_UNITS,
+    DINAttention,
+    TargetAttention,
+    make_target_attention,
+    masked_softmax_pooling,
+)
 from models.embeddings import (
     TABLE_LAYOUTS,
     FeatureEmbeddings,
@@ -107,6 +113,125 @@ def test_target_attention_matches_the_formula_and_ignores_padded_keys() -> None:
     np.testing.assert_allclose(again, output, rtol=1e-6)
 
 
+def din_attention_reference(layer, queries, keys, mask):
+    """DIN's attention in NumPy: softmax over the real j of v . relu(W [k_j; q_i] + b)."""
+    kernel = np.concatenate(
+        [layer.key_projection.kernel.numpy(), layer.query_projection.kernel.numpy()]
+    )
+    bias = layer.query_projection.bias.numpy()
+    output_weights = layer.output_projection.kernel.numpy()[:, 0]
+    output = np.zeros(queries.shape[:2] + keys.shape[-1:])
+    for row in range(queries.shape[0]):
+        real_keys = keys[row][mask[row]]
+        for item, query in enumerate(queries[row]):
+            if len(real_keys) == 0:
+                continue
+            pairs = np.concatenate([real_keys, np.tile(query, (len(real_keys), 1))], axis=1)
+            logits = np.maximum(pairs @ kernel + bias, 0.0) @ output_weights
+            weights = np.exp(logits - logits.max())
+            output[row, item] = (weights / weights.sum()) @ real_keys
+    return output
+
+
+def din_attention_inputs(seed: int = 3):
+    rng = np.random.default_rng(seed)
+    queries = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    keys = rng.normal(size=(3, 6, 7)).astype(np.float32)
+    mask = np.array(
+        [
+            [True, True, False, True, False, False],
+            [False, False, False, False, False, False],
+            [True, True, True, True, True, True],
+        ]
+    )
+    return queries, keys, mask
+
+
+def test_din_attention_matches_the_formula_and_ignores_padded_keys() -> None:
+    queries, keys, mask = din_attention_inputs()
+    layer = DINAttention(units=9)
+    layer(tf.constant(queries), tf.constant(keys), tf.constant(mask))
+    # Non-zero biases, so the test also covers where the hidden layer's bias enters.
+    layer.query_projection.bias.assign(np.linspace(-0.5, 0.5, 9))
+    output = layer(tf.constant(queries), tf.constant(keys), tf.constant(mask)).numpy()
+    expected = din_attention_reference(layer, queries, keys, mask)
+    np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(output[1], np.zeros((4, 7)))
+    changed = np.where(mask[..., None], keys, 100.0).astype(np.float32)
+    again = layer(tf.constant(queries), tf.constant(changed), tf.constant(mask)).numpy()
+    np.testing.assert_allclose(again, output, rtol=1e-6)
+
+
+def din_attention_plain(layer, queries, keys, mask):
+    """The same formula in plain TF ops, request by request over the real keys only."""
+    kernel = tf.concat([layer.key_projection.kernel, layer.query_projection.kernel], axis=0)
+    rows = []
+    for row in range(queries.shape[0]):
+        real_keys = tf.boolean_mask(keys[row], mask[row])
+        if real_keys.shape[0] == 0:
+            rows.append(tf.zeros([queries.shape[1], keys.shape[-1]]))
+            continue
+        count = real_keys.shape[0]
+        pairs = tf.concat(
+            [
+                tf.tile(real_keys[None], [queries.shape[1], 1, 1]),
+                tf.tile(queries[row][:, None], [1, count, 1]),
+            ],
+            axis=-1,
+        )
+        hidden = tf.nn.relu(pairs @ kernel + layer.query_projection.bias)
+        logits = (hidden @ layer.output_projection.kernel)[..., 0]
+        rows.append(tf.nn.softmax(logits, axis=-1) @ real_keys)
+    return tf.stack(rows)
+
+
+def test_din_attention_gradients_match_autodiff_of_the_plain_formula() -> None:
+    queries, keys, mask = (tf.constant(value) for value in din_attention_inputs(seed=4))
+    layer = DINAttention(units=6)
+    layer(queries, keys, mask)
+    upstream = tf.random.stateless_normal([3, 4, 7], seed=[5, 6])
+
+    def gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch([queries, keys])
+            loss = tf.reduce_sum(function(layer, queries, keys, mask) * upstream)
+        return tape.gradient(loss, [queries, keys, *layer.trainable_variables])
+
+    def layer_call(layer, queries, keys, mask):
+        return layer(queries, keys, mask)
+
+    found, expected = gradients(layer_call), gradients(din_attention_plain)
+    assert len(found) == 6  # queries, keys; the key and query kernels, the bias, the output
+    for value, reference in zip(found, expected, strict=True):
+        assert float(tf.reduce_max(tf.abs(reference))) > 0.0
+        np.testing.assert_allclose(value, reference, rtol=1e-4, atol=1e-5)
+    padded_keys = found[1].numpy()[~mask.numpy()]
+    np.testing.assert_array_equal(padded_keys, np.zeros_like(padded_keys))
+
+
+def test_target_attentions_are_chosen_by_name() -> None:
+    assert isinstance(make_target_attention("bilinear", 8), TargetAttention)
+    din = make_target_attention("din", 8, name="target_attention")
+    assert isinstance(din, DINAttention) and din.name == "target_attention"
+    assert din.units == DIN_ATTENTION_UNITS == 80  # the official model's attention MLP
+    with pytest.raises(ValueError, match="unknown target attention 'mlp'; choose one of bilinear"):
+        make_target_attention("mlp")
+    with pytest.raises(ValueError, match="units must be >= 1"):
+        DINAttention(units=0)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16, tf.float32])
+def test_masked_softmax_pooling_gives_zeros_without_keys_in_every_float_type(dtype) -> None:
+    """A request without behaviours must not turn NaN, even where -1e9 overflows (float16)."""
+    logits = tf.constant([[[1.0, 2.0]], [[1.0, 2.0]]], dtype)
+    keys = tf.constant([[[1.0], [3.0]], [[1.0], [3.0]]], dtype)
+    mask = tf.constant([[False, False], [True, True]])
+    pooled = tf.cast(masked_softmax_pooling(logits, keys, mask), tf.float32).numpy()
+    expected = (np.exp(1.0) * 1.0 + np.exp(2.0) * 3.0) / (np.exp(1.0) + np.exp(2.0))
+    np.testing.assert_array_equal(pooled[0], [[0.0]])
+    np.testing.assert_allclose(pooled[1], [[expected]], rtol=2e-2)
+
+
 def test_mlp_last_layer_is_linear_and_sizes_are_checked() -> None:
     mlp = MLP((4, 3))
     outputs = mlp(tf.random.stateless_normal([50, 6], seed=[1, 2])).numpy()
@@ -120,6 +245,7 @@ def test_mlp_last_layer_is_linear_and_sizes_are_checked() -> None:
     [
         FeatureEmbeddings(VOCAB_SIZES, COLUMNS, embedding_dim=3),
         TargetAttention(units=5),
+        DINAttention(units=5),
         MLP((8, 2), activation="tanh"),
     ],
     ids=lambda layer: type(layer).__name__,

@@ -1,5 +1,6 @@
 """Mixed precision training (``--mixed-precision``): float16/bfloat16 stages, float32 outputs."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from models.training import precision, train
 from models.training.model_dir import ModelDir
 from pipelines import example_format as fmt
 from pipelines import recflow
+from tests.models.batches import synthetic_batch
 from tests.models.test_train import tiny_options
 
 
@@ -37,6 +39,21 @@ def test_a_mixed_precision_model_computes_in_half_and_returns_float32(policy, me
     labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
     loss = model.compute_loss((features, labels), training=True)
     assert loss.dtype == tf.float32 and bool(tf.math.is_finite(loss))
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("attention", ["bilinear", "din"])
+def test_half_precision_prerank_matches_float32_with_and_without_behaviours(policy, attention):
+    config = dataclasses.replace(_config("dftopk"), prerank_attention=attention)
+    reference = build_cascade(config)
+    with precision.mixed_precision_policy(policy):
+        half = build_cascade(config)
+    half.set_weights(reference.get_weights())
+    features, _ = synthetic_batch(batch_size=4)  # request 0 has no behaviour
+    half_scores = half.stage_outputs(features)["prerank"].numpy()
+    full_scores = reference.stage_outputs(features)["prerank"].numpy()
+    assert np.isfinite(half_scores).all()
+    np.testing.assert_allclose(half_scores, full_scores, rtol=5e-2, atol=5e-2)
 
 
 def test_float16_scales_the_loss_and_its_loss_matches_float32():

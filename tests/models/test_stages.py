@@ -19,6 +19,7 @@ def make_stages() -> dict[str, keras.Model]:
     return {
         "retrieval": TwoTowerRetrieval(**SIZES, tower_units=(16, 8)),
         "prerank": DINPrerank(**SIZES, units=(16, 1), attention_units=8),
+        "prerank_din": DINPrerank(**SIZES, units=(16, 1), attention="din"),
         "rank": DCNRank(**SIZES, cross_layers=2, units=(16, 1), attention_units=8),
     }
 
@@ -67,6 +68,8 @@ def test_retrieval_scores_are_dot_products_of_the_towers() -> None:
 def test_scoring_stages_check_their_sizes() -> None:
     with pytest.raises(ValueError, match="the last of units must be 1"):
         DINPrerank(**SIZES, units=(16, 2))
+    with pytest.raises(ValueError, match="unknown target attention 'mlp'"):
+        DINPrerank(**SIZES, attention="mlp")
     with pytest.raises(ValueError, match="cross_layers must be >= 1"):
         DCNRank(**SIZES, cross_layers=0)
 

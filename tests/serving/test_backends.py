@@ -242,3 +242,19 @@ def test_with_retries_waits_a_bounded_time_for_a_model_to_load():
     with pytest.raises(BackendNotFoundError, match=r"Latest\(rank\) \(still not served after"):
         with_retries(never_loads, retries=3, backoff_s=0.0, description="t", not_found_wait_s=0.0)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["local", "rest", "grpc"])
+@pytest.mark.parametrize("top_n", [7.9, np.float32(7.5), float("nan"), 2**40])
+def test_a_size_that_is_not_an_int32_is_refused_not_cut(backends, corpus, kind, top_n):
+    inputs = _model_inputs(corpus)[sig.RETRIEVAL] | {sig.TOP_N: top_n}
+    with pytest.raises(
+        BackendRequestError, match=r"input 'top_n' is not int32: (non-integral|value)"
+    ):
+        backends[kind].predict(sig.RETRIEVAL, inputs)
+
+
+@pytest.mark.parametrize("kind", ["local", "rest", "grpc"])
+def test_an_integral_float_size_is_served_as_that_int(backends, corpus, kind):
+    inputs = _model_inputs(corpus)[sig.RETRIEVAL] | {sig.TOP_N: 7.0}
+    assert backends[kind].predict(sig.RETRIEVAL, inputs)[sig.ITEM_IDS].shape == (2, 7)

@@ -7,7 +7,9 @@
 Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 with
 ``{"error": message}``, never a crash. Concurrent requests are micro-batched
 (``serving.micro_batcher``). Backend failures answer 502 (the model server refused or failed),
-503 (unavailable after retries) or 504 (timeout), each with a message.
+503 (unavailable after retries, with ``Retry-After``) or 504 (timeout), each with a message; a
+request or answer over the model server's message-size limit is the request's fault: 413 (the
+request) or 400 (the answer it asks for).
 
 Every answer is JSON, errors included: a known path with another method gets 405 with an
 ``Allow`` header (``HEAD`` and ``OPTIONS`` are answered too), an unknown path 404, a request
@@ -48,8 +50,10 @@ from serving.backends import (
     BACKEND_NAMES,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    BackendAnswerTooLargeError,
     BackendError,
     BackendRequestError,
+    BackendRequestTooLargeError,
     BackendTimeoutError,
     BackendUnavailableError,
     make_backend,
@@ -71,6 +75,8 @@ ALLOWED_METHODS = {RECOMMEND_PATH: ("POST", "OPTIONS"), HEALTH_PATH: ("GET", "HE
 #: Connections the kernel queues before ``accept`` (the socketserver default, 5, resets bursts).
 LISTEN_BACKLOG = 1024
 DEFAULT_MAX_PENDING = 256
+#: ``Retry-After`` (seconds) of every 503: the queue is full, or the model server unavailable.
+RETRY_AFTER_S = "1"
 
 
 @dataclass
@@ -135,7 +141,9 @@ class RecommendService:
 
 
 def _status_of(error: Exception) -> HTTPStatus:
-    if isinstance(error, RequestError):
+    if isinstance(error, BackendRequestTooLargeError):
+        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    if isinstance(error, RequestError | BackendAnswerTooLargeError):
         return HTTPStatus.BAD_REQUEST
     if isinstance(error, BackendUnavailableError):
         return HTTPStatus.SERVICE_UNAVAILABLE
@@ -201,7 +209,9 @@ class RecommendHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if not service.admit():
             message = f"busy: {service.max_pending} requests in service; retry shortly"
-            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message}, {"Retry-After": "1"})
+            self._send(
+                HTTPStatus.SERVICE_UNAVAILABLE, {"error": message}, {"Retry-After": RETRY_AFTER_S}
+            )
             return
         try:
             answer = service.recommend(body)
@@ -209,7 +219,10 @@ class RecommendHandler(BaseHTTPRequestHandler):
             status = _status_of(error)
             if status == HTTPStatus.INTERNAL_SERVER_ERROR:
                 LOGGER.exception("recommend failed")
-            self._send(status, {"error": f"{type(error).__name__}: {error}"})
+            retry = (
+                {"Retry-After": RETRY_AFTER_S} if status == HTTPStatus.SERVICE_UNAVAILABLE else {}
+            )
+            self._send(status, {"error": f"{type(error).__name__}: {error}"}, retry)
             return
         finally:
             service.release()

@@ -6,8 +6,11 @@ and returns a dict of NumPy outputs (``serving.signatures`` names both). Failure
 - ``BackendRequestError``: the server refused the request (bad input, unknown signature):
   never retried.
 - ``BackendNotFoundError`` (a ``BackendRequestError``): the server does not serve the model or
-  version, still after ``not_found_wait_s`` of retries (TF Serving answers NOT_FOUND while a
-  model loads, and for a version its policy no longer serves).
+  version, still after ``not_found_wait_s`` of retries (TF Serving answers NOT_FOUND "Servable
+  not found for request" while a model loads, and for a version its policy no longer serves).
+- ``BackendRequestTooLargeError`` / ``BackendAnswerTooLargeError`` (both ``BackendRequestError``):
+  the request, or the answer it asks for, is over a message-size limit (gRPC
+  RESOURCE_EXHAUSTED "message larger than max"): the request's fault, never retried.
 - ``BackendUnavailableError``: the server could not be reached, answered UNAVAILABLE or was
   overloaded (RESOURCE_EXHAUSTED, HTTP 429), after every retry.
 - ``BackendTimeoutError``: no answer within the timeout (DEADLINE_EXCEEDED, HTTP 504).
@@ -39,6 +42,9 @@ DEFAULT_NOT_FOUND_WAIT_S = 5.0
 #: Longest wait between two attempts; shortest between two asking whether a model has loaded.
 MAX_BACKOFF_S = 1.0
 MIN_LOADING_POLL_S = 0.01
+#: How TF Serving's NOT_FOUND for a model or version it does not serve (yet) begins; any other
+#: NOT_FOUND is an error of the request, not a model still loading.
+SERVABLE_NOT_FOUND = "Servable not found for request"
 
 
 class BackendError(RuntimeError):
@@ -51,6 +57,14 @@ class BackendRequestError(BackendError):
 
 class BackendNotFoundError(BackendRequestError):
     """The server does not serve the model or version asked for (NOT_FOUND, also while loading)."""
+
+
+class BackendRequestTooLargeError(BackendRequestError):
+    """The request is larger than a message-size limit of the client or the server."""
+
+
+class BackendAnswerTooLargeError(BackendRequestError):
+    """The answer the request asks for is larger than the client's message-size limit."""
 
 
 class BackendUnavailableError(BackendError):

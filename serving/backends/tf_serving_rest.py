@@ -37,6 +37,7 @@ from serving.backends.base import (
     DEFAULT_NOT_FOUND_WAIT_S,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    SERVABLE_NOT_FOUND,
     BackendError,
     BackendNotFoundError,
     BackendRequestError,
@@ -50,8 +51,6 @@ from serving.backends.base import (
 RETRIED_STATUSES = (429, 503)
 TIMEOUT_STATUS = 504
 NOT_FOUND_STATUS = 404
-#: How TF Serving's NOT_FOUND for a model or version it does not serve (yet) begins.
-SERVABLE_NOT_FOUND = "Servable not found for request"
 
 
 def model_url(base_url: str, model_name: str, version: int | None = None) -> str:

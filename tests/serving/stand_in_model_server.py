@@ -128,6 +128,8 @@ class ModelServerCore:
         self._retired: list[ServedVersion] = []
         self._loading_until: dict[str, float] = {}
         self._failures: list[tuple[grpc.StatusCode, str]] = []
+        #: Predict calls received (REST and gRPC), failed ones included.
+        self.predict_calls = 0
         self.poll()
 
     def base_path(self, name: str) -> str:
@@ -219,6 +221,7 @@ class ModelServerCore:
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         """TF Serving's Predict: signature lookup, input checks, defaults, Session.run."""
         with self._lock:
+            self.predict_calls += 1
             failure = self._failures.pop() if self._failures else None
         if failure:
             raise StatusError(*failure)

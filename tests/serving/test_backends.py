@@ -8,8 +8,10 @@ import pytest
 
 from serving import signatures as sig
 from serving.backends import (
+    BackendAnswerTooLargeError,
     BackendNotFoundError,
     BackendRequestError,
+    BackendRequestTooLargeError,
     BackendTimeoutError,
     BackendUnavailableError,
     GrpcBackend,
@@ -258,3 +260,32 @@ def test_a_size_that_is_not_an_int32_is_refused_not_cut(backends, corpus, kind, 
 def test_an_integral_float_size_is_served_as_that_int(backends, corpus, kind):
     inputs = _model_inputs(corpus)[sig.RETRIEVAL] | {sig.TOP_N: 7.0}
     assert backends[kind].predict(sig.RETRIEVAL, inputs)[sig.ITEM_IDS].shape == (2, 7)
+
+
+def test_grpc_retries_only_a_servable_still_loading_among_not_found(tf_serving, corpus):
+    backend = GrpcBackend(tf_serving.grpc_target, backoff_s=0.0, not_found_wait_s=30.0)
+    calls = tf_serving.core.predict_calls
+    tf_serving.fail_next(2, grpc.StatusCode.NOT_FOUND, "Could not find version 3 of model rank")
+    try:
+        with pytest.raises(BackendRequestError, match="Could not find version 3") as raised:
+            backend.predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    finally:
+        tf_serving.fail_next(0)
+        backend.close()
+    assert not isinstance(raised.value, BackendNotFoundError)
+    assert tf_serving.core.predict_calls == calls + 1
+
+
+def test_grpc_message_size_limits_are_the_requests_fault_and_never_retried(tf_serving, corpus):
+    inputs = _model_inputs(corpus)
+    backend = GrpcBackend(tf_serving.grpc_target, retries=3, max_message_bytes=2500)
+    calls = tf_serving.core.predict_calls
+    with pytest.raises(BackendAnswerTooLargeError, match="Received message larger than max"):
+        backend.predict(sig.RETRIEVAL, inputs[sig.RETRIEVAL] | {sig.TOP_N: np.int32(60)})
+    assert tf_serving.core.predict_calls == calls + 1  # the server answered once; no retry
+    big = inputs[sig.RANK] | {sig.ITEMS: np.ones([2, 100, 8], np.int32)}
+    big[sig.ITEM_MASK] = np.ones([2, 100], bool)
+    with pytest.raises(BackendRequestTooLargeError, match="Sent message larger than max"):
+        backend.predict(sig.RANK, big)
+    assert tf_serving.core.predict_calls == calls + 1  # refused before sending
+    backend.close()

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import requests
 
-from serving.backends import LocalBackend, RestBackend
+from serving.backends import GrpcBackend, LocalBackend, RestBackend
 from serving.cascade_inference import Cascade, CascadeSizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import RequestLimits, parse_recommend_body
@@ -213,3 +213,38 @@ def test_the_command_serves_over_tf_serving(tf_serving):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_message_size_limits_are_413_or_400_at_the_front_never_retried(tf_serving):
+    backend = GrpcBackend(tf_serving.grpc_target, retries=3, max_message_bytes=2000)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        calls = tf_serving.core.predict_calls
+        response = _post(url, {"requests": [REQUEST], "top_n": 60, "m": 20})
+        assert response.status_code == 400, response.text
+        assert "answer is over the client's message limit" in response.json()["error"]
+        assert tf_serving.core.predict_calls == calls + 1
+        response = _post(url, {"requests": [REQUEST] * 8, "top_n": 5, "m": 5})
+        assert response.status_code == 413, response.text
+        assert "request is over a message limit" in response.json()["error"]
+        assert _post(url, {"requests": [REQUEST], "top_n": 10, "m": 5}).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+def test_an_unavailable_model_server_is_a_503_with_retry_after(tf_serving):
+    backend = GrpcBackend(tf_serving.grpc_target, retries=0, backoff_s=0.0)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        tf_serving.fail_next(1)
+        response = _post(url, {"requests": [REQUEST]})
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    finally:
+        tf_serving.fail_next(0)
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()

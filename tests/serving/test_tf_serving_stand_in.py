@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import signatures as sig
+from serving.backends.tf_serving_grpc import tf_serving_channel
 from tests.serving.stand_in_cascade import DEFAULT_SIZES, random_request
 from tests.serving.stand_in_model_server import (
     MODELS_CONFIG,
@@ -302,3 +303,22 @@ def test_a_wrong_shape_reaches_the_graph_as_in_the_servers_session(stub):
     code, message = _grpc_error(stub, _grpc_request(sig.RETRIEVAL, inputs))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert message.startswith("In[0] should be a scalar: [2]\n\t [[{{function_node __inference_")
+
+
+def test_grpc_takes_messages_over_grpcs_default_4_mib_as_the_real_server(tf_serving):
+    """TF Serving sets its gRPC message limit to INT32_MAX both ways (server.cc)."""
+    candidates = 140_000  # items int32 [1, 140000, 8]: 4.5 MB, over gRPC's default 4 MiB
+    inputs = random_request(1, seed=3) | {
+        sig.ITEMS: np.ones([1, candidates, 8], np.int32),
+        sig.ITEM_MASK: np.ones([1, candidates], bool),
+        sig.K: np.int32(3),
+    }
+    request = _grpc_request(sig.RANK, inputs)
+    assert request.ByteSize() > 4 * 1024 * 1024
+    channel = tf_serving_channel(tf_serving.grpc_target)
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.Predict(request, timeout=60)
+    finally:
+        channel.close()
+    assert tf.make_ndarray(response.outputs[sig.SCORES]).shape == (1, candidates)

@@ -15,10 +15,11 @@ status codes and messages) and answers
   same codes and messages (inputs a request leaves out take ``SignatureDef.defaults`` here only:
   the REST API needs every input).
 
-Both listen on 127.0.0.1 only. ``fail_next(n, code)`` makes the next n Predict calls fail with
-``code`` (UNAVAILABLE, RESOURCE_EXHAUSTED = HTTP 429, DEADLINE_EXCEEDED = HTTP 504) and
-``reload(name, seconds)`` makes a model NOT_FOUND while it loads. BUILD.md lists what it does
-not cover.
+The gRPC server's message-size limit is INT32_MAX both ways, as the real server's (gRPC's own
+default receive limit is 4 MiB). Both listen on 127.0.0.1 only. ``fail_next(n, code)`` makes the
+next n Predict calls fail with ``code`` (UNAVAILABLE, RESOURCE_EXHAUSTED = HTTP 429,
+DEADLINE_EXCEEDED = HTTP 504) and ``reload(name, seconds)`` makes a model NOT_FOUND while it
+loads. BUILD.md lists what it does not cover.
 
 Example:
     >>> with TFServingStandIn(export_dir) as stand_in:
@@ -56,6 +57,8 @@ MODEL_PATH = re.compile(
     re.IGNORECASE,
 )
 INT64_MAX = 2**63 - 1
+#: TF Serving's gRPC message-size limit both ways (``server.cc``: ``SetMaxMessageSize``).
+INT32_MAX = 2**31 - 1
 INJECTED_MESSAGE = "failure injected by the TF Serving stand-in"
 
 
@@ -205,7 +208,13 @@ class TFServingStandIn:
         self.core = ModelServerCore(export_dir, model_config)
         self._rest = _RestServer(self.core)
         self.rest_url = f"http://127.0.0.1:{self._rest.server_address[1]}"
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4),
+            options=[
+                ("grpc.max_receive_message_length", INT32_MAX),
+                ("grpc.max_send_message_length", INT32_MAX),
+            ],
+        )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             _PredictionService(self.core), self._grpc
         )

@@ -13,7 +13,10 @@ status codes and messages (from TF Serving's ``server_core.cc``, ``basic_manager
   fed as they come (no casting: a wrong dtype fails in TensorFlow's own check);
 - a request for a model or version that is not served is NOT_FOUND ``Servable not found for
   request: Specific(rank, 7)`` (or ``Latest(rank)``), also while a model loads;
-- an unknown signature is FAILED_PRECONDITION; inputs left out take ``SignatureDef.defaults``.
+- an unknown signature is FAILED_PRECONDITION; inputs left out take ``SignatureDef.defaults``;
+- version labels come from ``models.config``'s ``version_labels`` (an unknown one is
+  INVALID_ARGUMENT ``Unrecognized servable version label: stable``);
+- ``model_status`` is ``GetModelStatus``: each tracked version AVAILABLE, LOADING or END.
 
 Example:
     >>> core = ModelServerCore(export_dir)
@@ -33,6 +36,7 @@ from google.protobuf import any_pb2, text_format
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
+    get_model_status_pb2,
     model_pb2,
     predict_pb2,
 )
@@ -126,6 +130,7 @@ class ModelServerCore:
         self._lock = threading.Lock()
         self._served: dict[str, dict[int, ServedVersion]] = {name: {} for name in self.configs}
         self._retired: list[ServedVersion] = []
+        self._ended: dict[str, set[int]] = {name: set() for name in self.configs}
         self._loading_until: dict[str, float] = {}
         self._failures: list[tuple[grpc.StatusCode, str]] = []
         #: Predict calls received (REST and gRPC), failed ones included.
@@ -153,7 +158,55 @@ class ModelServerCore:
             }
             with self._lock:
                 self._retired += [v for k, v in self._served[name].items() if k not in loaded]
+                self._ended[name] |= set(self._served[name]) - set(loaded)
+                self._ended[name] -= set(loaded)
                 self._served[name] = loaded
+            self._check_labels(name)
+
+    def _check_labels(self, name: str) -> None:
+        """A label must name a served version (``ServerCore::UpdateModelVersionLabelMap``)."""
+        for version in self.configs[name].version_labels.values():
+            if version not in self._served[name]:
+                raise StatusError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"Request to assign label to version {version} of model {name}, which is "
+                    "not currently available for inference",
+                )
+
+    def version_states(self, name: str) -> dict[int, str]:
+        """Each version the server has tracked: AVAILABLE (served), LOADING (while ``reload``),
+        END (unloaded), as ``ServableStateMonitor`` reports them."""
+        with self._lock:
+            loading = time.monotonic() < self._loading_until.get(name, 0.0)
+            states = {version: "END" for version in self._ended.get(name, set())}
+            for version in self._served.get(name, {}):
+                states[version] = "LOADING" if loading else "AVAILABLE"
+            return states
+
+    def model_status(
+        self, spec: model_pb2.ModelSpec
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        """``GetModelStatus`` (``get_model_status_impl.cc``): a version's state, or every
+        version's when none is asked for (a version label is not looked at)."""
+        states = self.version_states(spec.name)
+        if spec.HasField("version"):
+            version = spec.version.value
+            if version not in states:
+                raise StatusError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Could not find version {version} of model {spec.name}",
+                )
+            states = {version: states[version]}
+        elif not states:
+            raise StatusError(
+                grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}"
+            )
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version, state in sorted(states.items()):
+            status = response.model_version_status.add(version=version)
+            status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
+            status.status.SetInParent()  # the servable's health: OK, with an empty message
+        return response
 
     def served_versions(self, name: str) -> list[int]:
         """The versions of ``name`` that answer requests now, ascending."""
@@ -178,9 +231,7 @@ class ModelServerCore:
         if not spec.name:
             raise invalid_argument("ModelSpec has no name specified.")
         if spec.WhichOneof("version_choice") == "version_label":
-            raise invalid_argument(
-                "ModelSpec has 'version_label' set, but it is not currently allowed by the server."
-            )
+            spec = self._labelled(spec)
         versions = self.served_versions(spec.name)
         version = spec.version.value if spec.HasField("version") else max(versions, default=None)
         if version not in versions:
@@ -190,6 +241,17 @@ class ModelServerCore:
             )
         with self._lock:
             return self._served[spec.name][version]
+
+    def _labelled(self, spec: model_pb2.ModelSpec) -> model_pb2.ModelSpec:
+        """The spec with its version label replaced by the label's version (labels come from
+        ``models.config``'s ``version_labels``; version labels are allowed by default)."""
+        config = self.configs.get(spec.name)
+        labels = config.version_labels if config is not None else {}
+        if spec.version_label not in labels:
+            raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
+        resolved = model_pb2.ModelSpec(name=spec.name, signature_name=spec.signature_name)
+        resolved.version.value = labels[spec.version_label]
+        return resolved
 
     def signature_inputs(self, spec: model_pb2.ModelSpec, name: str) -> dict:
         """The signature's TensorInfo per input, as the REST API reads it before converting JSON."""

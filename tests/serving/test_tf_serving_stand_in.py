@@ -12,6 +12,8 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
@@ -322,3 +324,106 @@ def test_grpc_takes_messages_over_grpcs_default_4_mib_as_the_real_server(tf_serv
     finally:
         channel.close()
     assert tf.make_ndarray(response.outputs[sig.SCORES]).shape == (1, candidates)
+
+
+def _status_request(name: str, version: int | None = None):
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = name
+    if version is not None:
+        request.model_spec.version.value = version
+    return request
+
+
+def test_model_status_over_rest_and_grpc(tf_serving):
+    available = {"version": "1", "state": "AVAILABLE"}
+    available["status"] = {"error_code": "OK", "error_message": ""}
+    for path in ("/v1/models/rank", "/v1/models/rank/versions/1", "/v1/models/rank/labels/x"):
+        response = requests.get(tf_serving.rest_url + path, timeout=30)
+        assert (response.status_code, response.json()) == (
+            200,
+            {"model_version_status": [available]},
+        ), path
+    assert requests.get(tf_serving.rest_url + "/v1/models/rank/versions/7", timeout=30).json() == {
+        "error": "Could not find version 7 of model rank"
+    }
+    response = requests.get(tf_serving.rest_url + "/v1/models/ranker", timeout=30)
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "Could not find any versions of model ranker"},
+    )
+    channel = grpc.insecure_channel(tf_serving.grpc_target)
+    try:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        answer = stub.GetModelStatus(_status_request(sig.RANK), timeout=30)
+        assert [(s.version, s.state) for s in answer.model_version_status] == [
+            (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+        ]
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.GetModelStatus(_status_request(sig.RANK, 7), timeout=30)
+        assert (raised.value.code(), raised.value.details()) == (
+            grpc.StatusCode.NOT_FOUND,
+            "Could not find version 7 of model rank",
+        )
+        tf_serving.reload(sig.RANK, 60.0)
+        answer = stub.GetModelStatus(_status_request(sig.RANK), timeout=30)
+        assert (
+            answer.model_version_status[0].state == get_model_status_pb2.ModelVersionStatus.LOADING
+        )
+    finally:
+        tf_serving.reload(sig.RANK, 0.0)
+        channel.close()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_other_methods_are_malformed_requests(tf_serving, method):
+    path = "/v1/models/rank:predict"
+    response = requests.request(method, tf_serving.rest_url + path, json={}, timeout=30)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": f"Malformed request: {method} {path}"},
+    )
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_a_cors_preflight_needs_an_origin(tf_serving):
+    url = tf_serving.rest_url + "/v1/models/rank:predict"
+    response = requests.options(url, timeout=30)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "Origin header is missing in CORS preflight"},
+    )
+    assert requests.options(url, headers={"Origin": "http://x"}, timeout=30).status_code == 200
+
+
+def test_version_labels_of_the_model_config(tmp_path):
+    for version in (1, 2):
+        _export_totals(tmp_path, version)
+    config = tmp_path / "models.config"
+    config.write_text(
+        'model_config_list { config { name: "totals" base_path: "/models/totals" '
+        'model_platform: "tensorflow" model_version_policy { specific { versions: [1, 2] } } '
+        'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }'
+    )
+    rows = {"instances": [{"x": [1.0, 2.0, 3.0], "n": 4}]}
+    with TFServingStandIn(str(tmp_path), str(config)) as stand_in:
+        url = f"{stand_in.rest_url}/v1/models/totals/labels"
+        assert _post(f"{url}/stable:predict", rows)[1]["predictions"][0]["total"] == 6.0
+        assert _post(f"{url}/canary:predict", rows)[1]["predictions"][0]["total"] == 12.0
+        assert _post(f"{url}/beta:predict", rows) == (
+            400,
+            {"error": "Unrecognized servable version label: beta"},
+        )
+        channel = grpc.insecure_channel(stand_in.grpc_target)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "totals"
+        request.model_spec.version_label = "beta"
+        try:
+            code, message = _grpc_error(
+                prediction_service_pb2_grpc.PredictionServiceStub(channel), request
+            )
+        finally:
+            channel.close()
+        assert (code, message) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unrecognized servable version label: beta",
+        )

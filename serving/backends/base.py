@@ -28,7 +28,8 @@ Example:
 
 import abc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TypeVar
 
 import numpy as np
@@ -83,6 +84,8 @@ class PredictBackend(abc.ABC):
         ...     name = "echo"
         ...     def predict(self, model_name, inputs):
         ...         return dict(inputs)
+        ...     def version_states(self, model_name):
+        ...         return {1: "AVAILABLE"}
         ...     def close(self):
         ...         pass
         >>> Echo().predict("rank", {"k": np.int32(3)})
@@ -91,6 +94,8 @@ class PredictBackend(abc.ABC):
 
     #: Short name of the backend kind (``local``, ``rest``, ``grpc``).
     name: str = ""
+    #: Model name -> the version called (none: the server's newest AVAILABLE version).
+    versions: Mapping[str, int] = MappingProxyType({})
 
     @abc.abstractmethod
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -102,6 +107,18 @@ class PredictBackend(abc.ABC):
             >>> inputs = toy_request() | {"top_n": np.int32(100)}
             >>> backend.predict("retrieval", inputs)["item_ids"].shape
             (1, 100)
+        """
+
+    @abc.abstractmethod
+    def version_states(self, model_name: str) -> dict[int, str]:
+        """Each version of ``model_name`` the server tracks -> its state (TF Serving's model
+        status: ``LOADING``, ``AVAILABLE``, ``UNLOADING``, ``END``, ...); empty when it tracks
+        none. Raises a ``BackendError`` subclass when the server cannot be asked.
+
+        Example:
+            >>> from serving.export.toy_servables import toy_backend
+            >>> toy_backend().version_states("rank")
+            {1: 'AVAILABLE'}
         """
 
     @abc.abstractmethod

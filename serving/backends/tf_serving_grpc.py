@@ -29,7 +29,12 @@ from collections.abc import Mapping
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving import signatures as sig
 from serving.backends.base import (
@@ -177,6 +182,7 @@ class GrpcBackend(PredictBackend):
         self.not_found_wait_s = not_found_wait_s
         self._channel = tf_serving_channel(target, max_message_bytes)
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._model_service = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
@@ -207,6 +213,31 @@ class GrpcBackend(PredictBackend):
             code, details = error.code(), error.details() or ""
             message = f"{description}: {code.name}: {details}"
             raise classify_rpc_error(code, details, message) from None
+
+    def version_states(self, model_name: str) -> dict[int, str]:
+        """``ModelService.GetModelStatus`` of ``model_name`` (its pinned version only, if any),
+        once, no retry.
+
+        Example:
+            >>> GrpcBackend("127.0.0.1:8500").version_states("rank")  # doctest: +SKIP
+            {1: 'AVAILABLE'}
+        """
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model_name
+        if model_name in self.versions:
+            request.model_spec.version.value = self.versions[model_name]
+        try:
+            response = self._model_service.GetModelStatus(request, timeout=self.timeout_s)
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details() or ""
+            if code == grpc.StatusCode.NOT_FOUND:  # "Could not find (any) version(s) of model"
+                return {}
+            message = f"GetModelStatus {model_name} at {self.target}: {code.name}: {details}"
+            raise classify_rpc_error(code, details, message) from None
+        return {
+            status.version: get_model_status_pb2.ModelVersionStatus.State.Name(status.state)
+            for status in response.model_version_status
+        }
 
     def close(self) -> None:
         self._channel.close()

@@ -208,6 +208,31 @@ class RestBackend(PredictBackend):
                 self._defaults[model_name] = signature_defaults_from_metadata(metadata, model_name)
             return self._defaults[model_name]
 
+    def version_states(self, model_name: str) -> dict[int, str]:
+        """``GET /v1/models/<name>[/versions/<v>]`` (TF Serving's model status), once, no retry.
+
+        Example:
+            >>> backend = RestBackend("http://127.0.0.1:8501")  # TF Serving's REST port
+            >>> backend.version_states("rank")  # doctest: +SKIP
+            {1: 'AVAILABLE'}
+        """
+        url = model_url(self.base_url, model_name, self.versions.get(model_name))
+        try:
+            answer = self._send("GET", url, None)
+        except BackendNotFoundError:
+            return {}
+        except BackendRequestError as error:
+            if f"HTTP {NOT_FOUND_STATUS}:" in str(error):  # "Could not find (any) version(s)"
+                return {}
+            raise
+        try:
+            return {
+                int(status["version"]): str(status["state"])
+                for status in answer["model_version_status"]
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            raise BackendError(f"GET {url}: not a model status answer ({error!r})") from None
+
     def _with_retries(self, method: str, url: str, body: dict | None = None) -> dict:
         return with_retries(
             lambda: self._send(method, url, body),

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import requests
 
+from serving import signatures as sig
 from serving.backends import GrpcBackend, LocalBackend, RestBackend
 from serving.cascade_inference import Cascade, CascadeSizes
 from serving.micro_batcher import CascadeBatcher
@@ -244,6 +245,87 @@ def test_an_unavailable_model_server_is_a_503_with_retry_after(tf_serving):
         assert response.status_code == 503 and response.headers["Retry-After"] == "1"
     finally:
         tf_serving.fail_next(0)
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+def _remote_backend(kind: str, tf_serving, **options):
+    if kind == "rest":
+        return RestBackend(tf_serving.rest_url, **options)
+    return GrpcBackend(tf_serving.grpc_target, **options)
+
+
+def test_the_local_front_is_ready(front):
+    response = requests.get(front + "/readyz", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "models": {name: {"version": 1, "state": "AVAILABLE"} for name in sig.MODEL_NAMES},
+    }
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_readiness_asks_the_model_server_for_each_models_status(tf_serving, kind):
+    backend = _remote_backend(kind, tf_serving, timeout_s=10.0)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        response = requests.get(url + "/readyz", timeout=30)
+        assert (response.status_code, response.json()["status"]) == (200, "ready")
+        assert response.json()["models"]["rank"] == {"version": 1, "state": "AVAILABLE"}
+        tf_serving.reload(sig.RANK, 60.0)
+        response = requests.get(url + "/readyz", timeout=30)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        answer = response.json()
+        assert answer["status"] == "not ready"
+        assert answer["models"]["rank"]["state"] == "LOADING"
+        assert answer["models"]["retrieval"] == {"version": 1, "state": "AVAILABLE"}
+        assert requests.get(url + "/healthz", timeout=30).status_code == 200  # alive
+    finally:
+        tf_serving.reload(sig.RANK, 0.0)
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_a_pinned_version_the_server_does_not_serve_is_not_ready(tf_serving, kind):
+    backend = _remote_backend(kind, tf_serving, versions={sig.PRERANK: 7})
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        response = requests.get(url + "/readyz", timeout=30)
+        assert response.status_code == 503
+        assert response.json()["models"]["prerank"] == {
+            "version": 7,
+            "state": "NOT_FOUND",
+            "error": "no version 7 is served",
+        }
+    finally:
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_a_model_server_that_is_down_is_not_ready(kind):
+    address = f"127.0.0.1:{_free_port()}"
+    backend = (
+        RestBackend(f"http://{address}", timeout_s=5.0)
+        if kind == "rest"
+        else GrpcBackend(address, timeout_s=5.0)
+    )
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        assert requests.get(url + "/healthz", timeout=30).status_code == 200
+        response = requests.get(url + "/readyz", timeout=30)
+        assert response.status_code == 503
+        models = response.json()["models"]
+        assert {model["state"] for model in models.values()} == {"UNKNOWN"}
+        assert all(model["error"] for model in models.values())
+    finally:
         server.shutdown()
         server.server_close()
         batcher.close()

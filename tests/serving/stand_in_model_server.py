@@ -133,6 +133,7 @@ class ModelServerCore:
         self._ended: dict[str, set[int]] = {name: set() for name in self.configs}
         self._loading_until: dict[str, float] = {}
         self._failures: list[tuple[grpc.StatusCode, str]] = []
+        self._metadata_holds: dict[str, tuple[threading.Event, threading.Event]] = {}
         #: Predict calls received (REST and gRPC), failed ones included.
         self.predict_calls = 0
         self.poll()
@@ -221,6 +222,12 @@ class ModelServerCore:
         with self._lock:
             self._loading_until[name] = time.monotonic() + seconds
 
+    def hold_metadata(self, name: str) -> tuple[threading.Event, threading.Event]:
+        """Metadata calls for ``name`` set the first event and wait until the second is set."""
+        held = (threading.Event(), threading.Event())
+        self._metadata_holds[name] = held
+        return held
+
     def fail_next(self, count: int, code: grpc.StatusCode, message: str) -> None:
         """The next ``count`` Predict calls fail with ``code`` and ``message``."""
         with self._lock:
@@ -268,6 +275,11 @@ class ModelServerCore:
         self, spec: model_pb2.ModelSpec
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         """``GetModelMetadata`` with the ``signature_def`` field (the only one TF Serving has)."""
+        held = self._metadata_holds.get(spec.name)
+        if held is not None:
+            arrived, release = held
+            arrived.set()
+            release.wait(60.0)
         served = self.servable(spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = spec.name

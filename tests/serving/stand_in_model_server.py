@@ -16,7 +16,9 @@ status codes and messages (from TF Serving's ``server_core.cc``, ``basic_manager
 - an unknown signature is FAILED_PRECONDITION; inputs left out take ``SignatureDef.defaults``;
 - version labels come from ``models.config``'s ``version_labels`` (an unknown one is
   INVALID_ARGUMENT ``Unrecognized servable version label: stable``);
-- ``model_status`` is ``GetModelStatus``: each tracked version AVAILABLE, LOADING or END.
+- ``model_status`` is ``GetModelStatus``: each tracked version AVAILABLE, LOADING or END;
+- a version's warm-up records (``assets.extra/tf_serving_warmup_requests``) are replayed when it
+  loads, before it serves.
 
 Example:
     >>> core = ModelServerCore(export_dir)
@@ -27,7 +29,7 @@ Example:
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
@@ -39,9 +41,11 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_pb2,
     predict_pb2,
+    prediction_log_pb2,
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE
 from tests.serving.stand_in_status import StatusError, invalid_argument
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -77,6 +81,12 @@ class ServedVersion:
     version: int
     session: tf.compat.v1.Session
     meta_graph: meta_graph_pb2.MetaGraphDef
+    #: Warm-up records replayed on load.
+    warmup_replayed: int = 0
+    #: Runs that were the first with their feeds and fetches (a session builds and optimises an
+    #: executor for each such set on its first run: the cost a warm-up moves to load time).
+    cold_runs: int = 0
+    _run_keys: set = field(default_factory=set)
 
     @classmethod
     def load(cls, path: str, version: int) -> "ServedVersion":
@@ -95,6 +105,10 @@ class ServedVersion:
         in Python, which the model server does not do; the session's own run call feeds them as
         they are, so a wrong dtype or shape fails in TensorFlow's C++ checks with their messages.
         """
+        key = (tuple(sorted(feeds)), tuple(fetches))
+        if key not in self._run_keys:
+            self._run_keys.add(key)
+            self.cold_runs += 1
         graph = self.session.graph
         feed = {
             graph.get_tensor_by_name(name)._as_tf_output(): value for name, value in feeds.items()
@@ -154,7 +168,7 @@ class ModelServerCore:
             wanted = aspired_versions(config, present)
             loaded = {
                 version: self._served[name].get(version)
-                or ServedVersion.load(os.path.join(base, str(version)), version)
+                or self._load(os.path.join(base, str(version)), version)
                 for version in wanted
             }
             with self._lock:
@@ -163,6 +177,30 @@ class ModelServerCore:
                 self._ended[name] -= set(loaded)
                 self._served[name] = loaded
             self._check_labels(name)
+
+    def _load(self, path: str, version: int) -> ServedVersion:
+        """Loads a version and replays its warm-up records before it serves (as the server's
+        ``saved_model_warmup.cc``: predict records only here, at most 1,000, each once)."""
+        served = ServedVersion.load(path, version)
+        warmup_path = os.path.join(path, WARMUP_FILE)
+        if not os.path.isfile(warmup_path):
+            return served
+        for count, record in enumerate(tf.data.TFRecordDataset(warmup_path), start=1):
+            if count > MAX_WARMUP_RECORDS:
+                raise invalid_argument(
+                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at "
+                    f"{warmup_path}"
+                )
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            kind = log.WhichOneof("log_type")
+            if kind != "predict_log":
+                raise StatusError(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"the stand-in replays predict warm-up records only, not {kind}",
+                )
+            self._predict_on(served, log.predict_log.request)
+            served.warmup_replayed += 1
+        return served
 
     def _check_labels(self, name: str) -> None:
         """A label must name a served version (``ServerCore::UpdateModelVersionLabelMap``)."""
@@ -300,6 +338,11 @@ class ModelServerCore:
         if failure:
             raise StatusError(*failure)
         served = self.servable(request.model_spec)
+        return self._predict_on(served, request)
+
+    def _predict_on(
+        self, served: ServedVersion, request: predict_pb2.PredictRequest
+    ) -> predict_pb2.PredictResponse:
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if name not in served.meta_graph.signature_def:
             raise StatusError(

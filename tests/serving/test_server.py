@@ -330,3 +330,40 @@ def test_a_model_server_that_is_down_is_not_ready(kind):
         server.server_close()
         batcher.close()
         backend.close()
+
+
+class _HeldBackend(LocalBackend):
+    """A local backend whose calls wait until ``release`` is set."""
+
+    def __init__(self, export_dir: str):
+        super().__init__(export_dir)
+        self.release = threading.Event()
+
+    def predict(self, model_name, inputs):
+        self.release.wait(60.0)
+        return super().predict(model_name, inputs)
+
+
+def test_a_full_queue_answers_503_with_retry_after_never_a_reset(export_dir):
+    backend = _HeldBackend(export_dir)
+    batcher = CascadeBatcher(Cascade(backend, *DEFAULTS), max_batch_rows=1, max_wait_ms=0.0)
+    service = RecommendService(batcher, DEFAULTS, RequestLimits(), 60.0, {}, max_pending=2)
+    server = build_server(service, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = [pool.submit(_post, url, {"requests": [REQUEST]}) for _ in range(16)]
+            deadline = time.monotonic() + 60.0
+            while sum(answer.done() for answer in answers) < 14 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the two admitted requests are held; the others are refused
+            backend.release.set()
+            responses = [answer.result(timeout=60) for answer in answers]
+    finally:
+        backend.release.set()
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+    assert sorted(response.status_code for response in responses) == [200, 200] + [503] * 14
+    assert all(r.headers["Retry-After"] == "1" for r in responses if r.status_code == 503)

@@ -1,22 +1,27 @@
-"""Cascade serving latency and throughput, in process (``local`` backend) and over the HTTP front.
+"""Cascade serving latency and throughput: in process, and over the HTTP front on each backend.
 
 A cascade with the paper's layer sizes (``models.config.CascadeConfig`` defaults: d = 8, towers
 128 -> 64 -> 32, DIN pre-ranking, DCN ranking) over a synthetic item corpus (100,000 items by
 default) is exported with ``serving.export``; its weights are random, which changes no cost.
 Then, each request a different random user with a 50-step history:
 
-1. ``local``: ``Cascade.recommend`` on the local backend, one request at a time.
-2. ``http 1 client``: ``POST /v1/recommend`` to ``python -m serving.server`` (a separate
-   process), one request at a time.
-3. ``http N clients``: N concurrent clients for ``--load-seconds``; every answer is checked
-   (status 200 and k items), and failures are counted.
+1. ``in process``: ``Cascade.recommend`` on the local backend, one request at a time.
+2. ``<backend> front, N cl.``: N concurrent clients (1, 8, 64) of ``POST /v1/recommend`` to
+   ``python -m serving.server`` (a separate process) for ``--load-seconds``, with the ``local``
+   backend and with the ``rest`` and ``grpc`` backends against the TF Serving stand-in
+   (``tests/serving/tf_serving_stand_in.py``, in this process: the real server cannot be installed
+   here). Every answer is checked (status 200 and k items); other answers are errors (503s
+   counted apart), and connections refused, reset or closed without an answer are resets.
+3. A new version is exported and loaded by the stand-in (replaying its warm-up file), and the
+   first ten cascade calls over gRPC are timed: the first should not be slower than the tenth
+   beyond noise.
 
-It prints the machine, the sizes, and per scenario the latency p50/p99/mean in ms and the
-throughput in requests per second.
+It prints the machine, the sizes, and per scenario the latency p50/p99/mean in ms, requests per
+second, errors, 503s and resets.
 
 Usage:
-    python -m benchmarks.bench_serving                 # 100,000 items, 30 s under 8 clients
-    python -m benchmarks.bench_serving --quick         # 10,000 items, 5 s
+    python -m benchmarks.bench_serving                 # 100,000 items, 20 s per load run
+    python -m benchmarks.bench_serving --quick         # 10,000 items, 3 s per load run
 
 Example:
     >>> latency_summary([10.0, 20.0, 30.0], seconds=0.5)["p50"]
@@ -42,10 +47,11 @@ from command_line.entry import add_entry_flags, run_command
 from models.cascade import build_cascade
 from models.config import CascadeConfig
 from pipelines import example_format as fmt
-from serving.backends import LocalBackend
-from serving.cascade_inference import Cascade
+from serving.backends import GrpcBackend, LocalBackend
+from serving.cascade_inference import Cascade, CascadeSizes
 from serving.export.saved_models import export_cascade
 from serving.recommend_api import CONTEXT_LIMITS
+from tests.serving.tf_serving_stand_in import TFServingStandIn
 
 #: Table sizes of the non-item id fields, at RecFlow's scale (42K users).
 ID_COUNTS = {
@@ -159,15 +165,16 @@ def time_sequential(call: Callable[[dict], None], bodies: Sequence[dict]) -> dic
 
 def time_concurrent(
     url: str, bodies: Sequence[dict], clients: int, seconds: float, k: int
-) -> tuple[dict[str, float], int]:
-    """``clients`` threads posting ``bodies`` in turn for ``seconds``; returns the latency summary
-    of the answered requests and the number of failed ones (not 200, or not k items).
+) -> dict[str, float]:
+    """``clients`` threads posting ``bodies`` in turn for ``seconds``: the latency summary of the
+    answered requests (200 with k items) and the counts of ``errors`` (any other answer, ``busy``
+    of them 503s) and ``resets`` (connections refused, reset or closed without an answer).
 
     Example:
-        >>> summary, failures = time_concurrent("http://127.0.0.1:8080", bodies, 8, 30.0, k=10)
+        >>> summary = time_concurrent("http://127.0.0.1:8080", bodies, 8, 30.0, k=10)
     """
     latencies: list[float] = []
-    failures = [0]
+    counts = {"errors": 0, "busy": 0, "resets": 0}
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
@@ -177,14 +184,23 @@ def time_concurrent(
         while time.perf_counter() < deadline:
             body = {"requests": [bodies[sent % len(bodies)]]}
             start = time.perf_counter()
-            response = session.post(url + "/v1/recommend", json=body, timeout=60)
+            try:
+                response = session.post(url + "/v1/recommend", json=body, timeout=60)
+            except requests.ConnectionError:
+                with lock:
+                    counts["resets"] += 1
+                session.close()
+                session = requests.Session()
+                sent += clients
+                continue
             elapsed = 1000.0 * (time.perf_counter() - start)
             ok = response.status_code == 200 and len(response.json()["results"][0]["item_ids"]) == k
             with lock:
                 if ok:
                     latencies.append(elapsed)
                 else:
-                    failures[0] += 1
+                    counts["errors"] += 1
+                    counts["busy"] += response.status_code == 503
             sent += clients
         session.close()
 
@@ -194,7 +210,10 @@ def time_concurrent(
         thread.start()
     for thread in threads:
         thread.join()
-    return latency_summary(latencies, time.perf_counter() - started), failures[0]
+    elapsed = time.perf_counter() - started
+    if not latencies:
+        return {"requests": 0.0, "per_second": 0.0} | {key: float(v) for key, v in counts.items()}
+    return latency_summary(latencies, elapsed) | {key: float(v) for key, v in counts.items()}
 
 
 def _free_port() -> int:
@@ -203,14 +222,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_front(export_dir: str, top_n: int, m: int, k: int, extra: Sequence[str]):
+def backend_flags(kind: str, export_dir: str, stand_in: TFServingStandIn) -> list[str]:
+    """The front's flags for a backend: ``local`` over ``export_dir``, ``rest`` and ``grpc``
+    against the TF Serving stand-in (with 2 batch workers, to overlap the network waits).
+
+    Example:
+        >>> backend_flags("local", "/tmp/export", None)
+        ['--backend', 'local', '--export-dir', '/tmp/export']
+    """
+    if kind == "local":
+        return ["--backend", "local", "--export-dir", export_dir]
+    if kind == "rest":
+        return ["--backend", "rest", "--rest-url", stand_in.rest_url, "--batch-workers", "2"]
+    return ["--backend", "grpc", "--grpc-target", stand_in.grpc_target, "--batch-workers", "2"]
+
+
+def start_front(top_n: int, m: int, k: int, extra: Sequence[str]):
     """Starts ``python -m serving.server`` on a free 127.0.0.1 port; returns (process, url).
 
     Example:
-        >>> process, url = start_front("/tmp/export", 200, 50, 10, [])
+        >>> process, url = start_front(200, 50, 10, ["--export-dir", "/tmp/export"])
     """
     port = _free_port()
-    command = [sys.executable, "-m", "serving.server", "--export-dir", export_dir]
+    command = [sys.executable, "-m", "serving.server"]
     command += ["--port", str(port), "--top-n", str(top_n), "--m", str(m), "--k", str(k)]
     process = subprocess.Popen([*command, *extra], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -226,8 +260,63 @@ def start_front(export_dir: str, top_n: int, m: int, k: int, extra: Sequence[str
     raise RuntimeError("the HTTP front did not answer /healthz within 60 s")
 
 
+def first_calls_after_a_new_version(
+    model, corpus: np.ndarray, export_dir: str, stand_in: TFServingStandIn, bodies, sizes
+) -> list[float]:
+    """Exports a new version, lets the stand-in load it (replaying its warm-up file), and times
+    the first 10 cascade calls over gRPC (ms).
+
+    Example:
+        >>> first_calls_after_a_new_version(model, corpus, export_dir, stand_in, bodies, sizes)
+    """
+    export_cascade(model, corpus, export_dir, sizes=sizes)
+    stand_in.core.poll()
+    backend = GrpcBackend(stand_in.grpc_target)
+    try:
+        cascade = Cascade(backend, *sizes)
+        return time_each(cascade.recommend, [_contract_request(body) for body in bodies[:10]])
+    finally:
+        backend.close()
+
+
+def time_each(call: Callable[[dict], object], bodies: Sequence[dict]) -> list[float]:
+    """Milliseconds of ``call(body)`` for each body, in order.
+
+    Example:
+        >>> len(time_each(lambda body: None, [{}] * 3))
+        3
+    """
+    latencies = []
+    for body in bodies:
+        start = time.perf_counter()
+        call(body)
+        latencies.append(1000.0 * (time.perf_counter() - start))
+    return latencies
+
+
+def print_table(results: dict[str, dict[str, float]]) -> None:
+    """One line per scenario: p50, p99, mean (ms), requests per second, errors, 503s, resets.
+
+    Example:
+        >>> print_table({"local": latency_summary([1.0, 2.0], seconds=1.0)})
+        scenario               p50 ms   p99 ms  mean ms    req/s errors   503 resets
+        local                     1.5      2.0      1.5      2.0      0     0      0
+    """
+    print(
+        f"{'scenario':<20} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'req/s':>8} "
+        f"{'errors':>6} {'503':>5} {'resets':>6}"
+    )
+    for name, summary in results.items():
+        p50, p99, mean = (summary.get(key, float("nan")) for key in ("p50", "p99", "mean"))
+        print(
+            f"{name:<20} {p50:8.1f} {p99:8.1f} {mean:8.1f} {summary['per_second']:8.1f} "
+            f"{int(summary.get('errors', 0)):6d} {int(summary.get('busy', 0)):5d} "
+            f"{int(summary.get('resets', 0)):6d}"
+        )
+
+
 def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Exports the synthetic cascade and times the three scenarios; prints and returns them.
+    """Exports the synthetic cascade and times the scenarios; prints and returns them.
 
     Example:
         >>> results = run(_parser().parse_args(["--quick"]))
@@ -236,57 +325,50 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     model = build_cascade(config)
     corpus = synthetic_corpus(config, args.corpus_size)
     bodies = random_bodies(max(args.requests, 64), corpus)
+    sizes = CascadeSizes(args.top_n, args.m, args.k)
     print(machine_description())
     print(
         f"corpus {args.corpus_size:,} items, top_n {args.top_n} -> m {args.m} -> k {args.k}; "
-        f"{model.count_params():,} parameters; {args.requests} sequential requests, "
-        f"{args.clients} clients for {args.load_seconds:g} s"
+        f"{model.count_params():,} parameters; {args.requests} sequential requests in process; "
+        f"the front over {', '.join(args.backends)} at {args.clients} clients, "
+        f"{args.load_seconds:g} s each"
     )
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as export_dir:
         started = time.perf_counter()
-        export_cascade(model, corpus, export_dir)
+        export_cascade(model, corpus, export_dir, sizes=sizes)
         print(f"export: {time.perf_counter() - started:.1f} s")
 
         backend = LocalBackend(export_dir)
-        cascade = Cascade(backend, args.top_n, args.m, args.k)
+        cascade = Cascade(backend, *sizes)
         cascade.warm_up()
         requests_ = [_contract_request(body) for body in bodies[: args.requests]]
-        results["local"] = time_sequential(cascade.recommend, requests_)
-        stage_ms = {stage: [] for stage in ("retrieval", "prerank", "rank")}
-        for request in requests_[: min(50, len(requests_))]:
-            timings = cascade.recommend(request).timings_ms
-            for stage, values in stage_ms.items():
-                values.append(timings[stage])
+        results["in process"] = time_sequential(cascade.recommend, requests_)
         backend.close()
 
-        extra = ["--max-batch-rows", str(args.max_batch_rows)]
-        extra += ["--batch-wait-ms", str(args.batch_wait_ms)]
-        process, url = start_front(export_dir, args.top_n, args.m, args.k, extra)
-        try:
-            session = requests.Session()
-            results["http 1 client"] = time_sequential(
-                lambda body: session.post(
-                    url + "/v1/recommend", json={"requests": [body]}, timeout=60
-                ).raise_for_status(),
-                bodies[: args.requests],
+        with TFServingStandIn(export_dir) as stand_in:
+            extra = ["--max-batch-rows", str(args.max_batch_rows)]
+            extra += ["--batch-wait-ms", str(args.batch_wait_ms)]
+            for kind in args.backends:
+                flags = backend_flags(kind, export_dir, stand_in)
+                process, url = start_front(args.top_n, args.m, args.k, [*flags, *extra])
+                try:
+                    for clients in args.clients:
+                        results[f"{kind} front, {clients} cl."] = time_concurrent(
+                            url, bodies, clients, args.load_seconds, args.k
+                        )
+                finally:
+                    process.terminate()
+                    process.wait(timeout=30)
+            first = first_calls_after_a_new_version(
+                model, corpus, export_dir, stand_in, bodies, sizes
             )
-            concurrent, failures = time_concurrent(
-                url, bodies, args.clients, args.load_seconds, args.k
-            )
-            results[f"http {args.clients} clients"] = concurrent | {"failures": float(failures)}
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-    stages = ", ".join(f"{s} {statistics.median(v):.1f}" for s, v in stage_ms.items())
-    print(f"local stage medians (ms): {stages}")
-    print(f"{'scenario':<18} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'req/s':>8} {'failed':>7}")
-    for name, summary in results.items():
-        print(
-            f"{name:<18} {summary['p50']:8.1f} {summary['p99']:8.1f} {summary['mean']:8.1f} "
-            f"{summary['per_second']:8.1f} {int(summary.get('failures', 0)):7d}"
-        )
+    print_table(results)
+    print(
+        "gRPC cascade calls after a new version was loaded (warm-up replayed), ms: first "
+        f"{first[0]:.1f}, tenth {first[-1]:.1f}, median of ten {statistics.median(first):.1f}"
+    )
+    results["after a new version"] = {"first": first[0], "tenth": first[-1]}
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"machine": machine_description(), "results": results}, file, indent=2)
@@ -303,9 +385,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--m", type=int, default=50, help="candidates kept by pre-ranking")
     parser.add_argument("--k", type=int, default=10, help="items returned by ranking")
     parser.add_argument("--requests", type=int, default=300, help="sequential requests timed")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument(
-        "--load-seconds", type=float, default=30.0, help="duration of the concurrent run"
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[1, 8, 64],
+        help="concurrent HTTP clients of each load run (default 1 8 64)",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("local", "rest", "grpc"),
+        default=["local", "rest", "grpc"],
+        help="the front's backends timed (rest and grpc against the TF Serving stand-in)",
+    )
+    parser.add_argument(
+        "--load-seconds", type=float, default=20.0, help="duration of each load run"
     )
     parser.add_argument(
         "--max-batch-rows", type=int, default=32, help="the front's micro-batch size limit"
@@ -317,7 +412,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a short run: 10,000 items, 50 sequential requests, 5 s under load",
+        help="a short run: 10,000 items, 50 sequential requests, 3 s per load run",
     )
     return parser
 
@@ -330,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     """
     args = add_entry_flags(_parser()).parse_args(argv)
     if args.quick:
-        args.corpus_size, args.requests, args.load_seconds = 10_000, 50, 5.0
+        args.corpus_size, args.requests, args.load_seconds = 10_000, 50, 3.0
     return run(args)
 
 

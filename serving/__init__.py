@@ -3,7 +3,8 @@
 - ``python -m serving.export``: retrieval, prerank and rank SavedModels in the TF Serving layout.
 - ``serving.cascade_inference.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one
   backend (``serving.backends``: ``local``, ``rest``, ``grpc``).
-- ``python -m serving.server``: the HTTP front, ``POST /v1/recommend`` and ``GET /healthz``.
+- ``python -m serving.server``: the HTTP front, ``POST /v1/recommend``, ``GET /healthz``
+  (liveness) and ``GET /readyz`` (readiness, ``serving.readiness``).
 
 The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written down once in
 ``serving.signatures``.

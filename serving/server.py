@@ -1,4 +1,4 @@
-"""The HTTP front of the cascade: ``POST /v1/recommend`` and ``GET /healthz``.
+"""The HTTP front of the cascade: ``POST /v1/recommend``, ``GET /healthz`` and ``GET /readyz``.
 
     python -m serving.server --export-dir EXPORT --port 8080                 # embedded models
     python -m serving.server --port 8080 --backend grpc --grpc-target 127.0.0.1:8500
@@ -7,7 +7,13 @@
 Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 with
 ``{"error": message}``, never a crash. Concurrent requests are micro-batched
 (``serving.micro_batcher``). Backend failures answer 502 (the model server refused or failed),
-503 (unavailable after retries) or 504 (timeout), each with a message.
+503 (unavailable after retries, with ``Retry-After``) or 504 (timeout), each with a message; a
+request or answer over the model server's message-size limit is the request's fault: 413 (the
+request) or 400 (the answer it asks for).
+
+``/healthz`` is liveness: 200 while the process answers. ``/readyz`` is readiness: 200 when each
+model is AVAILABLE at the version the front calls, asked of the model server through TF Serving's
+model status API, else 503 naming each model's version and state (``serving.readiness``).
 
 Every answer is JSON, errors included: a known path with another method gets 405 with an
 ``Allow`` header (``HEAD`` and ``OPTIONS`` are answered too), an unknown path 404, a request
@@ -48,14 +54,17 @@ from serving.backends import (
     BACKEND_NAMES,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    BackendAnswerTooLargeError,
     BackendError,
     BackendRequestError,
+    BackendRequestTooLargeError,
     BackendTimeoutError,
     BackendUnavailableError,
     make_backend,
 )
 from serving.cascade_inference import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
 from serving.micro_batcher import CascadeBatcher
+from serving.readiness import Readiness, check_readiness
 from serving.recommend_api import (
     RequestError,
     RequestLimits,
@@ -66,11 +75,18 @@ from serving.recommend_api import (
 LOGGER = logging.getLogger(__name__)
 RECOMMEND_PATH = "/v1/recommend"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
 #: Methods each path answers (``Allow`` of a 405).
-ALLOWED_METHODS = {RECOMMEND_PATH: ("POST", "OPTIONS"), HEALTH_PATH: ("GET", "HEAD", "OPTIONS")}
+ALLOWED_METHODS = {
+    RECOMMEND_PATH: ("POST", "OPTIONS"),
+    HEALTH_PATH: ("GET", "HEAD", "OPTIONS"),
+    READY_PATH: ("GET", "HEAD", "OPTIONS"),
+}
 #: Connections the kernel queues before ``accept`` (the socketserver default, 5, resets bursts).
 LISTEN_BACKLOG = 1024
 DEFAULT_MAX_PENDING = 256
+#: ``Retry-After`` (seconds) of every 503: the queue is full, or the model server unavailable.
+RETRY_AFTER_S = "1"
 
 
 @dataclass
@@ -117,6 +133,18 @@ class RecommendService:
         """Gives back the slot ``admit`` took."""
         self._slots.release()
 
+    def readiness(self) -> Readiness:
+        """Whether each model is AVAILABLE at the version the front calls (``serving.readiness``).
+
+        Example:
+            >>> from serving.export.toy_servables import toy_backend
+            >>> batcher = CascadeBatcher(Cascade(toy_backend()))
+            >>> RecommendService(batcher, DEFAULT_SIZES).readiness().ready
+            True
+            >>> batcher.close()
+        """
+        return check_readiness(self.batcher.cascade.backend)
+
     def recommend(self, body: bytes) -> dict[str, Any]:
         """The JSON answer for a body; raises ``RequestError``, ``BackendError``, ``TimeoutError``.
 
@@ -135,7 +163,9 @@ class RecommendService:
 
 
 def _status_of(error: Exception) -> HTTPStatus:
-    if isinstance(error, RequestError):
+    if isinstance(error, BackendRequestTooLargeError):
+        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    if isinstance(error, RequestError | BackendAnswerTooLargeError):
         return HTTPStatus.BAD_REQUEST
     if isinstance(error, BackendUnavailableError):
         return HTTPStatus.SERVICE_UNAVAILABLE
@@ -147,7 +177,7 @@ def _status_of(error: Exception) -> HTTPStatus:
 
 
 class RecommendHandler(BaseHTTPRequestHandler):
-    """Answers ``POST /v1/recommend`` and ``GET /healthz`` with JSON (``server.service``)."""
+    """Answers ``POST /v1/recommend``, ``GET /healthz`` and ``GET /readyz`` with JSON."""
 
     server: "RecommendServer"
     protocol_version = "HTTP/1.1"
@@ -178,8 +208,20 @@ class RecommendHandler(BaseHTTPRequestHandler):
         return path
 
     def do_GET(self) -> None:
-        if self._route() is not None:
+        path = self._route()
+        if path == READY_PATH:
+            self._send_readiness()
+        elif path is not None:
             self._send(HTTPStatus.OK, {"status": "ok"} | self.server.service.description)
+
+    def _send_readiness(self) -> None:
+        """200 when every model is AVAILABLE at the version the front calls, else 503."""
+        readiness = self.server.service.readiness()
+        if readiness.ready:
+            self._send(HTTPStatus.OK, readiness.as_json())
+        else:
+            retry = {"Retry-After": RETRY_AFTER_S}
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, readiness.as_json(), retry)
 
     do_HEAD = do_GET
     do_OPTIONS = do_PUT = do_DELETE = do_PATCH = _route
@@ -201,7 +243,9 @@ class RecommendHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if not service.admit():
             message = f"busy: {service.max_pending} requests in service; retry shortly"
-            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message}, {"Retry-After": "1"})
+            self._send(
+                HTTPStatus.SERVICE_UNAVAILABLE, {"error": message}, {"Retry-After": RETRY_AFTER_S}
+            )
             return
         try:
             answer = service.recommend(body)
@@ -209,7 +253,10 @@ class RecommendHandler(BaseHTTPRequestHandler):
             status = _status_of(error)
             if status == HTTPStatus.INTERNAL_SERVER_ERROR:
                 LOGGER.exception("recommend failed")
-            self._send(status, {"error": f"{type(error).__name__}: {error}"})
+            retry = (
+                {"Retry-After": RETRY_AFTER_S} if status == HTTPStatus.SERVICE_UNAVAILABLE else {}
+            )
+            self._send(status, {"error": f"{type(error).__name__}: {error}"}, retry)
             return
         finally:
             service.release()
@@ -279,7 +326,8 @@ def build_server(service: RecommendService, host: str, port: int) -> RecommendSe
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m serving.server",
-        description="HTTP front of the recommender cascade: POST /v1/recommend, GET /healthz.",
+        description="HTTP front of the recommender cascade: POST /v1/recommend, GET /healthz "
+        "(liveness), GET /readyz (readiness: every model AVAILABLE on the model server).",
     )
     parser.add_argument(
         "--export-dir", help="folder written by serving.export (needed by --backend local)"

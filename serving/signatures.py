@@ -92,7 +92,8 @@ def as_numpy_inputs(
 
     Inputs in ``DEFAULTED_INPUTS`` may be left out: they take ``defaults[name]`` when given and
     are left out of the result otherwise (for the server to fill). Raises ``ValueError`` naming
-    missing or unexpected inputs and any input that does not convert.
+    missing or unexpected inputs and any input that does not convert without loss (a
+    non-integral number for an integer input, e.g. ``top_n=7.9``, or one outside its range).
 
     Example:
         >>> arrays = as_numpy_inputs(RANK, {"context": [[1, 2, 3]], "user": [[1] * 5],
@@ -100,6 +101,11 @@ def as_numpy_inputs(
         ...     "item_mask": [[True]], "k": 1})
         >>> arrays["k"].dtype
         dtype('int32')
+        >>> as_numpy_inputs(RETRIEVAL, {"context": [[1, 2, 3]], "user": [[1] * 5],
+        ...     "seq": [[[0] * 5] * 50], "seq_mask": [[False] * 50], "top_n": 7.9})
+        Traceback (most recent call last):
+        ...
+        ValueError: retrieval input 'top_n' is not int32: non-integral value 7.9 (send integers)
     """
     specs = input_specs(model_name)
     inputs = dict(defaults or {}) | dict(inputs)
@@ -115,8 +121,8 @@ def as_numpy_inputs(
         if name not in inputs:
             continue
         try:
-            arrays[name] = np.asarray(inputs[name], dtype=spec.dtype.as_numpy_dtype)
-        except (TypeError, ValueError) as error:
+            arrays[name] = _as_array(inputs[name], spec.dtype)
+        except (TypeError, ValueError, OverflowError) as error:
             message = f"{model_name} input {name!r} is not {spec.dtype.name}: {error}"
             raise ValueError(message) from None
         if not spec.shape.is_compatible_with(arrays[name].shape):
@@ -125,6 +131,20 @@ def as_numpy_inputs(
                 f"got {arrays[name].shape}"
             )
     return arrays
+
+
+def _as_array(value: object, dtype: tf.DType) -> np.ndarray:
+    """``value`` as an array of ``dtype``; an integer input refuses non-integral numbers (NumPy
+    would cut 7.9 to 7) and numbers outside its range."""
+    array = np.asarray(value)
+    if dtype.is_integer and array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or np.any(array != np.trunc(array)):
+            raise ValueError(f"non-integral value {array.tolist()!r:.80} (send integers)")
+    if dtype.is_integer and array.dtype.kind in "iuf" and array.size:
+        limits = np.iinfo(dtype.as_numpy_dtype)
+        if array.min() < limits.min or array.max() > limits.max:
+            raise ValueError(f"value {array.tolist()!r:.80} outside [{limits.min}, {limits.max}]")
+    return np.asarray(array, dtype=dtype.as_numpy_dtype)
 
 
 def input_specs(model_name: str) -> dict[str, tf.TensorSpec]:

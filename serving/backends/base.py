@@ -6,8 +6,11 @@ and returns a dict of NumPy outputs (``serving.signatures`` names both). Failure
 - ``BackendRequestError``: the server refused the request (bad input, unknown signature):
   never retried.
 - ``BackendNotFoundError`` (a ``BackendRequestError``): the server does not serve the model or
-  version, still after ``not_found_wait_s`` of retries (TF Serving answers NOT_FOUND while a
-  model loads, and for a version its policy no longer serves).
+  version, still after ``not_found_wait_s`` of retries (TF Serving answers NOT_FOUND "Servable
+  not found for request" while a model loads, and for a version its policy no longer serves).
+- ``BackendRequestTooLargeError`` / ``BackendAnswerTooLargeError`` (both ``BackendRequestError``):
+  the request, or the answer it asks for, is over a message-size limit (gRPC
+  RESOURCE_EXHAUSTED "message larger than max"): the request's fault, never retried.
 - ``BackendUnavailableError``: the server could not be reached, answered UNAVAILABLE or was
   overloaded (RESOURCE_EXHAUSTED, HTTP 429), after every retry.
 - ``BackendTimeoutError``: no answer within the timeout (DEADLINE_EXCEEDED, HTTP 504).
@@ -25,7 +28,8 @@ Example:
 
 import abc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TypeVar
 
 import numpy as np
@@ -39,6 +43,9 @@ DEFAULT_NOT_FOUND_WAIT_S = 5.0
 #: Longest wait between two attempts; shortest between two asking whether a model has loaded.
 MAX_BACKOFF_S = 1.0
 MIN_LOADING_POLL_S = 0.01
+#: How TF Serving's NOT_FOUND for a model or version it does not serve (yet) begins; any other
+#: NOT_FOUND is an error of the request, not a model still loading.
+SERVABLE_NOT_FOUND = "Servable not found for request"
 
 
 class BackendError(RuntimeError):
@@ -51,6 +58,14 @@ class BackendRequestError(BackendError):
 
 class BackendNotFoundError(BackendRequestError):
     """The server does not serve the model or version asked for (NOT_FOUND, also while loading)."""
+
+
+class BackendRequestTooLargeError(BackendRequestError):
+    """The request is larger than a message-size limit of the client or the server."""
+
+
+class BackendAnswerTooLargeError(BackendRequestError):
+    """The answer the request asks for is larger than the client's message-size limit."""
 
 
 class BackendUnavailableError(BackendError):
@@ -69,6 +84,8 @@ class PredictBackend(abc.ABC):
         ...     name = "echo"
         ...     def predict(self, model_name, inputs):
         ...         return dict(inputs)
+        ...     def version_states(self, model_name):
+        ...         return {1: "AVAILABLE"}
         ...     def close(self):
         ...         pass
         >>> Echo().predict("rank", {"k": np.int32(3)})
@@ -77,6 +94,8 @@ class PredictBackend(abc.ABC):
 
     #: Short name of the backend kind (``local``, ``rest``, ``grpc``).
     name: str = ""
+    #: Model name -> the version called (none: the server's newest AVAILABLE version).
+    versions: Mapping[str, int] = MappingProxyType({})
 
     @abc.abstractmethod
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -88,6 +107,18 @@ class PredictBackend(abc.ABC):
             >>> inputs = toy_request() | {"top_n": np.int32(100)}
             >>> backend.predict("retrieval", inputs)["item_ids"].shape
             (1, 100)
+        """
+
+    @abc.abstractmethod
+    def version_states(self, model_name: str) -> dict[int, str]:
+        """Each version of ``model_name`` the server tracks -> its state (TF Serving's model
+        status: ``LOADING``, ``AVAILABLE``, ``UNLOADING``, ``END``, ...); empty when it tracks
+        none. Raises a ``BackendError`` subclass when the server cannot be asked.
+
+        Example:
+            >>> from serving.export.toy_servables import toy_backend
+            >>> toy_backend().version_states("rank")
+            {1: 'AVAILABLE'}
         """
 
     @abc.abstractmethod

@@ -87,5 +87,19 @@ class LocalBackend(PredictBackend):
             raise BackendError(f"{model_name}: {error.message}") from None
         return {name: value.numpy() for name, value in outputs.items()}
 
+    def version_states(self, model_name: str) -> dict[int, str]:
+        """The loaded version of ``model_name`` is AVAILABLE (it loaded before serving).
+
+        Example:
+            >>> from serving.export.toy_servables import toy_cascade_export
+            >>> LocalBackend(toy_cascade_export()).version_states("retrieval")
+            {1: 'AVAILABLE'}
+        """
+        if model_name not in self.versions:
+            raise BackendRequestError(
+                f"model {model_name!r} is not loaded; loaded: {sorted(self.versions)}"
+            )
+        return {self.versions[model_name]: "AVAILABLE"}
+
     def close(self) -> None:
         self._signatures.clear()

@@ -4,8 +4,11 @@ Requests use the columnar ``{"signature_name": ..., "inputs": {name: value}}`` f
 one that carries the scalar ``top_n``/``k`` inputs); responses are ``{"outputs": {name: value}}``.
 TF Serving's REST API needs every input of the signature (it does not feed
 ``SignatureDef.defaults``: "Missing named input: top_n in 'inputs' object"), so inputs a caller
-leaves out are filled in here from the served signature's defaults, read once per model from
-``GET /v1/models/<name>[/versions/<v>]/metadata``.
+leaves out are filled in here from the served signature's defaults, read from
+``GET /v1/models/<name>[/versions/<v>]/metadata`` once per served version: such a call goes to
+that version (``/versions/<v>``), and when the server no longer serves it (a new version was
+exported and the old one unloaded) the new version's metadata is read and the call goes there.
+A call that sends every input needs no metadata and goes to the served (or pinned) version.
 
 Connection failures, HTTP 503 (UNAVAILABLE) and 429 (RESOURCE_EXHAUSTED) are retried with
 backoff; 404 "Servable not found" (a model still loading, or a version not served) is retried for
@@ -37,6 +40,7 @@ from serving.backends.base import (
     DEFAULT_NOT_FOUND_WAIT_S,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    SERVABLE_NOT_FOUND,
     BackendError,
     BackendNotFoundError,
     BackendRequestError,
@@ -50,8 +54,6 @@ from serving.backends.base import (
 RETRIED_STATUSES = (429, 503)
 TIMEOUT_STATUS = 504
 NOT_FOUND_STATUS = 404
-#: How TF Serving's NOT_FOUND for a model or version it does not serve (yet) begins.
-SERVABLE_NOT_FOUND = "Servable not found for request"
 
 
 def model_url(base_url: str, model_name: str, version: int | None = None) -> str:
@@ -161,17 +163,34 @@ class RestBackend(PredictBackend):
         self.backoff_s = backoff_s
         self.not_found_wait_s = not_found_wait_s
         self._session = requests.Session()
-        self._defaults: dict[str, dict[str, np.ndarray]] = {}
-        self._defaults_lock = threading.Lock()
+        self._signatures: dict[str, tuple[int, dict[str, np.ndarray]]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def predict(self, model_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
-            sig.as_numpy_inputs(model_name, inputs)
+            arrays = sig.as_numpy_inputs(model_name, inputs)
         except ValueError as error:
             raise BackendRequestError(str(error)) from None
-        version = self.versions.get(model_name)
-        defaults = self.signature_defaults(model_name)
-        arrays = sig.as_numpy_inputs(model_name, inputs, defaults)
+        pinned = self.versions.get(model_name)
+        if set(arrays) == set(sig.input_specs(model_name)):
+            return self._predict(model_name, arrays, pinned, self.not_found_wait_s)
+        version, defaults = self._served_signature(model_name)
+        if pinned is not None:
+            return self._predict(model_name, defaults | arrays, pinned, self.not_found_wait_s)
+        try:  # the version whose defaults these are, so no other version gets them
+            return self._predict(model_name, defaults | arrays, version, 0.0)
+        except BackendNotFoundError:  # that version is no longer served: read the new one's
+            version, defaults = self._served_signature(model_name, stale_version=version)
+        return self._predict(model_name, defaults | arrays, version, self.not_found_wait_s)
+
+    def _predict(
+        self,
+        model_name: str,
+        arrays: dict[str, np.ndarray],
+        version: int | None,
+        not_found_wait_s: float,
+    ) -> dict[str, np.ndarray]:
         left_out = sorted(set(sig.input_specs(model_name)) - set(arrays))
         if left_out:
             raise BackendRequestError(
@@ -182,7 +201,7 @@ class RestBackend(PredictBackend):
             "signature_name": sig.SIGNATURE_NAME,
             "inputs": {name: value.tolist() for name, value in arrays.items()},
         }
-        answer = self._with_retries("POST", url, body)
+        answer = self._with_retries("POST", url, body, not_found_wait_s)
         outputs = answer.get("outputs")
         if not isinstance(outputs, dict):
             raise BackendError(f"POST {url}: the answer has no 'outputs' object")
@@ -195,27 +214,71 @@ class RestBackend(PredictBackend):
         }
 
     def signature_defaults(self, model_name: str) -> dict[str, np.ndarray]:
-        """The served signature's default inputs, read once from the model's metadata.
+        """The served signature's default inputs (of the version last read, see ``predict``).
 
         Example:
             >>> backend = RestBackend("http://127.0.0.1:8501")  # TF Serving's REST port
             >>> backend.signature_defaults("retrieval")  # doctest: +SKIP
             {'top_n': array(200, dtype=int32)}
         """
-        with self._defaults_lock:
-            if model_name not in self._defaults:
+        return self._served_signature(model_name)[1]
+
+    def _served_signature(
+        self, model_name: str, stale_version: int | None = None
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """(version, defaults) of the served signature, read from the model's metadata once per
+        version: again when ``stale_version`` is the one held. Each model has its own lock, so a
+        metadata read never holds up another model's calls."""
+        sig.input_specs(model_name)
+        with self._locks_lock:
+            lock = self._locks.setdefault(model_name, threading.Lock())
+        with lock:
+            held = self._signatures.get(model_name)
+            if held is None or (stale_version is not None and held[0] == stale_version):
                 url = model_url(self.base_url, model_name, self.versions.get(model_name))
                 metadata = self._with_retries("GET", url + "/metadata")
-                self._defaults[model_name] = signature_defaults_from_metadata(metadata, model_name)
-            return self._defaults[model_name]
+                try:
+                    version = int(metadata["model_spec"]["version"])
+                except (KeyError, TypeError, ValueError):
+                    raise BackendError(f"GET {url}/metadata: no model_spec.version") from None
+                held = (version, signature_defaults_from_metadata(metadata, model_name))
+                self._signatures[model_name] = held
+            return held
 
-    def _with_retries(self, method: str, url: str, body: dict | None = None) -> dict:
+    def version_states(self, model_name: str) -> dict[int, str]:
+        """``GET /v1/models/<name>[/versions/<v>]`` (TF Serving's model status), once, no retry.
+
+        Example:
+            >>> backend = RestBackend("http://127.0.0.1:8501")  # TF Serving's REST port
+            >>> backend.version_states("rank")  # doctest: +SKIP
+            {1: 'AVAILABLE'}
+        """
+        url = model_url(self.base_url, model_name, self.versions.get(model_name))
+        try:
+            answer = self._send("GET", url, None)
+        except BackendNotFoundError:
+            return {}
+        except BackendRequestError as error:
+            if f"HTTP {NOT_FOUND_STATUS}:" in str(error):  # "Could not find (any) version(s)"
+                return {}
+            raise
+        try:
+            return {
+                int(status["version"]): str(status["state"])
+                for status in answer["model_version_status"]
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            raise BackendError(f"GET {url}: not a model status answer ({error!r})") from None
+
+    def _with_retries(
+        self, method: str, url: str, body: dict | None = None, not_found_wait_s: float | None = None
+    ) -> dict:
         return with_retries(
             lambda: self._send(method, url, body),
             self.retries,
             self.backoff_s,
             f"{method} {url}",
-            self.not_found_wait_s,
+            self.not_found_wait_s if not_found_wait_s is None else not_found_wait_s,
         )
 
     def _send(self, method: str, url: str, body: dict | None) -> dict:

@@ -11,8 +11,9 @@ of the converted data, ``serving.export.item_corpus``) embedded by the item towe
 request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
 published; the three are staged, checked and then published together as one version with
 ``EXPORT/cascade.json`` naming it (``serving.export.publish.publish_cascade``): all or none, and
-a reader of the latest version never sees a mixed set. Versions are never overwritten; what a
-killed export left is removed by the next one.
+a reader of the latest version never sees a mixed set. Each model carries a TF Serving warm-up
+file (``assets.extra/tf_serving_warmup_requests``, ``serving.export.warmup``). Versions are never
+overwritten; what a killed export left is removed by the next one.
 
 Example:
     >>> import tempfile
@@ -47,6 +48,7 @@ from serving.export.publish import (
 )
 from serving.export.servables import RetrievalServable, ScorerServable
 from serving.export.vocabulary import FeatureVocabulary
+from serving.export.warmup import write_warmup_requests
 
 EMBEDDING_BATCH = 8192
 
@@ -113,7 +115,8 @@ def export_cascade(
     sizes: CascadeSizes = DEFAULT_SIZES,
 ) -> dict[str, str]:
     """Writes the three SavedModels as ``version`` (default: the next free one); returns paths.
-    ``sizes`` are the signatures' defaults (``cascade_servables``).
+    ``sizes`` are the signatures' defaults (``cascade_servables``) and the shapes of each model's
+    TF Serving warm-up request (``serving.export.warmup``).
 
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
 
@@ -133,6 +136,7 @@ def export_cascade(
     try:
         for name, servable in cascade_servables(model, corpus, sizes).items():
             staged[name] = stage_version(export_dir, name, version, servable, servable.signatures())
+            write_warmup_requests(staged[name], name, sizes)
         return publish_cascade(export_dir, version, staged)
     finally:
         for path in staged.values():  # the staged folders of a run that failed

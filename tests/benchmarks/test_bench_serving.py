@@ -1,6 +1,10 @@
 """The serving benchmark's pieces: summaries, the synthetic cascade inputs, valid request bodies."""
 
+import http.server
 import json
+import socket
+import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -44,3 +48,61 @@ def test_time_sequential_times_every_call():
     calls = []
     summary = bench_serving.time_sequential(calls.append, [{"a": 1}] * 5)
     assert len(calls) == 5 and summary["requests"] == 5.0 and summary["p50"] >= 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_time_concurrent_counts_resets_instead_of_failing():
+    summary = bench_serving.time_concurrent(
+        f"http://127.0.0.1:{_free_port()}", [{}], clients=2, seconds=0.3, k=10
+    )
+    assert summary["requests"] == 0.0 and summary["resets"] >= 2.0
+    assert summary["errors"] == 0.0
+
+
+def test_time_concurrent_counts_503s_as_errors():
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        summary = bench_serving.time_concurrent(url, [{}], clients=2, seconds=0.3, k=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary["errors"] >= 2.0 and summary["busy"] == summary["errors"]
+    assert summary["resets"] == 0.0
+
+
+def test_backend_flags_point_the_front_at_the_stand_in():
+    stand_in = SimpleNamespace(rest_url="http://127.0.0.1:9", grpc_target="127.0.0.1:9")
+    assert bench_serving.backend_flags("rest", "/x", stand_in)[:3] == [
+        "--backend",
+        "rest",
+        "--rest-url",
+    ]
+    assert "127.0.0.1:9" in bench_serving.backend_flags("grpc", "/x", stand_in)
+    assert bench_serving.backend_flags("local", "/x", stand_in)[-1] == "/x"
+
+
+def test_print_table_shows_errors_503s_and_resets(capsys):
+    summary = bench_serving.latency_summary([1.0, 2.0], seconds=1.0)
+    bench_serving.print_table({"grpc front, 64 cl.": summary | {"errors": 3.0, "busy": 2.0}})
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[-3:] == ["errors", "503", "resets"]
+    assert row.split()[-3:] == ["3", "2", "0"]

@@ -117,9 +117,11 @@ def random_request(batch: int, seed: int = 2, history: int = 20) -> dict[str, np
 DEFAULT_SIZES = (40, 12, 4)
 
 
-def build_servables(model: StandInCascade, corpus: np.ndarray) -> dict[str, tf.Module]:
-    """The three servables of the stand-in cascade over ``corpus``, with ``DEFAULT_SIZES``."""
-    top_n, m, k = DEFAULT_SIZES
+def build_servables(
+    model: StandInCascade, corpus: np.ndarray, sizes: tuple[int, int, int] = DEFAULT_SIZES
+) -> dict[str, tf.Module]:
+    """The three servables of the stand-in cascade over ``corpus``, with default ``sizes``."""
+    top_n, m, k = sizes
     model(random_request(1) | {sig.ITEMS: corpus[None, :2], sig.ITEM_MASK: np.ones([1, 2], bool)})
     index = ExactItemIndex(model.item_vector(tf.constant(corpus)).numpy(), corpus)
     return {

@@ -13,7 +13,12 @@ status codes and messages (from TF Serving's ``server_core.cc``, ``basic_manager
   fed as they come (no casting: a wrong dtype fails in TensorFlow's own check);
 - a request for a model or version that is not served is NOT_FOUND ``Servable not found for
   request: Specific(rank, 7)`` (or ``Latest(rank)``), also while a model loads;
-- an unknown signature is FAILED_PRECONDITION; inputs left out take ``SignatureDef.defaults``.
+- an unknown signature is FAILED_PRECONDITION; inputs left out take ``SignatureDef.defaults``;
+- version labels come from ``models.config``'s ``version_labels`` (an unknown one is
+  INVALID_ARGUMENT ``Unrecognized servable version label: stable``);
+- ``model_status`` is ``GetModelStatus``: each tracked version AVAILABLE, LOADING or END;
+- a version's warm-up records (``assets.extra/tf_serving_warmup_requests``) are replayed when it
+  loads, before it serves.
 
 Example:
     >>> core = ModelServerCore(export_dir)
@@ -24,7 +29,7 @@ Example:
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
@@ -33,11 +38,14 @@ from google.protobuf import any_pb2, text_format
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
+    get_model_status_pb2,
     model_pb2,
     predict_pb2,
+    prediction_log_pb2,
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE
 from tests.serving.stand_in_status import StatusError, invalid_argument
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -73,6 +81,12 @@ class ServedVersion:
     version: int
     session: tf.compat.v1.Session
     meta_graph: meta_graph_pb2.MetaGraphDef
+    #: Warm-up records replayed on load.
+    warmup_replayed: int = 0
+    #: Runs that were the first with their feeds and fetches (a session builds and optimises an
+    #: executor for each such set on its first run: the cost a warm-up moves to load time).
+    cold_runs: int = 0
+    _run_keys: set = field(default_factory=set)
 
     @classmethod
     def load(cls, path: str, version: int) -> "ServedVersion":
@@ -91,6 +105,10 @@ class ServedVersion:
         in Python, which the model server does not do; the session's own run call feeds them as
         they are, so a wrong dtype or shape fails in TensorFlow's C++ checks with their messages.
         """
+        key = (tuple(sorted(feeds)), tuple(fetches))
+        if key not in self._run_keys:
+            self._run_keys.add(key)
+            self.cold_runs += 1
         graph = self.session.graph
         feed = {
             graph.get_tensor_by_name(name)._as_tf_output(): value for name, value in feeds.items()
@@ -126,8 +144,12 @@ class ModelServerCore:
         self._lock = threading.Lock()
         self._served: dict[str, dict[int, ServedVersion]] = {name: {} for name in self.configs}
         self._retired: list[ServedVersion] = []
+        self._ended: dict[str, set[int]] = {name: set() for name in self.configs}
         self._loading_until: dict[str, float] = {}
         self._failures: list[tuple[grpc.StatusCode, str]] = []
+        self._metadata_holds: dict[str, tuple[threading.Event, threading.Event]] = {}
+        #: Predict calls received (REST and gRPC), failed ones included.
+        self.predict_calls = 0
         self.poll()
 
     def base_path(self, name: str) -> str:
@@ -146,12 +168,84 @@ class ModelServerCore:
             wanted = aspired_versions(config, present)
             loaded = {
                 version: self._served[name].get(version)
-                or ServedVersion.load(os.path.join(base, str(version)), version)
+                or self._load(os.path.join(base, str(version)), version)
                 for version in wanted
             }
             with self._lock:
                 self._retired += [v for k, v in self._served[name].items() if k not in loaded]
+                self._ended[name] |= set(self._served[name]) - set(loaded)
+                self._ended[name] -= set(loaded)
                 self._served[name] = loaded
+            self._check_labels(name)
+
+    def _load(self, path: str, version: int) -> ServedVersion:
+        """Loads a version and replays its warm-up records before it serves (as the server's
+        ``saved_model_warmup.cc``: predict records only here, at most 1,000, each once)."""
+        served = ServedVersion.load(path, version)
+        warmup_path = os.path.join(path, WARMUP_FILE)
+        if not os.path.isfile(warmup_path):
+            return served
+        for count, record in enumerate(tf.data.TFRecordDataset(warmup_path), start=1):
+            if count > MAX_WARMUP_RECORDS:
+                raise invalid_argument(
+                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at "
+                    f"{warmup_path}"
+                )
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            kind = log.WhichOneof("log_type")
+            if kind != "predict_log":
+                raise StatusError(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"the stand-in replays predict warm-up records only, not {kind}",
+                )
+            self._predict_on(served, log.predict_log.request)
+            served.warmup_replayed += 1
+        return served
+
+    def _check_labels(self, name: str) -> None:
+        """A label must name a served version (``ServerCore::UpdateModelVersionLabelMap``)."""
+        for version in self.configs[name].version_labels.values():
+            if version not in self._served[name]:
+                raise StatusError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"Request to assign label to version {version} of model {name}, which is "
+                    "not currently available for inference",
+                )
+
+    def version_states(self, name: str) -> dict[int, str]:
+        """Each version the server has tracked: AVAILABLE (served), LOADING (while ``reload``),
+        END (unloaded), as ``ServableStateMonitor`` reports them."""
+        with self._lock:
+            loading = time.monotonic() < self._loading_until.get(name, 0.0)
+            states = {version: "END" for version in self._ended.get(name, set())}
+            for version in self._served.get(name, {}):
+                states[version] = "LOADING" if loading else "AVAILABLE"
+            return states
+
+    def model_status(
+        self, spec: model_pb2.ModelSpec
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        """``GetModelStatus`` (``get_model_status_impl.cc``): a version's state, or every
+        version's when none is asked for (a version label is not looked at)."""
+        states = self.version_states(spec.name)
+        if spec.HasField("version"):
+            version = spec.version.value
+            if version not in states:
+                raise StatusError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Could not find version {version} of model {spec.name}",
+                )
+            states = {version: states[version]}
+        elif not states:
+            raise StatusError(
+                grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}"
+            )
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version, state in sorted(states.items()):
+            status = response.model_version_status.add(version=version)
+            status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
+            status.status.SetInParent()  # the servable's health: OK, with an empty message
+        return response
 
     def served_versions(self, name: str) -> list[int]:
         """The versions of ``name`` that answer requests now, ascending."""
@@ -166,6 +260,12 @@ class ModelServerCore:
         with self._lock:
             self._loading_until[name] = time.monotonic() + seconds
 
+    def hold_metadata(self, name: str) -> tuple[threading.Event, threading.Event]:
+        """Metadata calls for ``name`` set the first event and wait until the second is set."""
+        held = (threading.Event(), threading.Event())
+        self._metadata_holds[name] = held
+        return held
+
     def fail_next(self, count: int, code: grpc.StatusCode, message: str) -> None:
         """The next ``count`` Predict calls fail with ``code`` and ``message``."""
         with self._lock:
@@ -176,9 +276,7 @@ class ModelServerCore:
         if not spec.name:
             raise invalid_argument("ModelSpec has no name specified.")
         if spec.WhichOneof("version_choice") == "version_label":
-            raise invalid_argument(
-                "ModelSpec has 'version_label' set, but it is not currently allowed by the server."
-            )
+            spec = self._labelled(spec)
         versions = self.served_versions(spec.name)
         version = spec.version.value if spec.HasField("version") else max(versions, default=None)
         if version not in versions:
@@ -188,6 +286,17 @@ class ModelServerCore:
             )
         with self._lock:
             return self._served[spec.name][version]
+
+    def _labelled(self, spec: model_pb2.ModelSpec) -> model_pb2.ModelSpec:
+        """The spec with its version label replaced by the label's version (labels come from
+        ``models.config``'s ``version_labels``; version labels are allowed by default)."""
+        config = self.configs.get(spec.name)
+        labels = config.version_labels if config is not None else {}
+        if spec.version_label not in labels:
+            raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
+        resolved = model_pb2.ModelSpec(name=spec.name, signature_name=spec.signature_name)
+        resolved.version.value = labels[spec.version_label]
+        return resolved
 
     def signature_inputs(self, spec: model_pb2.ModelSpec, name: str) -> dict:
         """The signature's TensorInfo per input, as the REST API reads it before converting JSON."""
@@ -204,6 +313,11 @@ class ModelServerCore:
         self, spec: model_pb2.ModelSpec
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         """``GetModelMetadata`` with the ``signature_def`` field (the only one TF Serving has)."""
+        held = self._metadata_holds.get(spec.name)
+        if held is not None:
+            arrived, release = held
+            arrived.set()
+            release.wait(60.0)
         served = self.servable(spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = spec.name
@@ -219,10 +333,16 @@ class ModelServerCore:
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         """TF Serving's Predict: signature lookup, input checks, defaults, Session.run."""
         with self._lock:
+            self.predict_calls += 1
             failure = self._failures.pop() if self._failures else None
         if failure:
             raise StatusError(*failure)
         served = self.servable(request.model_spec)
+        return self._predict_on(served, request)
+
+    def _predict_on(
+        self, served: ServedVersion, request: predict_pb2.PredictRequest
+    ) -> predict_pb2.PredictResponse:
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if name not in served.meta_graph.signature_def:
             raise StatusError(

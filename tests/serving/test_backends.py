@@ -1,6 +1,8 @@
 """The local, REST and gRPC backends give the same answers; retries, timeouts and errors."""
 
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -8,8 +10,10 @@ import pytest
 
 from serving import signatures as sig
 from serving.backends import (
+    BackendAnswerTooLargeError,
     BackendNotFoundError,
     BackendRequestError,
+    BackendRequestTooLargeError,
     BackendTimeoutError,
     BackendUnavailableError,
     GrpcBackend,
@@ -18,7 +22,9 @@ from serving.backends import (
     make_backend,
 )
 from serving.backends.base import with_retries
-from tests.serving.stand_in_cascade import DEFAULT_SIZES, random_request
+from serving.export.publish import write_version
+from tests.serving.stand_in_cascade import DEFAULT_SIZES, build_servables, random_request
+from tests.serving.tf_serving_stand_in import TFServingStandIn
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +248,89 @@ def test_with_retries_waits_a_bounded_time_for_a_model_to_load():
     with pytest.raises(BackendNotFoundError, match=r"Latest\(rank\) \(still not served after"):
         with_retries(never_loads, retries=3, backoff_s=0.0, description="t", not_found_wait_s=0.0)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["local", "rest", "grpc"])
+@pytest.mark.parametrize("top_n", [7.9, np.float32(7.5), float("nan"), 2**40])
+def test_a_size_that_is_not_an_int32_is_refused_not_cut(backends, corpus, kind, top_n):
+    inputs = _model_inputs(corpus)[sig.RETRIEVAL] | {sig.TOP_N: top_n}
+    with pytest.raises(
+        BackendRequestError, match=r"input 'top_n' is not int32: (non-integral|value)"
+    ):
+        backends[kind].predict(sig.RETRIEVAL, inputs)
+
+
+@pytest.mark.parametrize("kind", ["local", "rest", "grpc"])
+def test_an_integral_float_size_is_served_as_that_int(backends, corpus, kind):
+    inputs = _model_inputs(corpus)[sig.RETRIEVAL] | {sig.TOP_N: 7.0}
+    assert backends[kind].predict(sig.RETRIEVAL, inputs)[sig.ITEM_IDS].shape == (2, 7)
+
+
+def test_grpc_retries_only_a_servable_still_loading_among_not_found(tf_serving, corpus):
+    backend = GrpcBackend(tf_serving.grpc_target, backoff_s=0.0, not_found_wait_s=30.0)
+    calls = tf_serving.core.predict_calls
+    tf_serving.fail_next(2, grpc.StatusCode.NOT_FOUND, "Could not find version 3 of model rank")
+    try:
+        with pytest.raises(BackendRequestError, match="Could not find version 3") as raised:
+            backend.predict(sig.RANK, _model_inputs(corpus)[sig.RANK])
+    finally:
+        tf_serving.fail_next(0)
+        backend.close()
+    assert not isinstance(raised.value, BackendNotFoundError)
+    assert tf_serving.core.predict_calls == calls + 1
+
+
+def test_grpc_message_size_limits_are_the_requests_fault_and_never_retried(tf_serving, corpus):
+    inputs = _model_inputs(corpus)
+    backend = GrpcBackend(tf_serving.grpc_target, retries=3, max_message_bytes=2500)
+    calls = tf_serving.core.predict_calls
+    with pytest.raises(BackendAnswerTooLargeError, match="Received message larger than max"):
+        backend.predict(sig.RETRIEVAL, inputs[sig.RETRIEVAL] | {sig.TOP_N: np.int32(60)})
+    assert tf_serving.core.predict_calls == calls + 1  # the server answered once; no retry
+    big = inputs[sig.RANK] | {sig.ITEMS: np.ones([2, 100, 8], np.int32)}
+    big[sig.ITEM_MASK] = np.ones([2, 100], bool)
+    with pytest.raises(BackendRequestTooLargeError, match="Sent message larger than max"):
+        backend.predict(sig.RANK, big)
+    assert tf_serving.core.predict_calls == calls + 1  # refused before sending
+    backend.close()
+
+
+def test_rest_defaults_follow_the_served_version(tmp_path, stand_in_model, corpus):
+    """Re-exported with another default top_n, REST uses the new one as gRPC does."""
+    root = str(tmp_path)
+    first = build_servables(stand_in_model, corpus)[sig.RETRIEVAL]
+    write_version(root, sig.RETRIEVAL, 1, first, first.signatures())
+    request = random_request(1, seed=4)
+    with TFServingStandIn(root) as stand_in:
+        rest = RestBackend(stand_in.rest_url, backoff_s=0.0)
+        grpc_backend = GrpcBackend(stand_in.grpc_target, backoff_s=0.0)
+        try:
+            for backend in (rest, grpc_backend):
+                assert backend.predict(sig.RETRIEVAL, request)[sig.ITEM_IDS].shape == (1, 40)
+            second = build_servables(stand_in_model, corpus, (25, 12, 4))[sig.RETRIEVAL]
+            write_version(root, sig.RETRIEVAL, 2, second, second.signatures())
+            stand_in.core.poll()  # version 2 served, version 1 unloaded
+            for backend in (rest, grpc_backend):
+                assert backend.predict(sig.RETRIEVAL, request)[sig.ITEM_IDS].shape == (1, 25)
+            assert rest.signature_defaults(sig.RETRIEVAL) == {sig.TOP_N: 25}
+        finally:
+            rest.close()
+            grpc_backend.close()
+
+
+def test_rest_never_holds_one_models_calls_on_anothers_metadata_read(tf_serving, corpus):
+    inputs = _model_inputs(corpus)
+    rest = RestBackend(tf_serving.rest_url, backoff_s=0.0, timeout_s=60.0)
+    arrived, release = tf_serving.core.hold_metadata(sig.RETRIEVAL)
+    request = {key: v for key, v in inputs[sig.RETRIEVAL].items() if key != sig.TOP_N}
+    retrieval = threading.Thread(target=rest.predict, args=(sig.RETRIEVAL, request))
+    try:
+        retrieval.start()
+        assert arrived.wait(30.0)  # retrieval's metadata read is under way, held
+        scorer = {key: v for key, v in inputs[sig.RANK].items() if key != sig.K}
+        ranked = ThreadPoolExecutor(1).submit(rest.predict, sig.RANK, scorer)
+        assert ranked.result(timeout=30.0)[sig.SELECTED].shape == (2, 12)
+    finally:
+        release.set()
+        retrieval.join()
+        rest.close()

@@ -6,19 +6,25 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2
 
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
 from models.training.model_dir import ModelDir
 from pipelines.data_schema import read_data_schema
 from serving import signatures as sig
-from serving.backends import LocalBackend
+from serving.backends import GrpcBackend, LocalBackend
+from serving.cascade_inference import Cascade, CascadeSizes
 from serving.export import saved_models
 from serving.export.graph_ops import serving_problems
 from serving.export.item_corpus import collect_item_corpus, distinct_items
 from serving.export.publish import VersionExistsError
+from serving.export.saved_models import export_cascade
+from serving.export.toy_servables import toy_cascade, toy_corpus, toy_request
+from serving.export.warmup import read_warmup_requests
 from serving.saved_model_proto import signature_defaults
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
+from tests.serving.tf_serving_stand_in import TFServingStandIn
 
 TINY_LAYERS = {
     "embedding_dim": 4,
@@ -184,3 +190,34 @@ def test_a_two_stage_cascade_is_refused_with_the_reason() -> None:
     config = CascadeConfig.from_dict(toy_cascade_config().to_dict() | {"rank_stage": False})
     with pytest.raises(ValueError, match="trained without a ranking stage"):
         saved_models.cascade_servables(build_cascade(config), toy_corpus())
+
+
+def test_export_writes_a_warm_up_request_per_model_that_tf_serving_replays(tmp_path):
+    """The stand-in replays each model's records on load, as TF Serving does; the first cascade
+    call then runs no graph for the first time (the session's executors exist already)."""
+    sizes = CascadeSizes(top_n=30, m=12, k=4)
+    export_cascade(toy_cascade(), toy_corpus(), str(tmp_path), sizes=sizes)
+    for name in sig.MODEL_NAMES:
+        (record,) = read_warmup_requests(str(tmp_path / name / "1"))
+        request = record.predict_log.request
+        assert set(request.inputs) == set(sig.input_specs(name))
+    with TFServingStandIn(str(tmp_path)) as stand_in:
+        served = {
+            name: stand_in.core.servable(model_pb2.ModelSpec(name=name)) for name in sig.MODEL_NAMES
+        }
+        assert {name: version.warmup_replayed for name, version in served.items()} == {
+            name: 1 for name in sig.MODEL_NAMES
+        }
+        assert {name: version.cold_runs for name, version in served.items()} == {
+            name: 1 for name in sig.MODEL_NAMES
+        }
+        backend = GrpcBackend(stand_in.grpc_target)
+        try:
+            result = Cascade(backend, *sizes).recommend(toy_request(2))
+        finally:
+            backend.close()
+        assert result.item_ids.shape == (2, 4)
+        assert stand_in.core.predict_calls == 3
+        assert {name: version.cold_runs for name, version in served.items()} == {
+            name: 1 for name in sig.MODEL_NAMES
+        }  # the first real calls found every model warm

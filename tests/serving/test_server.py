@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import requests
 
-from serving.backends import LocalBackend, RestBackend
+from serving import signatures as sig
+from serving.backends import GrpcBackend, LocalBackend, RestBackend
 from serving.cascade_inference import Cascade, CascadeSizes
 from serving.micro_batcher import CascadeBatcher
 from serving.recommend_api import RequestLimits, parse_recommend_body
@@ -213,3 +214,156 @@ def test_the_command_serves_over_tf_serving(tf_serving):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_message_size_limits_are_413_or_400_at_the_front_never_retried(tf_serving):
+    backend = GrpcBackend(tf_serving.grpc_target, retries=3, max_message_bytes=2000)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        calls = tf_serving.core.predict_calls
+        response = _post(url, {"requests": [REQUEST], "top_n": 60, "m": 20})
+        assert response.status_code == 400, response.text
+        assert "answer is over the client's message limit" in response.json()["error"]
+        assert tf_serving.core.predict_calls == calls + 1
+        response = _post(url, {"requests": [REQUEST] * 8, "top_n": 5, "m": 5})
+        assert response.status_code == 413, response.text
+        assert "request is over a message limit" in response.json()["error"]
+        assert _post(url, {"requests": [REQUEST], "top_n": 10, "m": 5}).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+def test_an_unavailable_model_server_is_a_503_with_retry_after(tf_serving):
+    backend = GrpcBackend(tf_serving.grpc_target, retries=0, backoff_s=0.0)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        tf_serving.fail_next(1)
+        response = _post(url, {"requests": [REQUEST]})
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    finally:
+        tf_serving.fail_next(0)
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+def _remote_backend(kind: str, tf_serving, **options):
+    if kind == "rest":
+        return RestBackend(tf_serving.rest_url, **options)
+    return GrpcBackend(tf_serving.grpc_target, **options)
+
+
+def test_the_local_front_is_ready(front):
+    response = requests.get(front + "/readyz", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "models": {name: {"version": 1, "state": "AVAILABLE"} for name in sig.MODEL_NAMES},
+    }
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_readiness_asks_the_model_server_for_each_models_status(tf_serving, kind):
+    backend = _remote_backend(kind, tf_serving, timeout_s=10.0)
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        response = requests.get(url + "/readyz", timeout=30)
+        assert (response.status_code, response.json()["status"]) == (200, "ready")
+        assert response.json()["models"]["rank"] == {"version": 1, "state": "AVAILABLE"}
+        tf_serving.reload(sig.RANK, 60.0)
+        response = requests.get(url + "/readyz", timeout=30)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        answer = response.json()
+        assert answer["status"] == "not ready"
+        assert answer["models"]["rank"]["state"] == "LOADING"
+        assert answer["models"]["retrieval"] == {"version": 1, "state": "AVAILABLE"}
+        assert requests.get(url + "/healthz", timeout=30).status_code == 200  # alive
+    finally:
+        tf_serving.reload(sig.RANK, 0.0)
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_a_pinned_version_the_server_does_not_serve_is_not_ready(tf_serving, kind):
+    backend = _remote_backend(kind, tf_serving, versions={sig.PRERANK: 7})
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        response = requests.get(url + "/readyz", timeout=30)
+        assert response.status_code == 503
+        assert response.json()["models"]["prerank"] == {
+            "version": 7,
+            "state": "NOT_FOUND",
+            "error": "no version 7 is served",
+        }
+    finally:
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_a_model_server_that_is_down_is_not_ready(kind):
+    address = f"127.0.0.1:{_free_port()}"
+    backend = (
+        RestBackend(f"http://{address}", timeout_s=5.0)
+        if kind == "rest"
+        else GrpcBackend(address, timeout_s=5.0)
+    )
+    server, batcher, url = _start(Cascade(backend, *DEFAULTS))
+    try:
+        assert requests.get(url + "/healthz", timeout=30).status_code == 200
+        response = requests.get(url + "/readyz", timeout=30)
+        assert response.status_code == 503
+        models = response.json()["models"]
+        assert {model["state"] for model in models.values()} == {"UNKNOWN"}
+        assert all(model["error"] for model in models.values())
+    finally:
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+
+
+class _HeldBackend(LocalBackend):
+    """A local backend whose calls wait until ``release`` is set."""
+
+    def __init__(self, export_dir: str):
+        super().__init__(export_dir)
+        self.release = threading.Event()
+
+    def predict(self, model_name, inputs):
+        self.release.wait(60.0)
+        return super().predict(model_name, inputs)
+
+
+def test_a_full_queue_answers_503_with_retry_after_never_a_reset(export_dir):
+    backend = _HeldBackend(export_dir)
+    batcher = CascadeBatcher(Cascade(backend, *DEFAULTS), max_batch_rows=1, max_wait_ms=0.0)
+    service = RecommendService(batcher, DEFAULTS, RequestLimits(), 60.0, {}, max_pending=2)
+    server = build_server(service, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = [pool.submit(_post, url, {"requests": [REQUEST]}) for _ in range(16)]
+            deadline = time.monotonic() + 60.0
+            while sum(answer.done() for answer in answers) < 14 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the two admitted requests are held; the others are refused
+            backend.release.set()
+            responses = [answer.result(timeout=60) for answer in answers]
+    finally:
+        backend.release.set()
+        server.shutdown()
+        server.server_close()
+        batcher.close()
+        backend.close()
+    assert sorted(response.status_code for response in responses) == [200, 200] + [503] * 14
+    assert all(r.headers["Retry-After"] == "1" for r in responses if r.status_code == 503)

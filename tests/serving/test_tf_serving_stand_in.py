@@ -12,11 +12,14 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 
 from serving import signatures as sig
+from serving.backends.tf_serving_grpc import tf_serving_channel
 from tests.serving.stand_in_cascade import DEFAULT_SIZES, random_request
 from tests.serving.stand_in_model_server import (
     MODELS_CONFIG,
@@ -302,3 +305,125 @@ def test_a_wrong_shape_reaches_the_graph_as_in_the_servers_session(stub):
     code, message = _grpc_error(stub, _grpc_request(sig.RETRIEVAL, inputs))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert message.startswith("In[0] should be a scalar: [2]\n\t [[{{function_node __inference_")
+
+
+def test_grpc_takes_messages_over_grpcs_default_4_mib_as_the_real_server(tf_serving):
+    """TF Serving sets its gRPC message limit to INT32_MAX both ways (server.cc)."""
+    candidates = 140_000  # items int32 [1, 140000, 8]: 4.5 MB, over gRPC's default 4 MiB
+    inputs = random_request(1, seed=3) | {
+        sig.ITEMS: np.ones([1, candidates, 8], np.int32),
+        sig.ITEM_MASK: np.ones([1, candidates], bool),
+        sig.K: np.int32(3),
+    }
+    request = _grpc_request(sig.RANK, inputs)
+    assert request.ByteSize() > 4 * 1024 * 1024
+    channel = tf_serving_channel(tf_serving.grpc_target)
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.Predict(request, timeout=60)
+    finally:
+        channel.close()
+    assert tf.make_ndarray(response.outputs[sig.SCORES]).shape == (1, candidates)
+
+
+def _status_request(name: str, version: int | None = None):
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = name
+    if version is not None:
+        request.model_spec.version.value = version
+    return request
+
+
+def test_model_status_over_rest_and_grpc(tf_serving):
+    available = {"version": "1", "state": "AVAILABLE"}
+    available["status"] = {"error_code": "OK", "error_message": ""}
+    for path in ("/v1/models/rank", "/v1/models/rank/versions/1", "/v1/models/rank/labels/x"):
+        response = requests.get(tf_serving.rest_url + path, timeout=30)
+        assert (response.status_code, response.json()) == (
+            200,
+            {"model_version_status": [available]},
+        ), path
+    assert requests.get(tf_serving.rest_url + "/v1/models/rank/versions/7", timeout=30).json() == {
+        "error": "Could not find version 7 of model rank"
+    }
+    response = requests.get(tf_serving.rest_url + "/v1/models/ranker", timeout=30)
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "Could not find any versions of model ranker"},
+    )
+    channel = grpc.insecure_channel(tf_serving.grpc_target)
+    try:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        answer = stub.GetModelStatus(_status_request(sig.RANK), timeout=30)
+        assert [(s.version, s.state) for s in answer.model_version_status] == [
+            (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+        ]
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.GetModelStatus(_status_request(sig.RANK, 7), timeout=30)
+        assert (raised.value.code(), raised.value.details()) == (
+            grpc.StatusCode.NOT_FOUND,
+            "Could not find version 7 of model rank",
+        )
+        tf_serving.reload(sig.RANK, 60.0)
+        answer = stub.GetModelStatus(_status_request(sig.RANK), timeout=30)
+        assert (
+            answer.model_version_status[0].state == get_model_status_pb2.ModelVersionStatus.LOADING
+        )
+    finally:
+        tf_serving.reload(sig.RANK, 0.0)
+        channel.close()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_other_methods_are_malformed_requests(tf_serving, method):
+    path = "/v1/models/rank:predict"
+    response = requests.request(method, tf_serving.rest_url + path, json={}, timeout=30)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": f"Malformed request: {method} {path}"},
+    )
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_a_cors_preflight_needs_an_origin(tf_serving):
+    url = tf_serving.rest_url + "/v1/models/rank:predict"
+    response = requests.options(url, timeout=30)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "Origin header is missing in CORS preflight"},
+    )
+    assert requests.options(url, headers={"Origin": "http://x"}, timeout=30).status_code == 200
+
+
+def test_version_labels_of_the_model_config(tmp_path):
+    for version in (1, 2):
+        _export_totals(tmp_path, version)
+    config = tmp_path / "models.config"
+    config.write_text(
+        'model_config_list { config { name: "totals" base_path: "/models/totals" '
+        'model_platform: "tensorflow" model_version_policy { specific { versions: [1, 2] } } '
+        'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }'
+    )
+    rows = {"instances": [{"x": [1.0, 2.0, 3.0], "n": 4}]}
+    with TFServingStandIn(str(tmp_path), str(config)) as stand_in:
+        url = f"{stand_in.rest_url}/v1/models/totals/labels"
+        assert _post(f"{url}/stable:predict", rows)[1]["predictions"][0]["total"] == 6.0
+        assert _post(f"{url}/canary:predict", rows)[1]["predictions"][0]["total"] == 12.0
+        assert _post(f"{url}/beta:predict", rows) == (
+            400,
+            {"error": "Unrecognized servable version label: beta"},
+        )
+        channel = grpc.insecure_channel(stand_in.grpc_target)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "totals"
+        request.model_spec.version_label = "beta"
+        try:
+            code, message = _grpc_error(
+                prediction_service_pb2_grpc.PredictionServiceStub(channel), request
+            )
+        finally:
+            channel.close()
+        assert (code, message) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unrecognized servable version label: beta",
+        )

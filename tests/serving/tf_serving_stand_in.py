@@ -8,17 +8,21 @@ status codes and messages) and answers
 
 - REST on ``(?i)/v1/...``: ``POST /v1/models/<name>[/versions/<v>]:predict`` with the columnar
   (``inputs`` -> ``outputs``) or row (``instances`` -> ``predictions``) body of
-  ``stand_in_json``, ``GET /v1/models/<name>[/versions/<v>]/metadata``; errors as
+  ``stand_in_json``, ``GET /v1/models/<name>[/versions/<v>|/labels/<l>]/metadata`` and the
+  model status ``GET /v1/models/<name>[/versions/<v>|/labels/<l>]``; errors as
   ``{"error": message}`` with TF Serving's HTTP status (400, 404, 429, 503, 504, ...); a
-  ``/v1/`` path that is no API call is 400 ``Malformed request: POST <path>``, any other 404;
-- gRPC ``tensorflow.serving.PredictionService`` ``Predict`` and ``GetModelMetadata`` with the
-  same codes and messages (inputs a request leaves out take ``SignatureDef.defaults`` here only:
-  the REST API needs every input).
+  ``/v1/`` path that is no API call, or another method than GET and POST (PUT, DELETE), is 400
+  ``Malformed request: PUT <path>``, any other path 404; OPTIONS is a CORS preflight (400
+  without an ``Origin``);
+- gRPC ``tensorflow.serving.PredictionService`` ``Predict`` and ``GetModelMetadata``, and
+  ``ModelService.GetModelStatus``, with the same codes and messages (inputs a request leaves
+  out take ``SignatureDef.defaults`` here only: the REST API needs every input).
 
-Both listen on 127.0.0.1 only. ``fail_next(n, code)`` makes the next n Predict calls fail with
-``code`` (UNAVAILABLE, RESOURCE_EXHAUSTED = HTTP 429, DEADLINE_EXCEEDED = HTTP 504) and
-``reload(name, seconds)`` makes a model NOT_FOUND while it loads. BUILD.md lists what it does
-not cover.
+The gRPC server's message-size limit is INT32_MAX both ways, as the real server's (gRPC's own
+default receive limit is 4 MiB). Both listen on 127.0.0.1 only. ``fail_next(n, code)`` makes the
+next n Predict calls fail with ``code`` (UNAVAILABLE, RESOURCE_EXHAUSTED = HTTP 429,
+DEADLINE_EXCEEDED = HTTP 504) and ``reload(name, seconds)`` makes a model NOT_FOUND while it
+loads. BUILD.md lists what it does not cover.
 
 Example:
     >>> with TFServingStandIn(export_dir) as stand_in:
@@ -36,7 +40,9 @@ import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
+    get_model_status_pb2,
     model_pb2,
+    model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
@@ -56,6 +62,8 @@ MODEL_PATH = re.compile(
     re.IGNORECASE,
 )
 INT64_MAX = 2**63 - 1
+#: TF Serving's gRPC message-size limit both ways (``server.cc``: ``SetMaxMessageSize``).
+INT32_MAX = 2**31 - 1
 INJECTED_MESSAGE = "failure injected by the TF Serving stand-in"
 
 
@@ -86,11 +94,30 @@ class _RestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve("GET")
 
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._serve("OPTIONS")
+
     def _serve(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         path = self.path.split("?", 1)[0]
         if not API_PATH.fullmatch(path):
             self._answer(404, b"Not Found")
+            return
+        if method == "OPTIONS":  # a CORS preflight (http_server.cc): an empty answer
+            if re.search(r"https?://", self.headers.get("Origin", "")):
+                self._answer(200, b"")
+            else:
+                message = "Origin header is missing in CORS preflight"
+                self._answer(400, json.dumps({"error": message}).encode())
             return
         try:
             answer = self._dispatch(method, path, body)
@@ -104,6 +131,8 @@ class _RestHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str, path: str, body: bytes) -> dict:
         malformed = invalid_argument(f"Malformed request: {method} {path}")
         core = self.server.core
+        if method not in ("POST", "GET"):
+            raise malformed
         if method == "POST":
             match = PREDICTION_PATH.fullmatch(path)
             if not match:
@@ -121,8 +150,8 @@ class _RestHandler(BaseHTTPRequestHandler):
         if not spec.name:
             raise invalid_argument("Missing model name in request.")
         if match.group("resource") is None:
-            raise StatusError(
-                grpc.StatusCode.UNIMPLEMENTED, "the stand-in does not serve model status"
+            return json_format.MessageToDict(
+                core.model_status(spec), always_print_fields_with_no_presence=True
             )
         response = core.metadata(spec)
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
@@ -186,6 +215,21 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             context.abort(error.code, error.message)
 
 
+class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, core: ModelServerCore):
+        self.core = core
+
+    def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            return self.core.model_status(request.model_spec)
+        except StatusError as error:
+            context.abort(error.code, error.message)
+
+
 class TFServingStandIn:
     """REST and gRPC servers over an export folder, on 127.0.0.1 free ports.
 
@@ -205,9 +249,18 @@ class TFServingStandIn:
         self.core = ModelServerCore(export_dir, model_config)
         self._rest = _RestServer(self.core)
         self.rest_url = f"http://127.0.0.1:{self._rest.server_address[1]}"
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4),
+            options=[
+                ("grpc.max_receive_message_length", INT32_MAX),
+                ("grpc.max_send_message_length", INT32_MAX),
+            ],
+        )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             _PredictionService(self.core), self._grpc
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            _ModelService(self.core), self._grpc
         )
         self.grpc_target = f"127.0.0.1:{self._grpc.add_insecure_port('127.0.0.1:0')}"
         self._rest_thread = threading.Thread(target=self._rest.serve_forever, daemon=True)

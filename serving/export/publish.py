@@ -170,7 +170,8 @@ def publish_version(temporary: str, export_dir: str, model_name: str, version: i
 def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) -> dict[str, str]:
     """Publishes staged models as one ``version``: renames them, then writes ``cascade.json``.
 
-    If a rename fails, the models already renamed are removed again (all or none).
+    If a rename or the write of ``cascade.json`` fails (a full disk), the models already renamed
+    are removed again (all or none).
 
     Example:
         >>> import tempfile
@@ -188,18 +189,18 @@ def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) ->
     try:
         for model_name, temporary in staged.items():
             published[model_name] = publish_version(temporary, export_dir, model_name, version)
+        write_json(
+            os.path.join(export_dir, CASCADE_MANIFEST),
+            {
+                "version": version,
+                "models": {name: str(version) for name in published},
+                "files": files,
+            },
+        )
     except BaseException:
         for path in published.values():
             shutil.rmtree(path, ignore_errors=True)
         raise
-    write_json(
-        os.path.join(export_dir, CASCADE_MANIFEST),
-        {
-            "version": version,
-            "models": {name: str(version) for name in published},
-            "files": files,
-        },
-    )
     return published
 
 

@@ -83,7 +83,6 @@ def full_disk_reported(folder: str) -> Iterator[None]:
             raise
         usage = shutil.disk_usage(_existing_parent(folder))
         raise DiskFullError(
-            errno.ENOSPC,
             f"no space left on the device of {folder}: {human_bytes(usage.free)} free of "
             f"{human_bytes(usage.total)}; the export stopped and removed what it had staged "
             "(free some space or choose another --export-dir)",

@@ -6,8 +6,8 @@ import pytest
 
 from models.cascade import build_cascade
 from models.config import CascadeConfig
+from models.training.data import read_data_schema
 from models.training.model_dir import ModelDir
-from pipelines.input import load_schema
 from tests.models.conftest import make_tiny_data
 from tests.serving.test_export import TINY_LAYERS
 
@@ -22,7 +22,7 @@ def tiny_data(tmp_path_factory) -> str:
 def model_and_data(tmp_path_factory, tiny_data):
     """A model folder (tiny config, random weights, data.json) trained "on" ``tiny_data``."""
     root = tmp_path_factory.mktemp("model")
-    config = CascadeConfig.from_schema(load_schema(tiny_data), **TINY_LAYERS)
+    config = CascadeConfig.from_schema(read_data_schema(tiny_data), **TINY_LAYERS)
     layout = ModelDir(str(root / "model"))
     model = build_cascade(config)
     model.set_weights(

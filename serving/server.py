@@ -16,6 +16,11 @@ listen backlog holds ``LISTEN_BACKLOG`` connections, so a burst of clients waits
 being reset; at most ``--max-pending`` recommend requests are in service at once and the next
 ones get an immediate 503 with ``Retry-After`` (a bounded queue: latency stays bounded).
 
+Slow or idle clients cannot shut others out (``serving.http_connections``): at most
+``--max-connections`` connections are open, the one sending its request longest making room for
+a new one, and a request line and headers must arrive within ``--header-timeout-s``. Headers are
+read strictly (``serving.http_headers``: ``Content-Length: ²`` is a 400).
+
 Example:
     >>> import threading, urllib.request
     >>> from serving.backends import LocalBackend
@@ -167,9 +172,9 @@ class RecommendHandler(BaseHTTPRequestHandler):
     # Headers and body go out as separate writes; with Nagle's algorithm the body would wait for
     # the client's delayed ACK (about 40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
-    # The socket timeout of each write of an answer (reads have deadlines: ``_read_request``).
+    # The socket timeout of each write of an answer (reads have deadlines: handle_one_request,
+    # parse_request).
     timeout = 60
-    body = b""
 
     def setup(self) -> None:
         """Reads the connection through a ``DeadlineReader`` (the whole request has a deadline)."""
@@ -205,14 +210,13 @@ class RecommendHandler(BaseHTTPRequestHandler):
             message = f"the body has {length} bytes, more than {largest}"
             self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
             return False
+        self.body = b""
         if length:
             self._reader.deadline = time.monotonic() + BODY_TIMEOUT_S
             self.body = self.rfile.read(length)
             if len(self.body) < length:  # the client closed (or was evicted) mid-body
                 self.close_connection = True
                 return False
-        else:
-            self.body = b""
         self.server.connections.serving(self.connection)
         return True
 

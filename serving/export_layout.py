@@ -4,7 +4,10 @@ TF Serving loads the numeric subfolders of a model's base path; a version being 
 under a temporary, non-numeric name (``TEMPORARY_PREFIX``), which TF Serving and these readers
 ignore. ``EXPORT/cascade.json`` names the newest completely published cascade (retrieval, prerank,
 rank): readers of the latest version (``latest_version_dir``, hence the local backend) follow it,
-so they never see a mixed set. The writer is ``serving.export.publish``.
+so they never see a mixed set. It also records each published file's size and sha256
+(``serving.saved_model_files``), so a damaged file is named before TensorFlow reads it. The writer
+is ``serving.export.publish``. What cannot be read (a malformed ``cascade.json``, a damaged
+SavedModel) is an ``ExportReadError``: one line naming the file.
 
 Example:
     >>> version_dir("/export", "rank", 3)
@@ -15,10 +18,24 @@ Example:
 
 import json
 import os
+import re
+from typing import Any
 
 TEMPORARY_PREFIX = ".incomplete-"
 #: The manifest of the newest complete cascade, in the export folder.
 CASCADE_MANIFEST = "cascade.json"
+#: A version folder's name: ASCII digits only, as TF Serving reads it (``①`` is no version).
+_VERSION_NAME = re.compile(r"[0-9]{1,18}")
+_FIX = "restore it, or delete it (then the highest version of each model is read)"
+
+
+class ExportReadError(ValueError):
+    """A file of the export folder that cannot be read as written (one line, naming the file).
+
+    Example:
+        >>> issubclass(ExportReadError, ValueError)
+        True
+    """
 
 
 def version_dir(export_dir: str, model_name: str, version: int) -> str:
@@ -41,7 +58,24 @@ def existing_versions(export_dir: str, model_name: str) -> list[int]:
     base = os.path.join(export_dir, model_name)
     if not os.path.isdir(base):
         return []
-    return sorted(int(name) for name in os.listdir(base) if name.isdigit())
+    return sorted(int(name) for name in os.listdir(base) if _VERSION_NAME.fullmatch(name))
+
+
+def ignored_entries(export_dir: str, model_name: str) -> list[str]:
+    """The entries of ``EXPORT/<model_name>`` that are neither versions nor staged versions.
+
+    Example:
+        >>> ignored_entries("/nonexistent", "rank")
+        []
+    """
+    base = os.path.join(export_dir, model_name)
+    if not os.path.isdir(base):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(base)
+        if not _VERSION_NAME.fullmatch(name) and not name.startswith(TEMPORARY_PREFIX)
+    )
 
 
 def latest_version_dir(export_dir: str, model_name: str) -> str:
@@ -66,9 +100,11 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
         return version_dir(export_dir, model_name, cascade)
     versions = existing_versions(export_dir, model_name)
     if not versions:
+        ignored = ignored_entries(export_dir, model_name)
+        because = f"; ignored, not version numbers: {ignored[:3]}" if ignored else ""
         raise FileNotFoundError(
             f"no exported version of {model_name!r} under {os.path.join(export_dir, model_name)}"
-            " (run python -m serving.export first)"
+            f" (run python -m serving.export first{because})"
         )
     return version_dir(export_dir, model_name, versions[-1])
 
@@ -76,11 +112,63 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
 def cascade_version(export_dir: str) -> int | None:
     """The newest completely published cascade version (``cascade.json``), or None.
 
+    Raises ``ExportReadError`` naming ``cascade.json`` when it is malformed.
+
     Example:
         >>> cascade_version("/nonexistent")
+    """
+    manifest = read_cascade_manifest(export_dir)
+    return None if manifest is None else manifest["version"]
+
+
+def read_cascade_manifest(export_dir: str) -> dict[str, Any] | None:
+    """``EXPORT/cascade.json``, checked: ``version`` (int >= 1), ``models`` (name -> version)
+    and, from exports that record them, ``files`` (name -> path -> bytes and sha256).
+
+    None when the export folder has none; ``ExportReadError`` naming the file when malformed.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(folder, CASCADE_MANIFEST), "w").write('{"version": "1"')
+        >>> read_cascade_manifest(folder)
+        Traceback (most recent call last):
+        ...
+        serving.export_layout.ExportReadError: .../cascade.json is not valid JSON (Expecting...
     """
     path = os.path.join(export_dir, CASCADE_MANIFEST)
     if not os.path.isfile(path):
         return None
-    with open(path) as file:
-        return int(json.load(file)["version"])
+    try:
+        with open(path, encoding="utf-8") as file:
+            manifest = json.load(file)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ExportReadError(f"{path} is not valid JSON ({error}); {_FIX}") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ExportReadError(f"{path} is malformed: {problem}; {_FIX}")
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with a parsed ``cascade.json`` (None when nothing is)."""
+    if not isinstance(manifest, dict):
+        return f"expected an object, got {type(manifest).__name__}"
+    version, models = manifest.get("version"), manifest.get("models")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return f"'version' must be an int >= 1, got {version!r}"
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        return f"'models' must map model names to versions, got {models!r}"[:200]
+    files = manifest.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(records, dict)
+        and all(
+            isinstance(record, dict)
+            and isinstance(record.get("bytes"), int)
+            and isinstance(record.get("sha256"), str)
+            for record in records.values()
+        )
+        for records in files.values()
+    ):
+        return "'files' must map model names to {path: {bytes, sha256}}"
+    return None

@@ -22,6 +22,11 @@ listen backlog holds ``LISTEN_BACKLOG`` connections, so a burst of clients waits
 being reset; at most ``--max-pending`` recommend requests are in service at once and the next
 ones get an immediate 503 with ``Retry-After`` (a bounded queue: latency stays bounded).
 
+Slow or idle clients cannot shut others out (``serving.http_connections``): at most
+``--max-connections`` connections are open, the one sending its request longest making room for
+a new one, and a request line and headers must arrive within ``--header-timeout-s``. Headers are
+read strictly (``serving.http_headers``: ``Content-Length: ²`` is a 400).
+
 Example:
     >>> import threading, urllib.request
     >>> from serving.backends import LocalBackend
@@ -40,9 +45,14 @@ Example:
 """
 
 import argparse
+import io
 import json
 import logging
+import math
+import socket
+import sys
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -63,6 +73,8 @@ from serving.backends import (
     make_backend,
 )
 from serving.cascade_inference import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
+from serving.http_connections import ConnectionSlots, DeadlineReader
+from serving.http_headers import HeaderError, body_length
 from serving.micro_batcher import CascadeBatcher
 from serving.readiness import Readiness, check_readiness
 from serving.recommend_api import (
@@ -87,6 +99,12 @@ LISTEN_BACKLOG = 1024
 DEFAULT_MAX_PENDING = 256
 #: ``Retry-After`` (seconds) of every 503: the queue is full, or the model server unavailable.
 RETRY_AFTER_S = "1"
+#: Open connections at once (``--max-connections``): well below the default ``ulimit -n`` 1024.
+DEFAULT_MAX_CONNECTIONS = 512
+#: Seconds a connection may take to send a request's line and headers, or idle between requests.
+DEFAULT_HEADER_TIMEOUT_S = 5.0
+#: Seconds a client may take to send a request's body once its headers are read.
+BODY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -184,9 +202,53 @@ class RecommendHandler(BaseHTTPRequestHandler):
     # Headers and body go out as separate writes; with Nagle's algorithm the body would wait for
     # the client's delayed ACK (about 40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
-    # A client that stops sending mid-request (or idles on a keep-alive connection) frees its
-    # thread after this many seconds.
+    # The socket timeout of each write of an answer (reads have deadlines: handle_one_request,
+    # parse_request).
     timeout = 60
+
+    def setup(self) -> None:
+        """Reads the connection through a ``DeadlineReader`` (the whole request has a deadline)."""
+        super().setup()
+        self.rfile.close()  # the plain reader; closing it lets the socket close with the request
+        self._reader = DeadlineReader(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        """Reads the next request line and headers within the server's header deadline."""
+        self.server.connections.reading(self.connection)
+        self._reader.deadline = time.monotonic() + self.server.header_timeout_s
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """The base class's parsing, strict header checks (``body_length``) and the body read.
+
+        A malformed header block gets 400 (501 for a ``Transfer-Encoding``), a POST without
+        ``Content-Length`` 411, a body over the limit 413; the connection then closes.
+        """
+        if not super().parse_request():
+            return False
+        try:
+            length = body_length(self.headers)
+        except HeaderError as error:
+            self.send_error(error.status, str(error))
+            return False
+        if length is None and self.command == "POST":
+            self.send_error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is needed")
+            return False
+        largest = self.server.service.limits.max_body_bytes
+        if length is not None and length > largest:
+            message = f"the body has {length} bytes, more than {largest}"
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+            return False
+        self.body = b""
+        if length:
+            self._reader.deadline = time.monotonic() + BODY_TIMEOUT_S
+            self.body = self.rfile.read(length)
+            if len(self.body) < length:  # the client closed (or was evicted) mid-body
+                self.close_connection = True
+                return False
+        self.server.connections.serving(self.connection)
+        return True
 
     def _route(self) -> str | None:
         """The request's path without its query, after answering 404 / 405 when not served."""
@@ -230,17 +292,6 @@ class RecommendHandler(BaseHTTPRequestHandler):
         if self._route() is None:
             return
         service = self.server.service
-        length_header = self.headers.get("Content-Length")
-        if length_header is None or not length_header.isdigit():
-            self._send(HTTPStatus.LENGTH_REQUIRED, {"error": "a Content-Length header is needed"})
-            return
-        length, largest = int(length_header), service.limits.max_body_bytes
-        if length > largest:
-            self.close_connection = True
-            message = f"the body has {length} bytes, more than {largest}"
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
-            return
-        body = self.rfile.read(length)
         if not service.admit():
             message = f"busy: {service.max_pending} requests in service; retry shortly"
             self._send(
@@ -248,7 +299,7 @@ class RecommendHandler(BaseHTTPRequestHandler):
             )
             return
         try:
-            answer = service.recommend(body)
+            answer = service.recommend(self.body)
         except Exception as error:  # the front answers every failure; it never goes down
             status = _status_of(error)
             if status == HTTPStatus.INTERNAL_SERVER_ERROR:
@@ -291,18 +342,67 @@ class RecommendHandler(BaseHTTPRequestHandler):
 
 
 class RecommendServer(ThreadingHTTPServer):
-    """A threading HTTP server holding the ``RecommendService`` its handlers use."""
+    """A threading HTTP server holding the ``RecommendService`` its handlers use.
+
+    At most ``max_connections`` connections are open at once (``ConnectionSlots``: the one
+    reading its request longest is evicted for a new one; when all are being answered, new ones
+    wait in the listen backlog), and each request line and header block must arrive within
+    ``header_timeout_s``.
+    """
 
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], service: RecommendService):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: RecommendService,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    ):
+        if not 0 < header_timeout_s < math.inf:
+            raise ValueError(f"header_timeout_s must be > 0 and finite, got {header_timeout_s}")
+        self.connections = ConnectionSlots(max_connections)
+        self.header_timeout_s = header_timeout_s
+        self._stopping = False
         super().__init__(address, RecommendHandler)
         self.service = service
 
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        """Starts the connection's thread once it has a slot (``ConnectionSlots.open``)."""
+        if self.connections.open(request, lambda: self._stopping):
+            super().process_request(request, client_address)
+        else:
+            self.shutdown_request(request)
 
-def build_server(service: RecommendService, host: str, port: int) -> RecommendServer:
+    def shutdown_request(self, request: socket.socket) -> None:
+        """Closes a connection and frees its slot."""
+        self.connections.close(request)
+        super().shutdown_request(request)
+
+    def shutdown(self) -> None:
+        """Stops ``serve_forever``, also while it waits for a free connection slot."""
+        self._stopping = True
+        super().shutdown()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets its connection is logged at debug level; anything else in full."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            LOGGER.debug("connection from %s reset", client_address)
+        else:
+            LOGGER.exception("request from %s failed", client_address)
+
+
+def build_server(
+    service: RecommendService,
+    host: str,
+    port: int,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+) -> RecommendServer:
     """A server bound to ``host:port`` (port 0 picks a free one); call ``serve_forever``.
+
+    ``max_connections`` and ``header_timeout_s`` bound the connections (``RecommendServer``).
 
     Raises ``OSError`` naming the address when it cannot listen there (e.g. the port is in use).
 
@@ -316,7 +416,7 @@ def build_server(service: RecommendService, host: str, port: int) -> RecommendSe
         >>> server.server_close(); batcher.close()
     """
     try:
-        return RecommendServer((host, port), service)
+        return RecommendServer((host, port), service, max_connections, header_timeout_s)
     except OSError as error:
         raise OSError(
             error.errno, f"cannot listen on {host}:{port}: {error.strerror or error}"
@@ -405,37 +505,68 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_PENDING,
         help="most recommend requests in service at once; more get 503 with Retry-After",
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="most open client connections; at the cap, the one that has been sending its "
+        "request longest is closed for a new one (default %(default)s)",
+    )
+    parser.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        help="seconds a client has to send a request line and headers, or may idle between "
+        "requests on a kept-alive connection (default %(default)s)",
+    )
     return parser
+
+
+#: flag -> (lowest, highest) a working server can have; both allowed.
+FLAG_RANGES: dict[str, tuple[float, float]] = {
+    "--port": (0, 65535),
+    "--max-requests": (1, 100_000),
+    "--max-top-n": (1, 10_000_000),
+    "--max-batch-rows": (1, 100_000),
+    "--batch-workers": (1, 256),
+    "--max-pending": (1, 100_000),
+    "--max-connections": (1, 100_000),
+    "--retries": (0, 100),
+    "--batch-wait-ms": (0, 10_000),
+}
+#: flag -> highest a positive, finite duration in seconds can have (the lowest is above 0).
+SECONDS_RANGES: dict[str, float] = {
+    "--request-timeout-s": 3600,
+    "--timeout-s": 3600,
+    "--header-timeout-s": 600,
+}
 
 
 def check_server_options(args: argparse.Namespace) -> None:
     """Raises ``ValueError`` naming the first flag that no working server could have.
 
+    Numbers must lie in their ranges (``FLAG_RANGES``, ``SECONDS_RANGES``; NaN and infinity
+    never do), and a batch may not wait as long as a request may.
+
     Example:
         >>> check_server_options(_parser().parse_args(["--port", "80", "--max-top-n", "0"]))
         Traceback (most recent call last):
         ...
-        ValueError: --max-top-n must be >= 1, got 0
+        ValueError: --max-top-n must be between 1 and 10000000, got 0
     """
-    at_least = {
-        "--port": (args.port, 0),
-        "--max-requests": (args.max_requests, 1),
-        "--max-top-n": (args.max_top_n, 1),
-        "--max-batch-rows": (args.max_batch_rows, 1),
-        "--batch-workers": (args.batch_workers, 1),
-        "--max-pending": (args.max_pending, 1),
-        "--retries": (args.retries, 0),
-        "--batch-wait-ms": (args.batch_wait_ms, 0),
-    }
-    for flag, (value, lowest) in at_least.items():
-        if not value >= lowest:
-            raise ValueError(f"{flag} must be >= {lowest}, got {value}")
-    positive = {"--request-timeout-s": args.request_timeout_s, "--timeout-s": args.timeout_s}
-    for flag, value in positive.items():
-        if not value > 0:
-            raise ValueError(f"{flag} must be > 0, got {value}")
-    if args.port > 65535:
-        raise ValueError(f"--port must be <= 65535, got {args.port}")
+    for flag, (lowest, highest) in FLAG_RANGES.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if not lowest <= value <= highest:  # False for NaN
+            raise ValueError(f"{flag} must be between {lowest} and {highest}, got {value}")
+    for flag, highest in SECONDS_RANGES.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if not 0 < value <= highest:
+            raise ValueError(f"{flag} must be above 0 and at most {highest} seconds, got {value}")
+    if args.batch_wait_ms >= 1000 * args.request_timeout_s:
+        raise ValueError(
+            f"--batch-wait-ms {args.batch_wait_ms} is not below --request-timeout-s "
+            f"{args.request_timeout_s} (in ms): every request would time out"
+        )
     check_sizes(args.top_n, args.m, args.k)
     if args.top_n > args.max_top_n:
         raise ValueError(
@@ -487,7 +618,9 @@ def main(argv: list[str] | None = None) -> None:
         {"backend": backend.name, "versions": getattr(backend, "versions", {})},
         args.max_pending,
     )
-    server = build_server(service, args.host, args.port)
+    server = build_server(
+        service, args.host, args.port, args.max_connections, args.header_timeout_s
+    )
     LOGGER.info("serving %s on http://%s:%d", RECOMMEND_PATH, *server.server_address[:2])
     try:
         server.serve_forever()

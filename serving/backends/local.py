@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from serving import signatures as sig
 from serving.backends.base import BackendError, BackendRequestError, PredictBackend
-from serving.export_layout import latest_version_dir, version_dir
+from serving.export_layout import latest_version_dir, read_cascade_manifest, version_dir
+from serving.saved_model_files import load_saved_model
 from serving.saved_model_proto import signature_defaults
 
 
@@ -27,6 +28,8 @@ class LocalBackend(PredictBackend):
         model_names: the models to load (default: retrieval, prerank, rank).
         versions: model name -> version to load; the latest version otherwise.
 
+    A model of the published cascade is verified against the file sizes and sha256 that
+    ``cascade.json`` records; a damaged SavedModel is an ``ExportReadError`` naming the file.
     Inputs are checked against the contract's names, dtypes and shapes
     (``BackendRequestError``); inputs left out take the signature's defaults, as TF Serving's
     gRPC API does; TensorFlow's own run-time errors (e.g. ``k`` < 1) are ``BackendRequestError``
@@ -49,6 +52,7 @@ class LocalBackend(PredictBackend):
         versions: Mapping[str, int] | None = None,
     ):
         versions = dict(versions or {})
+        manifest = read_cascade_manifest(export_dir) or {"version": None}
         self.versions: dict[str, int] = {}
         self._signatures = {}
         for model_name in model_names:
@@ -59,7 +63,9 @@ class LocalBackend(PredictBackend):
                 path = latest_version_dir(export_dir, model_name)
             if not os.path.isdir(path):
                 raise FileNotFoundError(f"no SavedModel of {model_name!r} at {path}")
-            loaded = tf.saved_model.load(path)
+            published = path == version_dir(export_dir, model_name, manifest["version"])
+            records = manifest.get("files", {}).get(model_name) if published else None
+            loaded = load_saved_model(path, records)
             if sig.SIGNATURE_NAME not in loaded.signatures:
                 raise ValueError(f"{path} has no {sig.SIGNATURE_NAME!r} signature")
             self._signatures[model_name] = (

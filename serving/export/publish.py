@@ -7,10 +7,11 @@ overwritten.
 
 A cascade (retrieval, prerank, rank) is published together (``publish_cascade``): all three are
 staged and checked first, renamed into place, and then ``EXPORT/cascade.json`` names the version
-as complete. Readers of the latest version (``latest_version_dir``, hence the local backend)
-follow that manifest, so they never see a mixed set. A run killed midway leaves staged
-``.incomplete-*`` folders or a version that only some models have; the next export removes both
-(``clean_stale_exports``), unless another export is running (its process is alive).
+as complete, with each published file's size and sha256 (``serving.saved_model_files``), which
+readers verify before loading. Readers of the latest version (``latest_version_dir``, hence the
+local backend) follow that manifest, so they never see a mixed set. A run killed midway leaves
+staged ``.incomplete-*`` folders or a version that only some models have; the next export removes
+both (``clean_stale_exports``), unless another export is running (its process is alive).
 
 Example:
     >>> import tempfile
@@ -38,6 +39,7 @@ from serving.export_layout import (
     existing_versions,
     version_dir,
 )
+from serving.saved_model_files import file_records
 
 
 class VersionExistsError(FileExistsError):
@@ -168,7 +170,8 @@ def publish_version(temporary: str, export_dir: str, model_name: str, version: i
 def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) -> dict[str, str]:
     """Publishes staged models as one ``version``: renames them, then writes ``cascade.json``.
 
-    If a rename fails, the models already renamed are removed again (all or none).
+    If a rename or the write of ``cascade.json`` fails (a full disk), the models already renamed
+    are removed again (all or none).
 
     Example:
         >>> import tempfile
@@ -181,18 +184,23 @@ def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) ->
         >>> cascade_version(export_dir)
         4
     """
+    files = {model_name: file_records(temporary) for model_name, temporary in staged.items()}
     published: dict[str, str] = {}
     try:
         for model_name, temporary in staged.items():
             published[model_name] = publish_version(temporary, export_dir, model_name, version)
+        write_json(
+            os.path.join(export_dir, CASCADE_MANIFEST),
+            {
+                "version": version,
+                "models": {name: str(version) for name in published},
+                "files": files,
+            },
+        )
     except BaseException:
         for path in published.values():
             shutil.rmtree(path, ignore_errors=True)
         raise
-    write_json(
-        os.path.join(export_dir, CASCADE_MANIFEST),
-        {"version": version, "models": {name: str(version) for name in published}},
-    )
     return published
 
 

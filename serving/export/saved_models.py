@@ -15,6 +15,12 @@ a reader of the latest version never sees a mixed set. Each model carries a TF S
 file (``assets.extra/tf_serving_warmup_requests``, ``serving.export.warmup``). Versions are never
 overwritten; what a killed export left is removed by the next one.
 
+The command writes only into an export folder it owns (``pipelines.owned_folder``: a marker,
+``.dftopk-export.json``, listing what it published, and a lock, so two exports never write one
+folder at once); a non-empty folder without that marker is refused untouched. A full disk is
+one line naming the folder and its free space (``serving.export.disk_full``), with nothing
+half-written left behind.
+
 Example:
     >>> import tempfile
     >>> from serving.export.toy_servables import toy_cascade, toy_corpus
@@ -25,6 +31,7 @@ Example:
 """
 
 import argparse
+import os
 import shutil
 from collections.abc import Sequence
 
@@ -35,8 +42,10 @@ from command_line.entry import add_entry_flags
 from models.cascade import CascadeModel, load_cascade
 from models.training.data import read_data_schema
 from models.training.model_dir import ModelDir
+from pipelines.owned_folder import owned_folder
 from serving import signatures as sig
 from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, check_sizes
+from serving.export.disk_full import full_disk_reported
 from serving.export.item_corpus import collect_item_corpus
 from serving.export.item_index import ExactItemIndex
 from serving.export.publish import (
@@ -49,8 +58,11 @@ from serving.export.publish import (
 from serving.export.servables import RetrievalServable, ScorerServable
 from serving.export.vocabulary import FeatureVocabulary
 from serving.export.warmup import write_warmup_requests
+from serving.export_layout import CASCADE_MANIFEST
 
 EMBEDDING_BATCH = 8192
+#: The writer named in the export folder's marker (``pipelines.owned_folder``).
+EXPORT_WRITER = "serving.export"
 
 
 def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVocabulary):
@@ -119,6 +131,8 @@ def export_cascade(
     TF Serving warm-up request (``serving.export.warmup``).
 
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
+    A failed export (e.g. a full disk) leaves nothing: its staged folders are removed, and so are
+    the model folders it created.
 
     Example:
         >>> from serving.export.toy_servables import toy_cascade, toy_cascade_export, toy_corpus
@@ -132,6 +146,11 @@ def export_cascade(
     version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
     for name in sig.MODEL_NAMES:
         check_version_free(export_dir, name, version)
+    new_model_dirs = [
+        os.path.join(export_dir, name)
+        for name in sig.MODEL_NAMES
+        if not os.path.exists(os.path.join(export_dir, name))
+    ]
     staged: dict[str, str] = {}
     try:
         for name, servable in cascade_servables(model, corpus, sizes).items():
@@ -141,6 +160,9 @@ def export_cascade(
     finally:
         for path in staged.values():  # the staged folders of a run that failed
             shutil.rmtree(path, ignore_errors=True)
+        for path in new_model_dirs:  # left empty by a run that failed
+            if os.path.isdir(path) and not os.listdir(path):
+                os.rmdir(path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,6 +243,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     args = add_entry_flags(_parser()).parse_args(argv)
     sizes = CascadeSizes(args.top_n, args.m, args.k)
     check_sizes(*sizes)
+    with (
+        full_disk_reported(args.export_dir),
+        owned_folder(args.export_dir, kind="export", writer=EXPORT_WRITER) as folder,
+    ):
+        written = _export(args, sizes)
+        folder.record(
+            *(os.path.relpath(path, args.export_dir) for path in written.values()),
+            CASCADE_MANIFEST,
+        )
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return written
+
+
+def _export(args: argparse.Namespace, sizes: CascadeSizes) -> dict[str, str]:
+    """The export of ``main`` into the export folder it owns and has locked."""
     if args.version is not None:
         clean_stale_exports(args.export_dir, sig.MODEL_NAMES)  # a killed run's half version
         for name in sig.MODEL_NAMES:
@@ -236,6 +274,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     corpus = collect_item_corpus(data_dir, args.days, schema)
     written = export_cascade(model, corpus, args.export_dir, args.version, sizes)
     print(f"item corpus: {len(corpus)} items")
-    for name, path in written.items():
-        print(f"{name}: {path}")
     return written

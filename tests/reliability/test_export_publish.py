@@ -4,33 +4,11 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 
-from models.cascade import build_cascade
-from models.config import CascadeConfig
-from models.training.model_dir import ModelDir
-from pipelines.data_schema import read_data_schema
 from serving import signatures as sig
 from serving.export import saved_models
 from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
-from tests.serving.test_export import TINY_LAYERS
-
-
-@pytest.fixture(scope="module")
-def model_and_data(tmp_path_factory, tiny_data):
-    """A model folder (tiny config, random weights, data.json) trained "on" ``tiny_data``."""
-    root = tmp_path_factory.mktemp("model")
-    config = CascadeConfig.from_schema(read_data_schema(tiny_data), **TINY_LAYERS)
-    layout = ModelDir(str(root / "model"))
-    model = build_cascade(config)
-    model.set_weights(
-        [np.random.default_rng(i).normal(size=w.shape) for i, w in enumerate(model.get_weights())]
-    )
-    layout.save_weights(model)
-    config.save(layout.config_path)
-    layout.record_data(tiny_data)
-    return layout.root, tiny_data
 
 
 def export_main(model_dir: str, export_dir: str, *flags: str) -> dict[str, str]:

@@ -119,9 +119,9 @@ def test_a_full_queue_answers_503_with_retry_after(front) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--request-timeout-s", "-1"], "--request-timeout-s must be > 0, got -1.0"),
-        (["--max-requests", "0"], "--max-requests must be >= 1, got 0"),
-        (["--max-top-n", "0"], "--max-top-n must be >= 1, got 0"),
+        (["--request-timeout-s", "-1"], "--request-timeout-s must be above 0 and at most 3600"),
+        (["--max-requests", "0"], "--max-requests must be between 1 and 100000, got 0"),
+        (["--max-top-n", "0"], "--max-top-n must be between 1 and 10000000, got 0"),
         (["--max-top-n", "100"], "--top-n 200 is above --max-top-n 100"),
     ],
 )

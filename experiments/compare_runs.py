@@ -1,6 +1,6 @@
 """Compares trained model folders: a markdown table and a bar chart of their evaluation metrics.
 
-``python -m benchmarks.compare_runs --run dftopk=RUNS/dftopk --run softsort=RUNS/softsort
+``python -m experiments.compare_runs --run dftopk=RUNS/dftopk --run softsort=RUNS/softsort
 --out OUT`` reads each folder's ``metrics.json`` (written by ``models.training.train`` or
 ``models.training.evaluate``), prints the table and writes ``OUT/comparison.csv`` and
 ``OUT/comparison.png`` (one group of bars per metric, one bar per run).
@@ -16,9 +16,9 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from benchmarks.report.main_table import MAIN_METRICS, PREFERENCE_METRIC
-from benchmarks.report.report_files import Cell, new_figure, save_figure, write_csv
 from command_line.entry import add_entry_flags, run_command
+from experiments.report.main_table import MAIN_METRICS, PREFERENCE_METRIC
+from experiments.report.report_files import Cell, new_figure, save_figure, write_csv
 from models.tables import markdown_table
 
 #: Metrics compared, in column order.
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> str:
 
     Example::
 
-        python -m benchmarks.compare_runs --run a=RUNS/a --run b=RUNS/b --out /tmp/compare
+        python -m experiments.compare_runs --run a=RUNS/a --run b=RUNS/b --out /tmp/compare
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -128,4 +128,4 @@ def main(argv: Sequence[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m benchmarks.compare_runs")
+    run_command(main, "python -m experiments.compare_runs")

@@ -1,4 +1,4 @@
-"""The paper-protocol method comparison, resumable: ``python -m benchmarks.method_comparison``.
+"""The paper-protocol method comparison, resumable: ``python -m experiments.method_comparison``.
 
 Settles DFTopK against the LCRON permutation losses and the other peers the way the paper's
 protocol does, with every method tuned the same way:
@@ -7,7 +7,7 @@ protocol does, with every method tuned the same way:
   the first 7 days (about 1,030 steps of 1,024 requests, like the paper's one pass over 22
   days), the 8th day is the validation day and the 9th the held-out test day;
 - a temperature sweep per method (``sweep_temperatures``: 4 values spanning 100x plus the
-  official run's value mapped to our score scale, ``benchmarks.temperature_scale``), seed 0,
+  official run's value mapped to our score scale, ``experiments.temperature_scale``), seed 0,
   scored on the validation day, and extended past an end of the grid while the best value sits
   on that end (``tuned_grid``);
 - each method at its best validation temperature, trained again with more seeds and scored on
@@ -34,13 +34,13 @@ The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a gr
 method's seeds follow its sweep as soon as the sweep is complete, and the group's 40-negatives
 runs come before the next group starts, so that a session cut short leaves whole answers (a
 method with its seeds) rather than many half-tuned methods.
-``benchmarks.comparison_report`` turns the records into the report.
+``experiments.comparison_report`` turns the records into the report.
 
 Example::
 
-    python -m benchmarks.method_comparison --results docs/results/method_comparison \\
+    python -m experiments.method_comparison --results docs/results/method_comparison \\
         --work /tmp/comparison --stop-after 7200
-    python -m benchmarks.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
+    python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
 """
 
 import argparse
@@ -351,7 +351,7 @@ def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, 
     if os.path.isfile(path):
         with open(path) as file:
             return json.load(file)["mapped"]
-    from benchmarks.temperature_scale import OFFICIAL_TEMPERATURES, mapped_temperature, measure
+    from experiments.temperature_scale import OFFICIAL_TEMPERATURES, mapped_temperature, measure
     from models.training.data import read_data_schema
 
     day = sorted(read_data_schema(data_dir)["days"])[0]
@@ -367,7 +367,7 @@ def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, 
     write_json(
         path,
         {
-            "command": f"python -m benchmarks.temperature_scale --data DATA --day {day}",
+            "command": f"python -m experiments.temperature_scale --data DATA --day {day}",
             "spreads": {name: asdict(spread) for name, spread in spreads.items()},
             "official": OFFICIAL_TEMPERATURES,
             "mapped": mapped,
@@ -569,7 +569,7 @@ def run_comparison(
                 f"[comparison] {len(records)} done, {len(pending)} planned; next {name}",
                 flush=True,
             )
-        command = [sys.executable, "-m", "benchmarks.method_comparison", "--results"]
+        command = [sys.executable, "-m", "experiments.method_comparison", "--results"]
         command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *task]
         subprocess.run(command, check=True)
         finished.append(name)
@@ -581,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
 
     Example::
 
-        python -m benchmarks.method_comparison --results docs/results/method_comparison \\
+        python -m experiments.method_comparison --results docs/results/method_comparison \\
             --work /tmp/comparison
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -621,4 +621,4 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m benchmarks.method_comparison")
+    run_command(main, "python -m experiments.method_comparison")

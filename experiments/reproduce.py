@@ -1,15 +1,15 @@
-"""The paper's experiments in one command, with tables and plots: ``benchmarks.reproduce``.
+"""The paper's experiments in one command, with tables and plots: ``experiments.reproduce``.
 
 Runs, on simulated RecFlow-format data (or converted TFRecords given with ``--data``):
 
 - the main table: every training method on the same data and seeds
-  (``benchmarks.report.main_table``);
-- temperature sensitivity (``benchmarks.report.tau_sensitivity``), negative-sampling scaling
-  (``benchmarks.report.negative_sampling``) and a streaming evaluation
-  (``benchmarks.report.streaming``);
-- the operator runtime sweep with log-log slopes (``benchmarks.report.operator_runtime``; a GPU
+  (``experiments.report.main_table``);
+- temperature sensitivity (``experiments.report.tau_sensitivity``), negative-sampling scaling
+  (``experiments.report.negative_sampling``) and a streaming evaluation
+  (``experiments.report.streaming``);
+- the operator runtime sweep with log-log slopes (``experiments.report.operator_runtime``; a GPU
   column when TensorFlow sees a GPU) and the gradient-conflict measurement
-  (``benchmarks.report.gradient_conflict``);
+  (``experiments.report.gradient_conflict``);
 
 and writes ``REPORT_DIR/report.md`` (machine, sizes, seeds, every table, links to every PNG),
 one CSV per table, the PNGs, the trained models (``REPORT_DIR/runs/``) and, without ``--data``,
@@ -17,8 +17,8 @@ the simulated data (``REPORT_DIR/data/``). Every number in the report comes from
 
 Example::
 
-    python -m benchmarks.reproduce --out /tmp/report --quick
-    python -m benchmarks.reproduce --data /data/recflow_tfrec --out /tmp/report_real
+    python -m experiments.reproduce --out /tmp/report --quick
+    python -m experiments.reproduce --data /data/recflow_tfrec --out /tmp/report_real
 """
 
 import argparse
@@ -31,26 +31,26 @@ from collections.abc import Callable, Sequence
 import tensorflow as tf
 
 from benchmarks.machine import gpu_description, machine_description
-from benchmarks.report.experiment_sizes import SIZES, ExperimentSizes
-from benchmarks.report.gradient_conflict import (
+from command_line.entry import add_entry_flags, run_command
+from experiments.report.experiment_sizes import SIZES, ExperimentSizes
+from experiments.report.gradient_conflict import (
     DEFAULT_K,
     ConflictRow,
     conflict_section,
     measure_gradient_conflict,
 )
-from benchmarks.report.main_table import main_table_section, run_main_table
-from benchmarks.report.negative_sampling import negatives_section, run_negative_sampling
-from benchmarks.report.operator_runtime import (
+from experiments.report.main_table import main_table_section, run_main_table
+from experiments.report.negative_sampling import negatives_section, run_negative_sampling
+from experiments.report.operator_runtime import (
     RuntimeResult,
     measure_runtime,
     runtime_sections,
     slope_rows,
 )
-from benchmarks.report.report_document import ReportSection, write_report
-from benchmarks.report.streaming import run_streaming, streaming_section
-from benchmarks.report.tau_sensitivity import run_tau_sensitivity, tau_section
-from benchmarks.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
-from command_line.entry import add_entry_flags, run_command
+from experiments.report.report_document import ReportSection, write_report
+from experiments.report.streaming import run_streaming, streaming_section
+from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_section
+from experiments.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
 from models.protocol import JOINT_RECALL
 from models.training.data import read_data_schema
 from pipelines.convert import convert
@@ -103,7 +103,7 @@ def summary_lines(
     """The report's closing summary: methods by joint recall, runtime slopes, gradient conflict.
 
     Example:
-        >>> from benchmarks.report.operator_runtime import RuntimePoint
+        >>> from experiments.report.operator_runtime import RuntimePoint
         >>> points = [RuntimePoint("dftopk", "CPU", n, n // 2, 1, n / 10) for n in (10, 100)]
         >>> summary_lines(None, RuntimeResult(points, {}))
         ['- Runtime log-log slope at the largest n: dftopk CPU 1.00.']
@@ -286,20 +286,20 @@ def run_experiments(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line flags of ``python -m benchmarks.reproduce`` (see ``--help``).
+    """Command-line flags of ``python -m experiments.reproduce`` (see ``--help``).
 
     Example:
         >>> parse_args(["--out", "/tmp/report", "--quick"]).size
         'quick'
     """
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.reproduce",
+        prog="python -m experiments.reproduce",
         description="Reproduce the DFTopK paper's experiments in one command: main table (every "
         "method, mean and spread over seeds), temperature sensitivity, negative-sampling "
         "scaling, streaming evaluation, operator runtime by n with log-log slopes, and the "
         "gradient-conflict measurement. Writes REPORT_DIR/report.md with every table (also as "
         "CSV) and PNG plot. Without --quick or --tiny the full sizes run (roughly two hours on "
-        "2 CPU cores; see benchmarks/report/experiment_sizes.py).",
+        "2 CPU cores; see experiments/report/experiment_sizes.py).",
     )
     parser.add_argument(
         "--data",
@@ -349,7 +349,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> str:
-    """Command-line entry: ``python -m benchmarks.reproduce --help``."""
+    """Command-line entry: ``python -m experiments.reproduce --help``."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     sizes = SIZES[args.size]
@@ -362,9 +362,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         args.experiments,
         args.simulation_seed,
         log=lambda line: print(f"[reproduce {sizes.name}] {line}", flush=True),
-        command=shlex.join(["python", "-m", "benchmarks.reproduce", *argv]),
+        command=shlex.join(["python", "-m", "experiments.reproduce", *argv]),
     )
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m benchmarks.reproduce")
+    run_command(main, "python -m experiments.reproduce")

@@ -1,4 +1,4 @@
-"""How spread out and how tied trained models' scores are: ``python -m benchmarks.score_ties``.
+"""How spread out and how tied trained models' scores are: ``python -m experiments.score_ties``.
 
 A ranking metric can only be as fine as the scores it ranks. This scores the first requests of a
 day (with the evaluation's in-batch negatives) with each saved model and prints, per stage:
@@ -15,7 +15,7 @@ model.
 
 Example::
 
-    python -m benchmarks.score_ties --data /tmp/comparison/tfrecords --day 2024-01-20 \\
+    python -m experiments.score_ties --data /tmp/comparison/tfrecords --day 2024-01-20 \\
         --models /tmp/comparison/models/sparse-topk-uniform-t0.108-neg0-seed0
 """
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, flo
 
     Example::
 
-        python -m benchmarks.score_ties --data /tmp/tfrec --day 2024-01-20 --models /tmp/model
+        python -m experiments.score_ties --data /tmp/tfrec --day 2024-01-20 --models /tmp/model
     """
     from models.cascade import load_cascade
     from models.training.data import evaluation_dataset
@@ -100,4 +100,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, flo
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m benchmarks.score_ties")
+    run_command(main, "python -m experiments.score_ties")

@@ -1,8 +1,8 @@
-"""Each stage's gradient and score spread, step by step: ``python -m benchmarks.stage_collapse``.
+"""Each stage's gradient and score spread, step by step: ``python -m experiments.stage_collapse``.
 
 A tower can die in training: one large update pushes every ReLU of a layer below zero, the stage
 then gives every candidate the same score, its gradient vanishes, and it never recovers. The
-final model shows only the end state (``benchmarks.score_ties``: one distinct score per request);
+final model shows only the end state (``experiments.score_ties``: one distinct score per request);
 this shows when and how it happens. It trains a fresh cascade with Adam (the training default,
 1e-2) on the days' requests in file order, without in-batch negatives, and prints, every
 ``--every`` steps and at every step where something moves (a gradient norm 10x its running
@@ -12,7 +12,7 @@ request's real candidates.
 
 Example::
 
-    python -m benchmarks.stage_collapse --data /tmp/comparison/tfrecords --method sparse-topk \\
+    python -m experiments.stage_collapse --data /tmp/comparison/tfrecords --method sparse-topk \\
         --temperature 0.108 --steps 500
 """
 
@@ -22,15 +22,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchmarks.score_ties import score_ties
 from command_line.entry import add_entry_flags, run_command
+from experiments.score_ties import score_ties
 
 #: A step is printed when a stage's gradient norm exceeds this many times its running median.
 SPIKE_FACTOR = 10.0
 
 
 def stage_rows(model, features: dict, gradients: dict) -> dict[str, dict[str, float]]:
-    """Per stage in ``gradients``: its gradient norm and ``benchmarks.score_ties``'s values.
+    """Per stage in ``gradients``: its gradient norm and ``experiments.score_ties``'s values.
 
     Example:
         >>> from models.cascade import build_cascade
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[int, float, dict]]:
 
     Example::
 
-        python -m benchmarks.stage_collapse --data /tmp/tfrec --method sparse-topk \\
+        python -m experiments.stage_collapse --data /tmp/tfrec --method sparse-topk \\
             --temperature 0.108
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -159,4 +159,4 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[int, float, dict]]:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m benchmarks.stage_collapse")
+    run_command(main, "python -m experiments.stage_collapse")

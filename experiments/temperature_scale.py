@@ -1,4 +1,4 @@
-"""The official runs' temperatures at our score scale: ``python -m benchmarks.temperature_scale``.
+"""The official runs' temperatures at our score scale: ``python -m experiments.temperature_scale``.
 
 A temperature divides score differences, so it only means something against the scale of the
 scores. The official DFTopK/LCRON runs (tau 500 for DFTopK, 50 for NeuralSort and SoftSort,
@@ -23,7 +23,7 @@ cascade loss), divided instead of multiplied for an inverse temperature (DiffSor
 
 Example::
 
-    python -m benchmarks.temperature_scale --data /tmp/tfrec --day 2024-01-13
+    python -m experiments.temperature_scale --data /tmp/tfrec --day 2024-01-13
 """
 
 import argparse
@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from command_line.entry import add_entry_flags, run_command
 
 #: The official runs' temperature of each method (``shared/REFERENCE.md``, run settings); DFTopK's
 #: variants share its tau; BCE and TFRS have no official run (their sigmoid/softmax at 1).
@@ -251,14 +253,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
 
     Example::
 
-        python -m benchmarks.temperature_scale --data /tmp/tfrec --day 2024-01-13
+        python -m experiments.temperature_scale --data /tmp/tfrec --day 2024-01-13
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="converted TFRecord folder")
     parser.add_argument("--day", required=True, help="the day whose first requests are scored")
     parser.add_argument("--requests", type=int, default=256, help="requests scored")
     parser.add_argument("--seed", type=int, default=42, help="seed of both starts")
-    args = parser.parse_args(argv)
+    args = add_entry_flags(parser).parse_args(argv)
     spreads = measure(args.data, args.day, args.requests, args.seed)
     print(f"initial score spread (mean per-request std, {args.requests} requests of {args.day}):")
     for name, spread in spreads.items():
@@ -279,4 +281,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "python -m experiments.temperature_scale")

@@ -33,7 +33,7 @@ every sigmoid flat until the scores have grown by five orders of magnitude. On a
 knob is a steepness (an inverse temperature), and the public runs' 10 is that same scale. The
 values live in the operator registry (``SelectionOperator.cascade_temperature``, beside the
 library's ``default_temperature``), TFRS's in ``TFRS_TEMPERATURE``. The temperature studies
-(``benchmarks.report.tau_sensitivity``) tune it per method.
+(``experiments.report.tau_sensitivity``) tune it per method.
 
 Example:
     >>> objective = make_objective("dftopk", retrieval_k=2, prerank_k=1, rank_k=1, label_k=1)

@@ -1,4 +1,4 @@
-"""The experiments report of ``python -m benchmarks.reproduce``: its runs, sections and files.
+"""The experiments report of ``python -m experiments.reproduce``: its runs, sections and files.
 
 - ``training_runs``: trains and evaluates the cascades every study shares; ``experiment_sizes``:
   the full, quick and tiny sizes.
@@ -8,7 +8,7 @@
   and markdown) and figures, each written atomically.
 
 Example:
-    >>> from benchmarks.report.experiment_sizes import SIZES
+    >>> from experiments.report.experiment_sizes import SIZES
     >>> sorted(SIZES)
     ['full', 'quick', 'tiny']
 """

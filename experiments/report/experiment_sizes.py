@@ -1,4 +1,4 @@
-"""Sizes of the experiments of ``python -m benchmarks.reproduce``: full, ``--quick``, ``--tiny``.
+"""Sizes of the experiments of ``python -m experiments.reproduce``: full, ``--quick``, ``--tiny``.
 
 - ``full`` (the default): 8 simulated days x 10,000 requests, every method with 3 seeds in the
   main table, one seed for the studies, operator runtimes from n = 5 to 100,000 (roughly two hours
@@ -15,8 +15,8 @@ Example:
 
 from dataclasses import dataclass
 
-from benchmarks.report.gradient_conflict import DEFAULT_NOISE_LEVELS
-from benchmarks.report.operator_runtime import DEFAULT_SIZES
+from experiments.report.gradient_conflict import DEFAULT_NOISE_LEVELS
+from experiments.report.operator_runtime import DEFAULT_SIZES
 from models.objectives import METHOD_NAMES
 
 

@@ -26,10 +26,10 @@ from dataclasses import astuple, dataclass, fields
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.report.report_document import ReportSection
-from benchmarks.report.report_files import new_figure, save_figure
 from dftopk_tf.losses import get_loss
 from dftopk_tf.operators import get_operator
+from experiments.report.report_document import ReportSection
+from experiments.report.report_files import new_figure, save_figure
 
 #: Methods measured by default: DFTopK, the two LCRON permutation losses and the O(n log n) peers.
 DEFAULT_METHODS: tuple[str, ...] = (

@@ -1,7 +1,7 @@
 """The main table: every training method on the same data and seeds, mean and spread over seeds.
 
 Each method is trained once per seed with the protocol's defaults
-(``benchmarks.report.training_runs``) and evaluated on the held-out day; the table gives, per
+(``experiments.report.training_runs``) and evaluated on the held-out day; the table gives, per
 method, the mean and the standard deviation over seeds of the joint Recall@10@20 (retrieval keeps
 30, pre-ranking 20), the pre-ranking Recall@10@20, the retrieval Recall@10@30, NDCG@10, the joint
 recall against the simulator's true preference (when the data has it) and the training seconds per
@@ -16,9 +16,14 @@ Example::
 import os
 from collections.abc import Sequence
 
-from benchmarks.report.report_document import ReportSection
-from benchmarks.report.report_files import Cell, new_figure, save_figure
-from benchmarks.report.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
+from experiments.report.report_document import ReportSection
+from experiments.report.report_files import Cell, new_figure, save_figure
+from experiments.report.training_runs import (
+    RunOutcome,
+    RunSettings,
+    TrainingRunner,
+    mean_and_spread,
+)
 from models.protocol import (
     JOINT_RECALL,
     PREFERENCE_PREFIX,
@@ -58,7 +63,7 @@ def main_table_rows(
     """Columns and rows: method, seeds, then mean and std of each metric and of s/epoch.
 
     Example:
-        >>> from benchmarks.report.training_runs import RunSettings
+        >>> from experiments.report.training_runs import RunSettings
         >>> runs = [RunOutcome(RunSettings("bce", s), {"joint_recall": v}, 2.0)
         ...         for s, v in ((0, 0.4), (1, 0.6))]
         >>> columns, rows = main_table_rows({"bce": runs})
@@ -83,7 +88,7 @@ def plot_main_table(outcomes: dict[str, list[RunOutcome]], path: str) -> None:
     """Bar charts of the joint recall and the seconds per epoch per method (error bars: std).
 
     Example:
-        >>> from benchmarks.report.training_runs import RunSettings
+        >>> from experiments.report.training_runs import RunSettings
         >>> runs = {"bce": [RunOutcome(RunSettings("bce", 0), {"joint_recall": 0.4}, 2.0)]}
         >>> plot_main_table(runs, "/tmp/main_table_example.png")
     """
@@ -114,7 +119,7 @@ def main_table_section(outcomes: dict[str, list[RunOutcome]], report_dir: str) -
     """Plots ``report_dir/main_table.png`` and returns the report section.
 
     Example:
-        >>> from benchmarks.report.training_runs import RunSettings
+        >>> from experiments.report.training_runs import RunSettings
         >>> runs = {"bce": [RunOutcome(RunSettings("bce", 0), {"joint_recall": 0.4}, 2.0)]}
         >>> main_table_section(runs, "/tmp").table_name
         'main_table'

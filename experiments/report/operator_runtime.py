@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.report.report_document import ReportSection
-from benchmarks.report.report_files import Cell, new_figure, save_figure
 from benchmarks.timing import MATRIX_COPIES, time_forward_backward
 from dftopk_tf.operators import OPERATOR_NAMES, get_operator
 from dftopk_tf.ops import dftopk
+from experiments.report.report_document import ReportSection
+from experiments.report.report_files import Cell, new_figure, save_figure
 
 #: DFTopK's threshold paths as extra series: name -> (selection, jit_compile, cost).
 THRESHOLD_PATHS: dict[str, tuple[str, bool, str]] = {

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from benchmarks.report.report_files import Cell, write_csv
+from experiments.report.report_files import Cell, write_csv
 from models.tables import markdown_table
 from pipelines.atomic_files import atomic_path
 

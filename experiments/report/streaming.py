@@ -14,9 +14,9 @@ Example::
 import os
 from collections.abc import Sequence
 
-from benchmarks.report.report_document import ReportSection
-from benchmarks.report.report_files import Cell, new_figure, save_figure
-from benchmarks.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
+from experiments.report.report_document import ReportSection
+from experiments.report.report_files import Cell, new_figure, save_figure
+from experiments.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
 from models.protocol import JOINT_RECALL
 
 #: Outcomes by method: one list per seed, one outcome per tested day.
@@ -42,7 +42,7 @@ def streaming_rows(outcomes: StreamingOutcomes) -> tuple[list[str], list[list[Ce
     """Columns and rows: method, train day, test day, joint recall (mean, std over seeds).
 
     Example:
-        >>> from benchmarks.report.training_runs import RunSettings
+        >>> from experiments.report.training_runs import RunSettings
         >>> run = RunOutcome(RunSettings("bce", 0, train_days=("d1",), eval_days=("d2",)),
         ...                  {"joint_recall": 0.5}, 1.0)
         >>> streaming_rows({"bce": [[run]]})[1]
@@ -62,7 +62,7 @@ def plot_streaming(outcomes: StreamingOutcomes, path: str) -> None:
     """Joint recall by test day, one line per method, error bars over seeds.
 
     Example:
-        >>> from benchmarks.report.training_runs import RunSettings
+        >>> from experiments.report.training_runs import RunSettings
         >>> runs = [RunOutcome(RunSettings("bce", 0, train_days=(a,), eval_days=(b,)),
         ...                    {"joint_recall": 0.5}, 1.0) for a, b in (("d1", "d2"), ("d2", "d3"))]
         >>> plot_streaming({"bce": [runs]}, "/tmp/streaming_example.png")
@@ -96,7 +96,7 @@ def streaming_section(outcomes: StreamingOutcomes, report_dir: str) -> ReportSec
     """Plots ``report_dir/streaming.png`` and returns the report section.
 
     Example:
-        >>> from benchmarks.report.training_runs import RunSettings
+        >>> from experiments.report.training_runs import RunSettings
         >>> run = RunOutcome(RunSettings("bce", 0, train_days=("d1",), eval_days=("d2",)),
         ...                  {"joint_recall": 0.5}, 1.0)
         >>> streaming_section({"bce": [[run]]}, "/tmp").table_name

@@ -13,9 +13,14 @@ Example::
 import os
 from collections.abc import Sequence
 
-from benchmarks.report.report_document import ReportSection
-from benchmarks.report.report_files import Cell, new_figure, save_figure
-from benchmarks.report.training_runs import RunOutcome, RunSettings, TrainingRunner, mean_and_spread
+from experiments.report.report_document import ReportSection
+from experiments.report.report_files import Cell, new_figure, save_figure
+from experiments.report.training_runs import (
+    RunOutcome,
+    RunSettings,
+    TrainingRunner,
+    mean_and_spread,
+)
 from models.objectives import temperature_name
 from models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
 

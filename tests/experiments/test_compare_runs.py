@@ -1,4 +1,4 @@
-"""benchmarks.compare_runs: the table and chart of trained model folders, and its errors."""
+"""experiments.compare_runs: the table and chart of trained model folders, and its errors."""
 
 import csv
 import json
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from benchmarks import compare_runs
+from experiments import compare_runs
 
 DFTOPK = {"joint_recall": 0.76, "recall@10@20": 0.764, "recall@10@30": 0.781, "ndcg@10": 0.73}
 SOFTSORT = {**DFTOPK, "joint_recall": 0.772, "preference_joint_recall": 0.889}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.report.gradient_conflict import (
+from experiments.report.gradient_conflict import (
     ConflictRow,
     conflict_shares,
     ground_truth_mask,

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks import comparison_report, method_comparison
-from benchmarks.method_comparison import SIZES, RunKey, planned_runs, sweep_temperatures
-from benchmarks.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
+from experiments import comparison_report, method_comparison
+from experiments.method_comparison import SIZES, RunKey, planned_runs, sweep_temperatures
+from experiments.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
 from models.contract import zero_features
 from models.protocol import PROTOCOL_VERSION
 from pipelines import example_format as fmt

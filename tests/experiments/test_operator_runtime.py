@@ -5,7 +5,8 @@ import math
 import pytest
 import tensorflow as tf
 
-from benchmarks.report.operator_runtime import (
+from benchmarks.timing import MATRIX_COPIES
+from experiments.report.operator_runtime import (
     RuntimePoint,
     RuntimeResult,
     fitted_slope,
@@ -15,7 +16,6 @@ from benchmarks.report.operator_runtime import (
     skip_reason,
     slope_rows,
 )
-from benchmarks.timing import MATRIX_COPIES
 
 
 def test_skip_reason_by_memory_and_predicted_time() -> None:
@@ -97,7 +97,7 @@ def test_plot_is_a_png(tmp_path) -> None:
 
 
 def test_threshold_paths_are_series_with_their_own_costs() -> None:
-    from benchmarks.report.operator_runtime import THRESHOLD_PATHS, series_cost, series_selection
+    from experiments.report.operator_runtime import THRESHOLD_PATHS, series_cost, series_selection
 
     assert series_cost("dftopk radix") == "O(n)" and series_cost("dftopk top_k xla") == "O(n log n)"
     result = measure_runtime(list(THRESHOLD_PATHS), [6, 30], batch=2, repeats=1)

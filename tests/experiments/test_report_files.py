@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from benchmarks.report.report_files import new_figure, save_figure, write_csv
+from experiments.report.report_files import new_figure, save_figure, write_csv
 from models.tables import format_cell, markdown_table
 
 

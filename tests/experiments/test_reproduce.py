@@ -1,4 +1,4 @@
-"""`benchmarks.reproduce --tiny`: the report, its tables and PNGs exist, numbers are finite."""
+"""`experiments.reproduce --tiny`: the report, its tables and PNGs exist, numbers are finite."""
 
 import csv
 import math
@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from benchmarks.report.experiment_sizes import SIZES
-from benchmarks.reproduce import EXPERIMENTS, given_data, main, parse_args, run_experiments
+from experiments.report.experiment_sizes import SIZES
+from experiments.reproduce import EXPERIMENTS, given_data, main, parse_args, run_experiments
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TABLES = (
@@ -54,7 +54,7 @@ def test_report_links_every_png_and_states_machine_sizes_and_seeds(tiny_report: 
     with open(os.path.join(tiny_report, "report.md")) as file:
         report = file.read()
     for line in (
-        "Command: `python -m benchmarks.reproduce --out",
+        "Command: `python -m experiments.reproduce --out",
         "Machine: ",
         "Data: simulated",
         "Sizes: tiny",

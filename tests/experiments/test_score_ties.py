@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from benchmarks.score_ties import score_ties
+from experiments.score_ties import score_ties
 from models.cascade import build_cascade
 from tests.models.batches import synthetic_batch, tiny_config
 

@@ -2,7 +2,7 @@
 
 import math
 
-from benchmarks import stage_collapse
+from experiments import stage_collapse
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 

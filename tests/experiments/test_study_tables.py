@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from benchmarks.report.main_table import main_table_rows, main_table_section, run_main_table
-from benchmarks.report.negative_sampling import negatives_rows, run_negative_sampling
-from benchmarks.report.streaming import streaming_rows, streaming_section
-from benchmarks.report.tau_sensitivity import run_tau_sensitivity, tau_rows, tau_section
-from benchmarks.report.training_runs import RunOutcome, RunSettings, mean_and_spread
+from experiments.report.main_table import main_table_rows, main_table_section, run_main_table
+from experiments.report.negative_sampling import negatives_rows, run_negative_sampling
+from experiments.report.streaming import streaming_rows, streaming_section
+from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_rows, tau_section
+from experiments.report.training_runs import RunOutcome, RunSettings, mean_and_spread
 from models.objectives import default_temperature
 
 METRICS = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")

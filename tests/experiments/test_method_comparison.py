@@ -245,6 +245,10 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
     # neuralsort - dftopk per seed: -0.02, +0.01, -0.04 -> mean -0.0167, std 0.0252; one above.
     assert rows["lcron-neuralsort"][-2] == "-0.0167 ± 0.0252 (n=3, higher on 1)"
     assert "## 0 in-batch training negatives" in text
+    assert (
+        "dftopk better than lcron-neuralsort, 0 training negatives: not shown "
+        "(lcron-neuralsort higher on 1 of 3 paired seeds)"
+    ) in text
     assert os.path.isfile(results / "main_neg0.png") and os.path.isfile(results / "sweep_neg0.png")
 
 

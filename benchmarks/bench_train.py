@@ -354,7 +354,7 @@ def run_benchmark(
     ]
 
 
-def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") -> str:
+def throughput_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") -> str:
     """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
     Rows timed with ``compare`` get six more columns: the ``before`` step's requests per
@@ -366,7 +366,7 @@ def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") 
     the float32 step.
 
     Example:
-        >>> table = markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
+        >>> table = throughput_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
         >>> print(table.splitlines()[-1])
         | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x | 10.0 | 1.00x | 2% |
     """
@@ -516,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
             else ""
         )
     )
-    print(markdown_table(rows, args.mixed_precision))
+    print(throughput_table(rows, args.mixed_precision))
     return rows
 
 

@@ -34,7 +34,7 @@ def test_table_compares_each_method_to_dftopk() -> None:
         bench_train.ThroughputRow("lapsum", "O(n log n)", 40, 100, 100.0, 40.0),
         bench_train.ThroughputRow("lcron-diffsort", "O(n^3)", 40, 100, None, None, "skipped"),
     ]
-    lines = bench_train.markdown_table(rows).splitlines()
+    lines = bench_train.throughput_table(rows).splitlines()
     assert lines[2] == "| dftopk | O(n) | 40 | 100 | 50.0 | 2,000 | 1.00x | 10.0 | 1.00x | 20% |"
     assert lines[3] == (
         "| lapsum | O(n log n) | 40 | 100 | 100.0 | 1,000 | 0.50x | 40.0 | 0.25x | 40% |"
@@ -51,7 +51,7 @@ def test_compare_table_gives_before_and_xla_speeds_and_the_fair_ratio() -> None:
     peer = bench_train.ThroughputRow(
         "peer", "O(n^2)", 40, 100, 100.0, 30.0, "", 120.0, 60.0, loss_xla_ms=15.0
     )
-    header, separator, line, peer_line = bench_train.markdown_table([row, peer]).splitlines()
+    header, separator, line, peer_line = bench_train.throughput_table([row, peer]).splitlines()
     assert header.endswith(
         "| before: requests / s | speed-up | XLA: requests / s | dftopk vs method, each at its "
         "best | XLA: loss ms | loss: dftopk vs method, each at its best |"
@@ -108,7 +108,7 @@ def test_mixed_precision_times_each_method_under_the_policy_in_the_same_rounds(t
         data_dir, ["dftopk"], batch_size=8, steps=1, warmup=0, mixed_precision="mixed_bfloat16"
     )
     assert rows[0].step_ms > 0 and rows[0].mixed_ms > 0 and rows[0].before_ms is None
-    table = bench_train.markdown_table(
+    table = bench_train.throughput_table(
         [bench_train.ThroughputRow("dftopk", "O(n)", 40, 100, 50.0, 10.0, mixed_ms=25.0)],
         "mixed_bfloat16",
     )

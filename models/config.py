@@ -34,9 +34,9 @@ from models.retrieval import DEFAULT_TOWER_UNITS
 from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
-#: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``; older
-#: configs still load (version 1 as per-field tables, versions 1 and 2 as uniform-initialised,
-#: three-stage cascades).
+#: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``; version 2
+#: configs still load (as uniform-initialised, three-stage cascades); version 1 (per-field tables)
+#: is refused with a clear error.
 CONFIG_VERSION: int = 3
 
 
@@ -87,8 +87,7 @@ class CascadeConfig:
         rank_units: ranking deep tower sizes (last 1).
         attention_units: target attention projection size.
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``):
-            ``fused`` for new models; configs of version 1 load as ``per_field``, the layout
-            their weights were saved in.
+            ``fused``, the one layout.
         embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``):
             ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1), the official models' start.
         rank_stage: whether the cascade has a ranking model (False: the paper's two-stage
@@ -233,8 +232,13 @@ class CascadeConfig:
         """
         values = dict(values)
         found = (values.pop("format", None), values.pop("version", None))
-        if found[0] == CONFIG_FORMAT and found[1] in (1, 2):
-            values.setdefault("embedding_layout", "per_field" if found[1] == 1 else "fused")
+        if found == (CONFIG_FORMAT, 1):
+            raise ValueError(
+                "a cascade config of version 1 (per-field embedding tables, a layout this code "
+                "no longer has); train the model again"
+            )
+        if found == (CONFIG_FORMAT, 2):
+            values.setdefault("embedding_layout", "fused")
             values.setdefault("embedding_init", "uniform")
         elif found != (CONFIG_FORMAT, CONFIG_VERSION):
             raise ValueError(

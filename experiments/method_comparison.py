@@ -380,7 +380,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     """Trains (or resumes) one run, scores it on the validation and test days, saves its record.
 
     Once the record is written, the run's per-epoch checkpoints are deleted (its final weights
-    stay): 50 runs' checkpoints, 75 GB, filled this machine's disk.
+    stay): a comparison's checkpoints would otherwise fill the disk.
 
     Example::
 
@@ -442,7 +442,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     }
     os.makedirs(runs_dir(results_dir), exist_ok=True)
     write_json(os.path.join(runs_dir(results_dir), key.name() + ".json"), record)
-    # The per-epoch weights (1.3 GB a run) are no part of the result: a killed run resumes from
+    # The per-epoch weights are no part of the result: a killed run resumes from
     # backup/, and the record holds the scores.
     shutil.rmtree(layout.checkpoints_dir, ignore_errors=True)
     return record

@@ -298,8 +298,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "method, mean and spread over seeds), temperature sensitivity, negative-sampling "
         "scaling, streaming evaluation, operator runtime by n with log-log slopes, and the "
         "gradient-conflict measurement. Writes REPORT_DIR/report.md with every table (also as "
-        "CSV) and PNG plot. Without --quick or --tiny the full sizes run (roughly two hours on "
-        "2 CPU cores; see experiments/report/experiment_sizes.py).",
+        "CSV) and PNG plot. Without --quick or --tiny the full sizes run (the longest; see "
+        "experiments/report/experiment_sizes.py).",
     )
     parser.add_argument(
         "--data",
@@ -322,14 +322,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_const",
         const="quick",
         default="full",
-        help="small sizes: every experiment in under 10 minutes on 2 CPU cores",
+        help="small sizes: every experiment, a few minutes",
     )
     size.add_argument(
         "--tiny",
         dest="size",
         action="store_const",
         const="tiny",
-        help="tiny sizes, about a minute in all: for tests of the command itself",
+        help="tiny sizes, for tests of the command itself",
     )
     parser.add_argument(
         "--experiments",

@@ -1,11 +1,10 @@
 """Sizes of the experiments of ``python -m experiments.reproduce``: full, ``--quick``, ``--tiny``.
 
 - ``full`` (the default): 8 simulated days x 10,000 requests, every method with 3 seeds in the
-  main table, one seed for the studies, operator runtimes from n = 5 to 100,000 (roughly two hours
-  on 2 CPU cores, estimated from the quick run's step and evaluation times).
-- ``quick``: every experiment in under 10 minutes on 2 idle CPU cores: 3 days x 800 requests,
-  every method with 2 seeds, one seed for the studies.
-- ``tiny``: every experiment in about a minute, for the tests: the temperature and negative
+  main table, one seed for the studies, operator runtimes from n = 5 to 100,000.
+- ``quick``: every experiment at small sizes: 3 days x 800 requests, every method with 2 seeds,
+  one seed for the studies.
+- ``tiny``: every experiment at the smallest sizes, for the tests: the temperature and negative
   studies reuse the main table's DFTopK run (one point each).
 
 Example:

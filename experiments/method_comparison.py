@@ -22,8 +22,9 @@ protocol does, with every method tuned the same way:
   official N(0, 1) start, at the official temperature mapped to that start and at the scale-
   equivalent of their best uniform-start temperature.
 
-Each run is a ``RunKey``. Its record (settings, validation and test metrics, steps, seconds, the
-code's commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run
+Each run is a ``RunKey``. Its record (``experiments.run_records``: settings, validation and test
+metrics, steps, seconds, the code's commit) is written atomically to ``RESULTS/runs/<name>.json``
+when the run ends; a run
 whose record exists is never trained again, and an interrupted run resumes from its last
 checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
 resumable input). A record saves the ``models.protocol.PROTOCOL_VERSION`` it was scored under;
@@ -55,6 +56,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from command_line.entry import add_entry_flags, run_command
+from experiments.run_records import (
+    RunKey,
+    git_commit,
+    read_records,
+    runs_dir,
+    stale_records,
+    write_record,
+)
 from pipelines.atomic_files import write_json
 
 #: Methods in the order their runs are planned: the headline pair first, the costly peers last.
@@ -110,34 +119,6 @@ SIZES: dict[str, ComparisonSizes] = {
     "paper": ComparisonSizes(9, 150_000, 1024, 50, (0, 40), (0, 1, 2)),
     "tiny": ComparisonSizes(4, 256, 128, 1, (0,), (0, 1)),
 }
-
-
-@dataclass(frozen=True)
-class RunKey:
-    """What tells one training run of the comparison from another.
-
-    Example:
-        >>> RunKey("dftopk", "uniform", 0.03, 0, 1).name()
-        'dftopk-uniform-t0.03-neg0-seed1'
-    """
-
-    method: str
-    embedding_init: str
-    temperature: float
-    negatives: int
-    seed: int
-
-    def name(self) -> str:
-        """The run's file and folder name.
-
-        Example:
-            >>> RunKey("lapsum", "normal", 79.2, 40, 0).name()
-            'lapsum-normal-t79.2-neg40-seed0'
-        """
-        return (
-            f"{self.method}-{self.embedding_init}-t{self.temperature:g}-neg{self.negatives}"
-            f"-seed{self.seed}"
-        )
 
 
 def sweep_temperatures(method: str, official_mapped: float) -> tuple[float, ...]:
@@ -270,51 +251,9 @@ def _seeds(method: str, sizes: ComparisonSizes) -> tuple[int, ...]:
     return sizes.seeds[:1] if method in SINGLE_SEED_METHODS else sizes.seeds
 
 
-def runs_dir(results_dir: str) -> str:
-    """The folder of the run records under ``results_dir``.
-
-    Example:
-        >>> runs_dir("docs/results/method_comparison")
-        'docs/results/method_comparison/runs'
-    """
-    return os.path.join(results_dir, "runs")
-
-
-def read_records(results_dir: str) -> dict[str, dict]:
-    """Every finished run's record under ``results_dir/runs``, by run name.
-
-    Example:
-        >>> read_records("/nonexistent")
-        {}
-    """
-    folder = runs_dir(results_dir)
-    if not os.path.isdir(folder):
-        return {}
-    records = {}
-    for file_name in sorted(os.listdir(folder)):
-        if file_name.endswith(".json"):
-            with open(os.path.join(folder, file_name)) as file:
-                record = json.load(file)
-            records[RunKey(**record["key"]).name()] = record
-    return records
-
-
 def _round(value: float) -> float:
     """``value`` to 3 significant digits (run names stay short and stable)."""
     return float(f"{value:.3g}")
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=os.path.dirname(os.path.abspath(__file__)),
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def prepare_data(work_dir: str, sizes: ComparisonSizes) -> str:
@@ -427,9 +366,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
     train_seconds = time.perf_counter() - started
     scores = _scores(model, data_dir, validation_day, test_day, sizes.eval_batches)
     record = {
-        "key": asdict(key),
         "sizes": sizes_name,
-        "commit": _git_commit(),
         "train_days": list(train_days),
         "validation_day": validation_day,
         "test_day": test_day,
@@ -438,10 +375,8 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         "batch_size": sizes.batch_size,
         "train_seconds": round(train_seconds, 1),
         **scores,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    os.makedirs(runs_dir(results_dir), exist_ok=True)
-    write_json(os.path.join(runs_dir(results_dir), key.name() + ".json"), record)
+    record = write_record(results_dir, key, record)
     # The per-epoch weights are no part of the result: a killed run resumes from
     # backup/, and the record holds the scores.
     shutil.rmtree(layout.checkpoints_dir, ignore_errors=True)
@@ -469,7 +404,9 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
     model_dir = os.path.join(work_dir, "models", name)
     if not ModelDir(model_dir).has_weights():
         os.remove(path)
-        return train_one(RunKey(**record["key"]), data_dir, work_dir, results_dir, sizes_name)
+        return train_one(
+            RunKey.from_dict(record["key"]), data_dir, work_dir, results_dir, sizes_name
+        )
     previous = {
         part: record[part] for part in ("protocol_version", "validation", "test") if part in record
     }
@@ -482,29 +419,13 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
     )
     record |= scores | {
         "rescored": {
-            "commit": _git_commit(),
+            "commit": git_commit(),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "previous": {"protocol_version": 1} | previous,
         }
     }
     write_json(path, record)
     return record
-
-
-def stale_records(records: Mapping[str, dict]) -> list[str]:
-    """Names of the records scored under an older ``PROTOCOL_VERSION`` (or none recorded).
-
-    Example:
-        >>> stale_records({"a": {"protocol_version": 1}, "b": {}})
-        ['a', 'b']
-    """
-    from models.protocol import PROTOCOL_VERSION
-
-    return [
-        name
-        for name, record in records.items()
-        if record.get("protocol_version", 1) != PROTOCOL_VERSION
-    ]
 
 
 def _scores(model, data_dir: str, validation_day: str, test_day: str, eval_batches: int) -> dict:
@@ -564,7 +485,7 @@ def run_comparison(
             pending = [key for key in plan if key.name() not in records]
             if not pending:
                 break
-            name, task = pending[0].name(), ["--one", json.dumps(asdict(pending[0]))]
+            name, task = pending[0].name(), ["--one", json.dumps(pending[0].to_dict())]
             print(
                 f"[comparison] {len(records)} done, {len(pending)} planned; next {name}",
                 flush=True,
@@ -607,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
         rescore_one(arguments.rescore, data_dir, arguments.work, arguments.results, arguments.sizes)
         return [arguments.rescore]
     if arguments.one is not None:
-        key = RunKey(**json.loads(arguments.one))
+        key = RunKey.from_dict(json.loads(arguments.one))
         data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
         train_one(key, data_dir, arguments.work, arguments.results, arguments.sizes)
         return [key.name()]

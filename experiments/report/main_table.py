@@ -20,10 +20,10 @@ from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import (
     RunOutcome,
-    RunSettings,
     TrainingRunner,
     mean_and_spread,
 )
+from experiments.run_records import RunKey
 from models.protocol import (
     JOINT_RECALL,
     PREFERENCE_PREFIX,
@@ -52,7 +52,7 @@ def run_main_table(
     if not methods or not seeds:
         raise ValueError(f"need at least one method and one seed, got {methods} and {seeds}")
     return {
-        method: [runner.run(RunSettings(method, seed, negatives=negatives)) for seed in seeds]
+        method: [runner.run(RunKey(method, seed=seed, negatives=negatives)) for seed in seeds]
         for method in methods
     }
 
@@ -63,8 +63,8 @@ def main_table_rows(
     """Columns and rows: method, seeds, then mean and std of each metric and of s/epoch.
 
     Example:
-        >>> from experiments.report.training_runs import RunSettings
-        >>> runs = [RunOutcome(RunSettings("bce", s), {"joint_recall": v}, 2.0)
+        >>> from experiments.run_records import RunKey
+        >>> runs = [RunOutcome(RunKey("bce", seed=s), {"joint_recall": v}, 2.0)
         ...         for s, v in ((0, 0.4), (1, 0.6))]
         >>> columns, rows = main_table_rows({"bce": runs})
         >>> columns[:4], [round(x, 3) for x in rows[0][2:4]]
@@ -88,8 +88,8 @@ def plot_main_table(outcomes: dict[str, list[RunOutcome]], path: str) -> None:
     """Bar charts of the joint recall and the seconds per epoch per method (error bars: std).
 
     Example:
-        >>> from experiments.report.training_runs import RunSettings
-        >>> runs = {"bce": [RunOutcome(RunSettings("bce", 0), {"joint_recall": 0.4}, 2.0)]}
+        >>> from experiments.run_records import RunKey
+        >>> runs = {"bce": [RunOutcome(RunKey("bce", seed=0), {"joint_recall": 0.4}, 2.0)]}
         >>> plot_main_table(runs, "/tmp/main_table_example.png")
     """
     methods = list(outcomes)
@@ -119,8 +119,8 @@ def main_table_section(outcomes: dict[str, list[RunOutcome]], report_dir: str) -
     """Plots ``report_dir/main_table.png`` and returns the report section.
 
     Example:
-        >>> from experiments.report.training_runs import RunSettings
-        >>> runs = {"bce": [RunOutcome(RunSettings("bce", 0), {"joint_recall": 0.4}, 2.0)]}
+        >>> from experiments.run_records import RunKey
+        >>> runs = {"bce": [RunOutcome(RunKey("bce", seed=0), {"joint_recall": 0.4}, 2.0)]}
         >>> main_table_section(runs, "/tmp").table_name
         'main_table'
     """

@@ -19,10 +19,10 @@ from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import (
     RunOutcome,
-    RunSettings,
     TrainingRunner,
     mean_and_spread,
 )
+from experiments.run_records import RunKey
 from models.contract import STAGE_CANDIDATES
 from models.protocol import JOINT_RECALL
 
@@ -45,7 +45,7 @@ def run_negative_sampling(
         raise ValueError(f"negatives per request must be >= 0, got {list(negatives)}")
     return {
         (method, int(count)): [
-            runner.run(RunSettings(method, seed, negatives=count)) for seed in seeds
+            runner.run(RunKey(method, seed=seed, negatives=count)) for seed in seeds
         ]
         for method in methods
         for count in negatives
@@ -56,7 +56,7 @@ def negatives_rows(outcomes: NegativeOutcomes) -> tuple[list[str], list[list[Cel
     """Columns and rows: method, negatives, candidates, joint recall and s/epoch (mean, std).
 
     Example:
-        >>> runs = [RunOutcome(RunSettings("dftopk", 0, negatives=8), {"joint_recall": 0.5}, 3.0)]
+        >>> runs = [RunOutcome(RunKey("dftopk", seed=0, negatives=8), {"joint_recall": 0.5}, 3.0)]
         >>> negatives_rows({("dftopk", 8): runs})[1]
         [['dftopk', 8, 48, 0.5, 0.0, 3.0, 0.0]]
     """
@@ -81,7 +81,7 @@ def plot_negative_sampling(outcomes: NegativeOutcomes, path: str) -> None:
     """Joint recall and seconds per epoch against the negatives per request, one line per method.
 
     Example:
-        >>> runs = {("dftopk", n): [RunOutcome(RunSettings("dftopk", 0, negatives=n),
+        >>> runs = {("dftopk", n): [RunOutcome(RunKey("dftopk", seed=0, negatives=n),
         ...                                    {"joint_recall": 0.5}, 1.0 + n)] for n in (0, 8)}
         >>> plot_negative_sampling(runs, "/tmp/negatives_example.png")
     """
@@ -120,7 +120,7 @@ def negatives_section(outcomes: NegativeOutcomes, report_dir: str) -> ReportSect
     """Plots ``report_dir/negative_sampling.png`` and returns the report section.
 
     Example:
-        >>> runs = {("dftopk", 0): [RunOutcome(RunSettings("dftopk", 0), {"joint_recall": 0.5},
+        >>> runs = {("dftopk", 0): [RunOutcome(RunKey("dftopk", seed=0), {"joint_recall": 0.5},
         ...                                    1.0)]}
         >>> negatives_section(runs, "/tmp").table_name
         'negative_sampling'

@@ -42,8 +42,8 @@ def streaming_rows(outcomes: StreamingOutcomes) -> tuple[list[str], list[list[Ce
     """Columns and rows: method, train day, test day, joint recall (mean, std over seeds).
 
     Example:
-        >>> from experiments.report.training_runs import RunSettings
-        >>> run = RunOutcome(RunSettings("bce", 0, train_days=("d1",), eval_days=("d2",)),
+        >>> from experiments.run_records import RunKey
+        >>> run = RunOutcome(RunKey("bce", seed=0, train_days=("d1",), eval_days=("d2",)),
         ...                  {"joint_recall": 0.5}, 1.0)
         >>> streaming_rows({"bce": [[run]]})[1]
         [['bce', 'd1', 'd2', 0.5, 0.0]]
@@ -62,8 +62,8 @@ def plot_streaming(outcomes: StreamingOutcomes, path: str) -> None:
     """Joint recall by test day, one line per method, error bars over seeds.
 
     Example:
-        >>> from experiments.report.training_runs import RunSettings
-        >>> runs = [RunOutcome(RunSettings("bce", 0, train_days=(a,), eval_days=(b,)),
+        >>> from experiments.run_records import RunKey
+        >>> runs = [RunOutcome(RunKey("bce", seed=0, train_days=(a,), eval_days=(b,)),
         ...                    {"joint_recall": 0.5}, 1.0) for a, b in (("d1", "d2"), ("d2", "d3"))]
         >>> plot_streaming({"bce": [runs]}, "/tmp/streaming_example.png")
     """
@@ -96,8 +96,8 @@ def streaming_section(outcomes: StreamingOutcomes, report_dir: str) -> ReportSec
     """Plots ``report_dir/streaming.png`` and returns the report section.
 
     Example:
-        >>> from experiments.report.training_runs import RunSettings
-        >>> run = RunOutcome(RunSettings("bce", 0, train_days=("d1",), eval_days=("d2",)),
+        >>> from experiments.run_records import RunKey
+        >>> run = RunOutcome(RunKey("bce", seed=0, train_days=("d1",), eval_days=("d2",)),
         ...                  {"joint_recall": 0.5}, 1.0)
         >>> streaming_section({"bce": [[run]]}, "/tmp").table_name
         'streaming'

@@ -17,10 +17,10 @@ from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import (
     RunOutcome,
-    RunSettings,
     TrainingRunner,
     mean_and_spread,
 )
+from experiments.run_records import RunKey
 from models.objectives import temperature_name
 from models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
 
@@ -42,7 +42,9 @@ def run_tau_sensitivity(
     if any(not tau > 0 for tau in taus):
         raise ValueError(f"temperatures must be > 0, got {list(taus)}")
     return {
-        (method, float(tau)): [runner.run(RunSettings(method, seed, tau=tau)) for seed in seeds]
+        (method, float(tau)): [
+            runner.run(RunKey(method, seed=seed, temperature=tau)) for seed in seeds
+        ]
         for method in methods
         for tau in taus
     }
@@ -52,8 +54,8 @@ def tau_rows(outcomes: TauOutcomes) -> tuple[list[str], list[list[Cell]]]:
     """Columns and rows: method, its knob's name, tau, then mean and std of each recall.
 
     Example:
-        >>> runs = [RunOutcome(RunSettings("dftopk", 0, tau=2.0), dict.fromkeys(TAU_METRICS, 0.5),
-        ...                    1.0)]
+        >>> key = RunKey("dftopk", seed=0, temperature=2.0)
+        >>> runs = [RunOutcome(key, dict.fromkeys(TAU_METRICS, 0.5), 1.0)]
         >>> tau_rows({("dftopk", 2.0): runs})[1]
         [['dftopk', 'tau', 2.0, 0.5, 0.0, 0.5, 0.0, 0.5, 0.0]]
     """
@@ -73,7 +75,7 @@ def plot_tau_sensitivity(outcomes: TauOutcomes, path: str) -> None:
     """Joint recall against tau (log axis), one line per method, error bars over seeds.
 
     Example:
-        >>> runs = {("dftopk", t): [RunOutcome(RunSettings("dftopk", 0, tau=t),
+        >>> runs = {("dftopk", t): [RunOutcome(RunKey("dftopk", seed=0, temperature=t),
         ...                                    {"joint_recall": 0.5}, 1.0)] for t in (0.1, 1.0)}
         >>> plot_tau_sensitivity(runs, "/tmp/tau_example.png")
     """
@@ -106,7 +108,7 @@ def tau_section(outcomes: TauOutcomes, report_dir: str) -> ReportSection:
     """Plots ``report_dir/tau_sensitivity.png`` and returns the report section.
 
     Example:
-        >>> runs = {("dftopk", 1.0): [RunOutcome(RunSettings("dftopk", 0, tau=1.0),
+        >>> runs = {("dftopk", 1.0): [RunOutcome(RunKey("dftopk", seed=0, temperature=1.0),
         ...                                      dict.fromkeys(TAU_METRICS, 0.5), 1.0)]}
         >>> tau_section(runs, "/tmp").figures
         ('tau_sensitivity.png',)

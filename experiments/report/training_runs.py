@@ -2,15 +2,16 @@
 API.
 
 A ``TrainingRunner`` holds what every experiment shares (the data folder, epochs, batch sizes, the
-evaluation protocol) and trains one cascade per ``RunSettings`` (method, seed, temperature,
-negatives, days) with ``models.training.train.run_training``, timing every training step. Outcomes
-are memoised by settings, so the tau and negative-sampling studies reuse the main table's runs at
-the default settings instead of training them again.
+evaluation protocol) and trains one cascade per ``RunKey`` (``experiments.run_records``: method,
+seed, temperature, negatives, days) with ``models.training.train.run_training``, timing every
+training step, and writes each run's record in the experiments' one format beside its model
+folder. Outcomes are memoised by key, so the tau and negative-sampling studies reuse the main
+table's runs at the default settings instead of training them again.
 
 Example::
 
     runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
-    outcome = runner.run(RunSettings("dftopk", seed=0))
+    outcome = runner.run(RunKey("dftopk", seed=0))
     outcome.metrics["joint_recall"], outcome.seconds_per_epoch
 """
 
@@ -21,8 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from models.objectives import default_temperature
-from models.protocol import JOINT_RECALL
+from experiments.run_records import RunKey, write_record
+from models.protocol import JOINT_RECALL, PROTOCOL_VERSION
 from models.tf_keras import keras
 from models.training.data import read_data_schema, steps_per_pass, training_input
 from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
@@ -30,63 +31,15 @@ from models.training.train import TrainOptions, run_training
 
 
 @dataclass(frozen=True)
-class RunSettings:
-    """What distinguishes one training run from another in the experiments.
-
-    Attributes:
-        method: training method (``models.objectives.METHOD_NAMES``).
-        seed: the run's seed (initialisation, shuffling, negative sampling).
-        tau: the method's temperature; None for its default.
-        negatives: in-batch negatives per request in training.
-        train_days: training days; None for every day but the last.
-        eval_days: evaluation days; None for the last day.
-
-    Example:
-        >>> RunSettings("dftopk", 1).name()
-        'dftopk-seed1-tau_default-neg0-days_default'
-    """
-
-    method: str
-    seed: int
-    tau: float | None = None
-    negatives: int = 0
-    train_days: tuple[str, ...] | None = None
-    eval_days: tuple[str, ...] | None = None
-
-    def name(self) -> str:
-        """A folder name that tells the settings apart.
-
-        Example:
-            >>> RunSettings("bce", 0, train_days=("d1",), eval_days=("d2",)).name()
-            'bce-seed0-tau_default-neg0-days_d1-eval_d2'
-        """
-        tau = "default" if self.tau is None else f"{self.tau:g}"
-        days = "default" if self.train_days is None else "_".join(self.train_days)
-        name = f"{self.method}-seed{self.seed}-tau_{tau}-neg{self.negatives}-days_{days}"
-        return name if self.eval_days is None else f"{name}-eval_{'_'.join(self.eval_days)}"
-
-    def resolved(self) -> "RunSettings":
-        """The same settings with the method's default temperature written out.
-
-        Example:
-            >>> RunSettings("dftopk", 0).resolved().tau
-            0.1
-        """
-        if self.tau is not None:
-            return self
-        return replace(self, tau=default_temperature(self.method))
-
-
-@dataclass(frozen=True)
 class RunOutcome:
     """The evaluation metrics (means over requests) and the steady-state seconds per epoch.
 
     Example:
-        >>> RunOutcome(RunSettings("bce", 0), {"joint_recall": 0.5}, 2.0).seconds_per_epoch
+        >>> RunOutcome(RunKey("bce", seed=0), {"joint_recall": 0.5}, 2.0).seconds_per_epoch
         2.0
     """
 
-    settings: RunSettings
+    settings: RunKey
     metrics: dict[str, float]
     seconds_per_epoch: float
 
@@ -145,7 +98,8 @@ class TrainingRunner:
 
     Args:
         data_dir: converted TFRecord folder (``pipelines.convert``).
-        work_dir: where each run's model folder goes (``<work_dir>/<settings name>``).
+        work_dir: where each run's model folder (``<work_dir>/<key name>``) and record
+            (``<work_dir>/runs/<key name>.json``, ``experiments.run_records``) go.
         epochs: passes over the training days.
         batch_size: training batch (requests).
         eval_batch_size: evaluation batch; the evaluation's in-batch negatives come from it.
@@ -155,7 +109,7 @@ class TrainingRunner:
     Example::
 
         runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
-        runner.run(RunSettings("bce", 0)) is runner.run(RunSettings("bce", 0))  # True: memoised
+        runner.run(RunKey("bce", seed=0)) is runner.run(RunKey("bce", seed=0))  # True: memoised
     """
 
     def __init__(
@@ -175,21 +129,22 @@ class TrainingRunner:
         self.eval_batch_size = eval_batch_size
         self.eval_negatives = eval_negatives
         self.log = log
-        self._outcomes: dict[RunSettings, RunOutcome] = {}
+        self._outcomes: dict[RunKey, RunOutcome] = {}
 
-    def options(self, settings: RunSettings) -> TrainOptions:
+    def options(self, settings: RunKey) -> TrainOptions:
         """The ``models.training.train`` options of a run (a fresh model folder, CPU or all GPUs).
 
         Example:
-            >>> TrainingRunner("/d", "/w").options(RunSettings("bce", 3, tau=2.0)).model_dir
-            '/w/bce-seed3-tau_2-neg0-days_default'
+            >>> TrainingRunner("/d", "/w").options(RunKey("bce", seed=3, temperature=2.0)).model_dir
+            '/w/bce-uniform-t2-neg0-seed3'
         """
         return TrainOptions(
             data_dir=self.data_dir,
             model_dir=os.path.join(self.work_dir, settings.name()),
             method=settings.method,
-            temperature=settings.tau,
+            temperature=settings.temperature,
             negatives=settings.negatives,
+            embedding_init=settings.embedding_init,
             epochs=self.epochs,
             batch_size=self.batch_size,
             seed=settings.seed,
@@ -201,13 +156,13 @@ class TrainingRunner:
             verbose=0,
         )
 
-    def run(self, settings: RunSettings) -> RunOutcome:
+    def run(self, settings: RunKey) -> RunOutcome:
         """Trains and evaluates one cascade (or returns the outcome of an identical earlier run).
 
         Example::
 
             runner = TrainingRunner("/tmp/tfrec", "/tmp/runs", epochs=1, batch_size=256)
-            runner.run(RunSettings("dftopk", 0, tau=3.0)).metrics["joint_recall"]
+            runner.run(RunKey("dftopk", seed=0, temperature=3.0)).metrics["joint_recall"]
         """
         settings = settings.resolved()
         if settings not in self._outcomes:
@@ -215,11 +170,41 @@ class TrainingRunner:
             result = run_training(self.options(settings), callbacks=[timer])
             outcome = RunOutcome(settings, _numeric(result.metrics), timer.seconds_per_epoch())
             self._outcomes[settings] = outcome
+            self.save(outcome, self.epochs)
             self.log(
                 f"{settings.name()}: joint recall {outcome.metrics[JOINT_RECALL]:.4f}, "
                 f"{outcome.seconds_per_epoch:.1f} s per epoch"
             )
         return self._outcomes[settings]
+
+    def save(self, outcome: RunOutcome, epochs: int) -> dict:
+        """Writes ``outcome``'s record (``experiments.run_records``) under ``work_dir/runs``.
+
+        The metrics are the record's ``test``; its settings are the data folder, the training
+        days (None: every day but the last), the epochs and the batch sizes.
+
+        Example:
+            >>> runner = TrainingRunner("/d", tmp_dir, batch_size=64)
+            >>> outcome = RunOutcome(RunKey("bce", seed=1), {"joint_recall": 0.5}, 2.0)
+            >>> runner.save(outcome, epochs=1)["test"]
+            {'joint_recall': 0.5}
+        """
+        key = outcome.settings
+        return write_record(
+            self.work_dir,
+            key,
+            {
+                "data_dir": self.data_dir,
+                "train_days": None if key.train_days is None else list(key.train_days),
+                "epochs": epochs,
+                "batch_size": self.batch_size,
+                "eval_batch_size": self.eval_batch_size,
+                "eval_negatives": self.eval_negatives,
+                "seconds_per_epoch": outcome.seconds_per_epoch,
+                "protocol_version": PROTOCOL_VERSION,
+                "test": outcome.metrics,
+            },
+        )
 
     def run_streaming(self, method: str, seed: int, days: tuple[str, ...]) -> list[RunOutcome]:
         """One model trained day after day: after training on day d it is tested on day d + 1.
@@ -237,11 +222,12 @@ class TrainingRunner:
         """
         if len(days) < 2:
             raise ValueError(f"streaming needs at least two days, got {list(days)}")
-        first = RunSettings(method, seed, train_days=days[:1], eval_days=days[1:2])
+        first = RunKey(method, seed=seed, train_days=days[:1], eval_days=days[1:2]).resolved()
         timer = StepTimer()
         options = replace(self.options(first), epochs=1)
         result = run_training(options, callbacks=[timer])
         outcomes = [RunOutcome(first, _numeric(result.metrics), timer.seconds_per_epoch())]
+        self.save(outcomes[0], 1)
         schema = read_data_schema(self.data_dir)
         for train_day, test_day in itertools.pairwise(days[1:]):
             timer = StepTimer()
@@ -265,8 +251,9 @@ class TrainingRunner:
                 self.eval_negatives,
                 seed,
             )
-            settings = RunSettings(method, seed, train_days=(train_day,), eval_days=(test_day,))
+            settings = replace(first, train_days=(train_day,), eval_days=(test_day,))
             outcomes.append(RunOutcome(settings, _numeric(metrics), timer.seconds_per_epoch()))
+            self.save(outcomes[-1], 1)
         self.log(
             f"streaming {method} seed {seed}: joint recall "
             + ", ".join(f"{o.metrics[JOINT_RECALL]:.4f}" for o in outcomes)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from experiments import comparison_report, method_comparison
-from experiments.method_comparison import SIZES, RunKey, planned_runs, sweep_temperatures
+from experiments.method_comparison import SIZES, planned_runs, sweep_temperatures
+from experiments.run_records import RunKey
 from experiments.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
 from models.contract import zero_features
 from models.protocol import PROTOCOL_VERSION

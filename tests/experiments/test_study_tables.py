@@ -7,14 +7,15 @@ from experiments.report.main_table import main_table_rows, main_table_section, r
 from experiments.report.negative_sampling import negatives_rows, run_negative_sampling
 from experiments.report.streaming import streaming_rows, streaming_section
 from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_rows, tau_section
-from experiments.report.training_runs import RunOutcome, RunSettings, mean_and_spread
+from experiments.report.training_runs import RunOutcome, mean_and_spread
+from experiments.run_records import RunKey
 from models.objectives import default_temperature
 
 METRICS = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")
 
 
 def outcome(method: str, seed: int, value: float, seconds: float = 1.0, **settings) -> RunOutcome:
-    return RunOutcome(RunSettings(method, seed, **settings), dict.fromkeys(METRICS, value), seconds)
+    return RunOutcome(RunKey(method, seed=seed, **settings), dict.fromkeys(METRICS, value), seconds)
 
 
 def test_mean_and_spread_is_the_sample_standard_deviation() -> None:
@@ -27,9 +28,9 @@ def test_mean_and_spread_is_the_sample_standard_deviation() -> None:
 
 def test_default_temperature_is_written_out() -> None:
     default_tau = default_temperature("dftopk")
-    assert RunSettings("dftopk", 0).resolved() == RunSettings("dftopk", 0, tau=default_tau)
-    assert RunSettings("lcron-diffsort", 0).resolved().tau == 10.0
-    assert RunSettings("lapsum", 0, tau=3.0).resolved().tau == 3.0
+    assert RunKey("dftopk", seed=0).resolved() == RunKey("dftopk", seed=0, temperature=default_tau)
+    assert RunKey("lcron-diffsort", seed=0).resolved().temperature == 10.0
+    assert RunKey("lapsum", seed=0, temperature=3.0).resolved().temperature == 3.0
 
 
 def test_main_table_means_and_spreads_over_seeds() -> None:
@@ -59,7 +60,7 @@ def test_preference_recall_is_a_column_only_when_every_run_has_it() -> None:
 
 
 def test_tau_negatives_and_streaming_rows() -> None:
-    runs = [outcome("lapsum", seed, value, tau=3.0) for seed, value in ((0, 0.2), (1, 0.4))]
+    runs = [outcome("lapsum", seed, value, temperature=3.0) for seed, value in ((0, 0.2), (1, 0.4))]
     tau_runs = {("lapsum", 3.0): runs}
     columns, rows = tau_rows(tau_runs)
     assert columns[:5] == ["method", "knob", "tau", "joint_recall", "joint_recall std"]
@@ -86,7 +87,7 @@ def test_sections_link_their_pngs(tmp_path) -> None:
     per_seed = [[outcome("bce", 0, 0.3, train_days=("d1",), eval_days=("d2",))]]
     sections = [
         main_table_section({"bce": [outcome("bce", 0, 0.4)]}, str(tmp_path)),
-        tau_section({("dftopk", 1.0): [outcome("dftopk", 0, 0.4, tau=1.0)]}, str(tmp_path)),
+        tau_section({("dftopk", 1.0): [outcome("dftopk", 0, 0.4, temperature=1.0)]}, str(tmp_path)),
         streaming_section({"bce": per_seed}, str(tmp_path)),
     ]
     for section in sections:

@@ -12,7 +12,8 @@ Runs, on simulated RecFlow-format data (or converted TFRecords given with ``--da
   (``experiments.report.gradient_conflict``);
 
 and writes ``REPORT_DIR/report.md`` (machine, sizes, seeds, every table, links to every PNG),
-one CSV per table, the PNGs, the trained models (``REPORT_DIR/runs/``) and, without ``--data``,
+one CSV per table, the PNGs, the trained models (``REPORT_DIR/models/``) with a record per run
+(``REPORT_DIR/runs/``, ``experiments.run_records``) and, without ``--data``,
 the simulated data (``REPORT_DIR/data/``). Every number in the report comes from this run.
 
 Example::
@@ -269,7 +270,7 @@ def run_experiments(
         header.append(description)
         runner = TrainingRunner(
             data_dir,
-            os.path.join(out_dir, "runs"),
+            out_dir,
             sizes.epochs,
             sizes.batch_size,
             sizes.eval_batch_size,
@@ -313,7 +314,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--out",
         metavar="REPORT_DIR",
         required=True,
-        help="output folder: report.md, CSV tables, PNGs, trained models (runs/), simulated data",
+        help="output folder: report.md, CSV tables, PNGs, trained models (models/), their records "
+        "(runs/), simulated data",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(

@@ -98,8 +98,9 @@ class TrainingRunner:
 
     Args:
         data_dir: converted TFRecord folder (``pipelines.convert``).
-        work_dir: where each run's model folder (``<work_dir>/<key name>``) and record
-            (``<work_dir>/runs/<key name>.json``, ``experiments.run_records``) go.
+        work_dir: where each run's model folder (``<work_dir>/models/<key name>``) and record
+            (``<work_dir>/runs/<key name>.json``, ``experiments.run_records``) go: the
+            method comparison's layout.
         epochs: passes over the training days.
         batch_size: training batch (requests).
         eval_batch_size: evaluation batch; the evaluation's in-batch negatives come from it.
@@ -136,11 +137,11 @@ class TrainingRunner:
 
         Example:
             >>> TrainingRunner("/d", "/w").options(RunKey("bce", seed=3, temperature=2.0)).model_dir
-            '/w/bce-uniform-t2-neg0-seed3'
+            '/w/models/bce-uniform-t2-neg0-seed3'
         """
         return TrainOptions(
             data_dir=self.data_dir,
-            model_dir=os.path.join(self.work_dir, settings.name()),
+            model_dir=os.path.join(self.work_dir, "models", settings.name()),
             method=settings.method,
             temperature=settings.temperature,
             negatives=settings.negatives,

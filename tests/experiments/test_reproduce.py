@@ -50,6 +50,17 @@ def tiny_report(tmp_path_factory) -> str:
     return out
 
 
+def test_every_trained_run_has_its_record_and_model_folder(tiny_report: str) -> None:
+    from experiments.run_records import read_records
+
+    records = read_records(tiny_report)
+    assert records, "no run record under REPORT_DIR/runs"
+    for name, record in records.items():
+        assert os.path.isdir(os.path.join(tiny_report, "models", name)), name
+        assert 0.0 <= record["test"]["joint_recall"] <= 1.0
+        assert record["seconds_per_epoch"] > 0
+
+
 def test_report_links_every_png_and_states_machine_sizes_and_seeds(tiny_report: str) -> None:
     with open(os.path.join(tiny_report, "report.md")) as file:
         report = file.read()

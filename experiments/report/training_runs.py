@@ -171,23 +171,24 @@ class TrainingRunner:
             result = run_training(self.options(settings), callbacks=[timer])
             outcome = RunOutcome(settings, _numeric(result.metrics), timer.seconds_per_epoch())
             self._outcomes[settings] = outcome
-            self.save(outcome, self.epochs)
+            self.save(outcome, self.epochs, self.options(settings).model_dir)
             self.log(
                 f"{settings.name()}: joint recall {outcome.metrics[JOINT_RECALL]:.4f}, "
                 f"{outcome.seconds_per_epoch:.1f} s per epoch"
             )
         return self._outcomes[settings]
 
-    def save(self, outcome: RunOutcome, epochs: int) -> dict:
+    def save(self, outcome: RunOutcome, epochs: int, model_dir: str) -> dict:
         """Writes ``outcome``'s record (``experiments.run_records``) under ``work_dir/runs``.
 
         The metrics are the record's ``test``; its settings are the data folder, the training
-        days (None: every day but the last), the epochs and the batch sizes.
+        days (None: every day but the last), the epochs, the batch sizes and the model folder
+        (a streaming run's later days continue the first day's model).
 
         Example:
             >>> runner = TrainingRunner("/d", tmp_dir, batch_size=64)
             >>> outcome = RunOutcome(RunKey("bce", seed=1), {"joint_recall": 0.5}, 2.0)
-            >>> runner.save(outcome, epochs=1)["test"]
+            >>> runner.save(outcome, 1, tmp_dir + "/models/bce")["test"]
             {'joint_recall': 0.5}
         """
         key = outcome.settings
@@ -196,6 +197,7 @@ class TrainingRunner:
             key,
             {
                 "data_dir": self.data_dir,
+                "model_dir": model_dir,
                 "train_days": None if key.train_days is None else list(key.train_days),
                 "epochs": epochs,
                 "batch_size": self.batch_size,
@@ -228,7 +230,7 @@ class TrainingRunner:
         options = replace(self.options(first), epochs=1)
         result = run_training(options, callbacks=[timer])
         outcomes = [RunOutcome(first, _numeric(result.metrics), timer.seconds_per_epoch())]
-        self.save(outcomes[0], 1)
+        self.save(outcomes[0], 1, options.model_dir)
         schema = read_data_schema(self.data_dir)
         for train_day, test_day in itertools.pairwise(days[1:]):
             timer = StepTimer()
@@ -254,7 +256,7 @@ class TrainingRunner:
             )
             settings = replace(first, train_days=(train_day,), eval_days=(test_day,))
             outcomes.append(RunOutcome(settings, _numeric(metrics), timer.seconds_per_epoch()))
-            self.save(outcomes[-1], 1)
+            self.save(outcomes[-1], 1, options.model_dir)
         self.log(
             f"streaming {method} seed {seed}: joint recall "
             + ", ".join(f"{o.metrics[JOINT_RECALL]:.4f}" for o in outcomes)

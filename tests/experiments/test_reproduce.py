@@ -54,9 +54,11 @@ def test_every_trained_run_has_its_record_and_model_folder(tiny_report: str) -> 
     from experiments.run_records import read_records
 
     records = read_records(tiny_report)
+    models = os.path.join(tiny_report, "models")
     assert records, "no run record under REPORT_DIR/runs"
+    assert set(os.listdir(models)) <= set(records)  # every model folder has its record
     for name, record in records.items():
-        assert os.path.isdir(os.path.join(tiny_report, "models", name)), name
+        assert os.path.isfile(os.path.join(record["model_dir"], "config.json")), name
         assert 0.0 <= record["test"]["joint_recall"] <= 1.0
         assert record["seconds_per_epoch"] > 0
 

@@ -107,7 +107,7 @@ def test_mixed_precision_times_each_method_under_the_policy_in_the_same_rounds(t
     rows = bench_train.run_benchmark(
         data_dir, ["dftopk"], batch_size=8, steps=1, warmup=0, mixed_precision="mixed_bfloat16"
     )
-    assert rows[0].step_ms > 0 and rows[0].mixed_ms > 0 and rows[0].before_ms is None
+    assert rows[0].step_ms > 0 and rows[0].mixed_ms > 0 and rows[0].xla_ms is None
     table = bench_train.throughput_table(
         [bench_train.ThroughputRow("dftopk", "O(n)", 40, 100, 50.0, 10.0, mixed_ms=25.0)],
         "mixed_bfloat16",

@@ -1,8 +1,9 @@
-"""Benchmarks and the experiments report (``python -m benchmarks.reproduce``).
+"""Timing scripts: operators, the input pipeline, training steps and serving (``bench_*``).
 
-The training experiments run the cascade models, which need tf-keras (TFRS does not support
-Keras 3), so importing this package selects it (``TF_USE_LEGACY_KERAS=1``) unless the
-environment chose otherwise; it must happen before TensorFlow is imported, as in ``models``.
+The research (experiments and their reports) lives in ``experiments/``. The training benchmarks
+run the cascade models, which need tf-keras (TFRS does not support Keras 3), so importing this
+package selects it (``TF_USE_LEGACY_KERAS=1``) unless the environment chose otherwise; it must
+happen before TensorFlow is imported, as in ``models``.
 """
 
 import os

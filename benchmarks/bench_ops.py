@@ -232,7 +232,7 @@ def run_benchmark(
     return rows
 
 
-def markdown_table(rows: Sequence[TableRow]) -> str:
+def timing_table(rows: Sequence[TableRow]) -> str:
     """The rows as a markdown table: medians (ms), the winner and the default's ratios.
 
     "winner" is the fastest threshold path; "dftopk / best top_k" divides the default by the
@@ -240,7 +240,7 @@ def markdown_table(rows: Sequence[TableRow]) -> str:
     faster sigmoid.
 
     Example:
-        >>> print(markdown_table([]).splitlines()[0][:24])
+        >>> print(timing_table([]).splitlines()[0][:24])
         | n | k | batch | dftopk
     """
     names = list(dict.fromkeys(name for row in rows for name in row.cells)) or [
@@ -361,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ks=args.ks,
     )
     print()
-    print(markdown_table(rows))
+    print(timing_table(rows))
     print()
     print(f"load average after the run: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

@@ -202,15 +202,30 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
     """
     recflow_root = os.path.join(work_dir, "recflow")
     data_dir = os.path.join(work_dir, "tfrec")
+    rows = data_rows(args, recflow_root, data_dir)
+    schema = read_data_schema(data_dir)
+    for negatives in args.negatives:
+        rows += input_rows(args, data_dir, schema, negatives)
+    return rows
+
+
+def data_rows(args: argparse.Namespace, recflow_root: str, data_dir: str) -> list[Measurement]:
+    """Simulates RecFlow into ``recflow_root`` and converts it into ``data_dir``, timing both.
+
+    Example:
+        >>> args = _parse_args(["--days", "1", "--requests-per-day", "200", "--workers", "1"])
+        >>> rows = data_rows(args, tmp_dir + "/rows/recflow", tmp_dir + "/rows/tfrec")
+        >>> [row.stage for row in rows]
+        ['simulate', 'convert (1 workers)']
+    """
     requests = args.days * args.requests_per_day
     size = f"{requests:,} requests ({args.days} days)"
-    rows = []
     summary = simulate(recflow_root, args.days, args.requests_per_day, args.seed, progress=False)
-    rows.append(
+    rows = [
         Measurement(
             "simulate", size, summary.seconds, f"{requests / summary.seconds:,.0f} requests/s"
         )
-    )
+    ]
     start = time.perf_counter()
     convert(recflow_root, data_dir, workers=args.workers, progress=False)
     seconds = time.perf_counter() - start
@@ -222,49 +237,58 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
             f"{requests / seconds:,.0f} requests/s",
         )
     )
+    return rows
 
-    schema = read_data_schema(data_dir)
-    for negatives in args.negatives:
-        candidates = fmt.NUM_CANDIDATES + negatives
-        shape = f"B={args.batch}, N={candidates}"
-        rate, seconds = input_examples_per_second(data_dir, args.batch, negatives, args.batches)
-        rows.append(
-            Measurement(
-                f"tf.data input, {negatives} negatives", shape, seconds, f"{rate:,.0f} examples/s"
-            )
+
+def input_rows(
+    args: argparse.Namespace, data_dir: str, schema: dict[str, Any], negatives: int
+) -> list[Measurement]:
+    """The input rate, the in-memory DIN-size step, their margin and the fed step at ``negatives``.
+
+    Example::
+
+        input_rows(_parse_args([]), "/tmp/tfrec", read_data_schema("/tmp/tfrec"), 40)
+    """
+    candidates = fmt.NUM_CANDIDATES + negatives
+    shape = f"B={args.batch}, N={candidates}"
+    rate, seconds = input_examples_per_second(data_dir, args.batch, negatives, args.batches)
+    rows = [
+        Measurement(
+            f"tf.data input, {negatives} negatives", shape, seconds, f"{rate:,.0f} examples/s"
         )
-        dataset = make_dataset(data_dir, args.batch, negatives, drop_remainder=True)
-        held = next(iter(dataset))
-        step = training_step(DinStandIn(schema))
-        in_memory = step_seconds(step, iter([held] * (args.steps + 1)), args.steps)
-        consumed = args.batch / in_memory
-        rows.append(
-            Measurement(
-                f"train step (DIN-size), {negatives} negatives",
-                shape,
-                in_memory,
-                f"{consumed:,.0f} examples/s consumed",
-            )
+    ]
+    dataset = make_dataset(data_dir, args.batch, negatives, drop_remainder=True)
+    held = next(iter(dataset))
+    step = training_step(DinStandIn(schema))
+    in_memory = step_seconds(step, iter([held] * (args.steps + 1)), args.steps)
+    consumed = args.batch / in_memory
+    rows.append(
+        Measurement(
+            f"train step (DIN-size), {negatives} negatives",
+            shape,
+            in_memory,
+            f"{consumed:,.0f} examples/s consumed",
         )
-        margin = rate / consumed
-        verdict = "ok" if margin >= REQUIRED_MARGIN else f"BELOW {REQUIRED_MARGIN:g}x"
-        rows.append(
-            Measurement(
-                f"margin input / training, {negatives} negatives",
-                shape,
-                0.0,
-                f"{margin:.1f}x ({verdict})",
-            )
+    )
+    margin = rate / consumed
+    verdict = "ok" if margin >= REQUIRED_MARGIN else f"BELOW {REQUIRED_MARGIN:g}x"
+    rows.append(
+        Measurement(
+            f"margin input / training, {negatives} negatives",
+            shape,
+            0.0,
+            f"{margin:.1f}x ({verdict})",
         )
-        fed = step_seconds(step, iter(dataset.repeat()), args.steps)
-        rows.append(
-            Measurement(
-                f"train step fed by make_dataset, {negatives} negatives",
-                shape,
-                fed,
-                f"{fed / in_memory:.2f}x the in-memory step time",
-            )
+    )
+    fed = step_seconds(step, iter(dataset.repeat()), args.steps)
+    rows.append(
+        Measurement(
+            f"train step fed by make_dataset, {negatives} negatives",
+            shape,
+            fed,
+            f"{fed / in_memory:.2f}x the in-memory step time",
         )
+    )
     return rows
 
 

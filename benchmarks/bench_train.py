@@ -12,11 +12,9 @@ starting one method later, so that load from other processes and the position in
 every method alike; the table gives median times, requests per second (batch / step time) and
 ratios to DFTopK, the share of the step that the loss takes, with the machine it ran on.
 
-``--compare`` also times, in the same rounds, each method's step with the embeddings as they were
-before issue 17 (``before``: one embedding variable and one gather per id field, the sparse
-embedding gradients de-duplicated by Adam; ``previous_train_step``) and the current step compiled
-whole with XLA (``xla``), and prints their requests per second and the speed-up of the current
-step; it also times each method's loss alone compiled with XLA, since XLA fuses the permutation
+``--compare`` also times, in the same rounds, each method's step compiled whole with XLA
+(``xla``), and prints its requests per second; it also times each method's loss alone compiled
+with XLA, since XLA fuses the permutation
 losses' n x n work and a loss ratio is fair only against each loss's faster form.
 
 ``--mixed-precision mixed_bfloat16`` (or ``mixed_float16``) also times, in the same rounds, each
@@ -29,7 +27,7 @@ matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table
 Usage:
     python -m benchmarks.bench_train --quick
     python -m benchmarks.bench_train --negatives 160 --steps 10
-    python -m benchmarks.bench_train --negatives 40 --compare   # before / after / XLA
+    python -m benchmarks.bench_train --negatives 40 --compare   # with and without XLA
     python -m benchmarks.bench_train --methods dftopk --mixed-precision mixed_bfloat16
 
 Example:
@@ -40,7 +38,6 @@ Example:
 """
 
 import argparse
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -67,9 +64,9 @@ from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 DEFAULT_CUBIC_WORK = 2e9
 CUBIC_METHOD = "lcron-diffsort"
-#: The train steps of ``--compare``: the current one, the one before issue 17, the current one
-#: compiled with XLA; and of ``--mixed-precision``: the current one under a mixed policy.
-VARIANTS: tuple[str, ...] = ("after", "before", "xla", "mixed")
+#: The train steps timed: the model's own (``after``, always), the same compiled with XLA
+#: (``--compare``) and the same under a mixed policy (``--mixed-precision``).
+VARIANTS: tuple[str, ...] = ("after", "xla", "mixed")
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,6 @@ class ThroughputRow:
     step_ms: float | None
     loss_ms: float | None = None
     note: str = ""
-    before_ms: float | None = None
     xla_ms: float | None = None
     mixed_ms: float | None = None
     loss_xla_ms: float | None = None
@@ -153,34 +149,14 @@ def held_batches(data_dir: str, batch_size: int, negatives: int, count: int) -> 
     return batches
 
 
-def previous_train_step(model: CascadeModel) -> Callable:
-    """The cascade's train step before issue 17: the sparse embedding gradients go to Adam as
-    they are (it de-duplicates them). For one device and a model without regularization.
-
-    Example:
-        >>> model, _ = build_trainer(data_config, 0.01)
-        >>> callable(previous_train_step(model))
-        True
-    """
-
-    def train_step(inputs) -> dict[str, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            loss = model.compute_loss(inputs, training=True)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        return {tracker.name: tracker.result() for tracker in model.loss_trackers}
-
-    return train_step
-
-
 def build_trainer(
     config: CascadeConfig, learning_rate: float, variant: str = "after", precision: str = "off"
 ):
     """A compiled cascade and its train step as one ``tf.function``.
 
-    ``variant`` (``VARIANTS``): ``after``, the current step; ``before``, per-field embedding
-    tables and ``previous_train_step``; ``xla``, the current step with ``jit_compile=True``;
-    ``mixed``, the current step of a model built under the Keras policy ``precision``.
+    ``variant`` (``VARIANTS``): ``after``, the model's train step; ``xla``, the same with
+    ``jit_compile=True``; ``mixed``, the step of a model built under the Keras policy
+    ``precision``.
 
     Example:
         >>> model, step = build_trainer(data_config, 0.01)
@@ -189,16 +165,13 @@ def build_trainer(
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
-    if variant == "before":
-        config = dataclasses.replace(config, embedding_layout="per_field")
     precision = precision if variant == "mixed" else "off"
     with mixed_precision_policy(precision):
         model = CascadeModel(config)
         model(zero_features(1, STAGE_CANDIDATES))
         optimizer = training_optimizer(keras.optimizers.Adam(learning_rate), precision)
         model.compile(optimizer=optimizer)
-    step = previous_train_step(model) if variant == "before" else model.train_step
-    return model, tf.function(step, jit_compile=variant == "xla")
+    return model, tf.function(model.train_step, jit_compile=variant == "xla")
 
 
 def loss_step(
@@ -292,7 +265,7 @@ def run_benchmark(
 ) -> list[ThroughputRow]:
     """Median training step time of each method on the same batches, interleaved round-robin.
 
-    With ``compare`` every method's ``before`` and ``xla`` steps (``build_trainer``) join the
+    With ``compare`` every method's ``xla`` step (``build_trainer``) join the
     same rounds (and its loss alone compiled with XLA the loss rounds), and with
     ``mixed_precision`` (a policy name) its ``mixed`` step. With ``profile_dir``, each timed
     step of the first method is then profiled over 2 more batches into ``profile_dir/<variant>``.
@@ -315,7 +288,7 @@ def run_benchmark(
             skipped[method] = f"skipped: batch * n^3 = {work:.1e} > {cubic_work:.0e}"
             continue
         config = CascadeConfig.from_schema(schema, method=method)
-        variants = ["after", *(("before", "xla") if compare else ())]
+        variants = ["after", *(("xla",) if compare else ())]
         variants += ["mixed"] if mixed_precision != "off" else []
         for variant in variants:
             keras.utils.set_random_seed(0)
@@ -345,7 +318,6 @@ def run_benchmark(
             step_ms.get((method, "after")),
             loss_ms.get((method, "after")),
             skipped.get(method, ""),
-            step_ms.get((method, "before")),
             step_ms.get((method, "xla")),
             step_ms.get((method, "mixed")),
             loss_ms.get((method, "xla")),
@@ -354,11 +326,10 @@ def run_benchmark(
     ]
 
 
-def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") -> str:
+def throughput_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") -> str:
     """The rows as a markdown table, with each method's speed relative to DFTopK's.
 
-    Rows timed with ``compare`` get six more columns: the ``before`` step's requests per
-    second, the speed-up of the current step over it, the ``xla`` step's requests per second,
+    Rows timed with ``compare`` get four more columns: the ``xla`` step's requests per second,
     DFTopK's speed against the method when each runs its faster step (with or without XLA): the
     fair ratio, since XLA helps some methods' steps on CPU and slows others; then the loss alone
     under XLA and the same fair ratio for the loss alone. Rows timed with a
@@ -366,19 +337,17 @@ def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") 
     the float32 step.
 
     Example:
-        >>> table = markdown_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
+        >>> table = throughput_table([ThroughputRow("dftopk", "O(n)", 40, 1024, 512.0, 10.0)])
         >>> print(table.splitlines()[-1])
         | dftopk | O(n) | 40 | 1024 | 512.0 | 2,000 | 1.00x | 10.0 | 1.00x | 2% |
     """
     reference = next((row for row in rows if row.method == "dftopk" and row.step_ms), None)
-    compared = any(row.before_ms is not None for row in rows)
+    compared = any(row.xla_ms is not None for row in rows)
     mixed = any(row.mixed_ms is not None for row in rows)
     columns = ["method", "operator cost", "n", "batch", "ms / step", "requests / s", "vs dftopk"]
     columns += ["loss ms", "loss vs dftopk", "loss share of step"]
     if compared:
         columns += [
-            "before: requests / s",
-            "speed-up",
             "XLA: requests / s",
             "dftopk vs method, each at its best",
             "XLA: loss ms",
@@ -389,7 +358,7 @@ def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") 
     table = []
     for row in rows:
         if row.step_ms is None:
-            extra = (6 if compared else 0) + (2 if mixed else 0)
+            extra = (4 if compared else 0) + (2 if mixed else 0)
             cells = ["-", "-", "-", "-", "-", row.note] + ["-"] * extra
         else:
             # Speed ratios: above 1 is faster than DFTopK.
@@ -405,8 +374,6 @@ def markdown_table(rows: Sequence[ThroughputRow], mixed_precision: str = "off") 
             ]
             if compared:
                 cells += [
-                    f"{row.batch_size / (row.before_ms / 1000.0):,.0f}",
-                    f"{row.before_ms / row.step_ms:.2f}x",
                     f"{row.batch_size / (row.xla_ms / 1000.0):,.0f}",
                     f"{row.best_ms / reference.best_ms:.2f}x" if reference else "-",
                     f"{row.loss_xla_ms:.1f}",
@@ -456,8 +423,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also time each method's train step as before issue 17 (per-field embedding "
-        "tables, sparse gradients), the current one compiled with XLA and each loss alone "
+        help="also time each method's train step compiled with XLA and each loss alone "
         "compiled with XLA, in the same rounds",
     )
     parser.add_argument(
@@ -509,14 +475,9 @@ def main(argv: Sequence[str] | None = None) -> list[ThroughputRow]:
         f"batch {args.batch_size}, n = {STAGE_CANDIDATES + args.negatives} candidates, median "
         f"of {args.steps} steps per method ({time.perf_counter() - started:.0f} s in all); "
         "ratios are speed relative to DFTopK (above 1: faster)"
-        + (
-            "; before: the step before issue 17, speed-up: now over before, XLA: the current "
-            "step (or the loss alone) with jit_compile"
-            if args.compare
-            else ""
-        )
+        + ("; XLA: the step (or the loss alone) with jit_compile" if args.compare else "")
     )
-    print(markdown_table(rows, args.mixed_precision))
+    print(throughput_table(rows, args.mixed_precision))
     return rows
 
 

@@ -7,7 +7,7 @@ alike; the result is the median milliseconds. Every timed repeat scores a differ
 (``repeat_inputs``): a program that XLA specialised to its input's values (an input it folded
 into a constant) would compile again on each repeat, and the table would show it. Used by
 ``python -m benchmarks.bench_ops`` and the report's operator runtime sweep
-(``benchmarks.report.operator_runtime``).
+(``experiments.report.operator_runtime``).
 
 Example:
     >>> ms = time_forward_backward(lambda s: tf.sigmoid(s), tf.zeros([2, 8]), repeats=2)

@@ -41,8 +41,7 @@ from dftopk_tf.key_passes import ABSENT_KEY, MAX_KEY, count_at_least, radix_kth_
 KeyPair = tuple[tf.Tensor, tf.Tensor]
 
 #: Rows shorter than this take the full radix select: the bracket's sample sort and gather cost
-#: about what they save there (``python -m benchmarks.bench_ops``: 0.8-1.5x the radix select's
-#: time at n = 10,000, 0.9x at 30,000, 0.45-0.6x from 100,000 on, under XLA).
+#: about what they save there (``python -m benchmarks.bench_ops`` times both paths by n).
 BRACKET_MIN_N: int = 50_000
 #: Half-width of the first search window, in binomial standard deviations of the sample rank.
 WINDOW_SIGMAS: float = 4.0

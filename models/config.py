@@ -36,8 +36,9 @@ from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
 #: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``, version
-#: 4 ``prerank_attention``; older configs still load (version 1 as per-field tables, versions 1
-#: and 2 as uniform-initialised, three-stage cascades, versions 1 to 3 with bilinear attention).
+#: 4 ``prerank_attention``; versions 2 and 3 still load (version 2 as a uniform-initialised,
+#: three-stage cascade, both with bilinear attention); version 1 (per-field tables) is refused
+#: with a clear error.
 CONFIG_VERSION: int = 4
 
 
@@ -89,8 +90,7 @@ class CascadeConfig:
         attention_units: projection size of the bilinear target attention (ranking, and
             pre-ranking when ``prerank_attention`` is ``bilinear``).
         embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``):
-            ``fused`` for new models; configs of version 1 load as ``per_field``, the layout
-            their weights were saved in.
+            ``fused``, the one layout.
         embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``):
             ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1), the official models' start.
         rank_stage: whether the cascade has a ranking model (False: the paper's two-stage
@@ -244,14 +244,19 @@ class CascadeConfig:
         """
         values = dict(values)
         found = (values.pop("format", None), values.pop("version", None))
-        older = found[0] == CONFIG_FORMAT and found[1] in range(1, CONFIG_VERSION)
+        if found == (CONFIG_FORMAT, 1):
+            raise ValueError(
+                "a cascade config of version 1 (per-field embedding tables, a layout this code "
+                "no longer has); train the model again"
+            )
+        older = found[0] == CONFIG_FORMAT and found[1] in range(2, CONFIG_VERSION)
         if found != (CONFIG_FORMAT, CONFIG_VERSION) and not older:
             raise ValueError(
                 f"not a cascade config: format {found[0]!r} version {found[1]!r}, expected "
                 f"{CONFIG_FORMAT!r} version {CONFIG_VERSION}"
             )
-        if older and found[1] < 3:
-            values.setdefault("embedding_layout", "per_field" if found[1] == 1 else "fused")
+        if older and found[1] == 2:
+            values.setdefault("embedding_layout", "fused")
             values.setdefault("embedding_init", "uniform")
         if older:
             values.setdefault("prerank_attention", "bilinear")

@@ -9,13 +9,10 @@ Table sizes are schema.json's ``vocab_sizes`` (padding 0, the values, and one ou
 bucket, the last row). Ids outside ``[0, size)`` map to that bucket, never to an error: a served
 request may carry an id the training data never had.
 
-Two layouts of the same tables (``TABLE_LAYOUTS``): ``fused`` (the default) stacks every field's
-table into one variable, row ranges one after another, and looks a feature group up with one
-gather of its ids shifted by their field's first row; ``per_field`` keeps one variable and one
-gather per field (the layout of models trained before the fused one, kept to load them). A
-training step with per-field tables spends more time gathering, stacking and de-duplicating the
-sparse gradients of 16 small variables than the fused layout spends on one (``BUILD.md``,
-"Where a training step's time goes").
+The tables are stored ``fused`` (``TABLE_LAYOUTS``): every field's table stacked into one variable,
+row ranges one after another, and a feature group looked up with one gather of its ids shifted by
+their field's first row; one variable's gradient costs a training step less than many small
+tables' sparse gradients would.
 
 Example:
     >>> embeddings = FeatureEmbeddings({"user_id": 10, "age": 5}, {"user": ["user_id", "age"]}, 4)
@@ -29,8 +26,8 @@ import tensorflow as tf
 
 from models.tf_keras import keras, register_serializable
 
-#: How the tables are stored: one variable for all fields, or one per field.
-TABLE_LAYOUTS: tuple[str, ...] = ("fused", "per_field")
+#: How the tables are stored: one variable for all fields (the layout model configs record).
+TABLE_LAYOUTS: tuple[str, ...] = ("fused",)
 #: How the tables start: ``uniform`` U(-0.05, 0.05) (Keras's embedding default) or ``normal``
 #: N(0, 1) (torch's ``nn.Embedding`` default, the official DFTopK/LCRON models' start).
 EMBEDDING_INITS: tuple[str, ...] = ("uniform", "normal")
@@ -87,8 +84,7 @@ class FeatureEmbeddings(keras.layers.Layer):
         columns: feature group (``context``, ``user``, ``seq``, ``items``) -> its field names, in
             the order of the group's last axis (schema.json ``columns``).
         embedding_dim: size of every embedding vector.
-        layout: ``fused`` (one variable, one gather per group) or ``per_field`` (one variable
-            and one gather per field); see the module docstring.
+        layout: ``fused`` (one variable, one gather per group; see the module docstring).
         init: the tables' start, ``uniform`` or ``normal`` (``EMBEDDING_INITS``).
 
     Call: ``layer(ids, group=name)`` with int ids [..., len(columns[name])] returns float32
@@ -141,25 +137,13 @@ class FeatureEmbeddings(keras.layers.Layer):
         self.first_rows = dict(zip(self.fields, starts, strict=True))
 
     def build(self, input_shape=None) -> None:
-        if self.layout == "fused":
-            rows = sum(self.vocab_sizes[field] for field in self.fields)
-            self.table = self.add_weight(
-                name="embeddings",
-                shape=(rows, self.embedding_dim),
-                initializer=embedding_initializer(self.init),
-                trainable=True,
-            )
-        else:
-            # One initializer per table: tf-keras repeats the values of a reused unseeded one.
-            self.tables = {
-                field: self.add_weight(
-                    name=f"{field}_embeddings",
-                    shape=(self.vocab_sizes[field], self.embedding_dim),
-                    initializer=embedding_initializer(self.init),
-                    trainable=True,
-                )
-                for field in self.fields
-            }
+        rows = sum(self.vocab_sizes[field] for field in self.fields)
+        self.table = self.add_weight(
+            name="embeddings",
+            shape=(rows, self.embedding_dim),
+            initializer=embedding_initializer(self.init),
+            trainable=True,
+        )
         super().build(input_shape)
 
     def field_table(self, field: str) -> tf.Tensor:
@@ -171,8 +155,6 @@ class FeatureEmbeddings(keras.layers.Layer):
             >>> layer.field_table("gender").shape.as_list()
             [3, 2]
         """
-        if self.layout == "per_field":
-            return tf.convert_to_tensor(self.tables[field])
         first = self.first_rows[field]
         return self.table[first : first + self.vocab_sizes[field]]
 
@@ -187,21 +169,13 @@ class FeatureEmbeddings(keras.layers.Layer):
                 f"{group} ids have {ids.shape[-1]} fields on the last axis, expected "
                 f"{len(fields)} ({', '.join(fields)})"
             )
-        if self.layout == "fused":
-            # One gather for the whole group: each field's ids shifted to its rows.
-            sizes = tf.constant([self.vocab_sizes[field] for field in fields], tf.int32)
-            first_rows = tf.constant([self.first_rows[field] for field in fields], tf.int32)
-            # embedding_lookup also splits the lookup over a table sharded across ps tasks.
-            return tf.nn.embedding_lookup(
-                self.table, out_of_vocabulary_to_bucket(ids, sizes) + first_rows
-            )
-        vectors = [
-            tf.nn.embedding_lookup(
-                self.tables[field], out_of_vocabulary_to_bucket(ids[..., i], size)
-            )
-            for i, (field, size) in enumerate((name, self.vocab_sizes[name]) for name in fields)
-        ]
-        return tf.stack(vectors, axis=-2)
+        # One gather for the whole group: each field's ids shifted to its rows.
+        sizes = tf.constant([self.vocab_sizes[field] for field in fields], tf.int32)
+        first_rows = tf.constant([self.first_rows[field] for field in fields], tf.int32)
+        # embedding_lookup also splits the lookup over a table sharded across ps tasks.
+        return tf.nn.embedding_lookup(
+            self.table, out_of_vocabulary_to_bucket(ids, sizes) + first_rows
+        )
 
     def get_config(self) -> dict:
         return {

@@ -21,19 +21,16 @@ its own loss, ranking shares nothing with the two-stage comparison.
 Every objective returns a dict of scalar tensors: ``loss`` (the total to minimise) and the parts
 named in its ``output_names``, which ``CascadeModel`` logs as metrics.
 
-Temperatures: a method's temperature sets our score scale. The towers start from small
-embeddings, so the first scores of a request differ by about 1e-3, and training spreads them to
-about 1.3 temperatures (per-request standard deviation after training, measured at tau = 0.03
-to 500). The paper's DFTopK tau = 500 suits its raw dot products in the hundreds; here it leaves
-every sigmoid flat until the scores have grown by five orders of magnitude. On a simulated run
-(3 days x 4,000 requests, batch 256, one pass, joint recall on the held-out day), DFTopK gave
-0.24 at tau = 500, 0.27 at 10, 0.33 at 1, 0.35 at 0.3, 0.42 at 0.1 and 0.46 at 0.03; LapSum
-0.38 at alpha = 1 and 0.49 at 0.1; BCE 0.26 at either. ``default_temperature`` therefore gives
-0.1 for every temperature-like knob, one scale for all methods so that none is favoured; DiffSort's
-knob is a steepness (an inverse temperature), and the public runs' 10 is that same scale. The
-values live in the operator registry (``SelectionOperator.cascade_temperature``, beside the
-library's ``default_temperature``), TFRS's in ``TFRS_TEMPERATURE``. The temperature studies
-(``benchmarks.report.tau_sensitivity``) tune it per method.
+Temperatures: a method's temperature is measured against our score scale. The towers start from
+small embeddings, so the first scores of a request differ by far less than the paper's raw dot
+products, and the paper's DFTopK tau = 500 leaves every sigmoid flat until the scores have grown by
+orders of magnitude. ``default_temperature`` therefore gives 0.1 for every temperature-like knob,
+one scale for all methods so that none is favoured; DiffSort's knob is a steepness (an inverse
+temperature), and the public runs' 10 is that same scale. The values live in the operator registry
+(``SelectionOperator.cascade_temperature``, beside the library's ``default_temperature``), TFRS's in
+``TFRS_TEMPERATURE``. How each method's result moves with its temperature is measured by the
+experiments (``experiments.report.tau_sensitivity``; ``experiments.method_comparison`` tunes it per
+method), not written here.
 
 Example:
     >>> objective = make_objective("dftopk", retrieval_k=2, prerank_k=1, rank_k=1, label_k=1)

@@ -1,6 +1,7 @@
-"""Markdown tables of plain values: what the evaluation and the benchmarks print.
+"""Markdown tables of plain values: the project's one table helper.
 
-A table is a list of column names and rows of plain values (``Cell``); numbers are right-aligned.
+The evaluation, the benchmarks and the experiments' reports print their tables with it. A table
+is a list of column names and rows of plain values (``Cell``); numbers are right-aligned.
 
 Example:
     >>> print(markdown_table(["n", "ms"], [[5, 0.25], [50, 1.5]]))

@@ -220,11 +220,11 @@ def evaluate_model(
     }
 
 
-def markdown_table(results: dict[str, Any]) -> str:
+def metrics_table(results: dict[str, Any]) -> str:
     """The metrics of ``evaluate_model``'s results as a markdown table.
 
     Example:
-        >>> print(markdown_table({"joint_recall": 0.51234, "evaluation": {}}))
+        >>> print(metrics_table({"joint_recall": 0.51234, "evaluation": {}}))
         | metric | value |
         |---|---|
         | joint_recall | 0.5123 |
@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{info['method']} on {', '.join(days)}: {info['requests']} requests x "
         f"{info['candidates_per_request']} candidates ({info['seconds']} s); wrote {path}"
     )
-    print(markdown_table(results))
+    print(metrics_table(results))
     return results
 
 

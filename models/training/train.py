@@ -54,7 +54,7 @@ from models.training.data import read_data_schema, split_days, steps_per_pass, t
 from models.training.evaluate import (
     EVALUATION_NEGATIVES,
     evaluate_model,
-    markdown_table,
+    metrics_table,
     write_metrics,
 )
 from models.training.model_dir import ModelDir
@@ -398,7 +398,7 @@ def run_training(
             f"{config.method} on {', '.join(eval_days)}: {info['requests']} requests x "
             f"{info['candidates_per_request']} candidates"
         )
-        print(markdown_table(metrics))
+        print(metrics_table(metrics))
     return TrainingResult(model, history.history, metrics)
 
 

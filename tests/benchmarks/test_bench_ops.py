@@ -70,7 +70,7 @@ def test_run_benchmark_fills_the_table_with_times_skips_and_ratios():
     assert all(set(row.cells) == names for row in rows)
     assert isinstance(rows[0].cells["dftopk"], float)
     assert rows[0].cells["lcron_softsort"] == "skipped (O(n^2) memory)"
-    table = bench_ops.markdown_table(rows).splitlines()
+    table = bench_ops.timing_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert table[0].count("|") == table[-1].count("|") == len(names) + 7
     sigmoids = (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)
@@ -94,7 +94,7 @@ def test_winner_is_the_fastest_threshold_path_and_ratios_take_the_fastest_of_a_g
     assert row.fastest(tuple(bench_ops.THRESHOLD_PATHS)) == bench_ops.TOP_K_XLA
     assert row.ratio(bench_ops.DFTOPK, bench_ops.TOP_K_PATHS) == "0.80x"
     assert row.ratio(bench_ops.DFTOPK, (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)) == "4.00x"
-    table = bench_ops.markdown_table([row]).splitlines()
+    table = bench_ops.timing_table([row]).splitlines()
     assert table[-1].endswith("| top_k xla | 0.80x | 4.00x |")
 
 

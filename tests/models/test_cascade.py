@@ -1,6 +1,5 @@
 """CascadeModel: outputs, a tiny fit per method, metrics, saving and loading."""
 
-import json
 import os
 
 import numpy as np
@@ -100,22 +99,6 @@ def test_saved_weights_load_into_a_rebuilt_model(tmp_path) -> None:
     for name, scores in model(features).items():
         np.testing.assert_array_equal(loaded(features)[name], scores)
     assert sorted(os.listdir(tmp_path)) == ["config.json", "weights"]
-
-
-def test_a_version_1_model_folder_loads_its_per_field_tables(tmp_path) -> None:
-    features, _ = synthetic_batch(batch_size=2)
-    config = tiny_config(embedding_layout="per_field")
-    model = build_cascade(config)
-    layout = ModelDir(str(tmp_path))
-    values = config.to_dict() | {"version": 1}
-    del values["embedding_layout"]
-    with open(layout.config_path, "w") as file:
-        json.dump(values, file)
-    layout.save_weights(model)
-    loaded = load_cascade(str(tmp_path))
-    assert loaded.cascade_config.embedding_layout == "per_field"
-    for name, scores in model(features).items():
-        np.testing.assert_array_equal(loaded(features)[name], scores)
 
 
 def test_a_din_attention_cascade_trains_on_the_tiny_data_and_reloads(tiny_data, tmp_path) -> None:

@@ -68,7 +68,7 @@ def test_loading_reports_missing_and_foreign_files(tmp_path) -> None:
         CascadeConfig.from_dict(extra)
 
 
-def test_older_configs_load_with_their_tables_layout_and_start() -> None:
+def test_version_2_configs_load_with_their_start_and_version_1_is_refused() -> None:
     current = CascadeConfig(VOCAB_SIZES, COLUMNS).to_dict()
     assert (current["version"], current["embedding_layout"]) == (4, "fused")
     assert current["embedding_init"] == "uniform"
@@ -77,8 +77,10 @@ def test_older_configs_load_with_their_tables_layout_and_start() -> None:
         for key, value in current.items()
         if key not in ("embedding_layout", "embedding_init")
     }
-    version_1 = CascadeConfig.from_dict(old | {"version": 1})
-    assert (version_1.embedding_layout, version_1.embedding_init) == ("per_field", "uniform")
+    with pytest.raises(
+        ValueError, match=r"version 1 \(per-field embedding tables.*train the model again"
+    ):
+        CascadeConfig.from_dict(old | {"version": 1})
     version_2 = CascadeConfig.from_dict(old | {"version": 2})
     assert (version_2.embedding_layout, version_2.embedding_init) == ("fused", "uniform")
     with pytest.raises(ValueError, match="unknown embedding_init 'xavier'"):

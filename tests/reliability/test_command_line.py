@@ -171,8 +171,13 @@ ENTRY_MODULES = (
     "benchmarks.bench_pipeline",
     "benchmarks.bench_serving",
     "benchmarks.bench_train",
-    "benchmarks.compare_runs",
-    "benchmarks.reproduce",
+    "experiments.compare_runs",
+    "experiments.comparison_report",
+    "experiments.method_comparison",
+    "experiments.reproduce",
+    "experiments.score_ties",
+    "experiments.stage_collapse",
+    "experiments.temperature_scale",
 )
 
 

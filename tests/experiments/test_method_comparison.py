@@ -1,0 +1,277 @@
+"""The method comparison's plan, its resumability, the mapped temperatures and the report."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments import comparison_report, method_comparison
+from experiments.method_comparison import SIZES, planned_runs, sweep_temperatures
+from experiments.run_records import RunKey
+from experiments.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
+from models.contract import zero_features
+from models.protocol import PROTOCOL_VERSION
+from pipelines import example_format as fmt
+from pipelines import recflow
+
+MAPPED = {
+    "uniform": {method: 1.0 for method in method_comparison.METHOD_GROUPS[0]},
+    "normal": {method: 200.0 for method in method_comparison.METHOD_GROUPS[0]},
+}
+
+
+def record(key: RunKey, validation: float, test: float) -> dict:
+    return {
+        "key": dataclasses.asdict(key),
+        "validation": {"joint_recall": validation},
+        "test": {metric: test for metric in comparison_report.REPORTED_METRICS},
+        "train_seconds": 100.0,
+        "train_steps": 1000,
+        "train_days": ["d1"],
+        "batch_size": 1024,
+        "validation_day": "d2",
+        "test_day": "d3",
+        "evaluated_requests": 1024,
+        "protocol_version": PROTOCOL_VERSION,
+    }
+
+
+def sweep_records(
+    method: str, best: float, negatives: int = 0, mapped: dict = MAPPED
+) -> dict[str, dict]:
+    grid = sweep_temperatures(method, mapped["uniform"][method])
+    return {
+        RunKey(method, "uniform", t, negatives, 0).name(): record(
+            RunKey(method, "uniform", t, negatives, 0), 0.5 if t == best else 0.4, 0.45
+        )
+        for t in grid
+    }
+
+
+def test_the_sweep_has_four_values_spanning_100x_and_the_official_one() -> None:
+    for method, official in [("dftopk", 48.4), ("bce", 0.0968), ("lcron-diffsort", 103.0)]:
+        grid = sweep_temperatures(method, official)
+        assert official in grid and len(grid) >= 4
+        assert max(grid) / min(grid) >= 100
+
+
+def test_seeds_and_the_init_study_are_planned_only_after_the_sweep() -> None:
+    sizes = SIZES["paper"]
+    first = planned_runs({}, sizes, MAPPED)
+    assert {key.seed for key in first} == {0}
+    assert {key.embedding_init for key in first} == {"uniform"}
+    assert [key.method for key in first[:4]] == ["dftopk"] * 4  # the headline comes first
+
+    records = sweep_records("dftopk", best=0.03)
+    after = planned_runs(records, sizes, MAPPED)
+    seeds = [key for key in after if key.method == "dftopk" and key.seed > 0]
+    # The temperature tuned at 0 negatives serves the 40-negatives runs too (no second sweep).
+    assert {(key.temperature, key.seed, key.negatives) for key in seeds} == {
+        (0.03, 1, 0),
+        (0.03, 2, 0),
+        (0.03, 1, 40),
+        (0.03, 2, 40),
+    }
+    assert RunKey("dftopk", "uniform", 0.03, 40, 0) in after
+    assert not [key for key in after if key.negatives == 40 and key.method != "dftopk"]
+    normal = [key for key in after if key.embedding_init == "normal"]
+    # The official value at the normal start, and the best uniform temperature x 200 (scale).
+    assert {key.temperature for key in normal} == {200.0, 6.0}
+
+
+def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    done = sweep_records("dftopk", best=0.1)
+    for name, value in done.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    started = []
+    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison.subprocess,
+        "run",
+        lambda command, check: started.append(json.loads(command[command.index("--one") + 1])),
+    )
+    # The fake run writes no record, so the driver would start the same run again: stop at 2.
+    finished = method_comparison.run_comparison(str(results), str(tmp_path), max_runs=2)
+    assert [RunKey(**key).name() for key in started] == finished
+    assert not set(finished) & set(done)
+    # The tuned method's next seed comes before the next method's sweep.
+    assert RunKey(**started[0]) == RunKey("dftopk", "uniform", 0.1, 0, 1)
+
+
+def test_records_scored_under_an_older_protocol_are_rescored_before_any_training(
+    tmp_path, monkeypatch
+) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    done = sweep_records("dftopk", best=0.1)
+    stale = sorted(done)[:2]
+    for name, value in done.items():
+        if name in stale:
+            del value["protocol_version"]  # scored before versions were saved: version 1
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    started = []
+    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison.subprocess, "run", lambda command, check: started.append(command)
+    )
+    method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1)
+    # The fake rescoring writes nothing, so the first stale record is the one started.
+    assert started[0][-2:] == ["--rescore", stale[0]]
+
+
+def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() -> None:
+    mapped = {
+        init: {method: 1.0 for group in method_comparison.METHOD_GROUPS for method in group}
+        for init in ("uniform", "normal")
+    }
+    records = {}
+    for method in method_comparison.METHOD_GROUPS[0] + ("lcron-softsort",):
+        records |= sweep_records(method, best=0.1, mapped=mapped)
+    plan = planned_runs(records, SIZES["paper"], mapped)
+    position = {key: index for index, key in enumerate(plan)}
+
+    def first(method: str, **fields) -> int:
+        return min(
+            position[key]
+            for key in plan
+            if key.method == method and all(getattr(key, f) == v for f, v in fields.items())
+        )
+
+    # SoftSort (swept) gets its seeds before LapSum's sweep starts.
+    assert first("lcron-softsort", seed=2) < first("lapsum")
+    # The headline pair's 40-negatives runs come before the next group's first run.
+    assert first("lcron-neuralsort", negatives=40) < first("lcron-softsort", seed=1)
+    assert max(position[k] for k in plan if k.negatives == 40 and k.method == "dftopk") < first(
+        "lcron-softsort", seed=1
+    )
+    # A group's 40-negatives runs come after all its 0-negatives runs.
+    group_one = set(method_comparison.METHOD_GROUPS[1])
+    last_zero = max(position[k] for k in plan if k.method in group_one and k.negatives == 0)
+    assert first("lcron-softsort", negatives=40) > last_zero
+
+
+def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(tmp_path) -> None:
+    from models.training.model_dir import ModelDir
+
+    work, results = str(tmp_path / "work"), str(tmp_path / "results")
+    key = RunKey("dftopk", "uniform", 0.1, 0, 0)
+    data_dir = method_comparison.prepare_data(work, SIZES["tiny"])
+    record = method_comparison.train_one(key, data_dir, work, results, "tiny")
+    assert record["train_steps"] >= SIZES["tiny"].steps_per_run()
+    for day in ("validation", "test"):
+        assert 0.0 <= record[day]["joint_recall"] <= 1.0
+    assert method_comparison.read_records(results)[key.name()]["test"] == record["test"]
+    layout = ModelDir(os.path.join(work, "models", key.name()))
+    assert layout.has_weights()
+    assert not os.path.exists(layout.checkpoints_dir)  # 1.3 GB a run at the paper's sizes
+    # Rescoring an old record replaces its scores from the saved model and keeps the old ones.
+    path = os.path.join(results, "runs", key.name() + ".json")
+    with open(path) as file:
+        old = json.load(file)
+    old["test"]["joint_recall"] = 0.999
+    del old["protocol_version"]
+    with open(path, "w") as file:
+        json.dump(old, file)
+    rescored = method_comparison.rescore_one(key.name(), data_dir, work, results, "tiny")
+    assert rescored["protocol_version"] == PROTOCOL_VERSION
+    assert rescored["test"] == record["test"]
+    assert rescored["rescored"]["previous"]["test"]["joint_recall"] == 0.999
+    assert rescored["train_seconds"] == record["train_seconds"]
+    assert method_comparison.stale_records(method_comparison.read_records(results)) == []
+
+
+def test_the_mapped_temperature_follows_the_score_scale() -> None:
+    ours, official = ScoreSpread(0.002, 0.008), ScoreSpread(0.05, 0.02)
+    ratio = np.sqrt(0.002 * 0.008) / np.sqrt(0.05 * 0.02)
+    assert mapped_temperature("dftopk", ours, official) == pytest.approx(500 * ratio)
+    assert mapped_temperature("lcron-diffsort", ours, official) == pytest.approx(10 / ratio)
+
+
+def test_the_official_start_spread_grows_with_distinct_items() -> None:
+    sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 50))
+    batch = {name: np.asarray(value) for name, value in zero_features(8).items()}
+    random = np.random.default_rng(0)
+    batch["item_mask"] = np.ones(batch["item_mask"].shape, bool)
+    same = official_start_spread(
+        batch | {"items": np.ones_like(batch["items"])}, sizes, fmt.COLUMNS
+    )
+    distinct = official_start_spread(
+        batch | {"items": random.integers(1, 49, batch["items"].shape)}, sizes, fmt.COLUMNS
+    )
+    assert same.retrieval == pytest.approx(0.0, abs=1e-6)  # identical items: identical scores
+    assert distinct.retrieval > 0 and distinct.prerank > 0
+
+
+def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    spreads = {
+        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
+    }
+    (results / "temperature_scale.json").write_text(
+        json.dumps({"mapped": MAPPED, "spreads": spreads})
+    )
+    records = sweep_records("dftopk", best=0.03) | sweep_records("lcron-neuralsort", best=0.1)
+    for seed, (ours, theirs) in enumerate([(0.50, 0.48), (0.52, 0.53), (0.51, 0.47)]):
+        for method, temperature, value in [
+            ("dftopk", 0.03, ours),
+            ("lcron-neuralsort", 0.1, theirs),
+        ]:
+            key = RunKey(method, "uniform", temperature, 0, seed)
+            records[key.name()] = record(key, 0.5 if seed == 0 else 0.0, value)
+    # Two runs scored again: one whose scores moved (a tied scorer), one whose did not.
+    moved, kept = RunKey("dftopk", "uniform", 0.03, 0, 1).name(), sorted(records)[0]
+    for name, before in ((moved, 0.9), (kept, records[kept]["test"]["joint_recall"])):
+        previous = {"validation": records[name]["validation"], "test": {"joint_recall": before}}
+        records[name]["rescored"] = {"previous": previous}
+    for name, value in records.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    text = comparison_report.write_report(str(results))
+    assert "2 runs were scored again" in text and "in 1 of them:" in text
+    assert "runs planned so far are done" in text  # the 40-negatives runs are still to run
+    assert comparison_report.rescoring_rows(records) == [[moved, 0.0, 0.0, 0.9, 0.52, 0.38]]
+    rows = {
+        row[0]: row
+        for row in comparison_report.main_rows(
+            method_comparison.read_records(str(results)), MAPPED["uniform"], 0, (0, 1, 2)
+        )
+    }
+    assert rows["dftopk"][1] == 0.03 and rows["dftopk"][2] == 3
+    # neuralsort - dftopk per seed: -0.02, +0.01, -0.04 -> mean -0.0167, std 0.0252; one above.
+    assert rows["lcron-neuralsort"][-2] == "-0.0167 ± 0.0252 (n=3, higher on 1)"
+    assert "## 0 in-batch training negatives" in text
+    assert (
+        "dftopk better than lcron-neuralsort, 0 training negatives: not shown "
+        "(lcron-neuralsort higher on 1 of 3 paired seeds)"
+    ) in text
+    assert os.path.isfile(results / "main_neg0.png") and os.path.isfile(results / "sweep_neg0.png")
+
+
+def test_a_best_temperature_on_the_grid_end_extends_the_sweep() -> None:
+    # lcron-neuralsort's recall grows with the temperature up to the grid's top (1.0 here).
+    grid = sweep_temperatures("lcron-neuralsort", MAPPED["uniform"]["lcron-neuralsort"])
+    values = {t: 0.1 + t / 10 for t in grid}
+    records = {
+        RunKey("lcron-neuralsort", "uniform", t, 0, 0).name(): record(
+            RunKey("lcron-neuralsort", "uniform", t, 0, 0), v, v
+        )
+        for t, v in values.items()
+    }
+    planned = planned_runs(records, SIZES["paper"], MAPPED)
+    extension = RunKey("lcron-neuralsort", "uniform", 3.16, 0, 0)
+    assert extension in planned  # 1.0 x sqrt(10), before any seed of lcron-neuralsort
+    assert not [k for k in planned if k.method == "lcron-neuralsort" and k.seed > 0]
+    # Once the extension is worse, the best is interior and the seeds follow at 1.0.
+    records[extension.name()] = record(extension, 0.15, 0.15)
+    seeds = [
+        k
+        for k in planned_runs(records, SIZES["paper"], MAPPED)
+        if k.method == "lcron-neuralsort" and k.seed > 0 and k.negatives == 0
+    ]
+    assert {(k.temperature, k.seed) for k in seeds} == {(1.0, 1), (1.0, 2)}

@@ -1,0 +1,34 @@
+"""experiments.run_records: the committed comparison records load under the one key, and keys
+with days round-trip through a record."""
+
+import json
+import os
+
+from experiments.run_records import RunKey, read_records, stale_records, write_record
+
+COMMITTED = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results")
+COMPARISON = os.path.join(COMMITTED, "method_comparison")
+
+
+def test_every_committed_comparison_record_loads_under_its_file_name() -> None:
+    records = read_records(COMPARISON)
+    names = sorted(name[:-5] for name in os.listdir(os.path.join(COMPARISON, "runs")))
+    assert sorted(records) == names and len(names) > 80
+    assert stale_records(records) == []
+
+
+def test_a_key_with_days_round_trips_through_its_record(tmp_path) -> None:
+    key = RunKey("bce", "normal", 0.5, 40, 2, train_days=("d1", "d2"), eval_days=("d3",))
+    write_record(str(tmp_path), key, {"test": {"joint_recall": 0.25}})
+    with open(tmp_path / "runs" / f"{key.name()}.json") as file:
+        stored = json.load(file)
+    assert stored["key"]["train_days"] == ["d1", "d2"]
+    assert RunKey.from_dict(stored["key"]) == key
+    assert read_records(str(tmp_path))[key.name()]["test"] == {"joint_recall": 0.25}
+
+
+def test_a_key_without_days_keeps_the_comparison_s_run_names() -> None:
+    key = RunKey("dftopk", "uniform", 0.1, 0, 1)
+    assert key.name() == "dftopk-uniform-t0.1-neg0-seed1"
+    assert "train_days" not in key.to_dict()
+    assert RunKey.from_dict(key.to_dict()) == key

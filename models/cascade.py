@@ -41,6 +41,7 @@ import tensorflow_recommenders as tfrs
 
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
+from models.model_folder import ModelDir
 from models.objectives import make_objective
 from models.prerank import DINPrerank
 from models.protocol import STAGES, streaming_metrics, update_streaming_metrics
@@ -48,7 +49,6 @@ from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
 from models.sparse_gradients import densify_small_gradients
 from models.tf_keras import keras, register_serializable
-from models.training.model_dir import ModelDir
 from pipelines.negatives import add_in_batch_negatives
 
 

@@ -6,7 +6,7 @@
   compiled with XLA; ``profiling``: profiler traces of chosen training steps.
 
 Example:
-    >>> from models.training.model_dir import ModelDir
+    >>> from models.model_folder import ModelDir
     >>> ModelDir("/tmp/model").config_path
     '/tmp/model/config.json'
 """

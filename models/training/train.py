@@ -43,7 +43,14 @@ from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.embeddings import EMBEDDING_INITS
+from models.model_folder import ModelDir
 from models.objectives import METHOD_NAMES
+from models.precision import (
+    PRECISION_CHOICES,
+    check_precision,
+    mixed_precision_policy,
+    training_optimizer,
+)
 from models.tf_keras import keras
 from models.training.callbacks import (
     EpochSummaries,
@@ -56,13 +63,6 @@ from models.training.evaluate import (
     evaluate_model,
     markdown_table,
     write_metrics,
-)
-from models.training.model_dir import ModelDir
-from models.training.precision import (
-    PRECISION_CHOICES,
-    check_precision,
-    mixed_precision_policy,
-    training_optimizer,
 )
 from models.training.profiling import ProfileSteps, parse_profile_steps
 from models.training.strategies import (

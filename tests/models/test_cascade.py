@@ -9,11 +9,11 @@ import pytest
 from dftopk_tf import metrics_numpy
 from models.cascade import CascadeModel, build_cascade, load_cascade
 from models.config import CascadeConfig
+from models.model_folder import ModelDir
 from models.objectives import METHOD_NAMES
 from models.protocol import PROTOCOL
 from models.tf_keras import keras
 from models.training.evaluate import RequestMeans, per_request_metrics
-from models.training.model_dir import ModelDir
 from tests.models.batches import synthetic_batch, tiny_config
 
 

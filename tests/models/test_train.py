@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from models.cascade import load_cascade
+from models.model_folder import ModelDir
 from models.tf_keras import keras
 from models.training import evaluate, train
-from models.training.model_dir import ModelDir
 from models.training.train import TrainOptions, run_training, training_input
 from pipelines import example_format
 from tests.models.batches import COLUMNS, VOCAB_SIZES

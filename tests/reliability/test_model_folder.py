@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from models.model_folder import ModelDir
 from models.training.data import read_data_schema
-from models.training.model_dir import ModelDir
 from models.training.train import TrainOptions, prepare_model_dir
 
 

@@ -16,7 +16,7 @@ the global batch. In-batch negatives come with the input (drawn within each repl
 the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``), as
 ``tfrs.Model`` does.
 
-Built under a Keras mixed precision policy (``models.training.precision``), the stages compute in
+Built under a Keras mixed precision policy (``models.precision``), the stages compute in
 float16 or bfloat16 with float32 variables; their scores and embeddings leave the model as float32,
 the objective computes in float32, and under float16 the train step scales the loss (the
 optimizer is a ``LossScaleOptimizer``), as the Keras mixed precision guide prescribes.

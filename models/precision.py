@@ -10,9 +10,8 @@ else in the process changes, and the saved weights are float32 either way: evalu
 rebuild the model under the default float32 policy.
 
 ``mixed_float16`` is for GPUs with tensor cores; ``mixed_bfloat16`` for TPUs and CPUs with AVX-512
-BF16 or AMX. On this project's CPU (AVX-512 BF16, no fast float16) bfloat16 measured 1.10x float32
-and float16 0.68x (BUILD.md, "Where a training step's time goes"); CPUs without BF16 were not
-measured. The default is ``off``: half precision changes the numerics, so it is opt-in.
+BF16 or AMX (BUILD.md, "Where a training step's time goes", has the step times). The default is
+``off``: half precision changes the numerics, so it is opt-in.
 
 Example:
     >>> with mixed_precision_policy("mixed_bfloat16"):

@@ -8,7 +8,7 @@ Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Ada
 the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
 temperature is 0.1 (``models.objectives`` says why it is not the paper's 500).
 
-The run writes the model folder (layout in ``models.training.model_dir``): ``config.json`` first,
+The run writes the model folder (layout in ``models.model_folder``): ``config.json`` first,
 then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
 (``models.training.callbacks``) keeps the training state in ``backup/`` so that a killed run,
 started again with the same command, resumes at the epoch after the last completed one. TensorBoard
@@ -415,7 +415,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         description="Train the retrieval -> pre-ranking -> ranking cascade end to end with "
         "model.fit on converted RecFlow TFRecords, with DFTopK or a peer method; checkpoints "
         "every epoch, resumes a killed run (same command), writes MODEL_DIR/weights, "
-        "config.json and metrics.json (see models/training/model_dir.py for the layout).",
+        "config.json and metrics.json (see models/model_folder.py for the layout).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -550,7 +550,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         default=defaults.mixed_precision,
         choices=PRECISION_CHOICES,
         help="train the stages in float16 (GPUs, with loss scaling) or bfloat16 (TPUs, CPUs with "
-        "AMX); variables, scores and losses stay float32 (models/training/precision.py). A "
+        "AMX); variables, scores and losses stay float32 (models/precision.py). A "
         "killed run resumes only with the same value. Default off",
     )
     parser.add_argument(

@@ -8,6 +8,12 @@ Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Ada
 the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
 temperature is 0.1 (``models.objectives`` says why it is not the paper's 500).
 
+The run writes only into a new or empty model folder or one it wrote before (its
+``.dftopk-model.json`` marker, ``pipelines.owned_folder``), holds the folder's lock while it runs
+(a second training into the same folder stops at once, naming the first), and ``--overwrite``
+deletes only the files the marker lists. A full disk stops it with one line naming the folder and
+the free space (``models.training.full_disk``).
+
 The run writes the model folder (layout in ``models.model_folder``): ``config.json`` first,
 then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
 (``models.training.callbacks``) keeps the training state in ``backup/`` so that a killed run,
@@ -28,6 +34,7 @@ Example::
 """
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shlex
@@ -64,6 +71,8 @@ from models.training.evaluate import (
     markdown_table,
     write_metrics,
 )
+from models.training.full_disk import reporting_full_disk
+from models.training.history import EpochHistory, trim_history
 from models.training.profiling import ProfileSteps, parse_profile_steps
 from models.training.strategies import (
     SERVING_TASK_TYPES,
@@ -74,6 +83,10 @@ from models.training.strategies import (
     serve_cluster_task,
 )
 from models.training.xla import JIT_COMPILE_CHOICES, use_xla
+from pipelines.owned_folder import OwnedFolder, owned_folder
+
+#: The writer named in the model folder's marker (``pipelines.owned_folder``).
+TRAIN_WRITER = "models.training.train"
 
 
 @dataclass(frozen=True)
@@ -191,93 +204,158 @@ def check_options(options: TrainOptions) -> None:
     if options.cross_replica_negatives and options.negatives == 0:
         raise ValueError("cross_replica_negatives needs negatives > 0 (--negatives)")
     check_precision(options.mixed_precision)
+    if os.path.realpath(options.data_dir) == os.path.realpath(options.model_dir):
+        raise ValueError(
+            f"--model-dir {options.model_dir} is the --data folder; use another folder"
+        )
+
+
+def evaluation_command(options: TrainOptions, eval_days: Sequence[str]) -> str:
+    """The ``models.training.evaluate`` command that gives the evaluation this run would give.
+
+    It keeps every setting that changes the metrics: the days, the batch size, the negatives and
+    the seed.
+
+    Example:
+        >>> options = TrainOptions("/d", "/m", eval_batch_size=60, eval_negatives=8)
+        >>> evaluation_command(options, ["2024-01-14"])
+        'python -m models.training.evaluate --data /d --model-dir /m --days 2024-01-14 \
+--batch-size 60 --negatives 8 --seed 42'
+    """
+    return shlex.join(
+        [
+            *("python", "-m", "models.training.evaluate"),
+            *("--data", options.data_dir, "--model-dir", options.model_dir),
+            *("--days", *eval_days),
+            *("--batch-size", str(options.eval_batch_size)),
+            *("--negatives", str(options.eval_negatives)),
+            *("--seed", str(options.seed)),
+        ]
+    )
+
+
+def check_resumable(
+    layout: ModelDir, config: CascadeConfig, precision: str, finish_command: str
+) -> None:
+    """Raises ``ValueError`` unless the run in ``layout`` is an unfinished one of these settings.
+
+    The settings are the model's config and the ``--mixed-precision`` value (a float16 run's
+    optimizer state is a loss-scaled one's, which another run cannot resume). A run that stopped
+    after its weights and before its evaluation is refused with ``finish_command``.
+
+    Example:
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> folder = tempfile.mkdtemp()
+        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").save(f"{folder}/config.json")
+        >>> check_resumable(ModelDir(folder), CascadeConfig(vocab_sizes, fmt.COLUMNS), "off", "")
+        Traceback (most recent call last):
+        ...
+        ValueError: ... other settings (setting: (there, now)): {'method': ('bce', 'dftopk')}; ...
+    """
+    previous = CascadeConfig.load(layout.config_path)
+    if previous != config:
+        changed = {
+            name: (getattr(previous, name), getattr(config, name))
+            for name in (field.name for field in dataclasses.fields(config))
+            if getattr(previous, name) != getattr(config, name)
+        }
+        raise ValueError(
+            f"{layout.root} holds a model trained with other settings (setting: (there, "
+            f"now)): {changed}; use another --model-dir or --overwrite"
+        )
+    if layout.recorded_precision() != precision:
+        raise ValueError(
+            f"{layout.root} holds a run with --mixed-precision "
+            f"{layout.recorded_precision()}; resume it with that value, or use another "
+            "--model-dir or --overwrite"
+        )
+    if layout.has_weights() and not os.path.isfile(layout.metrics_path):
+        raise ValueError(
+            f"{layout.root} holds trained weights but no metrics.json (the run stopped "
+            f"before its evaluation); finish it with: {finish_command} "
+            "(or use --overwrite to train again)"
+        )
+    if layout.has_weights():
+        raise ValueError(
+            f"{layout.root} holds a completed training; use another --model-dir or "
+            "--overwrite to train again"
+        )
 
 
 def prepare_model_dir(
-    layout: ModelDir,
+    folder: OwnedFolder,
     config: CascadeConfig,
-    overwrite: bool,
     data_dir: str | None = None,
     precision: str = "off",
+    finish_command: str = "python -m models.training.evaluate",
 ) -> None:
-    """Writes ``config.json``, or checks that an interrupted run there used the same settings.
+    """Writes ``config.json`` into the claimed ``folder``, or checks an unfinished run there.
 
-    The settings are the model's config and the ``--mixed-precision`` value (a float16 run's
-    optimizer state is a loss-scaled one's, which another run cannot resume).
-
-    A folder with finished training or with another config is refused unless ``overwrite``,
-    which clears it first (``ModelDir.clear``: only a model folder, never ``data_dir`` or a
-    parent of it).
+    ``folder`` is claimed with ``owned_folder`` (``claim_model_dir``): new, empty or written by
+    training, and locked; with ``--overwrite`` what training wrote there is gone already. An
+    earlier run's ``config.json`` must match (``check_resumable``). Every path training writes is
+    listed in the folder's manifest before it is written.
 
     Example:
         >>> from pipelines import example_format as fmt, recflow
         >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
         >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)
-        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)  # resumable: same
+        >>> path = tempfile.mkdtemp()
+        >>> with claim_model_dir(path, overwrite=False) as folder:
+        ...     prepare_model_dir(folder, config)
+        >>> with claim_model_dir(path, overwrite=False) as folder:
+        ...     prepare_model_dir(folder, config)  # resumable: same settings
+        ...     folder.marker["manifest"][:3]
+        ['backup', 'checkpoints', 'config.json']
     """
-    if data_dir and os.path.realpath(data_dir) == os.path.realpath(layout.root):
-        raise ValueError(f"--model-dir {layout.root} is the --data folder; use another folder")
-    if os.path.isfile(layout.config_path) and not overwrite:
-        previous = CascadeConfig.load(layout.config_path)
-        if previous != config:
-            changed = {
-                name: (getattr(previous, name), getattr(config, name))
-                for name in (field.name for field in dataclasses.fields(config))
-                if getattr(previous, name) != getattr(config, name)
-            }
-            raise ValueError(
-                f"{layout.root} holds a model trained with other settings (setting: (there, "
-                f"now)): {changed}; use another --model-dir or --overwrite"
-            )
-        if layout.recorded_precision() != precision:
-            raise ValueError(
-                f"{layout.root} holds a run with --mixed-precision "
-                f"{layout.recorded_precision()}; resume it with that value, or use another "
-                "--model-dir or --overwrite"
-            )
-        if layout.has_weights() and not os.path.isfile(layout.metrics_path):
-            raise ValueError(
-                f"{layout.root} holds trained weights but no metrics.json (the run stopped "
-                "before its evaluation); finish it with: python -m models.training.evaluate --data "
-                f"{shlex.quote(data_dir or 'DATA')} --model-dir {shlex.quote(layout.root)} "
-                "(or use --overwrite to train again)"
-            )
-        if layout.has_weights():
-            raise ValueError(
-                f"{layout.root} holds a completed training; use another --model-dir or "
-                "--overwrite to train again"
-            )
-    if overwrite:
-        layout.clear(protected=[data_dir] if data_dir else [])
-    os.makedirs(layout.root, exist_ok=True)
+    layout = ModelDir(folder.path)
+    if os.path.isfile(layout.config_path):
+        check_resumable(layout, config, precision, finish_command)
+    folder.record(*layout.entries())
     config.save(layout.config_path)
     layout.record_precision(precision)
     if data_dir:
         layout.record_data(data_dir)
 
 
+def claim_model_dir(
+    model_dir: str, overwrite: bool
+) -> contextlib.AbstractContextManager[OwnedFolder]:
+    """``owned_folder`` for a model folder written by this command (marker, manifest, lock).
+
+    Example:
+        >>> with claim_model_dir(tempfile.mkdtemp(), overwrite=False) as folder:
+        ...     folder.marker["writer"]
+        'models.training.train'
+    """
+    return owned_folder(model_dir, kind="model", writer=TRAIN_WRITER, overwrite=overwrite)
+
+
 def make_callbacks(
     layout: ModelDir, chief: bool, profile_steps: tuple[int, int] | None = None
 ) -> list[keras.callbacks.Callback]:
-    """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
+    """(Chief) ``history.csv``, backup-and-restore, a checkpoint per epoch, (chief) TensorBoard.
 
-    With ``profile_steps`` the chief also writes a profiler trace of those steps to
-    ``logs/profile`` (``models.training.profiling``).
+    ``history.csv`` comes first: an epoch's row is written before its backup, so that a kill
+    in between costs a row the resumed run rewrites, never a missing one
+    (``models.training.history``). With ``profile_steps`` the chief also writes a profiler
+    trace of those steps to ``logs/profile`` (``models.training.profiling``).
 
     Example:
         >>> folder = tempfile.TemporaryDirectory()
         >>> [type(c).__name__ for c in make_callbacks(ModelDir(folder.name), chief=True)]
-        ['RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
+        ['EpochHistory', 'RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries']
     """
-    callbacks = [
-        RefittableBackupAndRestore(layout.backup_dir),
-        keras.callbacks.ModelCheckpoint(layout.checkpoint_pattern, save_weights_only=True),
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
+    if chief:
+        callbacks.append(EpochHistory(layout.history_path))
+    callbacks.append(RefittableBackupAndRestore(layout.backup_dir))
+    callbacks.append(
+        keras.callbacks.ModelCheckpoint(layout.checkpoint_pattern, save_weights_only=True)
+    )
     if chief:
         callbacks.append(EpochSummaries(layout.logs_dir))
-        callbacks.append(keras.callbacks.CSVLogger(layout.history_path, append=True))
         if profile_steps:
             profile_dir = os.path.join(layout.logs_dir, "profile")
             callbacks.append(ProfileSteps(profile_dir, *profile_steps))
@@ -398,8 +476,11 @@ def fit_model(
     steps_per_epoch = options.steps_per_epoch or steps_per_pass(
         data.schema, data.train_days, options.batch_size
     )
+    resumed_epochs = completed_epochs(layout.backup_dir)
+    if chief:
+        trim_history(layout.history_path, resumed_epochs)
     # A resumed run continues the input stream after the batches the killed run trained on.
-    trained_batches = completed_epochs(layout.backup_dir) * steps_per_epoch
+    trained_batches = resumed_epochs * steps_per_epoch
     history = model.fit(
         training_input(
             options.data_dir,
@@ -470,21 +551,24 @@ def run_training(
     config.check_candidates(STAGE_CANDIDATES + options.eval_negatives)
     strategy = strategy or make_strategy(options.strategy)
     jit_compile = check_distribution(options, strategy)
-    layout = ModelDir(options.model_dir)
-    chief = is_chief()
-    if chief:
-        prepare_model_dir(
-            layout, config, options.overwrite, options.data_dir, options.mixed_precision
-        )
-    model = build_model(options, config, strategy, jit_compile)
-    history = fit_model(model, options, data, chief, callbacks)
-    if not chief:
+    if not is_chief():
+        model = build_model(options, config, strategy, jit_compile)
+        history = fit_model(model, options, data, False, callbacks)
         # Saving reads replica-synchronised variables: every worker takes part, one keeps it.
         with tempfile.TemporaryDirectory() as scratch:
             ModelDir(scratch).save_weights(model)
         return TrainingResult(model, history, None)
-    layout.save_weights(model)
-    metrics = evaluate_and_report(model, options, data) if options.evaluate else None
+    layout = ModelDir(options.model_dir)
+    with (
+        claim_model_dir(options.model_dir, options.overwrite) as folder,
+        reporting_full_disk(options.model_dir),
+    ):
+        finish = evaluation_command(options, data.eval_days)
+        prepare_model_dir(folder, config, options.data_dir, options.mixed_precision, finish)
+        model = build_model(options, config, strategy, jit_compile)
+        history = fit_model(model, options, data, True, callbacks)
+        layout.save_weights(model)
+        metrics = evaluate_and_report(model, options, data) if options.evaluate else None
     return TrainingResult(model, history, metrics)
 
 
@@ -521,7 +605,8 @@ def _add_folder_flags(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--overwrite",
         action="store_true",
-        help="clear a model folder that holds a completed run or other settings",
+        help="start over in a model folder this command wrote (a completed run, or other "
+        "settings): deletes only the files its .dftopk-model.json manifest lists",
     )
     group.add_argument(
         "--train-days", nargs="+", default=None, help="training days (default: all but the last)"

@@ -139,9 +139,10 @@ def reporting_full_disk(model_dir: str) -> Iterator[None]:
         if not is_full_disk(error):
             raise
         remove_partial_writes(model_dir)
-        written = getattr(error, "filename", None) or model_dir
+        written = getattr(error, "filename", None)
         raise DiskFullError(
-            f"{written}: the disk is full ({free_bytes(model_dir)} bytes free there) while "
-            f"training wrote {model_dir}; half-written files were removed. Free some space and "
-            "run the same command again: it resumes where this run stopped",
+            f"{model_dir}: the disk is full ({free_bytes(model_dir)} bytes free there)"
+            + (f" while writing {written}" if written else "")
+            + "; half-written files were removed. Free some space and run the same command "
+            "again: it resumes where this run stopped"
         ) from None

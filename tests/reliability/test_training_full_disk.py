@@ -1,7 +1,9 @@
 """A full disk while training writes: one line naming the folder and the free space, nothing
 half-written left, and the same command resumes once there is space."""
 
+import glob
 import os
+import subprocess
 
 import pytest
 import tensorflow as tf
@@ -48,3 +50,30 @@ def test_a_full_disk_gives_one_line_and_leaves_nothing_half_written(
 
     result = run_training(options)  # space freed: the same command finishes the run
     assert layout.has_weights() and 0.0 <= result.metrics["joint_recall"] <= 1.0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 5 MiB tmpfs (a tiny run's model folder needs about 14 MiB); skipped without root."""
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(mount_point)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_real_full_disk_stops_with_one_line_and_the_run_resumes_on_more_space(
+    tiny_data, small_disk
+) -> None:
+    options = tiny_options(tiny_data, str(small_disk / "model"), epochs=3, steps_per_epoch=1)
+    with pytest.raises(DiskFullError, match=r"the disk is full \(\d+ bytes free there\)"):
+        run_training(options)
+    leftovers = [path for path in glob.glob(f"{small_disk}/**", recursive=True) if "_temp" in path]
+    assert leftovers == [] and not os.path.exists(ModelDir(options.model_dir).weights_dir + ".tmp")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    result = run_training(options)
+    assert len(result.history["loss"]) >= 1 and 0.0 <= result.metrics["joint_recall"] <= 1.0

@@ -18,7 +18,7 @@ with XLA, since XLA fuses the permutation
 losses' n x n work and a loss ratio is fair only against each loss's faster form.
 
 ``--mixed-precision mixed_bfloat16`` (or ``mixed_float16``) also times, in the same rounds, each
-method's current step built under that Keras policy (``models.training.precision``), and prints
+method's current step built under that Keras policy (``models.precision``), and prints
 its requests per second and its speed over the float32 step.
 
 LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
@@ -56,9 +56,9 @@ from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.objectives import METHOD_NAMES, TFRS_METHOD
+from models.precision import PRECISION_CHOICES, mixed_precision_policy, training_optimizer
 from models.tf_keras import keras
-from models.training.data import read_data_schema
-from models.training.precision import PRECISION_CHOICES, mixed_precision_policy, training_optimizer
+from pipelines.data_schema import read_data_schema
 from pipelines.input import make_dataset
 from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 

@@ -110,6 +110,42 @@ def check_labels_shape(labels: tf.Tensor, scores: tf.Tensor) -> None:
         )
 
 
+def check_temperature(name: str, value: object) -> None:
+    """Refuses a temperature that is not None, a tensor or a finite number > 0.
+
+    A string such as ``"1"`` is a ``TypeError`` (it would otherwise reach the operator's
+    arithmetic); a number that is not finite and > 0 a ``ValueError``.
+
+    Example:
+        >>> check_temperature("tau", "1")
+        Traceback (most recent call last):
+        ...
+        TypeError: tau must be a number > 0 (or a tensor), got '1' (str)
+    """
+    if value is None or tf.is_tensor(value) or isinstance(value, tf.Variable):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a number > 0 (or a tensor), got {value!r} ({type(value).__name__})"
+        )
+    check_positive(name, value)
+
+
+def nan_for_nan_labels(per_request: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """``per_request`` losses [batch], NaN for every request with a NaN label.
+
+    A NaN label is not padding (padding is a negative label): the loss says so as Keras losses
+    do, with NaN (``keras.callbacks.TerminateOnNaN`` stops such a run), instead of a silent 0.
+
+    Example:
+        >>> labels = tf.constant([[1.0, float("nan")], [1.0, -1.0]])
+        >>> nan_for_nan_labels(tf.constant([0.0, 0.5]), labels).numpy().tolist()
+        [nan, 0.5]
+    """
+    has_nan = tf.reduce_any(tf.math.is_nan(labels), axis=-1)
+    return tf.where(has_nan, tf.constant(float("nan"), per_request.dtype), per_request)
+
+
 @register_serializable
 class TopKSelectionLoss(keras.losses.Loss):
     """BCE between a top-k operator's selection probabilities and the labels' top-k mask.
@@ -143,8 +179,7 @@ class TopKSelectionLoss(keras.losses.Loss):
         operator = get_operator(method)
         if not _is_size(k) or (label_k is not None and not _is_size(label_k)):
             raise ValueError(f"k and label_k must be >= 1 (ints), got k={k!r}, label_k={label_k!r}")
-        if isinstance(temperature, numbers.Real):
-            check_positive("temperature", temperature)
+        check_temperature("temperature", temperature)
         super().__init__(name=name or f"{method}_loss", **kwargs)
         self.method = method
         # Resolved once here: the calls use the operator itself, not its name.
@@ -163,7 +198,7 @@ class TopKSelectionLoss(keras.losses.Loss):
         loss = binary_cross_entropy(
             targets.selected, stage.log_selected, stage.log_not_selected, mask, targets.not_selected
         )
-        return loss * stage_gate(self.operator, mask, self.k)
+        return nan_for_nan_labels(loss * stage_gate(self.operator, mask, self.k), labels)
 
     def get_config(self) -> dict:
         return {
@@ -206,7 +241,9 @@ class DFTopKLoss(TopKSelectionLoss):
     ):
         kwargs.pop("method", None)
         kwargs.pop("temperature", None)
-        check_positive("tau", tau)
+        check_temperature("tau", tau)
+        if tau is None:
+            raise TypeError("tau must be a number > 0 (or a tensor), got None")
         check_threshold_gradient(threshold_gradient)
         method = "dftopk" if threshold_gradient == "pair" else "dftopk-spread"
         super().__init__(method, k=k, temperature=tau, label_k=label_k, name=name, **kwargs)
@@ -273,10 +310,15 @@ class CascadeTopKLoss(keras.layers.Layer):
                 f"need stage_ks >= 1 for at least one stage and label_k >= 1, got "
                 f"stage_ks={stage_ks}, label_k={label_k}"
             )
-        if isinstance(temperature, Sequence) and len(temperature) != len(stage_ks):
-            raise ValueError(
-                f"temperature has {len(temperature)} values for {len(stage_ks)} stages"
-            )
+        if isinstance(temperature, Sequence) and not isinstance(temperature, (str, bytes)):
+            if len(temperature) != len(stage_ks):
+                raise ValueError(
+                    f"temperature has {len(temperature)} values for {len(stage_ks)} stages"
+                )
+            for value in temperature:
+                check_temperature("temperature", value)
+        else:
+            check_temperature("temperature", temperature)
         self.method = method
         self.operator = operator
         self.stage_ks = stage_ks
@@ -314,12 +356,16 @@ class CascadeTopKLoss(keras.layers.Layer):
                 mask,
                 targets.not_selected,
             )
-            stage_losses.append(tf.reduce_mean(loss * stage_gate(self.operator, mask, k)))
+            stage_loss = nan_for_nan_labels(loss * stage_gate(self.operator, mask, k), labels)
+            stage_losses.append(tf.reduce_mean(stage_loss))
             stages.append(terms)
         joint_log_p, joint_log_not_p = joint_terms(stages)
         joint_loss = tf.reduce_mean(
-            binary_cross_entropy(
-                targets.selected, joint_log_p, joint_log_not_p, mask, targets.joint_not_selected
+            nan_for_nan_labels(
+                binary_cross_entropy(
+                    targets.selected, joint_log_p, joint_log_not_p, mask, targets.joint_not_selected
+                ),
+                labels,
             )
         )
         stage_losses = tf.stack(stage_losses)

@@ -291,7 +291,7 @@ def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, 
         with open(path) as file:
             return json.load(file)["mapped"]
     from experiments.temperature_scale import OFFICIAL_TEMPERATURES, mapped_temperature, measure
-    from models.training.data import read_data_schema
+    from pipelines.data_schema import read_data_schema
 
     day = sorted(read_data_schema(data_dir)["days"])[0]
     spreads = measure(data_dir, day)
@@ -327,9 +327,10 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
                   "/tmp/results", "tiny")["test"]["joint_recall"]
     """
     from models.cascade import load_cascade
-    from models.training.data import read_data_schema, steps_per_pass
-    from models.training.model_dir import ModelDir
+    from models.model_folder import ModelDir
+    from models.training.data import steps_per_pass
     from models.training.train import TrainOptions, run_training
+    from pipelines.data_schema import read_data_schema
 
     sizes = SIZES[sizes_name]
     schema = read_data_schema(data_dir)
@@ -396,7 +397,7 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
                     "/tmp/results", "tiny")["protocol_version"]
     """
     from models.cascade import load_cascade
-    from models.training.model_dir import ModelDir
+    from models.model_folder import ModelDir
 
     path = os.path.join(runs_dir(results_dir), name + ".json")
     with open(path) as file:

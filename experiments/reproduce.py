@@ -53,8 +53,8 @@ from experiments.report.streaming import run_streaming, streaming_section
 from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_section
 from experiments.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
 from models.protocol import JOINT_RECALL
-from models.training.data import read_data_schema
 from pipelines.convert import convert
+from pipelines.data_schema import read_data_schema
 from pipelines.simulator.simulate import simulate
 
 #: The experiments that train cascades, in report order.

@@ -70,7 +70,8 @@ def watch(
     from models.cascade import build_cascade
     from models.config import CascadeConfig
     from models.tf_keras import keras
-    from models.training.data import evaluation_dataset, read_data_schema
+    from models.training.data import evaluation_dataset
+    from pipelines.data_schema import read_data_schema
 
     keras.utils.set_random_seed(seed)
     schema = read_data_schema(data_dir)

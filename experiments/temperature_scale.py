@@ -231,7 +231,8 @@ def measure(data_dir: str, day: str, requests: int = 256, seed: int = 42) -> dic
         measure("/tmp/tfrec", "2024-01-13")["official"].retrieval
     """
     from models.embeddings import EMBEDDING_INITS
-    from models.training.data import evaluation_dataset, read_data_schema
+    from models.training.data import evaluation_dataset
+    from pipelines.data_schema import read_data_schema
 
     schema = read_data_schema(data_dir)
     features, _ = next(iter(evaluation_dataset(data_dir, [day], requests, 0, seed)))

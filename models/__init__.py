@@ -11,10 +11,12 @@ Modules, from the building blocks up:
 - ``config``: ``CascadeConfig``, everything needed to rebuild a trained cascade (JSON).
 - ``objectives``: the training methods by name (``--method``): top-k cascade losses and TFRS.
 - ``cascade``: ``CascadeModel`` (``tfrs.Model``) holding the stages and the objective.
-- ``training``, the machinery around the models: ``model_dir``, the layout of a trained model's
-  folder; ``strategies``: ``tf.distribute`` set-up; ``data``: the training and evaluation inputs
-  from ``pipelines.input``; ``xla``: whether the steps are compiled with XLA; ``profiling``:
-  profiler traces of chosen training steps; ``train`` (``python -m models.training.train``),
+- ``model_folder``: ``ModelDir``, the layout of a trained model's folder; ``precision``: the
+  mixed precision policy the stages are built under.
+- ``training``, the machinery around the models: ``strategies``: ``tf.distribute`` set-up;
+  ``data``: the training and evaluation inputs from ``pipelines.input``; ``xla``: whether the
+  steps are compiled with XLA; ``profiling``: profiler traces of chosen training steps;
+  ``train`` (``python -m models.training.train``),
   ``evaluate`` (``python -m models.training.evaluate``).
 
 TFRS needs tf-keras, so importing this package selects it (``TF_USE_LEGACY_KERAS=1``) unless the

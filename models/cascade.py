@@ -16,7 +16,7 @@ the global batch. In-batch negatives come with the input (drawn within each repl
 the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``), as
 ``tfrs.Model`` does.
 
-Built under a Keras mixed precision policy (``models.training.precision``), the stages compute in
+Built under a Keras mixed precision policy (``models.precision``), the stages compute in
 float16 or bfloat16 with float32 variables; their scores and embeddings leave the model as float32,
 the objective computes in float32, and under float16 the train step scales the loss (the
 optimizer is a ``LossScaleOptimizer``), as the Keras mixed precision guide prescribes.
@@ -41,6 +41,7 @@ import tensorflow_recommenders as tfrs
 
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
+from models.model_folder import ModelDir
 from models.objectives import make_objective
 from models.prerank import DINPrerank
 from models.protocol import STAGES, streaming_metrics, update_streaming_metrics
@@ -48,7 +49,6 @@ from models.rank import DCNRank
 from models.retrieval import TwoTowerRetrieval
 from models.sparse_gradients import densify_small_gradients
 from models.tf_keras import keras, register_serializable
-from models.training.model_dir import ModelDir
 from pipelines.negatives import add_in_batch_negatives
 
 

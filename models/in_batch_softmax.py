@@ -24,8 +24,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from dftopk_tf.losses import ground_truth
+from models.precision import mixed_precision_policy
 from models.tf_keras import keras, register_serializable
-from models.training.precision import mixed_precision_policy
 
 
 def ground_truth_items(

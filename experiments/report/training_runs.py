@@ -25,9 +25,10 @@ from dataclasses import dataclass, replace
 from experiments.run_records import RunKey, write_record
 from models.protocol import JOINT_RECALL, PROTOCOL_VERSION
 from models.tf_keras import keras
-from models.training.data import read_data_schema, steps_per_pass, training_input
+from models.training.data import steps_per_pass, training_input
 from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
 from models.training.train import TrainOptions, run_training
+from pipelines.data_schema import read_data_schema
 
 
 @dataclass(frozen=True)

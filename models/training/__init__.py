@@ -1,12 +1,12 @@
 """Training machinery around the models: ``python -m models.training.train`` and ``.evaluate``.
 
 - ``train``, ``evaluate``: the commands; ``data``: their inputs from ``pipelines.input``.
-- ``model_dir``: the layout of a trained model's folder; ``strategies``: ``tf.distribute`` set-up.
+- ``strategies``: ``tf.distribute`` set-up (the model folder's layout is ``models.model_folder``).
 - ``callbacks``: backup and resume, TensorBoard summaries; ``xla``: whether the steps are
   compiled with XLA; ``profiling``: profiler traces of chosen training steps.
 
 Example:
-    >>> from models.training.model_dir import ModelDir
-    >>> ModelDir("/tmp/model").config_path
-    '/tmp/model/config.json'
+    >>> from models.training.strategies import STRATEGY_NAMES
+    >>> "multiworker" in STRATEGY_NAMES
+    True
 """

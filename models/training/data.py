@@ -9,6 +9,7 @@ otherwise; a run resumed after an interruption continues the input where the kil
 
 Example:
     >>> import tempfile
+    >>> from pipelines.data_schema import read_data_schema
     >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
     >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
@@ -24,9 +25,6 @@ from typing import Any
 import tensorflow as tf
 
 from models.tf_keras import keras
-
-# Re-exported for serving/ and benchmarks/, which import it from here.
-from pipelines.data_schema import read_data_schema as read_data_schema
 from pipelines.input import make_dataset
 
 

@@ -34,9 +34,10 @@ from dftopk_tf.masking import PADDING_LABEL
 from models import protocol, tables
 from models.cascade import CascadeModel, load_cascade
 from models.contract import IN_BATCH_NEGATIVE_STAGE
-from models.training.data import check_days, evaluation_dataset, read_data_schema
-from models.training.model_dir import ModelDir
+from models.model_folder import ModelDir
+from models.training.data import check_days, evaluation_dataset
 from pipelines.atomic_files import write_json
+from pipelines.data_schema import read_data_schema
 
 #: The paper's evaluation: 160 in-batch negatives, 200 candidates per request.
 EVALUATION_NEGATIVES: int = 160

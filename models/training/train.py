@@ -8,7 +8,13 @@ Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Ada
 the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
 temperature is 0.1 (``models.objectives`` says why it is not the paper's 500).
 
-The run writes the model folder (layout in ``models.training.model_dir``): ``config.json`` first,
+The run writes only into a new or empty model folder or one it wrote before (its
+``.dftopk-model.json`` marker, ``pipelines.owned_folder``), holds the folder's lock while it runs
+(a second training into the same folder stops at once, naming the first), and ``--overwrite``
+deletes only the files the marker lists. A full disk stops it with one line naming the folder and
+the free space (``models.training.full_disk``).
+
+The run writes the model folder (layout in ``models.model_folder``): ``config.json`` first,
 then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
 (``models.training.callbacks``) keeps the training state in ``backup/`` so that a killed run,
 started again with the same command, resumes at the epoch after the last completed one. TensorBoard
@@ -28,6 +34,7 @@ Example::
 """
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shlex
@@ -39,31 +46,34 @@ from typing import Any
 import tensorflow as tf
 
 from command_line.entry import add_entry_flags, run_command
+from models.attention import TARGET_ATTENTIONS
 from models.cascade import CascadeModel
 from models.config import CascadeConfig
 from models.contract import STAGE_CANDIDATES, zero_features
 from models.embeddings import EMBEDDING_INITS
+from models.model_folder import ModelDir
 from models.objectives import METHOD_NAMES
+from models.precision import (
+    PRECISION_CHOICES,
+    check_precision,
+    mixed_precision_policy,
+    training_optimizer,
+)
 from models.tf_keras import keras
 from models.training.callbacks import (
     EpochSummaries,
     RefittableBackupAndRestore,
     completed_epochs,
 )
-from models.training.data import read_data_schema, split_days, steps_per_pass, training_input
+from models.training.data import split_days, steps_per_pass, training_input
 from models.training.evaluate import (
     EVALUATION_NEGATIVES,
     evaluate_model,
     metrics_table,
     write_metrics,
 )
-from models.training.model_dir import ModelDir
-from models.training.precision import (
-    PRECISION_CHOICES,
-    check_precision,
-    mixed_precision_policy,
-    training_optimizer,
-)
+from models.training.full_disk import reporting_full_disk
+from models.training.history import EpochHistory, trim_history
 from models.training.profiling import ProfileSteps, parse_profile_steps
 from models.training.strategies import (
     SERVING_TASK_TYPES,
@@ -74,6 +84,11 @@ from models.training.strategies import (
     serve_cluster_task,
 )
 from models.training.xla import JIT_COMPILE_CHOICES, use_xla
+from pipelines.data_schema import read_data_schema
+from pipelines.owned_folder import OwnedFolder, owned_folder
+
+#: The writer named in the model folder's marker (``pipelines.owned_folder``).
+TRAIN_WRITER = "models.training.train"
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,7 @@ class TrainOptions:
     learning_rate: float = 1e-2
     embedding_dim: int = 8
     embedding_init: str = "uniform"
+    prerank_attention: str = "bilinear"
     rank_stage: bool = True
     strategy: str = "auto"
     seed: int = 42
@@ -140,6 +156,7 @@ class TrainOptions:
             label_k=self.label_k,
             embedding_dim=self.embedding_dim,
             embedding_init=self.embedding_init,
+            prerank_attention=self.prerank_attention,
             rank_stage=self.rank_stage,
         )
         config.check_candidates(STAGE_CANDIDATES + self.negatives)
@@ -191,97 +208,328 @@ def check_options(options: TrainOptions) -> None:
     if options.cross_replica_negatives and options.negatives == 0:
         raise ValueError("cross_replica_negatives needs negatives > 0 (--negatives)")
     check_precision(options.mixed_precision)
+    if os.path.realpath(options.data_dir) == os.path.realpath(options.model_dir):
+        raise ValueError(
+            f"--model-dir {options.model_dir} is the --data folder; use another folder"
+        )
+
+
+def evaluation_command(options: TrainOptions, eval_days: Sequence[str]) -> str:
+    """The ``models.training.evaluate`` command that gives the evaluation this run would give.
+
+    It keeps every setting that changes the metrics: the days, the batch size, the negatives and
+    the seed.
+
+    Example:
+        >>> options = TrainOptions("/d", "/m", eval_batch_size=60, eval_negatives=8)
+        >>> evaluation_command(options, ["2024-01-14"])
+        'python -m models.training.evaluate --data /d --model-dir /m --days 2024-01-14 \
+--batch-size 60 --negatives 8 --seed 42'
+    """
+    return shlex.join(
+        [
+            *("python", "-m", "models.training.evaluate"),
+            *("--data", options.data_dir, "--model-dir", options.model_dir),
+            *("--days", *eval_days),
+            *("--batch-size", str(options.eval_batch_size)),
+            *("--negatives", str(options.eval_negatives)),
+            *("--seed", str(options.seed)),
+        ]
+    )
+
+
+def check_resumable(
+    layout: ModelDir, config: CascadeConfig, precision: str, finish_command: str
+) -> None:
+    """Raises ``ValueError`` unless the run in ``layout`` is an unfinished one of these settings.
+
+    The settings are the model's config and the ``--mixed-precision`` value (a float16 run's
+    optimizer state is a loss-scaled one's, which another run cannot resume). A run that stopped
+    after its weights and before its evaluation is refused with ``finish_command``.
+
+    Example:
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> folder = tempfile.mkdtemp()
+        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").save(f"{folder}/config.json")
+        >>> check_resumable(ModelDir(folder), CascadeConfig(vocab_sizes, fmt.COLUMNS), "off", "")
+        Traceback (most recent call last):
+        ...
+        ValueError: ... other settings (setting: (there, now)): {'method': ('bce', 'dftopk')}; ...
+    """
+    previous = CascadeConfig.load(layout.config_path)
+    if previous != config:
+        changed = {
+            name: (getattr(previous, name), getattr(config, name))
+            for name in (field.name for field in dataclasses.fields(config))
+            if getattr(previous, name) != getattr(config, name)
+        }
+        raise ValueError(
+            f"{layout.root} holds a model trained with other settings (setting: (there, "
+            f"now)): {changed}; use another --model-dir or --overwrite"
+        )
+    if layout.recorded_precision() != precision:
+        raise ValueError(
+            f"{layout.root} holds a run with --mixed-precision "
+            f"{layout.recorded_precision()}; resume it with that value, or use another "
+            "--model-dir or --overwrite"
+        )
+    if layout.has_weights() and not os.path.isfile(layout.metrics_path):
+        raise ValueError(
+            f"{layout.root} holds trained weights but no metrics.json (the run stopped "
+            f"before its evaluation); finish it with: {finish_command} "
+            "(or use --overwrite to train again)"
+        )
+    if layout.has_weights():
+        raise ValueError(
+            f"{layout.root} holds a completed training; use another --model-dir or "
+            "--overwrite to train again"
+        )
 
 
 def prepare_model_dir(
-    layout: ModelDir,
+    folder: OwnedFolder,
     config: CascadeConfig,
-    overwrite: bool,
     data_dir: str | None = None,
     precision: str = "off",
+    finish_command: str = "python -m models.training.evaluate",
 ) -> None:
-    """Writes ``config.json``, or checks that an interrupted run there used the same settings.
+    """Writes ``config.json`` into the claimed ``folder``, or checks an unfinished run there.
 
-    The settings are the model's config and the ``--mixed-precision`` value (a float16 run's
-    optimizer state is a loss-scaled one's, which another run cannot resume).
-
-    A folder with finished training or with another config is refused unless ``overwrite``,
-    which clears it first (``ModelDir.clear``: only a model folder, never ``data_dir`` or a
-    parent of it).
+    ``folder`` is claimed with ``owned_folder`` (``claim_model_dir``): new, empty or written by
+    training, and locked; with ``--overwrite`` what training wrote there is gone already. An
+    earlier run's ``config.json`` must match (``check_resumable``). Every path training writes is
+    listed in the folder's manifest before it is written.
 
     Example:
         >>> from pipelines import example_format as fmt, recflow
         >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
         >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)
-        >>> prepare_model_dir(ModelDir(folder.name), config, overwrite=False)  # resumable: same
+        >>> path = tempfile.mkdtemp()
+        >>> with claim_model_dir(path, overwrite=False) as folder:
+        ...     prepare_model_dir(folder, config)
+        >>> with claim_model_dir(path, overwrite=False) as folder:
+        ...     prepare_model_dir(folder, config)  # resumable: same settings
+        ...     folder.marker["manifest"][:3]
+        ['backup', 'checkpoints', 'config.json']
     """
-    if data_dir and os.path.realpath(data_dir) == os.path.realpath(layout.root):
-        raise ValueError(f"--model-dir {layout.root} is the --data folder; use another folder")
-    if os.path.isfile(layout.config_path) and not overwrite:
-        previous = CascadeConfig.load(layout.config_path)
-        if previous != config:
-            changed = {
-                name: (getattr(previous, name), getattr(config, name))
-                for name in (field.name for field in dataclasses.fields(config))
-                if getattr(previous, name) != getattr(config, name)
-            }
-            raise ValueError(
-                f"{layout.root} holds a model trained with other settings (setting: (there, "
-                f"now)): {changed}; use another --model-dir or --overwrite"
-            )
-        if layout.recorded_precision() != precision:
-            raise ValueError(
-                f"{layout.root} holds a run with --mixed-precision "
-                f"{layout.recorded_precision()}; resume it with that value, or use another "
-                "--model-dir or --overwrite"
-            )
-        if layout.has_weights() and not os.path.isfile(layout.metrics_path):
-            raise ValueError(
-                f"{layout.root} holds trained weights but no metrics.json (the run stopped "
-                "before its evaluation); finish it with: python -m models.training.evaluate --data "
-                f"{shlex.quote(data_dir or 'DATA')} --model-dir {shlex.quote(layout.root)} "
-                "(or use --overwrite to train again)"
-            )
-        if layout.has_weights():
-            raise ValueError(
-                f"{layout.root} holds a completed training; use another --model-dir or "
-                "--overwrite to train again"
-            )
-    if overwrite:
-        layout.clear(protected=[data_dir] if data_dir else [])
-    os.makedirs(layout.root, exist_ok=True)
+    layout = ModelDir(folder.path)
+    if os.path.isfile(layout.config_path):
+        check_resumable(layout, config, precision, finish_command)
+    folder.record(*layout.entries())
     config.save(layout.config_path)
     layout.record_precision(precision)
     if data_dir:
         layout.record_data(data_dir)
 
 
+def claim_model_dir(
+    model_dir: str, overwrite: bool
+) -> contextlib.AbstractContextManager[OwnedFolder]:
+    """``owned_folder`` for a model folder written by this command (marker, manifest, lock).
+
+    Example:
+        >>> with claim_model_dir(tempfile.mkdtemp(), overwrite=False) as folder:
+        ...     folder.marker["writer"]
+        'models.training.train'
+    """
+    return owned_folder(model_dir, kind="model", writer=TRAIN_WRITER, overwrite=overwrite)
+
+
 def make_callbacks(
     layout: ModelDir, chief: bool, profile_steps: tuple[int, int] | None = None
 ) -> list[keras.callbacks.Callback]:
-    """Backup-and-restore, a checkpoint per epoch, and (chief) TensorBoard and ``history.csv``.
+    """(Chief) ``history.csv``, backup-and-restore, a checkpoint per epoch, (chief) TensorBoard.
 
-    With ``profile_steps`` the chief also writes a profiler trace of those steps to
-    ``logs/profile`` (``models.training.profiling``).
+    ``history.csv`` comes first: an epoch's row is written before its backup, so that a kill
+    in between costs a row the resumed run rewrites, never a missing one
+    (``models.training.history``). With ``profile_steps`` the chief also writes a profiler
+    trace of those steps to ``logs/profile`` (``models.training.profiling``).
 
     Example:
         >>> folder = tempfile.TemporaryDirectory()
         >>> [type(c).__name__ for c in make_callbacks(ModelDir(folder.name), chief=True)]
-        ['RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries', 'CSVLogger']
+        ['EpochHistory', 'RefittableBackupAndRestore', 'ModelCheckpoint', 'EpochSummaries']
     """
-    callbacks = [
-        RefittableBackupAndRestore(layout.backup_dir),
-        keras.callbacks.ModelCheckpoint(layout.checkpoint_pattern, save_weights_only=True),
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
+    if chief:
+        callbacks.append(EpochHistory(layout.history_path))
+    callbacks.append(RefittableBackupAndRestore(layout.backup_dir))
+    callbacks.append(
+        keras.callbacks.ModelCheckpoint(layout.checkpoint_pattern, save_weights_only=True)
+    )
     if chief:
         callbacks.append(EpochSummaries(layout.logs_dir))
-        callbacks.append(keras.callbacks.CSVLogger(layout.history_path, append=True))
         if profile_steps:
             profile_dir = os.path.join(layout.logs_dir, "profile")
             callbacks.append(ProfileSteps(profile_dir, *profile_steps))
     return callbacks
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The data folder's schema and the days a run trains and evaluates on.
+
+    Example:
+        >>> TrainingData({"days": {}}, ("2024-01-13",), ("2024-01-14",)).eval_days
+        ('2024-01-14',)
+    """
+
+    schema: dict[str, Any]
+    train_days: tuple[str, ...]
+    eval_days: tuple[str, ...]
+
+
+def read_training_data(options: TrainOptions) -> TrainingData:
+    """Reads ``options.data_dir``'s schema once and splits its days as ``options`` say.
+
+    Example (tests/models/test_train.py runs it on a tiny dataset)::
+
+        read_training_data(TrainOptions("/tmp/recflow_tfrec", "/tmp/dftopk_model")).eval_days
+    """
+    schema = read_data_schema(options.data_dir)
+    train_days, eval_days = split_days(schema, options.train_days, options.eval_days)
+    return TrainingData(schema, tuple(train_days), tuple(eval_days))
+
+
+def check_distribution(options: TrainOptions, strategy: tf.distribute.Strategy) -> bool:
+    """Checks ``options`` against ``strategy``'s replicas; returns whether to compile with XLA.
+
+    Example:
+        >>> options = TrainOptions(data_dir="d", model_dir="m", batch_size=7)
+        >>> check_distribution(options, tf.distribute.get_strategy())
+        False
+    """
+    replicas = strategy.num_replicas_in_sync
+    local_replicas = isinstance(strategy, tf.distribute.MirroredStrategy) and replicas > 1
+    if options.run_eagerly and local_replicas:
+        raise ValueError(
+            "--run-eagerly with several replicas on one machine: eager replicas may start "
+            "their collective ops in different orders and fail; run without --run-eagerly"
+        )
+    jit_compile = False if options.run_eagerly else use_xla(options.jit_compile, strategy)
+    if options.batch_size % replicas:
+        raise ValueError(
+            f"batch size {options.batch_size} does not split evenly over {replicas} replicas"
+        )
+    return jit_compile
+
+
+def build_model(
+    options: TrainOptions,
+    config: CascadeConfig,
+    strategy: tf.distribute.Strategy,
+    jit_compile: bool,
+) -> CascadeModel:
+    """The seeded, built and compiled cascade, under ``strategy`` and the run's precision.
+
+    Example:
+        >>> from pipelines import example_format as fmt, recflow
+        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> options = TrainOptions(data_dir="d", model_dir="m", run_eagerly=True)
+        >>> model = build_model(options, config, tf.distribute.get_strategy(), jit_compile=False)
+        >>> model.run_eagerly
+        True
+    """
+    keras.utils.set_random_seed(options.seed)
+    with strategy.scope(), mixed_precision_policy(options.mixed_precision):
+        model = CascadeModel(
+            config,
+            in_step_negatives=options.negatives if options.cross_replica_negatives else 0,
+            seed=options.seed,
+        )
+        model(zero_features(1, STAGE_CANDIDATES))
+        adam = keras.optimizers.Adam(options.learning_rate)
+        model.compile(
+            optimizer=training_optimizer(adam, options.mixed_precision),
+            run_eagerly=options.run_eagerly,
+            jit_compile=jit_compile,
+        )
+    return model
+
+
+def fit_model(
+    model: CascadeModel,
+    options: TrainOptions,
+    data: TrainingData,
+    chief: bool,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, list[float]]:
+    """Fits ``model`` as ``options`` say, resuming a killed run's backup; returns the history.
+
+    Example (tests/models/test_train.py runs it through ``run_training``)::
+
+        fit_model(model, options, read_training_data(options), chief=True)["loss"]
+    """
+    layout = ModelDir(options.model_dir)
+    input_negatives = 0 if options.cross_replica_negatives else options.negatives
+    fit_arguments: dict[str, Any] = {}
+    if options.validate:
+        fit_arguments["validation_data"] = training_input(
+            options.data_dir,
+            data.eval_days,
+            options.eval_batch_size,
+            options.eval_negatives,
+            options.seed,
+            schema=data.schema,
+        )
+        fit_arguments["validation_steps"] = steps_per_pass(
+            data.schema, data.eval_days, options.eval_batch_size
+        )
+    steps_per_epoch = options.steps_per_epoch or steps_per_pass(
+        data.schema, data.train_days, options.batch_size
+    )
+    resumed_epochs = completed_epochs(layout.backup_dir)
+    if chief:
+        trim_history(layout.history_path, resumed_epochs)
+    # A resumed run continues the input stream after the batches the killed run trained on.
+    trained_batches = resumed_epochs * steps_per_epoch
+    history = model.fit(
+        training_input(
+            options.data_dir,
+            data.train_days,
+            options.batch_size,
+            input_negatives,
+            options.seed,
+            skip_batches=trained_batches,
+            schema=data.schema,
+        ),
+        epochs=options.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[*make_callbacks(layout, chief, options.profile_steps), *callbacks],
+        verbose=options.verbose,
+        **fit_arguments,
+    )
+    return history.history
+
+
+def evaluate_and_report(
+    model: CascadeModel, options: TrainOptions, data: TrainingData
+) -> dict[str, Any]:
+    """Evaluates the trained ``model``, writes ``metrics.json`` and prints the metrics table.
+
+    Example (tests/models/test_train.py runs it through ``run_training``)::
+
+        evaluate_and_report(model, options, read_training_data(options))["joint_recall"]
+    """
+    metrics = evaluate_model(
+        model,
+        options.data_dir,
+        data.eval_days,
+        options.eval_batch_size,
+        options.eval_negatives,
+        options.seed,
+        schema=data.schema,
+    )
+    write_metrics(options.model_dir, metrics)
+    info = metrics["evaluation"]
+    print(
+        f"{model.cascade_config.method} on {', '.join(data.eval_days)}: {info['requests']} "
+        f"requests x {info['candidates_per_request']} candidates"
+    )
+    print(metrics_table(metrics))
+    return metrics
 
 
 def run_training(
@@ -302,104 +550,30 @@ def run_training(
         result.metrics["joint_recall"]
     """
     check_options(options)
-    schema = read_data_schema(options.data_dir)
-    train_days, eval_days = split_days(schema, options.train_days, options.eval_days)
-    config = options.cascade_config(schema)
+    data = read_training_data(options)
+    config = options.cascade_config(data.schema)
     config.check_candidates(STAGE_CANDIDATES + options.eval_negatives)
     strategy = strategy or make_strategy(options.strategy)
-    replicas = strategy.num_replicas_in_sync
-    local_replicas = isinstance(strategy, tf.distribute.MirroredStrategy) and replicas > 1
-    if options.run_eagerly and local_replicas:
-        raise ValueError(
-            "--run-eagerly with several replicas on one machine: eager replicas may start "
-            "their collective ops in different orders and fail; run without --run-eagerly"
-        )
-    jit_compile = False if options.run_eagerly else use_xla(options.jit_compile, strategy)
-    if options.batch_size % replicas:
-        raise ValueError(
-            f"batch size {options.batch_size} does not split evenly over {replicas} replicas"
-        )
-    layout = ModelDir(options.model_dir)
-    chief = is_chief()
-    if chief:
-        prepare_model_dir(
-            layout, config, options.overwrite, options.data_dir, options.mixed_precision
-        )
-
-    keras.utils.set_random_seed(options.seed)
-    with strategy.scope(), mixed_precision_policy(options.mixed_precision):
-        model = CascadeModel(
-            config,
-            in_step_negatives=options.negatives if options.cross_replica_negatives else 0,
-            seed=options.seed,
-        )
-        model(zero_features(1, STAGE_CANDIDATES))
-        adam = keras.optimizers.Adam(options.learning_rate)
-        model.compile(
-            optimizer=training_optimizer(adam, options.mixed_precision),
-            run_eagerly=options.run_eagerly,
-            jit_compile=jit_compile,
-        )
-    input_negatives = 0 if options.cross_replica_negatives else options.negatives
-    fit_arguments: dict[str, Any] = {}
-    if options.validate:
-        fit_arguments["validation_data"] = training_input(
-            options.data_dir,
-            eval_days,
-            options.eval_batch_size,
-            options.eval_negatives,
-            options.seed,
-            schema=schema,
-        )
-        fit_arguments["validation_steps"] = steps_per_pass(
-            schema, eval_days, options.eval_batch_size
-        )
-    steps_per_epoch = options.steps_per_epoch or steps_per_pass(
-        schema, train_days, options.batch_size
-    )
-    # A resumed run continues the input stream after the batches the killed run trained on.
-    trained_batches = completed_epochs(layout.backup_dir) * steps_per_epoch
-    history = model.fit(
-        training_input(
-            options.data_dir,
-            train_days,
-            options.batch_size,
-            input_negatives,
-            options.seed,
-            skip_batches=trained_batches,
-            schema=schema,
-        ),
-        epochs=options.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=[*make_callbacks(layout, chief, options.profile_steps), *callbacks],
-        verbose=options.verbose,
-        **fit_arguments,
-    )
-    if not chief:
+    jit_compile = check_distribution(options, strategy)
+    if not is_chief():
+        model = build_model(options, config, strategy, jit_compile)
+        history = fit_model(model, options, data, False, callbacks)
         # Saving reads replica-synchronised variables: every worker takes part, one keeps it.
         with tempfile.TemporaryDirectory() as scratch:
             ModelDir(scratch).save_weights(model)
-        return TrainingResult(model, history.history, None)
-    layout.save_weights(model)
-    metrics = None
-    if options.evaluate:
-        metrics = evaluate_model(
-            model,
-            options.data_dir,
-            eval_days,
-            options.eval_batch_size,
-            options.eval_negatives,
-            options.seed,
-            schema=schema,
-        )
-        write_metrics(options.model_dir, metrics)
-        info = metrics["evaluation"]
-        print(
-            f"{config.method} on {', '.join(eval_days)}: {info['requests']} requests x "
-            f"{info['candidates_per_request']} candidates"
-        )
-        print(metrics_table(metrics))
-    return TrainingResult(model, history.history, metrics)
+        return TrainingResult(model, history, None)
+    layout = ModelDir(options.model_dir)
+    with (
+        claim_model_dir(options.model_dir, options.overwrite) as folder,
+        reporting_full_disk(options.model_dir),
+    ):
+        finish = evaluation_command(options, data.eval_days)
+        prepare_model_dir(folder, config, options.data_dir, options.mixed_precision, finish)
+        model = build_model(options, config, strategy, jit_compile)
+        history = fit_model(model, options, data, True, callbacks)
+        layout.save_weights(model)
+        metrics = evaluate_and_report(model, options, data) if options.evaluate else None
+    return TrainingResult(model, history, metrics)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
@@ -409,20 +583,46 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         >>> parse_args(["--data", "d", "--model-dir", "m", "--method", "lapsum"]).method
         'lapsum'
     """
-    defaults = TrainOptions(data_dir="", model_dir="")
     parser = argparse.ArgumentParser(
         prog="python -m models.training.train",
         description="Train the retrieval -> pre-ranking -> ranking cascade end to end with "
         "model.fit on converted RecFlow TFRecords, with DFTopK or a peer method; checkpoints "
         "every epoch, resumes a killed run (same command), writes MODEL_DIR/weights, "
-        "config.json and metrics.json (see models/training/model_dir.py for the layout).",
+        "config.json and metrics.json (see models/model_folder.py for the layout).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
+    defaults = TrainOptions(data_dir="", model_dir="")
+    _add_folder_flags(parser.add_argument_group("data and model folder"))
+    _add_method_flags(parser.add_argument_group("method and model"), defaults)
+    _add_fit_flags(parser.add_argument_group("training"), defaults)
+    _add_evaluation_flags(parser.add_argument_group("evaluation"), defaults)
+    _add_execution_flags(parser.add_argument_group("execution"), defaults)
+    return _options_from_flags(vars(add_entry_flags(parser).parse_args(argv)))
+
+
+def _add_folder_flags(group: argparse._ArgumentGroup) -> None:
+    """--data, --model-dir, --overwrite, --train-days, --eval-days."""
+    group.add_argument(
         "--data", dest="data_dir", required=True, help="converted TFRecord folder (schema.json)"
     )
-    parser.add_argument("--model-dir", required=True, help="output folder of the trained model")
-    parser.add_argument(
+    group.add_argument("--model-dir", required=True, help="output folder of the trained model")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a model folder this command wrote (a completed run, or other "
+        "settings): deletes only the files its .dftopk-model.json manifest lists",
+    )
+    group.add_argument(
+        "--train-days", nargs="+", default=None, help="training days (default: all but the last)"
+    )
+    group.add_argument(
+        "--eval-days", nargs="+", default=None, help="evaluation days (default: the last day)"
+    )
+
+
+def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) -> None:
+    """The training method, its temperature and ks, and the model's shape."""
+    group.add_argument(
         "--method",
         default=defaults.method,
         choices=METHOD_NAMES,
@@ -430,7 +630,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "lcron-neuralsort, lcron-softsort, lcron-diffsort, lapsum, sparse-topk, bce), or tfrs "
         "(sampled softmax retrieval + pointwise BCE)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--temperature",
         "--tau",
         type=float,
@@ -438,45 +638,22 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
         "default: models.objectives.default_temperature (0.1; DiffSort steepness 10)",
     )
-    parser.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
-    parser.add_argument(
-        "--retrieval-k", type=int, default=None, help="retrieval's k (default: --k)"
-    )
-    parser.add_argument(
-        "--prerank-k", type=int, default=None, help="pre-ranking's k (default: --k)"
-    )
-    parser.add_argument(
+    group.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
+    group.add_argument("--retrieval-k", type=int, default=None, help="retrieval's k (default: --k)")
+    group.add_argument("--prerank-k", type=int, default=None, help="pre-ranking's k (default: --k)")
+    group.add_argument(
         "--rank-k", type=int, default=defaults.rank_k, help="k of the ranking stage's loss"
     )
-    parser.add_argument(
+    group.add_argument(
         "--label-k",
         type=int,
         default=defaults.label_k,
         help="ground truth size: the top-k candidates by label",
     )
-    parser.add_argument(
-        "--negatives",
-        type=int,
-        default=defaults.negatives,
-        help="in-batch negatives per request in training (the paper's main runs: 0)",
-    )
-    parser.add_argument(
-        "--cross-replica-negatives",
-        action="store_true",
-        help="draw the training negatives from every replica's batch (all-gather inside the "
-        "train step) instead of each replica's own",
-    )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data")
-    parser.add_argument(
-        "--batch-size", type=int, default=defaults.batch_size, help="global batch (requests)"
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=defaults.learning_rate, help="Adam learning rate"
-    )
-    parser.add_argument(
+    group.add_argument(
         "--embedding-dim", type=int, default=defaults.embedding_dim, help="id embedding size d"
     )
-    parser.add_argument(
+    group.add_argument(
         "--embedding-init",
         default=defaults.embedding_init,
         choices=EMBEDDING_INITS,
@@ -484,76 +661,104 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         "models' torch default); default %(default)s, which trained better in the method "
         "comparison (BUILD.md)",
     )
-    parser.add_argument(
+    group.add_argument(
+        "--prerank-attention",
+        default=defaults.prerank_attention,
+        choices=TARGET_ATTENTIONS,
+        help="the pre-ranking model's attention over the user's history: bilinear (default) or "
+        "din (the official code's MLP over behaviour and candidate, softmax over real behaviours; "
+        "slower without --jit-compile on)",
+    )
+    group.add_argument(
         "--no-rank-stage",
         action="store_true",
         help="train retrieval and pre-ranking only (the paper's two-stage cascade): about half "
         "the step, the same retrieval and pre-ranking training; the model cannot be exported",
     )
-    parser.add_argument(
+
+
+def _add_fit_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) -> None:
+    """Epochs, batches, negatives, optimiser and seed."""
+    group.add_argument(
+        "--negatives",
+        type=int,
+        default=defaults.negatives,
+        help="in-batch negatives per request in training (the paper's main runs: 0)",
+    )
+    group.add_argument(
+        "--cross-replica-negatives",
+        action="store_true",
+        help="draw the training negatives from every replica's batch (all-gather inside the "
+        "train step) instead of each replica's own",
+    )
+    group.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data")
+    group.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="global batch (requests)"
+    )
+    group.add_argument(
+        "--learning-rate", type=float, default=defaults.learning_rate, help="Adam learning rate"
+    )
+    group.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    group.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="batches per epoch (default: one pass over the training days)",
+    )
+
+
+def _add_evaluation_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) -> None:
+    """The final evaluation and the per-epoch validation."""
+    group.add_argument(
+        "--eval-negatives",
+        type=int,
+        default=defaults.eval_negatives,
+        help="in-batch negatives per request in evaluation (the protocol: 160)",
+    )
+    group.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=defaults.eval_batch_size,
+        help="requests per evaluation batch",
+    )
+    group.add_argument(
+        "--validate", action="store_true", help="also evaluate the loss and metrics every epoch"
+    )
+    group.add_argument(
+        "--no-evaluation", action="store_true", help="skip the final evaluation (metrics.json)"
+    )
+
+
+def _add_execution_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) -> None:
+    """Distribution, compilation, precision, profiling and progress output."""
+    group.add_argument(
         "--strategy",
         default=defaults.strategy,
         choices=STRATEGY_NAMES,
         help="tf.distribute strategy: auto (all GPUs, else CPU), mirrored, multiworker "
         "(TF_CONFIG), parameter-server (TF_CONFIG with chief, worker and ps tasks), cpu",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
-    parser.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        default=None,
-        help="batches per epoch (default: one pass over the training days)",
-    )
-    parser.add_argument(
-        "--train-days", nargs="+", default=None, help="training days (default: all but the last)"
-    )
-    parser.add_argument(
-        "--eval-days", nargs="+", default=None, help="evaluation days (default: the last day)"
-    )
-    parser.add_argument(
-        "--eval-negatives",
-        type=int,
-        default=defaults.eval_negatives,
-        help="in-batch negatives per request in evaluation (the protocol: 160)",
-    )
-    parser.add_argument(
-        "--eval-batch-size",
-        type=int,
-        default=defaults.eval_batch_size,
-        help="requests per evaluation batch",
-    )
-    parser.add_argument(
-        "--validate", action="store_true", help="also evaluate the loss and metrics every epoch"
-    )
-    parser.add_argument(
-        "--no-evaluation", action="store_true", help="skip the final evaluation (metrics.json)"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="clear a model folder that holds a completed run or other settings",
-    )
-    parser.add_argument(
+    group.add_argument(
         "--run-eagerly",
         action="store_true",
         help="run the train steps eagerly, without building a graph (debugging; slow per step)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--jit-compile",
         default=defaults.jit_compile,
         choices=JIT_COMPILE_CHOICES,
         help="compile the train and test steps with XLA: auto does where every replica is a GPU "
         "or TPU (on CPUs XLA is slower than oneDNN, BUILD.md); on, off force it",
     )
-    parser.add_argument(
+    group.add_argument(
         "--mixed-precision",
         default=defaults.mixed_precision,
         choices=PRECISION_CHOICES,
         help="train the stages in float16 (GPUs, with loss scaling) or bfloat16 (TPUs, CPUs with "
-        "AMX); variables, scores and losses stay float32 (models/training/precision.py). A "
+        "AMX); variables, scores and losses stay float32 (models/precision.py). A "
         "killed run resumes only with the same value. Default off",
     )
-    parser.add_argument(
+    group.add_argument(
         "--profile-steps",
         type=parse_profile_steps,
         default=None,
@@ -561,9 +766,11 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
         help="write a TensorFlow profiler trace of training steps FIRST to LAST (from 1) to "
         "MODEL_DIR/logs/profile; sum it by stage with python -m benchmarks.step_profile",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = add_entry_flags(parser).parse_args(argv)
-    values = vars(args)
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _options_from_flags(values: dict[str, Any]) -> TrainOptions:
+    """``TrainOptions`` from the parsed flags (the negated flags turned around)."""
     for entry_flag in ("debug", "verbose"):  # read by command_line, not training options
         values.pop(entry_flag)
     values["evaluate"] = not values.pop("no_evaluation")

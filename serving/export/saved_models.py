@@ -40,8 +40,8 @@ import tensorflow as tf
 
 from command_line.entry import add_entry_flags
 from models.cascade import CascadeModel, load_cascade
-from models.training.data import read_data_schema
-from models.training.model_dir import ModelDir
+from models.model_folder import ModelDir
+from pipelines.data_schema import read_data_schema
 from pipelines.owned_folder import owned_folder
 from serving import signatures as sig
 from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, check_sizes

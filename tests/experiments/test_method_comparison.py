@@ -157,7 +157,7 @@ def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() ->
 
 
 def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(tmp_path) -> None:
-    from models.training.model_dir import ModelDir
+    from models.model_folder import ModelDir
 
     work, results = str(tmp_path / "work"), str(tmp_path / "results")
     key = RunKey("dftopk", "uniform", 0.1, 0, 0)

@@ -9,12 +9,13 @@ from dftopk_tf import metrics_numpy
 from models.attention import DINAttention, TargetAttention
 from models.cascade import CascadeModel, build_cascade, load_cascade
 from models.config import CascadeConfig
+from models.model_folder import ModelDir
 from models.objectives import METHOD_NAMES
 from models.protocol import PROTOCOL
 from models.tf_keras import keras
-from models.training.data import evaluation_dataset, read_data_schema, training_input
+from models.training.data import evaluation_dataset, training_input
 from models.training.evaluate import RequestMeans, per_request_metrics
-from models.training.model_dir import ModelDir
+from pipelines.data_schema import read_data_schema
 from tests.models.batches import TINY_LAYERS, synthetic_batch, tiny_config
 
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from models import precision
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
 from models.contract import zero_features
+from models.model_folder import ModelDir
 from models.tf_keras import keras
-from models.training import precision, train
-from models.training.model_dir import ModelDir
+from models.training import train
 from pipelines import example_format as fmt
 from pipelines import recflow
 from tests.models.batches import synthetic_batch

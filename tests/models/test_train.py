@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from models.cascade import load_cascade
+from models.model_folder import ModelDir
 from models.tf_keras import keras
 from models.training import evaluate, train
-from models.training.model_dir import ModelDir
 from models.training.train import TrainOptions, run_training, training_input
 from pipelines import data_schema
 from tests.models.batches import COLUMNS, VOCAB_SIZES
@@ -215,3 +215,13 @@ def test_the_two_stage_flag_drops_the_ranking_model() -> None:
     two_stage = train.parse_args(["--data", "d", "--model-dir", "m", "--no-rank-stage"])
     assert two_stage.rank_stage is False and two_stage.cascade_config(schema).rank_stage is False
     assert train.parse_args(["--data", "d", "--model-dir", "m"]).rank_stage is True
+
+
+def test_the_prerank_attention_flag_reaches_the_cascade_config() -> None:
+    schema = {"vocab_sizes": VOCAB_SIZES, "columns": COLUMNS}
+    din = train.parse_args(["--data", "d", "--model-dir", "m", "--prerank-attention", "din"])
+    assert din.cascade_config(schema).prerank_attention == "din"
+    default = train.parse_args(["--data", "d", "--model-dir", "m"])
+    assert default.cascade_config(schema).prerank_attention == "bilinear"
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--model-dir", "m", "--prerank-attention", "mlp"])

@@ -6,8 +6,8 @@ import pytest
 
 from models.cascade import build_cascade
 from models.config import CascadeConfig
-from models.training.data import read_data_schema
-from models.training.model_dir import ModelDir
+from models.model_folder import ModelDir
+from pipelines.data_schema import read_data_schema
 from tests.models.conftest import make_tiny_data
 from tests.serving.test_export import TINY_LAYERS
 

@@ -6,9 +6,9 @@ import os
 import pytest
 
 from models.cascade import build_cascade, load_cascade
-from models.training.data import read_data_schema
-from models.training.model_dir import ModelDir
+from models.model_folder import ModelDir
 from models.training.train import TrainOptions
+from pipelines.data_schema import read_data_schema
 
 
 def test_truncated_weights_name_the_file(tiny_data, tmp_path) -> None:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from models.model_folder import ModelDir
 from models.training.callbacks import completed_epochs
-from models.training.model_dir import ModelDir
 from models.training.train import run_training
 from tests.models.test_train import Interrupted, KillAfterEpoch, tiny_options
 

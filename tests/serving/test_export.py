@@ -10,7 +10,7 @@ from tensorflow_serving.apis import model_pb2
 
 from models.cascade import build_cascade, load_cascade
 from models.config import CascadeConfig
-from models.training.model_dir import ModelDir
+from models.model_folder import ModelDir
 from pipelines.data_schema import read_data_schema
 from serving import signatures as sig
 from serving.backends import GrpcBackend, LocalBackend

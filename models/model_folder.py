@@ -17,6 +17,10 @@
                           training)
       data.json           the --data folder it was trained on (the default of serving.export)
       precision.json      the run's --mixed-precision value (a resumed run must keep it)
+      .dftopk-model.json  the marker: writer, format version, random id and the manifest of the
+                          paths above (pipelines.owned_folder); train writes only into an empty
+                          folder or one with this marker, and --overwrite deletes only those paths
+      .dftopk-model.lock  held (fcntl) by the training that writes the folder
 
 To rebuild a trained model: ``CascadeConfig.load(config.json)``, build the model, and
 ``load_weights(weights/cascade)`` (``models.cascade.load_cascade`` does exactly that).
@@ -30,11 +34,13 @@ Example:
 import json
 import os
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.tf_keras import keras
-from pipelines.atomic_files import write_json
+from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json
+
+#: ``weights`` is renamed to ``weights.old`` while new weights replace it.
+PREVIOUS_SUFFIX = ".old"
 
 
 @dataclass(frozen=True)
@@ -152,17 +158,19 @@ class ModelDir:
         return os.path.isfile(self.weights_prefix + ".index")
 
     def entries(self) -> list[str]:
-        """The paths that training writes here (what ``clear`` deletes), present or not.
+        """What training writes here, relative to the folder, present or not: the manifest of
+        the folder's ``.dftopk-model.json`` marker (``pipelines.owned_folder``), the only paths
+        ``--overwrite`` deletes.
 
         Example:
-            >>> [os.path.basename(path) for path in ModelDir("/m").entries()][:3]
+            >>> ModelDir("/m").entries()[:3]
             ['config.json', 'weights', 'weights.tmp']
         """
-        return [
+        paths = [
             self.config_path,
             self.weights_dir,
-            self.weights_dir + ".tmp",
-            self.weights_dir + ".old",
+            self.weights_dir + TEMPORARY_SUFFIX,
+            self.weights_dir + PREVIOUS_SUFFIX,
             self.checkpoints_dir,
             self.backup_dir,
             self.logs_dir,
@@ -171,44 +179,7 @@ class ModelDir:
             self.data_record_path,
             self.precision_record_path,
         ]
-
-    def clear(self, protected: Sequence[str] = ()) -> None:
-        """Deletes what training wrote here, once the folder is recognisably a model folder.
-
-        Only the layout's entries go (other files stay). Refused with ``ValueError``: ``/``,
-        the home folder, the current folder, a ``protected`` folder (the data) or a parent of
-        one, and a non-empty folder without ``config.json`` (not a model folder).
-
-        Example:
-            >>> ModelDir(os.path.expanduser("~")).clear()
-            Traceback (most recent call last):
-            ...
-            ValueError: refusing to clear ...: it is the home folder, not a model folder
-        """
-        root = os.path.realpath(self.root)
-        if not os.path.isdir(root):
-            return
-        named = {
-            os.path.realpath(os.sep): "the file system root",
-            os.path.realpath(os.path.expanduser("~")): "the home folder",
-            os.path.realpath(os.getcwd()): "the current folder",
-        }
-        reason = named.get(root)
-        for folder in protected:
-            folder = os.path.realpath(folder)
-            if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
-                reason = reason or f"it holds the data folder {folder}"
-        if reason is None and os.listdir(root) and not os.path.isfile(self.config_path):
-            reason = "it has no config.json"
-        if reason is not None:
-            if not reason.startswith("it "):
-                reason = f"it is {reason}"
-            raise ValueError(f"refusing to clear {self.root}: {reason}, not a model folder")
-        for path in self.entries():
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            elif os.path.lexists(path):
-                os.remove(path)
+        return [os.path.relpath(path, self.root) for path in paths]
 
     def save_weights(self, model: keras.Model) -> None:
         """Saves ``model``'s weights to ``weights/``, replacing earlier ones atomically.
@@ -223,8 +194,8 @@ class ModelDir:
             >>> ModelDir(folder.name).has_weights()
             True
         """
-        temporary = self.weights_dir + ".tmp"
-        previous = self.weights_dir + ".old"
+        temporary = self.weights_dir + TEMPORARY_SUFFIX
+        previous = self.weights_dir + PREVIOUS_SUFFIX
         for leftover in (temporary, previous):
             shutil.rmtree(leftover, ignore_errors=True)
         model.save_weights(os.path.join(temporary, os.path.basename(self.weights_prefix)))

@@ -6,7 +6,7 @@ The threshold is found in O(n) per row, never by a sort: by default (``selection
 ``dftopk_tf.selection.resolve_selection``) a linear-time radix select (the sample bracket in rows
 of 100,000+ items), or, where it measured faster, ``tf.math.top_k`` for a k bounded by a constant
 (under XLA k <= 16 in rows of 10,000+ items, up to k <= 256 in rows of 100,000+; k <= 64 without
-XLA): BUILD.md, "Threshold paths".
+XLA): CHANGELOG.md, 2026-11-26, "Threshold paths".
 
 Gradient (``tf.custom_gradient``): with s = p and upstream g, every real item gets
 g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j) / tau lands on the
@@ -20,7 +20,7 @@ sum_i sigmoid((x_i - t) / tau) = c). The items nearest theta weigh most; as tau 
 concentrate on the k-th and (k+1)-th item (equally far from the midpoint) and the default
 ``"pair"`` gradient is recovered. Both sum to zero over a row (shifting every score changes
 nothing). Spreading matters for two-tower retrieval, where the pair gradient pushes two items'
-embeddings hard each step (BUILD.md, "Method comparison").
+embeddings hard each step (``docs/results/method_comparison/report.md``).
 
 Conventions:
 - Padded items (``mask`` False) take no part in the threshold; their probability is exactly 0 and

@@ -133,7 +133,8 @@ def resolve_selection(
     """The (selection, jit_compile) that runs: ``selection`` itself, or for ``"auto"`` the fastest.
 
     The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers --ks 10 100
-    1000 half`` (BUILD.md, "Threshold paths"), forward+backward on CPU, n = 100 .. 1,000,000:
+    1000 half`` (CHANGELOG.md, 2026-11-26, "Threshold paths"), forward+backward on CPU,
+    n = 100 .. 1,000,000:
 
     - with XLA (``jit_compile``): XLA's top_k for k <= 16 in rows of n >= 10,000 items, k <= 128
       from n = 30,000 and k <= 256 from n = 100,000 (``AUTO_XLA_TOP_K``). XLA's CPU top_k is a

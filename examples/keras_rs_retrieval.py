@@ -20,7 +20,7 @@ The whole path a Keras 3 user takes, on a small synthetic catalogue
 Run (Keras 3: ``TF_USE_LEGACY_KERAS`` unset or 0)::
 
     python -m examples.keras_rs_retrieval --export-dir runs/keras_rs_retrieval
-    # then, against TF Serving serving that folder (see BUILD.md, "Export and serving"):
+    # then, against TF Serving serving that folder (see BUILD.md, "Export and serve"):
     python -m examples.keras_rs_retrieval --export-dir runs/keras_rs_retrieval \\
         --rest-url http://127.0.0.1:8501 --grpc-target 127.0.0.1:8500
 

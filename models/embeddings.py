@@ -37,7 +37,8 @@ def embedding_initializer(init: str) -> keras.initializers.Initializer:
     """A fresh initializer for one table: ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1).
 
     The scale of the starting embeddings sets the scale of the first scores, and with it how
-    hard every temperature-based top-k operator starts (``BUILD.md``, "Method comparison").
+    hard every temperature-based top-k operator starts
+    (``docs/results/method_comparison/report.md``).
 
     Example:
         >>> values = embedding_initializer("normal")(shape=(10_000,))

@@ -659,7 +659,7 @@ def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) ->
         choices=EMBEDDING_INITS,
         help="how the id tables start: uniform U(-0.05, 0.05) or normal N(0, 1) (the official "
         "models' torch default); default %(default)s, which trained better in the method "
-        "comparison (BUILD.md)",
+        "comparison (docs/results/method_comparison/report.md)",
     )
     group.add_argument(
         "--prerank-attention",
@@ -748,7 +748,7 @@ def _add_execution_flags(group: argparse._ArgumentGroup, defaults: TrainOptions)
         default=defaults.jit_compile,
         choices=JIT_COMPILE_CHOICES,
         help="compile the train and test steps with XLA: auto does where every replica is a GPU "
-        "or TPU (on CPUs XLA is slower than oneDNN, BUILD.md); on, off force it",
+        "or TPU (on CPUs XLA is slower than oneDNN, CHANGELOG.md); on, off force it",
     )
     group.add_argument(
         "--mixed-precision",

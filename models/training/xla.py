@@ -2,10 +2,10 @@
 
 ``auto`` compiles them (``model.compile(jit_compile=True)``) where every device of the strategy is
 a GPU or TPU, and leaves them to TensorFlow's graph executor on CPUs: there XLA's own matrix
-products replace oneDNN's and the cascade's step gets slower (``BUILD.md``, "Where a training
-step's time goes"), while on a GPU XLA fuses the elementwise work of the towers into their
-kernels. ``on`` and ``off`` force the choice. The top-k operators compile their own inner loops
-with XLA either way (``dftopk_tf.ops``), as does the dense embedding gradient
+products replace oneDNN's and the cascade's step gets slower (``CHANGELOG.md``, 2026-11-26,
+"Where a training step's time goes"), while on a GPU XLA fuses the elementwise work of the
+towers into their kernels. ``on`` and ``off`` force the choice. The top-k operators compile
+their own inner loops with XLA either way (``dftopk_tf.ops``), as does the dense embedding gradient
 (``models.sparse_gradients``).
 
 XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a

@@ -22,7 +22,8 @@ The gRPC server's message-size limit is INT32_MAX both ways, as the real server'
 default receive limit is 4 MiB). Both listen on 127.0.0.1 only. ``fail_next(n, code)`` makes the
 next n Predict calls fail with ``code`` (UNAVAILABLE, RESOURCE_EXHAUSTED = HTTP 429,
 DEADLINE_EXCEEDED = HTTP 504) and ``reload(name, seconds)`` makes a model NOT_FOUND while it
-loads. BUILD.md lists what it does not cover.
+loads. docs/serving.md ("What only the real TF Serving can confirm") lists what it does
+not cover.
 
 Example:
     >>> with TFServingStandIn(export_dir) as stand_in:

@@ -51,7 +51,7 @@ $py -m pipelines.convert --recflow "$recflow" --data "$tfrecords"
 
 echo "[main] 3/5 train the DFTopK cascade for one epoch, then evaluate on the last day -> $model_dir"
 # 40 in-batch negatives per training request: evaluation ranks 160 of them per request, and
-# training against a few lifts joint recall for every top-k method (BUILD.md, "Method comparison").
+# training against a few lifts joint recall for every top-k method (docs/results/method_comparison/report.md).
 $py -m models.training.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
   --epochs 1 --batch-size 256 --negatives 40 --seed "$seed" --overwrite
 

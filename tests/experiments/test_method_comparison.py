@@ -89,7 +89,9 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
     for name, value in done.items():
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
     started = []
-    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
+    )
     monkeypatch.setattr(
         method_comparison.subprocess,
         "run",
@@ -116,7 +118,9 @@ def test_records_scored_under_an_older_protocol_are_rescored_before_any_training
             del value["protocol_version"]  # scored before versions were saved: version 1
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
     started = []
-    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
+    )
     monkeypatch.setattr(
         method_comparison.subprocess, "run", lambda command, check: started.append(command)
     )

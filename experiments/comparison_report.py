@@ -11,6 +11,8 @@ Reads ``RESULTS/runs/*.json`` (``experiments.method_comparison``) and writes, be
 - the embedding-start study (uniform vs the official N(0, 1));
 - the rescoring: runs scored again under a newer ``models.protocol.PROTOCOL_VERSION`` (ties
   counted against the model), with the runs whose scores moved;
+- for runs with a validation curve (``method_comparison --steps``), the learning curves and the
+  paired test differences at the end of training (``experiments.learning_curves``);
 - which of the paper's claims hold: DFTopK against each peer, from the paired seeds, and what
   training negatives change;
 
@@ -21,6 +23,10 @@ of the planned runs are done, so it can be regenerated at any point of a long co
 Example::
 
     python -m experiments.comparison_report --results docs/results/method_comparison
+    python -m experiments.comparison_report --results RESULTS --steps 5400  # RESULTS/steps5400/
+
+The report is of one ``RunVariant`` (``--steps``, ``--dataset``): the committed one-pass runs on
+the simulated data by default.
 """
 
 import argparse

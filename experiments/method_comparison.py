@@ -22,14 +22,24 @@ protocol does, with every method tuned the same way:
   official N(0, 1) start, at the official temperature mapped to that start and at the scale-
   equivalent of their best uniform-start temperature.
 
-Each run is a ``RunKey``. Its record (``experiments.run_records``: settings, validation and test
-metrics, steps, seconds, the code's commit) is written atomically to ``RESULTS/runs/<name>.json``
-when the run ends; a run
-whose record exists is never trained again, and an interrupted run resumes from its last
-checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
-resumable input). A record saves the ``models.protocol.PROTOCOL_VERSION`` it was scored under;
-records scored under an older one are scored again from the run's saved model (``rescore_one``)
-before anything trains, since the plan picks temperatures from the scores.
+Each run is a ``RunKey`` and is trained by the one runner (``experiments.runner``). Its record
+(``experiments.run_records``: settings, validation and test metrics, steps, seconds, the code's
+commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run whose
+record exists is never trained again, and an interrupted run resumes from its last checkpoint
+(a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs). A record saves the
+``models.protocol.PROTOCOL_VERSION`` it was scored under; records scored under an older one are
+scored again from the run's saved model (``rescore_one``) before anything trains, since the
+plan picks temperatures from the scores.
+
+Other lengths and data (``RunLength``), each a ``RunVariant`` whose runs carry it in their
+names, so the committed one-pass runs stay as they are and plan on their own:
+
+- ``--steps N``: a step budget (about 5,400 is the paper's length). On the simulated data it is
+  reached with more simulated days (``simulated_days``): each request is read once, as in the
+  paper's one pass, rather than the same 7 days several times. The validation joint recall is
+  measured every ``--curve-every`` steps (500 by default) and saved in the record's ``curve``.
+- ``--data DIR``: a converted dataset instead of the simulated one (a MovieLens folder's
+  ``movielens.json`` names its splits); the budget is then reached with several passes.
 
 The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a group, each
 method's seeds follow its sweep as soon as the sweep is complete, and the group's 40-negatives
@@ -42,6 +52,8 @@ Example::
     python -m experiments.method_comparison --results docs/results/method_comparison \\
         --work /tmp/comparison --stop-after 7200
     python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
+    python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny --steps 6 \\
+        --curve-every 3 --max-runs 2  # a smoke run of the step budget, with curves
 """
 
 import argparse

@@ -37,6 +37,7 @@ from typing import Any
 
 from experiments.run_records import RunKey, write_record
 from models.tf_keras import keras
+from models.training.evaluate import EVALUATION_NEGATIVES
 from pipelines.atomic_files import write_json
 
 #: A converted MovieLens folder names its training, validation and test windows here.
@@ -86,7 +87,7 @@ class RunSettings:
     validation: bool = True
     rank_stage: bool = True
     eval_batch_size: int = 1024
-    eval_negatives: int = 160
+    eval_negatives: int = EVALUATION_NEGATIVES
     eval_batches: int | None = None
     fresh: bool = False
     keep_checkpoints: bool = False
@@ -203,7 +204,12 @@ class TrainingLength:
         return self.epochs * self.steps_per_epoch
 
     def record_fields(self) -> dict[str, Any]:
-        """The length as a record holds it: steps, passes, and how a budget was reached."""
+        """The length as a record holds it: steps, passes, and how a budget was reached.
+
+        Example:
+            >>> TrainingLength(11, 500, 5420).record_fields()["step_budget_by"]
+            'passes'
+        """
         passes = self.train_steps / self.pass_steps
         return {
             "train_steps": self.train_steps,

@@ -1,8 +1,11 @@
 """The lab: the paper's experiments and their reports, run from a checkout (not installed).
 
+- ``runner``: the one runner every experiment trains and scores a run with, writing the one
+  record format (``run_records``).
 - ``method_comparison``: the paper-protocol comparison of the training methods, resumable, one
   JSON record per run; ``comparison_report`` builds its report from the records;
-  ``temperature_scale`` maps the official runs' temperatures to our score scale.
+  ``temperature_scale`` maps the official runs' temperatures to our score scale;
+  ``learning_curves`` draws the runs' validation curves (``--steps`` runs) for the report.
 - ``reproduce``: the experiments report in one command (main table, temperature sensitivity,
   negative sampling, streaming, operator runtime, gradient conflict); its sections are in
   ``experiments/report/``, which also holds the report builder (``report_document``,

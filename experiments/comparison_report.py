@@ -11,6 +11,8 @@ Reads ``RESULTS/runs/*.json`` (``experiments.method_comparison``) and writes, be
 - the embedding-start study (uniform vs the official N(0, 1));
 - the rescoring: runs scored again under a newer ``models.protocol.PROTOCOL_VERSION`` (ties
   counted against the model), with the runs whose scores moved;
+- for runs with a validation curve (``method_comparison --steps``), the learning curves and the
+  paired test differences at the end of training (``experiments.learning_curves``);
 - which of the paper's claims hold: DFTopK against each peer, from the paired seeds, and what
   training negatives change;
 
@@ -21,6 +23,10 @@ of the planned runs are done, so it can be regenerated at any point of a long co
 Example::
 
     python -m experiments.comparison_report --results docs/results/method_comparison
+    python -m experiments.comparison_report --results RESULTS --steps 5400  # RESULTS/steps5400/
+
+The report is of one ``RunVariant`` (``--steps``, ``--dataset``): the committed one-pass runs on
+the simulated data by default.
 """
 
 import argparse
@@ -31,15 +37,19 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from command_line.entry import add_entry_flags, run_command
+from experiments.learning_curves import curve_sections
 from experiments.method_comparison import (
     METHOD_GROUPS,
+    ONE_PASS,
     SINGLE_SEED_METHODS,
     SIZES,
     ComparisonSizes,
     RunKey,
+    RunVariant,
     method_sweep,
     planned_runs,
     read_records,
+    scale_file,
     stale_records,
 )
 from experiments.report.report_document import ReportSection
@@ -67,7 +77,10 @@ def mean_std(values: Sequence[float]) -> str:
 
 
 def sweep_rows(
-    records: Mapping[str, dict], mapped: Mapping[str, float], negatives: int
+    records: Mapping[str, dict],
+    mapped: Mapping[str, float],
+    negatives: int,
+    variant: RunVariant = ONE_PASS,
 ) -> list[list]:
     """One row per (method, temperature) of the sweeps at ``negatives``: validation recall.
 
@@ -79,9 +92,9 @@ def sweep_rows(
     for method in METHODS:
         if method not in mapped:
             continue
-        grid, best = method_sweep(records, method, negatives, mapped[method])
+        grid, best = method_sweep(records, method, negatives, mapped[method], variant)
         for temperature in grid:
-            record = records.get(RunKey(method, "uniform", temperature, negatives, 0).name())
+            record = records.get(variant.key(method, "uniform", temperature, negatives, 0).name())
             note = "official, mapped" if temperature == mapped[method] else ""
             if best == temperature:
                 note = note + ", best" if note else "best"
@@ -92,9 +105,13 @@ def sweep_rows(
 
 
 def seed_values(
-    records: Mapping[str, dict], method: str, temperature: float, negatives: int
+    records: Mapping[str, dict],
+    method: str,
+    temperature: float,
+    negatives: int,
+    variant: RunVariant = ONE_PASS,
 ) -> dict[int, dict]:
-    """{seed: test metrics} of ``method`` at ``temperature`` (uniform start).
+    """{seed: test metrics} of ``method`` at ``temperature`` (uniform start) in ``variant``.
 
     Example:
         >>> seed_values({}, "dftopk", 0.1, 0)
@@ -102,13 +119,13 @@ def seed_values(
     """
     values = {}
     for record in records.values():
-        key = RunKey(**record["key"])
+        key = RunKey.from_dict(record["key"])
         if (key.method, key.embedding_init, key.temperature, key.negatives) == (
             method,
             "uniform",
             temperature,
             negatives,
-        ):
+        ) and RunVariant.of(key) == variant:
             values[key.seed] = record["test"] | {
                 "train_seconds": record["train_seconds"],
                 "train_steps": record["train_steps"],
@@ -117,7 +134,11 @@ def seed_values(
 
 
 def tuned_runs(
-    records: Mapping[str, dict], mapped: Mapping[str, float], negatives: int, tuned_negatives: int
+    records: Mapping[str, dict],
+    mapped: Mapping[str, float],
+    negatives: int,
+    tuned_negatives: int,
+    variant: RunVariant = ONE_PASS,
 ) -> tuple[dict[str, float | None], dict[str, dict[int, dict]]]:
     """Each method's best temperature (tuned at ``tuned_negatives``) and its runs there.
 
@@ -128,12 +149,12 @@ def tuned_runs(
         ({'dftopk': None}, {})
     """
     bests = {
-        method: method_sweep(records, method, tuned_negatives, mapped[method])[1]
+        method: method_sweep(records, method, tuned_negatives, mapped[method], variant)[1]
         for method in METHODS
         if method in mapped
     }
     per_method = {
-        method: seed_values(records, method, best, negatives)
+        method: seed_values(records, method, best, negatives, variant)
         for method, best in bests.items()
         if best is not None
     }
@@ -146,6 +167,7 @@ def main_rows(
     negatives: int,
     seeds: Sequence[int],
     tuned_negatives: int = 0,
+    variant: RunVariant = ONE_PASS,
 ) -> list[list]:
     """The main table at ``negatives``: each method at its best validation temperature.
 
@@ -159,7 +181,7 @@ def main_rows(
         >>> main_rows({}, {"dftopk": 48.4}, 0, (0, 1, 2))
         []
     """
-    bests, per_method = tuned_runs(records, mapped, negatives, tuned_negatives)
+    bests, per_method = tuned_runs(records, mapped, negatives, tuned_negatives, variant)
     baseline = per_method.get(BASELINE, {})
     rows = []
     for method, by_seed in per_method.items():
@@ -189,7 +211,9 @@ def main_rows(
     return rows
 
 
-def init_rows(records: Mapping[str, dict], negatives: int) -> list[list]:
+def init_rows(
+    records: Mapping[str, dict], negatives: int, variant: RunVariant = ONE_PASS
+) -> list[list]:
     """The embedding-start study at ``negatives``: every normal-start run beside the uniform best.
 
     Example:
@@ -197,9 +221,13 @@ def init_rows(records: Mapping[str, dict], negatives: int) -> list[list]:
         []
     """
     rows = []
-    for record in sorted(records.values(), key=lambda r: RunKey(**r["key"]).name()):
-        key = RunKey(**record["key"])
-        if key.embedding_init == "normal" and key.negatives == negatives:
+    for record in sorted(records.values(), key=lambda r: RunKey.from_dict(r["key"]).name()):
+        key = RunKey.from_dict(record["key"])
+        if (
+            key.embedding_init == "normal"
+            and key.negatives == negatives
+            and RunVariant.of(key) == variant
+        ):
             rows.append(
                 [
                     key.method,
@@ -235,7 +263,13 @@ def plot_sweeps(rows: Sequence[Sequence], negatives: int, path: str) -> None:
     save_figure(figure, path)
 
 
-def plot_main(records: Mapping[str, dict], rows: Sequence[Sequence], negatives: int, path: str):
+def plot_main(
+    records: Mapping[str, dict],
+    rows: Sequence[Sequence],
+    negatives: int,
+    path: str,
+    variant: RunVariant = ONE_PASS,
+):
     """Test joint recall per method at its best temperature: each seed a dot, the mean a bar.
 
     Example::
@@ -248,7 +282,8 @@ def plot_main(records: Mapping[str, dict], rows: Sequence[Sequence], negatives: 
     for index, row in enumerate(rows):
         method = row[0].split(" ")[0]
         values = [
-            v["joint_recall"] for v in seed_values(records, method, row[1], negatives).values()
+            v["joint_recall"]
+            for v in seed_values(records, method, row[1], negatives, variant).values()
         ]
         axes.bar(index, statistics.fmean(values), color="#9ecae1")
         axes.scatter([index] * len(values), values, color="#08519c", zorder=3, s=12)
@@ -258,8 +293,8 @@ def plot_main(records: Mapping[str, dict], rows: Sequence[Sequence], negatives: 
     low = min(
         (
             min(
-                seed_values(records, n, r[1], negatives)[s]["joint_recall"]
-                for s in seed_values(records, n, r[1], negatives)
+                values["joint_recall"]
+                for values in seed_values(records, n, r[1], negatives, variant).values()
             )
             for n, r in zip(names, rows, strict=True)
         ),
@@ -312,33 +347,63 @@ def rescoring_rows(
     return rows
 
 
-def write_report(results_dir: str, sizes_name: str = "paper") -> str:
-    """Writes ``report.md``, the CSVs and the PNGs under ``results_dir``; returns the markdown.
+def write_report(
+    results_dir: str, sizes_name: str = "paper", variant: RunVariant = ONE_PASS
+) -> str:
+    """Writes ``report.md``, the CSVs and the PNGs of ``variant``'s runs; returns the markdown.
+
+    The committed one-pass runs' report goes to ``results_dir``, another variant's to its own
+    folder in it (``report_dir``). The learning curves (``experiments.learning_curves``) and
+    their paired test differences end the report when the variant's runs have curves.
 
     Example::
 
         write_report("docs/results/method_comparison")
     """
-    records = read_records(results_dir)
-    with open(os.path.join(results_dir, "temperature_scale.json")) as file:
+    records = {
+        name: record
+        for name, record in read_records(results_dir).items()
+        if RunVariant.of(RunKey.from_dict(record["key"])) == variant
+    }
+    with open(scale_file(results_dir, variant.dataset)) as file:
         scale = json.load(file)
+    out_dir = report_dir(results_dir, variant)
+    os.makedirs(out_dir, exist_ok=True)
     sizes = SIZES[sizes_name]
-    header = header_lines(results_dir, sizes_name, records, scale)
+    header = header_lines(results_dir, sizes_name, records, scale, variant)
     sections: list[ReportSection] = []
     for negatives in sizes.negatives:
-        sections += negatives_sections(results_dir, records, scale["mapped"], sizes, negatives)
+        sections += negatives_sections(out_dir, records, scale["mapped"], sizes, negatives, variant)
     sections += rescoring_sections(records)
-    closing = claims_section(records, scale["mapped"]["uniform"], sizes)
-    path = write_document(results_dir, TITLE, header, sections, closing)
+    sections += curve_sections(records, out_dir)
+    closing = claims_section(records, scale["mapped"]["uniform"], sizes, variant)
+    path = write_document(out_dir, TITLE, header, sections, closing)
     with open(path) as file:
         return file.read()
+
+
+def report_dir(results_dir: str, variant: RunVariant = ONE_PASS) -> str:
+    """The folder of ``variant``'s report: ``results_dir`` for the one-pass runs, else a folder
+    in it named after the variant.
+
+    Example:
+        >>> report_dir("r"), report_dir("r", RunVariant(5400, "movielens"))
+        ('r', 'r/steps5400-movielens')
+    """
+    parts = [] if variant.steps is None else [f"steps{variant.steps}"]
+    parts += [] if variant.dataset is None else [variant.dataset]
+    return os.path.join(results_dir, "-".join(parts)) if parts else results_dir
 
 
 TITLE = "Method comparison: DFTopK against the LCRON losses and the peers"
 
 
 def header_lines(
-    results_dir: str, sizes_name: str, records: Mapping[str, dict], scale: Mapping
+    results_dir: str,
+    sizes_name: str,
+    records: Mapping[str, dict],
+    scale: Mapping,
+    variant: RunVariant = ONE_PASS,
 ) -> list[str]:
     """The report's header: its command, how many runs are done, the protocol, the score scale.
 
@@ -349,12 +414,16 @@ def header_lines(
         >>> header_lines("RESULTS", "tiny", {}, scale)[0]
         'Generated by `python -m experiments.comparison_report --results RESULTS --sizes tiny` ...'
     """
-    planned = planned_runs(records, SIZES[sizes_name], scale["mapped"])
+    planned = planned_runs(records, SIZES[sizes_name], scale["mapped"], variant)
     done = sum(key.name() in records for key in planned)
+    steps = "" if variant.steps is None else f" --steps {variant.steps}"
+    dataset = "" if variant.dataset is None else f" --dataset {variant.dataset}"
+    data = "" if variant.dataset is None else " --data DATA"
     lines = [
         f"Generated by `python -m experiments.comparison_report --results {results_dir} --sizes "
-        f"{sizes_name}` from the run records of `python -m experiments.method_comparison "
-        f"--results {results_dir} --work WORK --sizes {sizes_name}`.",
+        f"{sizes_name}{steps}{dataset}` from the run records of `python -m "
+        f"experiments.method_comparison --results {results_dir} --work WORK --sizes "
+        f"{sizes_name}{steps}{data}`.",
         _status_line(done, len(planned)),
     ]
     stale = stale_records(records)
@@ -367,7 +436,7 @@ def header_lines(
     sample = next(iter(records.values()), None)
     if sample is not None:
         lines.append(
-            f"Protocol: training days {', '.join(sample['train_days'])} (one pass, "
+            f"Protocol: training days {', '.join(sample['train_days'])} ({_passes(sample)}, "
             f"{sample['train_steps']} steps of {sample['batch_size']} requests), validation day "
             f"{sample['validation_day']}, test day {sample['test_day']}; evaluation on "
             f"{sample['evaluated_requests']} requests of each day with 160 in-batch negatives "
@@ -424,6 +493,7 @@ def negatives_sections(
     mapped_all: Mapping[str, Mapping[str, float]],
     sizes: ComparisonSizes,
     negatives: int,
+    variant: RunVariant = ONE_PASS,
 ) -> list[ReportSection]:
     """The main table at ``negatives``; where the temperatures are tuned, the sweeps and the
     embedding-start study too. Draws their PNGs into ``results_dir``.
@@ -435,11 +505,11 @@ def negatives_sections(
     """
     mapped = mapped_all["uniform"]
     tuned = sizes.negatives[0]
-    main = main_rows(records, mapped, negatives, sizes.seeds, tuned)
+    main = main_rows(records, mapped, negatives, sizes.seeds, tuned, variant)
     figures = []
     if main:
         figures.append(f"main_neg{negatives}.png")
-        plot_main(records, main, negatives, os.path.join(results_dir, figures[0]))
+        plot_main(records, main, negatives, os.path.join(results_dir, figures[0]), variant)
     sections = [
         ReportSection(
             f"{negatives} in-batch training negatives",
@@ -452,7 +522,7 @@ def negatives_sections(
     ]
     if negatives != tuned:
         return sections
-    sweep = sweep_rows(records, mapped, negatives)
+    sweep = sweep_rows(records, mapped, negatives, variant)
     figures = []
     if any(row[3] is not None for row in sweep):
         figures.append(f"sweep_neg{negatives}.png")
@@ -467,7 +537,7 @@ def negatives_sections(
             figures,
         )
     )
-    study = init_rows(records, negatives)
+    study = init_rows(records, negatives, variant)
     if study:
         sections.append(
             ReportSection(
@@ -537,7 +607,10 @@ def rescoring_sections(records: Mapping[str, dict]) -> list[ReportSection]:
 
 
 def claims_section(
-    records: Mapping[str, dict], mapped: Mapping[str, float], sizes: ComparisonSizes
+    records: Mapping[str, dict],
+    mapped: Mapping[str, float],
+    sizes: ComparisonSizes,
+    variant: RunVariant = ONE_PASS,
 ) -> str:
     """The report's closing: the paper's claim (DFTopK trains better) against each peer, and
     what training negatives change, worked out from the seeds' paired differences.
@@ -562,7 +635,7 @@ def claims_section(
     claims = []
     means: dict[str, dict[int, float]] = {}
     for negatives in sizes.negatives:
-        _, per_method = tuned_runs(records, mapped, negatives, tuned)
+        _, per_method = tuned_runs(records, mapped, negatives, tuned, variant)
         baseline = per_method.get(BASELINE, {})
         for method, by_seed in per_method.items():
             if by_seed:
@@ -607,6 +680,28 @@ def _claim_line(
     )
 
 
+def _passes(record: Mapping) -> str:
+    passes = record.get("passes", 1)
+    return "one pass" if passes == 1 else f"{passes:g} passes"
+
+
+def add_variant_flags(parser: argparse.ArgumentParser) -> None:
+    """--steps, --dataset: which runs the report is of (default: the one-pass simulated ones)."""
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="report the runs of this step budget (method_comparison --steps); their report "
+        "goes to RESULTS/steps<STEPS>",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        help="report the runs of this dataset (its name in the runs' names, e.g. movielens for "
+        "method_comparison --data of a MovieLens folder); their report goes to RESULTS/<name>",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     """Command-line entry; returns the report's markdown.
 
@@ -617,8 +712,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True, help="the comparison's results folder")
     parser.add_argument("--sizes", choices=sorted(SIZES), default="paper", help="protocol sizes")
+    add_variant_flags(parser)
     arguments = add_entry_flags(parser).parse_args(argv)
-    text = write_report(arguments.results, arguments.sizes)
+    variant = RunVariant(arguments.steps, arguments.dataset)
+    text = write_report(arguments.results, arguments.sizes, variant)
     print(text)
     return text
 

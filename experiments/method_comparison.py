@@ -22,14 +22,24 @@ protocol does, with every method tuned the same way:
   official N(0, 1) start, at the official temperature mapped to that start and at the scale-
   equivalent of their best uniform-start temperature.
 
-Each run is a ``RunKey``. Its record (``experiments.run_records``: settings, validation and test
-metrics, steps, seconds, the code's commit) is written atomically to ``RESULTS/runs/<name>.json``
-when the run ends; a run
-whose record exists is never trained again, and an interrupted run resumes from its last
-checkpoint (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs, ``models.training.train``'s
-resumable input). A record saves the ``models.protocol.PROTOCOL_VERSION`` it was scored under;
-records scored under an older one are scored again from the run's saved model (``rescore_one``)
-before anything trains, since the plan picks temperatures from the scores.
+Each run is a ``RunKey`` and is trained by the one runner (``experiments.runner``). Its record
+(``experiments.run_records``: settings, validation and test metrics, steps, seconds, the code's
+commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run whose
+record exists is never trained again, and an interrupted run resumes from its last checkpoint
+(a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs). A record saves the
+``models.protocol.PROTOCOL_VERSION`` it was scored under; records scored under an older one are
+scored again from the run's saved model (``rescore_one``) before anything trains, since the
+plan picks temperatures from the scores.
+
+Other lengths and data (``RunLength``), each a ``RunVariant`` whose runs carry it in their
+names, so the committed one-pass runs stay as they are and plan on their own:
+
+- ``--steps N``: a step budget (about 5,400 is the paper's length). On the simulated data it is
+  reached with more simulated days (``simulated_days``): each request is read once, as in the
+  paper's one pass, rather than the same 7 days several times. The validation joint recall is
+  measured every ``--curve-every`` steps (500 by default) and saved in the record's ``curve``.
+- ``--data DIR``: a converted dataset instead of the simulated one (a MovieLens folder's
+  ``movielens.json`` names its splits); the budget is then reached with several passes.
 
 The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a group, each
 method's seeds follow its sweep as soon as the sweep is complete, and the group's 40-negatives
@@ -42,13 +52,14 @@ Example::
     python -m experiments.method_comparison --results docs/results/method_comparison \\
         --work /tmp/comparison --stop-after 7200
     python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
+    python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny --steps 6 \\
+        --curve-every 3 --max-runs 2  # a smoke run of the step budget, with curves
 """
 
 import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -62,7 +73,14 @@ from experiments.run_records import (
     read_records,
     runs_dir,
     stale_records,
-    write_record,
+)
+from experiments.runner import (
+    DataSplit,
+    RunSettings,
+    TrainingLength,
+    dataset_name,
+    score_model,
+    train_run,
 )
 from pipelines.atomic_files import write_json
 
@@ -121,6 +139,37 @@ SIZES: dict[str, ComparisonSizes] = {
 }
 
 
+@dataclass(frozen=True)
+class RunVariant:
+    """What sets a comparison's runs apart from its committed ones (one pass over simulated
+    RecFlow): a step budget, another dataset. Every key of a plan carries it.
+
+    Example:
+        >>> RunVariant(steps=5400).key("dftopk", "uniform", 0.1, 0, 1).name()
+        'dftopk-uniform-t0.1-neg0-seed1-steps5400'
+        >>> RunVariant.of(RunKey("bce", dataset="movielens"))
+        RunVariant(steps=None, dataset='movielens')
+    """
+
+    steps: int | None = None
+    dataset: str | None = None
+
+    def key(self, method: str, init: str, temperature: float, negatives: int, seed: int) -> RunKey:
+        """The run's key in this variant."""
+        return RunKey(
+            method, init, temperature, negatives, seed, steps=self.steps, dataset=self.dataset
+        )
+
+    @classmethod
+    def of(cls, key: RunKey) -> "RunVariant":
+        """The variant ``key`` belongs to."""
+        return cls(key.steps, key.dataset)
+
+
+#: The committed runs' variant: one pass over the simulated data.
+ONE_PASS = RunVariant()
+
+
 def sweep_temperatures(method: str, official_mapped: float) -> tuple[float, ...]:
     """The temperatures of ``method``'s sweep: the grid plus the official value, mapped.
 
@@ -138,7 +187,12 @@ def sweep_temperatures(method: str, official_mapped: float) -> tuple[float, ...]
 
 
 def best_temperature(
-    records: Mapping[str, dict], method: str, init: str, negatives: int, temperatures
+    records: Mapping[str, dict],
+    method: str,
+    init: str,
+    negatives: int,
+    temperatures,
+    variant: RunVariant = ONE_PASS,
 ) -> float | None:
     """The sweep temperature with the best validation joint recall; None until all have run.
 
@@ -150,7 +204,7 @@ def best_temperature(
     """
     scores = {}
     for temperature in temperatures:
-        record = records.get(RunKey(method, init, temperature, negatives, 0).name())
+        record = records.get(variant.key(method, init, temperature, negatives, 0).name())
         if record is None:
             return None
         scores[temperature] = record["validation"][SELECTION_METRIC]
@@ -158,7 +212,12 @@ def best_temperature(
 
 
 def tuned_grid(
-    records: Mapping[str, dict], method: str, init: str, negatives: int, base: Sequence[float]
+    records: Mapping[str, dict],
+    method: str,
+    init: str,
+    negatives: int,
+    base: Sequence[float],
+    variant: RunVariant = ONE_PASS,
 ) -> tuple[float, ...]:
     """The sweep grid, extended past an end while the best validation temperature sits on it.
 
@@ -175,7 +234,7 @@ def tuned_grid(
     grid = sorted(base)
     added = {"up": 0, "down": 0}
     while True:
-        best = best_temperature(records, method, init, negatives, grid)
+        best = best_temperature(records, method, init, negatives, grid, variant)
         if best is None:
             break
         if best == grid[-1] and added["up"] < EXTENSIONS_PER_SIDE:
@@ -190,7 +249,11 @@ def tuned_grid(
 
 
 def method_sweep(
-    records: Mapping[str, dict], method: str, negatives: int, official_mapped: float
+    records: Mapping[str, dict],
+    method: str,
+    negatives: int,
+    official_mapped: float,
+    variant: RunVariant = ONE_PASS,
 ) -> tuple[tuple[float, ...], float | None]:
     """``method``'s sweep at the uniform start: its (extended) grid and best temperature so far.
 
@@ -199,20 +262,22 @@ def method_sweep(
         ((0.01, 0.03, 0.1, 1.0, 39.4), None)
     """
     base = sweep_temperatures(method, official_mapped)
-    grid = tuned_grid(records, method, "uniform", negatives, base)
-    return grid, best_temperature(records, method, "uniform", negatives, grid)
+    grid = tuned_grid(records, method, "uniform", negatives, base, variant)
+    return grid, best_temperature(records, method, "uniform", negatives, grid, variant)
 
 
 def planned_runs(
     records: Mapping[str, dict],
     sizes: ComparisonSizes,
     mapped: Mapping[str, Mapping[str, float]],
+    variant: RunVariant = ONE_PASS,
 ) -> list[RunKey]:
     """Every run that can be planned from ``records``, in order (done ones included).
 
     Group by group: each method's sweep, then its seeds (and the init study) once the sweep is
     complete, then the group's runs at the other negatives settings. ``mapped`` is
-    {embedding init: {method: official temperature at that start}}.
+    {embedding init: {method: official temperature at that start}}. Every key is in
+    ``variant``, whose sweeps are its own.
 
     Example:
         >>> mapped = {"uniform": dict.fromkeys(["dftopk", "lcron-neuralsort"], 1.0),
@@ -225,23 +290,27 @@ def planned_runs(
     for group_index, group in enumerate(METHOD_GROUPS):
         bests: dict[str, float] = {}
         for method in (method for method in group if method in mapped["uniform"]):
-            grid, best = method_sweep(records, method, tuned_negatives, mapped["uniform"][method])
-            runs += [RunKey(method, "uniform", t, tuned_negatives, 0) for t in grid]
+            grid, best = method_sweep(
+                records, method, tuned_negatives, mapped["uniform"][method], variant
+            )
+            runs += [variant.key(method, "uniform", t, tuned_negatives, 0) for t in grid]
             if best is None:
                 continue
             bests[method] = best
             runs += [
-                RunKey(method, "uniform", best, tuned_negatives, s) for s in _seeds(method, sizes)
+                variant.key(method, "uniform", best, tuned_negatives, s)
+                for s in _seeds(method, sizes)
             ]
             if group_index == 0 and method in INIT_STUDY_METHODS:
                 scale = mapped["normal"][method] / mapped["uniform"][method]
                 for temperature in (mapped["normal"][method], _round(best * scale)):
-                    runs.append(RunKey(method, "normal", temperature, tuned_negatives, 0))
+                    runs.append(variant.key(method, "normal", temperature, tuned_negatives, 0))
         # The other negatives settings reuse the temperature tuned at the first (no second sweep).
         for negatives in other_negatives:
             for method, best in bests.items():
                 runs += [
-                    RunKey(method, "uniform", best, negatives, s) for s in _seeds(method, sizes)
+                    variant.key(method, "uniform", best, negatives, s)
+                    for s in _seeds(method, sizes)
                 ]
     return list(dict.fromkeys(runs))
 
@@ -256,37 +325,100 @@ def _round(value: float) -> float:
     return float(f"{value:.3g}")
 
 
-def prepare_data(work_dir: str, sizes: ComparisonSizes) -> str:
+def simulated_days(sizes: ComparisonSizes, train_steps: int | None = None) -> int:
+    """Days to simulate: the sizes' days, or enough for ``train_steps`` in one pass over fresh
+    requests (a step budget is reached with more days, never by re-reading requests) plus the
+    validation and test days.
+
+    Example:
+        >>> simulated_days(SIZES["paper"]), simulated_days(SIZES["paper"], 5500)
+        (9, 40)
+    """
+    if train_steps is None:
+        return sizes.days
+    training_days = math.ceil(train_steps * sizes.batch_size / sizes.requests_per_day)
+    return max(sizes.days, training_days + 2)
+
+
+def prepare_data(work_dir: str, sizes: ComparisonSizes, days: int | None = None) -> str:
     """Simulates and converts the comparison's data under ``work_dir`` (complete days are kept).
 
-    Returns the TFRecord folder.
+    ``days``: days to simulate (default: the sizes'); other than the sizes' go to their own
+    folders. Returns the TFRecord folder.
 
     Example::
 
         prepare_data("/tmp/comparison", SIZES["tiny"])  # '/tmp/comparison/tfrecords'
+        prepare_data("/tmp/comparison", SIZES["tiny"], 6)  # '/tmp/comparison/tfrecords-6days'
     """
     from pipelines.convert import convert
     from pipelines.simulator.simulate import simulate
 
-    data_dir = os.path.join(work_dir, "tfrecords")
+    days = sizes.days if days is None else days
+    suffix = "" if days == sizes.days else f"-{days}days"
+    data_dir = os.path.join(work_dir, "tfrecords" + suffix)
     if os.path.isfile(os.path.join(data_dir, "schema.json")):
         return data_dir
-    recflow_dir = os.path.join(work_dir, "recflow")
-    simulate(recflow_dir, sizes.days, sizes.requests_per_day, 42, progress=True)
+    recflow_dir = os.path.join(work_dir, "recflow" + suffix)
+    simulate(recflow_dir, days, sizes.requests_per_day, 42, progress=True)
     convert(recflow_dir, data_dir, workers=min(2, os.cpu_count() or 1), progress=True)
     return data_dir
 
 
-def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, float]]:
+def comparison_data(
+    work_dir: str,
+    sizes: ComparisonSizes,
+    steps: int | None,
+    curve_every: int | None,
+    data_dir: str | None,
+) -> tuple[RunVariant, str]:
+    """The runs' variant and data folder: ``data_dir`` (a converted dataset, named in the keys)
+    or the simulated data, with days enough for the step budget.
+
+    Example::
+
+        comparison_data("/tmp/w", SIZES["tiny"], 12, 2, None)  # (RunVariant(12), '/tmp/w/...')
+    """
+    if data_dir is not None:
+        return RunVariant(steps, dataset_name(data_dir)), data_dir
+    budget = None if steps is None else budget_steps(steps, curve_every)
+    return RunVariant(steps), prepare_data(work_dir, sizes, simulated_days(sizes, budget))
+
+
+def budget_steps(steps: int, curve_every: int | None) -> int:
+    """The steps a run of budget ``steps`` trains: rounded up to whole curve intervals (or
+    checkpoints).
+
+    Example:
+        >>> budget_steps(5400, 500), budget_steps(5400, None)
+        (5500, 5400)
+    """
+    return TrainingLength.of(steps, 1, 1, CHECKPOINTS_PER_PASS, curve_every).train_steps
+
+
+def scale_file(results_dir: str, dataset: str | None = None) -> str:
+    """The file of the mapped temperatures (one per dataset).
+
+    Example:
+        >>> scale_file("r"), scale_file("r", "movielens")
+        ('r/temperature_scale.json', 'r/temperature_scale_movielens.json')
+    """
+    suffix = "" if dataset is None else f"_{dataset}"
+    return os.path.join(results_dir, f"temperature_scale{suffix}.json")
+
+
+def mapped_temperatures(
+    results_dir: str, data_dir: str, dataset: str | None = None
+) -> dict[str, dict[str, float]]:
     """The official temperatures at each embedding start, measured once and kept.
 
-    Stored in ``results_dir/temperature_scale.json`` so that every session plans the same runs.
+    Stored in ``scale_file(results_dir, dataset)`` so that every session plans the same runs.
 
     Example::
 
         mapped_temperatures("/tmp/results", "/tmp/comparison/tfrecords")["uniform"]["dftopk"]
     """
-    path = os.path.join(results_dir, "temperature_scale.json")
+    path = scale_file(results_dir, dataset)
     if os.path.isfile(path):
         with open(path) as file:
             return json.load(file)["mapped"]
@@ -315,8 +447,42 @@ def mapped_temperatures(results_dir: str, data_dir: str) -> dict[str, dict[str, 
     return mapped
 
 
-def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes_name: str) -> dict:
-    """Trains (or resumes) one run, scores it on the validation and test days, saves its record.
+def comparison_settings(
+    data_dir: str, work_dir: str, results_dir: str, sizes_name: str, curve_every: int | None
+) -> RunSettings:
+    """The runner's settings of the comparison's runs (``experiments.runner``).
+
+    Example:
+        >>> comparison_settings("/d", "/w", "/r", "tiny", None).checkpoints
+        5
+    """
+    sizes = SIZES[sizes_name]
+    return RunSettings(
+        data_dir,
+        work_dir,
+        results_dir,
+        batch_size=sizes.batch_size,
+        checkpoints=CHECKPOINTS_PER_PASS,
+        curve_every=curve_every,
+        validation=True,
+        rank_stage=False,
+        eval_batch_size=1024,
+        eval_batches=sizes.eval_batches,
+        verbose=2,
+        record_fields={"sizes": sizes_name},
+    )
+
+
+def train_one(
+    key: RunKey,
+    data_dir: str,
+    work_dir: str,
+    results_dir: str,
+    sizes_name: str,
+    curve_every: int | None = None,
+) -> dict:
+    """Trains (or resumes) one run with the one runner (``experiments.runner.train_run``), scores
+    it on the validation and test days and saves its record; returns the record.
 
     Once the record is written, the run's per-epoch checkpoints are deleted (its final weights
     stay): a comparison's checkpoints would otherwise fill the disk.
@@ -326,62 +492,8 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
         train_one(RunKey("dftopk", "uniform", 0.1, 0, 0), "/tmp/w/tfrecords", "/tmp/w",
                   "/tmp/results", "tiny")["test"]["joint_recall"]
     """
-    from models.cascade import load_cascade
-    from models.model_folder import ModelDir
-    from models.training.data import steps_per_pass
-    from models.training.train import TrainOptions, run_training
-    from pipelines.data_schema import read_data_schema
-
-    sizes = SIZES[sizes_name]
-    schema = read_data_schema(data_dir)
-    days = sorted(schema["days"])
-    if len(days) < 3:
-        raise ValueError(f"the comparison needs 3 days or more (train, validation, test): {days}")
-    train_days, validation_day, test_day = tuple(days[:-2]), days[-2], days[-1]
-    steps = steps_per_pass(schema, list(train_days), sizes.batch_size)
-    per_epoch = math.ceil(steps / CHECKPOINTS_PER_PASS)
-    model_dir = os.path.join(work_dir, "models", key.name())
-    started = time.perf_counter()
-    layout = ModelDir(model_dir)
-    if layout.has_weights() and not os.path.isdir(layout.backup_dir):
-        model = load_cascade(model_dir)  # trained, stopped before its record was written
-    else:
-        options = TrainOptions(
-            data_dir=data_dir,
-            model_dir=model_dir,
-            method=key.method,
-            temperature=key.temperature,
-            negatives=key.negatives,
-            epochs=CHECKPOINTS_PER_PASS,
-            steps_per_epoch=per_epoch,
-            batch_size=sizes.batch_size,
-            embedding_init=key.embedding_init,
-            rank_stage=False,
-            seed=key.seed,
-            train_days=train_days,
-            eval_days=(validation_day,),
-            evaluate=False,
-            verbose=2,
-        )
-        model = run_training(options).model
-    train_seconds = time.perf_counter() - started
-    scores = _scores(model, data_dir, validation_day, test_day, sizes.eval_batches)
-    record = {
-        "sizes": sizes_name,
-        "train_days": list(train_days),
-        "validation_day": validation_day,
-        "test_day": test_day,
-        "train_steps": per_epoch * CHECKPOINTS_PER_PASS,
-        "rank_stage": False,
-        "batch_size": sizes.batch_size,
-        "train_seconds": round(train_seconds, 1),
-        **scores,
-    }
-    record = write_record(results_dir, key, record)
-    # The per-epoch weights are no part of the result: a killed run resumes from
-    # backup/, and the record holds the scores.
-    shutil.rmtree(layout.checkpoints_dir, ignore_errors=True)
-    return record
+    settings = comparison_settings(data_dir, work_dir, results_dir, sizes_name, curve_every)
+    return train_run(key, settings).record
 
 
 def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes_name: str) -> dict:
@@ -402,22 +514,18 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
     path = os.path.join(runs_dir(results_dir), name + ".json")
     with open(path) as file:
         record = json.load(file)
-    model_dir = os.path.join(work_dir, "models", name)
-    if not ModelDir(model_dir).has_weights():
+    settings = comparison_settings(
+        data_dir, work_dir, results_dir, sizes_name, record.get("curve_every")
+    )
+    key = RunKey.from_dict(record["key"])
+    if not ModelDir(settings.model_dir(key)).has_weights():
         os.remove(path)
-        return train_one(
-            RunKey.from_dict(record["key"]), data_dir, work_dir, results_dir, sizes_name
-        )
+        return train_run(key, settings).record
     previous = {
         part: record[part] for part in ("protocol_version", "validation", "test") if part in record
     }
-    scores = _scores(
-        load_cascade(model_dir),
-        data_dir,
-        record["validation_day"],
-        record["test_day"],
-        SIZES[sizes_name].eval_batches,
-    )
+    split = DataSplit(tuple(record["train_days"]), record["validation_day"], record["test_day"])
+    scores = score_model(load_cascade(settings.model_dir(key)), settings, split)
     record |= scores | {
         "rescored": {
             "commit": git_commit(),
@@ -429,25 +537,44 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
     return record
 
 
-def _scores(model, data_dir: str, validation_day: str, test_day: str, eval_batches: int) -> dict:
-    """The record's score fields: validation and test metrics, requests, protocol version."""
-    from models.protocol import PROTOCOL_VERSION
-    from models.training.evaluate import EVALUATION_NEGATIVES, evaluate_model
-
-    scores = {
-        name: evaluate_model(model, data_dir, [day], 1024, EVALUATION_NEGATIVES, 42, eval_batches)
-        for name, day in (("validation", validation_day), ("test", test_day))
-    }
-    return {
-        "protocol_version": PROTOCOL_VERSION,
-        "validation": _numeric(scores["validation"]),
-        "test": _numeric(scores["test"]),
-        "evaluated_requests": scores["test"]["evaluation"]["requests"],
-    }
+#: The validation curve's interval (steps) of a step-budget run, unless ``--curve-every``.
+DEFAULT_CURVE_EVERY = 500
 
 
-def _numeric(metrics: Mapping) -> dict[str, float]:
-    return {name: float(value) for name, value in metrics.items() if name != "evaluation"}
+@dataclass(frozen=True)
+class RunLength:
+    """A comparison's training length and data: ``--steps``, ``--curve-every``, ``--data``.
+
+    Example:
+        >>> RunLength(steps=5400).curve()
+        500
+        >>> RunLength().curve(), RunLength(5400, curve_every=0).curve()
+        (None, None)
+        >>> RunLength(5400, 250, "/data/ml").flags()
+        ['--steps', '5400', '--curve-every', '250', '--data', '/data/ml']
+    """
+
+    steps: int | None = None
+    curve_every: int | None = None
+    data_dir: str | None = None
+
+    def curve(self) -> int | None:
+        """The curve's interval: the given one (0: none), else 500 steps with a step budget."""
+        if self.curve_every is not None:
+            return self.curve_every or None
+        return DEFAULT_CURVE_EVERY if self.steps is not None else None
+
+    def flags(self) -> list[str]:
+        """The command-line flags that give this length to a run's process."""
+        flags = []
+        for flag, value in (
+            ("--steps", self.steps),
+            ("--curve-every", self.curve_every),
+            ("--data", self.data_dir),
+        ):
+            if value is not None:
+                flags += [flag, str(value)]
+        return flags
 
 
 def run_comparison(
@@ -456,6 +583,7 @@ def run_comparison(
     sizes_name: str = "paper",
     stop_after_s: float | None = None,
     max_runs: int | None = None,
+    length: RunLength = RunLength(),
 ) -> list[str]:
     """Rescores stale records, then runs the planned runs without a record, each in a process.
 
@@ -468,8 +596,10 @@ def run_comparison(
     """
     sizes = SIZES[sizes_name]
     os.makedirs(results_dir, exist_ok=True)  # temperature_scale.json; train_one adds runs/
-    data_dir = prepare_data(work_dir, sizes)
-    mapped = mapped_temperatures(results_dir, data_dir)
+    variant, data_dir = comparison_data(
+        work_dir, sizes, length.steps, length.curve(), length.data_dir
+    )
+    mapped = mapped_temperatures(results_dir, data_dir, variant.dataset)
     started = time.monotonic()
     finished: list[str] = []
     while max_runs is None or len(finished) < max_runs:
@@ -482,7 +612,7 @@ def run_comparison(
             name, task = stale[0], ["--rescore", stale[0]]
             print(f"[comparison] {len(stale)} to rescore; next {name}", flush=True)
         else:
-            plan = planned_runs(records, sizes, mapped)
+            plan = planned_runs(records, sizes, mapped, variant)
             pending = [key for key in plan if key.name() not in records]
             if not pending:
                 break
@@ -492,10 +622,21 @@ def run_comparison(
                 flush=True,
             )
         command = [sys.executable, "-m", "experiments.method_comparison", "--results"]
-        command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *task]
-        subprocess.run(command, check=True)
+        command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *length.flags()]
+        subprocess.run(command + task, check=True)
         finished.append(name)
     return finished
+
+
+STEPS_HELP = (
+    "step budget: train each run for STEPS steps (about 5400 is the paper's length) instead of "
+    "one pass; rounded up to whole --curve-every intervals. On the simulated data the budget is "
+    "reached with more simulated days (ceil(STEPS x batch / requests per day) training days, "
+    "plus the validation and test days, in WORK/tfrecords-<days>days), so no request is read "
+    "twice; on --data the days are fixed and it is reached with several passes. Runs with a "
+    "budget have '-steps<STEPS>' in their names; each record says how it was reached "
+    "(step_budget_by: days or passes, and passes)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> list[str]:
@@ -521,17 +662,21 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
         "--stop-after", type=float, default=None, help="start no run after this many seconds"
     )
     parser.add_argument("--max-runs", type=int, default=None, help="finish at most this many runs")
+    add_length_flags(parser)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # one run, as JSON
     parser.add_argument("--rescore", default=None, help=argparse.SUPPRESS)  # one run's name
     arguments = add_entry_flags(parser).parse_args(argv)
-    if arguments.rescore is not None:
-        data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
-        rescore_one(arguments.rescore, data_dir, arguments.work, arguments.results, arguments.sizes)
-        return [arguments.rescore]
-    if arguments.one is not None:
+    length = RunLength(arguments.steps, arguments.curve_every, arguments.data)
+    if arguments.one is not None or arguments.rescore is not None:
+        _, data_dir = comparison_data(
+            arguments.work, SIZES[arguments.sizes], length.steps, length.curve(), length.data_dir
+        )
+        folders = (data_dir, arguments.work, arguments.results, arguments.sizes)
+        if arguments.rescore is not None:
+            rescore_one(arguments.rescore, *folders)
+            return [arguments.rescore]
         key = RunKey.from_dict(json.loads(arguments.one))
-        data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
-        train_one(key, data_dir, arguments.work, arguments.results, arguments.sizes)
+        train_one(key, *folders, length.curve())
         return [key.name()]
     return run_comparison(
         arguments.results,
@@ -539,7 +684,45 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
         arguments.sizes,
         arguments.stop_after,
         arguments.max_runs,
+        length,
     )
+
+
+def add_length_flags(parser: argparse.ArgumentParser) -> None:
+    """--steps, --curve-every, --data: the runs' training length, validation curve and data."""
+    parser.add_argument("--steps", type=_positive, default=None, help=STEPS_HELP)
+    parser.add_argument(
+        "--curve-every",
+        type=_non_negative,
+        default=None,
+        metavar="STEPS",
+        help="measure the validation joint recall every STEPS steps and save the points in the "
+        f"record's curve (default: {DEFAULT_CURVE_EVERY} with --steps, none without; 0: none)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="a converted dataset folder instead of the simulated data (e.g. MovieLens from "
+        "python -m pipelines.movielens.convert: its movielens.json names the training, "
+        "validation and test windows; else the last day is the test day and the one before it "
+        "the validation day); its name (movielens, else the folder's name) is in the runs' "
+        "names ('-data_<name>'), so records of different datasets never mix",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 if __name__ == "__main__":

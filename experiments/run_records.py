@@ -1,20 +1,23 @@
 """The one record format of the experiments: a run's key, and its record as one JSON file.
 
 A training run is told from another by its ``RunKey`` (method, embedding start, temperature,
-training negatives, seed, and the training and evaluation days where they are not the
-default). Its record is ``RUNS/<key name>.json``, written atomically when the run ends:
+training negatives, seed, and where they are not the default: the training and evaluation days,
+the step budget and the dataset). Its record is ``RUNS/<key name>.json``, written atomically
+when the run ends:
 
 - ``key``: the ``RunKey`` (``RunKey.to_dict``);
 - ``test`` (and, where the protocol has a validation day, ``validation``): the metrics, keys of
   ``models.protocol``; ``protocol_version``: the evaluation protocol they were scored under;
 - the run's settings as run: at least ``train_days``, ``batch_size`` and the training length
   (``train_steps``, or ``epochs``), plus what the experiment adds (``sizes``, ``data_dir``, ...);
+- where the run measured one, ``curve``: ``[[step, validation joint recall], ...]``;
 - ``commit`` (the code's) and ``finished`` (UTC).
 
-``experiments.method_comparison`` writes one per run under ``RESULTS/runs`` (committed, and
-continued from in a later session); ``experiments.report.training_runs`` one per run beside
-the run's model folder. A settings field the key does not hold (the data folder, a step
-budget) is a field of the record, so an experiment can add one without renaming any run.
+Every experiment writes its records through the one runner (``experiments.runner``):
+``experiments.method_comparison`` under ``RESULTS/runs`` (committed, and continued from in a
+later session), ``experiments.reproduce`` under ``REPORT_DIR/runs``. A settings field the key
+does not hold (the data folder, the curve's interval) is a field of the record, so an
+experiment can add one without renaming any run.
 
 Example:
     >>> key = RunKey("dftopk", "uniform", 0.03, 0, 1)
@@ -45,12 +48,16 @@ class RunKey:
         seed: the run's seed (initialisation, shuffling, negative sampling).
         train_days: training days; None for the experiment's default.
         eval_days: evaluation days; None for the experiment's default.
+        steps: training steps (a step budget); None for the experiment's default length.
+        dataset: the dataset's name; None for the experiment's default (simulated RecFlow).
 
     Example:
         >>> RunKey("dftopk", "uniform", 0.03, 0, 1).name()
         'dftopk-uniform-t0.03-neg0-seed1'
         >>> RunKey("bce", seed=2, train_days=("d1",), eval_days=("d2",)).name()
         'bce-uniform-tdefault-neg0-seed2-days_d1-eval_d2'
+        >>> RunKey("bce", seed=2, steps=5400, dataset="movielens").name()
+        'bce-uniform-tdefault-neg0-seed2-steps5400-data_movielens'
     """
 
     method: str
@@ -60,6 +67,8 @@ class RunKey:
     seed: int = 0
     train_days: tuple[str, ...] | None = None
     eval_days: tuple[str, ...] | None = None
+    steps: int | None = None
+    dataset: str | None = None
 
     def name(self) -> str:
         """The run's file and folder name.
@@ -77,6 +86,10 @@ class RunKey:
             name += "-days_" + "_".join(self.train_days)
         if self.eval_days is not None:
             name += "-eval_" + "_".join(self.eval_days)
+        if self.steps is not None:
+            name += f"-steps{self.steps}"
+        if self.dataset is not None:
+            name += f"-data_{self.dataset}"
         return name
 
     def resolved(self) -> "RunKey":
@@ -93,17 +106,17 @@ class RunKey:
         return replace(self, temperature=default_temperature(self.method))
 
     def to_dict(self) -> dict:
-        """The key as a record holds it: the days only where they are set.
+        """The key as a record holds it: the days, steps and dataset only where they are set.
 
         Example:
             >>> sorted(RunKey("bce", "uniform", 1.0, 0, 0).to_dict())
             ['embedding_init', 'method', 'negatives', 'seed', 'temperature']
         """
         values = asdict(self)
-        for name in ("train_days", "eval_days"):
+        for name in ("train_days", "eval_days", "steps", "dataset"):
             if values[name] is None:
                 del values[name]
-            else:
+            elif name.endswith("_days"):
                 values[name] = list(values[name])
         return values
 

@@ -5,7 +5,8 @@ day (with the evaluation's in-batch negatives) with each saved model and prints,
 
 - ``std``: the mean over requests of the standard deviation of a request's real candidates'
   scores (how far the stage has spread its scores);
-- ``distinct``: the mean number of distinct scores among a request's real candidates, beside
+- ``distinct``: the mean number of distinct scores among a request's real candidates (scores
+  within float noise count as one, ``models.ties.distinct_scores``), beside
   ``items``, the mean number of distinct items (a request can hold the same item twice, e.g.
   one of its candidates again among the in-batch negatives: such copies always tie).
 
@@ -46,6 +47,8 @@ def score_ties(model, features: dict) -> dict[str, dict[str, float]]:
         >>> ties["prerank"]["distinct"], ties["prerank"]["items"]
         (1.0, 1.0)
     """
+    from models.ties import distinct_scores
+
     scores = model(features)
     mask = np.asarray(features["item_mask"])
     items = np.asarray(features["items"])
@@ -56,7 +59,7 @@ def score_ties(model, features: dict) -> dict[str, dict[str, float]]:
         values = np.asarray(scores[stage])
         results[stage] = {
             "std": float(np.mean([values[row][mask[row]].std() for row in rows])),
-            "distinct": float(np.mean([len(np.unique(values[row][mask[row]])) for row in rows])),
+            "distinct": float(np.mean([distinct_scores(values[row][mask[row]]) for row in rows])),
             "items": float(distinct_items),
         }
     return results

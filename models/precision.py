@@ -10,9 +10,10 @@ else in the process changes, and the saved weights are float32 either way: evalu
 rebuild the model under the default float32 policy.
 
 ``mixed_float16`` is for GPUs with tensor cores; ``mixed_bfloat16`` for TPUs and CPUs with AVX-512
-BF16 or AMX; whether either is faster than float32 on a machine is what
-``python -m benchmarks.bench_train --mixed-precision POLICY`` measures. The default is ``off``:
-half precision changes the numerics, so it is opt-in.
+BF16 or AMX. A CPU without them (AVX2 only, for one) converts every bfloat16 product in software,
+so there ``mixed_bfloat16`` can be slower than float32: ``mixed_precision_policy`` warns when the
+CPU lacks native bfloat16 (``native_bfloat16_cpu``); CHANGELOG.md gives the times measured on both
+kinds. The default is ``off``: half precision changes the numerics, so it is opt-in.
 
 Example:
     >>> with mixed_precision_policy("mixed_bfloat16"):
@@ -23,8 +24,10 @@ Example:
 """
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
+from dftopk_tf.instruction_sets import cpu_flags
 from models.tf_keras import keras
 
 #: The ``--mixed-precision`` choices: ``off`` or a Keras policy name.
@@ -45,9 +48,26 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic: AVX-512 BF16 or AMX.
+NATIVE_BFLOAT16_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_bfloat16_cpu(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU (``flags``, default this one's) computes bfloat16 natively.
+
+    Example:
+        >>> native_bfloat16_cpu(frozenset({"avx2", "fma"}))
+        False
+    """
+    return bool(NATIVE_BFLOAT16_FLAGS & (cpu_flags() if flags is None else flags))
+
+
 @contextlib.contextmanager
 def mixed_precision_policy(precision: str) -> Iterator[None]:
     """Sets Keras' global dtype policy for the block (``off``: float32), then restores it.
+
+    Under ``mixed_bfloat16`` on a CPU without native bfloat16 it first warns that the run may
+    be slower than float32 (where no GPU or TPU takes the work).
 
     Example:
         >>> with mixed_precision_policy("off"):
@@ -55,6 +75,13 @@ def mixed_precision_policy(precision: str) -> Iterator[None]:
         'float32'
     """
     check_precision(precision)
+    if precision == "mixed_bfloat16" and not native_bfloat16_cpu():
+        warnings.warn(
+            "--mixed-precision mixed_bfloat16: this CPU has neither AVX-512 BF16 nor AMX, so "
+            "bfloat16 runs emulated and a CPU run may be slower than float32 (CHANGELOG.md); use "
+            "--mixed-precision off on this machine unless a GPU or TPU trains",
+            stacklevel=3,
+        )
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32" if precision == "off" else precision)
     try:

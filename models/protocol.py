@@ -31,6 +31,11 @@ goes to the less relevant one. Scores without ties get the same values in any or
 model ties too where a request holds the same item twice (a candidate again among its in-batch
 negatives, with label 0): the tie between the two copies goes to the less relevant one.
 
+Tied means equal up to float noise (``models.ties``): two copies of one item can score a few ulps
+apart on one CPU and alike on another, so scores within ``models.ties.TIE_RTOL`` of the request's
+score scale tie. Every metric here reads scores only through their order, so each stage's scores
+are replaced by their tied groups' ranks (``models.ties.tie_ranks``) before the metrics see them.
+
 Example:
     >>> [metric.key for metric in PROTOCOL]
     ['joint_recall', 'recall@10@20', 'recall@10@30', 'ndcg@10', 'kendall_tau', 'rank_ndcg@10']
@@ -45,6 +50,7 @@ import tensorflow as tf
 
 from dftopk_tf import NDCG, JointRecall, KendallTau, RecallAtKM
 from models.tf_keras import keras
+from models.ties import tie_ranks
 
 #: Size of the ground-truth set: the top-10 by label.
 RECALL_K: int = 10
@@ -71,7 +77,8 @@ RANK_NDCG = f"rank_ndcg@{NDCG_K}"
 PREFERENCE_PREFIX = "preference_"
 #: Version of how the metrics are computed, saved with scores that must be comparable.
 #: 1: ties broken by the candidates' stored order (which favours the ground truth);
-#: 2: ties count against the model (``least_relevant_first``).
+#: 2: ties count against the model (``least_relevant_first``), scores within float noise tied
+#: (``models.ties``; records scored before that counted only exactly equal scores as tied).
 PROTOCOL_VERSION: int = 2
 
 
@@ -185,6 +192,25 @@ def least_relevant_first(labels: Any, scores: dict) -> tuple[Any, dict]:
     }
 
 
+def protocol_inputs(labels: Any, scores: dict) -> tuple[Any, dict]:
+    """``least_relevant_first``'s labels and each stage's scores as tied groups' ranks.
+
+    What every metric of the protocol reads; NumPy arrays and tensors alike.
+
+    Example:
+        >>> labels, scores = protocol_inputs(np.array([[3.0, 1.0, -1.0]]),
+        ...                                  {"prerank": np.array([[0.5, 0.5 + 1e-9, 7.0]])})
+        >>> labels.tolist(), scores["prerank"].tolist()
+        ([[-1.0, 1.0, 3.0]], [[0.0, 1.0, 1.0]])
+    """
+    labels, scores = least_relevant_first(labels, _stage_scores(scores))
+    if isinstance(labels, np.ndarray):
+        real = labels >= 0  # NaN labels are padding
+    else:
+        real = tf.greater_equal(labels, 0.0)
+    return labels, {stage: tie_ranks(value, real) for stage, value in scores.items()}
+
+
 def per_request_metrics(metrics_module: ModuleType, labels: Any, scores: dict) -> dict[str, Any]:
     """Every protocol metric per request [batch], by key (NaN where undefined).
 
@@ -203,7 +229,7 @@ def per_request_metrics(metrics_module: ModuleType, labels: Any, scores: dict) -
         >>> float(values["joint_recall"][0]), float(values["kendall_tau"][0])
         (1.0, 1.0)
     """
-    labels, scores = least_relevant_first(labels, _stage_scores(scores))
+    labels, scores = protocol_inputs(labels, scores)
     return {
         metric.key: metric.per_request(metrics_module, labels, scores)
         for metric in PROTOCOL
@@ -225,7 +251,7 @@ def preference_per_request_metrics(
         >>> sorted(values)
         ['preference_joint_recall', 'preference_recall@10@20', 'preference_recall@10@30']
     """
-    preference, scores = least_relevant_first(preference, _stage_scores(scores))
+    preference, scores = protocol_inputs(preference, scores)
     return {
         PREFERENCE_PREFIX + metric.key: metric.per_request(metrics_module, preference, scores)
         for metric in PROTOCOL
@@ -270,7 +296,7 @@ def update_streaming_metrics(
         >>> float(metrics[0].result())
         1.0
     """
-    labels, scores = least_relevant_first(labels, _stage_scores(scores))
+    labels, scores = protocol_inputs(labels, scores)
     streamed = streamed_protocol(tuple(scores))
     for metric, keras_metric in zip(streamed, metrics, strict=True):
         stage_scores = [scores[stage] for stage in metric.stages]

@@ -57,7 +57,8 @@ from pipelines.shard_integrity import SHARD_PATH, shard_record, shard_verifies
 
 MANIFEST_FILE = "manifest.json"
 DEFAULT_REQUESTS_PER_SHARD = 8192
-_SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
+#: A shard's file name in a day folder, or its temporary name while it is written.
+SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _SOURCE_FOLDERS = (recflow.ALL_STAGE_DIR, recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
 #: The writer named in the output's ``.dftopk-data.json`` marker.
@@ -90,6 +91,52 @@ def shard_names(day: str, count: int) -> list[str]:
     return [f"{day}/part-{index:05d}-of-{count:05d}{fmt.SHARD_SUFFIX}" for index in range(count)]
 
 
+def day_shard_names(day: str, requests: int, requests_per_shard: int) -> list[str]:
+    """Returns the shard paths that hold ``requests`` of ``day``: at least one, even when empty.
+
+    Example:
+        >>> day_shard_names("2024-01-13", 20_000, 8192)[-1]
+        '2024-01-13/part-00002-of-00003.tfrecord.gz'
+    """
+    return shard_names(day, max(1, -(-requests // requests_per_shard)))
+
+
+def shard_records(data_dir: str, shards: Sequence[str]) -> list[dict[str, object]]:
+    """Returns the schema entries (path, size, sha256) of the written ``shards`` of ``data_dir``.
+
+    Example:
+        >>> records = shard_records(data_dir, ["2024-01-13/part-00000-of-00003.tfrecord.gz"])
+        >>> records[0]["bytes"] == os.path.getsize(os.path.join(data_dir, records[0]["path"]))
+        True
+    """
+    return [shard_record(os.path.join(data_dir, shard), shard) for shard in shards]
+
+
+def remove_schema(data_dir: str) -> None:
+    """Deletes ``data_dir/schema.json``, the mark of a complete folder, when a run starts.
+
+    Example:
+        >>> remove_schema(os.path.join(tmp_dir, "no_such_folder"))
+    """
+    schema_file = fmt.schema_path(data_dir)
+    if os.path.exists(schema_file):
+        os.remove(schema_file)
+
+
+def write_schema(folder: OwnedFolder, schema: dict[str, Any]) -> None:
+    """Records ``schema.json`` in the claimed folder's manifest, then writes it (last).
+
+    Example:
+        >>> path = os.path.join(tmp_dir, "schema_only")
+        >>> with owned_folder(path, kind="data", writer=WRITER) as folder:
+        ...     write_schema(folder, {"version": fmt.FORMAT_VERSION})
+        >>> read_marker(path, "data")["manifest"], os.path.isfile(fmt.schema_path(path))
+        (['schema.json'], True)
+    """
+    folder.record(fmt.SCHEMA_FILE)
+    write_json(fmt.schema_path(folder.path), schema)
+
+
 def _fingerprint(root: str, day: str, requests_per_shard: int) -> dict[str, Any]:
     files = [recflow.day_file(root, folder, day) for folder in _SOURCE_FOLDERS]
     files.append(os.path.join(root, recflow.OTHERS_DIR, recflow.ID_COUNT_FILE))
@@ -108,7 +155,7 @@ def _read_manifest(path: str) -> dict[str, Any] | None:
 def _remove_shards(day_dir: str, keep: Sequence[str] = ()) -> None:
     """Deletes shard and temporary shard files of ``day_dir`` whose names are not in ``keep``."""
     for name in os.listdir(day_dir):
-        if _SHARD_PATTERN.match(name) and name not in keep:
+        if SHARD_PATTERN.match(name) and name not in keep:
             os.remove(os.path.join(day_dir, name))
 
 
@@ -183,7 +230,7 @@ def _plan_day(
     loaded = load_day(root, day)
     features, out_of_vocabulary = request_features(loaded, id_counts)
     requests = len(features[fmt.REQUEST_ID])
-    shards = shard_names(day, max(1, -(-requests // writing.requests_per_shard)))
+    shards = day_shard_names(day, requests, writing.requests_per_shard)
     day_dir = os.path.join(writing.data_dir, day)
     writing.folder.record(day)
     os.makedirs(day_dir, exist_ok=True)
@@ -226,9 +273,7 @@ def _finish_day(data_dir: str, manifest: dict[str, Any], futures: list[Future]) 
     """Waits for the day's shards, records their sizes and digests, marks the day complete."""
     for future in futures:
         future.result()
-    manifest["shard_records"] = [
-        shard_record(os.path.join(data_dir, shard), shard) for shard in manifest["shards"]
-    ]
+    manifest["shard_records"] = shard_records(data_dir, manifest["shards"])
     manifest["complete"] = True
     write_json(os.path.join(data_dir, manifest["day"], MANIFEST_FILE), manifest)
 
@@ -264,10 +309,24 @@ def _write_days(
     return manifests, skipped
 
 
-def _schema(
-    root: str, id_counts: dict[str, int], days: Sequence[str], manifests: dict[str, dict]
+def folder_schema(
+    source: str, id_counts: dict[str, int], days: Sequence[str], manifests: dict[str, dict]
 ) -> dict[str, Any]:
-    """The ``schema.json`` of the converted ``days`` (``pipelines.data_schema.DataSchema``)."""
+    """The ``schema.json`` of the converted ``days`` (``pipelines.data_schema.DataSchema``).
+
+    ``source`` is what was converted; ``manifests`` holds each day's ``requests``,
+    ``shard_records``, ``missing_rank_index``, ``out_of_vocabulary`` (field -> count) and
+    ``has_preference``, as a day's ``manifest.json`` does.
+
+    Example:
+        >>> day = {"requests": 3, "shard_records": [{"path": "2024-01-13/part-00000-of-00001"
+        ...        ".tfrecord.gz", "bytes": 9, "sha256": "0" * 64}], "missing_rank_index": 0,
+        ...        "out_of_vocabulary": {"user_id": 1}, "has_preference": False}
+        >>> schema = folder_schema(recflow_root, recflow.read_id_counts(recflow_root),
+        ...                        ["2024-01-13"], {"2024-01-13": day})
+        >>> schema["counts"]
+        {'requests': 3, 'shards': 1, 'missing_rank_index': 0, 'out_of_vocabulary': {'user_id': 1}}
+    """
     out_of_vocabulary: dict[str, int] = {}
     for manifest in manifests.values():
         for field, count in manifest["out_of_vocabulary"].items():
@@ -276,7 +335,7 @@ def _schema(
     return {
         "format": fmt.FORMAT_NAME,
         "version": fmt.FORMAT_VERSION,
-        "source": os.path.abspath(root),
+        "source": os.path.abspath(source),
         "compression": fmt.COMPRESSION,
         "features": fmt.feature_spec(has_preference),
         "has_preference": has_preference,
@@ -294,7 +353,7 @@ def _schema(
         },
         "counts": {
             "requests": sum(manifest["requests"] for manifest in manifests.values()),
-            "shards": sum(len(manifest["shards"]) for manifest in manifests.values()),
+            "shards": sum(len(manifest["shard_records"]) for manifest in manifests.values()),
             "missing_rank_index": sum(m["missing_rank_index"] for m in manifests.values()),
             "out_of_vocabulary": out_of_vocabulary,
         },
@@ -370,9 +429,7 @@ def convert(
         raise ValueError(f"--workers must be >= 1 (1 writes in this process), got {workers}")
     workers = workers or os.cpu_count() or 1
     with owned_folder(data_dir, kind="data", writer=WRITER) as folder:
-        schema_file = fmt.schema_path(data_dir)
-        if os.path.exists(schema_file):  # the completion marker goes until this run completes
-            os.remove(schema_file)
+        remove_schema(data_dir)  # the completion marker goes until this run completes
         days = _checked_days(recflow_root, days)
         id_counts = recflow.read_id_counts(recflow_root)
         executor: Executor | None = worker_pool(workers) if workers > 1 else None
@@ -386,9 +443,8 @@ def convert(
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
             bar.close()
-        schema = _schema(recflow_root, id_counts, days, manifests)
-        folder.record(fmt.SCHEMA_FILE)
-        write_json(schema_file, schema)
+        schema = folder_schema(recflow_root, id_counts, days, manifests)
+        write_schema(folder, schema)
     return ConversionSummary(
         days=days,
         requests=schema["counts"]["requests"],

@@ -151,6 +151,23 @@ class OwnedFolder:
         self.marker["manifest"] = sorted(manifest)
         write_json(self.marker_path, self.marker)
 
+    def forget(self, *relative_paths: str) -> None:
+        """Removes ``relative_paths`` from the manifest (once the writer deleted them); saves it.
+
+        Example:
+            >>> path = os.path.join(tmp_dir, "owned_forget")
+            >>> with owned_folder(path, kind="data", writer="pipelines.convert") as folder:
+            ...     folder.record("a.tfrecord.gz", "b.tfrecord.gz")
+            ...     folder.forget("a.tfrecord.gz")
+            ...     folder.marker["manifest"]
+            ['b.tfrecord.gz']
+        """
+        forgotten = {_inside(self.path, relative) for relative in relative_paths}
+        self.marker["manifest"] = [
+            relative for relative in self.marker["manifest"] if relative not in forgotten
+        ]
+        write_json(self.marker_path, self.marker)
+
     def clear(self) -> None:
         """Deletes every path the manifest lists (files or folders), then empties the manifest.
 

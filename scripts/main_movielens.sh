@@ -82,8 +82,9 @@ $py - "$tfrecords" "$test_window" "http://127.0.0.1:$port/v1/recommend" \
 import json, sys, urllib.request
 import tensorflow as tf
 from pipelines import example_format as fmt
+from pipelines.data_schema import read_data_schema, shard_paths
 data_dir, window, url = sys.argv[1:]
-paths = fmt.shard_paths(data_dir, fmt.load_schema(data_dir), [window])
+paths = shard_paths(data_dir, read_data_schema(data_dir), [window])
 record = next(iter(tf.data.TFRecordDataset(paths[:1], fmt.COMPRESSION).take(1)))
 stored = {name: value[0].numpy() for name, value in fmt.parse_examples(record[None], False).items()}
 history = [(row - 1).tolist() for row in stored[fmt.SEQ] if row[0] > 0]

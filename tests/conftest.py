@@ -1,10 +1,45 @@
-"""Suite-wide set-up: pick the Keras implementation before TensorFlow is imported.
+"""Suite-wide set-up: the Keras implementation, memory kept per test module, the peak printed.
 
-The full suite runs on tf-keras (TFRS needs it); scripts/test.sh runs tests/dftopk_tf a second
-time with TF_USE_LEGACY_KERAS=0 to check the core library on Keras 3.
+The Keras implementation is picked before TensorFlow is imported: the full suite runs on tf-keras
+(TFRS needs it); scripts/test.sh runs tests/dftopk_tf a second time with TF_USE_LEGACY_KERAS=0 to
+check the core library on Keras 3.
+
+After each test module, Keras' session is cleared and Python's garbage collected, so models,
+graphs and datasets of one module are not kept alive through the rest of the suite; the session
+ends with a line giving the pytest process's peak resident memory (scripts/test.sh reprints it).
 """
 
+import gc
 import os
+import sys
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: How the session's last line starts (scripts/test.sh looks for it).
+PEAK_MEMORY_LINE = "peak resident memory of this pytest process:"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_module_memory() -> Iterator[None]:
+    """Clears Keras' session and collects garbage after every test module."""
+    yield
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].keras.backend.clear_session()
+    gc.collect()
+
+
+def peak_resident_gib() -> float:
+    """This process's peak resident memory in GiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Ends the session's output with its peak resident memory."""
+    terminalreporter.write_line(f"{PEAK_MEMORY_LINE} {peak_resident_gib():.2f} GiB")

@@ -755,8 +755,10 @@ def _add_execution_flags(group: argparse._ArgumentGroup, defaults: TrainOptions)
         default=defaults.mixed_precision,
         choices=PRECISION_CHOICES,
         help="train the stages in float16 (GPUs, with loss scaling) or bfloat16 (TPUs, CPUs with "
-        "AMX); variables, scores and losses stay float32 (models/precision.py). A "
-        "killed run resumes only with the same value. Default off",
+        "AVX-512 BF16 or AMX; on other CPUs, AVX2 for one, bfloat16 is emulated and can be "
+        "slower than float32: a warning says so at start); variables, scores and losses stay "
+        "float32 (models/precision.py). A killed run resumes only with the same "
+        "value. Default off",
     )
     group.add_argument(
         "--profile-steps",

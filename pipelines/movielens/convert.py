@@ -10,10 +10,14 @@ window in the layout of ``python -m pipelines.convert``, so ``models.training.tr
     DATA/movielens.json                             splits, windows, settings, vocabularies, titles
     DATA/schema.json                                the converted folder's schema: written last
 
-Every file is written under a temporary name and renamed when complete; ``schema.json`` is
-removed first and written last, so an interrupted run never looks complete. A re-run rewrites
-the folder's windows and deletes the shards of earlier windows that the new split no longer has
-(the windows its ``movielens.json`` lists), nothing else.
+The folder is written as ``pipelines.convert`` writes one: ``schema.json`` (format version 2,
+with each shard's size and sha256, built by the same functions) is removed first and written last,
+so an interrupted run never looks complete; every file is written under a temporary name and
+renamed when complete, and a full disk stops the run with one line naming the file. The folder
+carries a ``.dftopk-data.json`` marker (``pipelines.owned_folder``) listing the files written, and
+is locked while a conversion writes it: a non-empty folder without the marker is refused
+untouched. A re-run rewrites the windows and deletes the shards that the marker lists and the new
+split lacks (an earlier run's windows or shard counts), nothing else.
 
 Example:
     python -m pipelines.movielens.convert --data /tmp/movielens_tfrec
@@ -21,11 +25,10 @@ Example:
 """
 
 import argparse
-import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -33,12 +36,20 @@ from tqdm import tqdm
 from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines import recflow
-from pipelines.atomic_files import write_json
-from pipelines.movielens.id_tables import id_tables
+from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json
+from pipelines.convert import (
+    SHARD_PATTERN,
+    day_shard_names,
+    folder_schema,
+    remove_schema,
+    shard_records,
+    write_schema,
+)
+from pipelines.movielens.id_tables import IdTables, id_tables
 from pipelines.movielens.stored_features import example_features
 from pipelines.movielens.tables import parse_tables
-from pipelines.movielens.time_windows import time_windows
-from pipelines.movielens.timelines import POSITIVES, user_timelines
+from pipelines.movielens.time_windows import TimeWindows, time_windows
+from pipelines.movielens.timelines import POSITIVES, Requests, user_timelines
 from pipelines.movielens.wheel import (
     WHEEL_NAME,
     WHEEL_SHA256,
@@ -46,6 +57,7 @@ from pipelines.movielens.wheel import (
     read_members,
     verified_wheel,
 )
+from pipelines.owned_folder import OwnedFolder, owned_folder
 
 CONVERSION_FILE = "movielens.json"
 CONVERSION_FORMAT = "dftopk-movielens-conversion"
@@ -53,7 +65,8 @@ CONVERSION_VERSION = 1
 DEFAULT_WINDOWS = 10
 DEFAULT_REQUESTS_PER_SHARD = 8192
 DEFAULT_DOWNLOAD_DIR = os.path.join(os.path.expanduser("~"), ".cache", "dftopk-tf", "movielens")
-_SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
+#: The writer named in the output's ``.dftopk-data.json`` marker.
+WRITER = "pipelines.movielens.convert"
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,8 @@ def convert_movielens(
 
     Args:
         wheel: the ``recbole`` wheel (``wheel.download_wheel`` fetches it).
-        data_dir: the folder to write (created).
+        data_dir: the folder to write: new, empty, or one this command wrote (its
+            ``.dftopk-data.json`` marker). It is locked while the conversion runs.
         windows: number of time windows (at least 3: training, validation, test).
         stride: ratings between two requests of a user (``timelines.user_timelines``).
         seed: seed of the negatives' draw.
@@ -101,7 +115,9 @@ def convert_movielens(
         requests_per_shard: requests per TFRecord file.
         progress: show tqdm counters (users cut into requests, requests written).
 
-    Raises ``MovieLensError`` (a ``ValueError``) naming the file and what to do.
+    Raises ``MovieLensError`` (a ``ValueError``) naming the file and what to do,
+    ``owned_folder.FolderError`` for a ``data_dir`` that another process is writing or that holds
+    files this command did not write, and ``atomic_files.DiskFullError`` when the disk fills up.
 
     Example:
         >>> from tests.pipelines.movielens_fixture import fixture_wheel
@@ -120,103 +136,100 @@ def convert_movielens(
     )
     split = time_windows(requests.moment, windows)
 
-    os.makedirs(data_dir, exist_ok=True)
-    schema_file = fmt.schema_path(data_dir)
-    if os.path.exists(schema_file):  # the completion marker goes until this run completes
-        os.remove(schema_file)
-    _remove_earlier_windows(data_dir, keep=split.names)
-    days: dict[str, dict] = {}
-    bar = tqdm(total=requests.size, unit="req", desc="convert", disable=not progress)
-    with bar:
-        for index, name in enumerate(split.names):
-            features = example_features(requests.take(split.window_of_request == index), ids)
-            count = len(features[fmt.REQUEST_ID])
-            shards = -(-count // requests_per_shard)
-            names = [
-                f"{name}/part-{shard:05d}-of-{shards:05d}{fmt.SHARD_SUFFIX}"
-                for shard in range(shards)
-            ]
-            os.makedirs(os.path.join(data_dir, name), exist_ok=True)
-            for shard, shard_name in enumerate(names):
-                rows = slice(shard * requests_per_shard, (shard + 1) * requests_per_shard)
-                part = {key: np.ascontiguousarray(value[rows]) for key, value in features.items()}
-                bar.update(fmt.write_shard(os.path.join(data_dir, shard_name), part))
-            days[name] = {"requests": count, "shards": names, "missing_rank_index": 0}
-
-    windows_info = {
-        name: {
-            "first_second": int(split.starts[index]),
-            "requests": days[name]["requests"],
-        }
-        for index, name in enumerate(split.names)
+    shards = {
+        name: day_shard_names(name, int(count), requests_per_shard)
+        for name, count in zip(
+            split.names,
+            np.bincount(split.window_of_request, minlength=len(split.names)),
+            strict=True,
+        )
     }
-    write_json(
-        os.path.join(data_dir, CONVERSION_FILE),
-        {
-            "format": CONVERSION_FORMAT,
-            "version": CONVERSION_VERSION,
-            "wheel": WHEEL_NAME,
-            "wheel_sha256": expected_sha256,
-            "settings": {"windows": windows, "stride": stride, "seed": seed},
-            "splits": split.splits(),
-            "windows": windows_info,
-            "vocabularies": ids.vocabularies,
-            "movie_titles": dict(
-                zip(
-                    tables.movies["item_id"].astype(str),
-                    tables.movies["movie_title"],
-                    strict=True,
-                )
-            ),
-        },
-    )
-    write_json(schema_file, _schema(wheel, ids.id_counts, days))
+    with owned_folder(data_dir, kind="data", writer=WRITER) as folder:
+        remove_schema(data_dir)  # the completion marker goes until this run completes
+        _remove_stale_shards(folder, keep=[name for names in shards.values() for name in names])
+        written = _write_windows(folder, requests, split, ids, shards, requests_per_shard, progress)
+        folder.record(CONVERSION_FILE)
+        write_json(
+            os.path.join(data_dir, CONVERSION_FILE),
+            {
+                "format": CONVERSION_FORMAT,
+                "version": CONVERSION_VERSION,
+                "wheel": WHEEL_NAME,
+                "wheel_sha256": expected_sha256,
+                "settings": {"windows": windows, "stride": stride, "seed": seed},
+                "splits": split.splits(),
+                "windows": {
+                    name: {"first_second": int(start), "requests": written[name]["requests"]}
+                    for name, start in zip(split.names, split.starts, strict=True)
+                },
+                "vocabularies": ids.vocabularies,
+                "movie_titles": dict(
+                    zip(
+                        tables.movies["item_id"].astype(str),
+                        tables.movies["movie_title"],
+                        strict=True,
+                    )
+                ),
+            },
+        )
+        write_schema(folder, folder_schema(wheel, ids.id_counts, split.names, written))
     return MovieLensSummary(
         requests=requests.size,
         splits=split.splits(),
-        requests_per_window={name: info["requests"] for name, info in days.items()},
+        requests_per_window={name: window["requests"] for name, window in written.items()},
     )
 
 
-def _remove_earlier_windows(data_dir: str, keep: Sequence[str]) -> None:
-    """Deletes the shards of the windows an earlier conversion here wrote and ``keep`` lacks."""
-    try:
-        with open(os.path.join(data_dir, CONVERSION_FILE)) as file:
-            earlier = list(json.load(file)["windows"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    for name in set(earlier) - set(keep):
-        folder = os.path.join(data_dir, name)
-        if os.path.basename(folder) != name or not os.path.isdir(folder):
-            continue  # not a plain window folder of this conversion
-        for entry in os.listdir(folder):
-            if _SHARD_PATTERN.match(entry):
-                os.remove(os.path.join(folder, entry))
-        if not os.listdir(folder):
-            os.rmdir(folder)
+def _remove_stale_shards(folder: OwnedFolder, keep: Sequence[str]) -> None:
+    """Deletes the shards an earlier run here wrote (its manifest lists them) that ``keep`` lacks.
+
+    A listed shard's temporary file (left by a killed run) goes with it, and a window folder
+    left empty is removed; nothing the manifest does not list is touched.
+    """
+    stale = [
+        relative
+        for relative in folder.marker["manifest"]
+        if relative not in keep and SHARD_PATTERN.match(os.path.basename(relative))
+    ]
+    for relative in stale:
+        path = os.path.join(folder.path, relative)
+        for written in (path, path + TEMPORARY_SUFFIX):
+            if os.path.isfile(written):
+                os.remove(written)
+        window = os.path.dirname(path)
+        if window != folder.path and os.path.isdir(window) and not os.listdir(window):
+            os.rmdir(window)
+    folder.forget(*stale)
 
 
-def _schema(wheel: str, id_counts: dict[str, int], days: dict[str, dict]) -> dict:
-    """``schema.json`` with the keys ``pipelines.convert`` writes."""
-    return {
-        "format": fmt.FORMAT_NAME,
-        "version": fmt.FORMAT_VERSION,
-        "source": os.path.abspath(wheel),
-        "compression": fmt.COMPRESSION,
-        "features": fmt.feature_spec(False),
-        "has_preference": False,
-        "columns": {group: list(fields) for group, fields in fmt.COLUMNS.items()},
-        "stage_groups": list(recflow.TRAINING_STAGES),
-        "group_size": fmt.GROUP_SIZE,
-        "vocab_sizes": fmt.vocab_sizes(id_counts),
-        "days": days,
-        "counts": {
-            "requests": sum(day["requests"] for day in days.values()),
-            "shards": sum(len(day["shards"]) for day in days.values()),
-            "missing_rank_index": 0,
-            "out_of_vocabulary": {field: 0 for field in recflow.ID_FIELDS},
-        },
-    }
+def _write_windows(
+    folder: OwnedFolder,
+    requests: Requests,
+    split: TimeWindows,
+    ids: IdTables,
+    shards: dict[str, list[str]],
+    requests_per_shard: int,
+    progress: bool,
+) -> dict[str, dict[str, Any]]:
+    """Writes every window's shards; returns, by window, what ``convert.folder_schema`` takes."""
+    written = {}
+    with tqdm(total=requests.size, unit="req", desc="convert", disable=not progress) as bar:
+        for index, name in enumerate(split.names):
+            features = example_features(requests.take(split.window_of_request == index), ids)
+            os.makedirs(os.path.join(folder.path, name), exist_ok=True)
+            folder.record(*shards[name])
+            for shard, shard_name in enumerate(shards[name]):
+                rows = slice(shard * requests_per_shard, (shard + 1) * requests_per_shard)
+                part = {key: np.ascontiguousarray(value[rows]) for key, value in features.items()}
+                bar.update(fmt.write_shard(os.path.join(folder.path, shard_name), part))
+            written[name] = {
+                "requests": len(features[fmt.REQUEST_ID]),
+                "shard_records": shard_records(folder.path, shards[name]),
+                "missing_rank_index": 0,  # every candidate of a request has its rank
+                "out_of_vocabulary": {field: 0 for field in recflow.ID_FIELDS},
+                "has_preference": False,
+            }
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> None:

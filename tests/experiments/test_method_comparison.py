@@ -1,5 +1,6 @@
 """The method comparison's plan, its resumability, the mapped temperatures and the report."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -89,7 +90,9 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
     for name, value in done.items():
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
     started = []
-    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
+    )
     monkeypatch.setattr(
         method_comparison.subprocess,
         "run",
@@ -116,7 +119,9 @@ def test_records_scored_under_an_older_protocol_are_rescored_before_any_training
             del value["protocol_version"]  # scored before versions were saved: version 1
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
     started = []
-    monkeypatch.setattr(method_comparison, "prepare_data", lambda work, sizes: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
+    )
     monkeypatch.setattr(
         method_comparison.subprocess, "run", lambda command, check: started.append(command)
     )
@@ -275,3 +280,106 @@ def test_a_best_temperature_on_the_grid_end_extends_the_sweep() -> None:
         if k.method == "lcron-neuralsort" and k.seed > 0 and k.negatives == 0
     ]
     assert {(k.temperature, k.seed) for k in seeds} == {(1.0, 1), (1.0, 2)}
+
+
+def test_a_step_budget_plans_its_own_runs_on_more_simulated_days(tmp_path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    for name, value in sweep_records("dftopk", best=0.1).items():  # the one-pass sweep, done
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    simulated, started = [], []
+    monkeypatch.setattr(
+        method_comparison,
+        "prepare_data",
+        lambda work, sizes, days=None: simulated.append(days) or str(tmp_path),
+    )
+    monkeypatch.setattr(
+        method_comparison.subprocess, "run", lambda command, check: started.append(command)
+    )
+    length = method_comparison.RunLength(steps=5400)
+    method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1, length=length)
+    # 5,500 steps (whole 500-step curve intervals) x 1,024 requests: 38 fresh days + 2 held out.
+    assert simulated == [40]
+    command = started[0]
+    assert command[command.index("--steps") + 1] == "5400" and "--curve-every" not in command
+    # The one-pass sweep does not count: the budget's runs sweep again, under their own names.
+    key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
+    assert key == RunKey("dftopk", "uniform", 0.01, 0, 0, steps=5400)
+
+
+def test_a_given_dataset_names_its_runs_and_keeps_its_own_temperatures(
+    tmp_path, monkeypatch
+) -> None:
+    results, data = tmp_path / "results", tmp_path / "ml"
+    results.mkdir()
+    data.mkdir()
+    (data / "movielens.json").write_text(json.dumps({"splits": {}}))
+    (results / "temperature_scale_movielens.json").write_text(json.dumps({"mapped": MAPPED}))
+    started = []
+    monkeypatch.setattr(method_comparison, "prepare_data", lambda *args: pytest.fail("simulated"))
+    monkeypatch.setattr(
+        method_comparison.subprocess, "run", lambda command, check: started.append(command)
+    )
+    length = method_comparison.RunLength(data_dir=str(data))
+    method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1, length=length)
+    command = started[0]
+    assert command[command.index("--data") + 1] == str(data)
+    key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
+    assert key.name() == "dftopk-uniform-t0.01-neg0-seed0-data_movielens"
+
+
+def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences(
+    tmp_path,
+) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    spreads = {
+        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
+    }
+    (results / "temperature_scale.json").write_text(
+        json.dumps({"mapped": MAPPED, "spreads": spreads})
+    )
+    one_pass = sweep_records("dftopk", best=0.03)
+    records = dict(one_pass)
+    curves = {  # seed: (dftopk's curve, lcron-neuralsort's curve); the last point is the test's
+        0: ([0.30, 0.40, 0.50], [0.35, 0.45, 0.48]),
+        1: ([0.32, 0.42, 0.52], [0.31, 0.44, 0.53]),
+    }
+    for seed, by_method in curves.items():
+        for method, values in zip(("dftopk", "lcron-neuralsort"), by_method, strict=True):
+            key = RunKey(method, "uniform", 0.1, 0, seed, steps=1500)
+            records[key.name()] = record(key, values[-1], values[-1]) | {
+                "key": key.to_dict(),
+                "curve": [[500 * (i + 1), v] for i, v in enumerate(values)],
+                "curve_every": 500,
+                "train_steps": 1500,
+            }
+    for name, value in records.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+
+    variant = method_comparison.RunVariant(steps=1500)
+    text = comparison_report.write_report(str(results), "tiny", variant)
+    folder = results / "steps1500"
+    assert "--sizes tiny --steps 1500`" in text
+    assert text.index("## Learning curves") < text.index("## Paired test differences")
+    with open(folder / "learning_curves.png", "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(folder / "learning_curves.csv") as file:
+        rows = list(csv.DictReader(file))
+    first = [row for row in rows if row["method"] == "lcron-neuralsort" and row["step"] == "500"]
+    assert float(first[0]["mean validation joint recall"]) == pytest.approx(0.33)
+    assert (float(first[0]["min"]), float(first[0]["max"])) == (0.31, 0.35)
+    with open(folder / "learning_curves_paired.csv") as file:
+        paired = {row["method"]: row for row in csv.DictReader(file)}
+    # lcron-neuralsort - dftopk per seed: -0.02, +0.01 -> mean -0.005, std 0.0212.
+    differences = [0.48 - 0.50, 0.53 - 0.52]
+    expected = f"{np.mean(differences):.4f} ± {np.std(differences, ddof=1):.4f}"
+    assert paired["lcron-neuralsort"][PAIRED_DELTA] == expected
+    assert paired["lcron-neuralsort"]["higher than dftopk on"] == "1 of 2"
+    # The one-pass report leaves the budget's runs out and has no curves.
+    one_pass_text = comparison_report.write_report(str(results), "tiny")
+    assert "Learning curves" not in one_pass_text and "steps1500" not in one_pass_text
+
+
+PAIRED_DELTA = "paired Δ test joint recall vs dftopk (mean ± std)"

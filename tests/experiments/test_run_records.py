@@ -32,3 +32,12 @@ def test_a_key_without_days_keeps_the_comparison_s_run_names() -> None:
     assert key.name() == "dftopk-uniform-t0.1-neg0-seed1"
     assert "train_days" not in key.to_dict()
     assert RunKey.from_dict(key.to_dict()) == key
+
+
+def test_a_step_budget_and_a_dataset_round_trip_and_rename_the_run(tmp_path) -> None:
+    key = RunKey("dftopk", "uniform", 0.1, 0, 1, steps=5400, dataset="movielens")
+    assert key.name() == "dftopk-uniform-t0.1-neg0-seed1-steps5400-data_movielens"
+    write_record(str(tmp_path), key, {"test": {"joint_recall": 0.5}})
+    stored = read_records(str(tmp_path))[key.name()]
+    assert stored["key"]["steps"] == 5400 and stored["key"]["dataset"] == "movielens"
+    assert RunKey.from_dict(stored["key"]) == key

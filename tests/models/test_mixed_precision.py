@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -97,3 +98,17 @@ def test_an_unknown_precision_is_refused_with_the_choices(tiny_data, tmp_path):
         train.parse_args(["--data", "d", "--model-dir", "m", "--mixed-precision", "fp8"])
     parsed = train.parse_args(["--data", "d", "--model-dir", "m", "--mixed-precision", "off"])
     assert parsed.mixed_precision == "off"
+
+
+def test_bfloat16_warns_only_on_a_cpu_without_native_bfloat16(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
+    with pytest.warns(UserWarning, match="neither AVX-512 BF16 nor AMX"):
+        with precision.mixed_precision_policy("mixed_bfloat16"):
+            pass
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with precision.mixed_precision_policy("mixed_bfloat16"):
+            pass
+        with precision.mixed_precision_policy("off"):
+            pass

@@ -80,3 +80,35 @@ def test_least_relevant_first_sorts_nan_labels_with_the_padding() -> None:
     )
     np.testing.assert_array_equal(tf_scores["prerank"].numpy(), scores["prerank"])
     np.testing.assert_array_equal(tf_ordered.numpy(), ordered)
+
+
+@pytest.mark.parametrize("module", [metrics, metrics_numpy], ids=["tensorflow", "numpy"])
+def test_scores_a_few_ulps_apart_count_as_tied(module) -> None:
+    # A collapsed tower on another CPU: every candidate alike, up to the kernels' last bits.
+    labels = _stored_order_labels()
+    rng = np.random.default_rng(1)
+    ulps = rng.integers(-8, 9, size=labels.shape).astype(np.float32)
+    noisy = np.float32(0.0107) * (1 + ulps * np.finfo(np.float32).eps)
+    exact = per_request_metrics(module, labels, dict.fromkeys(STAGES, np.full_like(noisy, 0.0107)))
+    got = per_request_metrics(module, labels, dict.fromkeys(STAGES, noisy))
+    for key, value in exact.items():
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(value), rtol=1e-6, err_msg=key)
+    np.testing.assert_allclose(np.asarray(got["joint_recall"]), 0.0)
+
+
+def test_the_streamed_metrics_tie_noisy_scores_like_the_reference() -> None:
+    labels = _stored_order_labels()
+    noisy = np.float32(-0.02) * (1 + np.float32(4e-7) * (np.arange(labels.shape[1]) % 3))
+    scores = dict.fromkeys(STAGES, np.tile(noisy, (labels.shape[0], 1)))
+    streamed = streaming_metrics()
+    update_streaming_metrics(
+        streamed,
+        tf.constant(labels, tf.float32),
+        {stage: tf.constant(value) for stage, value in scores.items()},
+    )
+    expected = per_request_metrics(metrics_numpy, labels, scores)
+    for metric in streamed:
+        assert float(metric.result()) == pytest.approx(
+            float(np.mean(expected[metric.name])), abs=1e-6
+        ), metric.name
+    assert float(streamed[0].result()) == pytest.approx(0.0, abs=1e-6)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import zipfile
 
 import numpy as np
@@ -10,11 +11,14 @@ import tensorflow as tf
 
 from command_line.entry import USER_ERROR_EXIT_CODE, run_command
 from pipelines import example_format as fmt
+from pipelines.data_schema import read_data_schema, shard_paths
 from pipelines.labels import protocol_labels
 from pipelines.movielens import convert, wheel
 from pipelines.movielens.errors import MovieLensError
 from pipelines.movielens.tables import parse_tables
 from pipelines.movielens.wheel import MEMBERS, WHEEL_NAME, read_members, verified_wheel
+from pipelines.owned_folder import ForeignFolderError, read_marker
+from pipelines.shard_integrity import ShardIntegrityError, file_sha256
 from pipelines.time_features import weekday_hour_minute
 from tests.pipelines.movielens_fixture import (
     FIRST_SECOND,
@@ -43,10 +47,10 @@ def converted(tmp_path_factory) -> tuple[str, dict[str, str]]:
 
 def stored_requests(data_dir: str) -> dict[str, dict[str, np.ndarray]]:
     """Every window's stored examples, parsed: window -> feature -> array."""
-    schema = fmt.load_schema(data_dir)
+    schema = read_data_schema(data_dir)
     windows = {}
     for window in schema["days"]:
-        paths = fmt.shard_paths(data_dir, schema, [window])
+        paths = shard_paths(data_dir, schema, [window])
         records = list(tf.data.TFRecordDataset(paths, fmt.COMPRESSION).as_numpy_iterator())
         parsed = fmt.parse_examples(tf.constant(records), has_preference=False)
         windows[window] = {name: value.numpy() for name, value in parsed.items()}
@@ -189,7 +193,7 @@ def test_nothing_from_the_future_reaches_a_request(converted) -> None:
             assert window[fmt.CONTEXT][row].tolist() == (context + 1).tolist()
             at_moment = {movie for second, movie in ratings_of[user] if second == moment}
             same_second_left_out += len(at_moment - set(positives.tolist()))
-    assert requests == fmt.load_schema(data_dir)["counts"]["requests"]
+    assert requests == read_data_schema(data_dir)["counts"]["requests"]
     assert same_second_left_out > 0  # the fixture exercises "strictly before"
 
 
@@ -232,7 +236,7 @@ def test_candidates_and_labels_keep_the_protocol(converted) -> None:
 
 def test_the_schema_is_the_converter_s_contract(converted) -> None:
     data_dir, _ = converted
-    schema = fmt.load_schema(data_dir)
+    schema = read_data_schema(data_dir)
     assert schema["features"] == fmt.feature_spec(False)
     assert schema["columns"] == {group: list(fields) for group, fields in fmt.COLUMNS.items()}
     for window in stored_requests(data_dir).values():
@@ -256,7 +260,7 @@ def test_the_conversion_is_reproducible(converted, tmp_path) -> None:
             np.testing.assert_array_equal(first[window][name], second[window][name])
 
 
-def test_a_rerun_with_fewer_windows_leaves_no_stale_window(tmp_path) -> None:
+def test_a_rerun_with_fewer_windows_deletes_only_the_listed_stale_shards(tmp_path) -> None:
     path, digest = fixture_wheel(str(tmp_path))
     data_dir = str(tmp_path / "tfrec")
     first = convert.convert_movielens(
@@ -264,10 +268,115 @@ def test_a_rerun_with_fewer_windows_leaves_no_stale_window(tmp_path) -> None:
     )
     mine = tmp_path / "tfrec" / "notes.txt"
     mine.write_text("a user's file")
+    unlisted = "part-00007-of-00009.tfrecord.gz"  # named like a shard, not written by the converter
+    for window in first.requests_per_window:
+        (tmp_path / "tfrec" / window / unlisted).write_text("the user's")
     second = convert.convert_movielens(
         path, data_dir, windows=3, expected_sha256=digest, progress=False
     )
-    windows = sorted(name for name in os.listdir(data_dir) if name[0].isdigit())
-    assert windows == sorted(second.requests_per_window) != sorted(first.requests_per_window)
-    assert list(fmt.load_schema(data_dir)["days"]) == windows
+    stale = sorted(set(first.requests_per_window) - set(second.requests_per_window))
+    assert stale
+    for window in stale:
+        assert os.listdir(os.path.join(data_dir, window)) == [unlisted]  # its shards are gone
+    kept = set(second.requests_per_window) & set(first.requests_per_window)
+    assert kept
+    for window in kept:
+        assert (tmp_path / "tfrec" / window / unlisted).read_text() == "the user's"
+    assert list(read_data_schema(data_dir)["days"]) == sorted(second.requests_per_window)
     assert mine.read_text() == "a user's file"
+    manifest = read_marker(data_dir, "data")["manifest"]
+    assert not any(relative.split("/")[0] in stale for relative in manifest)
+
+
+def test_the_folder_has_the_convert_contract_shard_digests_and_a_manifest(converted) -> None:
+    data_dir, _ = converted
+    schema = read_data_schema(data_dir)
+    assert schema["format"] == fmt.FORMAT_NAME and schema["version"] == fmt.FORMAT_VERSION == 2
+    listed = []
+    for window, record in schema["days"].items():
+        for shard in record["shards"]:
+            file = os.path.join(data_dir, shard["path"])
+            assert shard["path"].startswith(f"{window}/part-")
+            assert shard["bytes"] == os.path.getsize(file) and shard["sha256"] == file_sha256(file)
+            listed.append(shard["path"])
+    marker = read_marker(data_dir, "data")
+    assert marker["writer"] == convert.WRITER
+    assert marker["manifest"] == sorted([*listed, convert.CONVERSION_FILE, fmt.SCHEMA_FILE])
+
+
+def test_a_changed_shard_is_named_by_the_readers(converted, tmp_path) -> None:
+    data_dir, _ = converted
+    copy = str(tmp_path / "copy")
+    shutil.copytree(data_dir, copy)
+    schema = read_data_schema(copy)
+    window = next(iter(schema["days"]))
+    shard = os.path.join(copy, schema["days"][window]["shards"][0]["path"])
+    with open(shard, "r+b") as file:
+        file.seek(20)
+        file.write(b"\xff")  # same size, other bytes
+    with pytest.raises(ShardIntegrityError, match=r"part-00000-of-00001\.tfrecord\.gz: .*sha256"):
+        shard_paths(copy, schema, [window])
+
+
+def test_a_folder_it_did_not_write_is_refused_untouched(tmp_path) -> None:
+    path, digest = fixture_wheel(str(tmp_path))
+    data_dir = tmp_path / "theirs"
+    data_dir.mkdir()
+    (data_dir / "results.csv").write_text("their numbers")
+    with pytest.raises(ForeignFolderError, match=r"theirs is not empty .*nothing was changed"):
+        convert.convert_movielens(
+            path, str(data_dir), windows=WINDOWS, expected_sha256=digest, progress=False
+        )
+    assert os.listdir(data_dir) == ["results.csv"]
+
+
+REAL_WRITER = tf.io.TFRecordWriter
+
+
+class FullDiskWriter:
+    """A TFRecordWriter on a disk that is full after ``records`` records, as TF reports it."""
+
+    records = 10
+
+    def __init__(self, path: str, options: tf.io.TFRecordOptions) -> None:
+        self._writer = REAL_WRITER(path, options)
+        self._path = path
+
+    def __enter__(self) -> "FullDiskWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._writer.close()
+
+    def write(self, record: bytes) -> None:
+        FullDiskWriter.records -= 1
+        if FullDiskWriter.records < 0:
+            raise tf.errors.ResourceExhaustedError(
+                None, None, f"{self._path}; No space left on device"
+            )
+        self._writer.write(record)
+
+
+def test_a_full_disk_is_one_line_and_a_rerun_finishes(tmp_path, capsys, monkeypatch) -> None:
+    path, digest = fixture_wheel(str(tmp_path))
+    data_dir = str(tmp_path / "tfrec")
+    monkeypatch.setattr(FullDiskWriter, "records", 10)  # shards hold 4: the third fills up
+    monkeypatch.setattr(fmt.tf.io, "TFRecordWriter", FullDiskWriter)
+    argv = ["--wheel", path, "--expected-sha256", digest, "--windows", "3", "--data", data_dir]
+    argv += ["--requests-per-shard", "4", "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_command(convert.main, "python -m pipelines.movielens.convert", argv)
+    assert exit_info.value.code == USER_ERROR_EXIT_CODE
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "tfrecord.gz: no space left on device (" in error
+    written = [
+        os.path.join(folder, name) for folder, _, names in os.walk(data_dir) for name in names
+    ]
+    assert not any(name.endswith(".tmp") for name in written)
+    assert not os.path.exists(fmt.schema_path(data_dir))
+
+    monkeypatch.undo()  # space freed: the re-run finishes the conversion
+    summary = convert.convert_movielens(
+        path, data_dir, windows=3, expected_sha256=digest, requests_per_shard=4, progress=False
+    )
+    assert read_data_schema(data_dir)["counts"]["requests"] == summary.requests == 25

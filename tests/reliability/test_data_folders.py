@@ -112,7 +112,7 @@ def test_convert_refuses_a_data_folder_it_did_not_write(simulated, tmp_path) -> 
     (out / "config.json").write_text("{}")
     with pytest.raises(ForeignFolderError, match="nothing was changed"):
         convert_small(simulated, str(out))
-    assert sorted(os.listdir(out)) == [".dftopk-data.lock", "config.json"]
+    assert os.listdir(out) == ["config.json"]  # left exactly as it was, no lock file
 
 
 def test_a_second_convert_into_a_locked_folder_fails_at_once_naming_the_first(

@@ -150,13 +150,13 @@ def resolve_selection(
       ``XLA_FLAGS``, ``dftopk_tf.instruction_sets.xla_uses_avx512``): XLA's top_k for k <= 16
       in rows of n >= 10,000 items, k <= 128 from n = 30,000 and k <= 256 from n = 100,000
       (``AUTO_XLA_TOP_K``). XLA's CPU top_k is a partial selection that costs more as k grows
-      (at k = n/2 it took 6-20x the radix select's time), and it lost to the radix select at
-      every k for n <= 1,000;
+      (at k = n/2 it took several times the radix select's time), and it lost to the radix
+      select at every k for n <= 1,000;
     - with XLA limited to AVX2 or less: TF's top_k kernel, declining XLA, for k <=
       ``AUTO_KERNEL_MAX_K`` in rows of n >= ``AUTO_KERNEL_UNDER_XLA_MIN_N`` (there XLA's top_k
       lost to TF's kernel at k = 10);
     - without XLA: TF's top_k kernel for k <= ``AUTO_KERNEL_MAX_K`` (it won at k = 10 at every
-      n; at k = n/2 it sorts the row: 3-9x slower than the radix select);
+      n; at k = n/2 it sorts the row, several times slower than the radix select);
     - otherwise the sample bracket (``"bracket"``) in rows of n >= ``AUTO_BRACKET_MIN_N``, else
       the radix select.
 

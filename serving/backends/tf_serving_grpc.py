@@ -54,7 +54,7 @@ from serving.backends.base import (
     with_retries,
 )
 
-#: Largest message either way (64 requests of top_n 2,000 answer about 5 MB).
+#: Largest message either way: well above the answer to 64 requests of top_n 2,000.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 REQUEST_ERROR_CODES = (

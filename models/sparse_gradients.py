@@ -8,9 +8,9 @@ plus the de-duplication. For a table of at most ``DENSE_GRADIENT_MAX_ELEMENTS`` 
 instead sums the rows into a dense gradient (one ``tf.math.unsorted_segment_sum``, no
 ``tf.unique``); the update is the same. The sum is compiled with XLA: TensorFlow's CPU kernel of
 ``UnsortedSegmentSum`` is single-threaded and much slower than XLA's on a step's rows
-(``CHANGELOG.md``, 2026-11-26, "Where a training step's time goes", has the measurement). Larger tables (a
-production video vocabulary) keep the sparse path. Under ``tf.distribute`` a dense gradient is
-all-reduced as one small tensor instead of gathering every replica's rows.
+(``CHANGELOG.md``, 2026-11-26, "Where a training step's time goes", has the measurement).
+Larger tables (a production video vocabulary) keep the sparse path. Under ``tf.distribute`` a
+dense gradient is all-reduced as one small tensor instead of gathering every replica's rows.
 
 Example:
     >>> table = tf.Variable(tf.zeros([3, 2]))

@@ -153,7 +153,8 @@ class TopKSelectionLoss(keras.losses.Loss):
 
     Args:
         method: operator name from ``dftopk_tf.operators`` (``dftopk``, ``lapsum``,
-            ``sparse-topk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``, ``bce``).
+            ``sparse-topk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``, ``bce``),
+            or the operator itself.
         k: the operator's k (how many items the stage keeps).
         tau: the operator's temperature-like knob (DFTopK tau, LapSum alpha, ...); None for the
             operator's default. ``temperature=`` is its deprecated name.
@@ -180,6 +181,7 @@ class TopKSelectionLoss(keras.losses.Loss):
     ):
         tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         operator = get_operator(method)
+        method = operator.name
         if not _is_size(k) or (label_k is not None and not _is_size(label_k)):
             raise ValueError(f"k and label_k must be >= 1 (ints), got k={k!r}, label_k={label_k!r}")
         check_temperature("tau", tau)
@@ -280,7 +282,7 @@ class CascadeTopKLoss(keras.layers.Layer):
     (the public TF variant).
 
     Args:
-        method: operator name (see ``TopKSelectionLoss``).
+        method: operator name or operator (see ``TopKSelectionLoss``).
         stage_ks: k of each stage (e.g. ``(10, 10)`` for retrieval and pre-ranking).
         label_k: ground-truth top-k size.
         tau: the operator's knob, one value for all stages or one per stage (``temperature=``
@@ -311,6 +313,7 @@ class CascadeTopKLoss(keras.layers.Layer):
         tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         super().__init__(**kwargs)
         operator = get_operator(method)
+        method = operator.name
         stage_ks = tuple(int(k) for k in stage_ks)
         if not stage_ks or min(stage_ks) < 1 or label_k < 1:
             raise ValueError(

@@ -165,13 +165,20 @@ _OPERATORS: dict[str, SelectionOperator] = {
 OPERATOR_NAMES: tuple[str, ...] = tuple(_OPERATORS)
 
 
-def get_operator(name: str) -> SelectionOperator:
+def get_operator(name: "str | SelectionOperator") -> SelectionOperator:
     """Returns the registered operator ``name``; ``ValueError`` lists the names otherwise.
+
+    An operator already resolved is returned as it is, so that a caller that resolved a name
+    once can pass the operator on (``models.objectives.make_objective``).
 
     Example:
         >>> get_operator("dftopk").temperature_name
         'tau'
+        >>> get_operator(get_operator("lapsum")).name
+        'lapsum'
     """
+    if isinstance(name, SelectionOperator):
+        return name
     try:
         return _OPERATORS[name]
     except KeyError:

@@ -350,7 +350,7 @@ def train_one(key: RunKey, data_dir: str, work_dir: str, results_dir: str, sizes
             data_dir=data_dir,
             model_dir=model_dir,
             method=key.method,
-            temperature=key.temperature,
+            tau=key.temperature,
             negatives=key.negatives,
             epochs=CHECKPOINTS_PER_PASS,
             steps_per_epoch=per_epoch,

@@ -75,9 +75,7 @@ def watch(
 
     keras.utils.set_random_seed(seed)
     schema = read_data_schema(data_dir)
-    config = CascadeConfig.from_schema(
-        schema, method=method, temperature=temperature, rank_stage=False
-    )
+    config = CascadeConfig.from_schema(schema, method=method, tau=temperature, rank_stage=False)
     model = build_cascade(config)
     optimizer = keras.optimizers.Adam(learning_rate)
     stages = {stage: getattr(model, stage).trainable_variables for stage in model.stages}

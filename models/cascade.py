@@ -132,7 +132,7 @@ class CascadeModel(tfrs.Model):
             config.prerank_k,
             config.rank_k,
             config.label_k,
-            config.temperature,
+            config.tau,
             config.rank_stage,
         )
         self.objective.build(None)

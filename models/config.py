@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dftopk_tf.renamed import renamed_keys
 from models.attention import TARGET_ATTENTIONS
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import FIELD_COUNTS
 from models.embeddings import EMBEDDING_INITS, TABLE_LAYOUTS
-from models.objectives import check_method, default_temperature
+from models.objectives import check_method, default_tau
 from models.prerank import DEFAULT_PRERANK_UNITS
 from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
 from models.retrieval import DEFAULT_TOWER_UNITS
@@ -77,8 +78,9 @@ class CascadeConfig:
         vocab_sizes: field -> embedding table size (schema.json ``vocab_sizes``).
         columns: feature group -> field names (schema.json ``columns``).
         method: training method (``models.objectives.METHOD_NAMES``).
-        temperature: the method's temperature knob; None takes the method's default and is
-            replaced by it, so a stored config records the value used.
+        tau: the method's temperature knob; None takes the method's default and is replaced by
+            it, so a stored config records the value used. A ``config.json`` written before it
+            was renamed (key ``temperature``) still loads.
         retrieval_k, prerank_k: k of the two stages in the cascade loss.
         rank_k: k of the ranking stage's loss.
         label_k: ground-truth size (top-``label_k`` candidates by label).
@@ -103,14 +105,14 @@ class CascadeConfig:
     Example:
         >>> from pipelines import example_format as fmt, recflow
         >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").temperature
+        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").tau
         0.1
     """
 
     vocab_sizes: dict[str, int]
     columns: dict[str, list[str]]
     method: str = "dftopk"
-    temperature: float | None = None
+    tau: float | None = None
     retrieval_k: int = 10
     prerank_k: int = 10
     rank_k: int = 10
@@ -150,11 +152,11 @@ class CascadeConfig:
                 f"unknown prerank_attention {self.prerank_attention!r}; expected one of "
                 f"{TARGET_ATTENTIONS}"
             )
-        if self.temperature is None:
-            object.__setattr__(self, "temperature", default_temperature(self.method))
-        if not float(self.temperature) > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        object.__setattr__(self, "temperature", float(self.temperature))
+        if self.tau is None:
+            object.__setattr__(self, "tau", default_tau(self.method))
+        if not float(self.tau) > 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        object.__setattr__(self, "tau", float(self.tau))
         object.__setattr__(self, "vocab_sizes", {k: int(v) for k, v in self.vocab_sizes.items()})
         object.__setattr__(self, "columns", {k: list(v) for k, v in self.columns.items()})
         for name in ("tower_units", "prerank_units", "rank_units"):
@@ -242,7 +244,7 @@ class CascadeConfig:
             ...
             ValueError: not a cascade config: format 'x' version None, expected ...
         """
-        values = dict(values)
+        values = renamed_keys(values, {"temperature": "tau"})
         found = (values.pop("format", None), values.pop("version", None))
         if found == (CONFIG_FORMAT, 1):
             raise ValueError(

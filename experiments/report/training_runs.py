@@ -144,7 +144,7 @@ class TrainingRunner:
             data_dir=self.data_dir,
             model_dir=os.path.join(self.work_dir, "models", settings.name()),
             method=settings.method,
-            temperature=settings.temperature,
+            tau=settings.temperature,
             negatives=settings.negatives,
             embedding_init=settings.embedding_init,
             epochs=self.epochs,

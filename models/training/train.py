@@ -45,6 +45,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from command_line.deprecated_flags import add_renamed_flag
 from command_line.entry import add_entry_flags, run_command
 from models.attention import TARGET_ATTENTIONS
 from models.cascade import CascadeModel
@@ -103,7 +104,7 @@ class TrainOptions:
     data_dir: str
     model_dir: str
     method: str = "dftopk"
-    temperature: float | None = None
+    tau: float | None = None
     k: int = 10
     retrieval_k: int | None = None
     prerank_k: int | None = None
@@ -149,7 +150,7 @@ class TrainOptions:
         config = CascadeConfig.from_schema(
             schema,
             method=self.method,
-            temperature=self.temperature,
+            tau=self.tau,
             retrieval_k=self.retrieval_k or self.k,
             prerank_k=self.prerank_k or self.k,
             rank_k=self.rank_k,
@@ -621,7 +622,7 @@ def _add_folder_flags(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) -> None:
-    """The training method, its temperature and ks, and the model's shape."""
+    """The training method, its temperature tau and ks, and the model's shape."""
     group.add_argument(
         "--method",
         default=defaults.method,
@@ -630,13 +631,14 @@ def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) ->
         "lcron-neuralsort, lcron-softsort, lcron-diffsort, lapsum, sparse-topk, bce), or tfrs "
         "(sampled softmax retrieval + pointwise BCE)",
     )
-    group.add_argument(
-        "--temperature",
+    add_renamed_flag(
+        group,
         "--tau",
+        "--temperature",
         type=float,
         default=None,
         help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
-        "default: models.objectives.default_temperature (0.1; DiffSort steepness 10)",
+        "default: models.objectives.default_tau (0.1; DiffSort steepness 10)",
     )
     group.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
     group.add_argument("--retrieval-k", type=int, default=None, help="retrieval's k (default: --k)")

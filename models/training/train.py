@@ -139,10 +139,9 @@ class TrainOptions:
         """The model's config for the data ``schema``, its ks checked against the candidates.
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> from models.config import example_schema
             >>> options = TrainOptions(data_dir="d", model_dir="m", k=50)
-            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS})
+            >>> options.cascade_config(example_schema())
             Traceback (most recent call last):
             ...
             ValueError: retrieval_k = 50 is larger than the 40 candidates per request; ...
@@ -249,11 +248,9 @@ def check_resumable(
     after its weights and before its evaluation is refused with ``finish_command``.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
         >>> folder = tempfile.mkdtemp()
-        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").save(f"{folder}/config.json")
-        >>> check_resumable(ModelDir(folder), CascadeConfig(vocab_sizes, fmt.COLUMNS), "off", "")
+        >>> CascadeConfig.for_examples(method="bce").save(f"{folder}/config.json")
+        >>> check_resumable(ModelDir(folder), CascadeConfig.for_examples(), "off", "")
         Traceback (most recent call last):
         ...
         ValueError: ... other settings (setting: (there, now)): {'method': ('bce', 'dftopk')}; ...
@@ -303,9 +300,7 @@ def prepare_model_dir(
     listed in the folder's manifest before it is written.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS)
+        >>> config = CascadeConfig.for_examples()
         >>> path = tempfile.mkdtemp()
         >>> with claim_model_dir(path, overwrite=False) as folder:
         ...     prepare_model_dir(folder, config)
@@ -425,9 +420,7 @@ def build_model(
     """The seeded, built and compiled cascade, under ``strategy`` and the run's precision.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> options = TrainOptions(data_dir="d", model_dir="m", run_eagerly=True)
         >>> model = build_model(options, config, tf.distribute.get_strategy(), jit_compile=False)
         >>> model.run_eagerly

@@ -40,8 +40,8 @@ method with its seeds) rather than many half-tuned methods.
 Example::
 
     python -m experiments.method_comparison --results docs/results/method_comparison \\
-        --work /tmp/comparison --stop-after 7200
-    python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
+        --work-dir /tmp/comparison --stop-after 7200
+    python -m experiments.method_comparison --results /tmp/r --work-dir /tmp/w --tiny  # a smoke run
 """
 
 import argparse
@@ -492,7 +492,7 @@ def run_comparison(
                 flush=True,
             )
         command = [sys.executable, "-m", "experiments.method_comparison", "--results"]
-        command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *task]
+        command += [results_dir, "--work-dir", work_dir, "--sizes", sizes_name, *task]
         subprocess.run(command, check=True)
         finished.append(name)
     return finished
@@ -504,11 +504,13 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     Example::
 
         python -m experiments.method_comparison --results docs/results/method_comparison \\
-            --work /tmp/comparison
+            --work-dir /tmp/comparison
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True, help="folder of the run records (commit it)")
-    parser.add_argument("--work", required=True, help="folder of the data and the trained models")
+    parser.add_argument(
+        "--work-dir", required=True, help="folder of the data and the trained models"
+    )
     parser.add_argument("--sizes", choices=sorted(SIZES), default="paper", help="protocol sizes")
     parser.add_argument(
         "--tiny",
@@ -525,17 +527,19 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     parser.add_argument("--rescore", default=None, help=argparse.SUPPRESS)  # one run's name
     arguments = add_entry_flags(parser).parse_args(argv)
     if arguments.rescore is not None:
-        data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
-        rescore_one(arguments.rescore, data_dir, arguments.work, arguments.results, arguments.sizes)
+        data_dir = prepare_data(arguments.work_dir, SIZES[arguments.sizes])
+        rescore_one(
+            arguments.rescore, data_dir, arguments.work_dir, arguments.results, arguments.sizes
+        )
         return [arguments.rescore]
     if arguments.one is not None:
         key = RunKey.from_dict(json.loads(arguments.one))
-        data_dir = prepare_data(arguments.work, SIZES[arguments.sizes])
-        train_one(key, data_dir, arguments.work, arguments.results, arguments.sizes)
+        data_dir = prepare_data(arguments.work_dir, SIZES[arguments.sizes])
+        train_one(key, data_dir, arguments.work_dir, arguments.results, arguments.sizes)
         return [key.name()]
     return run_comparison(
         arguments.results,
-        arguments.work,
+        arguments.work_dir,
         arguments.sizes,
         arguments.stop_after,
         arguments.max_runs,

@@ -43,7 +43,7 @@ model_dir="$run_dir/model"
 export_dir="$run_dir/export"
 
 echo "[main] 1/5 simulate $days days x $requests_per_day requests (RecFlow layout) -> $recflow"
-$py -m pipelines.simulator.simulate --out "$recflow" --days "$days" \
+$py -m pipelines.simulator.simulate --recflow "$recflow" --days "$days" \
   --requests-per-day "$requests_per_day" --seed "$seed"
 
 echo "[main] 2/5 convert to sharded GZIP TFRecords -> $tfrecords"

@@ -126,28 +126,6 @@ def convert_movielens(
     if os.path.exists(schema_file):  # the completion marker goes until this run completes
         os.remove(schema_file)
     _remove_earlier_windows(data_dir, keep=split.names)
-    days = _write_windows(data_dir, requests, split, ids, requests_per_shard, progress)
-    conversion = {
-        "format": CONVERSION_FORMAT,
-        "version": CONVERSION_VERSION,
-        "wheel": WHEEL_NAME,
-        "wheel_sha256": expected_sha256,
-        "settings": {"windows": windows, "stride": stride, "seed": seed},
-        **_conversion_contents(tables, ids, split, days),
-    }
-    write_json(os.path.join(data_dir, CONVERSION_FILE), conversion)
-    write_json(schema_file, _schema(wheel, ids.id_counts, days))
-    return MovieLensSummary(
-        requests=requests.size,
-        splits=split.splits(),
-        requests_per_window={name: info["requests"] for name, info in days.items()},
-    )
-
-
-def _write_windows(
-    data_dir: str, requests, split, ids, requests_per_shard: int, progress: bool
-) -> dict[str, dict]:
-    """Writes each time window's requests as shards; returns the schema's ``days`` entries."""
     days: dict[str, dict] = {}
     bar = tqdm(total=requests.size, unit="req", desc="convert", disable=not progress)
     with bar:
@@ -165,22 +143,40 @@ def _write_windows(
                 part = {key: np.ascontiguousarray(value[rows]) for key, value in features.items()}
                 bar.update(fmt.write_shard(os.path.join(data_dir, shard_name), part))
             days[name] = {"requests": count, "shards": names, "missing_rank_index": 0}
-    return days
 
-
-def _conversion_contents(tables, ids, split, days: dict[str, dict]) -> dict:
-    """The conversion record's splits, windows, vocabularies and movie titles."""
     windows_info = {
-        name: {"first_second": int(split.starts[index]), "requests": days[name]["requests"]}
+        name: {
+            "first_second": int(split.starts[index]),
+            "requests": days[name]["requests"],
+        }
         for index, name in enumerate(split.names)
     }
-    titles = zip(tables.movies["item_id"].astype(str), tables.movies["movie_title"], strict=True)
-    return {
-        "splits": split.splits(),
-        "windows": windows_info,
-        "vocabularies": ids.vocabularies,
-        "movie_titles": dict(titles),
-    }
+    write_json(
+        os.path.join(data_dir, CONVERSION_FILE),
+        {
+            "format": CONVERSION_FORMAT,
+            "version": CONVERSION_VERSION,
+            "wheel": WHEEL_NAME,
+            "wheel_sha256": expected_sha256,
+            "settings": {"windows": windows, "stride": stride, "seed": seed},
+            "splits": split.splits(),
+            "windows": windows_info,
+            "vocabularies": ids.vocabularies,
+            "movie_titles": dict(
+                zip(
+                    tables.movies["item_id"].astype(str),
+                    tables.movies["movie_title"],
+                    strict=True,
+                )
+            ),
+        },
+    )
+    write_json(schema_file, _schema(wheel, ids.id_counts, days))
+    return MovieLensSummary(
+        requests=requests.size,
+        splits=split.splits(),
+        requests_per_window={name: info["requests"] for name, info in days.items()},
+    )
 
 
 def _remove_earlier_windows(data_dir: str, keep: Sequence[str]) -> None:

@@ -35,6 +35,7 @@ from models.attention import DIN_ATTENTION_UNITS, TARGET_ATTENTIONS
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import STAGE_CANDIDATES
 from models.prerank import DINPrerank
+from models.tables import markdown_table
 from pipelines import example_format as fmt
 from pipelines import recflow
 
@@ -150,27 +151,36 @@ def time_attentions(
     ]
 
 
-def markdown_table(rows: Sequence[AttentionTiming]) -> str:
+def timing_table(rows: Sequence[AttentionTiming]) -> str:
     """The timings as a Markdown table, ratios to the first row.
 
     Example:
-        >>> print(markdown_table([AttentionTiming("bilinear", 2.0, 4.0, 1_000_000)]))
+        >>> print(timing_table([AttentionTiming("bilinear", 2.0, 4.0, 1_000_000)]))
         | attention | train pass ms | ratio | evaluation forward ms | ratio | largest tensor MB |
         |---|---|---|---|---|---|
         | bilinear | 2.0 | 1.00 | 4.0 | 1.00 | 1 |
     """
     first = rows[0]
-    lines = [
-        "| attention | train pass ms | ratio | evaluation forward ms | ratio | largest tensor MB |",
-        "|---|---|---|---|---|---|",
+    columns = [
+        "attention",
+        "train pass ms",
+        "ratio",
+        "evaluation forward ms",
+        "ratio",
+        "largest tensor MB",
     ]
-    for row in rows:
-        lines.append(
-            f"| {row.attention} | {row.train_ms:.1f} | {row.train_ms / first.train_ms:.2f} | "
-            f"{row.evaluate_ms:.1f} | {row.evaluate_ms / first.evaluate_ms:.2f} | "
-            f"{row.largest_tensor_bytes / 1e6:.0f} |"
-        )
-    return "\n".join(lines)
+    cells = [
+        [
+            row.attention,
+            f"{row.train_ms:.1f}",
+            f"{row.train_ms / first.train_ms:.2f}",
+            f"{row.evaluate_ms:.1f}",
+            f"{row.evaluate_ms / first.evaluate_ms:.2f}",
+            f"{row.largest_tensor_bytes / 1e6:.0f}",
+        ]
+        for row in rows
+    ]
+    return markdown_table(columns, cells)
 
 
 def main(argv: Sequence[str] | None = None) -> list[AttentionTiming]:
@@ -200,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> list[AttentionTiming]:
         f"candidates, evaluation over {EVALUATION_CANDIDATES}; median of {args.repeats}; "
         f"XLA {'on' if args.jit_compile else 'off'}"
     )
-    print(markdown_table(rows))
+    print(timing_table(rows))
     return rows
 
 

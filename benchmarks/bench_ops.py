@@ -25,7 +25,7 @@ Usage:
     python -m benchmarks.bench_ops --quick
     python -m benchmarks.bench_ops --no-peers    # the threshold table: n = 100 .. 1,000,000
     python -m benchmarks.bench_ops --no-peers --ks 10 100 1000 half  # where auto's rule comes from
-    python -m benchmarks.bench_ops --sizes 1000 10000 --batch 256 --repeats 9
+    python -m benchmarks.bench_ops --sizes 1000 10000 --batch-size 256 --repeats 9
 
 The timing itself is ``benchmarks.timing``; the machine line is ``benchmarks.machine``.
 """
@@ -284,7 +284,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"10 {HALF})",
     )
     parser.add_argument(
-        "--batch", type=int, default=256, help="rows per pass, at most (default 256)"
+        "--batch-size", type=int, default=256, help="rows per pass, at most (default 256)"
     )
     parser.add_argument(
         "--repeats",
@@ -332,8 +332,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 7
-    if min(args.sizes) < 2 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
-        parser.error("need every size >= 2, --batch >= 1, --repeats >= 1 and --warmup >= 0")
+    if min(args.sizes) < 2 or args.batch_size < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("need every size >= 2, --batch-size >= 1, --repeats >= 1 and --warmup >= 0")
     if any(k != HALF and not (k.isdigit() and int(k) >= 1) for k in args.ks):
         parser.error(f"--ks takes integers >= 1 or '{HALF}', got {' '.join(args.ks)}")
     args.ks = [k if k == HALF else int(k) for k in args.ks]
@@ -345,13 +345,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parse_args(argv)
     print(machine_description())
     print(
-        f"sizes n={args.sizes}, k in {args.ks} (half: n/2), batch {args.batch} (at most "
+        f"sizes n={args.sizes}, k in {args.ks} (half: n/2), batch {args.batch_size} (at most "
         f"{args.max_elements:,} scores per pass), median of {args.repeats} after "
         f"{args.warmup} warm-up passes"
     )
     rows = run_benchmark(
         args.sizes,
-        args.batch,
+        args.batch_size,
         args.repeats,
         args.warmup,
         args.max_elements,

@@ -188,7 +188,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: str) -> list[Measurement]:
     """Runs every measurement of the report; returns the table rows.
 
     Example:
-        >>> args = _parse_args(["--days", "1", "--requests-per-day", "300", "--batch", "32",
+        >>> args = _parse_args(["--days", "1", "--requests-per-day", "300", "--batch-size", "32",
         ...                     "--batches", "2", "--steps", "2", "--workers", "1",
         ...                     "--negatives", "4"])
         >>> for row in run_benchmark(args, tmp_dir):
@@ -250,18 +250,18 @@ def input_rows(
         input_rows(_parse_args([]), "/tmp/tfrec", read_data_schema("/tmp/tfrec"), 40)
     """
     candidates = fmt.NUM_CANDIDATES + negatives
-    shape = f"B={args.batch}, N={candidates}"
-    rate, seconds = input_examples_per_second(data_dir, args.batch, negatives, args.batches)
+    shape = f"B={args.batch_size}, N={candidates}"
+    rate, seconds = input_examples_per_second(data_dir, args.batch_size, negatives, args.batches)
     rows = [
         Measurement(
             f"tf.data input, {negatives} negatives", shape, seconds, f"{rate:,.0f} examples/s"
         )
     ]
-    dataset = make_dataset(data_dir, args.batch, negatives, drop_remainder=True)
+    dataset = make_dataset(data_dir, args.batch_size, negatives, drop_remainder=True)
     held = next(iter(dataset))
     step = training_step(DinStandIn(schema))
     in_memory = step_seconds(step, iter([held] * (args.steps + 1)), args.steps)
-    consumed = args.batch / in_memory
+    consumed = args.batch_size / in_memory
     rows.append(
         Measurement(
             f"train step (DIN-size), {negatives} negatives",
@@ -313,7 +313,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="conversion worker processes (default: CPU count)",
     )
     parser.add_argument(
-        "--batch", type=int, default=1024, help="batch size, as in the protocol (default 1024)"
+        "--batch-size", type=int, default=1024, help="batch size, as in the protocol (default 1024)"
     )
     parser.add_argument(
         "--negatives",

@@ -48,7 +48,7 @@ from models.cascade import build_cascade
 from models.config import CascadeConfig
 from pipelines import example_format as fmt
 from serving.backends import GrpcBackend, LocalBackend
-from serving.cascade_inference import Cascade, CascadeSizes
+from serving.cascade_inference import Cascade, CascadeSizes, add_size_flags
 from serving.export.saved_models import export_cascade
 from serving.recommend_api import CONTEXT_LIMITS
 from tests.serving.tf_serving_stand_in import TFServingStandIn
@@ -237,7 +237,7 @@ def backend_flags(kind: str, export_dir: str, stand_in: TFServingStandIn) -> lis
     return ["--backend", "grpc", "--grpc-target", stand_in.grpc_target, "--batch-workers", "2"]
 
 
-def start_front(top_n: int, m: int, k: int, extra: Sequence[str]):
+def start_front(retrieval_keep: int, prerank_keep: int, rank_keep: int, extra: Sequence[str]):
     """Starts ``python -m serving.server`` on a free 127.0.0.1 port; returns (process, url).
 
     Example:
@@ -245,7 +245,8 @@ def start_front(top_n: int, m: int, k: int, extra: Sequence[str]):
     """
     port = _free_port()
     command = [sys.executable, "-m", "serving.server"]
-    command += ["--port", str(port), "--top-n", str(top_n), "--m", str(m), "--k", str(k)]
+    command += ["--port", str(port), "--retrieval-keep", str(retrieval_keep)]
+    command += ["--prerank-keep", str(prerank_keep), "--rank-keep", str(rank_keep)]
     process = subprocess.Popen([*command, *extra], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -325,10 +326,11 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     model = build_cascade(config)
     corpus = synthetic_corpus(config, args.corpus_size)
     bodies = random_bodies(max(args.requests, 64), corpus)
-    sizes = CascadeSizes(args.top_n, args.m, args.k)
+    sizes = CascadeSizes(args.retrieval_keep, args.prerank_keep, args.rank_keep)
     print(machine_description())
     print(
-        f"corpus {args.corpus_size:,} items, top_n {args.top_n} -> m {args.m} -> k {args.k}; "
+        f"corpus {args.corpus_size:,} items, keep {args.retrieval_keep} -> {args.prerank_keep} "
+        f"-> {args.rank_keep}; "
         f"{model.count_params():,} parameters; {args.requests} sequential requests in process; "
         f"the front over {', '.join(args.backends)} at {args.clients} clients, "
         f"{args.load_seconds:g} s each"
@@ -351,7 +353,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             extra += ["--batch-wait-ms", str(args.batch_wait_ms)]
             for kind in args.backends:
                 flags = backend_flags(kind, export_dir, stand_in)
-                process, url = start_front(args.top_n, args.m, args.k, [*flags, *extra])
+                process, url = start_front(*sizes, [*flags, *extra])
                 try:
                     for clients in args.clients:
                         results[f"{kind} front, {clients} cl."] = time_concurrent(
@@ -381,9 +383,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Cascade serving latency (p50/p99) and throughput, local and over HTTP.",
     )
     parser.add_argument("--corpus-size", type=int, default=100_000, help="items in the corpus")
-    parser.add_argument("--top-n", type=int, default=200, help="candidates retrieved")
-    parser.add_argument("--m", type=int, default=50, help="candidates kept by pre-ranking")
-    parser.add_argument("--k", type=int, default=10, help="items returned by ranking")
+    add_size_flags(parser, "in every request")
     parser.add_argument("--requests", type=int, default=300, help="sequential requests timed")
     parser.add_argument(
         "--clients",

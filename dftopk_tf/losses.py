@@ -26,6 +26,7 @@ from dftopk_tf.label_inputs import padded_labels
 from dftopk_tf.masking import mask_from_labels
 from dftopk_tf.operators import get_operator
 from dftopk_tf.ops import check_threshold_gradient
+from dftopk_tf.renamed import renamed_keys, renamed_keyword
 from dftopk_tf.selection import topk_mask
 from dftopk_tf.selection_terms import joint_terms, selection_targets, stage_gate, stage_terms
 from dftopk_tf.validation import check_positive
@@ -152,9 +153,11 @@ class TopKSelectionLoss(keras.losses.Loss):
 
     Args:
         method: operator name from ``dftopk_tf.operators`` (``dftopk``, ``lapsum``,
-            ``sparse-topk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``, ``bce``).
+            ``sparse-topk``, ``lcron-neuralsort``, ``lcron-softsort``, ``lcron-diffsort``, ``bce``),
+            or the operator itself.
         k: the operator's k (how many items the stage keeps).
-        temperature: the operator's knob (tau, alpha, ...); None for the operator's default.
+        tau: the operator's temperature-like knob (DFTopK tau, LapSum alpha, ...); None for the
+            operator's default. ``temperature=`` is its deprecated name.
         label_k: size of the ground-truth top-k (defaults to ``k``).
 
     Inputs: ``y_true`` labels [batch, n] (negative = padded) or a dict ``{"labels": [batch, n],
@@ -171,21 +174,23 @@ class TopKSelectionLoss(keras.losses.Loss):
         self,
         method: str = "dftopk",
         k: int = 10,
-        temperature: float | None = None,
+        tau: float | None = None,
         label_k: int | None = None,
         name: str | None = None,
         **kwargs,
     ):
+        tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         operator = get_operator(method)
+        method = operator.name
         if not _is_size(k) or (label_k is not None and not _is_size(label_k)):
             raise ValueError(f"k and label_k must be >= 1 (ints), got k={k!r}, label_k={label_k!r}")
-        check_temperature("temperature", temperature)
+        check_temperature("tau", tau)
         super().__init__(name=name or f"{method}_loss", **kwargs)
         self.method = method
         # Resolved once here: the calls use the operator itself, not its name.
         self.operator = operator
         self.k = k
-        self.temperature = temperature
+        self.tau = tau
         self.label_k = label_k
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -194,7 +199,7 @@ class TopKSelectionLoss(keras.losses.Loss):
         check_labels_shape(labels, y_pred)
         mask, top_k_mask = ground_truth(labels, label_k)
         targets = selection_targets(self.operator, labels, mask, label_k, top_k_mask)
-        stage = stage_terms(self.operator, y_pred, self.k, mask, self.temperature)
+        stage = stage_terms(self.operator, y_pred, self.k, mask, self.tau)
         loss = binary_cross_entropy(
             targets.selected, stage.log_selected, stage.log_not_selected, mask, targets.not_selected
         )
@@ -205,9 +210,14 @@ class TopKSelectionLoss(keras.losses.Loss):
             **super().get_config(),
             "method": self.method,
             "k": self.k,
-            "temperature": self.temperature,
+            "tau": self.tau,
             "label_k": self.label_k,
         }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TopKSelectionLoss":
+        """Also loads a config saved before ``temperature`` was renamed ``tau``."""
+        return super().from_config(renamed_keys(config, {"temperature": "tau"}))
 
 
 @register_serializable
@@ -240,20 +250,17 @@ class DFTopKLoss(TopKSelectionLoss):
         **kwargs,
     ):
         kwargs.pop("method", None)
-        kwargs.pop("temperature", None)
         check_temperature("tau", tau)
         if tau is None:
             raise TypeError("tau must be a number > 0 (or a tensor), got None")
         check_threshold_gradient(threshold_gradient)
         method = "dftopk" if threshold_gradient == "pair" else "dftopk-spread"
-        super().__init__(method, k=k, temperature=tau, label_k=label_k, name=name, **kwargs)
-        self.tau = tau
+        super().__init__(method, k=k, tau=tau, label_k=label_k, name=name, **kwargs)
         self.threshold_gradient = threshold_gradient
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("method")
-        config["tau"] = config.pop("temperature")
         config["threshold_gradient"] = self.threshold_gradient
         return config
 
@@ -275,10 +282,11 @@ class CascadeTopKLoss(keras.layers.Layer):
     (the public TF variant).
 
     Args:
-        method: operator name (see ``TopKSelectionLoss``).
+        method: operator name or operator (see ``TopKSelectionLoss``).
         stage_ks: k of each stage (e.g. ``(10, 10)`` for retrieval and pre-ranking).
         label_k: ground-truth top-k size.
-        temperature: the operator's knob, one value for all stages or one per stage.
+        tau: the operator's knob, one value for all stages or one per stage (``temperature=``
+            is its deprecated name).
         learn_joint_weight: give the joint loss a learned weight too.
 
     Call: ``loss_layer(labels, [stage_1_scores, ..., stage_S_scores])`` with labels [batch, n]
@@ -298,32 +306,32 @@ class CascadeTopKLoss(keras.layers.Layer):
         method: str = "dftopk",
         stage_ks: Sequence[int] = (10, 10),
         label_k: int = 10,
-        temperature: float | Sequence[float] | None = None,
+        tau: float | Sequence[float] | None = None,
         learn_joint_weight: bool = False,
         **kwargs,
     ):
+        tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         super().__init__(**kwargs)
         operator = get_operator(method)
+        method = operator.name
         stage_ks = tuple(int(k) for k in stage_ks)
         if not stage_ks or min(stage_ks) < 1 or label_k < 1:
             raise ValueError(
                 f"need stage_ks >= 1 for at least one stage and label_k >= 1, got "
                 f"stage_ks={stage_ks}, label_k={label_k}"
             )
-        if isinstance(temperature, Sequence) and not isinstance(temperature, (str, bytes)):
-            if len(temperature) != len(stage_ks):
-                raise ValueError(
-                    f"temperature has {len(temperature)} values for {len(stage_ks)} stages"
-                )
-            for value in temperature:
-                check_temperature("temperature", value)
+        if isinstance(tau, Sequence) and not isinstance(tau, (str, bytes)):
+            if len(tau) != len(stage_ks):
+                raise ValueError(f"tau has {len(tau)} values for {len(stage_ks)} stages")
+            for value in tau:
+                check_temperature("tau", value)
         else:
-            check_temperature("temperature", temperature)
+            check_temperature("tau", tau)
         self.method = method
         self.operator = operator
         self.stage_ks = stage_ks
         self.label_k = label_k
-        self.temperature = list(temperature) if isinstance(temperature, Sequence) else temperature
+        self.tau = list(tau) if isinstance(tau, Sequence) else tau
         self.learn_joint_weight = learn_joint_weight
 
     def build(self, input_shape=None) -> None:
@@ -333,10 +341,10 @@ class CascadeTopKLoss(keras.layers.Layer):
         )
         super().build(input_shape)
 
-    def _stage_temperature(self, stage: int) -> float | None:
-        if isinstance(self.temperature, list):
-            return self.temperature[stage]
-        return self.temperature
+    def _stage_tau(self, stage: int) -> float | None:
+        if isinstance(self.tau, list):
+            return self.tau[stage]
+        return self.tau
 
     def call(self, labels: tf.Tensor, stage_scores: Sequence[tf.Tensor]) -> dict[str, tf.Tensor]:
         if len(stage_scores) != len(self.stage_ks):
@@ -348,7 +356,7 @@ class CascadeTopKLoss(keras.layers.Layer):
         targets = selection_targets(self.operator, labels, mask, self.label_k, top_k_mask)
         stage_losses, stages = [], []
         for stage, (scores, k) in enumerate(zip(stage_scores, self.stage_ks, strict=True)):
-            terms = stage_terms(self.operator, scores, k, mask, self._stage_temperature(stage))
+            terms = stage_terms(self.operator, scores, k, mask, self._stage_tau(stage))
             loss = binary_cross_entropy(
                 targets.selected,
                 terms.log_selected,
@@ -389,18 +397,27 @@ class CascadeTopKLoss(keras.layers.Layer):
             "method": self.method,
             "stage_ks": list(self.stage_ks),
             "label_k": self.label_k,
-            "temperature": self.temperature,
+            "tau": self.tau,
             "learn_joint_weight": self.learn_joint_weight,
         }
 
+    @classmethod
+    def from_config(cls, config: dict) -> "CascadeTopKLoss":
+        """Also loads a config saved before ``temperature`` was renamed ``tau``."""
+        return super().from_config(renamed_keys(config, {"temperature": "tau"}))
 
-def get_loss(method: str, k: int = 10, temperature: float | None = None, **kwargs):
+
+def get_loss(method: str, k: int = 10, tau: float | None = None, **kwargs):
     """The single-stage loss for ``method`` (``DFTopKLoss`` for ``dftopk``).
 
+    ``tau`` None takes the operator's default (1 for DFTopK); ``temperature=`` is its deprecated
+    name.
+
     Example:
-        >>> type(get_loss("dftopk", k=5, temperature=2.0)).__name__
+        >>> type(get_loss("dftopk", k=5, tau=2.0)).__name__
         'DFTopKLoss'
     """
+    tau = renamed_keyword(kwargs, "temperature", "tau", tau, "get_loss")
     if method == "dftopk":
-        return DFTopKLoss(k=k, tau=1.0 if temperature is None else temperature, **kwargs)
-    return TopKSelectionLoss(method, k=k, temperature=temperature, **kwargs)
+        return DFTopKLoss(k=k, tau=1.0 if tau is None else tau, **kwargs)
+    return TopKSelectionLoss(method, k=k, tau=tau, **kwargs)

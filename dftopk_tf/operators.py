@@ -2,8 +2,9 @@
 
 Every operator maps scores [..., n], k and a padding mask to selection probabilities in [0, 1].
 Each has one temperature-like knob under its own name in the paper it comes from (``tau``,
-``alpha``, ``regularization``, ``steepness``); the registry exposes it uniformly as
-``temperature`` so that training scripts select a method with ``--method NAME --temperature T``.
+``alpha``, ``regularization``, ``steepness``); the losses take it uniformly as ``tau`` so that
+training scripts select a method with ``--method NAME --tau T`` (the registry's fields keep the
+descriptive names ``temperature_name``, ``default_temperature`` and ``cascade_temperature``).
 ``dftopk-spread`` is DFTopK with ``threshold_gradient="spread"`` (same forward; the threshold's
 gradient share spread over every item, ``dftopk_tf.ops``). The ``lcron-*`` operators also carry
 their relaxed permutation matrix and the near-hard temperature at which the official LCRON code
@@ -165,13 +166,20 @@ _OPERATORS: dict[str, SelectionOperator] = {
 OPERATOR_NAMES: tuple[str, ...] = tuple(_OPERATORS)
 
 
-def get_operator(name: str) -> SelectionOperator:
+def get_operator(name: "str | SelectionOperator") -> SelectionOperator:
     """Returns the registered operator ``name``; ``ValueError`` lists the names otherwise.
+
+    An operator already resolved is returned as it is, so that a caller that resolved a name
+    once can pass the operator on (``models.objectives.make_objective``).
 
     Example:
         >>> get_operator("dftopk").temperature_name
         'tau'
+        >>> get_operator(get_operator("lapsum")).name
+        'lapsum'
     """
+    if isinstance(name, SelectionOperator):
+        return name
     try:
         return _OPERATORS[name]
     except KeyError:

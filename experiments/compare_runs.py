@@ -1,7 +1,7 @@
 """Compares trained model folders: a markdown table and a bar chart of their evaluation metrics.
 
 ``python -m experiments.compare_runs --run dftopk=RUNS/dftopk --run softsort=RUNS/softsort
---out OUT`` reads each folder's ``metrics.json`` (written by ``models.training.train`` or
+--report-dir OUT`` reads each folder's ``metrics.json`` (written by ``models.training.train`` or
 ``models.training.evaluate``), prints the table and writes ``OUT/comparison.csv`` and
 ``OUT/comparison.png`` (one group of bars per metric, one bar per run).
 
@@ -105,23 +105,23 @@ def main(argv: Sequence[str] | None = None) -> str:
 
     Example::
 
-        python -m experiments.compare_runs --run a=RUNS/a --run b=RUNS/b --out /tmp/compare
+        python -m experiments.compare_runs --run a=RUNS/a --run b=RUNS/b --report-dir /tmp/compare
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--run", action="append", required=True, help="NAME=MODEL_DIR (repeat, in table order)"
     )
-    parser.add_argument("--out", required=True, help="folder for comparison.csv and .png")
+    parser.add_argument("--report-dir", required=True, help="folder for comparison.csv and .png")
     arguments = add_entry_flags(parser).parse_args(argv)
     try:
         runs = parse_runs(arguments.run)
         metrics = {name: read_metrics(folder) for name, folder in runs.items()}
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    os.makedirs(arguments.out, exist_ok=True)
+    os.makedirs(arguments.report_dir, exist_ok=True)
     columns, rows = ["run", *COMPARED_METRICS], comparison_rows(metrics)
-    write_csv(os.path.join(arguments.out, "comparison.csv"), columns, rows)
-    draw_comparison(metrics, os.path.join(arguments.out, "comparison.png"))
+    write_csv(os.path.join(arguments.report_dir, "comparison.csv"), columns, rows)
+    draw_comparison(metrics, os.path.join(arguments.report_dir, "comparison.png"))
     table = markdown_table(columns, rows)
     print(table)
     return table

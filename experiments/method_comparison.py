@@ -50,9 +50,9 @@ method with its seeds) rather than many half-tuned methods.
 Example::
 
     python -m experiments.method_comparison --results docs/results/method_comparison \\
-        --work /tmp/comparison --stop-after 7200
-    python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny  # a smoke run
-    python -m experiments.method_comparison --results /tmp/r --work /tmp/w --tiny --steps 6 \\
+        --work-dir /tmp/comparison --stop-after 7200
+    python -m experiments.method_comparison --results /tmp/r --work-dir /tmp/w --tiny  # a smoke run
+    python -m experiments.method_comparison --results /tmp/r --work-dir /tmp/w --tiny --steps 6 \\
         --curve-every 3 --max-runs 2  # a smoke run of the step budget, with curves
 """
 
@@ -622,7 +622,7 @@ def run_comparison(
                 flush=True,
             )
         command = [sys.executable, "-m", "experiments.method_comparison", "--results"]
-        command += [results_dir, "--work", work_dir, "--sizes", sizes_name, *length.flags()]
+        command += [results_dir, "--work-dir", work_dir, "--sizes", sizes_name, *length.flags()]
         subprocess.run(command + task, check=True)
         finished.append(name)
     return finished
@@ -645,11 +645,13 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     Example::
 
         python -m experiments.method_comparison --results docs/results/method_comparison \\
-            --work /tmp/comparison
+            --work-dir /tmp/comparison
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True, help="folder of the run records (commit it)")
-    parser.add_argument("--work", required=True, help="folder of the data and the trained models")
+    parser.add_argument(
+        "--work-dir", required=True, help="folder of the data and the trained models"
+    )
     parser.add_argument("--sizes", choices=sorted(SIZES), default="paper", help="protocol sizes")
     parser.add_argument(
         "--tiny",
@@ -669,9 +671,13 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     length = RunLength(arguments.steps, arguments.curve_every, arguments.data)
     if arguments.one is not None or arguments.rescore is not None:
         _, data_dir = comparison_data(
-            arguments.work, SIZES[arguments.sizes], length.steps, length.curve(), length.data_dir
+            arguments.work_dir,
+            SIZES[arguments.sizes],
+            length.steps,
+            length.curve(),
+            length.data_dir,
         )
-        folders = (data_dir, arguments.work, arguments.results, arguments.sizes)
+        folders = (data_dir, arguments.work_dir, arguments.results, arguments.sizes)
         if arguments.rescore is not None:
             rescore_one(arguments.rescore, *folders)
             return [arguments.rescore]
@@ -680,7 +686,7 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
         return [key.name()]
     return run_comparison(
         arguments.results,
-        arguments.work,
+        arguments.work_dir,
         arguments.sizes,
         arguments.stop_after,
         arguments.max_runs,

@@ -18,8 +18,8 @@ the simulated data (``REPORT_DIR/data/``). Every number in the report comes from
 
 Example::
 
-    python -m experiments.reproduce --out /tmp/report --quick
-    python -m experiments.reproduce --data /data/recflow_tfrec --out /tmp/report_real
+    python -m experiments.reproduce --report-dir /tmp/report --quick
+    python -m experiments.reproduce --data /data/recflow_tfrec --report-dir /tmp/report_real
 """
 
 import argparse
@@ -290,7 +290,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line flags of ``python -m experiments.reproduce`` (see ``--help``).
 
     Example:
-        >>> parse_args(["--out", "/tmp/report", "--quick"]).size
+        >>> parse_args(["--report-dir", "/tmp/report", "--quick"]).size
         'quick'
     """
     parser = argparse.ArgumentParser(
@@ -311,7 +311,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "RecFlow); default: simulate RecFlow-format data into REPORT_DIR/data",
     )
     parser.add_argument(
-        "--out",
+        "--report-dir",
         metavar="REPORT_DIR",
         required=True,
         help="output folder: report.md, CSV tables, PNGs, trained models (models/), their records "
@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     # The runtime sweep traces one tf.function per operator and size on purpose.
     tf.get_logger().setLevel("ERROR")
     return run_experiments(
-        args.out,
+        args.report_dir,
         sizes,
         args.data_dir,
         args.experiments,

@@ -101,9 +101,9 @@ class RunKey:
         """
         if self.temperature is not None:
             return self
-        from models.objectives import default_temperature
+        from models.objectives import default_tau
 
-        return replace(self, temperature=default_temperature(self.method))
+        return replace(self, temperature=default_tau(self.method))
 
     def to_dict(self) -> dict:
         """The key as a record holds it: the days, steps and dataset only where they are set.

@@ -314,7 +314,7 @@ def training_options(key: RunKey, settings: RunSettings, split: DataSplit, lengt
         data_dir=settings.data_dir,
         model_dir=settings.model_dir(key),
         method=key.method,
-        temperature=key.temperature,
+        tau=key.temperature,
         negatives=key.negatives,
         embedding_init=key.embedding_init,
         epochs=length.epochs,

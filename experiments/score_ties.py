@@ -40,9 +40,7 @@ def score_ties(model, features: dict) -> dict[str, dict[str, float]]:
         >>> from models.cascade import build_cascade
         >>> from models.config import CascadeConfig
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> model = build_cascade(CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce"))
+        >>> model = build_cascade(CascadeConfig.for_examples(method="bce"))
         >>> ties = score_ties(model, zero_features(batch_size=2))  # 40 copies of one item
         >>> ties["prerank"]["distinct"], ties["prerank"]["items"]
         (1.0, 1.0)

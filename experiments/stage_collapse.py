@@ -36,9 +36,7 @@ def stage_rows(model, features: dict, gradients: dict) -> dict[str, dict[str, fl
         >>> from models.cascade import build_cascade
         >>> from models.config import CascadeConfig
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> model = build_cascade(CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce"))
+        >>> model = build_cascade(CascadeConfig.for_examples(method="bce"))
         >>> rows = stage_rows(model, zero_features(batch_size=2), {"prerank": 0.5})
         >>> rows["prerank"]["distinct"], rows["prerank"]["gradient_norm"]
         (1.0, 0.5)
@@ -75,9 +73,7 @@ def watch(
 
     keras.utils.set_random_seed(seed)
     schema = read_data_schema(data_dir)
-    config = CascadeConfig.from_schema(
-        schema, method=method, temperature=temperature, rank_stage=False
-    )
+    config = CascadeConfig.from_schema(schema, method=method, tau=temperature, rank_stage=False)
     model = build_cascade(config)
     optimizer = keras.optimizers.Adam(learning_rate)
     stages = {stage: getattr(model, stage).trainable_variables for stage in model.stages}

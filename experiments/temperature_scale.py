@@ -128,12 +128,11 @@ def official_start_spread(
 
     Example:
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+        >>> from models.config import example_schema
         >>> batch = {name: np.asarray(value) for name, value in zero_features(2).items()}
         >>> batch["items"] = np.random.default_rng(0).integers(1, 9, batch["items"].shape)
         >>> batch["item_mask"] = np.ones(batch["item_mask"].shape, bool)
-        >>> official_start_spread(batch, sizes, fmt.COLUMNS).retrieval > 0
+        >>> official_start_spread(batch, **example_schema()).retrieval > 0
         True
     """
     start = _TorchDefaultStart(seed)

@@ -26,9 +26,7 @@ Example:
     >>> from models.cascade import build_cascade, load_cascade
     >>> from models.config import CascadeConfig
     >>> from models.contract import zero_features
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce")
+    >>> config = CascadeConfig.for_examples(method="bce")
     >>> model = build_cascade(config)  # or load_cascade(MODEL_DIR) for a trained one
     >>> sorted(model(zero_features(batch_size=4)))  # each stage's scores, [B, N]
     ['prerank', 'rank', 'retrieval']

@@ -7,9 +7,8 @@ fields the sequence holds (its video fields), so a candidate attends to similar 
 
 Example:
     >>> from models.contract import zero_features
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> layer = CandidateFeatures(vocab_sizes, fmt.COLUMNS, 8)
+    >>> from models.config import example_schema
+    >>> layer = CandidateFeatures(**example_schema(), embedding_dim=8)
     >>> layer(zero_features(batch_size=4)).shape.as_list()  # 21 * 8
     [4, 40, 168]
 """
@@ -69,9 +68,8 @@ class CandidateFeatures(keras.layers.Layer):
 
     Example:
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> layer = CandidateFeatures(vocab_sizes, fmt.COLUMNS, 8)
+        >>> from models.config import example_schema
+        >>> layer = CandidateFeatures(**example_schema(), embedding_dim=8)
         >>> layer(zero_features(batch_size=4)).shape.as_list()
         [4, 40, 168]
     """

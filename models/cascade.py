@@ -24,9 +24,7 @@ optimizer is a ``LossScaleOptimizer``), as the Keras mixed precision guide presc
 Example:
     >>> from models.config import CascadeConfig
     >>> from models.contract import zero_features
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+    >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
     >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
     >>> model = build_cascade(config)
     >>> scores = model(features)
@@ -69,9 +67,7 @@ class CascadeModel(tfrs.Model):
     Example:
         >>> from models.config import CascadeConfig
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
         >>> labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
         >>> model = CascadeModel(config)
@@ -132,7 +128,7 @@ class CascadeModel(tfrs.Model):
             config.prerank_k,
             config.rank_k,
             config.label_k,
-            config.temperature,
+            config.tau,
             config.rank_stage,
         )
         self.objective.build(None)
@@ -147,9 +143,7 @@ class CascadeModel(tfrs.Model):
         """The stages the cascade scores with: ``("retrieval", "prerank"[, "rank"])``.
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", rank_stage=False)
+            >>> config = CascadeConfig.for_examples(method="bce", rank_stage=False)
             >>> CascadeModel(config).stages
             ('retrieval', 'prerank')
         """
@@ -165,9 +159,7 @@ class CascadeModel(tfrs.Model):
         Example:
             >>> from models.config import CascadeConfig
             >>> from models.contract import zero_features
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+            >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
             >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
             >>> outputs = build_cascade(config).stage_outputs(features)
             >>> outputs["query_embeddings"].shape.as_list(), outputs["rank"].shape.as_list()
@@ -201,9 +193,7 @@ class CascadeModel(tfrs.Model):
         Example:
             >>> from models.config import CascadeConfig
             >>> from models.contract import zero_features
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+            >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
             >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
             >>> labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
             >>> bool(tf.math.is_finite(build_cascade(config).compute_loss((features, labels))))
@@ -274,9 +264,7 @@ def build_cascade(config: CascadeConfig, **kwargs) -> CascadeModel:
     Example:
         >>> from models.config import CascadeConfig
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> model = build_cascade(config)
         >>> len(model.trainable_variables) > 0
         True
@@ -296,9 +284,7 @@ def load_cascade(model_dir: str) -> CascadeModel:
         >>> import tempfile
         >>> from models.config import CascadeConfig
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
         >>> model = build_cascade(config)
         >>> folder = tempfile.mkdtemp()  # a model folder, as models.training.train leaves it

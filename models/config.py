@@ -9,10 +9,11 @@ The batch contract (docs/CONTRACTS.md) fixes how many fields each feature group 
 (``models.contract.FIELD_COUNTS``); a schema that differs, or evaluation data whose vocabulary
 differs from the trained model's, is a schema mismatch: ``ValueError`` naming the difference.
 
+Docstring examples across the project build their config with ``CascadeConfig.for_examples``
+(or their schema with ``example_schema``): a tiny vocabulary over the RecFlow fields.
+
 Example:
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="dftopk")
+    >>> config = CascadeConfig.for_examples(method="dftopk")
     >>> CascadeConfig.from_dict(config.to_dict()) == config
     True
 """
@@ -24,14 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dftopk_tf.renamed import renamed_keys
 from models.attention import TARGET_ATTENTIONS
 from models.candidate_features import DEFAULT_ATTENTION_UNITS
 from models.contract import FIELD_COUNTS
 from models.embeddings import EMBEDDING_INITS, TABLE_LAYOUTS
-from models.objectives import check_method, default_temperature
+from models.objectives import check_method, default_tau
 from models.prerank import DEFAULT_PRERANK_UNITS
 from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
 from models.retrieval import DEFAULT_TOWER_UNITS
+from pipelines import example_format, recflow
 from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
@@ -40,6 +43,22 @@ CONFIG_FORMAT: str = "dftopk-cascade-config"
 #: three-stage cascade, both with bilinear attention); version 1 (per-field tables) is refused
 #: with a clear error.
 CONFIG_VERSION: int = 4
+#: Ids per field in ``example_schema``.
+EXAMPLE_IDS_PER_FIELD: int = 10
+
+
+def example_schema(ids_per_field: int = EXAMPLE_IDS_PER_FIELD) -> dict[str, Any]:
+    """A data schema (``vocab_sizes``, ``columns``) over the RecFlow fields, for examples.
+
+    Every id field has ``ids_per_field`` ids; the columns are the batch contract's.
+
+    Example:
+        >>> schema = example_schema()
+        >>> sorted(schema), len(schema["columns"]["items"])
+        (['columns', 'vocab_sizes'], 8)
+    """
+    ids = dict.fromkeys(recflow.ID_FIELDS, ids_per_field)
+    return {"vocab_sizes": example_format.vocab_sizes(ids), "columns": example_format.COLUMNS}
 
 
 def check_schema_columns(columns: dict[str, Sequence[str]], vocab_sizes: dict[str, int]) -> None:
@@ -77,8 +96,9 @@ class CascadeConfig:
         vocab_sizes: field -> embedding table size (schema.json ``vocab_sizes``).
         columns: feature group -> field names (schema.json ``columns``).
         method: training method (``models.objectives.METHOD_NAMES``).
-        temperature: the method's temperature knob; None takes the method's default and is
-            replaced by it, so a stored config records the value used.
+        tau: the method's temperature knob; None takes the method's default and is replaced by
+            it, so a stored config records the value used. A ``config.json`` written before it
+            was renamed (key ``temperature``) still loads.
         retrieval_k, prerank_k: k of the two stages in the cascade loss.
         rank_k: k of the ranking stage's loss.
         label_k: ground-truth size (top-``label_k`` candidates by label).
@@ -101,16 +121,14 @@ class CascadeConfig:
             [behaviour, candidate] with the official model's 80 hidden units.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").temperature
+        >>> CascadeConfig.for_examples(method="bce").tau
         0.1
     """
 
     vocab_sizes: dict[str, int]
     columns: dict[str, list[str]]
     method: str = "dftopk"
-    temperature: float | None = None
+    tau: float | None = None
     retrieval_k: int = 10
     prerank_k: int = 10
     rank_k: int = 10
@@ -150,11 +168,11 @@ class CascadeConfig:
                 f"unknown prerank_attention {self.prerank_attention!r}; expected one of "
                 f"{TARGET_ATTENTIONS}"
             )
-        if self.temperature is None:
-            object.__setattr__(self, "temperature", default_temperature(self.method))
-        if not float(self.temperature) > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        object.__setattr__(self, "temperature", float(self.temperature))
+        if self.tau is None:
+            object.__setattr__(self, "tau", default_tau(self.method))
+        if not float(self.tau) > 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        object.__setattr__(self, "tau", float(self.tau))
         object.__setattr__(self, "vocab_sizes", {k: int(v) for k, v in self.vocab_sizes.items()})
         object.__setattr__(self, "columns", {k: list(v) for k, v in self.columns.items()})
         for name in ("tower_units", "prerank_units", "rank_units"):
@@ -164,9 +182,7 @@ class CascadeConfig:
         """Raises ``ValueError`` when a k is larger than the candidates per request.
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, prerank_k=50).check_candidates(40)
+            >>> CascadeConfig.for_examples(prerank_k=50).check_candidates(40)
             Traceback (most recent call last):
             ...
             ValueError: prerank_k = 50 is larger than the 40 candidates per request; lower it or ...
@@ -183,10 +199,8 @@ class CascadeConfig:
         """Raises ``ValueError`` when a data schema's columns or vocab sizes differ from ours.
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> schema = {"columns": fmt.COLUMNS, "vocab_sizes": vocab_sizes}
-            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).check_data_schema(schema, "data")
+            >>> schema = example_schema()
+            >>> CascadeConfig.for_examples().check_data_schema(schema, "data")
         """
         check_schema_columns(schema["columns"], schema["vocab_sizes"])
         if schema["columns"] != self.columns:
@@ -206,13 +220,21 @@ class CascadeConfig:
             )
 
     @classmethod
+    def for_examples(cls, **settings: Any) -> "CascadeConfig":
+        """A config over ``example_schema()`` (a tiny vocabulary), for examples and tests.
+
+        Example:
+            >>> CascadeConfig.for_examples(method="lapsum", prerank_k=5).prerank_k
+            5
+        """
+        return cls.from_schema(example_schema(), **settings)
+
+    @classmethod
     def from_schema(cls, schema: dict[str, Any], **settings: Any) -> "CascadeConfig":
         """A config for the data described by ``schema`` (``data_schema.read_data_schema``).
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> schema = {"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS}
+            >>> schema = example_schema()
             >>> CascadeConfig.from_schema(schema, method="lapsum").method
             'lapsum'
         """
@@ -222,9 +244,7 @@ class CascadeConfig:
         """A JSON-ready dict, with the format name and version.
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).to_dict()["format"]
+            >>> CascadeConfig.for_examples().to_dict()["format"]
             'dftopk-cascade-config'
         """
         values = dataclasses.asdict(self)
@@ -242,7 +262,7 @@ class CascadeConfig:
             ...
             ValueError: not a cascade config: format 'x' version None, expected ...
         """
-        values = dict(values)
+        values = renamed_keys(values, {"temperature": "tau"})
         found = (values.pop("format", None), values.pop("version", None))
         if found == (CONFIG_FORMAT, 1):
             raise ValueError(
@@ -271,11 +291,9 @@ class CascadeConfig:
 
         Example:
             >>> import tempfile
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
             >>> folder = tempfile.TemporaryDirectory()
             >>> path = os.path.join(folder.name, "config.json")
-            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).save(path)
+            >>> CascadeConfig.for_examples().save(path)
             >>> os.path.isfile(path)
             True
         """
@@ -287,11 +305,9 @@ class CascadeConfig:
 
         Example:
             >>> import tempfile
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
             >>> folder = tempfile.TemporaryDirectory()
             >>> path = os.path.join(folder.name, "config.json")
-            >>> CascadeConfig(vocab_sizes, fmt.COLUMNS).save(path)
+            >>> CascadeConfig.for_examples().save(path)
             >>> CascadeConfig.load(path).method
             'dftopk'
         """

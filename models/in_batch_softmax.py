@@ -24,6 +24,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from dftopk_tf.losses import ground_truth
+from dftopk_tf.renamed import renamed_keys, renamed_keyword
 from models.precision import mixed_precision_policy
 from models.tf_keras import keras, register_serializable
 
@@ -65,7 +66,7 @@ class InBatchSoftmax(keras.layers.Layer):
     Args:
         label_k: ground-truth size per request (the top-``label_k`` candidates by label): the
             other requests' ground-truth items are the negatives.
-        temperature: softmax temperature of the task (None: 1).
+        tau: softmax temperature of the task (None: 1); ``temperature=`` is its deprecated name.
         metrics: ``tfrs.metrics.FactorizedTopK`` (or other ``Factorized``) metrics over an item
             corpus index, updated with each request's positive when ``compute_metrics``; not
             part of the config (an index is rebuilt from the trained item tower).
@@ -82,22 +83,23 @@ class InBatchSoftmax(keras.layers.Layer):
     def __init__(
         self,
         label_k: int = 10,
-        temperature: float | None = None,
+        tau: float | None = None,
         metrics: Sequence[tfrs.metrics.Factorized] = (),
         **kwargs,
     ):
+        tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         super().__init__(**{"dtype": "float32", **kwargs})  # float32 under mixed precision
         if label_k < 1:
             raise ValueError(f"label_k must be >= 1, got {label_k}")
         self.label_k = int(label_k)
-        self.temperature = temperature
+        self.tau = tau
         with mixed_precision_policy("off"):  # the TFRS task takes no dtype: float32 here too
             self.task = tfrs.tasks.Retrieval(
                 loss=keras.losses.CategoricalCrossentropy(
                     from_logits=True, reduction=keras.losses.Reduction.SUM
                 ),
                 metrics=list(metrics),
-                temperature=temperature,
+                temperature=tau,
             )
 
     def call(
@@ -125,4 +127,9 @@ class InBatchSoftmax(keras.layers.Layer):
         return tf.math.divide_no_nan(total, tf.reduce_sum(weights))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "label_k": self.label_k, "temperature": self.temperature}
+        return {**super().get_config(), "label_k": self.label_k, "tau": self.tau}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InBatchSoftmax":
+        """Also loads a config saved before ``temperature`` was renamed ``tau``."""
+        return super().from_config(renamed_keys(config, {"temperature": "tau"}))

@@ -4,7 +4,7 @@
 
     MODEL_DIR/
       config.json         CascadeConfig (vocab sizes, columns, layer sizes, method, ks,
-                          temperature): written before training starts
+                          tau): written before training starts
       weights/            the trained weights, a TensorFlow checkpoint with prefix
                           weights/cascade (cascade.index, cascade.data-*): written atomically
                           when training completes

@@ -24,11 +24,11 @@ named in its ``output_names``, which ``CascadeModel`` logs as metrics.
 Temperatures: a method's temperature is measured against our score scale. The towers start from
 small embeddings, so the first scores of a request differ by far less than the paper's raw dot
 products, and the paper's DFTopK tau = 500 leaves every sigmoid flat until the scores have grown by
-orders of magnitude. ``default_temperature`` therefore gives 0.1 for every temperature-like knob,
+orders of magnitude. ``default_tau`` therefore gives 0.1 for every temperature-like knob,
 one scale for all methods so that none is favoured; DiffSort's knob is a steepness (an inverse
 temperature), and the public runs' 10 is that same scale. The values live in the operator registry
 (``SelectionOperator.cascade_temperature``, beside the library's ``default_temperature``), TFRS's in
-``TFRS_TEMPERATURE``. How each method's result moves with its temperature is measured by the
+``TFRS_TAU``. How each method's result moves with its temperature is measured by the
 experiments (``experiments.report.tau_sensitivity``; ``experiments.method_comparison`` tunes it per
 method), not written here.
 
@@ -44,6 +44,7 @@ import tensorflow_recommenders as tfrs
 from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
 from dftopk_tf.losses import ground_truth, masked_request_mean
 from dftopk_tf.operators import OPERATOR_NAMES, get_operator
+from dftopk_tf.renamed import renamed_keys, renamed_keyword
 from models.in_batch_softmax import InBatchSoftmax
 from models.tf_keras import keras, register_serializable
 
@@ -51,9 +52,9 @@ from models.tf_keras import keras, register_serializable
 TFRS_METHOD = "tfrs"
 #: Every training method, in a stable order: the top-k operators, then the TFRS baseline.
 METHOD_NAMES: tuple[str, ...] = (*OPERATOR_NAMES, TFRS_METHOD)
-#: The TFRS baseline's default retrieval softmax temperature (the top-k methods' defaults are
+#: The TFRS baseline's default retrieval softmax temperature tau (the top-k methods' defaults are
 #: their operators' ``cascade_temperature``).
-TFRS_TEMPERATURE: float = 0.1
+TFRS_TAU: float = 0.1
 
 
 def check_method(method: str) -> str:
@@ -71,23 +72,23 @@ def check_method(method: str) -> str:
     return method
 
 
-def default_temperature(method: str) -> float:
-    """The temperature a run of ``method`` gets without ``--temperature`` (module docstring).
+def default_tau(method: str) -> float:
+    """The temperature tau a run of ``method`` gets without ``--tau`` (module docstring).
 
     Example:
-        >>> default_temperature("dftopk"), default_temperature("lcron-diffsort")
+        >>> default_tau("dftopk"), default_tau("lcron-diffsort")
         (0.1, 10.0)
     """
     if method == TFRS_METHOD:
-        return TFRS_TEMPERATURE
+        return TFRS_TAU
     return get_operator(method).cascade_temperature
 
 
-def temperature_name(method: str) -> str:
-    """The name of ``method``'s temperature knob in its paper (``tau``, ``alpha``, ...).
+def tau_name(method: str) -> str:
+    """The name of ``method``'s temperature knob tau in its paper (``tau``, ``alpha``, ...).
 
     Example:
-        >>> temperature_name("lapsum")
+        >>> tau_name("lapsum")
         'alpha'
     """
     return "tau" if method == TFRS_METHOD else get_operator(method).temperature_name
@@ -98,12 +99,13 @@ class TopKCascadeObjective(keras.layers.Layer):
     """LCRON-scheme cascade loss for retrieval + pre-ranking, plus a ranking top-k loss.
 
     Args:
-        method: a top-k operator name (``dftopk_tf.OPERATOR_NAMES``).
+        method: a top-k operator name (``dftopk_tf.OPERATOR_NAMES``) or the operator itself.
         retrieval_k: k of retrieval's selection in the cascade loss.
         prerank_k: k of pre-ranking's selection in the cascade loss.
         rank_k: k of the ranking stage's loss.
         label_k: ground-truth size (top-``label_k`` by label).
-        temperature: the operator's knob (tau, alpha, steepness, ...).
+        tau: the operator's temperature-like knob (tau, alpha, steepness, ...); ``temperature=``
+            is its deprecated name.
         rank_stage: whether the cascade has a ranking stage to train (False: the paper's
             two-stage cascade, no ranking loss and no ``rank_loss`` output).
 
@@ -112,7 +114,7 @@ class TopKCascadeObjective(keras.layers.Layer):
     dict of ``output_names``.
 
     Example:
-        >>> objective = TopKCascadeObjective("lapsum", 2, 1, 1, 1, temperature=1.0)
+        >>> objective = TopKCascadeObjective("lapsum", 2, 1, 1, 1, tau=1.0)
         >>> scores = tf.constant([[2.0, 1.0, 0.0]])
         >>> losses = objective(tf.constant([[3.0, 1.0, -1.0]]),
         ...                    {"retrieval": scores, "prerank": scores, "rank": scores})
@@ -127,10 +129,11 @@ class TopKCascadeObjective(keras.layers.Layer):
         prerank_k: int = 10,
         rank_k: int = 10,
         label_k: int = 10,
-        temperature: float = 1.0,
+        tau: float | None = None,
         rank_stage: bool = True,
         **kwargs,
     ):
+        tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         # A loss computes in float32 under a mixed precision policy (the stages' scores arrive
         # as float32 already: ``models.cascade``).
         super().__init__(**{"dtype": "float32", **kwargs})
@@ -147,23 +150,24 @@ class TopKCascadeObjective(keras.layers.Layer):
             ),
             self.rank_stage,
         )
-        self.method = method
+        operator = get_operator(method)
+        self.method = operator.name
         self.retrieval_k = int(retrieval_k)
         self.prerank_k = int(prerank_k)
         self.rank_k = int(rank_k)
         self.label_k = int(label_k)
-        self.temperature = float(temperature)
+        self.tau = float(1.0 if tau is None else tau)
         self.cascade_loss = CascadeTopKLoss(
-            method,
+            operator,
             stage_ks=(self.retrieval_k, self.prerank_k),
             label_k=self.label_k,
-            temperature=self.temperature,
+            tau=self.tau,
             name="cascade_loss",
         )
         self.rank_loss = TopKSelectionLoss(
-            method,
+            operator,
             k=self.rank_k,
-            temperature=self.temperature,
+            tau=self.tau,
             label_k=self.label_k,
             reduction="none",
             name="rank_loss",
@@ -197,9 +201,14 @@ class TopKCascadeObjective(keras.layers.Layer):
             "prerank_k": self.prerank_k,
             "rank_k": self.rank_k,
             "label_k": self.label_k,
-            "temperature": self.temperature,
+            "tau": self.tau,
             "rank_stage": self.rank_stage,
         }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "keras.layers.Layer":
+        """Also loads a config saved before ``temperature`` was renamed ``tau``."""
+        return super().from_config(renamed_keys(config, {"temperature": "tau"}))
 
 
 @register_serializable
@@ -209,7 +218,7 @@ class TFRSObjective(keras.layers.Layer):
     Args:
         label_k: ground-truth size (top-``label_k`` by label): the softmax's positives and the
             BCE's targets.
-        temperature: the retrieval softmax's temperature.
+        tau: the retrieval softmax's temperature (``temperature=`` is its deprecated name).
         rank_stage: whether the cascade has a ranking stage to train.
 
     Call: ``objective(labels, outputs)`` with labels [batch, n] and ``outputs`` holding
@@ -226,16 +235,17 @@ class TFRSObjective(keras.layers.Layer):
     """
 
     def __init__(
-        self, label_k: int = 10, temperature: float = 1.0, rank_stage: bool = True, **kwargs
+        self, label_k: int = 10, tau: float | None = None, rank_stage: bool = True, **kwargs
     ):
+        tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         super().__init__(**{"dtype": "float32", **kwargs})  # float32 under mixed precision
         self.rank_stage = bool(rank_stage)
         self.output_names = _without_rank_loss(
             ("loss", "retrieval_loss", "prerank_loss", "rank_loss"), self.rank_stage
         )
         self.label_k = int(label_k)
-        self.temperature = float(temperature)
-        self.retrieval_task = InBatchSoftmax(self.label_k, self.temperature, name="retrieval")
+        self.tau = float(1.0 if tau is None else tau)
+        self.retrieval_task = InBatchSoftmax(self.label_k, self.tau, name="retrieval")
         self.prerank_task = self._pointwise_task("prerank")
         self.rank_task = self._pointwise_task("rank")
 
@@ -271,9 +281,14 @@ class TFRSObjective(keras.layers.Layer):
         return {
             **super().get_config(),
             "label_k": self.label_k,
-            "temperature": self.temperature,
+            "tau": self.tau,
             "rank_stage": self.rank_stage,
         }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "keras.layers.Layer":
+        """Also loads a config saved before ``temperature`` was renamed ``tau``."""
+        return super().from_config(renamed_keys(config, {"temperature": "tau"}))
 
 
 def make_objective(
@@ -282,12 +297,14 @@ def make_objective(
     prerank_k: int = 10,
     rank_k: int = 10,
     label_k: int = 10,
-    temperature: float | None = None,
+    tau: float | None = None,
     rank_stage: bool = True,
+    **kwargs,
 ) -> TopKCascadeObjective | TFRSObjective:
-    """The objective of ``method``; ``temperature`` None takes ``default_temperature``.
+    """The objective of ``method``; ``tau`` None takes ``default_tau``.
 
-    Without ``rank_stage`` (the paper's two-stage cascade) it has no ranking loss.
+    Without ``rank_stage`` (the paper's two-stage cascade) it has no ranking loss. The method's
+    name is resolved once, here. ``temperature=`` is the deprecated name of ``tau``.
 
     Example:
         >>> type(make_objective("tfrs")).__name__
@@ -295,12 +312,16 @@ def make_objective(
         >>> "rank_loss" in make_objective("dftopk", rank_stage=False).output_names
         False
     """
-    check_method(method)
-    temperature = default_temperature(method) if temperature is None else temperature
-    if method == TFRS_METHOD:
-        return TFRSObjective(label_k, temperature, rank_stage, name="objective")
+    tau = renamed_keyword(kwargs, "temperature", "tau", tau, "make_objective")
+    if kwargs:
+        raise TypeError(f"make_objective: unexpected keyword arguments {sorted(kwargs)}")
+    if check_method(method) == TFRS_METHOD:
+        tau = TFRS_TAU if tau is None else tau
+        return TFRSObjective(label_k, tau, rank_stage, name="objective")
+    operator = get_operator(method)
+    tau = operator.cascade_temperature if tau is None else tau
     return TopKCascadeObjective(
-        method, retrieval_k, prerank_k, rank_k, label_k, temperature, rank_stage, name="objective"
+        operator, retrieval_k, prerank_k, rank_k, label_k, tau, rank_stage, name="objective"
     )
 
 

@@ -8,9 +8,8 @@ score. All candidates of a batch are scored in one forward over [batch, n, 21 * 
 
 Example:
     >>> from models.contract import zero_features
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> model = DINPrerank(vocab_sizes, fmt.COLUMNS)
+    >>> from models.config import example_schema
+    >>> model = DINPrerank(**example_schema())
     >>> model(zero_features(batch_size=4)).shape.as_list()
     [4, 40]
 """
@@ -45,9 +44,8 @@ class DINPrerank(keras.Model):
 
     Example:
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> model = DINPrerank(vocab_sizes, fmt.COLUMNS, units=(16, 1), attention="din")
+        >>> from models.config import example_schema
+        >>> model = DINPrerank(**example_schema(), units=(16, 1), attention="din")
         >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]
     """

@@ -8,9 +8,8 @@ axis, so the whole [batch, n, 21 * d] candidate matrix goes through in one forwa
 
 Example:
     >>> from models.contract import zero_features
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> DCNRank(vocab_sizes, fmt.COLUMNS)(zero_features(batch_size=4)).shape.as_list()
+    >>> from models.config import example_schema
+    >>> DCNRank(**example_schema())(zero_features(batch_size=4)).shape.as_list()
     [4, 40]
 """
 
@@ -45,9 +44,8 @@ class DCNRank(keras.Model):
 
     Example:
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> model = DCNRank(vocab_sizes, fmt.COLUMNS, cross_layers=1, units=(8, 1))
+        >>> from models.config import example_schema
+        >>> model = DCNRank(**example_schema(), cross_layers=1, units=(8, 1))
         >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]
     """

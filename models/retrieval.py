@@ -16,9 +16,8 @@ optional ``tfrs.metrics.FactorizedTopK`` metrics over an item corpus index in ev
 
 Example:
     >>> from models.contract import zero_features
-    >>> from pipelines import example_format as fmt, recflow
-    >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS, embedding_dim=8)
+    >>> from models.config import example_schema
+    >>> model = TwoTowerRetrieval(**example_schema(), embedding_dim=8)
     >>> model(zero_features(batch_size=4)).shape.as_list()  # a batch as in docs/CONTRACTS.md
     [4, 40]
 """
@@ -115,9 +114,8 @@ class TwoTowerRetrieval(tfrs.Model):
 
     Example:
         >>> from models.contract import zero_features
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS)
+        >>> from models.config import example_schema
+        >>> model = TwoTowerRetrieval(**example_schema())
         >>> labels = {"label": tf.one_hot([[0]] * 4, 40)[:, 0]}  # candidate 0 is the best
         >>> loss = model.compute_loss((zero_features(4), labels))  # softmax over in-batch items
         >>> bool(loss > 0)
@@ -163,9 +161,8 @@ class TwoTowerRetrieval(tfrs.Model):
 
         Example:
             >>> from models.contract import zero_features
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS)
+            >>> from models.config import example_schema
+            >>> model = TwoTowerRetrieval(**example_schema())
             >>> model.query_embeddings(zero_features(batch_size=4)).shape.as_list()
             [4, 32]
         """
@@ -181,9 +178,8 @@ class TwoTowerRetrieval(tfrs.Model):
 
         Example:
             >>> from models.contract import zero_features
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-            >>> model = TwoTowerRetrieval(vocab_sizes, fmt.COLUMNS)
+            >>> from models.config import example_schema
+            >>> model = TwoTowerRetrieval(**example_schema())
             >>> model.item_embeddings(zero_features(batch_size=4)["items"]).shape.as_list()
             [4, 40, 32]
         """

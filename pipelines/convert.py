@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from command_line.deprecated_flags import add_renamed_flag
 from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines import recflow
@@ -499,13 +500,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "complete shards are kept, partial ones rewritten.",
     )
     parser.add_argument("--recflow", required=True, help="RecFlow root (all_stage/, ...)")
-    parser.add_argument(
+    add_renamed_flag(
+        parser,
         "--data",
         "--out",
         dest="data_dir",
         required=True,
         help="the TFRecord folder to write: the --data of models.training.train and "
-        "models.training.evaluate (--out is an alias)",
+        "models.training.evaluate",
     )
     parser.add_argument(
         "--days",

@@ -28,7 +28,7 @@ from pipelines import recflow
 from pipelines.shard_integrity import SHARD_PATH, verify_shard
 
 CONVERT_HINT = (
-    "write one with: python -m pipelines.simulator.simulate --out SIM_DIR ... && "
+    "write one with: python -m pipelines.simulator.simulate --recflow SIM_DIR ... && "
     "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
 )
 #: Largest embedding table a schema may ask for: ten times RecFlow's largest field (about 9M

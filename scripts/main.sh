@@ -43,7 +43,7 @@ model_dir="$run_dir/model"
 export_dir="$run_dir/export"
 
 echo "[main] 1/5 simulate $days days x $requests_per_day requests (RecFlow layout) -> $recflow"
-$py -m pipelines.simulator.simulate --out "$recflow" --days "$days" \
+$py -m pipelines.simulator.simulate --recflow "$recflow" --days "$days" \
   --requests-per-day "$requests_per_day" --seed "$seed"
 
 echo "[main] 2/5 convert to sharded GZIP TFRecords -> $tfrecords"
@@ -72,7 +72,8 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 request='{"requests": [{"user": [7, 3, 1, 2, 5], "context": [2, 20, 15],
-          "history": [[11, 4, 3, 1, 0], [42, 9, 3, 1, 0]]}], "top_n": 200, "m": 50, "k": 10}'
+          "history": [[11, 4, 3, 1, 0], [42, 9, 3, 1, 0]]}],
+         "retrieval_keep": 200, "prerank_keep": 50, "rank_keep": 10}'
 $py - "http://127.0.0.1:$port/v1/recommend" "$request" > "$run_dir/recommendation.json" <<'PY'
 import sys, urllib.request
 call = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(),

@@ -90,7 +90,7 @@ stored = {name: value[0].numpy() for name, value in fmt.parse_examples(record[No
 history = [(row - 1).tolist() for row in stored[fmt.SEQ] if row[0] > 0]
 body = {"requests": [{"user": (stored[fmt.USER] - 1).tolist(),
                       "context": (stored[fmt.CONTEXT] - 1).tolist(), "history": history}],
-        "top_n": 200, "m": 50, "k": 10}
+        "retrieval_keep": 200, "prerank_keep": 50, "rank_keep": 10}
 call = urllib.request.Request(url, data=json.dumps(body).encode(),
                               headers={"Content-Type": "application/json"})
 answer = json.loads(urllib.request.urlopen(call, timeout=60).read().decode())

@@ -14,7 +14,7 @@ Example:
     >>> from serving.cascade_inference import Cascade
     >>> from serving.export.toy_servables import toy_cascade_export, toy_request
     >>> export_dir = toy_cascade_export()  # or the EXPORT folder of python -m serving.export
-    >>> cascade = Cascade(LocalBackend(export_dir), top_n=200, m=50, k=10)
+    >>> cascade = Cascade(LocalBackend(export_dir), 200, 50, 10)
     >>> cascade.recommend(toy_request()).item_ids.shape
     (1, 10)
 

@@ -1,19 +1,25 @@
-"""Cascade inference: retrieval top-N -> pre-ranking to M -> ranking to K, over any backend.
+"""Cascade inference: retrieval -> pre-ranking -> ranking, over any backend.
 
 Each stage is one call of an exported model (``serving.signatures``). Retrieval returns the
-request's N best corpus items; pre-ranking scores them and its exact top-k mask (``k`` = M)
-keeps M; ranking scores those and keeps K. The kept items of a stage are its ``selected`` items
-ordered by its scores (ties: lower position first, as ``tf.math.top_k``).
+request's ``retrieval_keep`` best corpus items; pre-ranking scores them and its exact top-k mask
+(the signature input ``k`` = ``prerank_keep``) keeps ``prerank_keep``; ranking scores those and
+keeps ``rank_keep``. The earlier names ``top_n``, ``m`` and ``k`` of these sizes still work as
+keywords of ``Cascade`` and ``Cascade.recommend``, with a ``DeprecationWarning``. The kept items
+of a stage are its ``selected`` items ordered by its scores (ties: lower position first, as
+``tf.math.top_k``).
 
 Example:
     >>> from serving.backends import LocalBackend
     >>> from serving.export.toy_servables import toy_cascade_export, toy_request
-    >>> cascade = Cascade(LocalBackend(toy_cascade_export()), top_n=200, m=50, k=10)
+    >>> cascade = Cascade(
+    ...     LocalBackend(toy_cascade_export()), retrieval_keep=200, prerank_keep=50, rank_keep=10
+    ... )
     >>> result = cascade.recommend(toy_request())    # request: context, user, seq, seq_mask
     >>> result.item_ids.shape, sorted(result.timings_ms)
     ((1, 10), ['prerank', 'rank', 'retrieval', 'total'])
 """
 
+import argparse
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,21 +27,23 @@ from typing import NamedTuple
 
 import numpy as np
 
+from command_line.deprecated_flags import add_renamed_flag
+from dftopk_tf.renamed import renamed_keyword
 from serving import signatures as sig
 from serving.backends.base import PredictBackend
 
 
 class CascadeSizes(NamedTuple):
-    """How many items each stage keeps: retrieval ``top_n``, pre-ranking ``m``, ranking ``k``.
+    """How many candidates each stage passes on (docs/CONTRACTS.md, "Names").
 
     Example:
-        >>> CascadeSizes(top_n=500, m=100, k=10).m
+        >>> CascadeSizes(retrieval_keep=500, prerank_keep=100, rank_keep=10).prerank_keep
         100
     """
 
-    top_n: int = 200
-    m: int = 50
-    k: int = 10
+    retrieval_keep: int = 200
+    prerank_keep: int = 50
+    rank_keep: int = 10
 
 
 #: The sizes used when none are given.
@@ -65,17 +73,59 @@ class CascadeResult:
     timings_ms: dict[str, float]
 
 
-def check_sizes(top_n: int, m: int, k: int) -> None:
-    """Raises ``ValueError`` unless 1 <= k <= m <= top_n (all ints).
+def check_sizes(retrieval_keep: int, prerank_keep: int, rank_keep: int) -> None:
+    """Raises ``ValueError`` unless 1 <= rank_keep <= prerank_keep <= retrieval_keep (all ints).
 
     Example:
         >>> check_sizes(200, 50, 10)
     """
-    for name, value in (("top_n", top_n), ("m", m), ("k", k)):
+    sizes = CascadeSizes(retrieval_keep, prerank_keep, rank_keep)
+    for name, value in sizes._asdict().items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    if not k <= m <= top_n:
-        raise ValueError(f"the cascade needs k <= m <= top_n, got top_n={top_n}, m={m}, k={k}")
+    if not rank_keep <= prerank_keep <= retrieval_keep:
+        raise ValueError(
+            "the cascade needs rank_keep <= prerank_keep <= retrieval_keep, got "
+            f"retrieval_keep={retrieval_keep}, prerank_keep={prerank_keep}, rank_keep={rank_keep}"
+        )
+
+
+#: The size flags (``add_size_flags``) and their earlier, deprecated names.
+SIZE_FLAGS = {
+    "retrieval_keep": ("--retrieval-keep", "--top-n", "candidates retrieved"),
+    "prerank_keep": ("--prerank-keep", "--m", "candidates kept by pre-ranking"),
+    "rank_keep": ("--rank-keep", "--k", "items kept by ranking (returned)"),
+}
+
+
+def add_size_flags(parser: argparse.ArgumentParser, when: str) -> None:
+    """Adds ``--retrieval-keep``, ``--prerank-keep``, ``--rank-keep`` (old names deprecated).
+
+    Their defaults are ``DEFAULT_SIZES``; ``when`` ends each help line.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_size_flags(parser, "by default")
+        >>> parser.parse_args(["--prerank-keep", "20"]).prerank_keep
+        20
+    """
+    for name, (flag, old_flag, meaning) in SIZE_FLAGS.items():
+        default = getattr(DEFAULT_SIZES, name)
+        help_text = f"{meaning} {when} (default {default})"
+        add_renamed_flag(parser, flag, old_flag, type=int, default=default, help=help_text)
+
+
+#: The sizes' earlier keyword names (deprecated) -> their names.
+RENAMED_SIZES = {"top_n": "retrieval_keep", "m": "prerank_keep", "k": "rank_keep"}
+
+
+def _renamed_sizes(sizes: dict[str, int | None], old: dict[str, int], where: str) -> list:
+    """``sizes`` (name -> value or None) with values given under the earlier names ``old``."""
+    for old_name, name in RENAMED_SIZES.items():
+        sizes[name] = renamed_keyword(old, old_name, name, sizes[name], where)
+    if old:
+        raise TypeError(f"{where}: unexpected keyword arguments {sorted(old)}")
+    return list(sizes.values())
 
 
 def keep_selected(selected: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
@@ -99,36 +149,42 @@ class Cascade:
 
     Args:
         backend: where the exported models run (``serving.backends``).
-        top_n: candidates retrieved per request (default of ``recommend``).
-        m: candidates kept by pre-ranking.
-        k: items kept by ranking (returned).
+        retrieval_keep: candidates retrieved per request (default of ``recommend``).
+        prerank_keep: candidates kept by pre-ranking.
+        rank_keep: items kept by ranking (returned).
+        **renamed: ``top_n``, ``m``, ``k``: the deprecated names of the three sizes.
 
     Example:
         >>> from serving.backends import GrpcBackend
         >>> from serving.export.toy_servables import toy_backend, toy_request
-        >>> cascade = Cascade(toy_backend(), top_n=100, m=20, k=10)
-        >>> cascade.recommend(toy_request(), k=5).item_ids.shape
+        >>> cascade = Cascade(toy_backend(), retrieval_keep=100, prerank_keep=20, rank_keep=10)
+        >>> cascade.recommend(toy_request(), rank_keep=5).item_ids.shape
         (1, 5)
-        >>> remote = Cascade(GrpcBackend("127.0.0.1:8500"), top_n=500, m=100, k=10)  # TF Serving
+        >>> remote = Cascade(GrpcBackend("127.0.0.1:8500"), 500, 100, 10)  # TF Serving
     """
 
     def __init__(
         self,
         backend: PredictBackend,
-        top_n: int = DEFAULT_SIZES.top_n,
-        m: int = DEFAULT_SIZES.m,
-        k: int = DEFAULT_SIZES.k,
+        retrieval_keep: int | None = None,
+        prerank_keep: int | None = None,
+        rank_keep: int | None = None,
+        **renamed: int,
     ):
-        check_sizes(top_n, m, k)
+        given = {"retrieval_keep": retrieval_keep, "prerank_keep": prerank_keep}
+        sizes = _renamed_sizes(given | {"rank_keep": rank_keep}, renamed, "Cascade")
+        sizes = [DEFAULT_SIZES[i] if size is None else size for i, size in enumerate(sizes)]
+        check_sizes(*sizes)
         self.backend = backend
-        self.top_n, self.m, self.k = top_n, m, k
+        self.sizes = CascadeSizes(*sizes)
 
     def recommend(
         self,
         request: Mapping[str, np.ndarray],
-        top_n: int | None = None,
-        m: int | None = None,
-        k: int | None = None,
+        retrieval_keep: int | None = None,
+        prerank_keep: int | None = None,
+        rank_keep: int | None = None,
+        **renamed: int,
     ) -> CascadeResult:
         """Recommends for a batch: ``request`` holds ``context`` [B, 3], ``user`` [B, 5],
         ``seq`` [B, 50, 5], ``seq_mask`` [B, 50] (contract ids); sizes default to the cascade's.
@@ -139,13 +195,16 @@ class Cascade:
         Example:
             >>> from serving.export.toy_servables import toy_backend, toy_request
             >>> cascade = Cascade(toy_backend())
-            >>> cascade.recommend(toy_request(), top_n=100, m=20, k=5).scores.shape
+            >>> cascade.recommend(toy_request(), 100, 20, 5).scores.shape
             (1, 5)
         """
-        top_n = self.top_n if top_n is None else top_n
-        m = self.m if m is None else m
-        k = self.k if k is None else k
-        check_sizes(top_n, m, k)
+        given = {"retrieval_keep": retrieval_keep, "prerank_keep": prerank_keep}
+        sizes = _renamed_sizes(given | {"rank_keep": rank_keep}, renamed, "Cascade.recommend")
+        retrieval_keep, prerank_keep, rank_keep = (
+            default if size is None else size
+            for size, default in zip(sizes, self.sizes, strict=True)
+        )
+        check_sizes(retrieval_keep, prerank_keep, rank_keep)
         missing = sorted(set(sig.REQUEST_SPECS) - set(request))
         if missing:
             raise ValueError(f"the request lacks the features {missing}")
@@ -153,12 +212,14 @@ class Cascade:
         timings_ms: dict[str, float] = {}
         started = time.perf_counter()
 
-        retrieved = self.backend.predict(sig.RETRIEVAL, features | {sig.TOP_N: np.int32(top_n)})
+        retrieved = self.backend.predict(
+            sig.RETRIEVAL, features | {sig.TOP_N: np.int32(retrieval_keep)}
+        )
         item_ids = retrieved[sig.ITEM_IDS]
         items = retrieved[sig.ITEM_FEATURES]
         timings_ms["retrieval"] = _elapsed_ms(started)
 
-        for stage, count in ((sig.PRERANK, m), (sig.RANK, k)):
+        for stage, count in ((sig.PRERANK, prerank_keep), (sig.RANK, rank_keep)):
             stage_started = time.perf_counter()
             scored = self.backend.predict(
                 stage,

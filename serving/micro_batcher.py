@@ -1,15 +1,15 @@
 """Request micro-batching: concurrent cascade calls with the same sizes run as one batch.
 
 Each caller's rows wait in a queue; a worker takes the oldest call, adds every queued call with
-the same (top_n, m, k) for up to ``max_wait_ms`` or until ``max_batch_rows`` rows, runs the
-cascade once on the concatenated rows and hands each caller its own rows back. While a batch runs,
-new calls queue up, so under load batches grow by themselves.
+the same sizes (``CascadeSizes``) for up to ``max_wait_ms`` or until ``max_batch_rows`` rows, runs
+the cascade once on the concatenated rows and hands each caller its own rows back. While a batch
+runs, new calls queue up, so under load batches grow by themselves.
 
 Example:
     >>> from serving.backends import LocalBackend
     >>> from serving.cascade_inference import Cascade
     >>> from serving.export.toy_servables import toy_cascade_export, toy_request
-    >>> cascade = Cascade(LocalBackend(toy_cascade_export()), top_n=200, m=50, k=10)
+    >>> cascade = Cascade(LocalBackend(toy_cascade_export()), 200, 50, 10)
     >>> batcher = CascadeBatcher(cascade, max_batch_rows=32, max_wait_ms=1.0)
     >>> result = batcher.recommend(toy_request(), (200, 50, 10))   # from any thread
     >>> batcher.close()
@@ -54,7 +54,7 @@ class CascadeBatcher:
     Example:
         >>> from serving.cascade_inference import Cascade
         >>> from serving.export.toy_servables import toy_backend, toy_request
-        >>> cascade = Cascade(toy_backend(), top_n=200, m=50, k=10)
+        >>> cascade = Cascade(toy_backend(), 200, 50, 10)
         >>> with CascadeBatcher(cascade) as batcher:
         ...     batcher.recommend(toy_request(), (200, 50, 10)).item_ids.shape
         (1, 10)
@@ -90,7 +90,7 @@ class CascadeBatcher:
         sizes: tuple[int, int, int],
         timeout_s: float | None = None,
     ) -> CascadeResult:
-        """The cascade's result for ``features`` [B, ...] with ``sizes`` (top_n, m, k).
+        """The cascade's result for ``features`` [B, ...] with ``sizes`` (``CascadeSizes``).
 
         Raises what the cascade raises, ``TimeoutError`` after ``timeout_s``, and
         ``RuntimeError`` once closed.
@@ -98,7 +98,7 @@ class CascadeBatcher:
         Example:
             >>> from serving.cascade_inference import Cascade
             >>> from serving.export.toy_servables import toy_backend, toy_request
-            >>> cascade = Cascade(toy_backend(), top_n=200, m=50, k=10)
+            >>> cascade = Cascade(toy_backend(), 200, 50, 10)
             >>> with CascadeBatcher(cascade) as batcher:
             ...     batcher.recommend(toy_request(), (100, 20, 5), timeout_s=30.0).scores.shape
             (1, 5)
@@ -115,7 +115,7 @@ class CascadeBatcher:
         Example:
             >>> from serving.cascade_inference import Cascade
             >>> from serving.export.toy_servables import toy_backend, toy_request
-            >>> cascade = Cascade(toy_backend(), top_n=200, m=50, k=10)
+            >>> cascade = Cascade(toy_backend(), 200, 50, 10)
             >>> CascadeBatcher(cascade).close()
         """
         self._closed.set()

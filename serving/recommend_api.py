@@ -6,14 +6,16 @@ Request body (ids are RecFlow's own, unshifted; this module adds the contract's 
                    "context": [weekday (0 = Monday), hour, minute],
                    "history": [[video_id, author_id, category_level_two,
                                 category_level_one, upload_type], ...]}],
-     "top_n": 200, "m": 50, "k": 10}
+     "retrieval_keep": 200, "prerank_keep": 50, "rank_keep": 10}
 
 ``history`` lists past effective views oldest first (the newest 50 are used; it may be empty or
-left out); ``top_n``, ``m``, ``k`` are optional. Ids the model has never seen (any integer
->= 0) are served through the out-of-vocabulary bucket. Answer::
+left out); ``retrieval_keep``, ``prerank_keep``, ``rank_keep`` are optional (their earlier names
+``top_n``, ``m``, ``k`` are still accepted, deprecated; a body may not give both names). Ids the
+model has never seen (any integer >= 0) are served through the out-of-vocabulary bucket. Answer::
 
     {"results": [{"item_ids": [...], "video_ids": [...], "scores": [...]}],
-     "sizes": {"top_n": 200, "m": 50, "k": 10}, "timings_ms": {"retrieval": ..., ...}}
+     "sizes": {"retrieval_keep": 200, "prerank_keep": 50, "rank_keep": 10},
+     "timings_ms": {"retrieval": ..., ...}}
 
 with ``item_ids`` the corpus rows and ``video_ids`` the RecFlow video ids, best first.
 
@@ -37,6 +39,10 @@ from serving.cascade_inference import CascadeResult, CascadeSizes, check_sizes
 #: Largest raw id: with the + 1 shift it must still fit int32 (larger ids are clamped to it and
 #: served through the out-of-vocabulary bucket).
 MAX_RAW_ID = np.iinfo(np.int32).max - 1
+#: The body's size fields (``CascadeSizes``' names).
+SIZE_FIELDS: tuple[str, ...] = CascadeSizes._fields
+#: Each size field's earlier, deprecated name, still accepted.
+OLD_SIZE_FIELDS: dict[str, str] = {"retrieval_keep": "top_n", "prerank_keep": "m", "rank_keep": "k"}
 #: Allowed ranges of the raw context values.
 CONTEXT_LIMITS = (("weekday", 6), ("hour", 23), ("minute", 59))
 
@@ -51,11 +57,11 @@ class RequestLimits:
 
     Attributes:
         max_requests: requests per body.
-        max_top_n: largest ``top_n``.
+        max_retrieval_keep: largest ``retrieval_keep``.
         max_body_bytes: largest body.
 
     Example:
-        >>> RequestLimits(max_requests=8).max_top_n
+        >>> RequestLimits(max_requests=8).max_retrieval_keep
         2000
         >>> RequestLimits(max_requests=0)
         Traceback (most recent call last):
@@ -64,7 +70,7 @@ class RequestLimits:
     """
 
     max_requests: int = 64
-    max_top_n: int = 2000
+    max_retrieval_keep: int = 2000
     max_body_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
@@ -77,7 +83,7 @@ class RequestLimits:
 
 @dataclass(frozen=True)
 class RecommendCall:
-    """A validated body: contract features [B, ...] and the cascade sizes (top_n, m, k).
+    """A validated body: contract features [B, ...] and the cascade sizes (``CascadeSizes``).
 
     Example:
         >>> body = b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 13, 5]}]}'
@@ -137,7 +143,10 @@ def _history(value: Any, where: str) -> np.ndarray:
 
 
 def _size(body: Mapping[str, Any], name: str, default: int) -> int:
-    value = body.get(name, default)
+    old = OLD_SIZE_FIELDS[name]
+    if name in body and old in body:
+        raise RequestError(f"give {name} only ({old} is its deprecated name), not both")
+    value = body.get(name, body.get(old, default))
     if not _is_int(value) or value < 1:
         raise RequestError(f"{name} must be an integer >= 1, got {value!r:.80}")
     return value
@@ -164,9 +173,9 @@ def parse_recommend_body(
         raise RequestError("the body is not valid JSON: nested too deeply") from None
     if not isinstance(parsed, dict):
         raise RequestError("the body must be a JSON object with a 'requests' list")
-    unknown = sorted(set(parsed) - {"requests", "top_n", "m", "k"})
+    unknown = sorted(set(parsed) - {"requests", *SIZE_FIELDS, *OLD_SIZE_FIELDS.values()})
     if unknown:
-        raise RequestError(f"unknown fields {unknown}; allowed: requests, top_n, m, k")
+        raise RequestError(f"unknown fields {unknown}; allowed: requests, {', '.join(SIZE_FIELDS)}")
     requests = parsed.get("requests")
     if not isinstance(requests, list) or not requests:
         raise RequestError("requests must be a non-empty list of request objects")
@@ -175,8 +184,8 @@ def parse_recommend_body(
             f"{len(requests)} requests in one body, more than the limit {limits.max_requests}"
         )
     sizes = tuple(_size(parsed, name, default) for name, default in defaults._asdict().items())
-    if sizes[0] > limits.max_top_n:
-        raise RequestError(f"top_n must be <= {limits.max_top_n}, got {sizes[0]}")
+    if sizes[0] > limits.max_retrieval_keep:
+        raise RequestError(f"retrieval_keep must be <= {limits.max_retrieval_keep}, got {sizes[0]}")
     try:
         check_sizes(*sizes)
     except ValueError as error:
@@ -216,7 +225,7 @@ def recommend_answer(result: CascadeResult, sizes: tuple[int, int, int]) -> dict
         ...                        np.zeros([1, 10], np.float32), {"total": 1.5})
         >>> answer = recommend_answer(result, (200, 50, 10))
         >>> len(answer["results"][0]["video_ids"]), answer["sizes"]
-        (10, {'top_n': 200, 'm': 50, 'k': 10})
+        (10, {'retrieval_keep': 200, 'prerank_keep': 50, 'rank_keep': 10})
     """
     video_ids = result.item_features[..., 0].astype(np.int64) - 1
     return {

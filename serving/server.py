@@ -59,6 +59,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from command_line.deprecated_flags import add_renamed_flag
 from command_line.entry import add_entry_flags, run_command
 from serving.backends import (
     BACKEND_NAMES,
@@ -72,7 +73,13 @@ from serving.backends import (
     BackendUnavailableError,
     make_backend,
 )
-from serving.cascade_inference import DEFAULT_SIZES, Cascade, CascadeSizes, check_sizes
+from serving.cascade_inference import (  # DEFAULT_SIZES: for the examples
+    DEFAULT_SIZES,  # noqa: F401
+    Cascade,
+    CascadeSizes,
+    add_size_flags,
+    check_sizes,
+)
 from serving.http_connections import ConnectionSlots, DeadlineReader
 from serving.http_headers import HeaderError, body_length
 from serving.micro_batcher import CascadeBatcher
@@ -172,7 +179,7 @@ class RecommendService:
             >>> service = RecommendService(batcher, CascadeSizes(200, 50, 10))
             >>> service.recommend(b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 1, 2]}]}'
             ... )["sizes"]
-            {'top_n': 200, 'm': 50, 'k': 10}
+            {'retrieval_keep': 200, 'prerank_keep': 50, 'rank_keep': 10}
             >>> batcher.close()
         """
         call = parse_recommend_body(body, self.defaults, self.limits)
@@ -429,6 +436,14 @@ def _parser() -> argparse.ArgumentParser:
         description="HTTP front of the recommender cascade: POST /v1/recommend, GET /healthz "
         "(liveness), GET /readyz (readiness: every model AVAILABLE on the model server).",
     )
+    _add_backend_flags(parser)
+    add_size_flags(parser, "when a request gives none")
+    _add_limit_flags(parser)
+    return parser
+
+
+def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the models run and how the front calls them: --export-dir .. --retries."""
     parser.add_argument(
         "--export-dir", help="folder written by serving.export (needed by --backend local)"
     )
@@ -459,28 +474,21 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_RETRIES,
         help="extra attempts when TF Serving is UNAVAILABLE",
     )
-    parser.add_argument(
-        "--top-n",
-        type=int,
-        default=DEFAULT_SIZES.top_n,
-        help=f"retrieval candidates when a request omits top_n (default {DEFAULT_SIZES.top_n})",
-    )
-    parser.add_argument(
-        "--m",
-        type=int,
-        default=DEFAULT_SIZES.m,
-        help=f"candidates kept by pre-ranking when a request omits m (default {DEFAULT_SIZES.m})",
-    )
-    parser.add_argument(
-        "--k",
-        type=int,
-        default=DEFAULT_SIZES.k,
-        help=f"items returned when a request omits k (default {DEFAULT_SIZES.k})",
-    )
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """Bounds on bodies, batches, pending requests and connections."""
     parser.add_argument(
         "--max-requests", type=int, default=64, help="most requests in one POST body"
     )
-    parser.add_argument("--max-top-n", type=int, default=2000, help="largest top_n a body may ask")
+    add_renamed_flag(
+        parser,
+        "--max-retrieval-keep",
+        "--max-top-n",
+        type=int,
+        default=2000,
+        help="largest retrieval_keep a body may ask",
+    )
     parser.add_argument(
         "--max-batch-rows", type=int, default=32, help="most requests run as one batch"
     )
@@ -519,14 +527,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a client has to send a request line and headers, or may idle between "
         "requests on a kept-alive connection (default %(default)s)",
     )
-    return parser
 
 
 #: flag -> (lowest, highest) a working server can have; both allowed.
 FLAG_RANGES: dict[str, tuple[float, float]] = {
     "--port": (0, 65535),
     "--max-requests": (1, 100_000),
-    "--max-top-n": (1, 10_000_000),
+    "--max-retrieval-keep": (1, 10_000_000),
     "--max-batch-rows": (1, 100_000),
     "--batch-workers": (1, 256),
     "--max-pending": (1, 100_000),
@@ -549,10 +556,11 @@ def check_server_options(args: argparse.Namespace) -> None:
     never do), and a batch may not wait as long as a request may.
 
     Example:
-        >>> check_server_options(_parser().parse_args(["--port", "80", "--max-top-n", "0"]))
+        >>> flags = ["--port", "80", "--max-retrieval-keep", "0"]
+        >>> check_server_options(_parser().parse_args(flags))
         Traceback (most recent call last):
         ...
-        ValueError: --max-top-n must be between 1 and 10000000, got 0
+        ValueError: --max-retrieval-keep must be between 1 and 10000000, got 0
     """
     for flag, (lowest, highest) in FLAG_RANGES.items():
         value = getattr(args, flag[2:].replace("-", "_"))
@@ -567,11 +575,11 @@ def check_server_options(args: argparse.Namespace) -> None:
             f"--batch-wait-ms {args.batch_wait_ms} is not below --request-timeout-s "
             f"{args.request_timeout_s} (in ms): every request would time out"
         )
-    check_sizes(args.top_n, args.m, args.k)
-    if args.top_n > args.max_top_n:
+    check_sizes(args.retrieval_keep, args.prerank_keep, args.rank_keep)
+    if args.retrieval_keep > args.max_retrieval_keep:
         raise ValueError(
-            f"--top-n {args.top_n} is above --max-top-n {args.max_top_n}: every request that "
-            "omits top_n would be refused"
+            f"--retrieval-keep {args.retrieval_keep} is above --max-retrieval-keep "
+            f"{args.max_retrieval_keep}: every request that omits retrieval_keep would be refused"
         )
     if args.backend == "local" and not args.export_dir:
         raise ValueError("--backend local needs --export-dir (a folder written by serving.export)")
@@ -595,7 +603,7 @@ def main(argv: list[str] | None = None) -> None:
     args = add_entry_flags(_parser()).parse_args(argv)
     check_server_options(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    defaults = CascadeSizes(args.top_n, args.m, args.k)
+    defaults = CascadeSizes(args.retrieval_keep, args.prerank_keep, args.rank_keep)
     backend = make_backend(
         args.backend,
         export_dir=args.export_dir,
@@ -613,7 +621,7 @@ def main(argv: list[str] | None = None) -> None:
     service = RecommendService(
         batcher,
         defaults,
-        RequestLimits(max_requests=args.max_requests, max_top_n=args.max_top_n),
+        RequestLimits(max_requests=args.max_requests, max_retrieval_keep=args.max_retrieval_keep),
         args.request_timeout_s,
         {"backend": backend.name, "versions": getattr(backend, "versions", {})},
         args.max_pending,

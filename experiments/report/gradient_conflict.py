@@ -134,7 +134,7 @@ def score_gradients(
         >>> bool(g[0, 0] < 0)
         True
     """
-    loss = get_loss(method, k=k, temperature=temperature)
+    loss = get_loss(method, k=k, tau=temperature)
     score_tensor = tf.constant(scores, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(score_tensor)

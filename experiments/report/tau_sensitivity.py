@@ -21,7 +21,7 @@ from experiments.report.training_runs import (
     mean_and_spread,
 )
 from experiments.run_records import RunKey
-from models.objectives import temperature_name
+from models.objectives import tau_name
 from models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
 
 #: The recalls reported per temperature.
@@ -64,7 +64,7 @@ def tau_rows(outcomes: TauOutcomes) -> tuple[list[str], list[list[Cell]]]:
         columns += [name, f"{name} std"]
     rows = []
     for (method, tau), runs in outcomes.items():
-        row: list[Cell] = [method, temperature_name(method), tau]
+        row: list[Cell] = [method, tau_name(method), tau]
         for name in TAU_METRICS:
             row += list(mean_and_spread([run.metrics[name] for run in runs]))
         rows.append(row)
@@ -93,7 +93,7 @@ def plot_tau_sensitivity(outcomes: TauOutcomes, path: str) -> None:
             yerr=[s for _, s in spreads],
             marker="o",
             capsize=3,
-            label=f"{method} ({temperature_name(method)})",
+            label=f"{method} ({tau_name(method)})",
         )
     axes.set_xscale("log")
     axes.set_xlabel("temperature")

@@ -45,6 +45,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from command_line.deprecated_flags import add_renamed_flag
 from command_line.entry import add_entry_flags, run_command
 from models.attention import TARGET_ATTENTIONS
 from models.cascade import CascadeModel
@@ -103,7 +104,7 @@ class TrainOptions:
     data_dir: str
     model_dir: str
     method: str = "dftopk"
-    temperature: float | None = None
+    tau: float | None = None
     k: int = 10
     retrieval_k: int | None = None
     prerank_k: int | None = None
@@ -138,10 +139,9 @@ class TrainOptions:
         """The model's config for the data ``schema``, its ks checked against the candidates.
 
         Example:
-            >>> from pipelines import example_format as fmt, recflow
-            >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
+            >>> from models.config import example_schema
             >>> options = TrainOptions(data_dir="d", model_dir="m", k=50)
-            >>> options.cascade_config({"vocab_sizes": vocab_sizes, "columns": fmt.COLUMNS})
+            >>> options.cascade_config(example_schema())
             Traceback (most recent call last):
             ...
             ValueError: retrieval_k = 50 is larger than the 40 candidates per request; ...
@@ -149,7 +149,7 @@ class TrainOptions:
         config = CascadeConfig.from_schema(
             schema,
             method=self.method,
-            temperature=self.temperature,
+            tau=self.tau,
             retrieval_k=self.retrieval_k or self.k,
             prerank_k=self.prerank_k or self.k,
             rank_k=self.rank_k,
@@ -248,11 +248,9 @@ def check_resumable(
     after its weights and before its evaluation is refused with ``finish_command``.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
         >>> folder = tempfile.mkdtemp()
-        >>> CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce").save(f"{folder}/config.json")
-        >>> check_resumable(ModelDir(folder), CascadeConfig(vocab_sizes, fmt.COLUMNS), "off", "")
+        >>> CascadeConfig.for_examples(method="bce").save(f"{folder}/config.json")
+        >>> check_resumable(ModelDir(folder), CascadeConfig.for_examples(), "off", "")
         Traceback (most recent call last):
         ...
         ValueError: ... other settings (setting: (there, now)): {'method': ('bce', 'dftopk')}; ...
@@ -302,9 +300,7 @@ def prepare_model_dir(
     listed in the folder's manifest before it is written.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS)
+        >>> config = CascadeConfig.for_examples()
         >>> path = tempfile.mkdtemp()
         >>> with claim_model_dir(path, overwrite=False) as folder:
         ...     prepare_model_dir(folder, config)
@@ -424,9 +420,7 @@ def build_model(
     """The seeded, built and compiled cascade, under ``strategy`` and the run's precision.
 
     Example:
-        >>> from pipelines import example_format as fmt, recflow
-        >>> vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-        >>> config = CascadeConfig(vocab_sizes, fmt.COLUMNS, method="bce", tower_units=(16, 8))
+        >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> options = TrainOptions(data_dir="d", model_dir="m", run_eagerly=True)
         >>> model = build_model(options, config, tf.distribute.get_strategy(), jit_compile=False)
         >>> model.run_eagerly
@@ -621,7 +615,7 @@ def _add_folder_flags(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) -> None:
-    """The training method, its temperature and ks, and the model's shape."""
+    """The training method, its temperature tau and ks, and the model's shape."""
     group.add_argument(
         "--method",
         default=defaults.method,
@@ -630,13 +624,14 @@ def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) ->
         "lcron-neuralsort, lcron-softsort, lcron-diffsort, lapsum, sparse-topk, bce), or tfrs "
         "(sampled softmax retrieval + pointwise BCE)",
     )
-    group.add_argument(
-        "--temperature",
+    add_renamed_flag(
+        group,
         "--tau",
+        "--temperature",
         type=float,
         default=None,
         help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
-        "default: models.objectives.default_temperature (0.1; DiffSort steepness 10)",
+        "default: models.objectives.default_tau (0.1; DiffSort steepness 10)",
     )
     group.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
     group.add_argument("--retrieval-k", type=int, default=None, help="retrieval's k (default: --k)")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from command_line.deprecated_flags import add_renamed_flag
 from command_line.entry import add_entry_flags, run_command
 from pipelines import example_format as fmt
 from pipelines import recflow
@@ -249,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "TFRecord folder: one folder per time window, the last the test, the one before it "
         "the validation. Mapping: docs/pipelines.md.",
     )
-    parser.add_argument(
+    add_renamed_flag(
+        parser,
         "--data",
         "--out",
         dest="data_dir",

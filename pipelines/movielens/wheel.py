@@ -14,7 +14,6 @@ Example:
 """
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 
 from command_line.entry import add_entry_flags, run_command
 from pipelines.movielens.errors import MovieLensError
+from pipelines.shard_integrity import file_sha256
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_NAME = "recbole-1.2.1-py3-none-any.whl"
@@ -32,23 +32,6 @@ WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407
 MEMBER_FOLDER = "recbole/dataset_example/ml-100k"
 #: The atomic files read from the wheel: table name -> path inside the zip.
 MEMBERS = {name: f"{MEMBER_FOLDER}/ml-100k.{name}" for name in ("inter", "user", "item")}
-_CHUNK_BYTES = 1 << 20
-
-
-def file_sha256(path: str) -> str:
-    """Returns the hex sha256 of the file at ``path``.
-
-    Example:
-        >>> path = os.path.join(tmp_dir, "empty")
-        >>> open(path, "wb").close()
-        >>> file_sha256(path)[:16]
-        'e3b0c44298fc1c14'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verified_wheel(path: str, expected_sha256: str = WHEEL_SHA256) -> str:

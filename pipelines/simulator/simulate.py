@@ -25,7 +25,7 @@ replace a file the manifest does not list is refused. ``pipelines.convert`` read
 to refuse a folder that mixes simulated days with days the simulator did not write.
 
 Example:
-    python -m pipelines.simulator.simulate --out /tmp/recflow_sim --days 3 \
+    python -m pipelines.simulator.simulate --recflow /tmp/recflow_sim --days 3 \
         --requests-per-day 1000 --seed 0
 """
 
@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from command_line.deprecated_flags import add_renamed_flag
 from command_line.entry import add_entry_flags, run_command
 from pipelines import recflow
 from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json, write_pickle
@@ -482,7 +483,7 @@ def _prepare_output(
         }
         raise ValueError(
             f"{out_dir} holds a simulation with other settings (setting: (there, now)): "
-            f"{changed}; use another --out or --overwrite"
+            f"{changed}; use another --recflow or --overwrite"
         )
     _refuse_unlisted_files(folder, names)
     if overwrite:
@@ -513,7 +514,7 @@ def _refuse_unlisted_files(folder: OwnedFolder, names: Sequence[str]) -> None:
             raise ForeignFolderError(
                 f"{os.path.join(folder.path, relative)} was not written by {WRITER} (the "
                 f"folder's {marker_name('recflow')} does not list it); move it away or choose "
-                "another --out (nothing was changed)"
+                "another --recflow (nothing was changed)"
             )
 
 
@@ -531,7 +532,9 @@ def _parser() -> argparse.ArgumentParser:
         "cascade over a hidden true preference, recorded in the simulator-only column "
         "'true_preference'.",
     )
-    parser.add_argument("--out", required=True, help="output RecFlow root directory")
+    add_renamed_flag(
+        parser, "--recflow", "--out", required=True, help="the RecFlow root folder to write"
+    )
     parser.add_argument("--days", type=int, required=True, help="number of consecutive days")
     parser.add_argument(
         "--requests-per-day", type=int, required=True, help="requests simulated per day"
@@ -571,7 +574,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a simulation in --out written with other settings: deletes only the "
+        help="replace a simulation in --recflow written with other settings: deletes only the "
         "files this simulator wrote there (a re-run with the same settings keeps the complete "
         "days; a folder the simulator did not write is never written into)",
     )
@@ -583,13 +586,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
 
     Example:
-        >>> main(["--out", os.path.join(tmp_dir, "cli"), "--days", "1", "--requests-per-day", "50",
-        ...       "--quiet"])
+        >>> main(["--recflow", os.path.join(tmp_dir, "cli"), "--days", "1",
+        ...       "--requests-per-day", "50", "--quiet"])
         wrote 50 requests over 1 days (2024-01-13 .. 2024-01-13) to ... already there)
     """
     args = _parser().parse_args(argv)
     summary = simulate(
-        args.out,
+        args.recflow,
         args.days,
         args.requests_per_day,
         args.seed,
@@ -601,11 +604,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         overwrite=args.overwrite,
     )
     if summary.skipped_days == summary.days:
-        print(f"{args.out} already holds these {len(summary.days)} days with these settings")
+        print(f"{args.recflow} already holds these {len(summary.days)} days with these settings")
         return
     print(
         f"wrote {summary.requests} requests over {len(summary.days)} days "
-        f"({summary.days[0]} .. {summary.days[-1]}) to {args.out}: {summary.all_stage_rows} "
+        f"({summary.days[0]} .. {summary.days[-1]}) to {args.recflow}: {summary.all_stage_rows} "
         f"all_stage rows, {summary.realshow_rows} realshow rows in {summary.seconds:.1f} s "
         f"({summary.requests / summary.seconds:.0f} requests/s; "
         f"{len(summary.skipped_days)} days already there)"

@@ -7,7 +7,8 @@ with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatur
 is rebuilt from ``MODEL_DIR`` (``config.json`` + trained weights, ``models.cascade.load_cascade``).
 Retrieval holds the user tower and an exact index over the whole item corpus (every distinct item
 of the converted data, ``serving.export.item_corpus``) embedded by the item tower; ``top_n`` and
-``k`` are request inputs, with defaults (``--top-n``, ``--m``, ``--k``) that TF Serving feeds when a
+``k`` are request inputs (signature input names, kept for existing exports), with defaults
+(``--retrieval-keep``, ``--prerank-keep``, ``--rank-keep``) that TF Serving feeds when a
 request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
 published; the three are staged, checked and then published together as one version with
 ``EXPORT/cascade.json`` naming it (``serving.export.publish.publish_cascade``): all or none, and
@@ -44,7 +45,7 @@ from models.model_folder import ModelDir
 from pipelines.data_schema import read_data_schema
 from pipelines.owned_folder import owned_folder
 from serving import signatures as sig
-from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, check_sizes
+from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, add_size_flags, check_sizes
 from serving.export.disk_full import full_disk_reported
 from serving.export.item_corpus import collect_item_corpus
 from serving.export.item_index import ExactItemIndex
@@ -89,8 +90,8 @@ def cascade_servables(
     model: CascadeModel, corpus: np.ndarray, sizes: CascadeSizes = DEFAULT_SIZES
 ) -> dict[str, tf.Module]:
     """The retrieval, prerank and rank servables of a trained cascade over an item corpus;
-    ``sizes`` are the signatures' defaults of ``top_n`` (retrieval) and ``k`` (prerank: m,
-    rank: k).
+    ``sizes`` are the signatures' defaults of ``top_n`` (retrieval: ``retrieval_keep``) and ``k``
+    (prerank: ``prerank_keep``, rank: ``rank_keep``).
 
     Example:
         >>> from serving.export.toy_servables import toy_cascade, toy_corpus
@@ -112,10 +113,12 @@ def cascade_servables(
     retrieval = model.retrieval
     return {
         sig.RETRIEVAL: RetrievalServable(
-            retrieval.query_embeddings, retrieval.variables, index, vocabulary, sizes.top_n
+            retrieval.query_embeddings, retrieval.variables, index, vocabulary, sizes.retrieval_keep
         ),
-        sig.PRERANK: ScorerServable(model.prerank, model.prerank.variables, vocabulary, sizes.m),
-        sig.RANK: ScorerServable(model.rank, model.rank.variables, vocabulary, sizes.k),
+        sig.PRERANK: ScorerServable(
+            model.prerank, model.prerank.variables, vocabulary, sizes.prerank_keep
+        ),
+        sig.RANK: ScorerServable(model.rank, model.rank.variables, vocabulary, sizes.rank_keep),
     }
 
 
@@ -195,25 +198,7 @@ def _parser() -> argparse.ArgumentParser:
         help="version number to write (default: one more than the highest present); an "
         "existing version is never overwritten",
     )
-    defaults = DEFAULT_SIZES
-    parser.add_argument(
-        "--top-n",
-        type=int,
-        default=defaults.top_n,
-        help=f"retrieval's top_n when a request omits it (default {defaults.top_n})",
-    )
-    parser.add_argument(
-        "--m",
-        type=int,
-        default=defaults.m,
-        help=f"pre-ranking's k when a request omits it (default {defaults.m})",
-    )
-    parser.add_argument(
-        "--k",
-        type=int,
-        default=defaults.k,
-        help=f"ranking's k when a request omits it (default {defaults.k})",
-    )
+    add_size_flags(parser, "when a request omits it (the signature's default)")
     return parser
 
 
@@ -241,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         rank: .../cli/rank/2
     """
     args = add_entry_flags(_parser()).parse_args(argv)
-    sizes = CascadeSizes(args.top_n, args.m, args.k)
+    sizes = CascadeSizes(args.retrieval_keep, args.prerank_keep, args.rank_keep)
     check_sizes(*sizes)
     with (
         full_disk_reported(args.export_dir),

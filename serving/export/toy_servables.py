@@ -25,9 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.cascade import CascadeModel, build_cascade
-from models.config import CascadeConfig
-from pipelines import example_format as fmt
-from pipelines import recflow
+from models.config import CascadeConfig, example_schema
 from serving import signatures as sig
 from serving.backends import LocalBackend
 from serving.export.item_index import ExactItemIndex
@@ -120,8 +118,7 @@ def toy_cascade_config(method: str = "bce") -> CascadeConfig:
         >>> toy_cascade_config().embedding_dim
         4
     """
-    vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, TOY_ID_COUNT))
-    return CascadeConfig(vocab_sizes, fmt.COLUMNS, method=method, **TOY_LAYERS)
+    return CascadeConfig.from_schema(example_schema(TOY_ID_COUNT), method=method, **TOY_LAYERS)
 
 
 def toy_corpus(size: int = TOY_CORPUS_SIZE, seed: int = 0) -> np.ndarray:

@@ -4,8 +4,9 @@ TF Serving replays the ``PredictionLog`` records of that TFRecord file when it l
 before the version answers requests, so the first real calls do not pay for the first run of the
 graph. Each model gets one predict record per cascade shape it serves by default: request
 features of one user with an empty history, every input sent (as the ``rest`` and ``grpc``
-backends send them: the same feeds make the same session run), retrieval with ``top_n``,
-pre-ranking with ``top_n`` candidates and ``k`` = m, ranking with m candidates and ``k`` = k.
+backends send them: the same feeds make the same session run), retrieval with ``top_n`` =
+``retrieval_keep``, pre-ranking with ``retrieval_keep`` candidates and ``k`` = ``prerank_keep``,
+ranking with ``prerank_keep`` candidates and ``k`` = ``rank_keep``.
 
 Example:
     >>> from serving.export.toy_servables import toy_cascade_export
@@ -42,8 +43,11 @@ def warmup_inputs(model_name: str, sizes: CascadeSizes = DEFAULT_SIZES) -> dict[
         for name, spec in sig.REQUEST_SPECS.items()
     }
     if model_name == sig.RETRIEVAL:
-        return inputs | {sig.TOP_N: np.int32(sizes.top_n)}
-    candidates, k = {sig.PRERANK: (sizes.top_n, sizes.m), sig.RANK: (sizes.m, sizes.k)}[model_name]
+        return inputs | {sig.TOP_N: np.int32(sizes.retrieval_keep)}
+    candidates, k = {
+        sig.PRERANK: (sizes.retrieval_keep, sizes.prerank_keep),
+        sig.RANK: (sizes.prerank_keep, sizes.rank_keep),
+    }[model_name]
     return inputs | {
         sig.ITEMS: np.zeros([1, candidates, sig.ITEM_WIDTH], np.int32),
         sig.ITEM_MASK: np.ones([1, candidates], bool),

@@ -106,7 +106,7 @@ def test_k_values_take_integers_below_n_and_half():
 
 
 def test_command_line_quick_run_prints_the_machine_and_the_table(capsys):
-    quick = ["--sizes", "2", "--batch", "2", "--repeats", "1", "--warmup", "0"]
+    quick = ["--sizes", "2", "--batch-size", "2", "--repeats", "1", "--warmup", "0"]
     bench_ops.main([*quick, "--matrix-memory-gb", "1e-9"])
     output = capsys.readouterr().out
     assert "CPU:" in output and f"TensorFlow {tf.__version__}" in output

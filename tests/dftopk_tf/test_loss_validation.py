@@ -26,6 +26,6 @@ def test_bad_loss_settings_are_refused_at_construction(settings, message) -> Non
         DFTopKLoss(**settings)
 
 
-def test_a_peer_loss_refuses_a_non_positive_temperature() -> None:
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        TopKSelectionLoss("lapsum", k=1, temperature=-1.0)
+def test_a_peer_loss_refuses_a_non_positive_tau() -> None:
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        TopKSelectionLoss("lapsum", k=1, tau=-1.0)

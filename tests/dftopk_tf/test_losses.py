@@ -118,7 +118,7 @@ def test_cascade_loss_matches_formula_and_learns_its_weights() -> None:
     mask = labels >= 0
     retrieval = RNG.normal(size=labels.shape).astype(np.float32)
     prerank = RNG.normal(size=labels.shape).astype(np.float32)
-    cascade = CascadeTopKLoss("dftopk", stage_ks=(4, 3), label_k=3, temperature=[0.5, 2.0])
+    cascade = CascadeTopKLoss("dftopk", stage_ks=(4, 3), label_k=3, tau=[0.5, 2.0])
     out = cascade(labels, [retrieval, prerank])
 
     targets = numpy_topk_mask(labels, 3)
@@ -149,8 +149,8 @@ def test_cascade_joint_weight_and_errors() -> None:
         cascade(labels, scores[:2])
     with pytest.raises(ValueError, match="stage_ks"):
         CascadeTopKLoss(stage_ks=(0, 3))
-    with pytest.raises(ValueError, match="temperature"):
-        CascadeTopKLoss(stage_ks=(1, 2), temperature=[1.0])
+    with pytest.raises(ValueError, match="tau"):
+        CascadeTopKLoss(stage_ks=(1, 2), tau=[1.0])
     with pytest.raises(ValueError, match="unknown top-k method"):
         CascadeTopKLoss(method="quicksort")
 
@@ -165,14 +165,14 @@ def test_loss_errors_are_clear() -> None:
 def test_configs_round_trip() -> None:
     for loss in (
         DFTopKLoss(k=4, tau=3.0, label_k=2),
-        TopKSelectionLoss("sparse-topk", k=5, temperature=0.5),
+        TopKSelectionLoss("sparse-topk", k=5, tau=0.5),
         get_loss("lcron-softsort", k=3),
     ):
         clone = type(loss).from_config(loss.get_config())
         assert clone.get_config() == loss.get_config()
         restored = keras.losses.deserialize(keras.losses.serialize(loss))
         assert type(restored) is type(loss)
-    cascade = CascadeTopKLoss("bce", stage_ks=(3, 2), label_k=2, temperature=2.0)
+    cascade = CascadeTopKLoss("bce", stage_ks=(3, 2), label_k=2, tau=2.0)
     assert CascadeTopKLoss.from_config(cascade.get_config()).get_config() == cascade.get_config()
 
 

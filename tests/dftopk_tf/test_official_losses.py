@@ -33,7 +33,7 @@ def distinct_labels() -> np.ndarray:
 
 def cascade(method, labels, scores, temperature, ks):
     """Stage losses, joint loss, total and d total / d scores of ``CascadeTopKLoss`` (float32)."""
-    loss = CascadeTopKLoss(method, stage_ks=ks, label_k=LABEL_K, temperature=temperature)
+    loss = CascadeTopKLoss(method, stage_ks=ks, label_k=LABEL_K, tau=temperature)
     tensors = [tf.constant(x, tf.float32) for x in scores]
     with tf.GradientTape() as tape:
         tape.watch(tensors)
@@ -95,9 +95,9 @@ def test_lcron_matches_the_official_formulas(method, temperatures, scale):
 def test_lcron_single_stage_loss_is_the_official_gated_l_single(method):
     scores = RNG.normal(size=TIED_LABELS.shape)
     labels32, scores32 = TIED_LABELS.astype(np.float32), scores.astype(np.float32)
-    per_request = TopKSelectionLoss(
-        method, k=4, temperature=2.0, label_k=LABEL_K, reduction="none"
-    )(labels32, scores32).numpy()
+    per_request = TopKSelectionLoss(method, k=4, tau=2.0, label_k=LABEL_K, reduction="none")(
+        labels32, scores32
+    ).numpy()
     request = functools.partial(
         official.lcron_request, method, ks=(4,), label_k=LABEL_K, temperatures=(2.0,)
     )

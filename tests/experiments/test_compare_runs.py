@@ -25,7 +25,7 @@ def test_the_table_and_chart_hold_every_run_in_order(tmp_path, capsys) -> None:
     second = model_dir(tmp_path, "b", SOFTSORT)
     out = str(tmp_path / "out")
     runs = ["--run", f"dftopk={first}", "--run", f"softsort={second}"]
-    table = compare_runs.main([*runs, "--out", out])
+    table = compare_runs.main([*runs, "--report-dir", out])
     assert "| dftopk | 0.76 | 0.764 | 0.781 | 0.73 |  |" in table
     assert table in capsys.readouterr().out
     with open(os.path.join(out, "comparison.csv")) as file:
@@ -47,6 +47,6 @@ def test_the_table_and_chart_hold_every_run_in_order(tmp_path, capsys) -> None:
 def test_bad_runs_get_clear_errors(tmp_path, capsys, runs, message) -> None:
     arguments = [part for run in runs for part in ("--run", run)]
     with pytest.raises(SystemExit):
-        compare_runs.main([*arguments, "--out", str(tmp_path / "out")])
+        compare_runs.main([*arguments, "--report-dir", str(tmp_path / "out")])
     assert message in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "out")

@@ -46,7 +46,7 @@ def numeric_cells(path: str) -> list[float]:
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("report"))
-    main(["--out", out, "--tiny"])
+    main(["--report-dir", out, "--tiny"])
     return out
 
 
@@ -67,7 +67,7 @@ def test_report_links_every_png_and_states_machine_sizes_and_seeds(tiny_report: 
     with open(os.path.join(tiny_report, "report.md")) as file:
         report = file.read()
     for line in (
-        "Command: `python -m experiments.reproduce --out",
+        "Command: `python -m experiments.reproduce --report-dir",
         "Machine: ",
         "Data: simulated",
         "Sizes: tiny",
@@ -109,12 +109,12 @@ def test_streaming_tests_each_next_day(tiny_report: str) -> None:
 
 
 def test_flags() -> None:
-    assert parse_args(["--out", "r"]).size == "full"
-    assert parse_args(["--out", "r", "--tiny"]).experiments == list(EXPERIMENTS)
+    assert parse_args(["--report-dir", "r"]).size == "full"
+    assert parse_args(["--report-dir", "r", "--tiny"]).experiments == list(EXPERIMENTS)
     with pytest.raises(SystemExit):
-        parse_args(["--out", "r", "--quick", "--tiny"])
+        parse_args(["--report-dir", "r", "--quick", "--tiny"])
     with pytest.raises(SystemExit):
-        parse_args(["--out", "r", "--experiments", "everything"])
+        parse_args(["--report-dir", "r", "--experiments", "everything"])
 
 
 def test_unknown_experiment_is_named(tmp_path) -> None:

@@ -9,7 +9,7 @@ from experiments.report.streaming import streaming_rows, streaming_section
 from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_rows, tau_section
 from experiments.report.training_runs import RunOutcome, mean_and_spread
 from experiments.run_records import RunKey
-from models.objectives import default_temperature
+from models.objectives import default_tau
 
 METRICS = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")
 
@@ -27,8 +27,8 @@ def test_mean_and_spread_is_the_sample_standard_deviation() -> None:
 
 
 def test_default_temperature_is_written_out() -> None:
-    default_tau = default_temperature("dftopk")
-    assert RunKey("dftopk", seed=0).resolved() == RunKey("dftopk", seed=0, temperature=default_tau)
+    dftopk_tau = default_tau("dftopk")
+    assert RunKey("dftopk", seed=0).resolved() == RunKey("dftopk", seed=0, temperature=dftopk_tau)
     assert RunKey("lcron-diffsort", seed=0).resolved().temperature == 10.0
     assert RunKey("lapsum", seed=0, temperature=3.0).resolved().temperature == 3.0
 

@@ -16,9 +16,18 @@ def test_round_trip_through_json(tmp_path) -> None:
     assert json.loads(open(path).read())["tower_units"] == [8, 4]
 
 
-def test_default_temperature_is_recorded() -> None:
-    assert CascadeConfig(VOCAB_SIZES, COLUMNS, method="lcron-diffsort").temperature == 10.0
-    assert CascadeConfig(VOCAB_SIZES, COLUMNS, temperature=3).temperature == 3.0
+def test_default_tau_is_recorded() -> None:
+    assert CascadeConfig(VOCAB_SIZES, COLUMNS, method="lcron-diffsort").tau == 10.0
+    assert CascadeConfig(VOCAB_SIZES, COLUMNS, tau=3).tau == 3.0
+
+
+def test_a_config_json_with_the_old_temperature_key_still_loads(tmp_path) -> None:
+    config = CascadeConfig(VOCAB_SIZES, COLUMNS, method="lapsum", tau=0.3)
+    values = config.to_dict()
+    values["temperature"] = values.pop("tau")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(values))
+    assert CascadeConfig.load(str(path)) == config
 
 
 @pytest.mark.parametrize(
@@ -26,7 +35,7 @@ def test_default_temperature_is_recorded() -> None:
     [
         ({"method": "softmax"}, "unknown method 'softmax'"),
         ({"retrieval_k": 0}, "must be >= 1"),
-        ({"temperature": -1.0}, "temperature must be > 0"),
+        ({"tau": -1.0}, "tau must be > 0"),
     ],
 )
 def test_bad_settings_are_refused(settings, message) -> None:

@@ -15,15 +15,12 @@ from models.contract import zero_features
 from models.model_folder import ModelDir
 from models.tf_keras import keras
 from models.training import train
-from pipelines import example_format as fmt
-from pipelines import recflow
 from tests.models.batches import synthetic_batch
 from tests.models.test_train import tiny_options
 
 
 def _config(method: str) -> CascadeConfig:
-    vocab_sizes = fmt.vocab_sizes(dict.fromkeys(recflow.ID_FIELDS, 10))
-    return CascadeConfig(vocab_sizes, fmt.COLUMNS, method=method, tower_units=(16, 8))
+    return CascadeConfig.for_examples(method=method, tower_units=(16, 8))
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -11,9 +11,9 @@ from models.objectives import (
     METHOD_NAMES,
     TFRSObjective,
     TopKCascadeObjective,
-    default_temperature,
+    default_tau,
     make_objective,
-    temperature_name,
+    tau_name,
 )
 
 LABELS = np.array(
@@ -35,12 +35,12 @@ def random_outputs(n: int = 7, seed: int = 0) -> dict[str, tf.Tensor]:
 def test_every_method_has_a_default_temperature_and_an_objective() -> None:
     assert set(METHOD_NAMES) == {*OPERATOR_NAMES, "tfrs"}
     # One scale for every method: 0.1, DiffSort's steepness (an inverse temperature) 10.
-    defaults = {method: default_temperature(method) for method in METHOD_NAMES}
+    defaults = {method: default_tau(method) for method in METHOD_NAMES}
     assert defaults == {**dict.fromkeys(METHOD_NAMES, 0.1), "lcron-diffsort": 10.0}
     for method in METHOD_NAMES:
         objective = make_objective(method, 2, 2, 2, 2)
         assert objective.output_names[0] == "loss"
-    assert temperature_name("lcron-diffsort") == "steepness"
+    assert tau_name("lcron-diffsort") == "steepness"
 
 
 def test_unknown_method_is_refused_with_the_list() -> None:
@@ -52,11 +52,11 @@ def test_unknown_method_is_refused_with_the_list() -> None:
 def test_top_k_objective_is_the_cascade_loss_plus_the_ranking_loss(method: str) -> None:
     outputs = random_outputs()
     labels = tf.constant(LABELS)
-    objective = TopKCascadeObjective(method, 3, 2, 2, 2, temperature=1.5)
+    objective = TopKCascadeObjective(method, 3, 2, 2, 2, tau=1.5)
     losses = objective(labels, outputs)
-    cascade = CascadeTopKLoss(method, stage_ks=(3, 2), label_k=2, temperature=1.5)
+    cascade = CascadeTopKLoss(method, stage_ks=(3, 2), label_k=2, tau=1.5)
     expected = cascade(labels, [outputs["retrieval"], outputs["prerank"]])
-    rank = TopKSelectionLoss(method, k=2, temperature=1.5, label_k=2)(labels, outputs["rank"])
+    rank = TopKSelectionLoss(method, k=2, tau=1.5, label_k=2)(labels, outputs["rank"])
     np.testing.assert_allclose(losses["loss"], expected["loss"] + rank, rtol=1e-5)
     np.testing.assert_allclose(losses["joint_loss"], expected["joint_loss"], rtol=1e-5)
     np.testing.assert_allclose(losses["retrieval_loss"], expected["stage_losses"][0], rtol=1e-5)
@@ -129,6 +129,20 @@ def test_padded_candidates_change_no_loss_and_no_gradient(method: str) -> None:
 
 @pytest.mark.parametrize("method", ["dftopk", "tfrs"])
 def test_objective_config_round_trip(method: str) -> None:
-    objective = make_objective(method, 3, 2, 1, 2, temperature=0.5)
+    objective = make_objective(method, 3, 2, 1, 2, tau=0.5)
     config = objective.get_config()
     assert type(objective).from_config(config).get_config() == config
+
+
+def test_make_objective_temperature_is_a_deprecated_name_of_tau() -> None:
+    with pytest.warns(DeprecationWarning, match="make_objective: temperature= is deprecated"):
+        objective = make_objective("lapsum", 3, 2, 1, 2, temperature=0.5)
+    assert objective.tau == 0.5 and objective.get_config()["tau"] == 0.5
+    with pytest.warns(DeprecationWarning, match="TFRSObjective: temperature= is deprecated"):
+        assert TFRSObjective(label_k=2, temperature=0.5).tau == 0.5
+
+
+def test_an_objective_config_saved_with_temperature_still_loads() -> None:
+    saved = make_objective("lapsum", 3, 2, 1, 2, tau=0.5).get_config()
+    saved["temperature"] = saved.pop("tau")
+    assert TopKCascadeObjective.from_config(saved).tau == 0.5

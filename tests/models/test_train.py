@@ -204,10 +204,16 @@ def test_help_explains_every_flag(capsys) -> None:
     assert "invalid choice: 'softmax'" in capsys.readouterr().err
 
 
-def test_temperature_flag_and_its_tau_alias_set_the_temperature() -> None:
-    for flag in ("--temperature", "--tau"):
-        options = train.parse_args(["--data", "d", "--model-dir", "m", flag, "0.5"])
-        assert options.temperature == 0.5 and options.data_dir == "d"
+def test_tau_flag_sets_the_temperature() -> None:
+    options = train.parse_args(["--data", "d", "--model-dir", "m", "--tau", "0.5"])
+    assert options.tau == 0.5 and options.data_dir == "d"
+
+
+def test_temperature_flag_is_a_deprecated_name_of_tau(capsys) -> None:
+    with pytest.warns(DeprecationWarning, match="use --tau instead"):
+        options = train.parse_args(["--data", "d", "--model-dir", "m", "--temperature", "0.5"])
+    assert options.tau == 0.5
+    assert "--temperature is deprecated, use --tau instead" in capsys.readouterr().err
 
 
 def test_the_two_stage_flag_drops_the_ranking_model() -> None:

@@ -354,7 +354,6 @@ def test_help_explains_every_flag(capsys):
     for flag in (
         "--recflow",
         "--data",
-        "--out",
         "--days",
         "--workers",
         "--requests-per-shard",

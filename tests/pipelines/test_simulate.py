@@ -184,7 +184,7 @@ def test_help_explains_every_flag(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in (
-        "--out",
+        "--recflow",
         "--days",
         "--requests-per-day",
         "--seed",

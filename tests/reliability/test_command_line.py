@@ -39,15 +39,15 @@ def test_a_user_error_is_one_line_with_exit_code_2_and_no_start_up_noise(tmp_pat
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"python -m models.training.train: error: {missing}: no such data folder; write one with: "
-        "python -m pipelines.simulator.simulate --out SIM_DIR ... && python -m pipelines.convert "
-        "--recflow SIM_DIR --data TFREC_DIR"
+        "python -m pipelines.simulator.simulate --recflow SIM_DIR ... && "
+        "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
     ]
 
 
 def test_debug_shows_the_traceback(tmp_path) -> None:
     result = run_module(
         "pipelines.simulator.simulate",
-        "--out",
+        "--recflow",
         str(tmp_path),
         "--days",
         "0",
@@ -147,7 +147,7 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
         "pipelines.convert",
         "--recflow",
         root,
-        "--out",
+        "--data",
         str(tmp_path / "tfrec"),
         "--workers",
         "2",

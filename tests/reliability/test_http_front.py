@@ -121,8 +121,11 @@ def test_a_full_queue_answers_503_with_retry_after(front) -> None:
     [
         (["--request-timeout-s", "-1"], "--request-timeout-s must be above 0 and at most 3600"),
         (["--max-requests", "0"], "--max-requests must be between 1 and 100000, got 0"),
-        (["--max-top-n", "0"], "--max-top-n must be between 1 and 10000000, got 0"),
-        (["--max-top-n", "100"], "--top-n 200 is above --max-top-n 100"),
+        (
+            ["--max-retrieval-keep", "0"],
+            "--max-retrieval-keep must be between 1 and 10000000, got 0",
+        ),
+        (["--max-retrieval-keep", "100"], "--retrieval-keep 200 is above --max-retrieval-keep 100"),
     ],
 )
 def test_nonsensical_limits_are_refused_at_start(flags, message) -> None:

@@ -17,14 +17,14 @@ def test_dftopk_loss_refuses_a_temperature_that_is_not_a_number(tau) -> None:
         DFTopKLoss(k=2, tau=tau)
 
 
-@pytest.mark.parametrize("temperature", ["0.5", b"0.5", False])
-def test_the_other_losses_refuse_a_temperature_that_is_not_a_number(temperature) -> None:
-    with pytest.raises(TypeError, match="temperature must be a number > 0"):
-        TopKSelectionLoss("lapsum", k=2, temperature=temperature)
-    with pytest.raises(TypeError, match="temperature must be a number > 0"):
-        CascadeTopKLoss("dftopk", stage_ks=(2, 1), label_k=1, temperature=temperature)
-    with pytest.raises(TypeError, match="temperature must be a number > 0"):
-        CascadeTopKLoss("dftopk", stage_ks=(2, 1), label_k=1, temperature=[0.5, temperature])
+@pytest.mark.parametrize("tau", ["0.5", b"0.5", False])
+def test_the_other_losses_refuse_a_temperature_that_is_not_a_number(tau) -> None:
+    with pytest.raises(TypeError, match="tau must be a number > 0"):
+        TopKSelectionLoss("lapsum", k=2, tau=tau)
+    with pytest.raises(TypeError, match="tau must be a number > 0"):
+        CascadeTopKLoss("dftopk", stage_ks=(2, 1), label_k=1, tau=tau)
+    with pytest.raises(TypeError, match="tau must be a number > 0"):
+        CascadeTopKLoss("dftopk", stage_ks=(2, 1), label_k=1, tau=[0.5, tau])
 
 
 @pytest.mark.parametrize("k", ["2", 2.5, True, 0])

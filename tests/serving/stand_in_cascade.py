@@ -113,7 +113,7 @@ def random_request(batch: int, seed: int = 2, history: int = 20) -> dict[str, np
     }
 
 
-#: The signatures' default top_n (retrieval), m (prerank's k) and k (rank's k).
+#: The signatures' defaults: retrieval_keep (retrieval's top_n), prerank_keep and rank_keep.
 DEFAULT_SIZES = (40, 12, 4)
 
 

@@ -17,7 +17,10 @@ def cascades(export_dir, tf_serving):
         RestBackend(tf_serving.rest_url),
         GrpcBackend(tf_serving.grpc_target),
     ]
-    yield {backend.name: Cascade(backend, top_n=60, m=20, k=5) for backend in backends}
+    yield {
+        backend.name: Cascade(backend, retrieval_keep=60, prerank_keep=20, rank_keep=5)
+        for backend in backends
+    }
     for backend in backends:
         backend.close()
 
@@ -55,7 +58,7 @@ def test_sizes_are_per_call(cascades, stand_in_model, corpus):
     request = random_request(2, seed=4)
     cascade = cascades["local"]
     for top_n, m, k in ((10, 10, 10), (100, 30, 1), (1000, 200, 50)):
-        result = cascade.recommend(request, top_n=top_n, m=m, k=k)
+        result = cascade.recommend(request, top_n, m, k)
         expected_ids, _ = _numpy_cascade(stand_in_model, corpus, request, top_n, m, k)
         assert result.item_ids.shape == (2, min(k, len(corpus)))
         np.testing.assert_array_equal(result.item_ids, expected_ids)
@@ -64,18 +67,18 @@ def test_sizes_are_per_call(cascades, stand_in_model, corpus):
 def test_bad_sizes_and_missing_features_are_named(cascades):
     cascade = cascades["local"]
     request = random_request(1)
-    with pytest.raises(ValueError, match="k <= m <= top_n"):
-        cascade.recommend(request, top_n=10, m=20, k=5)
-    with pytest.raises(ValueError, match="k must be an int >= 1"):
-        cascade.recommend(request, k=0)
+    with pytest.raises(ValueError, match="rank_keep <= prerank_keep <= retrieval_keep"):
+        cascade.recommend(request, retrieval_keep=10, prerank_keep=20, rank_keep=5)
+    with pytest.raises(ValueError, match="rank_keep must be an int >= 1"):
+        cascade.recommend(request, rank_keep=0)
     with pytest.raises(ValueError, match=r"lacks the features \['seq_mask'\]"):
         cascade.recommend({key: v for key, v in request.items() if key != sig.SEQ_MASK})
 
 
 def test_check_sizes_refuses_non_integers():
-    with pytest.raises(ValueError, match="top_n"):
+    with pytest.raises(ValueError, match="retrieval_keep"):
         check_sizes(10.0, 5, 1)
-    with pytest.raises(ValueError, match="m must"):
+    with pytest.raises(ValueError, match="prerank_keep must"):
         check_sizes(10, True, 1)
 
 
@@ -89,3 +92,12 @@ def test_keep_selected_takes_the_selected_items_by_score_then_position():
 def test_warm_up_runs_an_empty_history_of_padding_ids(cascades):
     result = cascades["grpc"].warm_up()
     assert result.item_ids.shape == (1, 5) and np.isfinite(result.scores).all()
+
+
+def test_top_n_m_k_are_deprecated_names_of_the_sizes(cascades):
+    with pytest.warns(DeprecationWarning, match="Cascade: top_n= is deprecated"):
+        cascade = Cascade(cascades["local"].backend, top_n=60, m=20, k=5)
+    assert cascade.sizes == (60, 20, 5)
+    with pytest.warns(DeprecationWarning, match="use rank_keep= instead"):
+        result = cascade.recommend(random_request(1), k=3)
+    assert result.item_ids.shape == (1, 3)

@@ -52,7 +52,9 @@ def trained(tmp_path_factory):
     config.save(model_dir.config_path)
     export_dir = str(root / "export")
     arguments = ["--model-dir", model_dir.root, "--data", data_dir, "--export-dir", export_dir]
-    written = saved_models.main([*arguments, "--top-n", "60", "--m", "20", "--k", "5"])
+    written = saved_models.main(
+        [*arguments, "--retrieval-keep", "60", "--prerank-keep", "20", "--rank-keep", "5"]
+    )
     return {
         "data_dir": data_dir,
         "model_dir": model_dir.root,
@@ -135,8 +137,8 @@ def test_export_refuses_to_overwrite_a_version(trained):
 
 def test_bad_default_sizes_are_refused_before_loading(trained, tmp_path):
     arguments = ["--model-dir", "/nonexistent", "--data", "/nonexistent"]
-    with pytest.raises(ValueError, match="k <= m <= top_n"):
-        saved_models.main([*arguments, "--export-dir", str(tmp_path), "--m", "500"])
+    with pytest.raises(ValueError, match="rank_keep <= prerank_keep <= retrieval_keep"):
+        saved_models.main([*arguments, "--export-dir", str(tmp_path), "--prerank-keep", "500"])
 
 
 def test_a_failed_export_removes_the_versions_it_wrote(trained, tmp_path, monkeypatch):
@@ -179,8 +181,8 @@ def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         saved_models.main(["--help"])
     text = capsys.readouterr().out
-    flags = ("--model-dir", "--data", "--days", "--export-dir", "--version", "--top-n", "--m")
-    for flag in (*flags, "--k"):
+    flags = ("--model-dir", "--data", "--days", "--export-dir", "--version", "--retrieval-keep")
+    for flag in (*flags, "--prerank-keep", "--rank-keep"):
         assert flag in text
 
 
@@ -195,7 +197,7 @@ def test_a_two_stage_cascade_is_refused_with_the_reason() -> None:
 def test_export_writes_a_warm_up_request_per_model_that_tf_serving_replays(tmp_path):
     """The stand-in replays each model's records on load, as TF Serving does; the first cascade
     call then runs no graph for the first time (the session's executors exist already)."""
-    sizes = CascadeSizes(top_n=30, m=12, k=4)
+    sizes = CascadeSizes(retrieval_keep=30, prerank_keep=12, rank_keep=4)
     export_cascade(toy_cascade(), toy_corpus(), str(tmp_path), sizes=sizes)
     for name in sig.MODEL_NAMES:
         (record,) = read_warmup_requests(str(tmp_path / name / "1"))

@@ -20,14 +20,14 @@ class RecordingCascade:
         self.batches: list[tuple[list[int], tuple[int, int, int]]] = []
         self._lock = threading.Lock()
 
-    def recommend(self, features, top_n, m, k) -> CascadeResult:
+    def recommend(self, features, retrieval_keep, prerank_keep, rank_keep) -> CascadeResult:
         users = features["user"][:, 0]
         with self._lock:
-            self.batches.append((users.tolist(), (top_n, m, k)))
+            self.batches.append((users.tolist(), (retrieval_keep, prerank_keep, rank_keep)))
         time.sleep(self.delay_s)
         if self.fail_on is not None and self.fail_on in users:
             raise RuntimeError(f"user {self.fail_on} broke the batch")
-        ids = np.repeat(users[:, None], k, axis=1).astype(np.int32)
+        ids = np.repeat(users[:, None], rank_keep, axis=1).astype(np.int32)
         return CascadeResult(ids, ids[..., None], ids.astype(np.float32), {"total": 1.0})
 
 

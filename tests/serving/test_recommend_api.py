@@ -15,7 +15,7 @@ from serving.recommend_api import (
     recommend_answer,
 )
 
-DEFAULTS = CascadeSizes(top_n=100, m=20, k=5)
+DEFAULTS = CascadeSizes(retrieval_keep=100, prerank_keep=20, rank_keep=5)
 LIMITS = RequestLimits()
 REQUEST = {"user": [7, 1, 0, 3, 2], "context": [6, 23, 59], "history": [[4, 5, 6, 7, 1]]}
 
@@ -71,10 +71,12 @@ def test_unknown_ids_and_an_empty_history_are_accepted():
         ({"requests": [REQUEST | {"context": [0, 0]}]}, r"\[weekday, hour, minute\]"),
         ({"requests": [REQUEST | {"history": {"a": 1}}]}, "history must be a list"),
         ({"requests": [REQUEST | {"history": [[1, 2]]}]}, r"history\[0\] must be a list of 5"),
-        ({"requests": [REQUEST], "k": 0}, "k must be an integer >= 1"),
-        ({"requests": [REQUEST], "top_n": "10"}, "top_n must be an integer"),
-        ({"requests": [REQUEST], "top_n": 10, "m": 20}, "k <= m <= top_n"),
-        ({"requests": [REQUEST], "top_n": 5000}, "top_n must be <= 2000"),
+        ({"requests": [REQUEST], "rank_keep": 0}, "rank_keep must be an integer >= 1"),
+        ({"requests": [REQUEST], "k": 0}, "rank_keep must be an integer >= 1"),
+        ({"requests": [REQUEST], "retrieval_keep": "10"}, "retrieval_keep must be an integer"),
+        ({"requests": [REQUEST], "retrieval_keep": 10, "prerank_keep": 20}, "<= retrieval_keep"),
+        ({"requests": [REQUEST], "retrieval_keep": 5000}, "retrieval_keep must be <= 2000"),
+        ({"requests": [REQUEST], "top_n": 10, "retrieval_keep": 10}, "give retrieval_keep only"),
         ({"requests": [REQUEST] * 65}, "65 requests in one body, more than the limit 64"),
     ],
 )
@@ -101,7 +103,12 @@ def test_the_answer_lists_each_requests_items_best_first():
             {"item_ids": [4, 2], "video_ids": [10, 2], "scores": [0.5, 0.25]},
             {"item_ids": [0, 1], "video_ids": [0, 7], "scores": [2.0, 1.0]},
         ],
-        "sizes": {"top_n": 100, "m": 20, "k": 2},
+        "sizes": {"retrieval_keep": 100, "prerank_keep": 20, "rank_keep": 2},
         "timings_ms": {"retrieval": 1.235, "total": 2.0},
     }
     json.dumps(answer)
+
+
+def test_the_old_size_fields_are_still_accepted() -> None:
+    body = json.dumps({"requests": [REQUEST], "top_n": 50, "m": 10, "k": 3}).encode()
+    assert parse_recommend_body(body, DEFAULTS).sizes == (50, 10, 3)

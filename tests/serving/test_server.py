@@ -28,7 +28,7 @@ from serving.recommend_api import RequestLimits, parse_recommend_body
 from serving.server import RecommendService, build_server, main
 
 LOAD_SECONDS = float(os.environ.get("SERVING_LOAD_SECONDS", "3"))
-DEFAULTS = CascadeSizes(top_n=50, m=20, k=5)
+DEFAULTS = CascadeSizes(retrieval_keep=50, prerank_keep=20, rank_keep=5)
 REQUEST = {
     "user": [3, 1, 1, 2, 4],
     "context": [2, 14, 30],
@@ -74,7 +74,7 @@ def _post(url: str, body) -> requests.Response:
 
 
 def test_answers_equal_the_cascades(front, local_cascade):
-    body = {"requests": [REQUEST, REQUEST | {"user": [9, 2, 0, 1, 1]}], "k": 4}
+    body = {"requests": [REQUEST, REQUEST | {"user": [9, 2, 0, 1, 1]}], "rank_keep": 4}
     response = _post(front, body)
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -87,7 +87,7 @@ def test_answers_equal_the_cascades(front, local_cascade):
     np.testing.assert_allclose(
         [row["scores"] for row in answer["results"]], expected.scores, rtol=1e-6
     )
-    assert answer["sizes"] == {"top_n": 50, "m": 20, "k": 4}
+    assert answer["sizes"] == {"retrieval_keep": 50, "prerank_keep": 20, "rank_keep": 4}
     assert {"retrieval", "prerank", "rank", "total", "queue"} <= set(answer["timings_ms"])
 
 
@@ -97,7 +97,7 @@ def test_answers_equal_the_cascades(front, local_cascade):
         (b'{"requests": [', "not valid JSON"),
         ({"requests": [{"user": [1, 2, 3, 4, 5]}]}, "missing fields ['context']"),
         ({"requests": [REQUEST | {"user": ["a", 2, 3, 4, 5]}]}, "list of 5 integers"),
-        ({"requests": [REQUEST], "k": "ten"}, "k must be an integer"),
+        ({"requests": [REQUEST], "rank_keep": "ten"}, "rank_keep must be an integer"),
         ({"requests": [REQUEST] * 9}, "9 requests in one body, more than the limit 8"),
     ],
 )
@@ -185,8 +185,9 @@ def test_help_explains_every_flag(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     flags = ["--export-dir", "--port", "--host", "--backend", "--rest-url", "--grpc-target"]
-    flags += ["--timeout-s", "--retries", "--top-n", "--m", "--k", "--max-requests"]
-    flags += ["--max-top-n", "--max-batch-rows", "--batch-wait-ms", "--batch-workers"]
+    flags += ["--timeout-s", "--retries", "--retrieval-keep", "--prerank-keep", "--rank-keep"]
+    flags += ["--max-requests", "--max-retrieval-keep", "--max-batch-rows", "--batch-wait-ms"]
+    flags += ["--batch-workers"]
     for flag in [*flags, "--request-timeout-s"]:
         assert flag in text
 
@@ -194,7 +195,14 @@ def test_help_explains_every_flag(capsys):
 def test_the_command_serves_over_tf_serving(tf_serving):
     port = _free_port()
     command = [sys.executable, "-m", "serving.server", "--port", str(port), "--backend", "grpc"]
-    command += ["--grpc-target", tf_serving.grpc_target, "--top-n", "30", "--m", "10"]
+    command += [
+        "--grpc-target",
+        tf_serving.grpc_target,
+        "--retrieval-keep",
+        "30",
+        "--prerank-keep",
+        "10",
+    ]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy()
     )
@@ -209,7 +217,7 @@ def test_the_command_serves_over_tf_serving(tf_serving):
                 time.sleep(0.1)
         assert health.json() == {"status": "ok", "backend": "grpc", "versions": {}}
         answer = _post(url, {"requests": [REQUEST]}).json()
-        assert answer["sizes"] == {"top_n": 30, "m": 10, "k": 10}
+        assert answer["sizes"] == {"retrieval_keep": 30, "prerank_keep": 10, "rank_keep": 10}
         assert len(answer["results"][0]["item_ids"]) == 10
     finally:
         process.terminate()
@@ -221,14 +229,17 @@ def test_message_size_limits_are_413_or_400_at_the_front_never_retried(tf_servin
     server, batcher, url = _start(Cascade(backend, *DEFAULTS))
     try:
         calls = tf_serving.core.predict_calls
-        response = _post(url, {"requests": [REQUEST], "top_n": 60, "m": 20})
+        response = _post(url, {"requests": [REQUEST], "retrieval_keep": 60, "prerank_keep": 20})
         assert response.status_code == 400, response.text
         assert "answer is over the client's message limit" in response.json()["error"]
         assert tf_serving.core.predict_calls == calls + 1
-        response = _post(url, {"requests": [REQUEST] * 8, "top_n": 5, "m": 5})
+        response = _post(url, {"requests": [REQUEST] * 8, "retrieval_keep": 5, "prerank_keep": 5})
         assert response.status_code == 413, response.text
         assert "request is over a message limit" in response.json()["error"]
-        assert _post(url, {"requests": [REQUEST], "top_n": 10, "m": 5}).status_code == 200
+        assert (
+            _post(url, {"requests": [REQUEST], "retrieval_keep": 10, "prerank_keep": 5}).status_code
+            == 200
+        )
     finally:
         server.shutdown()
         server.server_close()

@@ -10,6 +10,6 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from command_line.start_up import quiet_module_start_up
+from dftopk_cascade.command_line.start_up import quiet_module_start_up
 
 quiet_module_start_up()  # `python -m benchmarks.<command>`: hide TensorFlow's start-up lines

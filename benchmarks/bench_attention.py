@@ -1,14 +1,14 @@
 """The pre-ranking model's cost per target attention, side by side (``benchmarks.bench_attention``).
 
-Times the pre-ranking model (``models.prerank.DINPrerank``, the paper's sizes) with each target
-attention (``models.attention.TARGET_ATTENTIONS``) on the same random batch: a training pass
-(forward and backward of the summed scores over the stage candidates, 40 per request) and an
-evaluation forward (over the evaluation's 200 candidates per request), each in one
+Times the pre-ranking model (``dftopk_cascade.models.prerank.DINPrerank``, the paper's sizes) with
+each target attention (``dftopk_cascade.models.attention.TARGET_ATTENTIONS``) on the same random
+batch: a training pass (forward and backward of the summed scores over the stage candidates, 40 per
+request) and an evaluation forward (over the evaluation's 200 candidates per request), each in one
 ``tf.function``. Passes of the attentions are interleaved, so that load from other processes hits
-them alike; the table gives median milliseconds, the ratio to the first attention, and the size
-of each attention's largest tensor in the evaluation forward, computed from the shapes
-([batch, candidates, length] for bilinear, [batch, candidates, length, units] for DIN's hidden
-layer, 4 bytes a value).
+them alike; the table gives median milliseconds, the ratio to the first attention, and the size of
+each attention's largest tensor in the evaluation forward, computed from the shapes ([batch,
+candidates, length] for bilinear, [batch, candidates, length, units] for DIN's hidden layer, 4 bytes
+a value).
 
 Usage:
     python -m benchmarks.bench_attention
@@ -28,16 +28,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.attention import DIN_ATTENTION_UNITS, TARGET_ATTENTIONS
+from dftopk_cascade.models.candidate_features import DEFAULT_ATTENTION_UNITS
+from dftopk_cascade.models.contract import STAGE_CANDIDATES
+from dftopk_cascade.models.prerank import DINPrerank
+from dftopk_cascade.models.tables import markdown_table
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
 
 from benchmarks.machine import machine_description
-from command_line.entry import add_entry_flags, run_command
-from models.attention import DIN_ATTENTION_UNITS, TARGET_ATTENTIONS
-from models.candidate_features import DEFAULT_ATTENTION_UNITS
-from models.contract import STAGE_CANDIDATES
-from models.prerank import DINPrerank
-from models.tables import markdown_table
-from pipelines import example_format as fmt
-from pipelines import recflow
 
 #: Candidates per request in evaluation: the 40 stage candidates and 160 in-batch negatives.
 EVALUATION_CANDIDATES = 200

@@ -36,13 +36,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models import tables
 
 from benchmarks.machine import machine_description
 from benchmarks.timing import MATRIX_COPIES, Probabilities, time_side_by_side
-from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import peers
 from dftopk_tf.ops import dftopk
-from models import tables
 
 #: The sizes of the full run and of ``--quick``.
 FULL_SIZES: tuple[int, ...] = (100, 1_000, 10_000, 100_000, 1_000_000)

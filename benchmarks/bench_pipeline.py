@@ -1,15 +1,16 @@
 """Data pipeline throughput, and its margin over what training consumes.
 
-Simulates a RecFlow-format dataset (``pipelines.simulator.simulate``), converts it
-(``pipelines.convert``) and reads it back with ``pipelines.input.make_dataset``, timing each: the
-simulator and the converter in requests per second, the tf.data input in examples per second. Then
-it times one training step (forward, backward, Adam update) of a DIN-size stand-in model on a batch
-held in memory: embeddings of width 8 for every id field, target attention of each candidate over
-the 50-step behaviour sequence, and the pre-ranking MLP 21*8 -> 128 -> 128 -> 32 -> 1 over all
-[B, 40 + negatives] candidates. The margin is input examples/s divided by the examples/s one
-training step consumes; the input must deliver at least ``REQUIRED_MARGIN`` times that, so that
-it is never the bottleneck. Last, the same steps fed by the pipeline itself show whether it keeps
-up when both share the machine.
+Simulates a RecFlow-format dataset (``dftopk_cascade.pipelines.simulator.simulate``), converts it
+(``dftopk_cascade.pipelines.convert``) and reads it back with
+``dftopk_cascade.pipelines.input.make_dataset``, timing each: the simulator and the converter in
+requests per second, the tf.data input in examples per second. Then it times one training step
+(forward, backward, Adam update) of a DIN-size stand-in model on a batch held in memory: embeddings
+of width 8 for every id field, target attention of each candidate over the 50-step behaviour
+sequence, and the pre-ranking MLP 21*8 -> 128 -> 128 -> 32 -> 1 over all [B, 40 + negatives]
+candidates. The margin is input examples/s divided by the examples/s one training step consumes; the
+input must deliver at least ``REQUIRED_MARGIN`` times that, so that it is never the bottleneck.
+Last, the same steps fed by the pipeline itself show whether it keeps up when both share the
+machine.
 
 Usage:
     python -m benchmarks.bench_pipeline --quick
@@ -34,14 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.convert import convert
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.input import make_dataset
+from dftopk_cascade.pipelines.simulator.simulate import simulate
 
 from benchmarks.machine import machine_description
-from command_line.entry import add_entry_flags, run_command
-from pipelines import example_format as fmt
-from pipelines.convert import convert
-from pipelines.data_schema import read_data_schema
-from pipelines.input import make_dataset
-from pipelines.simulator.simulate import simulate
 
 REQUIRED_MARGIN = 5.0
 EMBEDDING_DIM = 8

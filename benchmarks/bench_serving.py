@@ -1,17 +1,17 @@
 """Cascade serving latency and throughput: in process, and over the HTTP front on each backend.
 
-A cascade with the paper's layer sizes (``models.config.CascadeConfig`` defaults: d = 8, towers
-128 -> 64 -> 32, DIN pre-ranking, DCN ranking) over a synthetic item corpus (100,000 items by
-default) is exported with ``serving.export``; its weights are random, which changes no cost.
-Then, each request a different random user with a 50-step history:
+A cascade with the paper's layer sizes (``dftopk_cascade.models.config.CascadeConfig`` defaults: d =
+8, towers 128 -> 64 -> 32, DIN pre-ranking, DCN ranking) over a synthetic item corpus (100,000 items
+by default) is exported with ``dftopk_cascade.serving.export``; its weights are random, which
+changes no cost. Then, each request a different random user with a 50-step history:
 
 1. ``in process``: ``Cascade.recommend`` on the local backend, one request at a time.
 2. ``<backend> front, N cl.``: N concurrent clients (1, 8, 64) of ``POST /v1/recommend`` to
-   ``python -m serving.server`` (a separate process) for ``--load-seconds``, with the ``local``
-   backend and with the ``rest`` and ``grpc`` backends against the TF Serving stand-in
+   ``python -m dftopk_cascade.serving.server`` (a separate process) for ``--load-seconds``, with the
+   ``local`` backend and with the ``rest`` and ``grpc`` backends against the TF Serving stand-in
    (``tests/serving/tf_serving_stand_in.py``, in this process: the real server cannot be installed
-   here). Every answer is checked (status 200 and k items); other answers are errors (503s
-   counted apart), and connections refused, reset or closed without an answer are resets.
+   here). Every answer is checked (status 200 and k items); other answers are errors (503s counted
+   apart), and connections refused, reset or closed without an answer are resets.
 3. A new version is exported and loaded by the stand-in (replaying its warm-up file), and the
    first ten cascade calls over gRPC are timed: the first should not be slower than the tenth
    beyond noise.
@@ -41,16 +41,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import requests
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.cascade import build_cascade
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.serving.backends import GrpcBackend, LocalBackend
+from dftopk_cascade.serving.cascade_inference import Cascade, CascadeSizes, add_size_flags
+from dftopk_cascade.serving.export.saved_models import export_cascade
+from dftopk_cascade.serving.recommend_api import CONTEXT_LIMITS
 
 from benchmarks.machine import machine_description
-from command_line.entry import add_entry_flags, run_command
-from models.cascade import build_cascade
-from models.config import CascadeConfig
-from pipelines import example_format as fmt
-from serving.backends import GrpcBackend, LocalBackend
-from serving.cascade_inference import Cascade, CascadeSizes, add_size_flags
-from serving.export.saved_models import export_cascade
-from serving.recommend_api import CONTEXT_LIMITS
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 
 #: Table sizes of the non-item id fields, at RecFlow's scale (42K users).
@@ -238,13 +238,14 @@ def backend_flags(kind: str, export_dir: str, stand_in: TFServingStandIn) -> lis
 
 
 def start_front(retrieval_keep: int, prerank_keep: int, rank_keep: int, extra: Sequence[str]):
-    """Starts ``python -m serving.server`` on a free 127.0.0.1 port; returns (process, url).
+    """Starts ``python -m dftopk_cascade.serving.server`` on a free 127.0.0.1 port; returns
+    (process, url).
 
     Example:
         >>> process, url = start_front(200, 50, 10, ["--export-dir", "/tmp/export"])
     """
     port = _free_port()
-    command = [sys.executable, "-m", "serving.server"]
+    command = [sys.executable, "-m", "dftopk_cascade.serving.server"]
     command += ["--port", str(port), "--retrieval-keep", str(retrieval_keep)]
     command += ["--prerank-keep", str(prerank_keep), "--rank-keep", str(rank_keep)]
     process = subprocess.Popen([*command, *extra], stderr=subprocess.DEVNULL)

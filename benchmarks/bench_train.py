@@ -1,16 +1,17 @@
 """Training throughput of the cascade per method, side by side (``benchmarks.bench_train``).
 
-Every method trains the same cascade (``models.cascade.CascadeModel``: two-tower retrieval, DIN
-pre-ranking, DCN-v2 ranking, the paper's layer sizes) on the same batches, held in memory so
-that the input pipeline is not timed: one step is the forward of the three stages, the method's
-loss, the backward and the Adam update, in one ``tf.function`` (``CascadeModel.train_step``).
-The batches come from a simulated RecFlow dataset (``pipelines.simulator.simulate`` + ``convert``)
-unless ``--data`` names a converted folder. The towers cost the same for every method, so the table
-also times the method's own part alone: the forward and backward of its loss (``models.objectives``)
-over the same three stages' scores [batch, n]. Steps of the methods are interleaved, each round
-starting one method later, so that load from other processes and the position in a round hit
-every method alike; the table gives median times, requests per second (batch / step time) and
-ratios to DFTopK, the share of the step that the loss takes, with the machine it ran on.
+Every method trains the same cascade (``dftopk_cascade.models.cascade.CascadeModel``: two-tower
+retrieval, DIN pre-ranking, DCN-v2 ranking, the paper's layer sizes) on the same batches, held in
+memory so that the input pipeline is not timed: one step is the forward of the three stages, the
+method's loss, the backward and the Adam update, in one ``tf.function``
+(``CascadeModel.train_step``). The batches come from a simulated RecFlow dataset
+(``dftopk_cascade.pipelines.simulator.simulate`` + ``convert``) unless ``--data`` names a converted
+folder. The towers cost the same for every method, so the table also times the method's own part
+alone: the forward and backward of its loss (``dftopk_cascade.models.objectives``) over the same
+three stages' scores [batch, n]. Steps of the methods are interleaved, each round starting one
+method later, so that load from other processes and the position in a round hit every method alike;
+the table gives median times, requests per second (batch / step time) and ratios to DFTopK, the
+share of the step that the loss takes, with the machine it ran on.
 
 ``--compare`` also times, in the same rounds, each method's step compiled whole with XLA
 (``xla``), and prints its requests per second; it also times each method's loss alone compiled
@@ -18,8 +19,8 @@ with XLA, since XLA fuses the permutation
 losses' n x n work and a loss ratio is fair only against each loss's faster form.
 
 ``--mixed-precision mixed_bfloat16`` (or ``mixed_float16``) also times, in the same rounds, each
-method's current step built under that Keras policy (``models.precision``), and prints
-its requests per second and its speed over the float32 step.
+method's current step built under that Keras policy (``dftopk_cascade.models.precision``), and
+prints its requests per second and its speed over the float32 step.
 
 LCRON DiffSort costs O(n^3) per request (an odd-even sorting network of n layers of n x n
 matrices); it is skipped when batch * n^3 exceeds ``--cubic-work`` and the table says so.
@@ -47,20 +48,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models import tables
+from dftopk_cascade.models.cascade import CascadeModel
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.contract import STAGE_CANDIDATES, zero_features
+from dftopk_cascade.models.objectives import METHOD_NAMES, TFRS_METHOD
+from dftopk_cascade.models.precision import (
+    PRECISION_CHOICES,
+    mixed_precision_policy,
+    training_optimizer,
+)
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.input import make_dataset
+from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 from benchmarks.machine import machine_description
-from command_line.entry import add_entry_flags, run_command
 from dftopk_tf.operators import get_operator
-from models import tables
-from models.cascade import CascadeModel
-from models.config import CascadeConfig
-from models.contract import STAGE_CANDIDATES, zero_features
-from models.objectives import METHOD_NAMES, TFRS_METHOD
-from models.precision import PRECISION_CHOICES, mixed_precision_policy, training_optimizer
-from models.tf_keras import keras
-from pipelines.data_schema import read_data_schema
-from pipelines.input import make_dataset
-from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 DEFAULT_CUBIC_WORK = 2e9
 CUBIC_METHOD = "lcron-diffsort"
@@ -183,7 +188,7 @@ def loss_step(
     Returns a callable of no argument giving the loss (its gradients are computed, not kept).
 
     Example:
-        >>> from models.objectives import make_objective
+        >>> from dftopk_cascade.models.objectives import make_objective
         >>> scores = {name: tf.zeros([2, 12]) for name in ("retrieval", "prerank", "rank")}
         >>> step = loss_step(make_objective("bce", 3, 3, 3, 3), tf.ones([2, 12]), scores)
         >>> float(step()["loss"]) > 0

@@ -1,14 +1,15 @@
 """Where a training step's time goes, by stage, from a profiler trace (``--profile-steps``).
 
-Reads the newest ``*.xplane.pb`` under a profile folder (``python -m models.training.train
---profile-steps FIRST,LAST`` writes ``MODEL_DIR/logs/profile``) and sums the run time of
-TensorFlow's ops on the host by stage: the op's name scope (``retrieval``, ``prerank``, ``rank``,
-``objective`` for the method's loss, ``embedding_gradients``, the optimizer ``Adam``), forward or
-backward (ops under ``gradient_tape/``). Times are CPU time of the ops, summed over the threads
-that ran them, per profiled step; the share is of all op time.
+Reads the newest ``*.xplane.pb`` under a profile folder (``python -m
+dftopk_cascade.models.training.train --profile-steps FIRST,LAST`` writes ``MODEL_DIR/logs/profile``)
+and sums the run time of TensorFlow's ops on the host by stage: the op's name scope (``retrieval``,
+``prerank``, ``rank``, ``objective`` for the method's loss, ``embedding_gradients``, the optimizer
+``Adam``), forward or backward (ops under ``gradient_tape/``). Times are CPU time of the ops, summed
+over the threads that ran them, per profiled step; the share is of all op time.
 
 Usage:
-    python -m models.training.train --data DATA --model-dir /tmp/profiled --profile-steps 4,6 \\
+    python -m dftopk_cascade.models.training.train --data DATA --model-dir /tmp/profiled
+    --profile-steps 4,6 \\
         --steps-per-epoch 6 --no-evaluation --overwrite
     python -m benchmarks.step_profile /tmp/profiled/logs/profile --steps 3
 
@@ -26,10 +27,9 @@ import os
 import re
 from collections.abc import Sequence
 
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.tables import markdown_table
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-from command_line.entry import add_entry_flags, run_command
-from models.tables import markdown_table
 
 #: Name scopes of the stages, as the cascade's train step opens them.
 STAGE_SCOPES: tuple[str, ...] = (
@@ -69,13 +69,14 @@ def latest_trace(profile_dir: str) -> str:
         >>> latest_trace(tmp_dir)
         Traceback (most recent call last):
         ...
-        FileNotFoundError: ...: no profiler trace (*.xplane.pb); run models.training.train with ...
+        FileNotFoundError: ...: no profiler trace (*.xplane.pb); run
+        dftopk_cascade.models.training.train with ...
     """
     traces = glob.glob(os.path.join(profile_dir, "**", "*.xplane.pb"), recursive=True)
     if not traces:
         raise FileNotFoundError(
             f"{profile_dir}: no profiler trace (*.xplane.pb); "
-            "run models.training.train with --profile-steps"
+            "run dftopk_cascade.models.training.train with --profile-steps"
         )
     return max(traces, key=os.path.getmtime)
 
@@ -164,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     """Command-line entry: ``python -m benchmarks.step_profile --help``."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.step_profile",
-        description="Sum a training profile (models.training.train --profile-steps) by cascade "
+        description="Sum a training profile (dftopk_cascade.models.training.train --profile-steps) "
+        "by cascade "
         "stage: op time per step of retrieval, pre-ranking, ranking, the loss, the embedding "
         "gradients and the optimizer, forward and backward.",
     )

@@ -1,8 +1,9 @@
 """The shared entry of every ``python -m ...`` command: quiet start-up and one-line user errors.
 
-Every command of the project (``pipelines.simulator.simulate``, ``pipelines.convert``,
-``models.training.train``, ``models.training.evaluate``, ``serving.export``, ``serving.server``, the
-``benchmarks``) starts the same way:
+Every command of the project (``dftopk_cascade.pipelines.simulator.simulate``,
+``dftopk_cascade.pipelines.convert``, ``dftopk_cascade.models.training.train``,
+``dftopk_cascade.models.training.evaluate``, ``dftopk_cascade.serving.export``,
+``dftopk_cascade.serving.server``, the ``benchmarks``) starts the same way:
 
 - ``start_up``: before TensorFlow is imported, hide its start-up log lines (oneDNN, the CUDA stub,
   absl's pre-initialisation warning, CPU feature guard) unless ``--verbose``. The packages'
@@ -15,7 +16,7 @@ This package imports neither TensorFlow nor any other package of the project, so
 (dftopk_tf <- pipelines <- models <- serving <- benchmarks) may use it.
 
 Example:
-    >>> from command_line.entry import run_command
+    >>> from dftopk_cascade.command_line.entry import run_command
     >>> def main(argv):
     ...     raise ValueError("--days must be >= 1, got 0")
     >>> run_command(main, "python -m tool", ["--days", "0"])

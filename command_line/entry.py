@@ -10,7 +10,7 @@ every error with its traceback.
 Example:
     >>> def main(argv):
     ...     raise FileNotFoundError("/data/tfrec: no such data folder")
-    >>> run_command(main, "python -m models.training.train", ["--data", "/data/tfrec"])
+    >>> run_command(main, "dftopk-train", ["--data", "/data/tfrec"])
     Traceback (most recent call last):
     ...
     SystemExit: 2
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from command_line.start_up import VERBOSE_FLAG
+from dftopk_cascade.command_line.start_up import VERBOSE_FLAG
 
 DEBUG_FLAG = "--debug"
 USER_ERROR_EXIT_CODE = 2
@@ -83,8 +83,8 @@ def run_command(
 
     Args:
         main: the command's ``main``, taking the argument list.
-        prog: the command as the user types it, e.g. ``python -m models.training.train``.
-        argv: the arguments (default: ``sys.argv[1:]``).
+        prog: the command as the user types it, e.g. ``python -m
+        dftopk_cascade.models.training.train``. argv: the arguments (default: ``sys.argv[1:]``).
 
     Example:
         >>> run_command(lambda argv: None, "python -m tool", [])

@@ -6,8 +6,8 @@ to the process's standard error before its logging is initialised, so ``TF_CPP_M
 alone does not hide them. ``quiet_start_up`` sets the environment TensorFlow reads and arranges
 that the first ``import tensorflow`` (and its device probe) runs with file descriptor 2 pointed at
 ``/dev/null``; the standard error is restored right after, so progress bars and errors still
-show. A command that never imports TensorFlow (``pipelines.simulator.simulate``) does not pay
-for it.
+show. A command that never imports TensorFlow (``dftopk_cascade.pipelines.simulator.simulate``) does
+not pay for it.
 
 Example:
     >>> quiet_start_up(["--verbose"])  # the user asked for the start-up lines
@@ -105,7 +105,9 @@ def quiet_start_up(argv: Sequence[str]) -> bool:
         return False
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    os.environ[QUIET_CHILDREN_VARIABLE] = "1"  # spawned workers (pipelines.convert) start quiet
+    os.environ[QUIET_CHILDREN_VARIABLE] = (
+        "1"  # spawned workers (dftopk_cascade.pipelines.convert) start quiet
+    )
     if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowFinder())
     return True

@@ -52,7 +52,8 @@ class SelectionOperator:
             raw dot products in the hundreds).
         cascade_temperature: the knob's default in the cascade models (``models``, ``--method``
             without ``--temperature``), set for their score scale: 0.1 for every temperature, 10
-            for DiffSort's steepness (an inverse temperature); ``models.objectives`` says why.
+            for DiffSort's steepness (an inverse temperature); ``dftopk_cascade.models.objectives``
+            says why.
         cost: the operator's asymptotic cost per row, for reports.
         permutation: for the LCRON operators, ``(rows, temperature) -> P [batch, n, n]`` (rows =
             ranks); None for the others.
@@ -170,7 +171,7 @@ def get_operator(name: "str | SelectionOperator") -> SelectionOperator:
     """Returns the registered operator ``name``; ``ValueError`` lists the names otherwise.
 
     An operator already resolved is returned as it is, so that a caller that resolved a name
-    once can pass the operator on (``models.objectives.make_objective``).
+    once can pass the operator on (``dftopk_cascade.models.objectives.make_objective``).
 
     Example:
         >>> get_operator("dftopk").temperature_name

@@ -6,7 +6,7 @@ They run on Keras 3 (keras-rs needs it): importing this package selects it
 
 import os
 
-from command_line.start_up import quiet_module_start_up
+from dftopk_cascade.command_line.start_up import quiet_module_start_up
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
 quiet_module_start_up()  # `python -m examples.<name>`: hide TensorFlow's start-up lines

@@ -13,9 +13,10 @@ The whole path a Keras 3 user takes, on a small synthetic catalogue
 3. Evaluation over the whole catalogue with ``dftopk_tf.RecallAtKM`` and ``dftopk_tf.NDCG`` against
    the hidden true relevance, items already in the request's history masked out (``"mask"``).
 4. Export with Keras 3's ``model.export()`` as a SavedModel in the TF Serving layout
-   ``EXPORT/retrieval/<version>/`` with the ``retrieval`` signature of ``serving.signatures``
-   (``docs/CONTRACTS.md``), so that ``serving.backends`` (``rest``, ``grpc``) and the cascade can
-   call it. The export carries no ``SignatureDef.defaults``: requests send ``top_n``.
+   ``EXPORT/retrieval/<version>/`` with the ``retrieval`` signature of
+   ``dftopk_cascade.serving.signatures`` (``docs/CONTRACTS.md``), so that
+   ``dftopk_cascade.serving.backends`` (``rest``, ``grpc``) and the cascade can call it. The export
+   carries no ``SignatureDef.defaults``: requests send ``top_n``.
 
 Run (Keras 3: ``TF_USE_LEGACY_KERAS`` unset or 0)::
 
@@ -39,14 +40,14 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import GrpcBackend, PredictBackend, RestBackend
 
 import dftopk_tf
-from command_line.entry import add_entry_flags, run_command
 from examples.keras_rs_servable import RetrievalServable, export_servable, serving_request
 from examples.keras_rs_towers import CandidateTower, QueryTower, TwoTowerRetrieval
 from examples.synthetic_catalogue import SyntheticCatalogue
-from serving import signatures as sig
-from serving.backends import GrpcBackend, PredictBackend, RestBackend
 
 #: Evaluation: Recall@10@50 (the true top 10 among the model's 50) and NDCG@10.
 EVAL_K = 10

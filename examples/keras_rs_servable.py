@@ -1,7 +1,7 @@
 """The keras-rs example's serving model and its ``model.export()`` in the TF Serving layout.
 
-``RetrievalServable`` answers the ``retrieval`` signature of ``serving.signatures`` through
-``keras_rs.layers.BruteForceRetrieval``; ``export_servable`` writes it with Keras 3's
+``RetrievalServable`` answers the ``retrieval`` signature of ``dftopk_cascade.serving.signatures``
+through ``keras_rs.layers.BruteForceRetrieval``; ``export_servable`` writes it with Keras 3's
 ``model.export()`` as ``EXPORT/retrieval/<version>``, atomically and never over a version.
 
 Example:
@@ -18,18 +18,18 @@ import keras
 import keras_rs
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.export.graph_ops import serving_problems
+from dftopk_cascade.serving.export.publish import check_version_free
+from dftopk_cascade.serving.export_layout import TEMPORARY_PREFIX, version_dir
 from keras import ops
 
 from examples.keras_rs_towers import CandidateTower, QueryTower
-from serving import signatures as sig
-from serving.export.graph_ops import serving_problems
-from serving.export.publish import check_version_free
-from serving.export_layout import TEMPORARY_PREFIX, version_dir
 
 
 @keras.saving.register_keras_serializable(package="examples")
 class RetrievalServable(keras.Model):
-    """The ``retrieval`` signature of ``serving.signatures`` over a fixed catalogue.
+    """The ``retrieval`` signature of ``dftopk_cascade.serving.signatures`` over a fixed catalogue.
 
     ``call`` takes the request features and ``top_n`` (int32 scalar) and returns the top
     ``min(top_n, catalogue size)`` corpus rows by score (``item_ids``), their ``item_features``
@@ -94,8 +94,9 @@ def export_servable(servable: RetrievalServable, export_dir: str, version: int =
     """Saves ``servable`` with ``model.export()`` as ``EXPORT/retrieval/<version>``; returns it.
 
     Written under a temporary name, checked to load in stock TF Serving
-    (``serving.export.graph_ops.serving_problems``) and renamed into place; an existing version is
-    never overwritten (``serving.export.publish.VersionExistsError``).
+    (``dftopk_cascade.serving.export.graph_ops.serving_problems``) and renamed into place; an
+    existing version is never overwritten
+    (``dftopk_cascade.serving.export.publish.VersionExistsError``).
 
     Example:
         >>> export_servable(servable, tmp_dir, version=2)

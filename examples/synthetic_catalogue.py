@@ -2,11 +2,11 @@
 
 Items have the 8 ``ITEM_FIELDS`` (video, author, category two, category one, upload type, upload
 weekday/hour/minute), requests the ``context`` [3], ``user`` [5], ``seq`` [50, 5] and ``seq_mask``
-[50] of ``serving.signatures``; every id is shifted by + 1 (0 = padding), as in the TFRecords.
-A hidden latent-factor model decides what a user likes: a video's vector is its category's plus
-its author's plus noise; a user's taste mixes two favourite categories plus noise. The true
-relevance of a video to a user is ``sigmoid(taste . video)`` (in (0, 1), used as the label by
-the metrics); a request's history and its ``POSITIVES`` engaged videos are drawn by relevance.
+[50] of ``dftopk_cascade.serving.signatures``; every id is shifted by + 1 (0 = padding), as in the
+TFRecords. A hidden latent-factor model decides what a user likes: a video's vector is its
+category's plus its author's plus noise; a user's taste mixes two favourite categories plus noise.
+The true relevance of a video to a user is ``sigmoid(taste . video)`` (in (0, 1), used as the label
+by the metrics); a request's history and its ``POSITIVES`` engaged videos are drawn by relevance.
 
 Example:
     >>> catalogue = SyntheticCatalogue.create(np.random.default_rng(0), users=20, items=60)

@@ -1,9 +1,10 @@
 """Compares trained model folders: a markdown table and a bar chart of their evaluation metrics.
 
 ``python -m experiments.compare_runs --run dftopk=RUNS/dftopk --run softsort=RUNS/softsort
---report-dir OUT`` reads each folder's ``metrics.json`` (written by ``models.training.train`` or
-``models.training.evaluate``), prints the table and writes ``OUT/comparison.csv`` and
-``OUT/comparison.png`` (one group of bars per metric, one bar per run).
+--report-dir OUT`` reads each folder's ``metrics.json`` (written by
+``dftopk_cascade.models.training.train`` or ``dftopk_cascade.models.training.evaluate``), prints the
+table and writes ``OUT/comparison.csv`` and ``OUT/comparison.png`` (one group of bars per metric,
+one bar per run).
 
 Example:
     >>> runs = parse_runs(["dftopk=/runs/a"])
@@ -16,10 +17,11 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.tables import markdown_table
+
 from experiments.report.main_table import MAIN_METRICS, PREFERENCE_METRIC
 from experiments.report.report_files import Cell, new_figure, save_figure, write_csv
-from models.tables import markdown_table
 
 #: Metrics compared, in column order.
 COMPARED_METRICS: tuple[str, ...] = (*MAIN_METRICS, PREFERENCE_METRIC)
@@ -58,7 +60,8 @@ def read_metrics(model_dir: str) -> dict[str, float]:
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"{model_dir} has no metrics.json; train or evaluate it first "
-            "(python -m models.training.train / models.training.evaluate)"
+            "(python -m dftopk_cascade.models.training.train / "
+            "dftopk_cascade.models.training.evaluate)"
         )
     with open(path) as file:
         return json.load(file)

@@ -9,8 +9,8 @@ Reads ``RESULTS/runs/*.json`` (``experiments.method_comparison``) and writes, be
   over seeds, and the paired difference to ``dftopk`` (same seeds, same requests) with its spread;
   a PNG with the seeds' spread;
 - the embedding-start study (uniform vs the official N(0, 1));
-- the rescoring: runs scored again under a newer ``models.protocol.PROTOCOL_VERSION`` (ties
-  counted against the model), with the runs whose scores moved;
+- the rescoring: runs scored again under a newer ``dftopk_cascade.models.protocol.PROTOCOL_VERSION``
+  (ties counted against the model), with the runs whose scores moved;
 - for runs with a validation curve (``method_comparison --steps``), the learning curves and the
   paired test differences at the end of training (``experiments.learning_curves``);
 - which of the paper's claims hold: DFTopK against each peer, from the paired seeds, and what
@@ -36,7 +36,8 @@ import os
 import statistics
 from collections.abc import Mapping, Sequence
 
-from command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+
 from experiments.learning_curves import curve_sections
 from experiments.method_comparison import (
     METHOD_GROUPS,
@@ -430,7 +431,8 @@ def header_lines(
     if stale:
         lines.append(
             f"**{len(stale)} of the {len(records)} records are still scored under an older "
-            "evaluation protocol** (`models.protocol.PROTOCOL_VERSION`); the comparison's "
+            "evaluation protocol** (`dftopk_cascade.models.protocol.PROTOCOL_VERSION`); the "
+            "comparison's "
             "driver scores them again from their saved models before it trains anything."
         )
     sample = next(iter(records.values()), None)

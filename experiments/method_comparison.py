@@ -27,9 +27,9 @@ Each run is a ``RunKey`` and is trained by the one runner (``experiments.runner`
 commit) is written atomically to ``RESULTS/runs/<name>.json`` when the run ends; a run whose
 record exists is never trained again, and an interrupted run resumes from its last checkpoint
 (a pass is split into ``CHECKPOINTS_PER_PASS`` Keras epochs). A record saves the
-``models.protocol.PROTOCOL_VERSION`` it was scored under; records scored under an older one are
-scored again from the run's saved model (``rescore_one``) before anything trains, since the
-plan picks temperatures from the scores.
+``dftopk_cascade.models.protocol.PROTOCOL_VERSION`` it was scored under; records scored under an
+older one are scored again from the run's saved model (``rescore_one``) before anything trains,
+since the plan picks temperatures from the scores.
 
 Other lengths and data (``RunLength``), each a ``RunVariant`` whose runs carry it in their
 names, so the committed one-pass runs stay as they are and plan on their own:
@@ -66,7 +66,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines.atomic_files import write_json
+
 from experiments.run_records import (
     RunKey,
     git_commit,
@@ -82,7 +84,6 @@ from experiments.runner import (
     score_model,
     train_run,
 )
-from pipelines.atomic_files import write_json
 
 #: Methods in the order their runs are planned: the headline pair first, the costly peers last.
 METHOD_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -351,8 +352,8 @@ def prepare_data(work_dir: str, sizes: ComparisonSizes, days: int | None = None)
         prepare_data("/tmp/comparison", SIZES["tiny"])  # '/tmp/comparison/tfrecords'
         prepare_data("/tmp/comparison", SIZES["tiny"], 6)  # '/tmp/comparison/tfrecords-6days'
     """
-    from pipelines.convert import convert
-    from pipelines.simulator.simulate import simulate
+    from dftopk_cascade.pipelines.convert import convert
+    from dftopk_cascade.pipelines.simulator.simulate import simulate
 
     days = sizes.days if days is None else days
     suffix = "" if days == sizes.days else f"-{days}days"
@@ -422,8 +423,9 @@ def mapped_temperatures(
     if os.path.isfile(path):
         with open(path) as file:
             return json.load(file)["mapped"]
+    from dftopk_cascade.pipelines.data_schema import read_data_schema
+
     from experiments.temperature_scale import OFFICIAL_TEMPERATURES, mapped_temperature, measure
-    from pipelines.data_schema import read_data_schema
 
     day = sorted(read_data_schema(data_dir)["days"])[0]
     spreads = measure(data_dir, day)
@@ -508,8 +510,8 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
         rescore_one("dftopk-uniform-t0.1-neg0-seed0", "/tmp/w/tfrecords", "/tmp/w",
                     "/tmp/results", "tiny")["protocol_version"]
     """
-    from models.cascade import load_cascade
-    from models.model_folder import ModelDir
+    from dftopk_cascade.models.cascade import load_cascade
+    from dftopk_cascade.models.model_folder import ModelDir
 
     path = os.path.join(runs_dir(results_dir), name + ".json")
     with open(path) as file:
@@ -710,7 +712,8 @@ def add_length_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="a converted dataset folder instead of the simulated data (e.g. MovieLens from "
-        "python -m pipelines.movielens.convert: its movielens.json names the training, "
+        "python -m dftopk_cascade.pipelines.movielens.convert: its movielens.json names the "
+        "training, "
         "validation and test windows; else the last day is the test day and the one before it "
         "the validation day); its name (movielens, else the folder's name) is in the runs' "
         "names ('-data_<name>'), so records of different datasets never mix",

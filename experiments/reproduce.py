@@ -30,9 +30,13 @@ import time
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.protocol import JOINT_RECALL
+from dftopk_cascade.pipelines.convert import convert
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.simulator.simulate import simulate
 
 from benchmarks.machine import gpu_description, machine_description
-from command_line.entry import add_entry_flags, run_command
 from experiments.report.experiment_sizes import SIZES, ExperimentSizes
 from experiments.report.gradient_conflict import (
     DEFAULT_K,
@@ -52,10 +56,6 @@ from experiments.report.report_document import ReportSection, write_report
 from experiments.report.streaming import run_streaming, streaming_section
 from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_section
 from experiments.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
-from models.protocol import JOINT_RECALL
-from pipelines.convert import convert
-from pipelines.data_schema import read_data_schema
-from pipelines.simulator.simulate import simulate
 
 #: The experiments that train cascades, in report order.
 TRAINING_EXPERIMENTS: tuple[str, ...] = ("main", "tau", "negatives", "streaming")
@@ -77,7 +77,8 @@ def simulated_data(out_dir: str, sizes: ExperimentSizes, seed: int) -> tuple[str
     summary = simulate(recflow_root, sizes.days, sizes.requests_per_day, seed, progress=False)
     convert(recflow_root, data_dir, workers=min(2, os.cpu_count() or 1), progress=False)
     description = (
-        f"Data: simulated RecFlow (pipelines.simulator.simulate, seed {seed}), {sizes.days} days x "
+        f"Data: simulated RecFlow (dftopk_cascade.pipelines.simulator.simulate, seed {seed}), "
+        f"{sizes.days} days x "
         f"{sizes.requests_per_day} requests ({summary.days[0]} .. {summary.days[-1]}; the last "
         f"day held out), in {data_dir}"
     )
@@ -307,7 +308,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         dest="data_dir",
         metavar="DIR",
         default=None,
-        help="converted TFRecord folder (python -m pipelines.convert; simulated or real "
+        help="converted TFRecord folder (python -m dftopk_cascade.pipelines.convert; simulated or "
+        "real "
         "RecFlow); default: simulate RecFlow-format data into REPORT_DIR/data",
     )
     parser.add_argument(

@@ -7,7 +7,8 @@ when the run ends:
 
 - ``key``: the ``RunKey`` (``RunKey.to_dict``);
 - ``test`` (and, where the protocol has a validation day, ``validation``): the metrics, keys of
-  ``models.protocol``; ``protocol_version``: the evaluation protocol they were scored under;
+  ``dftopk_cascade.models.protocol``; ``protocol_version``: the evaluation protocol they were scored
+  under;
 - the run's settings as run: at least ``train_days``, ``batch_size`` and the training length
   (``train_steps``, or ``epochs``), plus what the experiment adds (``sizes``, ``data_dir``, ...);
 - where the run measured one, ``curve``: ``[[step, validation joint recall], ...]``;
@@ -33,7 +34,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
-from pipelines.atomic_files import write_json
+from dftopk_cascade.pipelines.atomic_files import write_json
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class RunKey:
     """What tells one training run of the experiments from another.
 
     Attributes:
-        method: training method (``models.objectives.METHOD_NAMES``).
-        embedding_init: the id tables' start (``models.embeddings.EMBEDDING_INITS``).
+        method: training method (``dftopk_cascade.models.objectives.METHOD_NAMES``).
+        embedding_init: the id tables' start (``dftopk_cascade.models.embeddings.EMBEDDING_INITS``).
         temperature: the method's temperature; None for its default (``resolved``).
         negatives: in-batch negatives per request in training.
         seed: the run's seed (initialisation, shuffling, negative sampling).
@@ -101,7 +102,7 @@ class RunKey:
         """
         if self.temperature is not None:
             return self
-        from models.objectives import default_tau
+        from dftopk_cascade.models.objectives import default_tau
 
         return replace(self, temperature=default_tau(self.method))
 
@@ -190,7 +191,7 @@ def stale_records(records: Mapping[str, dict]) -> list[str]:
         >>> stale_records({"a": {"protocol_version": 1}, "b": {}})
         ['a', 'b']
     """
-    from models.protocol import PROTOCOL_VERSION
+    from dftopk_cascade.models.protocol import PROTOCOL_VERSION
 
     return [
         name

@@ -1,15 +1,15 @@
 """The one runner of the experiments: trains and scores one run and writes its record.
 
-Every experiment trains through ``train_run``. The run's ``models.training.train`` options come
-from its ``RunKey`` (method, embedding start, temperature, negatives, seed, days, step budget,
-dataset) and the experiment's ``RunSettings`` (data folder, folders, batch sizes, training length,
-evaluation). A killed run resumes from its last checkpoint (the run is split into Keras epochs;
-``models.training.train`` backs each one up); a run whose weights were saved before its record
-was written is scored from its saved model. The trained model is scored on the split's
-validation day (where it has one) and on its test day with one evaluation seed, so every run of
-an experiment is scored on the same requests and negatives. With ``curve_every`` the validation
-joint recall is measured every that many steps: the record's ``curve`` (``[[step, joint
-recall], ...]``). The record (``experiments.run_records``) is written atomically when the run ends.
+Every experiment trains through ``train_run``. The run's ``dftopk_cascade.models.training.train``
+options come from its ``RunKey`` (method, embedding start, temperature, negatives, seed, days, step
+budget, dataset) and the experiment's ``RunSettings`` (data folder, folders, batch sizes, training
+length, evaluation). A killed run resumes from its last checkpoint (the run is split into Keras
+epochs; ``dftopk_cascade.models.training.train`` backs each one up); a run whose weights were saved
+before its record was written is scored from its saved model. The trained model is scored on the
+split's validation day (where it has one) and on its test day with one evaluation seed, so every run
+of an experiment is scored on the same requests and negatives. With ``curve_every`` the validation
+joint recall is measured every that many steps: the record's ``curve`` (``[[step, joint recall],
+...]``). The record (``experiments.run_records``) is written atomically when the run ends.
 
 Training length: ``RunKey.steps`` (a step budget) or else ``RunSettings.passes`` passes over
 the training days. A budget larger than one pass is reached by several passes (the input
@@ -35,10 +35,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training.evaluate import EVALUATION_NEGATIVES
+from dftopk_cascade.pipelines.atomic_files import write_json
+
 from experiments.run_records import RunKey, write_record
-from models.tf_keras import keras
-from models.training.evaluate import EVALUATION_NEGATIVES
-from pipelines.atomic_files import write_json
 
 #: A converted MovieLens folder names its training, validation and test windows here.
 SPLITS_FILE = "movielens.json"
@@ -53,8 +54,8 @@ class RunSettings:
     """What the runs of one experiment share.
 
     Attributes:
-        data_dir: converted TFRecord folder (``pipelines.convert``,
-            ``pipelines.movielens.convert``).
+        data_dir: converted TFRecord folder (``dftopk_cascade.pipelines.convert``,
+            ``dftopk_cascade.pipelines.movielens.convert``).
         work_dir: model folders go to ``work_dir/models/<key name>``.
         results_dir: records go to ``results_dir/runs/<key name>.json``.
         batch_size: training batch (requests).
@@ -63,14 +64,14 @@ class RunSettings:
         curve_every: measure the validation joint recall every this many steps (each a Keras
             epoch; the run is rounded up to a whole number of them); None: no curve.
         validation: hold out a validation day before the test day (scored, and the curve's).
-        rank_stage: train the ranking stage too (``models.config.CascadeConfig.rank_stage``).
-        eval_batch_size: evaluation batch; its requests supply the in-batch negatives.
-        eval_negatives: in-batch negatives per request in evaluation.
-        eval_batches: evaluate at most this many batches of a day; None: the whole day.
-        fresh: start every run over (its model folder's earlier training is deleted).
-        keep_checkpoints: keep the per-epoch weights once the record is written.
-        verbose: Keras's ``fit`` verbosity.
-        record_fields: more fields for every record (e.g. the experiment's sizes name).
+        rank_stage: train the ranking stage too
+        (``dftopk_cascade.models.config.CascadeConfig.rank_stage``). eval_batch_size: evaluation
+        batch; its requests supply the in-batch negatives. eval_negatives: in-batch negatives per
+        request in evaluation. eval_batches: evaluate at most this many batches of a day; None: the
+        whole day. fresh: start every run over (its model folder's earlier training is deleted).
+        keep_checkpoints: keep the per-epoch weights once the record is written. verbose: Keras's
+        ``fit`` verbosity. record_fields: more fields for every record (e.g. the experiment's sizes
+        name).
 
     Example:
         >>> RunSettings("/d", "/w", "/r").model_dir(RunKey("bce", seed=1))
@@ -299,7 +300,8 @@ class TrainedRun:
 
 
 def training_options(key: RunKey, settings: RunSettings, split: DataSplit, length: TrainingLength):
-    """The ``models.training.train`` options of ``key``'s run (no evaluation: the runner scores).
+    """The ``dftopk_cascade.models.training.train`` options of ``key``'s run (no evaluation: the
+    runner scores).
 
     Example:
         >>> options = training_options(RunKey("bce", seed=3, temperature=2.0),
@@ -308,7 +310,7 @@ def training_options(key: RunKey, settings: RunSettings, split: DataSplit, lengt
         >>> options.model_dir, options.epochs, options.steps_per_epoch, options.eval_days
         ('/w/models/bce-uniform-t2-neg0-seed3', 2, 5, ('d3',))
     """
-    from models.training.train import TrainOptions
+    from dftopk_cascade.models.training.train import TrainOptions
 
     return TrainOptions(
         data_dir=settings.data_dir,
@@ -333,14 +335,14 @@ def training_options(key: RunKey, settings: RunSettings, split: DataSplit, lengt
 
 
 def evaluate_day(model, settings: RunSettings, day: str, schema: Mapping | None = None) -> dict:
-    """The protocol's metrics of ``model`` on ``day`` (``models.training.evaluate``), with the
-    experiment's evaluation sizes and seed.
+    """The protocol's metrics of ``model`` on ``day`` (``dftopk_cascade.models.training.evaluate``),
+    with the experiment's evaluation sizes and seed.
 
     Example (tests/experiments/test_runner.py runs it)::
 
         evaluate_day(model, settings, "2024-01-15")["joint_recall"]
     """
-    from models.training.evaluate import evaluate_model
+    from dftopk_cascade.models.training.evaluate import evaluate_model
 
     return evaluate_model(
         model,
@@ -362,7 +364,7 @@ def score_model(model, settings: RunSettings, split: DataSplit) -> dict[str, Any
 
         score_model(model, settings, split)["test"]["joint_recall"]
     """
-    from models.protocol import PROTOCOL_VERSION
+    from dftopk_cascade.models.protocol import PROTOCOL_VERSION
 
     scores: dict[str, Any] = {"protocol_version": PROTOCOL_VERSION}
     days = {"validation": split.validation_day, "test": split.test_day}
@@ -397,11 +399,11 @@ def train_run(
 
         train_run(RunKey("dftopk", "uniform", 0.1, 0, 0), settings).record["test"]
     """
-    from models.cascade import load_cascade
-    from models.model_folder import ModelDir
-    from models.training.data import steps_per_pass
-    from models.training.train import run_training
-    from pipelines.data_schema import read_data_schema
+    from dftopk_cascade.models.cascade import load_cascade
+    from dftopk_cascade.models.model_folder import ModelDir
+    from dftopk_cascade.models.training.data import steps_per_pass
+    from dftopk_cascade.models.training.train import run_training
+    from dftopk_cascade.pipelines.data_schema import read_data_schema
 
     schema = read_data_schema(settings.data_dir)
     split = data_split(settings.data_dir, schema, key, settings.validation)

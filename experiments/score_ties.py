@@ -6,13 +6,13 @@ day (with the evaluation's in-batch negatives) with each saved model and prints,
 - ``std``: the mean over requests of the standard deviation of a request's real candidates'
   scores (how far the stage has spread its scores);
 - ``distinct``: the mean number of distinct scores among a request's real candidates (scores
-  within float noise count as one, ``models.ties.distinct_scores``), beside
+  within float noise count as one, ``dftopk_cascade.models.ties.distinct_scores``), beside
   ``items``, the mean number of distinct items (a request can hold the same item twice, e.g.
   one of its candidates again among the in-batch negatives: such copies always tie).
 
 A stage whose ``distinct`` is 1 scores every candidate alike (a collapsed tower); one well below
-``items`` gives different items the same score. ``models.protocol`` counts such ties against the
-model.
+``items`` gives different items the same score. ``dftopk_cascade.models.protocol`` counts such ties
+against the model.
 
 Example::
 
@@ -25,8 +25,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-
-from command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
 
 
 def score_ties(model, features: dict) -> dict[str, dict[str, float]]:
@@ -37,15 +36,15 @@ def score_ties(model, features: dict) -> dict[str, dict[str, float]]:
         features: a batch of the evaluation input (``item_mask`` True on real candidates).
 
     Example:
-        >>> from models.cascade import build_cascade
-        >>> from models.config import CascadeConfig
-        >>> from models.contract import zero_features
+        >>> from dftopk_cascade.models.cascade import build_cascade
+        >>> from dftopk_cascade.models.config import CascadeConfig
+        >>> from dftopk_cascade.models.contract import zero_features
         >>> model = build_cascade(CascadeConfig.for_examples(method="bce"))
         >>> ties = score_ties(model, zero_features(batch_size=2))  # 40 copies of one item
         >>> ties["prerank"]["distinct"], ties["prerank"]["items"]
         (1.0, 1.0)
     """
-    from models.ties import distinct_scores
+    from dftopk_cascade.models.ties import distinct_scores
 
     scores = model(features)
     mask = np.asarray(features["item_mask"])
@@ -70,9 +69,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, flo
 
         python -m experiments.score_ties --data /tmp/tfrec --day 2024-01-20 --models /tmp/model
     """
-    from models.cascade import load_cascade
-    from models.training.data import evaluation_dataset
-    from models.training.evaluate import EVALUATION_NEGATIVES
+    from dftopk_cascade.models.cascade import load_cascade
+    from dftopk_cascade.models.training.data import evaluation_dataset
+    from dftopk_cascade.models.training.evaluate import EVALUATION_NEGATIVES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="converted TFRecord folder")

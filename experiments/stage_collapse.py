@@ -21,8 +21,8 @@ import statistics
 from collections.abc import Sequence
 
 import numpy as np
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
 
-from command_line.entry import add_entry_flags, run_command
 from experiments.score_ties import score_ties
 
 #: A step is printed when a stage's gradient norm exceeds this many times its running median.
@@ -33,9 +33,9 @@ def stage_rows(model, features: dict, gradients: dict) -> dict[str, dict[str, fl
     """Per stage in ``gradients``: its gradient norm and ``experiments.score_ties``'s values.
 
     Example:
-        >>> from models.cascade import build_cascade
-        >>> from models.config import CascadeConfig
-        >>> from models.contract import zero_features
+        >>> from dftopk_cascade.models.cascade import build_cascade
+        >>> from dftopk_cascade.models.config import CascadeConfig
+        >>> from dftopk_cascade.models.contract import zero_features
         >>> model = build_cascade(CascadeConfig.for_examples(method="bce"))
         >>> rows = stage_rows(model, zero_features(batch_size=2), {"prerank": 0.5})
         >>> rows["prerank"]["distinct"], rows["prerank"]["gradient_norm"]
@@ -64,12 +64,11 @@ def watch(
         watch("/tmp/tfrec", "sparse-topk", 0.108, steps=300)
     """
     import tensorflow as tf
-
-    from models.cascade import build_cascade
-    from models.config import CascadeConfig
-    from models.tf_keras import keras
-    from models.training.data import evaluation_dataset
-    from pipelines.data_schema import read_data_schema
+    from dftopk_cascade.models.cascade import build_cascade
+    from dftopk_cascade.models.config import CascadeConfig
+    from dftopk_cascade.models.tf_keras import keras
+    from dftopk_cascade.models.training.data import evaluation_dataset
+    from dftopk_cascade.pipelines.data_schema import read_data_schema
 
     keras.utils.set_random_seed(seed)
     schema = read_data_schema(data_dir)

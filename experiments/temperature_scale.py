@@ -33,8 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
 
 #: The official runs' temperature of each method (``shared/REFERENCE.md``, run settings); DFTopK's
 #: variants share its tau; BCE and TFRS have no official run (their sigmoid/softmax at 1).
@@ -127,8 +126,8 @@ def official_start_spread(
     table per id field, shared by the sequence and the candidates as in the official models.
 
     Example:
-        >>> from models.contract import zero_features
-        >>> from models.config import example_schema
+        >>> from dftopk_cascade.models.contract import zero_features
+        >>> from dftopk_cascade.models.config import example_schema
         >>> batch = {name: np.asarray(value) for name, value in zero_features(2).items()}
         >>> batch["items"] = np.random.default_rng(0).integers(1, 9, batch["items"].shape)
         >>> batch["item_mask"] = np.ones(batch["item_mask"].shape, bool)
@@ -194,9 +193,9 @@ def our_start_spread(
 
         our_start_spread(features, read_data_schema("/tmp/tfrec"), "normal")
     """
-    from models.cascade import build_cascade
-    from models.config import CascadeConfig
-    from models.tf_keras import keras
+    from dftopk_cascade.models.cascade import build_cascade
+    from dftopk_cascade.models.config import CascadeConfig
+    from dftopk_cascade.models.tf_keras import keras
 
     keras.utils.set_random_seed(seed)
     model = build_cascade(CascadeConfig.from_schema(schema, embedding_init=embedding_init))
@@ -229,9 +228,9 @@ def measure(data_dir: str, day: str, requests: int = 256, seed: int = 42) -> dic
 
         measure("/tmp/tfrec", "2024-01-13")["official"].retrieval
     """
-    from models.embeddings import EMBEDDING_INITS
-    from models.training.data import evaluation_dataset
-    from pipelines.data_schema import read_data_schema
+    from dftopk_cascade.models.embeddings import EMBEDDING_INITS
+    from dftopk_cascade.models.training.data import evaluation_dataset
+    from dftopk_cascade.pipelines.data_schema import read_data_schema
 
     schema = read_data_schema(data_dir)
     features, _ = next(iter(evaluation_dataset(data_dir, [day], requests, 0, seed)))

@@ -25,8 +25,7 @@ Example:
 import math
 
 import tensorflow as tf
-
-from models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.tf_keras import keras, register_serializable
 
 #: The target attention forms, by name: the first is the default.
 TARGET_ATTENTIONS: tuple[str, ...] = ("bilinear", "din")

@@ -6,18 +6,17 @@ candidate's own 8 fields, 21 * d values in all. Each candidate queries the seque
 fields the sequence holds (its video fields), so a candidate attends to similar past videos.
 
 Example:
-    >>> from models.contract import zero_features
-    >>> from models.config import example_schema
+    >>> from dftopk_cascade.models.contract import zero_features
+    >>> from dftopk_cascade.models.config import example_schema
     >>> layer = CandidateFeatures(**example_schema(), embedding_dim=8)
     >>> layer(zero_features(batch_size=4)).shape.as_list()  # 21 * 8
     [4, 40, 168]
 """
 
 import tensorflow as tf
-
-from models.attention import check_target_attention, make_target_attention
-from models.embeddings import FeatureEmbeddings, concat_fields
-from models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.attention import check_target_attention, make_target_attention
+from dftopk_cascade.models.embeddings import FeatureEmbeddings, concat_fields
+from dftopk_cascade.models.tf_keras import keras, register_serializable
 
 DEFAULT_ATTENTION_UNITS: int = 32
 
@@ -57,9 +56,10 @@ class CandidateFeatures(keras.layers.Layer):
         columns: feature group -> field names.
         embedding_dim: id embedding size d.
         attention_units: size of the bilinear target attention's projections.
-        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
-        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
-        attention: the target attention's form (``models.attention.TARGET_ATTENTIONS``):
+        embedding_layout: how the id tables are stored
+        (``dftopk_cascade.models.embeddings.TABLE_LAYOUTS``). embedding_init: how the id tables
+        start (``dftopk_cascade.models.embeddings.EMBEDDING_INITS``). attention: the target
+        attention's form (``dftopk_cascade.models.attention.TARGET_ATTENTIONS``):
             ``bilinear``, or ``din``, DIN's MLP attention with its official size (which
             ignores ``attention_units``).
 
@@ -67,8 +67,8 @@ class CandidateFeatures(keras.layers.Layer):
     [batch, n, (c + u + s + i) * d] (c, u, s, i: the context, user, sequence and item fields).
 
     Example:
-        >>> from models.contract import zero_features
-        >>> from models.config import example_schema
+        >>> from dftopk_cascade.models.contract import zero_features
+        >>> from dftopk_cascade.models.config import example_schema
         >>> layer = CandidateFeatures(**example_schema(), embedding_dim=8)
         >>> layer(zero_features(batch_size=4)).shape.as_list()
         [4, 40, 168]

@@ -1,29 +1,30 @@
 """``CascadeModel``: retrieval, pre-ranking and ranking trained together as one TFRS model.
 
 The model holds the three stages (``TwoTowerRetrieval``, ``DINPrerank``, ``DCNRank``) and the
-training method's objective (``models.objectives``). ``compute_loss((features, labels),
-training)`` scores every candidate with every stage in one forward each, returns the objective's
-total and logs its parts (per-stage losses, joint loss, learned LCRON stage weights) as metrics.
-In evaluation it also streams the paper's metrics (``models.protocol``): retrieval Recall@10@30,
-pre-ranking Recall@10@20, the two-stage joint recall (retrieval keeps 30, pre-ranking 20 of
-them), and NDCG@10 of pre-ranking and of ranking, logged under the keys of ``metrics.json``.
+training method's objective (``dftopk_cascade.models.objectives``). ``compute_loss((features,
+labels), training)`` scores every candidate with every stage in one forward each, returns the
+objective's total and logs its parts (per-stage losses, joint loss, learned LCRON stage weights) as
+metrics. In evaluation it also streams the paper's metrics (``dftopk_cascade.models.protocol``):
+retrieval Recall@10@30, pre-ranking Recall@10@20, the two-stage joint recall (retrieval keeps 30,
+pre-ranking 20 of them), and NDCG@10 of pre-ranking and of ranking, logged under the keys of
+``metrics.json``.
 
 Under ``tf.distribute`` each replica computes the loss of its own batch; the gradient is taken
 of that loss divided by the number of replicas in sync, so the summed gradient equals the one of
 the global batch. In-batch negatives come with the input (drawn within each replica's batch);
 ``in_step_negatives`` instead draws them inside the training loss from every replica's batch
-(``pipelines.negatives.add_in_batch_negatives(cross_replica=True)``). The train step minimises
-the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``), as
-``tfrs.Model`` does.
+(``dftopk_cascade.pipelines.negatives.add_in_batch_negatives(cross_replica=True)``). The train step
+minimises the objective plus the layers' regularization and ``add_loss`` losses (``model.losses``),
+as ``tfrs.Model`` does.
 
-Built under a Keras mixed precision policy (``models.precision``), the stages compute in
-float16 or bfloat16 with float32 variables; their scores and embeddings leave the model as float32,
-the objective computes in float32, and under float16 the train step scales the loss (the
+Built under a Keras mixed precision policy (``dftopk_cascade.models.precision``), the stages compute
+in float16 or bfloat16 with float32 variables; their scores and embeddings leave the model as
+float32, the objective computes in float32, and under float16 the train step scales the loss (the
 optimizer is a ``LossScaleOptimizer``), as the Keras mixed precision guide prescribes.
 
 Example:
-    >>> from models.config import CascadeConfig
-    >>> from models.contract import zero_features
+    >>> from dftopk_cascade.models.config import CascadeConfig
+    >>> from dftopk_cascade.models.contract import zero_features
     >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
     >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
     >>> model = build_cascade(config)
@@ -36,18 +37,17 @@ import glob
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
-
-from models.config import CascadeConfig
-from models.contract import STAGE_CANDIDATES, zero_features
-from models.model_folder import ModelDir
-from models.objectives import make_objective
-from models.prerank import DINPrerank
-from models.protocol import STAGES, streaming_metrics, update_streaming_metrics
-from models.rank import DCNRank
-from models.retrieval import TwoTowerRetrieval
-from models.sparse_gradients import densify_small_gradients
-from models.tf_keras import keras, register_serializable
-from pipelines.negatives import add_in_batch_negatives
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.contract import STAGE_CANDIDATES, zero_features
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.objectives import make_objective
+from dftopk_cascade.models.prerank import DINPrerank
+from dftopk_cascade.models.protocol import STAGES, streaming_metrics, update_streaming_metrics
+from dftopk_cascade.models.rank import DCNRank
+from dftopk_cascade.models.retrieval import TwoTowerRetrieval
+from dftopk_cascade.models.sparse_gradients import densify_small_gradients
+from dftopk_cascade.models.tf_keras import keras, register_serializable
+from dftopk_cascade.pipelines.negatives import add_in_batch_negatives
 
 
 @register_serializable
@@ -65,8 +65,8 @@ class CascadeModel(tfrs.Model):
     losses and metrics leave them out).
 
     Example:
-        >>> from models.config import CascadeConfig
-        >>> from models.contract import zero_features
+        >>> from dftopk_cascade.models.config import CascadeConfig
+        >>> from dftopk_cascade.models.contract import zero_features
         >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
         >>> labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
@@ -157,8 +157,8 @@ class CascadeModel(tfrs.Model):
         """Every stage's scores [batch, n] and the two towers' embeddings, in one pass.
 
         Example:
-            >>> from models.config import CascadeConfig
-            >>> from models.contract import zero_features
+            >>> from dftopk_cascade.models.config import CascadeConfig
+            >>> from dftopk_cascade.models.contract import zero_features
             >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
             >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
             >>> outputs = build_cascade(config).stage_outputs(features)
@@ -191,8 +191,8 @@ class CascadeModel(tfrs.Model):
         In training it first appends the ``in_step_negatives``.
 
         Example:
-            >>> from models.config import CascadeConfig
-            >>> from models.contract import zero_features
+            >>> from dftopk_cascade.models.config import CascadeConfig
+            >>> from dftopk_cascade.models.contract import zero_features
             >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
             >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
             >>> labels = {"label": tf.tile(tf.range(40.0, 0.0, -1.0)[None], [4, 1])}
@@ -219,8 +219,9 @@ class CascadeModel(tfrs.Model):
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
         # tfrs.Model.train_step, with four changes: apply_gradients sums the replicas'
         # gradients, so each replica contributes its share of the loss; small embedding tables
-        # get dense gradients (models.sparse_gradients); and only the loss metrics are logged
-        # (the evaluation metrics are streamed by test_step); a float16 model scales its loss.
+        # get dense gradients (dftopk_cascade.models.sparse_gradients); and only the loss metrics
+        # are logged (the evaluation metrics are streamed by test_step); a float16 model scales its
+        # loss.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
@@ -262,8 +263,8 @@ def build_cascade(config: CascadeConfig, **kwargs) -> CascadeModel:
     """A ``CascadeModel`` with its variables created (called once on a zero batch).
 
     Example:
-        >>> from models.config import CascadeConfig
-        >>> from models.contract import zero_features
+        >>> from dftopk_cascade.models.config import CascadeConfig
+        >>> from dftopk_cascade.models.contract import zero_features
         >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> model = build_cascade(config)
         >>> len(model.trainable_variables) > 0
@@ -282,8 +283,8 @@ def load_cascade(model_dir: str) -> CascadeModel:
 
     Example:
         >>> import tempfile
-        >>> from models.config import CascadeConfig
-        >>> from models.contract import zero_features
+        >>> from dftopk_cascade.models.config import CascadeConfig
+        >>> from dftopk_cascade.models.contract import zero_features
         >>> config = CascadeConfig.for_examples(method="bce", tower_units=(16, 8))
         >>> features = zero_features(batch_size=4)  # 4 requests of 40 candidates
         >>> model = build_cascade(config)

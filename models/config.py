@@ -1,13 +1,14 @@
 """``CascadeConfig``: everything needed to rebuild a trained cascade, stored as JSON.
 
 The data's vocabulary (schema.json ``vocab_sizes`` and ``columns``), the layer sizes and the
-training method with its top-k settings. ``models.training.train`` writes it to
-``MODEL_DIR/config.json`` before training; ``models.cascade.load_cascade`` (and ``serving/``)
-rebuild the model from it and load the weights.
+training method with its top-k settings. ``dftopk_cascade.models.training.train`` writes it to
+``MODEL_DIR/config.json`` before training; ``dftopk_cascade.models.cascade.load_cascade`` (and
+``serving/``) rebuild the model from it and load the weights.
 
 The batch contract (docs/CONTRACTS.md) fixes how many fields each feature group has
-(``models.contract.FIELD_COUNTS``); a schema that differs, or evaluation data whose vocabulary
-differs from the trained model's, is a schema mismatch: ``ValueError`` naming the difference.
+(``dftopk_cascade.models.contract.FIELD_COUNTS``); a schema that differs, or evaluation data whose
+vocabulary differs from the trained model's, is a schema mismatch: ``ValueError`` naming the
+difference.
 
 Docstring examples across the project build their config with ``CascadeConfig.for_examples``
 (or their schema with ``example_schema``): a tiny vocabulary over the RecFlow fields.
@@ -25,17 +26,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dftopk_cascade.models.attention import TARGET_ATTENTIONS
+from dftopk_cascade.models.candidate_features import DEFAULT_ATTENTION_UNITS
+from dftopk_cascade.models.contract import FIELD_COUNTS
+from dftopk_cascade.models.embeddings import EMBEDDING_INITS, TABLE_LAYOUTS
+from dftopk_cascade.models.objectives import check_method, default_tau
+from dftopk_cascade.models.prerank import DEFAULT_PRERANK_UNITS
+from dftopk_cascade.models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
+from dftopk_cascade.models.retrieval import DEFAULT_TOWER_UNITS
+from dftopk_cascade.pipelines import example_format, recflow
+from dftopk_cascade.pipelines.atomic_files import write_json
+
 from dftopk_tf.renamed import renamed_keys
-from models.attention import TARGET_ATTENTIONS
-from models.candidate_features import DEFAULT_ATTENTION_UNITS
-from models.contract import FIELD_COUNTS
-from models.embeddings import EMBEDDING_INITS, TABLE_LAYOUTS
-from models.objectives import check_method, default_tau
-from models.prerank import DEFAULT_PRERANK_UNITS
-from models.rank import DEFAULT_CROSS_LAYERS, DEFAULT_RANK_UNITS
-from models.retrieval import DEFAULT_TOWER_UNITS
-from pipelines import example_format, recflow
-from pipelines.atomic_files import write_json
 
 CONFIG_FORMAT: str = "dftopk-cascade-config"
 #: Version 2 added ``embedding_layout``, version 3 ``embedding_init`` and ``rank_stage``, version
@@ -95,7 +97,7 @@ class CascadeConfig:
     Attributes:
         vocab_sizes: field -> embedding table size (schema.json ``vocab_sizes``).
         columns: feature group -> field names (schema.json ``columns``).
-        method: training method (``models.objectives.METHOD_NAMES``).
+        method: training method (``dftopk_cascade.models.objectives.METHOD_NAMES``).
         tau: the method's temperature knob; None takes the method's default and is replaced by
             it, so a stored config records the value used. A ``config.json`` written before it
             was renamed (key ``temperature``) still loads.
@@ -109,16 +111,18 @@ class CascadeConfig:
         rank_units: ranking deep tower sizes (last 1).
         attention_units: projection size of the bilinear target attention (ranking, and
             pre-ranking when ``prerank_attention`` is ``bilinear``).
-        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``):
+        embedding_layout: how the id tables are stored
+        (``dftopk_cascade.models.embeddings.TABLE_LAYOUTS``):
             ``fused``, the one layout.
-        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``):
+        embedding_init: how the id tables start
+        (``dftopk_cascade.models.embeddings.EMBEDDING_INITS``):
             ``uniform`` U(-0.05, 0.05) or ``normal`` N(0, 1), the official models' start.
         rank_stage: whether the cascade has a ranking model (False: the paper's two-stage
             cascade, retrieval and pre-ranking only; such a model cannot be exported for the
             three-stage serving cascade).
         prerank_attention: the pre-ranking model's target attention
-            (``models.attention.TARGET_ATTENTIONS``): ``bilinear``, or ``din``, DIN's MLP over
-            [behaviour, candidate] with the official model's 80 hidden units.
+            (``dftopk_cascade.models.attention.TARGET_ATTENTIONS``): ``bilinear``, or ``din``, DIN's
+            MLP over [behaviour, candidate] with the official model's 80 hidden units.
 
     Example:
         >>> CascadeConfig.for_examples(method="bce").tau
@@ -313,7 +317,8 @@ class CascadeConfig:
         """
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"{path}: no cascade config (written by python -m models.training.train)"
+                f"{path}: no cascade config (written by python -m "
+                "dftopk_cascade.models.training.train)"
             )
         with open(path) as file:
             try:

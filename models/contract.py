@@ -1,9 +1,9 @@
 """The batch contract as the models see it: feature names, shapes, dtypes (docs/CONTRACTS.md).
 
-Batches come from ``pipelines.input.make_dataset``; the shapes and dtypes of their model inputs
-are ``pipelines.example_format.model_input_specs`` (which the serving signatures take too). This
-module names what the models rely on, for building a model before it sees data
-(``zero_features``).
+Batches come from ``dftopk_cascade.pipelines.input.make_dataset``; the shapes and dtypes of their
+model inputs are ``dftopk_cascade.pipelines.example_format.model_input_specs`` (which the serving
+signatures take too). This module names what the models rely on, for building a model before it sees
+data (``zero_features``).
 
 Example:
     >>> zero_features(batch_size=2, candidates=40)["items"].shape.as_list()
@@ -11,9 +11,8 @@ Example:
 """
 
 import tensorflow as tf
-
-from pipelines import example_format as fmt
-from pipelines.labels import STAGE_IN_BATCH_NEGATIVE
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.labels import STAGE_IN_BATCH_NEGATIVE
 
 #: Fields per feature group.
 FIELD_COUNTS: dict[str, int] = fmt.FIELD_COUNTS

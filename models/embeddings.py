@@ -23,8 +23,7 @@ Example:
 import itertools
 
 import tensorflow as tf
-
-from models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.tf_keras import keras, register_serializable
 
 #: How the tables are stored: one variable for all fields (the layout model configs record).
 TABLE_LAYOUTS: tuple[str, ...] = ("fused",)

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
+from dftopk_cascade.models.precision import mixed_precision_policy
+from dftopk_cascade.models.tf_keras import keras, register_serializable
 
 from dftopk_tf.losses import ground_truth
 from dftopk_tf.renamed import renamed_keys, renamed_keyword
-from models.precision import mixed_precision_policy
-from models.tf_keras import keras, register_serializable
 
 
 def ground_truth_items(

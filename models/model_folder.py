@@ -11,19 +11,23 @@
       checkpoints/        epoch-0001.index, ...: the weights after every epoch
       backup/             BackupAndRestore state while training runs (model, optimizer,
                           epoch); a killed run resumes from it; emptied when training completes
-      logs/               TensorBoard logs (train/, validation/; models.training.callbacks)
-      history.csv         one row of logged metrics per completed epoch (appended on resume)
-      metrics.json        the evaluation (python -m models.training.evaluate, or the end of
+      logs/               TensorBoard logs (train/, validation/;
+      dftopk_cascade.models.training.callbacks) history.csv         one row of logged metrics per
+      completed epoch (appended on resume) metrics.json        the evaluation (python -m
+      dftopk_cascade.models.training.evaluate, or the end of
                           training)
-      data.json           the --data folder it was trained on (the default of serving.export)
-      precision.json      the run's --mixed-precision value (a resumed run must keep it)
-      .dftopk-model.json  the marker: writer, format version, random id and the manifest of the
-                          paths above (pipelines.owned_folder); train writes only into an empty
-                          folder or one with this marker, and --overwrite deletes only those paths
+      data.json           the --data folder it was trained on (the default of
+      dftopk_cascade.serving.export) precision.json      the run's --mixed-precision value (a
+      resumed run must keep it) .dftopk-model.json  the marker: writer, format version, random id
+      and the manifest of the
+                          paths above (dftopk_cascade.pipelines.owned_folder); train writes only
+                          into an empty folder or one with this marker, and --overwrite deletes only
+                          those paths
       .dftopk-model.lock  held (fcntl) by the training that writes the folder
 
 To rebuild a trained model: ``CascadeConfig.load(config.json)``, build the model, and
-``load_weights(weights/cascade)`` (``models.cascade.load_cascade`` does exactly that).
+``load_weights(weights/cascade)`` (``dftopk_cascade.models.cascade.load_cascade`` does exactly
+that).
 
 Example:
     >>> layout = ModelDir("/tmp/dftopk_model")
@@ -36,8 +40,8 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from models.tf_keras import keras
-from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.pipelines.atomic_files import TEMPORARY_SUFFIX, write_json
 
 #: ``weights`` is renamed to ``weights.old`` while new weights replace it.
 PREVIOUS_SUFFIX = ".old"
@@ -159,8 +163,8 @@ class ModelDir:
 
     def entries(self) -> list[str]:
         """What training writes here, relative to the folder, present or not: the manifest of
-        the folder's ``.dftopk-model.json`` marker (``pipelines.owned_folder``), the only paths
-        ``--overwrite`` deletes.
+        the folder's ``.dftopk-model.json`` marker (``dftopk_cascade.pipelines.owned_folder``), the
+        only paths ``--overwrite`` deletes.
 
         Example:
             >>> ModelDir("/m").entries()[:3]

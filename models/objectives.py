@@ -40,13 +40,13 @@ Example:
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
+from dftopk_cascade.models.in_batch_softmax import InBatchSoftmax
+from dftopk_cascade.models.tf_keras import keras, register_serializable
 
 from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
 from dftopk_tf.losses import ground_truth, masked_request_mean
 from dftopk_tf.operators import OPERATOR_NAMES, get_operator
 from dftopk_tf.renamed import renamed_keys, renamed_keyword
-from models.in_batch_softmax import InBatchSoftmax
-from models.tf_keras import keras, register_serializable
 
 #: The sampled-softmax + pointwise TFRS baseline.
 TFRS_METHOD = "tfrs"
@@ -135,7 +135,7 @@ class TopKCascadeObjective(keras.layers.Layer):
     ):
         tau = renamed_keyword(kwargs, "temperature", "tau", tau, type(self).__name__)
         # A loss computes in float32 under a mixed precision policy (the stages' scores arrive
-        # as float32 already: ``models.cascade``).
+        # as float32 already: ``dftopk_cascade.models.cascade``).
         super().__init__(**{"dtype": "float32", **kwargs})
         self.rank_stage = bool(rank_stage)
         self.output_names = _without_rank_loss(

@@ -2,12 +2,12 @@
 
 The cascade is built under the chosen Keras policy (``mixed_precision_policy``): its layers compute
 in float16 or bfloat16 and keep float32 variables; the scores and embeddings leave the model as
-float32 and the objectives compute in float32 (``models.cascade``, ``models.objectives``). Under
-``mixed_float16`` the optimizer is wrapped in a ``LossScaleOptimizer`` (``training_optimizer``)
-and the train step scales the loss, so small gradients do not underflow; bfloat16 has float32's
-exponent range and needs no scaling. The policy is set only while the model is built, so nothing
-else in the process changes, and the saved weights are float32 either way: evaluation and export
-rebuild the model under the default float32 policy.
+float32 and the objectives compute in float32 (``dftopk_cascade.models.cascade``,
+``dftopk_cascade.models.objectives``). Under ``mixed_float16`` the optimizer is wrapped in a
+``LossScaleOptimizer`` (``training_optimizer``) and the train step scales the loss, so small
+gradients do not underflow; bfloat16 has float32's exponent range and needs no scaling. The policy
+is set only while the model is built, so nothing else in the process changes, and the saved weights
+are float32 either way: evaluation and export rebuild the model under the default float32 policy.
 
 ``mixed_float16`` is for GPUs with tensor cores; ``mixed_bfloat16`` for TPUs and CPUs with AVX-512
 BF16 or AMX. A CPU without them (AVX2 only, for one) converts every bfloat16 product in software,
@@ -27,8 +27,9 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 
+from dftopk_cascade.models.tf_keras import keras
+
 from dftopk_tf.instruction_sets import cpu_flags
-from models.tf_keras import keras
 
 #: The ``--mixed-precision`` choices: ``off`` or a Keras policy name.
 PRECISION_CHOICES: tuple[str, ...] = ("off", "mixed_float16", "mixed_bfloat16")

@@ -2,13 +2,13 @@
 
 Each candidate attends over the behaviour sequence (``CandidateFeatures``: a candidate-specific
 user-interest vector), with bilinear attention or DIN's MLP attention (``attention``, one of
-``models.attention.TARGET_ATTENTIONS``); the context, user features, that interest vector and
-the candidate's fields, 21 * d values, go through an MLP 128 -> 128 -> 32 -> 1, the candidate's
-score. All candidates of a batch are scored in one forward over [batch, n, 21 * d].
+``dftopk_cascade.models.attention.TARGET_ATTENTIONS``); the context, user features, that interest
+vector and the candidate's fields, 21 * d values, go through an MLP 128 -> 128 -> 32 -> 1, the
+candidate's score. All candidates of a batch are scored in one forward over [batch, n, 21 * d].
 
 Example:
-    >>> from models.contract import zero_features
-    >>> from models.config import example_schema
+    >>> from dftopk_cascade.models.contract import zero_features
+    >>> from dftopk_cascade.models.config import example_schema
     >>> model = DINPrerank(**example_schema())
     >>> model(zero_features(batch_size=4)).shape.as_list()
     [4, 40]
@@ -17,10 +17,9 @@ Example:
 from collections.abc import Sequence
 
 import tensorflow as tf
-
-from models.candidate_features import DEFAULT_ATTENTION_UNITS, CandidateFeatures
-from models.tf_keras import keras, register_serializable
-from models.towers import MLP
+from dftopk_cascade.models.candidate_features import DEFAULT_ATTENTION_UNITS, CandidateFeatures
+from dftopk_cascade.models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.towers import MLP
 
 DEFAULT_PRERANK_UNITS: tuple[int, ...] = (128, 128, 32, 1)
 
@@ -35,16 +34,17 @@ class DINPrerank(keras.Model):
         embedding_dim: id embedding size d.
         units: MLP sizes, the last 1 (the score).
         attention_units: size of the bilinear target attention's projections.
-        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
-        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
-        attention: the target attention's form: ``bilinear`` or ``din`` (DIN's MLP over
+        embedding_layout: how the id tables are stored
+        (``dftopk_cascade.models.embeddings.TABLE_LAYOUTS``). embedding_init: how the id tables
+        start (``dftopk_cascade.models.embeddings.EMBEDDING_INITS``). attention: the target
+        attention's form: ``bilinear`` or ``din`` (DIN's MLP over
             [behaviour, candidate], as in the official DFTopK/LCRON pre-ranking model).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
     Example:
-        >>> from models.contract import zero_features
-        >>> from models.config import example_schema
+        >>> from dftopk_cascade.models.contract import zero_features
+        >>> from dftopk_cascade.models.config import example_schema
         >>> model = DINPrerank(**example_schema(), units=(16, 1), attention="din")
         >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]

@@ -2,7 +2,8 @@
 
 ``PROTOCOL`` lists every metric as (key, function, stages, k, keeps). The same key names a
 metric everywhere: in Keras logs (``CascadeModel``'s evaluation, ``val_`` + key in ``fit``), in
-``MODEL_DIR/metrics.json`` (``models.training.evaluate``) and in the benchmark tables that read it.
+``MODEL_DIR/metrics.json`` (``dftopk_cascade.models.training.evaluate``) and in the benchmark tables
+that read it.
 
 ==============  ==============================================================================
 key             what
@@ -31,10 +32,11 @@ goes to the less relevant one. Scores without ties get the same values in any or
 model ties too where a request holds the same item twice (a candidate again among its in-batch
 negatives, with label 0): the tie between the two copies goes to the less relevant one.
 
-Tied means equal up to float noise (``models.ties``): two copies of one item can score a few ulps
-apart on one CPU and alike on another, so scores within ``models.ties.TIE_RTOL`` of the request's
-score scale tie. Every metric here reads scores only through their order, so each stage's scores
-are replaced by their tied groups' ranks (``models.ties.tie_ranks``) before the metrics see them.
+Tied means equal up to float noise (``dftopk_cascade.models.ties``): two copies of one item can
+score a few ulps apart on one CPU and alike on another, so scores within
+``dftopk_cascade.models.ties.TIE_RTOL`` of the request's score scale tie. Every metric here reads
+scores only through their order, so each stage's scores are replaced by their tied groups' ranks
+(``dftopk_cascade.models.ties.tie_ranks``) before the metrics see them.
 
 Example:
     >>> [metric.key for metric in PROTOCOL]
@@ -47,10 +49,10 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.ties import tie_ranks
 
 from dftopk_tf import NDCG, JointRecall, KendallTau, RecallAtKM
-from models.tf_keras import keras
-from models.ties import tie_ranks
 
 #: Size of the ground-truth set: the top-10 by label.
 RECALL_K: int = 10
@@ -78,7 +80,8 @@ PREFERENCE_PREFIX = "preference_"
 #: Version of how the metrics are computed, saved with scores that must be comparable.
 #: 1: ties broken by the candidates' stored order (which favours the ground truth);
 #: 2: ties count against the model (``least_relevant_first``), scores within float noise tied
-#: (``models.ties``; records scored before that counted only exactly equal scores as tied).
+#: (``dftopk_cascade.models.ties``; records scored before that counted only exactly equal scores
+#: as tied).
 PROTOCOL_VERSION: int = 2
 
 

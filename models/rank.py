@@ -7,8 +7,8 @@ feature crosses; a deep tower (128 -> 64 -> 1) on top gives the score. The layer
 axis, so the whole [batch, n, 21 * d] candidate matrix goes through in one forward.
 
 Example:
-    >>> from models.contract import zero_features
-    >>> from models.config import example_schema
+    >>> from dftopk_cascade.models.contract import zero_features
+    >>> from dftopk_cascade.models.config import example_schema
     >>> DCNRank(**example_schema())(zero_features(batch_size=4)).shape.as_list()
     [4, 40]
 """
@@ -17,10 +17,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
-
-from models.candidate_features import DEFAULT_ATTENTION_UNITS, CandidateFeatures
-from models.tf_keras import keras, register_serializable
-from models.towers import MLP
+from dftopk_cascade.models.candidate_features import DEFAULT_ATTENTION_UNITS, CandidateFeatures
+from dftopk_cascade.models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.towers import MLP
 
 DEFAULT_RANK_UNITS: tuple[int, ...] = (128, 64, 1)
 DEFAULT_CROSS_LAYERS: int = 2
@@ -37,14 +36,15 @@ class DCNRank(keras.Model):
         cross_layers: number of DCN-v2 cross layers (>= 1).
         units: deep tower sizes, the last 1 (the score).
         attention_units: size of the target attention's projections.
-        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
-        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
+        embedding_layout: how the id tables are stored
+        (``dftopk_cascade.models.embeddings.TABLE_LAYOUTS``). embedding_init: how the id tables
+        start (``dftopk_cascade.models.embeddings.EMBEDDING_INITS``).
 
     Call: ``model(features)`` with a contract batch's features; returns float32 scores [batch, n].
 
     Example:
-        >>> from models.contract import zero_features
-        >>> from models.config import example_schema
+        >>> from dftopk_cascade.models.contract import zero_features
+        >>> from dftopk_cascade.models.config import example_schema
         >>> model = DCNRank(**example_schema(), cross_layers=1, units=(8, 1))
         >>> model(zero_features(batch_size=4)).shape.as_list()
         [4, 40]

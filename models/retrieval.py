@@ -15,8 +15,8 @@ softmax over in-batch items (``InBatchSoftmax``, built on ``tfrs.tasks.Retrieval
 optional ``tfrs.metrics.FactorizedTopK`` metrics over an item corpus index in evaluation.
 
 Example:
-    >>> from models.contract import zero_features
-    >>> from models.config import example_schema
+    >>> from dftopk_cascade.models.contract import zero_features
+    >>> from dftopk_cascade.models.config import example_schema
     >>> model = TwoTowerRetrieval(**example_schema(), embedding_dim=8)
     >>> model(zero_features(batch_size=4)).shape.as_list()  # a batch as in docs/CONTRACTS.md
     [4, 40]
@@ -26,11 +26,10 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
-
-from models.embeddings import FeatureEmbeddings, concat_fields
-from models.in_batch_softmax import InBatchSoftmax
-from models.tf_keras import keras, register_serializable
-from models.towers import MLP, masked_mean
+from dftopk_cascade.models.embeddings import FeatureEmbeddings, concat_fields
+from dftopk_cascade.models.in_batch_softmax import InBatchSoftmax
+from dftopk_cascade.models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.towers import MLP, masked_mean
 
 DEFAULT_TOWER_UNITS: tuple[int, ...] = (128, 64, 32)
 
@@ -104,17 +103,18 @@ class TwoTowerRetrieval(tfrs.Model):
         embedding_dim: id embedding size d.
         tower_units: MLP sizes of both towers.
         label_k: ground-truth size of the sampled-softmax loss (``compute_loss``).
-        embedding_layout: how the id tables are stored (``models.embeddings.TABLE_LAYOUTS``).
-        embedding_init: how the id tables start (``models.embeddings.EMBEDDING_INITS``).
-        factorized_metrics: ``tfrs.metrics.FactorizedTopK`` metrics over a corpus index, updated
+        embedding_layout: how the id tables are stored
+        (``dftopk_cascade.models.embeddings.TABLE_LAYOUTS``). embedding_init: how the id tables
+        start (``dftopk_cascade.models.embeddings.EMBEDDING_INITS``). factorized_metrics:
+        ``tfrs.metrics.FactorizedTopK`` metrics over a corpus index, updated
             by ``compute_loss`` outside training (not part of the config).
 
     Call: ``model(features)`` with a contract batch's features (``context``, ``user``, ``seq``,
     ``seq_mask``, ``items``); returns float32 scores [batch, n].
 
     Example:
-        >>> from models.contract import zero_features
-        >>> from models.config import example_schema
+        >>> from dftopk_cascade.models.contract import zero_features
+        >>> from dftopk_cascade.models.config import example_schema
         >>> model = TwoTowerRetrieval(**example_schema())
         >>> labels = {"label": tf.one_hot([[0]] * 4, 40)[:, 0]}  # candidate 0 is the best
         >>> loss = model.compute_loss((zero_features(4), labels))  # softmax over in-batch items
@@ -160,8 +160,8 @@ class TwoTowerRetrieval(tfrs.Model):
         """The user vectors float32 [batch, d_out] of a batch's request features.
 
         Example:
-            >>> from models.contract import zero_features
-            >>> from models.config import example_schema
+            >>> from dftopk_cascade.models.contract import zero_features
+            >>> from dftopk_cascade.models.config import example_schema
             >>> model = TwoTowerRetrieval(**example_schema())
             >>> model.query_embeddings(zero_features(batch_size=4)).shape.as_list()
             [4, 32]
@@ -177,8 +177,8 @@ class TwoTowerRetrieval(tfrs.Model):
         """The item vectors float32 [..., d_out] of item ids [..., 8].
 
         Example:
-            >>> from models.contract import zero_features
-            >>> from models.config import example_schema
+            >>> from dftopk_cascade.models.contract import zero_features
+            >>> from dftopk_cascade.models.config import example_schema
             >>> model = TwoTowerRetrieval(**example_schema())
             >>> model.item_embeddings(zero_features(batch_size=4)["items"]).shape.as_list()
             [4, 40, 32]

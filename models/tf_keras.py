@@ -4,7 +4,7 @@
 with the fix in the message, when TensorFlow was already set up for Keras 3.
 
 Example:
-    >>> from models.tf_keras import keras, register_serializable
+    >>> from dftopk_cascade.models.tf_keras import keras, register_serializable
     >>> keras.__name__
     'tf_keras'
 """

@@ -3,10 +3,10 @@
 Identical inputs need not get bit-identical scores: matrix-product kernels block their sums
 differently per instruction set (AVX2, AVX-512) and per library (oneDNN, Eigen, XLA), so two
 copies of one item can score an ulp or a few apart on one CPU and alike on another. The
-evaluation protocol counts ties against the model (``models.protocol``); for that rule to hold on
-every CPU, scores of a request closer than ``TIE_RTOL`` times the request's score scale (its
-largest finite absolute real score) count as tied. Ties chain: sorted scores whose neighbours
-are each within the tolerance form one tied group.
+evaluation protocol counts ties against the model (``dftopk_cascade.models.protocol``); for that
+rule to hold on every CPU, scores of a request closer than ``TIE_RTOL`` times the request's score
+scale (its largest finite absolute real score) count as tied. Ties chain: sorted scores whose
+neighbours are each within the tolerance form one tied group.
 
 Example:
     >>> import numpy as np

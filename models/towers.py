@@ -9,8 +9,7 @@ Example:
 from collections.abc import Sequence
 
 import tensorflow as tf
-
-from models.tf_keras import keras, register_serializable
+from dftopk_cascade.models.tf_keras import keras, register_serializable
 
 
 def masked_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:

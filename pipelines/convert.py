@@ -1,4 +1,4 @@
-"""RecFlow days -> sharded GZIP TFRecords: ``python -m pipelines.convert``.
+"""RecFlow days -> sharded GZIP TFRecords: ``python -m dftopk_cascade.pipelines.convert``.
 
 Output layout::
 
@@ -19,13 +19,14 @@ fingerprint matches and whose shards verify (size and sha256, ``shard_integrity`
 its inputs, rewrites only the missing shards of an unfinished one, and starts over a day whose
 inputs changed or whose shards do not verify.
 
-The output folder carries a ``.dftopk-data.json`` marker (``pipelines.owned_folder``) and is locked
-while a conversion writes it: a second conversion into it fails at once, naming the first one's
-process, and a non-empty folder without the marker is refused untouched. A simulated RecFlow
-folder that also holds days its simulator did not write is refused, naming the days.
+The output folder carries a ``.dftopk-data.json`` marker (``dftopk_cascade.pipelines.owned_folder``)
+and is locked while a conversion writes it: a second conversion into it fails at once, naming the
+first one's process, and a non-empty folder without the marker is refused untouched. A simulated
+RecFlow folder that also holds days its simulator did not write is refused, naming the days.
 
 Example:
-    python -m pipelines.convert --recflow /tmp/recflow_sim --data /tmp/recflow_tfrec --workers 2
+    python -m dftopk_cascade.pipelines.convert --recflow /tmp/recflow_sim --data /tmp/recflow_tfrec
+    --workers 2
 """
 
 import argparse
@@ -44,17 +45,21 @@ from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.atomic_files import write_json
+from dftopk_cascade.pipelines.owned_folder import (
+    OwnedFolder,
+    marker_name,
+    owned_folder,
+    read_marker,
+)
+from dftopk_cascade.pipelines.recflow_day import load_day
+from dftopk_cascade.pipelines.request_features import request_features
+from dftopk_cascade.pipelines.shard_integrity import SHARD_PATH, shard_record, shard_verifies
 from tqdm import tqdm
-
-from command_line.deprecated_flags import add_renamed_flag
-from command_line.entry import add_entry_flags, run_command
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.atomic_files import write_json
-from pipelines.owned_folder import OwnedFolder, marker_name, owned_folder, read_marker
-from pipelines.recflow_day import load_day
-from pipelines.request_features import request_features
-from pipelines.shard_integrity import SHARD_PATH, shard_record, shard_verifies
 
 MANIFEST_FILE = "manifest.json"
 DEFAULT_REQUESTS_PER_SHARD = 8192
@@ -63,7 +68,7 @@ SHARD_PATTERN = re.compile(r"part-\d{5}-of-\d{5}\.tfrecord\.gz(\.tmp)?$")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _SOURCE_FOLDERS = (recflow.ALL_STAGE_DIR, recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
 #: The writer named in the output's ``.dftopk-data.json`` marker.
-WRITER = "pipelines.convert"
+WRITER = "dftopk_cascade.pipelines.convert"
 
 
 @dataclass(frozen=True)
@@ -313,7 +318,8 @@ def _write_days(
 def folder_schema(
     source: str, id_counts: dict[str, int], days: Sequence[str], manifests: dict[str, dict]
 ) -> dict[str, Any]:
-    """The ``schema.json`` of the converted ``days`` (``pipelines.data_schema.DataSchema``).
+    """The ``schema.json`` of the converted ``days``
+    (``dftopk_cascade.pipelines.data_schema.DataSchema``).
 
     ``source`` is what was converted; ``manifests`` holds each day's ``requests``,
     ``shard_records``, ``missing_rank_index``, ``out_of_vocabulary`` (field -> count) and
@@ -486,7 +492,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.convert --help``.
+    """Command-line entry: ``python -m dftopk_cascade.pipelines.convert --help``.
 
     Example:
         >>> main(["--recflow", recflow_root, "--data", os.path.join(tmp_dir, "cli"), "--workers",
@@ -494,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         converted 240 requests of 2 days into 2 shards in ... (0 days already done)
     """
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.convert",
+        prog="python -m dftopk_cascade.pipelines.convert",
         description="Convert RecFlow days (published or simulated) to sharded GZIP TFRecords, one "
         "tf.train.Example per request, with schema.json written last. Re-running resumes: "
         "complete shards are kept, partial ones rewritten.",
@@ -506,8 +512,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--out",
         dest="data_dir",
         required=True,
-        help="the TFRecord folder to write: the --data of models.training.train and "
-        "models.training.evaluate",
+        help="the TFRecord folder to write: the --data of dftopk_cascade.models.training.train and "
+        "dftopk_cascade.models.training.evaluate",
     )
     parser.add_argument(
         "--days",
@@ -545,4 +551,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m pipelines.convert")
+    run_command(main, "python -m dftopk_cascade.pipelines.convert")

@@ -1,10 +1,10 @@
 """``schema.json``, the description of a converted TFRecord folder: read, validated, shards checked.
 
-``python -m pipelines.convert`` writes ``schema.json`` last. Readers take it only after checking it
-against the typed definition below (``DataSchema`` and the records it holds): unknown fields and
-wrong types are refused, ``days`` must be a mapping of ``YYYY-MM-DD`` days, vocabulary sizes are
-bounded by ``MAX_VOCAB_SIZE``, and every shard path must lie inside the data folder. Each error
-is one line naming the file and the field.
+``python -m dftopk_cascade.pipelines.convert`` writes ``schema.json`` last. Readers take it only
+after checking it against the typed definition below (``DataSchema`` and the records it holds):
+unknown fields and wrong types are refused, ``days`` must be a mapping of ``YYYY-MM-DD`` days,
+vocabulary sizes are bounded by ``MAX_VOCAB_SIZE``, and every shard path must lie inside the data
+folder. Each error is one line naming the file and the field.
 
 Example:
     >>> schema = read_data_schema(data_dir)
@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.shard_integrity import SHARD_PATH, verify_shard
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.shard_integrity import SHARD_PATH, verify_shard
 
 CONVERT_HINT = (
-    "write one with: python -m pipelines.simulator.simulate --recflow SIM_DIR ... && "
-    "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
+    "write one with: python -m dftopk_cascade.pipelines.simulator.simulate --recflow SIM_DIR ... "
+    "&& "
+    "python -m dftopk_cascade.pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
 )
 #: Largest embedding table a schema may ask for: ten times RecFlow's largest field (about 9M
 #: videos), and small enough that a table of 8-dimensional float32 embeddings fits in memory.
@@ -157,7 +158,8 @@ def check_types(value: Any, hint: Any, field: str) -> None:
         >>> check_types({"dtype": "int64", "shape": [40, "8"]}, FeatureRecord, "features.items")
         Traceback (most recent call last):
         ...
-        pipelines.data_schema.SchemaError: features.items.shape[1] must be an integer, got "8"
+        dftopk_cascade.pipelines.data_schema.SchemaError: features.items.shape[1] must be an
+        integer, got "8"
     """
     if not _matches(value, hint):
         raise SchemaError(f"{field} must be {_type_name(hint)}, got {json.dumps(value)[:60]}")
@@ -191,7 +193,7 @@ def _check_format(schema: dict[str, Any]) -> None:
         found == (fmt.FORMAT_NAME, fmt.FORMAT_VERSION),
         "format",
         f"is {found[0]!r} version {found[1]!r}, expected {fmt.FORMAT_NAME!r} version "
-        f"{fmt.FORMAT_VERSION}: re-run python -m pipelines.convert into this folder",
+        f"{fmt.FORMAT_VERSION}: re-run python -m dftopk_cascade.pipelines.convert into this folder",
     )
 
 
@@ -270,7 +272,7 @@ def check_schema(schema: Any, data_dir: str) -> None:
         ...              data_dir)
         Traceback (most recent call last):
         ...
-        pipelines.data_schema.SchemaError: the top level has no field 'source'
+        dftopk_cascade.pipelines.data_schema.SchemaError: the top level has no field 'source'
     """
     if not isinstance(schema, dict):
         raise SchemaError(f"the top level must be an object, got {type(schema).__name__}")
@@ -294,7 +296,8 @@ def load_schema_file(data_dir: str) -> dict[str, Any]:
     if not os.path.isfile(file):
         raise FileNotFoundError(
             f"{file}: no schema.json; the conversion did not finish (schema.json is written "
-            "last) or this is not a converted TFRecord folder (python -m pipelines.convert)"
+            "last) or this is not a converted TFRecord folder (python -m "
+            "dftopk_cascade.pipelines.convert)"
         )
     with open(file) as handle:
         try:

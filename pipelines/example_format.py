@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-
-from pipelines import recflow
-from pipelines.atomic_files import atomic_path
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.atomic_files import atomic_path
 
 SCHEMA_FILE = "schema.json"
 FORMAT_NAME = "dftopk-recflow-tfrecord"
-#: 2: schema.json records each shard's size and sha256 (``pipelines.shard_integrity``).
+#: 2: schema.json records each shard's size and sha256
+#: (``dftopk_cascade.pipelines.shard_integrity``).
 FORMAT_VERSION = 2
 COMPRESSION = "GZIP"
 SHARD_SUFFIX = ".tfrecord.gz"
@@ -116,8 +116,8 @@ REQUEST_INPUTS: tuple[str, ...] = (CONTEXT, USER, SEQ, SEQ_MASK)
 def model_input_specs(candidates: int | None = None) -> dict[str, tf.TensorSpec]:
     """``tf.TensorSpec`` of every model input of a batch (docs/CONTRACTS.md), batch dimension None.
 
-    The ids are int32 and the masks bool, as ``pipelines.input`` makes them; the request inputs
-    come first (``REQUEST_INPUTS``). ``candidates`` None: any number of candidates.
+    The ids are int32 and the masks bool, as ``dftopk_cascade.pipelines.input`` makes them; the
+    request inputs come first (``REQUEST_INPUTS``). ``candidates`` None: any number of candidates.
 
     Example:
         >>> model_input_specs()[ITEM_MASK]

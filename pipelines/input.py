@@ -1,9 +1,10 @@
 """The tf.data input pipeline the models consume: ``make_dataset``.
 
-Reads the shards written by ``python -m pipelines.convert``: days one after another in the given
-order, each day's shards read interleaved (and shuffled when ``shuffle``), record shuffling,
-batching, vectorised parsing of whole batches, optional in-batch negatives, prefetching. Each
-element is ``(features, labels)`` exactly as in docs/CONTRACTS.md (B = batch, N = 40 + negatives):
+Reads the shards written by ``python -m dftopk_cascade.pipelines.convert``: days one after another
+in the given order, each day's shards read interleaved (and shuffled when ``shuffle``), record
+shuffling, batching, vectorised parsing of whole batches, optional in-batch negatives, prefetching.
+Each element is ``(features, labels)`` exactly as in docs/CONTRACTS.md (B = batch, N = 40 +
+negatives):
 
 ==================  =======  ============  ===============================================
 key                 dtype    shape         content
@@ -16,8 +17,8 @@ features items      int32    [B, N, 8]     candidates (slots 0-39: the four stag
 features item_mask  bool     [B, N]        True on real candidates
 features stage      int32    [B, N]        0 rank_pos, 1 rank_neg, 2 coarse_neg,
                                            3 prerank_neg, 4 in-batch negative
-labels label        float32  [B, N]        protocol label (``pipelines.labels``), -1 padded
-labels preference   float32  [B, N]        simulator's true preference, 0 unknown, -1 padded
+labels label        float32  [B, N]        protocol label (``dftopk_cascade.pipelines.labels``), -1
+padded labels preference   float32  [B, N]        simulator's true preference, 0 unknown, -1 padded
 ==================  =======  ============  ===============================================
 
 For ``tf.distribute``, pass the ``tf.distribute.InputContext`` (from
@@ -38,12 +39,12 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.data_schema import load_schema_file, shard_paths
+from dftopk_cascade.pipelines.labels import protocol_labels, stage_ids
+from dftopk_cascade.pipelines.negatives import add_in_batch_negatives
 
 from dftopk_tf.masking import PADDING_LABEL
-from pipelines import example_format as fmt
-from pipelines.data_schema import load_schema_file, shard_paths
-from pipelines.labels import protocol_labels, stage_ids
-from pipelines.negatives import add_in_batch_negatives
 
 DEFAULT_SEED = 42
 DEFAULT_SHUFFLE_BUFFER = 8192
@@ -176,10 +177,11 @@ def make_dataset(
     """Returns a ``tf.data.Dataset`` of ``(features, labels)`` batches; one pass over ``days``.
 
     Args:
-        data_dir: a converted TFRecord folder (written by ``python -m pipelines.convert``).
-        batch_size: global batch size (divided among replicas when ``input_context`` is given).
-        negatives_per_request: in-batch negatives appended per request (``pipelines.negatives``).
-        shuffle: shuffle shards within each day and records in a ``shuffle_buffer`` window; days
+        data_dir: a converted TFRecord folder (written by ``python -m
+        dftopk_cascade.pipelines.convert``). batch_size: global batch size (divided among replicas
+        when ``input_context`` is given). negatives_per_request: in-batch negatives appended per
+        request (``dftopk_cascade.pipelines.negatives``). shuffle: shuffle shards within each day
+        and records in a ``shuffle_buffer`` window; days
             keep their order (the streaming protocol trains day after day).
         deterministic: the same order on every run (for a fixed ``seed``); False lets parallel
             reads and maps deliver out of order, which is faster.
@@ -190,7 +192,7 @@ def make_dataset(
         drop_remainder: drop a last, smaller batch (static batch dimension).
         cycle_length: shards read at the same time.
         schema: the folder's ``schema.json`` when the caller has read it already (a run reads
-            it once, ``models.training.train``); read here when None.
+            it once, ``dftopk_cascade.models.training.train``); read here when None.
 
     Example:
         >>> dataset = make_dataset(data_dir, 64, days=["2024-01-13"], shuffle=False,

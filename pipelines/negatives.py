@@ -19,10 +19,10 @@ Example:
 """
 
 import tensorflow as tf
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.labels import IN_BATCH_NEGATIVE_LABEL, STAGE_IN_BATCH_NEGATIVE
 
 from dftopk_tf.masking import PADDING_LABEL
-from pipelines import example_format as fmt
-from pipelines.labels import IN_BATCH_NEGATIVE_LABEL, STAGE_IN_BATCH_NEGATIVE
 
 
 def _as_seed(seed: int | tf.Tensor) -> tf.Tensor:
@@ -87,7 +87,8 @@ def add_in_batch_negatives(
     """Appends ``num_negatives`` in-batch negatives per request to a ``make_dataset`` batch.
 
     Args:
-        features, labels: a batch as produced by ``pipelines.input.make_dataset``; only the 40
+        features, labels: a batch as produced by ``dftopk_cascade.pipelines.input.make_dataset``;
+        only the 40
             stage slots are sampled from (negatives already appended are not).
         num_negatives: extra candidates per request (>= 0).
         seed: int, or int tensor of shape [2]; vary it per batch (e.g. ``[seed, step]``).

@@ -10,7 +10,7 @@ dies, so two commands never write one folder at once.
 
 Example:
     >>> path = os.path.join(tmp_dir, "owned_model")
-    >>> with owned_folder(path, kind="model", writer="models.training.train") as folder:
+    >>> with owned_folder(path, kind="model", writer="dftopk-train") as folder:
     ...     _ = open(os.path.join(path, "history.csv"), "w").write("epoch\\n")
     ...     folder.record("history.csv")
     >>> read_marker(path, "model")["manifest"]
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.atomic_files import write_json
+from dftopk_cascade.pipelines.atomic_files import write_json
 
 FOLDER_KINDS = ("model", "data", "recflow", "export")
 MARKER_FORMAT_VERSION = 1
@@ -114,7 +114,7 @@ class OwnedFolder:
 
     Example:
         >>> path = os.path.join(tmp_dir, "owned_export")
-        >>> with owned_folder(path, kind="export", writer="serving.export") as folder:
+        >>> with owned_folder(path, kind="export", writer="dftopk-export") as folder:
         ...     folder.is_new, folder.kind
         (True, 'export')
     """
@@ -140,7 +140,7 @@ class OwnedFolder:
 
         Example:
             >>> path = os.path.join(tmp_dir, "owned_record")
-            >>> with owned_folder(path, kind="data", writer="pipelines.convert") as folder:
+            >>> with owned_folder(path, kind="data", writer="dftopk-convert") as folder:
             ...     folder.record("shards/day-0.tfrecord.gz", "schema.json")
             ...     folder.marker["manifest"]
             ['schema.json', 'shards/day-0.tfrecord.gz']
@@ -156,7 +156,7 @@ class OwnedFolder:
 
         Example:
             >>> path = os.path.join(tmp_dir, "owned_forget")
-            >>> with owned_folder(path, kind="data", writer="pipelines.convert") as folder:
+            >>> with owned_folder(path, kind="data", writer="dftopk-convert") as folder:
             ...     folder.record("a.tfrecord.gz", "b.tfrecord.gz")
             ...     folder.forget("a.tfrecord.gz")
             ...     folder.marker["manifest"]
@@ -175,7 +175,7 @@ class OwnedFolder:
 
         Example:
             >>> path = os.path.join(tmp_dir, "owned_clear")
-            >>> with owned_folder(path, kind="model", writer="models.training.train") as folder:
+            >>> with owned_folder(path, kind="model", writer="dftopk-train") as folder:
             ...     os.makedirs(os.path.join(path, "weights"))
             ...     folder.record("weights")
             ...     _ = open(os.path.join(path, "notes.txt"), "w").write("the user's")
@@ -208,11 +208,11 @@ def owned_folder(
         >>> path = os.path.join(tmp_dir, "someone_elses")
         >>> os.makedirs(path)
         >>> _ = open(os.path.join(path, "config.json"), "w").write("{}")
-        >>> with owned_folder(path, kind="model", writer="models.training.train"):
+        >>> with owned_folder(path, kind="model", writer="dftopk-train"):
         ...     pass
         Traceback (most recent call last):
         ...
-        pipelines.owned_folder.ForeignFolderError: ...
+        dftopk_cascade.pipelines.owned_folder.ForeignFolderError: ...
     """
     _check_kind(kind)
     os.makedirs(path, exist_ok=True)

@@ -36,8 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
-
-from pipelines.safe_pickle import ForbiddenPickleError, load_data_pickle
+from dftopk_cascade.pipelines.safe_pickle import ForbiddenPickleError, load_data_pickle
 
 # Folders and files.
 ALL_STAGE_DIR = "all_stage"
@@ -170,7 +169,8 @@ class RecFlowError(ValueError):
     Example:
         >>> raise RecFlowError("all_stage/2024-01-13.feather: no column 'user_id'")
         Traceback (most recent call last):
-        pipelines.recflow.RecFlowError: all_stage/2024-01-13.feather: no column 'user_id'
+        dftopk_cascade.pipelines.recflow.RecFlowError: all_stage/2024-01-13.feather: no column
+        'user_id'
     """
 
 
@@ -237,7 +237,8 @@ def require_day_files(root: str, folders: Sequence[str], days: Sequence[str]) ->
         >>> require_day_files(recflow_root, [ALL_STAGE_DIR, SEQUENCE_DIR], ["2024-01-13"])
         >>> require_day_files(recflow_root, [SEQUENCE_DIR], ["2024-02-30"])
         Traceback (most recent call last):
-        pipelines.recflow.RecFlowError: .../2024-02-30.pkl: missing day 2024-02-30 in ...
+        dftopk_cascade.pipelines.recflow.RecFlowError: .../2024-02-30.pkl: missing day 2024-02-30 in
+        ...
     """
     for folder in folders:
         require_folder(root, folder)
@@ -359,8 +360,8 @@ def read_test_feather(root: str, name: str, columns: Sequence[str] = TEST_COLUMN
 def read_pickle_dict(path: str) -> dict:
     """Unpickles a dict, raising ``RecFlowError`` for a missing, corrupt or non-dict file.
 
-    Only data is unpickled (``pipelines.safe_pickle``): a file naming anything else (a function
-    it would call) is refused.
+    Only data is unpickled (``dftopk_cascade.pipelines.safe_pickle``): a file naming anything else
+    (a function it would call) is refused.
 
     Example:
         >>> len(read_pickle_dict(day_file(recflow_root, SEQUENCE_DIR, "2024-01-13")))

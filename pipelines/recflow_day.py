@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from pipelines import recflow
+from dftopk_cascade.pipelines import recflow
 
 STAGE_GROUP_SIZE = 10
 #: ``rank_index`` given to a ``rank_pos`` video whose position is not in ``all_stage``: just after

@@ -11,11 +11,10 @@ Example:
 """
 
 import numpy as np
-
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.recflow_day import RecFlowDay
-from pipelines.time_features import weekday_hour_minute
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.recflow_day import RecFlowDay
+from dftopk_cascade.pipelines.time_features import weekday_hour_minute
 
 
 def _shift_ids(

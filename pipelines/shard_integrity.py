@@ -1,4 +1,5 @@
-"""Shard sizes and sha256 digests: recorded by ``pipelines.convert``, checked by the readers.
+"""Shard sizes and sha256 digests: recorded by ``dftopk_cascade.pipelines.convert``, checked by the
+readers.
 
 Convert records each shard's byte size and sha256 in the day's ``manifest.json`` and in
 ``schema.json``. Readers check them before TensorFlow opens a file, so a truncated or altered
@@ -19,7 +20,7 @@ Example:
     >>> verify_shard(path, record)
     Traceback (most recent call last):
     ...
-    pipelines.shard_integrity.ShardIntegrityError: ...: the shard has 3 bytes, ...
+    dftopk_cascade.pipelines.shard_integrity.ShardIntegrityError: ...: the shard has 3 bytes, ...
 """
 
 import hashlib
@@ -86,7 +87,9 @@ def verify_shard(path: str, record: dict[str, object]) -> None:
         ...
         FileNotFoundError: ...gone: the shard listed in schema.json is missing; re-run ...
     """
-    reconvert = "re-run python -m pipelines.convert into this folder: it re-does the day"
+    reconvert = (
+        "re-run python -m dftopk_cascade.pipelines.convert into this folder: it re-does the day"
+    )
     try:
         stat = os.stat(path)
     except FileNotFoundError:

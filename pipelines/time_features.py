@@ -9,8 +9,7 @@ Example:
 """
 
 import numpy as np
-
-from pipelines import recflow
+from dftopk_cascade.pipelines import recflow
 
 _SECONDS_PER_DAY = 86_400
 # 1970-01-01 was a Thursday; weekday 0 is Monday as in Python's time.struct_time.tm_wday.

@@ -43,23 +43,23 @@ model_dir="$run_dir/model"
 export_dir="$run_dir/export"
 
 echo "[main] 1/5 simulate $days days x $requests_per_day requests (RecFlow layout) -> $recflow"
-$py -m pipelines.simulator.simulate --recflow "$recflow" --days "$days" \
+$py -m dftopk_cascade.pipelines.simulator.simulate --recflow "$recflow" --days "$days" \
   --requests-per-day "$requests_per_day" --seed "$seed"
 
 echo "[main] 2/5 convert to sharded GZIP TFRecords -> $tfrecords"
-$py -m pipelines.convert --recflow "$recflow" --data "$tfrecords"
+$py -m dftopk_cascade.pipelines.convert --recflow "$recflow" --data "$tfrecords"
 
 echo "[main] 3/5 train the DFTopK cascade for one epoch, then evaluate on the last day -> $model_dir"
 # 40 in-batch negatives per training request: evaluation ranks 160 of them per request, and
 # training against a few lifts joint recall for every top-k method (docs/results/method_comparison/report.md).
-$py -m models.training.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
+$py -m dftopk_cascade.models.training.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
   --epochs 1 --batch-size 256 --negatives 40 --seed "$seed" --overwrite
 
 echo "[main] 4/5 export SavedModels for TF Serving -> $export_dir"
-$py -m serving.export --model-dir "$model_dir" --data "$tfrecords" --export-dir "$export_dir"
+$py -m dftopk_cascade.serving.export --model-dir "$model_dir" --data "$tfrecords" --export-dir "$export_dir"
 
 echo "[main] 5/5 serve one recommendation through the HTTP front (local backend) on 127.0.0.1:$port"
-$py -m serving.server --export-dir "$export_dir" --port "$port" --host 127.0.0.1 \
+$py -m dftopk_cascade.serving.server --export-dir "$export_dir" --port "$port" --host 127.0.0.1 \
   > "$run_dir/server.log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT

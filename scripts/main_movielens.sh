@@ -34,12 +34,12 @@ if [[ -n "${WHEEL:-}" ]]; then
   wheel="$WHEEL"
 else
   echo "[movielens] 1/6 fetch the pinned recbole wheel (MovieLens-100K inside) -> $wheel_dir"
-  wheel="$($py -m pipelines.movielens.wheel --download-dir "$wheel_dir")"
+  wheel="$($py -m dftopk_cascade.pipelines.movielens.wheel --download-dir "$wheel_dir")"
 fi
 step_done fetch
 
 echo "[movielens] 2/6 convert MovieLens-100K to TFRecords (checks the sha256) -> $tfrecords"
-$py -m pipelines.movielens.convert --wheel "$wheel" --data "$tfrecords" --seed "$seed"
+$py -m dftopk_cascade.pipelines.movielens.convert --wheel "$wheel" --data "$tfrecords" --seed "$seed"
 step_done convert
 
 read -r -a train_windows <<< "$($py -c 'import json, sys
@@ -49,22 +49,22 @@ print(json.load(open(sys.argv[1]))["splits"]["test"][0])' "$tfrecords/movielens.
 
 echo "[movielens] 3/6 train the DFTopK cascade for $epochs epochs on ${train_windows[*]}"
 # 40 in-batch negatives per training request, as in the simulated main job.
-$py -m models.training.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
+$py -m dftopk_cascade.models.training.train --data "$tfrecords" --model-dir "$model_dir" --method dftopk \
   --epochs "$epochs" --batch-size 256 --negatives 40 --seed "$seed" --overwrite \
   --train-days "${train_windows[@]}" --no-evaluation
 step_done train
 
 echo "[movielens] 4/6 evaluate on the test window $test_window (10 next-rated movies among 200)"
-$py -m models.training.evaluate --model-dir "$model_dir" --data "$tfrecords" \
+$py -m dftopk_cascade.models.training.evaluate --model-dir "$model_dir" --data "$tfrecords" \
   --days "$test_window" --seed "$seed"
 step_done evaluate
 
 echo "[movielens] 5/6 export SavedModels for TF Serving -> $export_dir"
-$py -m serving.export --model-dir "$model_dir" --data "$tfrecords" --export-dir "$export_dir"
+$py -m dftopk_cascade.serving.export --model-dir "$model_dir" --data "$tfrecords" --export-dir "$export_dir"
 step_done export
 
 echo "[movielens] 6/6 serve the first test request through the HTTP front on 127.0.0.1:$port"
-$py -m serving.server --export-dir "$export_dir" --port "$port" --host 127.0.0.1 \
+$py -m dftopk_cascade.serving.server --export-dir "$export_dir" --port "$port" --host 127.0.0.1 \
   > "$run_dir/server.log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
@@ -81,8 +81,8 @@ $py - "$tfrecords" "$test_window" "http://127.0.0.1:$port/v1/recommend" \
   > "$run_dir/recommendation.json" <<'PY'
 import json, sys, urllib.request
 import tensorflow as tf
-from pipelines import example_format as fmt
-from pipelines.data_schema import read_data_schema, shard_paths
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.data_schema import read_data_schema, shard_paths
 data_dir, window, url = sys.argv[1:]
 paths = shard_paths(data_dir, read_data_schema(data_dir), [window])
 record = next(iter(tf.data.TFRecordDataset(paths[:1], fmt.COMPRESSION).take(1)))

@@ -1,18 +1,19 @@
 """serving: SavedModel export of the cascade and cascade inference, embedded or over TF Serving.
 
-- ``python -m serving.export``: retrieval, prerank and rank SavedModels in the TF Serving layout.
-- ``serving.cascade_inference.Cascade``: retrieval top-N -> pre-rank to M -> rank to K over one
-  backend (``serving.backends``: ``local``, ``rest``, ``grpc``).
-- ``python -m serving.server``: the HTTP front, ``POST /v1/recommend``, ``GET /healthz``
-  (liveness) and ``GET /readyz`` (readiness, ``serving.readiness``).
+- ``python -m dftopk_cascade.serving.export``: retrieval, prerank and rank SavedModels in the TF
+  Serving layout.
+- ``dftopk_cascade.serving.cascade_inference.Cascade``: retrieval top-N -> pre-rank to M -> rank to
+  K over one backend (``dftopk_cascade.serving.backends``: ``local``, ``rest``, ``grpc``).
+- ``python -m dftopk_cascade.serving.server``: the HTTP front, ``POST /v1/recommend``, ``GET
+  /healthz`` (liveness) and ``GET /readyz`` (readiness, ``dftopk_cascade.serving.readiness``).
 
 The signatures are those of docs/CONTRACTS.md ("Serving signatures"), written down once in
-``serving.signatures``.
+``dftopk_cascade.serving.signatures``.
 
 Example:
-    >>> from serving.backends import LocalBackend
-    >>> from serving.cascade_inference import Cascade
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> from dftopk_cascade.serving.backends import LocalBackend
+    >>> from dftopk_cascade.serving.cascade_inference import Cascade
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export, toy_request
     >>> export_dir = toy_cascade_export()  # or the EXPORT folder of python -m serving.export
     >>> cascade = Cascade(LocalBackend(export_dir), 200, 50, 10)
     >>> cascade.recommend(toy_request()).item_ids.shape
@@ -27,6 +28,6 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from command_line.start_up import quiet_module_start_up
+from dftopk_cascade.command_line.start_up import quiet_module_start_up
 
 quiet_module_start_up()  # `python -m serving.<command>`: hide TensorFlow's start-up lines

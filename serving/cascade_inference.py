@@ -1,16 +1,16 @@
 """Cascade inference: retrieval -> pre-ranking -> ranking, over any backend.
 
-Each stage is one call of an exported model (``serving.signatures``). Retrieval returns the
-request's ``retrieval_keep`` best corpus items; pre-ranking scores them and its exact top-k mask
-(the signature input ``k`` = ``prerank_keep``) keeps ``prerank_keep``; ranking scores those and
-keeps ``rank_keep``. The earlier names ``top_n``, ``m`` and ``k`` of these sizes still work as
-keywords of ``Cascade`` and ``Cascade.recommend``, with a ``DeprecationWarning``. The kept items
-of a stage are its ``selected`` items ordered by its scores (ties: lower position first, as
+Each stage is one call of an exported model (``dftopk_cascade.serving.signatures``). Retrieval
+returns the request's ``retrieval_keep`` best corpus items; pre-ranking scores them and its exact
+top-k mask (the signature input ``k`` = ``prerank_keep``) keeps ``prerank_keep``; ranking scores
+those and keeps ``rank_keep``. The earlier names ``top_n``, ``m`` and ``k`` of these sizes still
+work as keywords of ``Cascade`` and ``Cascade.recommend``, with a ``DeprecationWarning``. The kept
+items of a stage are its ``selected`` items ordered by its scores (ties: lower position first, as
 ``tf.math.top_k``).
 
 Example:
-    >>> from serving.backends import LocalBackend
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> from dftopk_cascade.serving.backends import LocalBackend
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export, toy_request
     >>> cascade = Cascade(
     ...     LocalBackend(toy_cascade_export()), retrieval_keep=200, prerank_keep=50, rank_keep=10
     ... )
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends.base import PredictBackend
 
-from command_line.deprecated_flags import add_renamed_flag
 from dftopk_tf.renamed import renamed_keyword
-from serving import signatures as sig
-from serving.backends.base import PredictBackend
 
 
 class CascadeSizes(NamedTuple):
@@ -61,7 +61,7 @@ class CascadeResult:
         timings_ms: milliseconds spent in ``retrieval``, ``prerank``, ``rank`` and ``total``.
 
     Example:
-        >>> from serving.export.toy_servables import toy_backend, toy_request
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
         >>> result = Cascade(toy_backend()).recommend(toy_request())
         >>> result.item_ids.shape, result.item_features.shape, result.scores.dtype
         ((1, 10), (1, 10, 8), dtype('float32'))
@@ -148,15 +148,15 @@ class Cascade:
     """Runs a request batch through retrieval, pre-ranking and ranking on one backend.
 
     Args:
-        backend: where the exported models run (``serving.backends``).
+        backend: where the exported models run (``dftopk_cascade.serving.backends``).
         retrieval_keep: candidates retrieved per request (default of ``recommend``).
         prerank_keep: candidates kept by pre-ranking.
         rank_keep: items kept by ranking (returned).
         **renamed: ``top_n``, ``m``, ``k``: the deprecated names of the three sizes.
 
     Example:
-        >>> from serving.backends import GrpcBackend
-        >>> from serving.export.toy_servables import toy_backend, toy_request
+        >>> from dftopk_cascade.serving.backends import GrpcBackend
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
         >>> cascade = Cascade(toy_backend(), retrieval_keep=100, prerank_keep=20, rank_keep=10)
         >>> cascade.recommend(toy_request(), rank_keep=5).item_ids.shape
         (1, 5)
@@ -193,7 +193,7 @@ class Cascade:
         fails.
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
             >>> cascade = Cascade(toy_backend())
             >>> cascade.recommend(toy_request(), 100, 20, 5).scores.shape
             (1, 5)
@@ -243,7 +243,7 @@ class Cascade:
         first real request does not pay for loading, tracing or connecting.
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
             >>> Cascade(toy_backend()).warm_up().item_ids.shape
             (1, 10)
         """

@@ -5,9 +5,9 @@ under a temporary, non-numeric name (``TEMPORARY_PREFIX``), which TF Serving and
 ignore. ``EXPORT/cascade.json`` names the newest completely published cascade (retrieval, prerank,
 rank): readers of the latest version (``latest_version_dir``, hence the local backend) follow it,
 so they never see a mixed set. It also records each published file's size and sha256
-(``serving.saved_model_files``), so a damaged file is named before TensorFlow reads it. The writer
-is ``serving.export.publish``. What cannot be read (a malformed ``cascade.json``, a damaged
-SavedModel) is an ``ExportReadError``: one line naming the file.
+(``dftopk_cascade.serving.saved_model_files``), so a damaged file is named before TensorFlow reads
+it. The writer is ``dftopk_cascade.serving.export.publish``. What cannot be read (a malformed
+``cascade.json``, a damaged SavedModel) is an ``ExportReadError``: one line naming the file.
 
 Example:
     >>> version_dir("/export", "rank", 3)
@@ -86,8 +86,8 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
 
     Example:
         >>> import tempfile
-        >>> from serving.export.publish import write_version
-        >>> from serving.export.toy_servables import toy_scorer
+        >>> from dftopk_cascade.serving.export.publish import write_version
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
         >>> servable = toy_scorer()
         >>> export_dir = tempfile.TemporaryDirectory()
         >>> _ = write_version(export_dir.name, "rank", 1, servable, servable.signatures())
@@ -104,7 +104,7 @@ def latest_version_dir(export_dir: str, model_name: str) -> str:
         because = f"; ignored, not version numbers: {ignored[:3]}" if ignored else ""
         raise FileNotFoundError(
             f"no exported version of {model_name!r} under {os.path.join(export_dir, model_name)}"
-            f" (run python -m serving.export first{because})"
+            f" (run python -m dftopk_cascade.serving.export first{because})"
         )
     return version_dir(export_dir, model_name, versions[-1])
 
@@ -134,7 +134,8 @@ def read_cascade_manifest(export_dir: str) -> dict[str, Any] | None:
         >>> read_cascade_manifest(folder)
         Traceback (most recent call last):
         ...
-        serving.export_layout.ExportReadError: .../cascade.json is not valid JSON (Expecting...
+        dftopk_cascade.serving.export_layout.ExportReadError: .../cascade.json is not valid JSON
+        (Expecting...
     """
     path = os.path.join(export_dir, CASCADE_MANIFEST)
     if not os.path.isfile(path):

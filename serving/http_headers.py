@@ -14,7 +14,8 @@ Example:
     >>> body_length(email.parser.Parser().parsestr("Content-Length: \\u00b2\\r\\n\\r\\n"))
     Traceback (most recent call last):
     ...
-    serving.http_headers.HeaderError: Content-Length must be a number of bytes in ASCII digits...
+    dftopk_cascade.serving.http_headers.HeaderError: Content-Length must be a number of bytes in
+    ASCII digits...
 """
 
 import email.message
@@ -46,7 +47,8 @@ def check_header_lines(headers: email.message.Message) -> None:
         >>> check_header_lines(email.parser.Parser().parsestr("Host x\\r\\n\\r\\n"))
         Traceback (most recent call last):
         ...
-        serving.http_headers.HeaderError: malformed header line 'Host x': expected 'name: value'
+        dftopk_cascade.serving.http_headers.HeaderError: malformed header line 'Host x': expected
+        'name: value'
     """
     leftover = headers.get_payload()
     if headers.defects or leftover:

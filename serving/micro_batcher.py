@@ -6,9 +6,9 @@ the cascade once on the concatenated rows and hands each caller its own rows bac
 runs, new calls queue up, so under load batches grow by themselves.
 
 Example:
-    >>> from serving.backends import LocalBackend
-    >>> from serving.cascade_inference import Cascade
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> from dftopk_cascade.serving.backends import LocalBackend
+    >>> from dftopk_cascade.serving.cascade_inference import Cascade
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export, toy_request
     >>> cascade = Cascade(LocalBackend(toy_cascade_export()), 200, 50, 10)
     >>> batcher = CascadeBatcher(cascade, max_batch_rows=32, max_wait_ms=1.0)
     >>> result = batcher.recommend(toy_request(), (200, 50, 10))   # from any thread
@@ -23,8 +23,7 @@ import time
 from concurrent.futures import Future
 
 import numpy as np
-
-from serving.cascade_inference import Cascade, CascadeResult
+from dftopk_cascade.serving.cascade_inference import Cascade, CascadeResult
 
 
 @dataclasses.dataclass
@@ -52,8 +51,8 @@ class CascadeBatcher:
     ``batch_rows`` (rows in that batch).
 
     Example:
-        >>> from serving.cascade_inference import Cascade
-        >>> from serving.export.toy_servables import toy_backend, toy_request
+        >>> from dftopk_cascade.serving.cascade_inference import Cascade
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
         >>> cascade = Cascade(toy_backend(), 200, 50, 10)
         >>> with CascadeBatcher(cascade) as batcher:
         ...     batcher.recommend(toy_request(), (200, 50, 10)).item_ids.shape
@@ -96,8 +95,8 @@ class CascadeBatcher:
         ``RuntimeError`` once closed.
 
         Example:
-            >>> from serving.cascade_inference import Cascade
-            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> from dftopk_cascade.serving.cascade_inference import Cascade
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
             >>> cascade = Cascade(toy_backend(), 200, 50, 10)
             >>> with CascadeBatcher(cascade) as batcher:
             ...     batcher.recommend(toy_request(), (100, 20, 5), timeout_s=30.0).scores.shape
@@ -113,8 +112,8 @@ class CascadeBatcher:
         """Stops the workers after the batches already queued.
 
         Example:
-            >>> from serving.cascade_inference import Cascade
-            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> from dftopk_cascade.serving.cascade_inference import Cascade
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
             >>> cascade = Cascade(toy_backend(), 200, 50, 10)
             >>> CascadeBatcher(cascade).close()
         """

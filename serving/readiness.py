@@ -8,7 +8,7 @@ pinned one (``versions`` of the backend), else the newest AVAILABLE version, whi
 Serving answers a request without a version with.
 
 Example:
-    >>> from serving.export.toy_servables import toy_backend
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
     >>> readiness = check_readiness(toy_backend())
     >>> readiness.ready, readiness.models["rank"].version, readiness.models["rank"].state
     (True, 1, 'AVAILABLE')
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from serving import signatures as sig
-from serving.backends.base import BackendError, PredictBackend
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends.base import BackendError, PredictBackend
 
 AVAILABLE = "AVAILABLE"
 #: The state of a model whose status could not be read (the server is down, or refused).
@@ -121,7 +121,7 @@ def check_readiness(
     """Asks ``backend`` for the state of each model's versions; never raises a backend error.
 
     Example:
-        >>> from serving.backends import GrpcBackend
+        >>> from dftopk_cascade.serving.backends import GrpcBackend
         >>> readiness = check_readiness(GrpcBackend("127.0.0.1:1", timeout_s=5.0))  # no server
         >>> readiness.ready, readiness.models["retrieval"].state
         (False, 'UNKNOWN')

@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from serving import signatures as sig
-from serving.cascade_inference import CascadeResult, CascadeSizes, check_sizes
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.cascade_inference import CascadeResult, CascadeSizes, check_sizes
 
 #: Largest raw id: with the + 1 shift it must still fit int32 (larger ids are clamped to it and
 #: served through the out-of-vocabulary bucket).
@@ -161,7 +160,8 @@ def parse_recommend_body(
         >>> parse_recommend_body(b'{"requests": []}', CascadeSizes(200, 50, 10))
         Traceback (most recent call last):
         ...
-        serving.recommend_api.RequestError: requests must be a non-empty list of request objects
+        dftopk_cascade.serving.recommend_api.RequestError: requests must be a non-empty list of
+        request objects
     """
     if len(body) > limits.max_body_bytes:
         raise RequestError(f"the body has {len(body)} bytes, more than {limits.max_body_bytes}")

@@ -7,7 +7,7 @@ on a damaged SavedModel (an ``IndexError``, a protobuf or TensorFlow error, each
 traceback) into one ``ExportReadError`` line naming the folder.
 
 Example:
-    >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+    >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_scorer
     >>> folder = save_toy_servable(toy_scorer())
     >>> records = file_records(folder)
     >>> "saved_model.pb" in records
@@ -20,12 +20,11 @@ import os
 from typing import Any
 
 import tensorflow as tf
+from dftopk_cascade.serving.export_layout import ExportReadError
 from google.protobuf.message import DecodeError
 
-from serving.export_layout import ExportReadError
-
 _HASH_CHUNK = 1 << 20
-_REEXPORT = "re-export it with python -m serving.export"
+_REEXPORT = "re-export it with python -m dftopk_cascade.serving.export"
 
 
 def file_records(folder: str) -> dict[str, dict[str, Any]]:
@@ -57,7 +56,8 @@ def check_file_records(folder: str, records: dict[str, dict[str, Any]]) -> None:
         >>> check_file_records(folder, {"a.txt": {"bytes": 4, "sha256": "0"}})
         Traceback (most recent call last):
         ...
-        serving.export_layout.ExportReadError: .../a.txt has 3 bytes, the export wrote 4: it...
+        dftopk_cascade.serving.export_layout.ExportReadError: .../a.txt has 3 bytes, the export
+        wrote 4: it...
     """
     for relative, record in records.items():
         path = os.path.join(folder, *relative.split("/"))
@@ -87,7 +87,8 @@ def load_saved_model(folder: str, records: dict[str, dict[str, Any]] | None = No
         >>> load_saved_model(folder)
         Traceback (most recent call last):
         ...
-        serving.export_layout.ExportReadError: cannot load the SavedModel .../saved_model.pb...
+        dftopk_cascade.serving.export_layout.ExportReadError: cannot load the SavedModel
+        .../saved_model.pb...
     """
     if records:
         check_file_records(folder, records)

@@ -5,7 +5,7 @@ Serving's gRPC Predict feeds them for inputs a request leaves out (its REST API 
 signature loaded in Python still needs every input, so in-process callers fill them in from here.
 
 Example:
-    >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+    >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_scorer
     >>> folder = save_toy_servable(toy_scorer(default_k=10))
     >>> signature_defaults(folder)
     {'k': array(10, dtype=int32)}
@@ -15,9 +15,8 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.serving.signatures import SIGNATURE_NAME
 from tensorflow.core.protobuf import saved_model_pb2
-
-from serving.signatures import SIGNATURE_NAME
 
 
 def read_saved_model(saved_model_dir: str) -> saved_model_pb2.SavedModel:
@@ -26,7 +25,7 @@ def read_saved_model(saved_model_dir: str) -> saved_model_pb2.SavedModel:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+        >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_scorer
         >>> folder = save_toy_servable(toy_scorer(default_k=10))
         >>> len(read_saved_model(folder).meta_graphs)
         1
@@ -48,7 +47,7 @@ def signature_defaults(
     Raises ``KeyError`` naming the signature when the SavedModel lacks it.
 
     Example:
-        >>> from serving.export.toy_servables import save_toy_servable, toy_retrieval
+        >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_retrieval
         >>> folder = save_toy_servable(toy_retrieval(default_top_n=200))
         >>> signature_defaults(folder)["top_n"]
         array(200, dtype=int32)

@@ -1,19 +1,21 @@
 """The HTTP front of the cascade: ``POST /v1/recommend``, ``GET /healthz`` and ``GET /readyz``.
 
-    python -m serving.server --export-dir EXPORT --port 8080                 # embedded models
-    python -m serving.server --port 8080 --backend grpc --grpc-target 127.0.0.1:8500
-    python -m serving.server --port 8080 --backend rest --rest-url http://127.0.0.1:8501
+    python -m dftopk_cascade.serving.server --export-dir EXPORT --port 8080                 #
+    embedded models python -m dftopk_cascade.serving.server --port 8080 --backend grpc --grpc-target
+    127.0.0.1:8500 python -m dftopk_cascade.serving.server --port 8080 --backend rest --rest-url
+    http://127.0.0.1:8501
 
-Bodies are validated (``serving.recommend_api``): a bad request gets HTTP 400 with
+Bodies are validated (``dftopk_cascade.serving.recommend_api``): a bad request gets HTTP 400 with
 ``{"error": message}``, never a crash. Concurrent requests are micro-batched
-(``serving.micro_batcher``). Backend failures answer 502 (the model server refused or failed),
-503 (unavailable after retries, with ``Retry-After``) or 504 (timeout), each with a message; a
-request or answer over the model server's message-size limit is the request's fault: 413 (the
-request) or 400 (the answer it asks for).
+(``dftopk_cascade.serving.micro_batcher``). Backend failures answer 502 (the model server refused or
+failed), 503 (unavailable after retries, with ``Retry-After``) or 504 (timeout), each with a
+message; a request or answer over the model server's message-size limit is the request's fault: 413
+(the request) or 400 (the answer it asks for).
 
 ``/healthz`` is liveness: 200 while the process answers. ``/readyz`` is readiness: 200 when each
 model is AVAILABLE at the version the front calls, asked of the model server through TF Serving's
-model status API, else 503 naming each model's version and state (``serving.readiness``).
+model status API, else 503 naming each model's version and state
+(``dftopk_cascade.serving.readiness``).
 
 Every answer is JSON, errors included: a known path with another method gets 405 with an
 ``Allow`` header (``HEAD`` and ``OPTIONS`` are answered too), an unknown path 404, a request
@@ -22,15 +24,15 @@ listen backlog holds ``LISTEN_BACKLOG`` connections, so a burst of clients waits
 being reset; at most ``--max-pending`` recommend requests are in service at once and the next
 ones get an immediate 503 with ``Retry-After`` (a bounded queue: latency stays bounded).
 
-Slow or idle clients cannot shut others out (``serving.http_connections``): at most
+Slow or idle clients cannot shut others out (``dftopk_cascade.serving.http_connections``): at most
 ``--max-connections`` connections are open, the one sending its request longest making room for
 a new one, and a request line and headers must arrive within ``--header-timeout-s``. Headers are
-read strictly (``serving.http_headers``: ``Content-Length: ²`` is a 400).
+read strictly (``dftopk_cascade.serving.http_headers``: ``Content-Length: ²`` is a 400).
 
 Example:
     >>> import threading, urllib.request
-    >>> from serving.backends import LocalBackend
-    >>> from serving.export.toy_servables import toy_cascade_export
+    >>> from dftopk_cascade.serving.backends import LocalBackend
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export
     >>> batcher = CascadeBatcher(Cascade(LocalBackend(toy_cascade_export())))
     >>> server = build_server(RecommendService(batcher, CascadeSizes(200, 50, 10)), "127.0.0.1", 0)
     >>> threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -59,9 +61,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from command_line.deprecated_flags import add_renamed_flag
-from command_line.entry import add_entry_flags, run_command
-from serving.backends import (
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.serving.backends import (
     BACKEND_NAMES,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -73,18 +75,18 @@ from serving.backends import (
     BackendUnavailableError,
     make_backend,
 )
-from serving.cascade_inference import (  # DEFAULT_SIZES: for the examples
+from dftopk_cascade.serving.cascade_inference import (  # DEFAULT_SIZES: for the examples
     DEFAULT_SIZES,  # noqa: F401
     Cascade,
     CascadeSizes,
     add_size_flags,
     check_sizes,
 )
-from serving.http_connections import ConnectionSlots, DeadlineReader
-from serving.http_headers import HeaderError, body_length
-from serving.micro_batcher import CascadeBatcher
-from serving.readiness import Readiness, check_readiness
-from serving.recommend_api import (
+from dftopk_cascade.serving.http_connections import ConnectionSlots, DeadlineReader
+from dftopk_cascade.serving.http_headers import HeaderError, body_length
+from dftopk_cascade.serving.micro_batcher import CascadeBatcher
+from dftopk_cascade.serving.readiness import Readiness, check_readiness
+from dftopk_cascade.serving.recommend_api import (
     RequestError,
     RequestLimits,
     parse_recommend_body,
@@ -119,7 +121,7 @@ class RecommendService:
     """What the HTTP handlers serve with: the batcher, default sizes, limits, and a description.
 
     Example:
-        >>> from serving.export.toy_servables import toy_backend
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
         >>> batcher = CascadeBatcher(Cascade(toy_backend()))
         >>> service = RecommendService(batcher, CascadeSizes(200, 50, 10), RequestLimits(), 5.0)
         >>> service.request_timeout_s
@@ -145,7 +147,7 @@ class RecommendService:
         """Takes one of the ``max_pending`` slots, or returns False when all are taken.
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
             >>> batcher = CascadeBatcher(Cascade(toy_backend()))
             >>> service = RecommendService(batcher, DEFAULT_SIZES, max_pending=1)
             >>> service.admit(), service.admit()  # the one slot is taken
@@ -159,10 +161,11 @@ class RecommendService:
         self._slots.release()
 
     def readiness(self) -> Readiness:
-        """Whether each model is AVAILABLE at the version the front calls (``serving.readiness``).
+        """Whether each model is AVAILABLE at the version the front calls
+        (``dftopk_cascade.serving.readiness``).
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
             >>> batcher = CascadeBatcher(Cascade(toy_backend()))
             >>> RecommendService(batcher, DEFAULT_SIZES).readiness().ready
             True
@@ -174,7 +177,7 @@ class RecommendService:
         """The JSON answer for a body; raises ``RequestError``, ``BackendError``, ``TimeoutError``.
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
             >>> batcher = CascadeBatcher(Cascade(toy_backend()))
             >>> service = RecommendService(batcher, CascadeSizes(200, 50, 10))
             >>> service.recommend(b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 1, 2]}]}'
@@ -414,7 +417,7 @@ def build_server(
     Raises ``OSError`` naming the address when it cannot listen there (e.g. the port is in use).
 
     Example:
-        >>> from serving.export.toy_servables import toy_backend
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
         >>> batcher = CascadeBatcher(Cascade(toy_backend()))
         >>> service = RecommendService(batcher, DEFAULT_SIZES)
         >>> server = build_server(service, "127.0.0.1", 0)  # port 0: a free one
@@ -432,7 +435,7 @@ def build_server(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.server",
+        prog="python -m dftopk_cascade.serving.server",
         description="HTTP front of the recommender cascade: POST /v1/recommend, GET /healthz "
         "(liveness), GET /readyz (readiness: every model AVAILABLE on the model server).",
     )
@@ -445,7 +448,8 @@ def _parser() -> argparse.ArgumentParser:
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     """Where the models run and how the front calls them: --export-dir .. --retries."""
     parser.add_argument(
-        "--export-dir", help="folder written by serving.export (needed by --backend local)"
+        "--export-dir",
+        help="folder written by dftopk_cascade.serving.export (needed by --backend local)",
     )
     parser.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -582,7 +586,9 @@ def check_server_options(args: argparse.Namespace) -> None:
             f"{args.max_retrieval_keep}: every request that omits retrieval_keep would be refused"
         )
     if args.backend == "local" and not args.export_dir:
-        raise ValueError("--backend local needs --export-dir (a folder written by serving.export)")
+        raise ValueError(
+            "--backend local needs --export-dir (a folder written by dftopk_cascade.serving.export)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -591,7 +597,7 @@ def main(argv: list[str] | None = None) -> None:
     Example (``main(["--export-dir", export_dir, "--port", "8080"])`` serves until Ctrl-C; the
     lines below are what it runs, serving in a thread):
         >>> import threading
-        >>> from serving.export.toy_servables import toy_cascade_export
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export
         >>> export_dir = toy_cascade_export()  # a folder written by python -m serving.export
         >>> backend = make_backend("local", export_dir=export_dir)
         >>> batcher = CascadeBatcher(Cascade(backend, *DEFAULT_SIZES))
@@ -641,4 +647,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m serving.server")
+    run_command(main, "python -m dftopk_cascade.serving.server")

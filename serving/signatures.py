@@ -28,8 +28,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
-
-from pipelines import example_format as fmt
+from dftopk_cascade.pipelines import example_format as fmt
 
 RETRIEVAL = "retrieval"
 PRERANK = "prerank"

@@ -14,9 +14,10 @@ Example:
 
 from dataclasses import dataclass
 
+from dftopk_cascade.models.objectives import METHOD_NAMES
+
 from experiments.report.gradient_conflict import DEFAULT_NOISE_LEVELS
 from experiments.report.operator_runtime import DEFAULT_SIZES
-from models.objectives import METHOD_NAMES
 
 
 @dataclass(frozen=True)

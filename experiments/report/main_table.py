@@ -16,6 +16,14 @@ Example::
 import os
 from collections.abc import Sequence
 
+from dftopk_cascade.models.protocol import (
+    JOINT_RECALL,
+    PREFERENCE_PREFIX,
+    PRERANK_NDCG,
+    PRERANK_RECALL,
+    RETRIEVAL_RECALL,
+)
+
 from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import (
@@ -24,15 +32,8 @@ from experiments.report.training_runs import (
     mean_and_spread,
 )
 from experiments.run_records import RunKey
-from models.protocol import (
-    JOINT_RECALL,
-    PREFERENCE_PREFIX,
-    PRERANK_NDCG,
-    PRERANK_RECALL,
-    RETRIEVAL_RECALL,
-)
 
-#: The table's metrics (keys of ``models.protocol``), in column order.
+#: The table's metrics (keys of ``dftopk_cascade.models.protocol``), in column order.
 MAIN_METRICS: tuple[str, ...] = (JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL, PRERANK_NDCG)
 #: Reported as well when the data came from the simulator.
 PREFERENCE_METRIC = PREFERENCE_PREFIX + JOINT_RECALL

@@ -15,6 +15,9 @@ Example::
 import os
 from collections.abc import Sequence
 
+from dftopk_cascade.models.contract import STAGE_CANDIDATES
+from dftopk_cascade.models.protocol import JOINT_RECALL
+
 from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import (
@@ -23,8 +26,6 @@ from experiments.report.training_runs import (
     mean_and_spread,
 )
 from experiments.run_records import RunKey
-from models.contract import STAGE_CANDIDATES
-from models.protocol import JOINT_RECALL
 
 NegativeOutcomes = dict[tuple[str, int], list[RunOutcome]]
 

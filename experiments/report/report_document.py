@@ -15,9 +15,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from dftopk_cascade.models.tables import markdown_table
+from dftopk_cascade.pipelines.atomic_files import atomic_path
+
 from experiments.report.report_files import Cell, write_csv
-from models.tables import markdown_table
-from pipelines.atomic_files import atomic_path
 
 REPORT_FILE = "report.md"
 

@@ -1,9 +1,9 @@
 """Tables, figures and the machine line of the experiments report, each written atomically.
 
 A table is a list of column names and rows of plain values; it is saved as CSV (for other tools)
-and rendered as a markdown table (``models.tables.markdown_table``, for ``report.md``). Figures are
-drawn on a matplotlib ``Figure`` with the Agg canvas, so no display and no global pyplot state is
-involved.
+and rendered as a markdown table (``dftopk_cascade.models.tables.markdown_table``, for
+``report.md``). Figures are drawn on a matplotlib ``Figure`` with the Agg canvas, so no display and
+no global pyplot state is involved.
 
 Example:
     >>> write_csv("/tmp/report_files_example.csv", ["n", "ms"], [[5, 0.25], [50, 1.5]])
@@ -14,11 +14,10 @@ Example:
 import csv
 from collections.abc import Sequence
 
+from dftopk_cascade.models.tables import Cell, check_row_widths
+from dftopk_cascade.pipelines.atomic_files import atomic_path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-from models.tables import Cell, check_row_widths
-from pipelines.atomic_files import atomic_path
 
 
 def write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:

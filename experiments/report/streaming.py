@@ -14,10 +14,11 @@ Example::
 import os
 from collections.abc import Sequence
 
+from dftopk_cascade.models.protocol import JOINT_RECALL
+
 from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import RunOutcome, TrainingRunner, mean_and_spread
-from models.protocol import JOINT_RECALL
 
 #: Outcomes by method: one list per seed, one outcome per tested day.
 StreamingOutcomes = dict[str, list[list[RunOutcome]]]

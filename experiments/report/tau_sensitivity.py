@@ -13,6 +13,9 @@ Example::
 import os
 from collections.abc import Sequence
 
+from dftopk_cascade.models.objectives import tau_name
+from dftopk_cascade.models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
+
 from experiments.report.report_document import ReportSection
 from experiments.report.report_files import Cell, new_figure, save_figure
 from experiments.report.training_runs import (
@@ -21,8 +24,6 @@ from experiments.report.training_runs import (
     mean_and_spread,
 )
 from experiments.run_records import RunKey
-from models.objectives import tau_name
-from models.protocol import JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL
 
 #: The recalls reported per temperature.
 TAU_METRICS: tuple[str, ...] = (JOINT_RECALL, PRERANK_RECALL, RETRIEVAL_RECALL)

@@ -21,6 +21,12 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from dftopk_cascade.models.protocol import JOINT_RECALL, PROTOCOL_VERSION
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training.data import steps_per_pass, training_input
+from dftopk_cascade.models.training.evaluate import EVALUATION_NEGATIVES
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+
 from experiments.run_records import RunKey, write_record
 from experiments.runner import (
     RunSettings,
@@ -29,11 +35,6 @@ from experiments.runner import (
     numeric_metrics,
     train_run,
 )
-from models.protocol import JOINT_RECALL, PROTOCOL_VERSION
-from models.tf_keras import keras
-from models.training.data import steps_per_pass, training_input
-from models.training.evaluate import EVALUATION_NEGATIVES
-from pipelines.data_schema import read_data_schema
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class TrainingRunner:
     """Trains and evaluates cascades on one data folder with shared settings (the one runner's).
 
     Args:
-        data_dir: converted TFRecord folder (``pipelines.convert``).
+        data_dir: converted TFRecord folder (``dftopk_cascade.pipelines.convert``).
         work_dir: where each run's model folder (``<work_dir>/models/<key name>``) and record
             (``<work_dir>/runs/<key name>.json``, ``experiments.run_records``) go.
         epochs: passes over the training days (one Keras epoch each).

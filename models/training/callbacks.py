@@ -1,4 +1,5 @@
-"""The training callbacks of ``models.training.train``: backup and resume, TensorBoard summaries.
+"""The training callbacks of ``dftopk_cascade.models.training.train``: backup and resume,
+TensorBoard summaries.
 
 ``EpochSummaries``: TensorBoard logs of every epoch's metrics, written with TensorFlow's own
 summary ops.
@@ -31,9 +32,8 @@ Example:
 import os
 
 import tensorflow as tf
+from dftopk_cascade.models.tf_keras import keras
 from tensorflow.core.framework import summary_pb2
-
-from models.tf_keras import keras
 
 #: TensorBoard's scalars plugin reads summaries tagged with this plugin name.
 SCALARS_PLUGIN = "scalars"

@@ -1,16 +1,17 @@
 """Training and evaluation inputs: checked data folders, day splits and datasets.
 
-The data is a folder written by ``python -m pipelines.convert`` (read with ``pipelines.input``).
-The paper's protocol trains on the first days in order and tests on the next day, so by default
-the last converted day is held out for evaluation and every earlier day is trained on. An epoch
-is one pass over the training days (``steps_per_pass``) unless ``--steps-per-epoch`` says
-otherwise; a run resumed after an interruption continues the input where the killed run was
-(``training_input``'s ``skip_batches``), so it trains on what an uninterrupted run would.
+The data is a folder written by ``python -m dftopk_cascade.pipelines.convert`` (read with
+``dftopk_cascade.pipelines.input``). The paper's protocol trains on the first days in order and
+tests on the next day, so by default the last converted day is held out for evaluation and every
+earlier day is trained on. An epoch is one pass over the training days (``steps_per_pass``) unless
+``--steps-per-epoch`` says otherwise; a run resumed after an interruption continues the input where
+the killed run was (``training_input``'s ``skip_batches``), so it trains on what an uninterrupted
+run would.
 
 Example:
     >>> import tempfile
-    >>> from pipelines.data_schema import read_data_schema
-    >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+    >>> from dftopk_cascade.pipelines.data_schema import read_data_schema
+    >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
     >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
     >>> schema = read_data_schema(data_dir)
@@ -23,9 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
-
-from models.tf_keras import keras
-from pipelines.input import make_dataset
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.pipelines.input import make_dataset
 
 
 def split_days(
@@ -106,7 +106,7 @@ def training_input(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> creator = training_input(data_dir, ["2024-01-13"], 1024, 0, 42)
@@ -145,7 +145,7 @@ def evaluation_dataset(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> features, labels = next(iter(evaluation_dataset(data_dir, ["2024-01-14"], 8, 16, 42)))

@@ -1,8 +1,9 @@
-"""Evaluates a trained cascade with the paper's protocol: ``python -m models.training.evaluate``.
+"""Evaluates a trained cascade with the paper's protocol: ``python -m
+dftopk_cascade.models.training.evaluate``.
 
 Every request of the held-out days is ranked over its 40 stage candidates plus 160 in-batch
 negatives (200 candidates), and the stages are scored on their own and as a cascade with the
-metrics of ``models.protocol``, under its keys (``joint_recall``, ``recall@10@20``,
+metrics of ``dftopk_cascade.models.protocol``, under its keys (``joint_recall``, ``recall@10@20``,
 ``recall@10@30``, ``ndcg@10``, ``kendall_tau``, ``rank_ndcg@10``). On simulated data the three
 recalls are also computed against the simulator's true preference (top-10 by
 ``labels["preference"]``, over the 40 stage candidates whose preference is known), under the same
@@ -15,7 +16,8 @@ error. Results go to ``MODEL_DIR/metrics.json`` (written atomically; the keys ab
 
 Example::
 
-    python -m models.training.evaluate --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model
+    python -m dftopk_cascade.models.training.evaluate --data /tmp/recflow_tfrec --model-dir
+    /tmp/dftopk_model
 """
 
 import argparse
@@ -26,18 +28,18 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models import protocol, tables
+from dftopk_cascade.models.cascade import CascadeModel, load_cascade
+from dftopk_cascade.models.contract import IN_BATCH_NEGATIVE_STAGE
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.training.data import check_days, evaluation_dataset
+from dftopk_cascade.pipelines.atomic_files import write_json
+from dftopk_cascade.pipelines.data_schema import read_data_schema
 
-from command_line.entry import add_entry_flags, run_command
 from dftopk_tf import metrics as tf_metrics
 from dftopk_tf import metrics_numpy
 from dftopk_tf.masking import PADDING_LABEL
-from models import protocol, tables
-from models.cascade import CascadeModel, load_cascade
-from models.contract import IN_BATCH_NEGATIVE_STAGE
-from models.model_folder import ModelDir
-from models.training.data import check_days, evaluation_dataset
-from pipelines.atomic_files import write_json
-from pipelines.data_schema import read_data_schema
 
 #: The paper's evaluation: 160 in-batch negatives, 200 candidates per request.
 EVALUATION_NEGATIVES: int = 160
@@ -169,11 +171,11 @@ def evaluate_model(
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
-        >>> from models.cascade import build_cascade
-        >>> from models.config import CascadeConfig
+        >>> from dftopk_cascade.models.cascade import build_cascade
+        >>> from dftopk_cascade.models.config import CascadeConfig
         >>> config = CascadeConfig.from_schema(read_data_schema(data_dir), method="bce")
         >>> results = evaluate_model(build_cascade(config), data_dir, ["2024-01-14"],
         ...                          batch_size=32, negatives=8, max_batches=1)
@@ -249,14 +251,14 @@ def write_metrics(model_dir: str, results: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line flags of ``python -m models.training.evaluate`` (see ``--help``).
+    """Command-line flags of ``python -m dftopk_cascade.models.training.evaluate`` (see ``--help``).
 
     Example:
         >>> parse_args(["--data", "d", "--model-dir", "m"]).negatives
         160
     """
     parser = argparse.ArgumentParser(
-        prog="python -m models.training.evaluate",
+        prog="python -m dftopk_cascade.models.training.evaluate",
         description="Evaluate a trained cascade with the paper's protocol (200 candidates per "
         "request: 40 stage candidates + 160 in-batch negatives): recall@10@20 (pre-ranking), "
         "recall@10@30 (retrieval), joint recall, NDCG@10, Kendall tau, and recall against the "
@@ -267,7 +269,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--data", dest="data_dir", required=True, help="converted TFRecord folder (schema.json)"
     )
     parser.add_argument(
-        "--model-dir", required=True, help="folder written by models.training.train"
+        "--model-dir", required=True, help="folder written by dftopk_cascade.models.training.train"
     )
     parser.add_argument(
         "--days",
@@ -298,7 +300,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command-line entry: ``python -m models.training.evaluate --help``."""
+    """Command-line entry: ``python -m dftopk_cascade.models.training.evaluate --help``."""
     args = parse_args(argv)
     schema = read_data_schema(args.data_dir)
     days = args.days or list(schema["days"])[-1:]
@@ -325,4 +327,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m models.training.evaluate")
+    run_command(main, "python -m dftopk_cascade.models.training.evaluate")

@@ -1,13 +1,13 @@
 """A full disk while training writes its model folder: one line, nothing half-written left.
 
-A disk (or quota) that fills up while ``models.training.train`` writes shows up as Python's
-``OSError`` (ENOSPC, EDQUOT) from a JSON or CSV write, or as TensorFlow's
+A disk (or quota) that fills up while ``dftopk_cascade.models.training.train`` writes shows up as
+Python's ``OSError`` (ENOSPC, EDQUOT) from a JSON or CSV write, or as TensorFlow's
 ``ResourceExhaustedError`` "No space left on device" from a checkpoint. ``reporting_full_disk``
 turns either into one ``DiskFullError`` line naming the folder and the free space left there, after
 deleting what the failed write left half-done: the ``*_temp`` folders of TensorFlow's checkpoint
-writer, ``weights.tmp`` (``models.model_folder``), and the files of any checkpoint whose index
-cannot be read. What was complete stays: the last completed epoch's
-backup, from which the same command resumes once space is freed.
+writer, ``weights.tmp`` (``dftopk_cascade.models.model_folder``), and the files of any checkpoint
+whose index cannot be read. What was complete stays: the last completed epoch's backup, from which
+the same command resumes once space is freed.
 
 Example:
     >>> import tempfile
@@ -16,7 +16,8 @@ Example:
     ...     raise OSError(errno.ENOSPC, "No space left on device", "history.csv")
     Traceback (most recent call last):
     ...
-    models.training.full_disk.DiskFullError: ...: the disk is full (... bytes free there) ...
+    dftopk_cascade.models.training.full_disk.DiskFullError: ...: the disk is full (... bytes free
+    there) ...
 """
 
 import errno
@@ -27,9 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import tensorflow as tf
-
-from models.model_folder import ModelDir
-from pipelines.atomic_files import TEMPORARY_SUFFIX
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.pipelines.atomic_files import TEMPORARY_SUFFIX
 
 FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _FULL_DISK_MESSAGES = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))

@@ -1,11 +1,11 @@
 """``history.csv``: one row per completed epoch, kept whole across a killed and resumed run.
 
 ``EpochHistory`` (Keras's ``CSVLogger``, appending) writes an epoch's row before the backup of
-that epoch is saved (``models.training.train`` puts it first among the callbacks). A run killed in
-between has a row for an epoch the backup does not hold, which the resumed run trains again; so
-before a run starts, ``trim_history`` keeps the header and the rows of the epochs the backup
-completed, in place, and drops the rest (and a last row cut short by a kill or a full disk). A
-resumed run's ``history.csv`` thus holds every row written before the kill and one row per epoch.
+that epoch is saved (``dftopk_cascade.models.training.train`` puts it first among the callbacks). A
+run killed in between has a row for an epoch the backup does not hold, which the resumed run trains
+again; so before a run starts, ``trim_history`` keeps the header and the rows of the epochs the
+backup completed, in place, and drops the rest (and a last row cut short by a kill or a full disk).
+A resumed run's ``history.csv`` thus holds every row written before the kill and one row per epoch.
 
 Example:
     >>> import tempfile
@@ -18,7 +18,7 @@ Example:
 
 import os
 
-from models.tf_keras import keras
+from dftopk_cascade.models.tf_keras import keras
 
 
 class EpochHistory(keras.callbacks.CSVLogger):

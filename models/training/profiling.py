@@ -12,8 +12,7 @@ Example:
 """
 
 import tensorflow as tf
-
-from models.tf_keras import keras
+from dftopk_cascade.models.tf_keras import keras
 
 
 def parse_profile_steps(text: str) -> tuple[int, int]:

@@ -17,7 +17,7 @@
   do the same, but ``BackupAndRestore`` does not support it).
 
 In every case each replica draws its in-batch negatives from its own batch (see
-``models.cascade`` for the cross-replica option).
+``dftopk_cascade.models.cascade`` for the cross-replica option).
 
 Example:
     >>> make_strategy("cpu").num_replicas_in_sync

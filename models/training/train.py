@@ -1,35 +1,40 @@
-"""Trains the cascade end to end with ``model.fit``: ``python -m models.training.train``.
+"""Trains the cascade end to end with ``model.fit``: ``python -m
+dftopk_cascade.models.training.train``.
 
 Retrieval, pre-ranking and ranking are trained together on converted RecFlow TFRecords
-(``pipelines.convert``) with the method given by ``--method`` (``models.objectives``): DFTopK
-and every peer top-k operator in the LCRON cascade scheme, pointwise BCE, or the TFRS baseline.
-Defaults follow the paper's protocol (/work/shared/REFERENCE.md, section 4): Adam, learning rate
-1e-2, batch 1024, embedding size 8, seed 42, k = 10 for both stages, one pass over every day but
-the last, and an evaluation on the last day with 160 in-batch negatives per request. The default
-temperature is 0.1 (``models.objectives`` says why it is not the paper's 500).
+(``dftopk_cascade.pipelines.convert``) with the method given by ``--method``
+(``dftopk_cascade.models.objectives``): DFTopK and every peer top-k operator in the LCRON cascade
+scheme, pointwise BCE, or the TFRS baseline. Defaults follow the paper's protocol
+(/work/shared/REFERENCE.md, section 4): Adam, learning rate 1e-2, batch 1024, embedding size 8, seed
+42, k = 10 for both stages, one pass over every day but the last, and an evaluation on the last day
+with 160 in-batch negatives per request. The default temperature is 0.1
+(``dftopk_cascade.models.objectives`` says why it is not the paper's 500).
 
 The run writes only into a new or empty model folder or one it wrote before (its
-``.dftopk-model.json`` marker, ``pipelines.owned_folder``), holds the folder's lock while it runs
-(a second training into the same folder stops at once, naming the first), and ``--overwrite``
-deletes only the files the marker lists. A full disk stops it with one line naming the folder and
-the free space (``models.training.full_disk``).
+``.dftopk-model.json`` marker, ``dftopk_cascade.pipelines.owned_folder``), holds the folder's lock
+while it runs (a second training into the same folder stops at once, naming the first), and
+``--overwrite`` deletes only the files the marker lists. A full disk stops it with one line naming
+the folder and the free space (``dftopk_cascade.models.training.full_disk``).
 
-The run writes the model folder (layout in ``models.model_folder``): ``config.json`` first,
-then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
-(``models.training.callbacks``) keeps the training state in ``backup/`` so that a killed run,
-started again with the same command, resumes at the epoch after the last completed one. TensorBoard
-logs are written by ``models.training.callbacks`` (the ``tensorboard`` package is not installed
-here). At the end: ``weights/`` (what ``models.cascade.load_cascade`` and ``serving/`` read) and
-``metrics.json`` (``models.training.evaluate``).
+The run writes the model folder (layout in ``dftopk_cascade.models.model_folder``): ``config.json``
+first, then a checkpoint every epoch, TensorBoard logs and ``history.csv``; a backup callback
+(``dftopk_cascade.models.training.callbacks``) keeps the training state in ``backup/`` so that a
+killed run, started again with the same command, resumes at the epoch after the last completed one.
+TensorBoard logs are written by ``dftopk_cascade.models.training.callbacks`` (the ``tensorboard``
+package is not installed here). At the end: ``weights/`` (what
+``dftopk_cascade.models.cascade.load_cascade`` and ``serving/`` read) and ``metrics.json``
+(``dftopk_cascade.models.training.evaluate``).
 
-Distribution (``--strategy``, ``models.training.strategies``): ``auto`` mirrors over all GPUs or
-runs on the CPU; ``multiworker`` and ``parameter-server`` read the cluster from ``TF_CONFIG`` and
-run the same command on every task. ``--batch-size`` is the global batch; each replica gets an equal
-share and draws in-batch negatives from it, unless ``--cross-replica-negatives``.
+Distribution (``--strategy``, ``dftopk_cascade.models.training.strategies``): ``auto`` mirrors over
+all GPUs or runs on the CPU; ``multiworker`` and ``parameter-server`` read the cluster from
+``TF_CONFIG`` and run the same command on every task. ``--batch-size`` is the global batch; each
+replica gets an equal share and draws in-batch negatives from it, unless
+``--cross-replica-negatives``.
 
 Example::
 
-    python -m models.training.train --data /tmp/recflow_tfrec --model-dir /tmp/dftopk_model \\
+    python -m dftopk_cascade.models.training.train --data /tmp/recflow_tfrec --model-dir
+    /tmp/dftopk_model \\
         --method dftopk --epochs 1
 """
 
@@ -44,39 +49,38 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
-
-from command_line.deprecated_flags import add_renamed_flag
-from command_line.entry import add_entry_flags, run_command
-from models.attention import TARGET_ATTENTIONS
-from models.cascade import CascadeModel
-from models.config import CascadeConfig
-from models.contract import STAGE_CANDIDATES, zero_features
-from models.embeddings import EMBEDDING_INITS
-from models.model_folder import ModelDir
-from models.objectives import METHOD_NAMES
-from models.precision import (
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.attention import TARGET_ATTENTIONS
+from dftopk_cascade.models.cascade import CascadeModel
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.contract import STAGE_CANDIDATES, zero_features
+from dftopk_cascade.models.embeddings import EMBEDDING_INITS
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.objectives import METHOD_NAMES
+from dftopk_cascade.models.precision import (
     PRECISION_CHOICES,
     check_precision,
     mixed_precision_policy,
     training_optimizer,
 )
-from models.tf_keras import keras
-from models.training.callbacks import (
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training.callbacks import (
     EpochSummaries,
     RefittableBackupAndRestore,
     completed_epochs,
 )
-from models.training.data import split_days, steps_per_pass, training_input
-from models.training.evaluate import (
+from dftopk_cascade.models.training.data import split_days, steps_per_pass, training_input
+from dftopk_cascade.models.training.evaluate import (
     EVALUATION_NEGATIVES,
     evaluate_model,
     metrics_table,
     write_metrics,
 )
-from models.training.full_disk import reporting_full_disk
-from models.training.history import EpochHistory, trim_history
-from models.training.profiling import ProfileSteps, parse_profile_steps
-from models.training.strategies import (
+from dftopk_cascade.models.training.full_disk import reporting_full_disk
+from dftopk_cascade.models.training.history import EpochHistory, trim_history
+from dftopk_cascade.models.training.profiling import ProfileSteps, parse_profile_steps
+from dftopk_cascade.models.training.strategies import (
     SERVING_TASK_TYPES,
     STRATEGY_NAMES,
     cluster_task,
@@ -84,17 +88,18 @@ from models.training.strategies import (
     make_strategy,
     serve_cluster_task,
 )
-from models.training.xla import JIT_COMPILE_CHOICES, use_xla
-from pipelines.data_schema import read_data_schema
-from pipelines.owned_folder import OwnedFolder, owned_folder
+from dftopk_cascade.models.training.xla import JIT_COMPILE_CHOICES, use_xla
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.owned_folder import OwnedFolder, owned_folder
 
-#: The writer named in the model folder's marker (``pipelines.owned_folder``).
-TRAIN_WRITER = "models.training.train"
+#: The writer named in the model folder's marker (``dftopk_cascade.pipelines.owned_folder``).
+TRAIN_WRITER = "dftopk_cascade.models.training.train"
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Everything a training run needs; the fields mirror ``python -m models.training.train`` flags.
+    """Everything a training run needs; the fields mirror ``python -m
+    dftopk_cascade.models.training.train`` flags.
 
     Example:
         >>> TrainOptions(data_dir="/tfrec", model_dir="/model").learning_rate
@@ -139,7 +144,7 @@ class TrainOptions:
         """The model's config for the data ``schema``, its ks checked against the candidates.
 
         Example:
-            >>> from models.config import example_schema
+            >>> from dftopk_cascade.models.config import example_schema
             >>> options = TrainOptions(data_dir="d", model_dir="m", k=50)
             >>> options.cascade_config(example_schema())
             Traceback (most recent call last):
@@ -215,7 +220,8 @@ def check_options(options: TrainOptions) -> None:
 
 
 def evaluation_command(options: TrainOptions, eval_days: Sequence[str]) -> str:
-    """The ``models.training.evaluate`` command that gives the evaluation this run would give.
+    """The ``dftopk_cascade.models.training.evaluate`` command that gives the evaluation this run
+    would give.
 
     It keeps every setting that changes the metrics: the days, the batch size, the negatives and
     the seed.
@@ -223,12 +229,13 @@ def evaluation_command(options: TrainOptions, eval_days: Sequence[str]) -> str:
     Example:
         >>> options = TrainOptions("/d", "/m", eval_batch_size=60, eval_negatives=8)
         >>> evaluation_command(options, ["2024-01-14"])
-        'python -m models.training.evaluate --data /d --model-dir /m --days 2024-01-14 \
+        'python -m dftopk_cascade.models.training.evaluate --data /d --model-dir /m --days
+        2024-01-14 \
 --batch-size 60 --negatives 8 --seed 42'
     """
     return shlex.join(
         [
-            *("python", "-m", "models.training.evaluate"),
+            *("python", "-m", "dftopk_cascade.models.training.evaluate"),
             *("--data", options.data_dir, "--model-dir", options.model_dir),
             *("--days", *eval_days),
             *("--batch-size", str(options.eval_batch_size)),
@@ -290,7 +297,7 @@ def prepare_model_dir(
     config: CascadeConfig,
     data_dir: str | None = None,
     precision: str = "off",
-    finish_command: str = "python -m models.training.evaluate",
+    finish_command: str = "python -m dftopk_cascade.models.training.evaluate",
 ) -> None:
     """Writes ``config.json`` into the claimed ``folder``, or checks an unfinished run there.
 
@@ -327,7 +334,7 @@ def claim_model_dir(
     Example:
         >>> with claim_model_dir(tempfile.mkdtemp(), overwrite=False) as folder:
         ...     folder.marker["writer"]
-        'models.training.train'
+        'dftopk_cascade.models.training.train'
     """
     return owned_folder(model_dir, kind="model", writer=TRAIN_WRITER, overwrite=overwrite)
 
@@ -339,8 +346,9 @@ def make_callbacks(
 
     ``history.csv`` comes first: an epoch's row is written before its backup, so that a kill
     in between costs a row the resumed run rewrites, never a missing one
-    (``models.training.history``). With ``profile_steps`` the chief also writes a profiler
-    trace of those steps to ``logs/profile`` (``models.training.profiling``).
+    (``dftopk_cascade.models.training.history``). With ``profile_steps`` the chief also writes a
+    profiler trace of those steps to ``logs/profile``
+    (``dftopk_cascade.models.training.profiling``).
 
     Example:
         >>> folder = tempfile.TemporaryDirectory()
@@ -571,14 +579,15 @@ def run_training(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainOptions:
-    """``TrainOptions`` from command-line flags (``python -m models.training.train --help``).
+    """``TrainOptions`` from command-line flags (``python -m dftopk_cascade.models.training.train
+    --help``).
 
     Example:
         >>> parse_args(["--data", "d", "--model-dir", "m", "--method", "lapsum"]).method
         'lapsum'
     """
     parser = argparse.ArgumentParser(
-        prog="python -m models.training.train",
+        prog="python -m dftopk_cascade.models.training.train",
         description="Train the retrieval -> pre-ranking -> ranking cascade end to end with "
         "model.fit on converted RecFlow TFRecords, with DFTopK or a peer method; checkpoints "
         "every epoch, resumes a killed run (same command), writes MODEL_DIR/weights, "
@@ -631,7 +640,7 @@ def _add_method_flags(group: argparse._ArgumentGroup, defaults: TrainOptions) ->
         type=float,
         default=None,
         help="the method's temperature (DFTopK tau, LapSum alpha, DiffSort steepness, ...); "
-        "default: models.objectives.default_tau (0.1; DiffSort steepness 10)",
+        "default: dftopk_cascade.models.objectives.default_tau (0.1; DiffSort steepness 10)",
     )
     group.add_argument("--k", type=int, default=defaults.k, help="k of both stages' top-k loss")
     group.add_argument("--retrieval-k", type=int, default=None, help="retrieval's k (default: --k)")
@@ -779,7 +788,7 @@ def _options_from_flags(values: dict[str, Any]) -> TrainOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m models.training.train --help``."""
+    """Command-line entry: ``python -m dftopk_cascade.models.training.train --help``."""
     options = parse_args(argv)
     task_type, _ = cluster_task()
     if options.strategy == "parameter-server" and task_type in SERVING_TASK_TYPES:
@@ -791,4 +800,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m models.training.train")
+    run_command(main, "python -m dftopk_cascade.models.training.train")

@@ -6,12 +6,13 @@ products replace oneDNN's and the cascade's step gets slower (``CHANGELOG.md``, 
 "Where a training step's time goes"), while on a GPU XLA fuses the elementwise work of the
 towers into their kernels. ``on`` and ``off`` force the choice. The top-k operators compile
 their own inner loops with XLA either way (``dftopk_tf.ops``), as does the dense embedding gradient
-(``models.sparse_gradients``).
+(``dftopk_cascade.models.sparse_gradients``).
 
 XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a
 logical CPU that XLA's CPU device does not address); ``on`` there is refused with a clear error.
-Exported serving graphs never carry the flag: ``serving.export`` traces the stage models afresh,
-and its check (``serving.export.graph_ops``) refuses any XLA-marked function.
+Exported serving graphs never carry the flag: ``dftopk_cascade.serving.export`` traces the stage
+models afresh, and its check (``dftopk_cascade.serving.export.graph_ops``) refuses any XLA-marked
+function.
 
 Example:
     >>> use_xla("off", tf.distribute.get_strategy())

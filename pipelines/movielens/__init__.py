@@ -10,12 +10,13 @@ Modules, in the order data flows through them:
   never-rated negatives).
 - ``time_windows``: contiguous windows of whole days; the last is the test, the one before it
   the validation.
-- ``stored_features``: requests as ``pipelines.example_format`` features.
-- ``convert`` (``python -m pipelines.movielens.convert``): all of it, into a TFRecord folder.
+- ``stored_features``: requests as ``dftopk_cascade.pipelines.example_format`` features.
+- ``convert`` (``python -m dftopk_cascade.pipelines.movielens.convert``): all of it, into a TFRecord
+  folder.
 
 Example:
     >>> import os
-    >>> from pipelines.movielens.convert import convert_movielens
+    >>> from dftopk_cascade.pipelines.movielens.convert import convert_movielens
     >>> from tests.pipelines.movielens_fixture import fixture_wheel
     >>> wheel, digest = fixture_wheel(tmp_dir)
     >>> convert_movielens(wheel, os.path.join(tmp_dir, "data"), windows=3,

@@ -1,27 +1,30 @@
-"""MovieLens-100K -> the project's TFRecord folder: ``python -m pipelines.movielens.convert``.
+"""MovieLens-100K -> the project's TFRecord folder: ``python -m
+dftopk_cascade.pipelines.movielens.convert``.
 
 Fetches (or takes with ``--wheel``) the pinned ``recbole`` wheel, checks its sha256, reads
 ``ml-100k.{inter,user,item}`` out of it (``wheel``, ``tables``), cuts the ratings into requests
 (``timelines``), splits them into time windows (``time_windows``) and writes one folder per
-window in the layout of ``python -m pipelines.convert``, so ``models.training.train``,
-``models.training.evaluate``, ``serving.export`` and the server read it unchanged::
+window in the layout of ``python -m dftopk_cascade.pipelines.convert``, so
+``dftopk_cascade.models.training.train``, ``dftopk_cascade.models.training.evaluate``,
+``dftopk_cascade.serving.export`` and the server read it unchanged::
 
     DATA/<window>/part-00000-of-00001.tfrecord.gz   one tf.train.Example per request
     DATA/movielens.json                             splits, windows, settings, vocabularies, titles
     DATA/schema.json                                the converted folder's schema: written last
 
-The folder is written as ``pipelines.convert`` writes one: ``schema.json`` (format version 2,
-with each shard's size and sha256, built by the same functions) is removed first and written last,
-so an interrupted run never looks complete; every file is written under a temporary name and
-renamed when complete, and a full disk stops the run with one line naming the file. The folder
-carries a ``.dftopk-data.json`` marker (``pipelines.owned_folder``) listing the files written, and
-is locked while a conversion writes it: a non-empty folder without the marker is refused
-untouched. A re-run rewrites the windows and deletes the shards that the marker lists and the new
-split lacks (an earlier run's windows or shard counts), nothing else.
+The folder is written as ``dftopk_cascade.pipelines.convert`` writes one: ``schema.json`` (format
+version 2, with each shard's size and sha256, built by the same functions) is removed first and
+written last, so an interrupted run never looks complete; every file is written under a temporary
+name and renamed when complete, and a full disk stops the run with one line naming the file. The
+folder carries a ``.dftopk-data.json`` marker (``dftopk_cascade.pipelines.owned_folder``) listing
+the files written, and is locked while a conversion writes it: a non-empty folder without the marker
+is refused untouched. A re-run rewrites the windows and deletes the shards that the marker lists and
+the new split lacks (an earlier run's windows or shard counts), nothing else.
 
 Example:
-    python -m pipelines.movielens.convert --data /tmp/movielens_tfrec
-    python -m pipelines.movielens.convert --wheel recbole-1.2.1-py3-none-any.whl --data /tmp/ml
+    python -m dftopk_cascade.pipelines.movielens.convert --data /tmp/movielens_tfrec
+    python -m dftopk_cascade.pipelines.movielens.convert --wheel recbole-1.2.1-py3-none-any.whl
+    --data /tmp/ml
 """
 
 import argparse
@@ -31,14 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
-
-from command_line.deprecated_flags import add_renamed_flag
-from command_line.entry import add_entry_flags, run_command
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json
-from pipelines.convert import (
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.atomic_files import TEMPORARY_SUFFIX, write_json
+from dftopk_cascade.pipelines.convert import (
     SHARD_PATTERN,
     day_shard_names,
     folder_schema,
@@ -46,19 +47,20 @@ from pipelines.convert import (
     shard_records,
     write_schema,
 )
-from pipelines.movielens.id_tables import IdTables, id_tables
-from pipelines.movielens.stored_features import example_features
-from pipelines.movielens.tables import parse_tables
-from pipelines.movielens.time_windows import TimeWindows, time_windows
-from pipelines.movielens.timelines import POSITIVES, Requests, user_timelines
-from pipelines.movielens.wheel import (
+from dftopk_cascade.pipelines.movielens.id_tables import IdTables, id_tables
+from dftopk_cascade.pipelines.movielens.stored_features import example_features
+from dftopk_cascade.pipelines.movielens.tables import parse_tables
+from dftopk_cascade.pipelines.movielens.time_windows import TimeWindows, time_windows
+from dftopk_cascade.pipelines.movielens.timelines import POSITIVES, Requests, user_timelines
+from dftopk_cascade.pipelines.movielens.wheel import (
     WHEEL_NAME,
     WHEEL_SHA256,
     download_wheel,
     read_members,
     verified_wheel,
 )
-from pipelines.owned_folder import OwnedFolder, owned_folder
+from dftopk_cascade.pipelines.owned_folder import OwnedFolder, owned_folder
+from tqdm import tqdm
 
 CONVERSION_FILE = "movielens.json"
 CONVERSION_FORMAT = "dftopk-movielens-conversion"
@@ -67,7 +69,7 @@ DEFAULT_WINDOWS = 10
 DEFAULT_REQUESTS_PER_SHARD = 8192
 DEFAULT_DOWNLOAD_DIR = os.path.join(os.path.expanduser("~"), ".cache", "dftopk-tf", "movielens")
 #: The writer named in the output's ``.dftopk-data.json`` marker.
-WRITER = "pipelines.movielens.convert"
+WRITER = "dftopk_cascade.pipelines.movielens.convert"
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ def _write_windows(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.movielens.convert --help``.
+    """Command-line entry: ``python -m dftopk_cascade.pipelines.movielens.convert --help``.
 
     Example:
         >>> from tests.pipelines.movielens_fixture import fixture_wheel
@@ -244,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         converted 25 requests into .../cli: train 1997-09-21, validation 1997-09-24, test 1997-10-04
     """
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.movielens.convert",
+        prog="python -m dftopk_cascade.pipelines.movielens.convert",
         description="Convert MovieLens-100K (read from the pinned recbole wheel, which is "
         "downloaded with pip unless --wheel gives a copy; never installed) into the project's "
         "TFRecord folder: one folder per time window, the last the test, the one before it "
@@ -256,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--out",
         dest="data_dir",
         required=True,
-        help="the TFRecord folder to write: the --data of models.training.train",
+        help="the TFRecord folder to write: the --data of dftopk_cascade.models.training.train",
     )
     parser.add_argument(
         "--wheel",
@@ -312,4 +314,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m pipelines.movielens.convert")
+    run_command(main, "python -m dftopk_cascade.pipelines.movielens.convert")

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.movielens.tables import MovieLensTables
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.movielens.tables import MovieLensTables
 
 ZIP_PREFIX_LENGTH = 2
 UNKNOWN = ""

@@ -1,4 +1,4 @@
-"""MovieLens requests as the stored example features of ``pipelines.example_format``.
+"""MovieLens requests as the stored example features of ``dftopk_cascade.pipelines.example_format``.
 
 Per request, in the contract's slots (every id + 1, 0 on padding):
 
@@ -12,12 +12,13 @@ Per request, in the contract's slots (every id + 1, 0 on padding):
 - ``rank_index``: ``HIGHEST_RATING - rating`` of each positive, so that the contract's label
   ``30 - rank_index`` is ``25 + rating`` (26-30).
 
-The contract gives the negatives its constant group labels (7, 6 and 5, ``pipelines.labels``), all
-below every positive, so the ground truth (top 10 by label) is exactly the 10 movies rated next.
+The contract gives the negatives its constant group labels (7, 6 and 5,
+``dftopk_cascade.pipelines.labels``), all below every positive, so the ground truth (top 10 by
+label) is exactly the 10 movies rated next.
 
 Example:
-    >>> from pipelines.movielens.id_tables import id_tables
-    >>> from pipelines.movielens.timelines import user_timelines
+    >>> from dftopk_cascade.pipelines.movielens.id_tables import id_tables
+    >>> from dftopk_cascade.pipelines.movielens.timelines import user_timelines
     >>> from tests.pipelines.movielens_fixture import fixture_tables
     >>> tables = fixture_tables()
     >>> ids = id_tables(tables)
@@ -28,12 +29,11 @@ Example:
 """
 
 import numpy as np
-
-from pipelines import example_format as fmt
-from pipelines.movielens.id_tables import IdTables
-from pipelines.movielens.tables import HIGHEST_RATING
-from pipelines.movielens.timelines import NO_MOVIE, Requests
-from pipelines.time_features import weekday_hour_minute
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.movielens.id_tables import IdTables
+from dftopk_cascade.pipelines.movielens.tables import HIGHEST_RATING
+from dftopk_cascade.pipelines.movielens.timelines import NO_MOVIE, Requests
+from dftopk_cascade.pipelines.time_features import weekday_hour_minute
 
 #: MovieLens timestamps are read in UTC.
 UTC_OFFSET_SECONDS = 0
@@ -44,8 +44,8 @@ def example_features(requests: Requests, ids: IdTables) -> dict[str, np.ndarray]
     """Returns ``example_format.INT_FEATURES`` name -> int64 array, one row per request.
 
     Example:
-        >>> from pipelines.movielens.id_tables import id_tables
-        >>> from pipelines.movielens.timelines import user_timelines
+        >>> from dftopk_cascade.pipelines.movielens.id_tables import id_tables
+        >>> from dftopk_cascade.pipelines.movielens.timelines import user_timelines
         >>> from tests.pipelines.movielens_fixture import fixture_tables
         >>> tables = fixture_tables()
         >>> ids = id_tables(tables)

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from pipelines.movielens.errors import MovieLensError
+from dftopk_cascade.pipelines.movielens.errors import MovieLensError
 
 #: Each table's header, as written in the files.
 HEADERS = {
@@ -74,7 +73,8 @@ def parse_table(table: str, text: str) -> pd.DataFrame:
         ...             "1\\t2\\t9\\t5\\n")
         Traceback (most recent call last):
         ...
-        pipelines.movielens.errors.MovieLensError: ml-100k.inter line 2: rating 9 is not in 1-5; ...
+        dftopk_cascade.pipelines.movielens.errors.MovieLensError: ml-100k.inter line 2: rating 9 is
+        not in 1-5; ...
     """
     name = _file_name(table)
     header, _, body = text.partition("\n")
@@ -124,7 +124,7 @@ def parse_tables(texts: dict[str, str]) -> MovieLensTables:
     """Parses the three files (``wheel.read_members``) and checks that they refer to each other.
 
     Example:
-        >>> from pipelines.movielens.wheel import read_members
+        >>> from dftopk_cascade.pipelines.movielens.wheel import read_members
         >>> from tests.pipelines.movielens_fixture import fixture_wheel
         >>> tables = parse_tables(read_members(fixture_wheel(tmp_dir)[0]))
         >>> len(tables.users), len(tables.movies), len(tables.ratings)

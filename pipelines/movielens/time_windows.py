@@ -18,8 +18,7 @@ import datetime
 from dataclasses import dataclass
 
 import numpy as np
-
-from pipelines.movielens.errors import MovieLensError
+from dftopk_cascade.pipelines.movielens.errors import MovieLensError
 
 SECONDS_PER_DAY = 86_400
 #: Training, validation and test: at least one window each.
@@ -80,7 +79,8 @@ def time_windows(moments: np.ndarray, count: int) -> TimeWindows:
         >>> time_windows(np.array([0, 1, 2]), count=3)
         Traceback (most recent call last):
         ...
-        pipelines.movielens.errors.MovieLensError: --windows 3: the requests make only 1 ...
+        dftopk_cascade.pipelines.movielens.errors.MovieLensError: --windows 3: the requests make
+        only 1 ...
     """
     if count < MIN_WINDOWS:
         raise MovieLensError(

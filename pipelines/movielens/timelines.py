@@ -27,10 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.movielens.errors import MovieLensError
 from tqdm import tqdm
-
-from pipelines import example_format as fmt
-from pipelines.movielens.errors import MovieLensError
 
 POSITIVES = fmt.GROUP_SIZE
 NEGATIVES = fmt.NUM_CANDIDATES - POSITIVES

@@ -21,9 +21,9 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 
-from command_line.entry import add_entry_flags, run_command
-from pipelines.movielens.errors import MovieLensError
-from pipelines.shard_integrity import file_sha256
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines.movielens.errors import MovieLensError
+from dftopk_cascade.pipelines.shard_integrity import file_sha256
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_NAME = "recbole-1.2.1-py3-none-any.whl"
@@ -43,7 +43,8 @@ def verified_wheel(path: str, expected_sha256: str = WHEEL_SHA256) -> str:
         >>> verified_wheel(path)
         Traceback (most recent call last):
         ...
-        pipelines.movielens.errors.MovieLensError: .../recbole-1.2.1-py3-none-any.whl: sha256 ...
+        dftopk_cascade.pipelines.movielens.errors.MovieLensError:
+        .../recbole-1.2.1-py3-none-any.whl: sha256 ...
     """
     if not os.path.isfile(path):
         raise MovieLensError(
@@ -103,7 +104,8 @@ def read_members(path: str) -> dict[str, str]:
         >>> read_members(path)
         Traceback (most recent call last):
         ...
-        pipelines.movielens.errors.MovieLensError: .../broken.whl: not a readable zip ...
+        dftopk_cascade.pipelines.movielens.errors.MovieLensError: .../broken.whl: not a readable zip
+        ...
     """
     again = f"delete it and download {WHEEL_NAME} again, or pass a good copy with --wheel"
     try:
@@ -121,7 +123,8 @@ def read_members(path: str) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.movielens.wheel --help``; prints the wheel's path.
+    """Command-line entry: ``python -m dftopk_cascade.pipelines.movielens.wheel --help``; prints the
+    wheel's path.
 
     Example:
         >>> from tests.pipelines.movielens_fixture import fixture_wheel
@@ -130,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         /.../recbole-1.2.1-py3-none-any.whl
     """
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.movielens.wheel",
+        prog="python -m dftopk_cascade.pipelines.movielens.wheel",
         description=f"Download {WHEEL_NAME} (MovieLens-100K inside) with pip --no-deps, or "
         "reuse the copy already in --download-dir, check its sha256 and print its path. "
         "Nothing is installed.",
@@ -146,4 +149,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m pipelines.movielens.wheel")
+    run_command(main, "python -m dftopk_cascade.pipelines.movielens.wheel")

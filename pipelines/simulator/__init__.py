@@ -1,4 +1,4 @@
-"""The RecFlow-format simulator: ``python -m pipelines.simulator.simulate``.
+"""The RecFlow-format simulator: ``python -m dftopk_cascade.pipelines.simulator.simulate``.
 
 - ``simulated_world``: the latent user-interest x video model;
   ``simulated_history``: behaviour sequences; ``simulated_cascade``: the simulated cascade's stages.
@@ -6,7 +6,7 @@
 - ``simulated_tfrecords``: a small simulated dataset, converted, in one call (examples, tests).
 
 Example:
-    >>> from pipelines.simulator.simulated_world import SimulatedWorld
+    >>> from dftopk_cascade.pipelines.simulator.simulated_world import SimulatedWorld
     >>> SimulatedWorld.__name__
     'SimulatedWorld'
 """

@@ -1,4 +1,5 @@
-"""Writes a simulated dataset in RecFlow's exact layout: ``python -m pipelines.simulator.simulate``.
+"""Writes a simulated dataset in RecFlow's exact layout: ``python -m
+dftopk_cascade.pipelines.simulator.simulate``.
 
 A latent user-interest x video model (``simulated_world``) drives a simulated cascade
 (``simulated_cascade``), so that the stage flags and ``rank_index`` are noisy, stage-biased
@@ -13,19 +14,19 @@ an interrupted run. The output is deterministic for a given seed and ``--chunk-s
 
 ``simulation.json`` in the output records the settings (seed, start day, requests per day, world
 size, chunk size) and the days written. A re-run with the same settings rewrites no complete day
-(its files and their modification times stay, so ``pipelines.convert`` skips it too) and writes
-only the missing ones; a run with other settings is refused unless ``--overwrite``.
+(its files and their modification times stay, so ``dftopk_cascade.pipelines.convert`` skips it too)
+and writes only the missing ones; a run with other settings is refused unless ``--overwrite``.
 ``others/id_cnt.pkl`` (the same for the same settings) stays when the settings match.
 
-The output carries a ``.dftopk-recflow.json`` marker (``pipelines.owned_folder``) whose manifest
-lists every file the simulator wrote, and is locked while a run writes it. A non-empty folder
-without the marker (e.g. the published data) is never written into, with or without
+The output carries a ``.dftopk-recflow.json`` marker (``dftopk_cascade.pipelines.owned_folder``)
+whose manifest lists every file the simulator wrote, and is locked while a run writes it. A
+non-empty folder without the marker (e.g. the published data) is never written into, with or without
 ``--overwrite``; ``--overwrite`` deletes only the files the manifest lists; and a run that would
-replace a file the manifest does not list is refused. ``pipelines.convert`` reads the manifest
-to refuse a folder that mixes simulated days with days the simulator did not write.
+replace a file the manifest does not list is refused. ``dftopk_cascade.pipelines.convert`` reads the
+manifest to refuse a folder that mixes simulated days with days the simulator did not write.
 
 Example:
-    python -m pipelines.simulator.simulate --recflow /tmp/recflow_sim --days 3 \
+    python -m dftopk_cascade.pipelines.simulator.simulate --recflow /tmp/recflow_sim --days 3 \
         --requests-per-day 1000 --seed 0
 """
 
@@ -39,22 +40,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
-
-from command_line.deprecated_flags import add_renamed_flag
-from command_line.entry import add_entry_flags, run_command
-from pipelines import recflow
-from pipelines.atomic_files import TEMPORARY_SUFFIX, write_json, write_pickle
-from pipelines.owned_folder import ForeignFolderError, OwnedFolder, marker_name, owned_folder
-from pipelines.simulator.simulated_cascade import (
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.atomic_files import TEMPORARY_SUFFIX, write_json, write_pickle
+from dftopk_cascade.pipelines.owned_folder import (
+    ForeignFolderError,
+    OwnedFolder,
+    marker_name,
+    owned_folder,
+)
+from dftopk_cascade.pipelines.simulator.simulated_cascade import (
     CascadeOutcome,
     CascadeShape,
     StageModels,
     exposure_feedback,
     run_cascade,
 )
-from pipelines.simulator.simulated_history import BehaviourHistory, sequence_rows
-from pipelines.simulator.simulated_world import SimulatedWorld, WorldSize, scaled_world_size
+from dftopk_cascade.pipelines.simulator.simulated_history import BehaviourHistory, sequence_rows
+from dftopk_cascade.pipelines.simulator.simulated_world import (
+    SimulatedWorld,
+    WorldSize,
+    scaled_world_size,
+)
+from tqdm import tqdm
 
 #: Share of a day's requests in each hour (RecFlow time): quiet nights, busy lunch and evening.
 HOURLY_TRAFFIC = np.array(
@@ -78,7 +87,7 @@ _DAY_DICT_DIRS = (recflow.SEQUENCE_DIR, recflow.REQUEST_DICT_DIR)
 #: The settings record in the output root (see the module docstring).
 SETTINGS_FILE = "simulation.json"
 #: The writer named in the output's ``.dftopk-recflow.json`` marker.
-WRITER = "pipelines.simulator.simulate"
+WRITER = "dftopk_cascade.pipelines.simulator.simulate"
 
 
 @dataclass(frozen=True)
@@ -526,7 +535,7 @@ def _day_complete(out_dir: str, day: str, with_test_files: bool) -> bool:
 def _parser() -> argparse.ArgumentParser:
     """The command line of ``main``, every flag explained."""
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.simulator.simulate",
+        prog="python -m dftopk_cascade.pipelines.simulator.simulate",
         description="Write a simulated dataset in RecFlow's exact layout (all_stage/, realshow/, "
         "seq_effective_50_dict/, request_id_dict/, others/). Stage labels come from a simulated "
         "cascade over a hidden true preference, recorded in the simulator-only column "
@@ -583,7 +592,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry: ``python -m pipelines.simulator.simulate --help``.
+    """Command-line entry: ``python -m dftopk_cascade.pipelines.simulator.simulate --help``.
 
     Example:
         >>> main(["--recflow", os.path.join(tmp_dir, "cli"), "--days", "1",
@@ -616,4 +625,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_command(main, "python -m pipelines.simulator.simulate")
+    run_command(main, "python -m dftopk_cascade.pipelines.simulator.simulate")

@@ -26,9 +26,8 @@ Example:
 from dataclasses import dataclass
 
 import numpy as np
-
-from pipelines import recflow
-from pipelines.simulator.simulated_world import SimulatedWorld
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.simulator.simulated_world import SimulatedWorld
 
 STAGES = ("retrieval", "prerank", "coarse", "rank", "rerank")
 STAGE_NOISE = {"retrieval": 1.5, "prerank": 1.2, "coarse": 0.9, "rank": 0.6, "rerank": 0.4}

@@ -12,9 +12,8 @@ Example:
 """
 
 import numpy as np
-
-from pipelines import recflow
-from pipelines.simulator.simulated_world import SimulatedWorld
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.simulator.simulated_world import SimulatedWorld
 
 WARM_START_DRAWS = 150
 WARM_START_SPAN_SECONDS = 30 * 86_400

@@ -1,8 +1,9 @@
 """A small simulated RecFlow dataset, converted to TFRecords, in one call.
 
-For examples, tests and benchmarks that need a real ``python -m pipelines.convert`` folder without a
-download: it runs ``simulate`` into ``FOLDER/recflow`` and ``convert`` into ``FOLDER/tfrec`` (the
-same two steps as ``scripts/main.sh``, without progress bars) and returns the TFRecord folder.
+For examples, tests and benchmarks that need a real ``python -m dftopk_cascade.pipelines.convert``
+folder without a download: it runs ``simulate`` into ``FOLDER/recflow`` and ``convert`` into
+``FOLDER/tfrec`` (the same two steps as ``scripts/main.sh``, without progress bars) and returns the
+TFRecord folder.
 
 Example:
     >>> import tempfile
@@ -14,8 +15,8 @@ Example:
 
 import os
 
-from pipelines.convert import convert
-from pipelines.simulator.simulate import simulate
+from dftopk_cascade.pipelines.convert import convert
+from dftopk_cascade.pipelines.simulator.simulate import simulate
 
 
 def simulated_tfrecords(folder: str, days: int, requests_per_day: int, seed: int = 0) -> str:

@@ -23,8 +23,7 @@ Example:
 from dataclasses import dataclass
 
 import numpy as np
-
-from pipelines import recflow
+from dftopk_cascade.pipelines import recflow
 
 LATENT_DIM = 16
 FAVOURITE_CATEGORIES = 4

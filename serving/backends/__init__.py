@@ -1,7 +1,7 @@
 """Backends running the exported models: ``local`` (in process), ``rest``, ``grpc`` (TF Serving).
 
 Example:
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_request
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export, toy_request
     >>> backend = make_backend("local", export_dir=toy_cascade_export())
     >>> backend.versions
     {'retrieval': 1, 'prerank': 1, 'rank': 1}
@@ -11,7 +11,7 @@ Example:
     'grpc'
 """
 
-from serving.backends.base import (
+from dftopk_cascade.serving.backends.base import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     BackendAnswerTooLargeError,
@@ -23,9 +23,9 @@ from serving.backends.base import (
     BackendUnavailableError,
     PredictBackend,
 )
-from serving.backends.local import LocalBackend
-from serving.backends.tf_serving_grpc import GrpcBackend
-from serving.backends.tf_serving_rest import RestBackend
+from dftopk_cascade.serving.backends.local import LocalBackend
+from dftopk_cascade.serving.backends.tf_serving_grpc import GrpcBackend
+from dftopk_cascade.serving.backends.tf_serving_rest import RestBackend
 
 BACKEND_NAMES: tuple[str, ...] = ("local", "rest", "grpc")
 
@@ -47,7 +47,9 @@ def make_backend(
     """
     if kind == "local":
         if not export_dir:
-            raise ValueError("the local backend needs export_dir (the serving.export folder)")
+            raise ValueError(
+                "the local backend needs export_dir (the dftopk_cascade.serving.export folder)"
+            )
         return LocalBackend(export_dir)
     if kind == "rest":
         if not url:

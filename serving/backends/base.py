@@ -1,7 +1,8 @@
 """The one interface every backend implements, its errors, and the retries.
 
 A backend runs one exported model's ``serving_default`` signature on a dict of NumPy inputs
-and returns a dict of NumPy outputs (``serving.signatures`` names both). Failures are one of:
+and returns a dict of NumPy outputs (``dftopk_cascade.serving.signatures`` names both). Failures are
+one of:
 
 - ``BackendRequestError``: the server refused the request (bad input, unknown signature):
   never retried.
@@ -17,8 +18,9 @@ and returns a dict of NumPy outputs (``serving.signatures`` names both). Failure
 - ``BackendError``: anything else the server reported.
 
 Example:
-    >>> from serving.backends import LocalBackend
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+    >>> from dftopk_cascade.serving.backends import LocalBackend
+    >>> from dftopk_cascade.serving.export.toy_servables import (
+    ...     toy_cascade_export, toy_corpus, toy_request)
     >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
     ...                           "item_mask": np.ones([1, 50], bool)}
     >>> outputs = LocalBackend(toy_cascade_export()).predict("rank", inputs)
@@ -102,7 +104,7 @@ class PredictBackend(abc.ABC):
         """Runs ``model_name`` on ``inputs``; raises a ``BackendError`` subclass on failure.
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend, toy_request
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend, toy_request
             >>> backend = toy_backend()
             >>> inputs = toy_request() | {"top_n": np.int32(100)}
             >>> backend.predict("retrieval", inputs)["item_ids"].shape
@@ -116,7 +118,7 @@ class PredictBackend(abc.ABC):
         none. Raises a ``BackendError`` subclass when the server cannot be asked.
 
         Example:
-            >>> from serving.export.toy_servables import toy_backend
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_backend
             >>> toy_backend().version_states("rank")
             {1: 'AVAILABLE'}
         """
@@ -126,7 +128,7 @@ class PredictBackend(abc.ABC):
         """Releases what the backend holds (connections, loaded models).
 
         Example:
-            >>> from serving.backends import GrpcBackend
+            >>> from dftopk_cascade.serving.backends import GrpcBackend
             >>> GrpcBackend("127.0.0.1:8500").close()
         """
 

@@ -1,7 +1,7 @@
 """The ``local`` backend: the exported SavedModels loaded in this process (no server needed).
 
 Example:
-    >>> from serving.export.toy_servables import toy_cascade_export
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export
     >>> backend = LocalBackend(toy_cascade_export())
     >>> backend.versions
     {'retrieval': 1, 'prerank': 1, 'rank': 1}
@@ -12,19 +12,22 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
-
-from serving import signatures as sig
-from serving.backends.base import BackendError, BackendRequestError, PredictBackend
-from serving.export_layout import latest_version_dir, read_cascade_manifest, version_dir
-from serving.saved_model_files import load_saved_model
-from serving.saved_model_proto import signature_defaults
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends.base import BackendError, BackendRequestError, PredictBackend
+from dftopk_cascade.serving.export_layout import (
+    latest_version_dir,
+    read_cascade_manifest,
+    version_dir,
+)
+from dftopk_cascade.serving.saved_model_files import load_saved_model
+from dftopk_cascade.serving.saved_model_proto import signature_defaults
 
 
 class LocalBackend(PredictBackend):
     """Runs the ``serving_default`` signatures of SavedModels under a TF Serving export folder.
 
     Args:
-        export_dir: the ``EXPORT`` folder of ``python -m serving.export``.
+        export_dir: the ``EXPORT`` folder of ``python -m dftopk_cascade.serving.export``.
         model_names: the models to load (default: retrieval, prerank, rank).
         versions: model name -> version to load; the latest version otherwise.
 
@@ -36,7 +39,8 @@ class LocalBackend(PredictBackend):
     too. Calls are thread-safe.
 
     Example:
-        >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+        >>> from dftopk_cascade.serving.export.toy_servables import (
+        ...     toy_cascade_export, toy_corpus, toy_request)
         >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
         ...                           "item_mask": np.ones([1, 50], bool)}
         >>> LocalBackend(toy_cascade_export()).predict("rank", inputs)["selected"].sum(axis=1)
@@ -97,7 +101,7 @@ class LocalBackend(PredictBackend):
         """The loaded version of ``model_name`` is AVAILABLE (it loaded before serving).
 
         Example:
-            >>> from serving.export.toy_servables import toy_cascade_export
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export
             >>> LocalBackend(toy_cascade_export()).version_states("retrieval")
             {1: 'AVAILABLE'}
         """

@@ -15,7 +15,8 @@ The channel's message-size limits are set in one place (``tf_serving_channel``):
 (``SetMaxMessageSize``), so the client's are the ones a large request or answer meets.
 
 Example:
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+    >>> from dftopk_cascade.serving.export.toy_servables import (
+    ...     toy_cascade_export, toy_corpus, toy_request)
     >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
     ...                           "item_mask": np.ones([1, 50], bool)}
     >>> backend = GrpcBackend("127.0.0.1:8500")  # TF Serving (docs/serving.md)
@@ -29,15 +30,8 @@ from collections.abc import Mapping
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import (
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
-
-from serving import signatures as sig
-from serving.backends.base import (
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends.base import (
     DEFAULT_BACKOFF_S,
     DEFAULT_NOT_FOUND_WAIT_S,
     DEFAULT_RETRIES,
@@ -52,6 +46,12 @@ from serving.backends.base import (
     BackendUnavailableError,
     PredictBackend,
     with_retries,
+)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
 )
 
 #: Largest message either way: well above the answer to 64 requests of top_n 2,000.
@@ -152,12 +152,12 @@ class GrpcBackend(PredictBackend):
         max_message_bytes: the channel's send and receive limits (``tf_serving_channel``).
 
     Example:
-        >>> from serving.export.toy_servables import toy_request
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_request
         >>> backend = GrpcBackend("127.0.0.1:1", timeout_s=5.0, retries=0)  # nothing listens
         >>> backend.predict("retrieval", toy_request())
         Traceback (most recent call last):
         ...
-        serving.backends.base.BackendUnavailableError: ...
+        dftopk_cascade.serving.backends.base.BackendUnavailableError: ...
     """
 
     name = "grpc"

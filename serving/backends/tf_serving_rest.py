@@ -17,7 +17,8 @@ backoff; 404 "Servable not found" (a model still loading, or a version not serve
 message.
 
 Example:
-    >>> from serving.export.toy_servables import toy_cascade_export, toy_corpus, toy_request
+    >>> from dftopk_cascade.serving.export.toy_servables import (
+    ...     toy_cascade_export, toy_corpus, toy_request)
     >>> inputs = toy_request() | {"items": toy_corpus()[None, :50],
     ...                           "item_mask": np.ones([1, 50], bool)}
     >>> backend = RestBackend("http://127.0.0.1:8501")  # TF Serving (docs/serving.md)
@@ -31,11 +32,8 @@ from collections.abc import Mapping
 import numpy as np
 import requests
 import tensorflow as tf
-from google.protobuf import json_format
-from tensorflow.core.framework import tensor_pb2
-
-from serving import signatures as sig
-from serving.backends.base import (
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends.base import (
     DEFAULT_BACKOFF_S,
     DEFAULT_NOT_FOUND_WAIT_S,
     DEFAULT_RETRIES,
@@ -49,6 +47,8 @@ from serving.backends.base import (
     PredictBackend,
     with_retries,
 )
+from google.protobuf import json_format
+from tensorflow.core.framework import tensor_pb2
 
 #: HTTP statuses retried with backoff: RESOURCE_EXHAUSTED and UNAVAILABLE.
 RETRIED_STATUSES = (429, 503)
@@ -81,11 +81,11 @@ def signature_defaults_from_metadata(metadata: dict, model_name: str) -> dict[st
     """The ``serving_default`` signature's default inputs in a REST metadata answer.
 
     Raises ``BackendError`` when the answer lacks the signature or its inputs are not the
-    contract's (``serving.signatures``).
+    contract's (``dftopk_cascade.serving.signatures``).
 
     Example:
-        >>> from serving.saved_model_proto import read_saved_model
-        >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+        >>> from dftopk_cascade.serving.saved_model_proto import read_saved_model
+        >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_scorer
         >>> saved = read_saved_model(save_toy_servable(toy_scorer(default_k=10)))
         >>> signatures = saved.meta_graphs[0].signature_def  # TF Serving answers them as JSON:
         >>> metadata = {"metadata": {"signature_def": {"signature_def": {
@@ -135,12 +135,12 @@ class RestBackend(PredictBackend):
         not_found_wait_s: how long 404 "Servable not found" is retried (a model still loading).
 
     Example:
-        >>> from serving.export.toy_servables import toy_request
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_request
         >>> backend = RestBackend("http://127.0.0.1:1", timeout_s=5.0, retries=0)  # no server
         >>> backend.predict("retrieval", toy_request())
         Traceback (most recent call last):
         ...
-        serving.backends.base.BackendUnavailableError: ...
+        dftopk_cascade.serving.backends.base.BackendUnavailableError: ...
     """
 
     name = "rest"

@@ -1,7 +1,9 @@
-"""Export time: a trained cascade as three TF Serving SavedModels, ``python -m serving.export``.
+"""Export time: a trained cascade as three TF Serving SavedModels, ``python -m
+dftopk_cascade.serving.export``.
 
-Nothing here runs in the serving process; the run-time modules (``serving.cascade_inference``,
-``serving.backends``, ``serving.server``) read what it wrote.
+Nothing here runs in the serving process; the run-time modules
+(``dftopk_cascade.serving.cascade_inference``, ``dftopk_cascade.serving.backends``,
+``dftopk_cascade.serving.server``) read what it wrote.
 
 - ``saved_models``: ``export_cascade`` and the command (``__main__``).
 - ``servables``: the ``tf.Module`` of each stage with its ``serving_default`` signature;
@@ -12,7 +14,7 @@ Nothing here runs in the serving process; the run-time modules (``serving.cascad
 - ``toy_servables``: small exported servables and a small exported cascade, for examples.
 
 Example:
-    >>> from serving.export_layout import version_dir
+    >>> from dftopk_cascade.serving.export_layout import version_dir
     >>> version_dir("/export", "rank", 3)
     '/export/rank/3'
 """

@@ -3,8 +3,8 @@
 TensorFlow reports a full disk as a ``ResourceExhaustedError`` about a temporary file, and Python
 as ``OSError`` errno ``ENOSPC``; either becomes a ``DiskFullError`` (an ``OSError``, so commands
 print it as one line) that names the export folder and how much space is free there. The writers
-(``serving.export.publish``) have already removed what they staged, so nothing half-written is
-left.
+(``dftopk_cascade.serving.export.publish``) have already removed what they staged, so nothing
+half-written is left.
 
 Example:
     >>> import errno, tempfile
@@ -13,7 +13,8 @@ Example:
     ...     raise OSError(errno.ENOSPC, "No space left on device")
     Traceback (most recent call last):
     ...
-    serving.export.disk_full.DiskFullError: no space left on the device of ...: ... free of ...
+    dftopk_cascade.serving.export.disk_full.DiskFullError: no space left on the device of ...: ...
+    free of ...
 """
 
 import errno

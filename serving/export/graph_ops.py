@@ -20,17 +20,16 @@ kernels here and pass; stock TF Serving links only TensorFlow's own ops plus TF 
 TF Decision Forests (docs/serving.md).
 
 Example:
-    >>> from serving.export.toy_servables import save_toy_servable, toy_scorer
+    >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_scorer
     >>> folder = save_toy_servable(toy_scorer(default_k=10))
     >>> serving_problems(folder)
     []
 """
 
 import tensorflow as tf
+from dftopk_cascade.serving.saved_model_proto import read_saved_model
 from tensorflow.core.framework import attr_value_pb2, graph_pb2, kernel_def_pb2, node_def_pb2
 from tensorflow.python.framework import kernels, op_def_registry
-
-from serving.saved_model_proto import read_saved_model
 
 #: Function attributes that make TensorFlow compile a function with XLA.
 XLA_ATTRIBUTES = ("_XlaMustCompile", "_XlaCompile", "_XlaScope")
@@ -192,7 +191,7 @@ def serving_problems(saved_model_dir: str) -> list[str]:
     Raises ``FileNotFoundError`` when there is no ``saved_model.pb`` there.
 
     Example:
-        >>> from serving.export.toy_servables import save_toy_servable, toy_retrieval
+        >>> from dftopk_cascade.serving.export.toy_servables import save_toy_servable, toy_retrieval
         >>> folder = save_toy_servable(toy_retrieval(default_top_n=200))
         >>> serving_problems(folder)
         []

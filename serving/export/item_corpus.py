@@ -7,7 +7,7 @@ video's fields do not change between requests, so the corpus keeps one row per `
 
 Example:
     >>> import tempfile
-    >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+    >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
     >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
     >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
     >>> corpus = collect_item_corpus(data_dir)
@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from pipelines.input import make_dataset
+from dftopk_cascade.pipelines.input import make_dataset
 
 READ_BATCH = 1024
 
@@ -44,14 +43,14 @@ def collect_item_corpus(
     data_dir: str, days: Sequence[str] | None = None, schema: dict[str, Any] | None = None
 ) -> np.ndarray:
     """int32 [items, 8]: the distinct candidate items of ``days`` (default: every converted day)
-    of a ``python -m pipelines.convert`` folder.
+    of a ``python -m dftopk_cascade.pipelines.convert`` folder.
 
     ``schema`` is the folder's schema when the caller has read it already (else read here).
     Raises ``ValueError`` when the data holds no item.
 
     Example:
         >>> import tempfile
-        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
         >>> folder = tempfile.TemporaryDirectory()  # two simulated days, converted
         >>> data_dir = simulated_tfrecords(folder.name, days=2, requests_per_day=64)
         >>> collect_item_corpus(data_dir, days=["2024-01-14"]).shape[1]

@@ -1,4 +1,5 @@
-"""The atomic, no-overwrite writer of the TF Serving export layout (``serving.export_layout``).
+"""The atomic, no-overwrite writer of the TF Serving export layout
+(``dftopk_cascade.serving.export_layout``).
 
 TF Serving loads the numeric subfolders of a model's base path. A version is written under a
 temporary, non-numeric name (which TF Serving ignores), checked, and renamed into place only when
@@ -7,15 +8,16 @@ overwritten.
 
 A cascade (retrieval, prerank, rank) is published together (``publish_cascade``): all three are
 staged and checked first, renamed into place, and then ``EXPORT/cascade.json`` names the version
-as complete, with each published file's size and sha256 (``serving.saved_model_files``), which
-readers verify before loading. Readers of the latest version (``latest_version_dir``, hence the
-local backend) follow that manifest, so they never see a mixed set. A run killed midway leaves
-staged ``.incomplete-*`` folders or a version that only some models have; the next export removes
-both (``clean_stale_exports``), unless another export is running (its process is alive).
+as complete, with each published file's size and sha256
+(``dftopk_cascade.serving.saved_model_files``), which readers verify before loading. Readers of the
+latest version (``latest_version_dir``, hence the local backend) follow that manifest, so they never
+see a mixed set. A run killed midway leaves staged ``.incomplete-*`` folders or a version that only
+some models have; the next export removes both (``clean_stale_exports``), unless another export is
+running (its process is alive).
 
 Example:
     >>> import tempfile
-    >>> from serving.export.toy_servables import toy_scorer
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
     >>> servable = toy_scorer()
     >>> export_dir = tempfile.TemporaryDirectory()
     >>> version = next_version(export_dir.name, ["retrieval", "prerank", "rank"])
@@ -29,17 +31,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 
 import tensorflow as tf
-
-from pipelines.atomic_files import write_json
-from serving.export.graph_ops import serving_problems
-from serving.export_layout import (
+from dftopk_cascade.pipelines.atomic_files import write_json
+from dftopk_cascade.serving.export.graph_ops import serving_problems
+from dftopk_cascade.serving.export_layout import (
     CASCADE_MANIFEST,
     TEMPORARY_PREFIX,
     cascade_version,
     existing_versions,
     version_dir,
 )
-from serving.saved_model_files import file_records
+from dftopk_cascade.serving.saved_model_files import file_records
 
 
 class VersionExistsError(FileExistsError):
@@ -88,7 +89,7 @@ def write_version(
 
     Example:
         >>> import tempfile
-        >>> from serving.export.toy_servables import toy_scorer
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
         >>> servable = toy_scorer()
         >>> export_dir = tempfile.TemporaryDirectory()
         >>> write_version(export_dir.name, "rank", 7, servable, servable.signatures())
@@ -116,7 +117,7 @@ def stage_version(
 
     Example:
         >>> import tempfile
-        >>> from serving.export.toy_servables import toy_scorer
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
         >>> servable = toy_scorer()
         >>> export_dir = tempfile.mkdtemp()
         >>> staged = stage_version(export_dir, "rank", 8, servable, servable.signatures())
@@ -149,7 +150,7 @@ def publish_version(temporary: str, export_dir: str, model_name: str, version: i
 
     Example:
         >>> import tempfile
-        >>> from serving.export.toy_servables import toy_scorer
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
         >>> servable = toy_scorer()
         >>> export_dir = tempfile.mkdtemp()
         >>> staged = stage_version(export_dir, "rank", 9, servable, servable.signatures())
@@ -175,7 +176,7 @@ def publish_cascade(export_dir: str, version: int, staged: Mapping[str, str]) ->
 
     Example:
         >>> import tempfile
-        >>> from serving.export.toy_servables import toy_scorer
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
         >>> servable = toy_scorer()
         >>> export_dir = tempfile.mkdtemp()
         >>> staged = {"rank": stage_version(export_dir, "rank", 4, servable, servable.signatures())}

@@ -1,30 +1,32 @@
-"""Export a trained cascade for TF Serving: ``python -m serving.export``.
+"""Export a trained cascade for TF Serving: ``python -m dftopk_cascade.serving.export``.
 
-    python -m serving.export --model-dir MODEL_DIR --data TFREC_DIR --export-dir EXPORT
+    python -m dftopk_cascade.serving.export --model-dir MODEL_DIR --data TFREC_DIR --export-dir
+    EXPORT
 
 writes ``EXPORT/retrieval/<V>/``, ``EXPORT/prerank/<V>/`` and ``EXPORT/rank/<V>/``, SavedModels
-with the ``serving_default`` signatures of docs/CONTRACTS.md (``serving.signatures``). The cascade
-is rebuilt from ``MODEL_DIR`` (``config.json`` + trained weights, ``models.cascade.load_cascade``).
-Retrieval holds the user tower and an exact index over the whole item corpus (every distinct item
-of the converted data, ``serving.export.item_corpus``) embedded by the item tower; ``top_n`` and
-``k`` are request inputs (signature input names, kept for existing exports), with defaults
-(``--retrieval-keep``, ``--prerank-keep``, ``--rank-keep``) that TF Serving feeds when a
-request leaves them out. Every graph is checked for ops stock TF Serving lacks before it is
-published; the three are staged, checked and then published together as one version with
-``EXPORT/cascade.json`` naming it (``serving.export.publish.publish_cascade``): all or none, and
-a reader of the latest version never sees a mixed set. Each model carries a TF Serving warm-up
-file (``assets.extra/tf_serving_warmup_requests``, ``serving.export.warmup``). Versions are never
-overwritten; what a killed export left is removed by the next one.
+with the ``serving_default`` signatures of docs/CONTRACTS.md
+(``dftopk_cascade.serving.signatures``). The cascade is rebuilt from ``MODEL_DIR`` (``config.json``
++ trained weights, ``dftopk_cascade.models.cascade.load_cascade``). Retrieval holds the user tower
+and an exact index over the whole item corpus (every distinct item of the converted data,
+``dftopk_cascade.serving.export.item_corpus``) embedded by the item tower; ``top_n`` and ``k`` are
+request inputs (signature input names, kept for existing exports), with defaults
+(``--retrieval-keep``, ``--prerank-keep``, ``--rank-keep``) that TF Serving feeds when a request
+leaves them out. Every graph is checked for ops stock TF Serving lacks before it is published; the
+three are staged, checked and then published together as one version with ``EXPORT/cascade.json``
+naming it (``dftopk_cascade.serving.export.publish.publish_cascade``): all or none, and a reader of
+the latest version never sees a mixed set. Each model carries a TF Serving warm-up file
+(``assets.extra/tf_serving_warmup_requests``, ``dftopk_cascade.serving.export.warmup``). Versions
+are never overwritten; what a killed export left is removed by the next one.
 
-The command writes only into an export folder it owns (``pipelines.owned_folder``: a marker,
-``.dftopk-export.json``, listing what it published, and a lock, so two exports never write one
-folder at once); a non-empty folder without that marker is refused untouched. A full disk is
-one line naming the folder and its free space (``serving.export.disk_full``), with nothing
-half-written left behind.
+The command writes only into an export folder it owns (``dftopk_cascade.pipelines.owned_folder``: a
+marker, ``.dftopk-export.json``, listing what it published, and a lock, so two exports never write
+one folder at once); a non-empty folder without that marker is refused untouched. A full disk is one
+line naming the folder and its free space (``dftopk_cascade.serving.export.disk_full``), with
+nothing half-written left behind.
 
 Example:
     >>> import tempfile
-    >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade, toy_corpus
     >>> model = toy_cascade()  # or load_cascade(MODEL_DIR): a folder of models.training.train
     >>> corpus = toy_corpus()  # or collect_item_corpus(DATA_DIR): every item of the data
     >>> export_cascade(model, corpus, tempfile.mkdtemp())
@@ -38,39 +40,43 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-
-from command_line.entry import add_entry_flags
-from models.cascade import CascadeModel, load_cascade
-from models.model_folder import ModelDir
-from pipelines.data_schema import read_data_schema
-from pipelines.owned_folder import owned_folder
-from serving import signatures as sig
-from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes, add_size_flags, check_sizes
-from serving.export.disk_full import full_disk_reported
-from serving.export.item_corpus import collect_item_corpus
-from serving.export.item_index import ExactItemIndex
-from serving.export.publish import (
+from dftopk_cascade.command_line.entry import add_entry_flags
+from dftopk_cascade.models.cascade import CascadeModel, load_cascade
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.owned_folder import owned_folder
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.cascade_inference import (
+    DEFAULT_SIZES,
+    CascadeSizes,
+    add_size_flags,
+    check_sizes,
+)
+from dftopk_cascade.serving.export.disk_full import full_disk_reported
+from dftopk_cascade.serving.export.item_corpus import collect_item_corpus
+from dftopk_cascade.serving.export.item_index import ExactItemIndex
+from dftopk_cascade.serving.export.publish import (
     check_version_free,
     clean_stale_exports,
     next_version,
     publish_cascade,
     stage_version,
 )
-from serving.export.servables import RetrievalServable, ScorerServable
-from serving.export.vocabulary import FeatureVocabulary
-from serving.export.warmup import write_warmup_requests
-from serving.export_layout import CASCADE_MANIFEST
+from dftopk_cascade.serving.export.servables import RetrievalServable, ScorerServable
+from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
+from dftopk_cascade.serving.export.warmup import write_warmup_requests
+from dftopk_cascade.serving.export_layout import CASCADE_MANIFEST
 
 EMBEDDING_BATCH = 8192
-#: The writer named in the export folder's marker (``pipelines.owned_folder``).
-EXPORT_WRITER = "serving.export"
+#: The writer named in the export folder's marker (``dftopk_cascade.pipelines.owned_folder``).
+EXPORT_WRITER = "dftopk_cascade.serving.export"
 
 
 def embed_corpus(model: CascadeModel, corpus: np.ndarray, vocabulary: FeatureVocabulary):
     """float32 [items, d]: the item tower's vectors of the corpus rows, in batches.
 
     Example:
-        >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade, toy_corpus
         >>> model = toy_cascade()
         >>> config = model.cascade_config
         >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
@@ -94,7 +100,7 @@ def cascade_servables(
     (prerank: ``prerank_keep``, rank: ``rank_keep``).
 
     Example:
-        >>> from serving.export.toy_servables import toy_cascade, toy_corpus
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade, toy_corpus
         >>> sorted(cascade_servables(toy_cascade(), toy_corpus()))
         ['prerank', 'rank', 'retrieval']
     """
@@ -131,19 +137,21 @@ def export_cascade(
 ) -> dict[str, str]:
     """Writes the three SavedModels as ``version`` (default: the next free one); returns paths.
     ``sizes`` are the signatures' defaults (``cascade_servables``) and the shapes of each model's
-    TF Serving warm-up request (``serving.export.warmup``).
+    TF Serving warm-up request (``dftopk_cascade.serving.export.warmup``).
 
     Raises ``VersionExistsError`` before writing anything when any of the three versions exists.
     A failed export (e.g. a full disk) leaves nothing: its staged folders are removed, and so are
     the model folders it created.
 
     Example:
-        >>> from serving.export.toy_servables import toy_cascade, toy_cascade_export, toy_corpus
+        >>> from dftopk_cascade.serving.export.toy_servables import (
+        ...     toy_cascade, toy_cascade_export, toy_corpus)
         >>> export_dir = toy_cascade_export()  # holds version 1
         >>> export_cascade(toy_cascade(), toy_corpus(), export_dir, version=1)
         Traceback (most recent call last):
         ...
-        serving.export.publish.VersionExistsError: .../retrieval/1 exists; export never...
+        dftopk_cascade.serving.export.publish.VersionExistsError: .../retrieval/1 exists; export
+        never...
     """
     clean_stale_exports(export_dir, sig.MODEL_NAMES)
     version = next_version(export_dir, sig.MODEL_NAMES) if version is None else version
@@ -170,8 +178,9 @@ def export_cascade(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.export",
-        description="Export a trained cascade (python -m models.training.train) as TF Serving "
+        prog="python -m dftopk_cascade.serving.export",
+        description="Export a trained cascade (python -m dftopk_cascade.models.training.train) as "
+        "TF Serving "
         "SavedModels: EXPORT/{retrieval,prerank,rank}/<version>/.",
     )
     parser.add_argument(
@@ -180,7 +189,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data",
         dest="data_dir",
-        help="converted TFRecord folder (python -m pipelines.convert) whose distinct items form "
+        help="converted TFRecord folder (python -m dftopk_cascade.pipelines.convert) whose "
+        "distinct items form "
         "the retrieval corpus; its vocabulary must be the model's (default: the folder the "
         "model was trained on, recorded in MODEL_DIR/data.json)",
     )
@@ -207,11 +217,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
 
     Example:
         >>> import tempfile
-        >>> from models.cascade import build_cascade
-        >>> from models.config import CascadeConfig
-        >>> from pipelines.data_schema import read_data_schema
-        >>> from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
-        >>> from serving.export.toy_servables import TOY_LAYERS
+        >>> from dftopk_cascade.models.cascade import build_cascade
+        >>> from dftopk_cascade.models.config import CascadeConfig
+        >>> from dftopk_cascade.pipelines.data_schema import read_data_schema
+        >>> from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+        >>> from dftopk_cascade.serving.export.toy_servables import TOY_LAYERS
         >>> folder = tempfile.mkdtemp()
         >>> data_dir = simulated_tfrecords(folder, days=2, requests_per_day=64)
         >>> schema = read_data_schema(data_dir)

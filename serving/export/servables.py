@@ -9,7 +9,7 @@ nothing that needs Keras (or XLA) to load.
 
 Example:
     >>> import tempfile
-    >>> from serving.export.vocabulary import FeatureVocabulary
+    >>> from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
     >>> vocabulary = FeatureVocabulary({"user": [10] * 5})
     >>> servable = ScorerServable(lambda f: tf.cast(f["items"][..., 0], tf.float32), [],
     ...                           vocabulary, default_k=10)
@@ -20,11 +20,11 @@ Example:
 from collections.abc import Callable, Mapping, Sequence
 
 import tensorflow as tf
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.export.item_index import ExactItemIndex
+from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
 
 from dftopk_tf.layers import DFTopK
-from serving import signatures as sig
-from serving.export.item_index import ExactItemIndex
-from serving.export.vocabulary import FeatureVocabulary
 
 FeatureFunction = Callable[[Mapping[str, tf.Tensor]], tf.Tensor]
 
@@ -59,9 +59,9 @@ class RetrievalServable(tf.Module):
 
     Example:
         >>> import numpy as np
-        >>> from serving.export.item_index import ExactItemIndex
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> from serving.export.toy_servables import toy_request
+        >>> from dftopk_cascade.serving.export.item_index import ExactItemIndex
+        >>> from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
+        >>> from dftopk_cascade.serving.export.toy_servables import toy_request
         >>> vocabulary = FeatureVocabulary({"items": [100] * 8})
         >>> index = ExactItemIndex(np.eye(8, dtype=np.float32), np.ones([8, 8], np.int32))
         >>> user_tower = lambda features: tf.one_hot(features["user"][:, 0], 8)
@@ -96,7 +96,7 @@ class RetrievalServable(tf.Module):
         seq_mask: tf.Tensor,
         top_n: tf.Tensor,
     ) -> dict[str, tf.Tensor]:
-        """The ``serving_default`` body (see ``serving.signatures``)."""
+        """The ``serving_default`` body (see ``dftopk_cascade.serving.signatures``)."""
         features = self._vocabulary.clip_features(
             {sig.CONTEXT: context, sig.USER: user, sig.SEQ: seq, sig.SEQ_MASK: seq_mask}
         )
@@ -107,7 +107,7 @@ class RetrievalServable(tf.Module):
         """``{"serving_default": ...}`` for ``tf.saved_model.save``.
 
         Example:
-            >>> from serving.export.toy_servables import toy_retrieval
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_retrieval
             >>> list(toy_retrieval().signatures())
             ['serving_default']
         """
@@ -134,8 +134,9 @@ class ScorerServable(tf.Module):
     them when k >= their count).
 
     Example:
-        >>> from serving.export.vocabulary import FeatureVocabulary
-        >>> from serving.export.toy_servables import toy_cascade, toy_corpus, toy_request
+        >>> from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
+        >>> from dftopk_cascade.serving.export.toy_servables import (
+        ...     toy_cascade, toy_corpus, toy_request)
         >>> model = toy_cascade()  # models.cascade.CascadeModel
         >>> config = model.cascade_config
         >>> vocabulary = FeatureVocabulary.from_schema(config.columns, config.vocab_sizes)
@@ -172,7 +173,7 @@ class ScorerServable(tf.Module):
         item_mask: tf.Tensor,
         k: tf.Tensor,
     ) -> dict[str, tf.Tensor]:
-        """The ``serving_default`` body (see ``serving.signatures``)."""
+        """The ``serving_default`` body (see ``dftopk_cascade.serving.signatures``)."""
         features = self._vocabulary.clip_features(
             {
                 sig.CONTEXT: context,
@@ -193,7 +194,7 @@ class ScorerServable(tf.Module):
         """``{"serving_default": ...}`` for ``tf.saved_model.save``.
 
         Example:
-            >>> from serving.export.toy_servables import toy_scorer
+            >>> from dftopk_cascade.serving.export.toy_servables import toy_scorer
             >>> list(toy_scorer().signatures())
             ['serving_default']
         """

@@ -7,11 +7,11 @@ The serving examples build what they run on with these, instead of each repeatin
   save; ``save_toy_servable`` saves one as a SavedModel with its ``serving_default`` signature.
 - ``toy_cascade_export``: the real cascade of ``models/`` with small layers and random weights
   over a random item corpus, exported with ``export_cascade`` (the TF Serving layout of
-  ``python -m serving.export``); ``toy_backend``: the ``local`` backend over it, loaded once;
-  ``toy_request``: request features for it.
+  ``python -m dftopk_cascade.serving.export``); ``toy_backend``: the ``local`` backend over it,
+  loaded once; ``toy_request``: request features for it.
 
 Example:
-    >>> from serving.saved_model_proto import signature_defaults
+    >>> from dftopk_cascade.serving.saved_model_proto import signature_defaults
     >>> signature_defaults(save_toy_servable(toy_scorer(default_k=5)))
     {'k': array(5, dtype=int32)}
 """
@@ -23,15 +23,14 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
-
-from models.cascade import CascadeModel, build_cascade
-from models.config import CascadeConfig, example_schema
-from serving import signatures as sig
-from serving.backends import LocalBackend
-from serving.export.item_index import ExactItemIndex
-from serving.export.saved_models import export_cascade
-from serving.export.servables import RetrievalServable, ScorerServable
-from serving.export.vocabulary import FeatureVocabulary
+from dftopk_cascade.models.cascade import CascadeModel, build_cascade
+from dftopk_cascade.models.config import CascadeConfig, example_schema
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import LocalBackend
+from dftopk_cascade.serving.export.item_index import ExactItemIndex
+from dftopk_cascade.serving.export.saved_models import export_cascade
+from dftopk_cascade.serving.export.servables import RetrievalServable, ScorerServable
+from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
 
 #: Distinct values of every id field of the toy cascade (``fmt.vocab_sizes`` adds padding + OOV).
 TOY_ID_COUNT = 10
@@ -133,7 +132,8 @@ def toy_corpus(size: int = TOY_CORPUS_SIZE, seed: int = 0) -> np.ndarray:
 
 
 def toy_cascade() -> CascadeModel:
-    """The toy cascade: ``models.cascade`` with ``toy_cascade_config()``, random weights.
+    """The toy cascade: ``dftopk_cascade.models.cascade`` with ``toy_cascade_config()``, random
+    weights.
 
     Example:
         >>> sorted(toy_cascade().cascade_config.columns)

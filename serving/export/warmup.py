@@ -9,7 +9,7 @@ backends send them: the same feeds make the same session run), retrieval with ``
 ranking with ``prerank_keep`` candidates and ``k`` = ``rank_keep``.
 
 Example:
-    >>> from serving.export.toy_servables import toy_cascade_export
+    >>> from dftopk_cascade.serving.export.toy_servables import toy_cascade_export
     >>> records = read_warmup_requests(f"{toy_cascade_export()}/rank/1")
     >>> [sorted(log.predict_log.request.inputs)[:2] for log in records]
     [['context', 'item_mask']]
@@ -20,10 +20,9 @@ import uuid
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.cascade_inference import DEFAULT_SIZES, CascadeSizes
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-
-from serving import signatures as sig
-from serving.cascade_inference import DEFAULT_SIZES, CascadeSizes
 
 #: Where TF Serving looks for warm-up requests inside a SavedModel folder.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")

@@ -5,10 +5,10 @@ import doctest
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.input import make_dataset
 
 from benchmarks import bench_pipeline
-from pipelines.data_schema import read_data_schema
-from pipelines.input import make_dataset
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 

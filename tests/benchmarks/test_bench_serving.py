@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from dftopk_cascade.serving.cascade_inference import CascadeSizes
+from dftopk_cascade.serving.recommend_api import parse_recommend_body
 
 from benchmarks import bench_serving
-from serving.cascade_inference import CascadeSizes
-from serving.recommend_api import parse_recommend_body
 
 
 def test_latency_summary_uses_numpy_percentiles():

@@ -4,11 +4,11 @@ import doctest
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 from benchmarks import bench_train
-from models.config import CascadeConfig
-from pipelines.data_schema import read_data_schema
-from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 from tests.fresh_interpreter import run_python_json
 from tests.models.batches import TINY_LAYERS
 
@@ -75,7 +75,7 @@ XLA_LOSS_SCRIPT = """
 import json
 import tensorflow as tf
 from benchmarks.bench_train import loss_step
-from models.objectives import make_objective
+from dftopk_cascade.models.objectives import make_objective
 
 scores = tf.random.stateless_normal([4, 50], seed=[1, 2])
 outputs = {"retrieval": scores, "prerank": 0.5 * scores, "rank": -scores}

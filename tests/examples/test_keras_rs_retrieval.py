@@ -16,15 +16,16 @@ from dftopk_tf.keras_compat import IS_KERAS_3
 if not IS_KERAS_3:
     pytest.skip("the keras-rs example runs on Keras 3 only", allow_module_level=True)
 
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import BackendRequestError, GrpcBackend, RestBackend
+from dftopk_cascade.serving.export.publish import VersionExistsError
+from dftopk_cascade.serving.saved_model_proto import signature_defaults
+
 from examples import keras_rs_retrieval as example
 from examples import keras_rs_servable, keras_rs_towers, synthetic_catalogue
 from examples.keras_rs_servable import RetrievalServable, export_servable, serving_request
 from examples.keras_rs_towers import CandidateTower, QueryTower, TwoTowerRetrieval
 from examples.synthetic_catalogue import SyntheticCatalogue
-from serving import signatures as sig
-from serving.backends import BackendRequestError, GrpcBackend, RestBackend
-from serving.export.publish import VersionExistsError
-from serving.saved_model_proto import signature_defaults
 from tests.docstring_examples import assert_examples_pass
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 

@@ -7,15 +7,15 @@ import os
 
 import numpy as np
 import pytest
+from dftopk_cascade.models.contract import zero_features
+from dftopk_cascade.models.protocol import PROTOCOL_VERSION
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
 
 from experiments import comparison_report, method_comparison
 from experiments.method_comparison import SIZES, planned_runs, sweep_temperatures
 from experiments.run_records import RunKey
 from experiments.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
-from models.contract import zero_features
-from models.protocol import PROTOCOL_VERSION
-from pipelines import example_format as fmt
-from pipelines import recflow
 
 MAPPED = {
     "uniform": {method: 1.0 for method in method_comparison.METHOD_GROUPS[0]},
@@ -162,7 +162,7 @@ def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() ->
 
 
 def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(tmp_path) -> None:
-    from models.model_folder import ModelDir
+    from dftopk_cascade.models.model_folder import ModelDir
 
     work, results = str(tmp_path / "work"), str(tmp_path / "results")
     key = RunKey("dftopk", "uniform", 0.1, 0, 0)

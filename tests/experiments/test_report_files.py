@@ -4,9 +4,9 @@ import csv
 import os
 
 import pytest
+from dftopk_cascade.models.tables import format_cell, markdown_table
 
 from experiments.report.report_files import new_figure, save_figure, write_csv
-from models.tables import format_cell, markdown_table
 
 
 def test_markdown_table_aligns_numbers_right_and_text_left() -> None:

@@ -1,9 +1,9 @@
 """score_ties finds a collapsed stage: one distinct score per request, no spread."""
 
 import numpy as np
+from dftopk_cascade.models.cascade import build_cascade
 
 from experiments.score_ties import score_ties
-from models.cascade import build_cascade
 from tests.models.batches import synthetic_batch, tiny_config
 
 

@@ -2,8 +2,9 @@
 
 import math
 
+from dftopk_cascade.pipelines.simulator.simulated_tfrecords import simulated_tfrecords
+
 from experiments import stage_collapse
-from pipelines.simulator.simulated_tfrecords import simulated_tfrecords
 
 
 def test_the_watch_reports_every_stage_and_trains_the_model(tmp_path, capsys) -> None:

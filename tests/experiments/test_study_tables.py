@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from dftopk_cascade.models.objectives import default_tau
 
 from experiments.report.main_table import main_table_rows, main_table_section, run_main_table
 from experiments.report.negative_sampling import negatives_rows, run_negative_sampling
@@ -9,7 +10,6 @@ from experiments.report.streaming import streaming_rows, streaming_section
 from experiments.report.tau_sensitivity import run_tau_sensitivity, tau_rows, tau_section
 from experiments.report.training_runs import RunOutcome, mean_and_spread
 from experiments.run_records import RunKey
-from models.objectives import default_tau
 
 METRICS = ("joint_recall", "recall@10@20", "recall@10@30", "ndcg@10")
 

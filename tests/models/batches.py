@@ -2,9 +2,9 @@
 
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.models.config import CascadeConfig
 
 from dftopk_tf.masking import PADDING_LABEL
-from models.config import CascadeConfig
 
 COLUMNS = {
     "context": ["request_weekday", "request_hour", "request_minute"],

@@ -1,9 +1,8 @@
 """Shared fixtures of the model tests: a tiny simulated and converted RecFlow dataset."""
 
 import pytest
-
-from pipelines.convert import convert
-from pipelines.simulator.simulate import simulate
+from dftopk_cascade.pipelines.convert import convert
+from dftopk_cascade.pipelines.simulator.simulate import simulate
 
 #: Two days (the first trained on, the second held out) of 120 requests each.
 DAYS = ("2024-01-13", "2024-01-14")

@@ -5,11 +5,11 @@ Logical devices and TF_CONFIG must be set before TensorFlow starts, so every run
 its results. Runs:
 
 - ``mirrored``: in-batch negatives drawn per replica and across replicas; then
-  ``models.training.train`` on one device and with MirroredStrategy over 2 logical CPUs, on the same
-  data.
+  ``dftopk_cascade.models.training.train`` on one device and with MirroredStrategy over 2 logical
+  CPUs, on the same data.
 - ``multiworker``: one worker of a 2-worker MultiWorkerMirroredStrategy (TF_CONFIG from the
   test): steps on fixed global batches split between the workers, the same steps on one device
-  (worker 0), then ``models.training.train`` end to end.
+  (worker 0), then ``dftopk_cascade.models.training.train`` end to end.
 """
 
 import json
@@ -29,7 +29,7 @@ BATCHES = 3
 
 
 def train_options(data_dir: str, model_dir: str, **settings):
-    from models.training.train import TrainOptions
+    from dftopk_cascade.models.training.train import TrainOptions
 
     values = {
         "batch_size": 40,
@@ -47,7 +47,8 @@ def train_options(data_dir: str, model_dir: str, **settings):
 
 def negative_sources(strategy: tf.distribute.Strategy, cross_replica: bool) -> list[list[int]]:
     """Video ids of the negatives each replica drew; replica r's own ids are 1000 r + 1..40."""
-    from pipelines.negatives import add_in_batch_negatives
+    from dftopk_cascade.pipelines.negatives import add_in_batch_negatives
+
     from tests.models.batches import synthetic_batch
 
     def replica_batch(context: tf.distribute.experimental.ValueContext):
@@ -72,8 +73,8 @@ def mirrored(data_dir: str, out_dir: str) -> dict:
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
-    from models.training.strategies import make_strategy
-    from models.training.train import run_training
+    from dftopk_cascade.models.training.strategies import make_strategy
+    from dftopk_cascade.models.training.train import run_training
 
     strategy = make_strategy("mirrored")
     results = {
@@ -104,9 +105,10 @@ def global_batches():
 
 def fit_fixed_batches(strategy: tf.distribute.Strategy | None, workers: int) -> list[float]:
     """Two epochs over the fixed batches; worker i of ``workers`` gets its slice of each."""
-    from models.cascade import CascadeModel
-    from models.contract import zero_features
-    from models.tf_keras import keras
+    from dftopk_cascade.models.cascade import CascadeModel
+    from dftopk_cascade.models.contract import zero_features
+    from dftopk_cascade.models.tf_keras import keras
+
     from tests.models.batches import tiny_config
 
     stacked = global_batches()
@@ -134,8 +136,8 @@ def fit_fixed_batches(strategy: tf.distribute.Strategy | None, workers: int) -> 
 
 
 def multiworker(data_dir: str, out_dir: str) -> dict:
-    from models.training.strategies import is_chief, make_strategy
-    from models.training.train import run_training
+    from dftopk_cascade.models.training.strategies import is_chief, make_strategy
+    from dftopk_cascade.models.training.train import run_training
 
     strategy = make_strategy("multiworker")
     results = {"replicas": strategy.num_replicas_in_sync, "chief": is_chief()}

@@ -4,18 +4,18 @@ import os
 
 import numpy as np
 import pytest
+from dftopk_cascade.models.attention import DINAttention, TargetAttention
+from dftopk_cascade.models.cascade import CascadeModel, build_cascade, load_cascade
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.objectives import METHOD_NAMES
+from dftopk_cascade.models.protocol import PROTOCOL
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training.data import evaluation_dataset, training_input
+from dftopk_cascade.models.training.evaluate import RequestMeans, per_request_metrics
+from dftopk_cascade.pipelines.data_schema import read_data_schema
 
 from dftopk_tf import metrics_numpy
-from models.attention import DINAttention, TargetAttention
-from models.cascade import CascadeModel, build_cascade, load_cascade
-from models.config import CascadeConfig
-from models.model_folder import ModelDir
-from models.objectives import METHOD_NAMES
-from models.protocol import PROTOCOL
-from models.tf_keras import keras
-from models.training.data import evaluation_dataset, training_input
-from models.training.evaluate import RequestMeans, per_request_metrics
-from pipelines.data_schema import read_data_schema
 from tests.models.batches import TINY_LAYERS, synthetic_batch, tiny_config
 
 
@@ -78,7 +78,7 @@ def test_keras_logs_and_metrics_json_give_each_metric_one_key_and_value() -> Non
     means = RequestMeans()
     values = per_request_metrics(labels["label"], model(features))
     means.add({name: value.numpy() for name, value in values.items()})
-    written = means.results()  # what models.training.evaluate writes to metrics.json
+    written = means.results()  # what dftopk_cascade.models.training.evaluate writes to metrics.json
     streamed = [metric.key for metric in PROTOCOL if metric.streamed]
     assert set(streamed) <= set(written) and set(streamed) <= set(logs)
     for key in streamed:

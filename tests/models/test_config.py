@@ -3,8 +3,8 @@
 import json
 
 import pytest
+from dftopk_cascade.models.config import CascadeConfig, check_schema_columns
 
-from models.config import CascadeConfig, check_schema_columns
 from tests.models.batches import COLUMNS, VOCAB_SIZES
 
 

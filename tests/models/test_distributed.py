@@ -2,7 +2,8 @@
 
 Each run is a subprocess (``tests.models.distributed_runs``): logical devices and TF_CONFIG must
 be set before TensorFlow starts. The parameter-server cluster is four
-``python -m models.training.train`` processes (chief, 2 workers, ps), as a user starts it.
+``python -m dftopk_cascade.models.training.train`` processes (chief, 2 workers, ps), as a user
+starts it.
 """
 
 import csv
@@ -42,8 +43,8 @@ def start_run(run: str, data: str, out: str, tf_config: dict | None = None) -> s
 
 
 def start_parameter_server_cluster(data: str, out: str) -> list[subprocess.Popen]:
-    """The user's path: the same ``models.training.train`` command on every task, roles from
-    TF_CONFIG.
+    """The user's path: the same ``dftopk_cascade.models.training.train`` command on every task,
+    roles from TF_CONFIG.
 
     Returns the chief (the coordinator, which trains and exits) first, then the 2 workers and the
     ps, which serve until killed.
@@ -53,7 +54,13 @@ def start_parameter_server_cluster(data: str, out: str) -> list[subprocess.Popen
         "worker": [f"127.0.0.1:{free_port()}" for _ in range(2)],
         "ps": [f"127.0.0.1:{free_port()}"],
     }
-    command = ["models.training.train", "--data", data, "--model-dir", os.path.join(out, "model")]
+    command = [
+        "dftopk_cascade.models.training.train",
+        "--data",
+        data,
+        "--model-dir",
+        os.path.join(out, "model"),
+    ]
     command += ["--strategy", "parameter-server", "--method", "bce", "--embedding-dim", "4"]
     command += ["--batch-size", "40", "--epochs", "2", "--steps-per-epoch", "2"]
     command += ["--eval-batch-size", "60", "--eval-negatives", "8", "--quiet"]

@@ -1,8 +1,8 @@
 """Every docstring example in models/ runs and prints what it says, each on its own names."""
 
 import pytest
+from dftopk_cascade import models
 
-import models
 from tests.docstring_examples import assert_examples_pass, package_modules
 
 MODULES = package_modules(models)

@@ -3,21 +3,21 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from models.attention import (
+from dftopk_cascade.models.attention import (
     DIN_ATTENTION_UNITS,
     DINAttention,
     TargetAttention,
     make_target_attention,
     masked_softmax_pooling,
 )
-from models.embeddings import (
+from dftopk_cascade.models.embeddings import (
     TABLE_LAYOUTS,
     FeatureEmbeddings,
     concat_fields,
     out_of_vocabulary_to_bucket,
 )
-from models.towers import MLP, masked_mean
+from dftopk_cascade.models.towers import MLP, masked_mean
+
 from tests.models.batches import COLUMNS, VOCAB_SIZES
 
 

@@ -7,14 +7,14 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.models import precision
+from dftopk_cascade.models.cascade import build_cascade, load_cascade
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.contract import zero_features
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training import train
 
-from models import precision
-from models.cascade import build_cascade, load_cascade
-from models.config import CascadeConfig
-from models.contract import zero_features
-from models.model_folder import ModelDir
-from models.tf_keras import keras
-from models.training import train
 from tests.models.batches import synthetic_batch
 from tests.models.test_train import tiny_options
 

@@ -3,11 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
-from dftopk_tf.operators import OPERATOR_NAMES
-from models.in_batch_softmax import InBatchSoftmax
-from models.objectives import (
+from dftopk_cascade.models.in_batch_softmax import InBatchSoftmax
+from dftopk_cascade.models.objectives import (
     METHOD_NAMES,
     TFRSObjective,
     TopKCascadeObjective,
@@ -15,6 +12,9 @@ from models.objectives import (
     make_objective,
     tau_name,
 )
+
+from dftopk_tf import CascadeTopKLoss, TopKSelectionLoss
+from dftopk_tf.operators import OPERATOR_NAMES
 
 LABELS = np.array(
     [[30.0, 29.0, 7.0, 6.0, 5.0, 0.0, -1.0], [28.0, 7.0, 7.0, 5.0, 0.0, 0.0, 0.0]], np.float32

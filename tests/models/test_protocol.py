@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from dftopk_tf import metrics, metrics_numpy
-from models.protocol import (
+from dftopk_cascade.models.protocol import (
     STAGES,
     least_relevant_first,
     per_request_metrics,
@@ -13,6 +11,8 @@ from models.protocol import (
     streaming_metrics,
     update_streaming_metrics,
 )
+
+from dftopk_tf import metrics, metrics_numpy
 
 
 def _stored_order_labels(batch_size: int = 3) -> np.ndarray:

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
+from dftopk_cascade.models.in_batch_softmax import InBatchSoftmax, ground_truth_items
+from dftopk_cascade.models.prerank import DINPrerank
+from dftopk_cascade.models.rank import DCNRank
+from dftopk_cascade.models.retrieval import TwoTowerRetrieval
+from dftopk_cascade.models.tf_keras import keras
 
-from models.in_batch_softmax import InBatchSoftmax, ground_truth_items
-from models.prerank import DINPrerank
-from models.rank import DCNRank
-from models.retrieval import TwoTowerRetrieval
-from models.tf_keras import keras
 from tests.models.batches import COLUMNS, VOCAB_SIZES, synthetic_batch
 
 SIZES = {"vocab_sizes": VOCAB_SIZES, "columns": COLUMNS, "embedding_dim": 4}

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.models.training.train import TrainOptions, parse_args, run_training
+from dftopk_cascade.models.training.xla import use_xla
 
 from benchmarks import step_profile
-from models.training.train import TrainOptions, parse_args, run_training
-from models.training.xla import use_xla
 
 
 def graph_options(data: str, model_dir: str, **settings) -> TrainOptions:

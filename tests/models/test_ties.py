@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from models.ties import TIE_RTOL, distinct_scores, tie_ranks
+from dftopk_cascade.models.ties import TIE_RTOL, distinct_scores, tie_ranks
 
 
 def _ranks_both_ways(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:

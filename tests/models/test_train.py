@@ -7,13 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
+from dftopk_cascade.models.cascade import load_cascade
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training import evaluate, train
+from dftopk_cascade.models.training.train import TrainOptions, run_training, training_input
+from dftopk_cascade.pipelines import data_schema
 
-from models.cascade import load_cascade
-from models.model_folder import ModelDir
-from models.tf_keras import keras
-from models.training import evaluate, train
-from models.training.train import TrainOptions, run_training, training_input
-from pipelines import data_schema
 from tests.models.batches import COLUMNS, VOCAB_SIZES
 
 METRIC_KEYS = {

@@ -12,9 +12,8 @@ import os
 import zipfile
 
 import numpy as np
-
-from pipelines.movielens.tables import MovieLensTables, parse_tables
-from pipelines.movielens.wheel import MEMBER_FOLDER, MEMBERS, WHEEL_NAME
+from dftopk_cascade.pipelines.movielens.tables import MovieLensTables, parse_tables
+from dftopk_cascade.pipelines.movielens.wheel import MEMBER_FOLDER, MEMBERS, WHEEL_NAME
 
 USERS = 12
 MOVIES = 60

@@ -2,8 +2,8 @@
 
 import os
 
-from pipelines.convert import convert
-from pipelines.simulator.simulate import simulate
+from dftopk_cascade.pipelines.convert import convert
+from dftopk_cascade.pipelines.simulator.simulate import simulate
 
 DAYS = 2
 REQUESTS_PER_DAY = 120
@@ -26,7 +26,8 @@ def convert_small(root: str, out: str, workers: int = 1, days: list[str] | None 
 
 def tree(root: str) -> dict[str, bytes]:
     """Every data file under ``root`` (relative path -> bytes), without the folder's marker and
-    lock (``pipelines.owned_folder``: they hold a random id and the writer's process)."""
+    lock (``dftopk_cascade.pipelines.owned_folder``: they hold a random id and the writer's
+    process)."""
     files = {}
     for folder, _, names in os.walk(root):
         for name in names:

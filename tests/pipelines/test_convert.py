@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 import tensorflow as tf
+from dftopk_cascade.pipelines import convert as convert_module
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.data_schema import load_schema_file, shard_paths
 
-from pipelines import convert as convert_module
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.data_schema import load_schema_file, shard_paths
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small, tree
 
 RECFLOW_TIME = datetime.timezone(datetime.timedelta(hours=8))

@@ -5,14 +5,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade import pipelines
+from dftopk_cascade.pipelines.input import make_dataset
+from dftopk_cascade.pipelines.recflow import read_id_counts
+from dftopk_cascade.pipelines.recflow_day import load_day
+from dftopk_cascade.pipelines.request_features import request_features
+from dftopk_cascade.pipelines.simulator.simulated_cascade import StageModels, run_cascade
+from dftopk_cascade.pipelines.simulator.simulated_world import SimulatedWorld, scaled_world_size
 
-import pipelines
-from pipelines.input import make_dataset
-from pipelines.recflow import read_id_counts
-from pipelines.recflow_day import load_day
-from pipelines.request_features import request_features
-from pipelines.simulator.simulated_cascade import StageModels, run_cascade
-from pipelines.simulator.simulated_world import SimulatedWorld, scaled_world_size
 from tests.docstring_examples import assert_examples_pass, package_modules
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 

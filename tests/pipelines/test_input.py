@@ -8,11 +8,11 @@ import numpy as np
 import pyarrow.feather as feather
 import pytest
 import tensorflow as tf
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.data_schema import load_schema_file, shard_paths
+from dftopk_cascade.pipelines.input import make_dataset
 
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.data_schema import load_schema_file, shard_paths
-from pipelines.input import make_dataset
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 TOTAL = 240

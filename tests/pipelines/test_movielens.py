@@ -8,18 +8,23 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import USER_ERROR_EXIT_CODE, run_command
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.data_schema import read_data_schema, shard_paths
+from dftopk_cascade.pipelines.labels import protocol_labels
+from dftopk_cascade.pipelines.movielens import convert, wheel
+from dftopk_cascade.pipelines.movielens.errors import MovieLensError
+from dftopk_cascade.pipelines.movielens.tables import parse_tables
+from dftopk_cascade.pipelines.movielens.wheel import (
+    MEMBERS,
+    WHEEL_NAME,
+    read_members,
+    verified_wheel,
+)
+from dftopk_cascade.pipelines.owned_folder import ForeignFolderError, read_marker
+from dftopk_cascade.pipelines.shard_integrity import ShardIntegrityError, file_sha256
+from dftopk_cascade.pipelines.time_features import weekday_hour_minute
 
-from command_line.entry import USER_ERROR_EXIT_CODE, run_command
-from pipelines import example_format as fmt
-from pipelines.data_schema import read_data_schema, shard_paths
-from pipelines.labels import protocol_labels
-from pipelines.movielens import convert, wheel
-from pipelines.movielens.errors import MovieLensError
-from pipelines.movielens.tables import parse_tables
-from pipelines.movielens.wheel import MEMBERS, WHEEL_NAME, read_members, verified_wheel
-from pipelines.owned_folder import ForeignFolderError, read_marker
-from pipelines.shard_integrity import ShardIntegrityError, file_sha256
-from pipelines.time_features import weekday_hour_minute
 from tests.pipelines.movielens_fixture import (
     FIRST_SECOND,
     MOVIES,
@@ -158,11 +163,11 @@ def test_command_line_errors_are_one_line(tmp_path, capsys) -> None:
     path, _ = fixture_wheel(str(tmp_path))
     argv = ["--wheel", path, "--data", str(tmp_path / "tfrec"), "--quiet"]
     with pytest.raises(SystemExit) as exit_info:
-        run_command(convert.main, "python -m pipelines.movielens.convert", argv)
+        run_command(convert.main, "python -m dftopk_cascade.pipelines.movielens.convert", argv)
     assert exit_info.value.code == USER_ERROR_EXIT_CODE
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
-    assert error.startswith("python -m pipelines.movielens.convert: error: ")
+    assert error.startswith("python -m dftopk_cascade.pipelines.movielens.convert: error: ")
     assert "sha256" in error and "download" in error
 
 
@@ -365,7 +370,7 @@ def test_a_full_disk_is_one_line_and_a_rerun_finishes(tmp_path, capsys, monkeypa
     argv = ["--wheel", path, "--expected-sha256", digest, "--windows", "3", "--data", data_dir]
     argv += ["--requests-per-shard", "4", "--quiet"]
     with pytest.raises(SystemExit) as exit_info:
-        run_command(convert.main, "python -m pipelines.movielens.convert", argv)
+        run_command(convert.main, "python -m dftopk_cascade.pipelines.movielens.convert", argv)
     assert exit_info.value.code == USER_ERROR_EXIT_CODE
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "tfrecord.gz: no space left on device (" in error

@@ -4,11 +4,11 @@ import json
 import os
 
 import numpy as np
+from dftopk_cascade.models.cascade import load_cascade
+from dftopk_cascade.models.training.data import evaluation_dataset
+from dftopk_cascade.models.training.train import TrainOptions, run_training
+from dftopk_cascade.pipelines.movielens.convert import CONVERSION_FILE, convert_movielens
 
-from models.cascade import load_cascade
-from models.training.data import evaluation_dataset
-from models.training.train import TrainOptions, run_training
-from pipelines.movielens.convert import CONVERSION_FILE, convert_movielens
 from tests.pipelines.movielens_fixture import fixture_wheel
 
 METRIC_KEYS = {

@@ -5,10 +5,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.labels import STAGE_IN_BATCH_NEGATIVE
+from dftopk_cascade.pipelines.negatives import add_in_batch_negatives, sample_other_candidates
 
-from pipelines import example_format as fmt
-from pipelines.labels import STAGE_IN_BATCH_NEGATIVE
-from pipelines.negatives import add_in_batch_negatives, sample_other_candidates
 from tests.fresh_interpreter import run_python
 
 
@@ -111,8 +111,8 @@ CROSS_REPLICA_SCRIPT = textwrap.dedent(
     """
     import numpy as np
     import tensorflow as tf
-    from pipelines import example_format as fmt
-    from pipelines.negatives import add_in_batch_negatives
+    from dftopk_cascade.pipelines import example_format as fmt
+    from dftopk_cascade.pipelines.negatives import add_in_batch_negatives
     from tests.pipelines.test_negatives import random_batch
 
     cpu = tf.config.list_physical_devices("CPU")[0]

@@ -7,9 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
-
-from pipelines import recflow
-from pipelines.recflow import RecFlowError
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.recflow import RecFlowError
 
 
 def write_table(path: str, columns: dict, version: int = 2) -> str:

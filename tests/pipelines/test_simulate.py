@@ -6,10 +6,10 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.simulator import simulate, simulated_cascade
+from dftopk_cascade.pipelines.simulator.simulated_history import BehaviourHistory
 
-from pipelines import recflow
-from pipelines.simulator import simulate, simulated_cascade
-from pipelines.simulator.simulated_history import BehaviourHistory
 from tests.pipelines.recflow_fixtures import DAYS, REQUESTS_PER_DAY, simulate_small, tree
 
 

@@ -7,10 +7,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from pipelines.atomic_files import atomic_path, write_json
-from pipelines.labels import protocol_labels, stage_ids
-from pipelines.time_features import weekday_hour_minute
+from dftopk_cascade.pipelines.atomic_files import atomic_path, write_json
+from dftopk_cascade.pipelines.labels import protocol_labels, stage_ids
+from dftopk_cascade.pipelines.time_features import weekday_hour_minute
 
 RECFLOW_TIME = datetime.timezone(datetime.timedelta(hours=8))
 

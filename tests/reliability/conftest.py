@@ -3,11 +3,11 @@ model folder "trained" on it."""
 
 import numpy as np
 import pytest
+from dftopk_cascade.models.cascade import build_cascade
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.pipelines.data_schema import read_data_schema
 
-from models.cascade import build_cascade
-from models.config import CascadeConfig
-from models.model_folder import ModelDir
-from pipelines.data_schema import read_data_schema
 from tests.models.conftest import make_tiny_data
 from tests.serving.test_export import TINY_LAYERS
 

@@ -4,11 +4,10 @@ import glob
 import os
 
 import pytest
-
-from models.cascade import build_cascade, load_cascade
-from models.model_folder import ModelDir
-from models.training.train import TrainOptions
-from pipelines.data_schema import read_data_schema
+from dftopk_cascade.models.cascade import build_cascade, load_cascade
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.training.train import TrainOptions
+from dftopk_cascade.pipelines.data_schema import read_data_schema
 
 
 def test_truncated_weights_name_the_file(tiny_data, tmp_path) -> None:

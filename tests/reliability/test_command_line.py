@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from dftopk_cascade import command_line
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.command_line.start_up import quiet_start_up
 
-import command_line
-from command_line.entry import add_entry_flags, run_command
-from command_line.start_up import quiet_start_up
 from tests.docstring_examples import assert_examples_pass, package_modules
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,19 +34,24 @@ def run_module(*argv: str) -> subprocess.CompletedProcess:
 def test_a_user_error_is_one_line_with_exit_code_2_and_no_start_up_noise(tmp_path) -> None:
     missing = str(tmp_path / "missing")
     result = run_module(
-        "models.training.train", "--data", missing, "--model-dir", str(tmp_path / "m")
+        "dftopk_cascade.models.training.train",
+        "--data",
+        missing,
+        "--model-dir",
+        str(tmp_path / "m"),
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"python -m models.training.train: error: {missing}: no such data folder; write one with: "
-        "python -m pipelines.simulator.simulate --recflow SIM_DIR ... && "
-        "python -m pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
+        f"python -m dftopk_cascade.models.training.train: error: {missing}: no such data folder; "
+        "write one with: "
+        "python -m dftopk_cascade.pipelines.simulator.simulate --recflow SIM_DIR ... && "
+        "python -m dftopk_cascade.pipelines.convert --recflow SIM_DIR --data TFREC_DIR"
     ]
 
 
 def test_debug_shows_the_traceback(tmp_path) -> None:
     result = run_module(
-        "pipelines.simulator.simulate",
+        "dftopk_cascade.pipelines.simulator.simulate",
         "--recflow",
         str(tmp_path),
         "--days",
@@ -90,7 +95,7 @@ def test_entry_flags_are_documented() -> None:
 def test_quiet_start_up_unless_verbose(argv, expected) -> None:
     code = (
         "import os, sys; sys.argv = ['-m', *sys.argv[1:]]\n"
-        "from command_line.start_up import quiet_module_start_up\n"
+        "from dftopk_cascade.command_line.start_up import quiet_module_start_up\n"
         "quiet = quiet_module_start_up()\n"
         "import tensorflow as tf\n"
         "tf.constant(1.0) + 1.0\n"
@@ -114,7 +119,7 @@ def test_quiet_start_up_unless_verbose(argv, expected) -> None:
 def test_a_command_without_tensorflow_does_not_import_it() -> None:
     code = (
         "import sys; sys.argv = ['-m']\n"
-        "import pipelines.simulator.simulate\n"
+        "import dftopk_cascade.pipelines.simulator.simulate\n"
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run(
@@ -144,7 +149,7 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
 
     root = simulate_small(str(tmp_path / "recflow"))
     result = run_module(
-        "pipelines.convert",
+        "dftopk_cascade.pipelines.convert",
         "--recflow",
         root,
         "--data",
@@ -161,12 +166,12 @@ def test_convert_and_its_worker_processes_start_quietly(tmp_path) -> None:
 
 
 ENTRY_MODULES = (
-    "pipelines.simulator.simulate",
-    "pipelines.convert",
-    "models.training.train",
-    "models.training.evaluate",
-    "serving.export.__main__",
-    "serving.server",
+    "dftopk_cascade.pipelines.simulator.simulate",
+    "dftopk_cascade.pipelines.convert",
+    "dftopk_cascade.models.training.train",
+    "dftopk_cascade.models.training.evaluate",
+    "dftopk_cascade.serving.export.__main__",
+    "dftopk_cascade.serving.server",
     "benchmarks.bench_ops",
     "benchmarks.bench_pipeline",
     "benchmarks.bench_serving",

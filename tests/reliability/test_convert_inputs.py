@@ -14,13 +14,13 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 import tensorflow as tf
+from dftopk_cascade.command_line.entry import USER_ERROR_EXIT_CODE, run_command
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.atomic_files import DiskFullError
+from dftopk_cascade.pipelines.convert import main
+from dftopk_cascade.pipelines.data_schema import read_data_schema
 
-from command_line.entry import USER_ERROR_EXIT_CODE, run_command
-from pipelines import example_format as fmt
-from pipelines import recflow
-from pipelines.atomic_files import DiskFullError
-from pipelines.convert import main
-from pipelines.data_schema import read_data_schema
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small, tree
 
 
@@ -60,7 +60,7 @@ def test_workers_below_one_are_refused(simulated, tmp_path, capsys, workers):
     out = str(tmp_path / "tfrec")
     arguments = ["--recflow", simulated, "--data", out, "--workers", workers, "--quiet"]
     with pytest.raises(SystemExit) as exit_code:
-        run_command(main, "python -m pipelines.convert", arguments)
+        run_command(main, "python -m dftopk_cascade.pipelines.convert", arguments)
     assert exit_code.value.code == USER_ERROR_EXIT_CODE
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--workers must be >= 1" in error and workers in error
@@ -103,7 +103,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(
     arguments = ["--recflow", simulated, "--data", out, "--workers", "1", "--quiet"]
     arguments += ["--requests-per-shard", "50"]
     with pytest.raises(SystemExit) as exit_code:
-        run_command(main, "python -m pipelines.convert", arguments)
+        run_command(main, "python -m dftopk_cascade.pipelines.convert", arguments)
     assert exit_code.value.code == USER_ERROR_EXIT_CODE
     error = capsys.readouterr().err
     second_shard = os.path.join(out, "2024-01-13", "part-00001-of-00003.tfrecord.gz")

@@ -9,7 +9,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = """
 import os, sys, time
-from pipelines.convert import worker_pool
+from dftopk_cascade.pipelines.convert import worker_pool
 pool = worker_pool(2)
 pids = {pool.submit(os.getpid).result() for _ in range(8)}
 pids |= {pool.submit(os.getpid).result() for _ in range(8)}

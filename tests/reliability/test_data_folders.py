@@ -10,24 +10,24 @@ import subprocess
 import sys
 
 import pytest
-
-from command_line.entry import USER_ERROR_EXIT_CODE, run_command
-from pipelines import recflow
-from pipelines.convert import convert, main
-from pipelines.owned_folder import (
+from dftopk_cascade.command_line.entry import USER_ERROR_EXIT_CODE, run_command
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.convert import convert, main
+from dftopk_cascade.pipelines.owned_folder import (
     FolderBusyError,
     ForeignFolderError,
     owned_folder,
     read_marker,
 )
-from pipelines.simulator.simulate import simulate
+from dftopk_cascade.pipelines.simulator.simulate import simulate
+
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOLD_LOCK = """
 import sys, time
-from pipelines.owned_folder import owned_folder
-with owned_folder(sys.argv[1], kind="data", writer="pipelines.convert"):
+from dftopk_cascade.pipelines.owned_folder import owned_folder
+with owned_folder(sys.argv[1], kind="data", writer="dftopk_cascade.pipelines.convert"):
     print("locked", flush=True)
     time.sleep(60)
 """
@@ -99,11 +99,11 @@ def test_convert_refuses_a_folder_mixing_simulated_and_real_days(simulated, tmp_
 
 def test_a_simulation_into_a_folder_being_simulated_fails_at_once(tmp_path) -> None:
     root = str(tmp_path / "sim")
-    with owned_folder(root, kind="recflow", writer="pipelines.simulator.simulate"):
+    with owned_folder(root, kind="recflow", writer="dftopk_cascade.pipelines.simulator.simulate"):
         with pytest.raises(FolderBusyError, match=f"process {os.getpid()} "):
             small_simulation(root)
     small_simulation(root)  # the lock is released with its holder
-    assert read_marker(root, "recflow")["writer"] == "pipelines.simulator.simulate"
+    assert read_marker(root, "recflow")["writer"] == "dftopk_cascade.pipelines.simulator.simulate"
 
 
 def test_convert_refuses_a_data_folder_it_did_not_write(simulated, tmp_path) -> None:
@@ -132,7 +132,9 @@ def test_a_second_convert_into_a_locked_folder_fails_at_once_naming_the_first(
             convert(simulated, out, workers=1, progress=False)
         with pytest.raises(SystemExit) as exit_code:
             run_command(
-                main, "python -m pipelines.convert", ["--recflow", simulated, "--data", out]
+                main,
+                "python -m dftopk_cascade.pipelines.convert",
+                ["--recflow", simulated, "--data", out],
             )
         assert exit_code.value.code == USER_ERROR_EXIT_CODE
         error = capsys.readouterr().err

@@ -5,21 +5,22 @@ import os
 import subprocess
 
 import pytest
-
-from command_line.entry import run_command
-from pipelines.owned_folder import FolderBusyError, owned_folder, read_marker
-from serving.export import publish
-from serving.export.saved_models import EXPORT_WRITER, main
-from serving.export_layout import existing_versions
+from dftopk_cascade.command_line.entry import run_command
+from dftopk_cascade.pipelines.owned_folder import FolderBusyError, owned_folder, read_marker
+from dftopk_cascade.serving.export import publish
+from dftopk_cascade.serving.export.saved_models import EXPORT_WRITER, main
+from dftopk_cascade.serving.export_layout import existing_versions
 
 OWNED_ENTRIES = {".dftopk-export.json", ".dftopk-export.lock"}
 
 
 def export_command(model_dir: str, export_dir: str, capsys) -> tuple[int, str]:
-    """Runs ``python -m serving.export`` in-process: (exit code, stderr)."""
+    """Runs ``python -m dftopk_cascade.serving.export`` in-process: (exit code, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
         run_command(
-            main, "python -m serving.export", ["--model-dir", model_dir, "--export-dir", export_dir]
+            main,
+            "python -m dftopk_cascade.serving.export",
+            ["--model-dir", model_dir, "--export-dir", export_dir],
         )
     return exit_info.value.code, capsys.readouterr().err
 

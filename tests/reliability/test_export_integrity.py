@@ -6,12 +6,11 @@ import os
 import shutil
 
 import pytest
-
-from command_line.entry import run_command
-from serving import server
-from serving.backends.local import LocalBackend
-from serving.export.toy_servables import toy_cascade_export
-from serving.export_layout import (
+from dftopk_cascade.command_line.entry import run_command
+from dftopk_cascade.serving import server
+from dftopk_cascade.serving.backends.local import LocalBackend
+from dftopk_cascade.serving.export.toy_servables import toy_cascade_export
+from dftopk_cascade.serving.export_layout import (
     ExportReadError,
     cascade_version,
     existing_versions,
@@ -37,7 +36,9 @@ def test_truncated_variables_are_named_by_the_server_in_one_line(export_dir, cap
     data = truncate_variables(export_dir)
     with pytest.raises(SystemExit) as exit_info:
         run_command(
-            server.main, "python -m serving.server", ["--export-dir", export_dir, "--port", "0"]
+            server.main,
+            "python -m dftopk_cascade.serving.server",
+            ["--export-dir", export_dir, "--port", "0"],
         )
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and error.count("\n") == 1

@@ -1,14 +1,18 @@
-"""serving.export: the three models are published together; --data must match the model."""
+"""dftopk_cascade.serving.export: the three models are published together; --data must match the
+model."""
 
 import json
 import os
 import shutil
 
 import pytest
-
-from serving import signatures as sig
-from serving.export import saved_models
-from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.export import saved_models
+from dftopk_cascade.serving.export_layout import (
+    TEMPORARY_PREFIX,
+    existing_versions,
+    latest_version_dir,
+)
 
 
 def export_main(model_dir: str, export_dir: str, *flags: str) -> dict[str, str]:

@@ -12,10 +12,9 @@ import socket
 import threading
 
 import pytest
-
-from serving.cascade_inference import CascadeSizes
-from serving.recommend_api import parse_recommend_body
-from serving.server import RecommendService, build_server
+from dftopk_cascade.serving.cascade_inference import CascadeSizes
+from dftopk_cascade.serving.recommend_api import parse_recommend_body
+from dftopk_cascade.serving.server import RecommendService, build_server
 
 FUZZ_CASES = 1000
 LARGEST_BODY = 1 << 20  # RequestLimits' default max_body_bytes
@@ -88,7 +87,7 @@ def _wire(char: str) -> bytes:
 def test_a_malformed_content_length_gets_400(port, length, status, caplog) -> None:
     body = b"{}" if length == "2" else b""
     request = raw_request("POST", "/v1/recommend", [("Content-Length", length)], body)
-    with caplog.at_level(logging.ERROR, logger="serving.server"):
+    with caplog.at_level(logging.ERROR, logger="dftopk_cascade.serving.server"):
         got, answer = exchange(port, request)
     assert (got, bool(answer["error"])) == (status, True)
     assert not caplog.records  # no traceback in the server log
@@ -154,7 +153,7 @@ def reference_status(method: str, headers: list[tuple[str | None, str]]) -> tupl
 
 def test_fuzzed_header_blocks_get_the_reference_status(port, caplog) -> None:
     rng = random.Random(29)
-    with caplog.at_level(logging.ERROR, logger="serving.server"):
+    with caplog.at_level(logging.ERROR, logger="dftopk_cascade.serving.server"):
         for case in range(FUZZ_CASES):
             method, path = rng.choice([("POST", "/v1/recommend"), ("GET", "/healthz")])
             headers = [_random_header(rng) for _ in range(rng.randint(0, 4))]

@@ -8,10 +8,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from serving.cascade_inference import CascadeSizes
-from serving.recommend_api import RequestLimits
-from serving.server import RecommendService, _parser, build_server, check_server_options
+from dftopk_cascade.serving.cascade_inference import CascadeSizes
+from dftopk_cascade.serving.recommend_api import RequestLimits
+from dftopk_cascade.serving.server import (
+    RecommendService,
+    _parser,
+    build_server,
+    check_server_options,
+)
 
 BODY = b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 13, 5]}]}'
 
@@ -22,7 +26,7 @@ class FixedService(RecommendService):
     delay_s = 0.0
 
     def recommend(self, body: bytes) -> dict:
-        from serving.recommend_api import parse_recommend_body
+        from dftopk_cascade.serving.recommend_api import parse_recommend_body
 
         parse_recommend_body(body, self.defaults, self.limits)
         time.sleep(self.delay_s)

@@ -1,22 +1,22 @@
-"""models.training.train writes only into a model folder it owns; --overwrite clears only its
-manifest; an unfinished run says how to finish."""
+"""dftopk_cascade.models.training.train writes only into a model folder it owns; --overwrite clears
+only its manifest; an unfinished run says how to finish."""
 
 import os
 import shlex
 
 import pytest
-
-from models.model_folder import ModelDir
-from models.training import evaluate
-from models.training.train import (
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.training import evaluate
+from dftopk_cascade.models.training.train import (
     TrainOptions,
     claim_model_dir,
     evaluation_command,
     prepare_model_dir,
     run_training,
 )
-from pipelines.data_schema import read_data_schema
-from pipelines.owned_folder import ForeignFolderError, read_marker
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.owned_folder import ForeignFolderError, read_marker
+
 from tests.models.test_train import tiny_options
 
 

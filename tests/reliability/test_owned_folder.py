@@ -7,8 +7,7 @@ import sys
 import textwrap
 
 import pytest
-
-from pipelines.owned_folder import (
+from dftopk_cascade.pipelines.owned_folder import (
     FolderBusyError,
     FolderError,
     ForeignFolderError,
@@ -32,7 +31,7 @@ def test_foreign_folder_is_refused_and_left_as_it_was(tmp_path):
     _write(str(folder / "logs" / "access.log"))
     before = sorted(os.listdir(folder))
     with pytest.raises(ForeignFolderError, match=r"no \.dftopk-model\.json marker"):
-        with owned_folder(str(folder), kind="model", writer="models.training.train"):
+        with owned_folder(str(folder), kind="model", writer="dftopk_cascade.models.training.train"):
             pass
     with pytest.raises(ForeignFolderError):
         with owned_folder(str(folder), kind="model", writer="t", overwrite=True):
@@ -57,10 +56,10 @@ def test_overwrite_deletes_only_what_the_manifest_lists(tmp_path):
 def test_marker_names_writer_version_and_a_random_id(tmp_path):
     first, second = str(tmp_path / "a"), str(tmp_path / "b")
     for path in (first, second):
-        with owned_folder(path, kind="data", writer="pipelines.convert"):
+        with owned_folder(path, kind="data", writer="dftopk_cascade.pipelines.convert"):
             pass
     marker = read_marker(first, "data")
-    assert marker["writer"] == "pipelines.convert" and marker["format_version"] == 1
+    assert marker["writer"] == "dftopk_cascade.pipelines.convert" and marker["format_version"] == 1
     assert marker["id"] != read_marker(second, "data")["id"]
 
 
@@ -70,7 +69,7 @@ def test_a_second_process_is_refused_and_named(tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {ROOT!r})
-        from pipelines.owned_folder import owned_folder
+        from dftopk_cascade.pipelines.owned_folder import owned_folder
         with owned_folder({folder!r}, kind="data", writer="holder"):
             print("held", flush=True)
             time.sleep(30)

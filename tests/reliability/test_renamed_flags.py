@@ -3,13 +3,12 @@
 import argparse
 
 import pytest
-
-from command_line.deprecated_flags import add_renamed_flag
-from pipelines import convert
-from pipelines.movielens import convert as movielens_convert
-from pipelines.simulator import simulate
-from serving import server
-from serving.export import saved_models
+from dftopk_cascade.command_line.deprecated_flags import add_renamed_flag
+from dftopk_cascade.pipelines import convert
+from dftopk_cascade.pipelines.movielens import convert as movielens_convert
+from dftopk_cascade.pipelines.simulator import simulate
+from dftopk_cascade.serving import server
+from dftopk_cascade.serving.export import saved_models
 
 
 def test_a_renamed_flag_fills_the_new_flag_and_says_what_to_use(capsys) -> None:

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.training.callbacks import completed_epochs
+from dftopk_cascade.models.training.train import run_training
 
-from models.model_folder import ModelDir
-from models.training.callbacks import completed_epochs
-from models.training.train import run_training
 from tests.models.test_train import Interrupted, KillAfterEpoch, tiny_options
 
 

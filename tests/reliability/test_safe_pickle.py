@@ -5,9 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.recflow_day import load_day
 
-from pipelines import recflow
-from pipelines.recflow_day import load_day
 from tests.pipelines.recflow_fixtures import simulate_small
 
 

@@ -5,11 +5,11 @@ import os
 import shutil
 
 import pytest
+from dftopk_cascade.command_line.entry import USER_ERROR_EXIT_CODE, run_command
+from dftopk_cascade.models.training.evaluate import main as evaluate_main
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.data_schema import MAX_VOCAB_SIZE, SchemaError, read_data_schema
 
-from command_line.entry import USER_ERROR_EXIT_CODE, run_command
-from models.training.evaluate import main as evaluate_main
-from pipelines import example_format as fmt
-from pipelines.data_schema import MAX_VOCAB_SIZE, SchemaError, read_data_schema
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 
@@ -107,7 +107,7 @@ def test_a_tampered_schema_is_one_line_from_the_command_line(converted, tmp_path
     copy = tamper(converted, str(tmp_path), lambda s: s.update(days=list(s["days"])))
     arguments = ["--model-dir", str(tmp_path / "no_model"), "--data", copy]
     with pytest.raises(SystemExit) as exit_code:
-        run_command(evaluate_main, "python -m models.training.evaluate", arguments)
+        run_command(evaluate_main, "python -m dftopk_cascade.models.training.evaluate", arguments)
     assert exit_code.value.code == USER_ERROR_EXIT_CODE
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "days must be a mapping" in error

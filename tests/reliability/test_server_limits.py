@@ -9,10 +9,15 @@ import threading
 import time
 
 import pytest
-
-from command_line.entry import run_command
-from serving.cascade_inference import CascadeSizes
-from serving.server import RecommendService, _parser, build_server, check_server_options, main
+from dftopk_cascade.command_line.entry import run_command
+from dftopk_cascade.serving.cascade_inference import CascadeSizes
+from dftopk_cascade.serving.server import (
+    RecommendService,
+    _parser,
+    build_server,
+    check_server_options,
+    main,
+)
 
 BODY = b'{"requests": [{"user": [1, 2, 0, 3, 4], "context": [0, 13, 5]}]}'
 SLOW_SOCKETS = 2000
@@ -91,10 +96,11 @@ def test_absurd_limits_are_refused_at_start_with_the_range(flags, message) -> No
 def test_the_command_refuses_an_infinite_timeout_in_one_line(capsys) -> None:
     argv = ["--port", "0", "--export-dir", "e", "--request-timeout-s", "inf"]
     with pytest.raises(SystemExit) as exit_info:
-        run_command(main, "python -m serving.server", argv)
+        run_command(main, "python -m dftopk_cascade.serving.server", argv)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
-        "python -m serving.server: error: --request-timeout-s must be above 0 and at most 3600 "
+        "python -m dftopk_cascade.serving.server: error: --request-timeout-s must be above 0 and "
+        "at most 3600 "
         "seconds, got inf\n"
     )
 

@@ -9,11 +9,11 @@ import os
 import shutil
 
 import pytest
+from dftopk_cascade.pipelines import example_format as fmt
+from dftopk_cascade.pipelines.data_schema import read_data_schema, shard_paths
+from dftopk_cascade.pipelines.input import make_dataset
+from dftopk_cascade.pipelines.shard_integrity import ShardIntegrityError, file_sha256
 
-from pipelines import example_format as fmt
-from pipelines.data_schema import read_data_schema, shard_paths
-from pipelines.input import make_dataset
-from pipelines.shard_integrity import ShardIntegrityError, file_sha256
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 
 

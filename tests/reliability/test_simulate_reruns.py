@@ -1,15 +1,14 @@
-"""pipelines.simulator.simulate: settings recorded, a mismatch refused, identical days kept, bad
-sizes."""
+"""dftopk_cascade.pipelines.simulator.simulate: settings recorded, a mismatch refused, identical
+days kept, bad sizes."""
 
 import json
 import os
 
 import pytest
-
-from pipelines import recflow
-from pipelines.convert import convert
-from pipelines.owned_folder import ForeignFolderError
-from pipelines.simulator.simulate import SETTINGS_FILE, simulate
+from dftopk_cascade.pipelines import recflow
+from dftopk_cascade.pipelines.convert import convert
+from dftopk_cascade.pipelines.owned_folder import ForeignFolderError
+from dftopk_cascade.pipelines.simulator.simulate import SETTINGS_FILE, simulate
 
 
 def small(root: str, days: int = 2, seed: int = 3, **settings):

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 import tensorflow as tf
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.training.full_disk import DiskFullError
+from dftopk_cascade.models.training.train import run_training
 
-from models.model_folder import ModelDir
-from models.training.full_disk import DiskFullError
-from models.training.train import run_training
 from tests.models.test_train import tiny_options
 
 

@@ -3,11 +3,11 @@
 import csv
 
 import pytest
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training.callbacks import RefittableBackupAndRestore
+from dftopk_cascade.models.training.train import run_training
 
-from models.model_folder import ModelDir
-from models.tf_keras import keras
-from models.training.callbacks import RefittableBackupAndRestore
-from models.training.train import run_training
 from tests.models.test_train import Interrupted, tiny_options
 
 

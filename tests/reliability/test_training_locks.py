@@ -5,9 +5,9 @@ import sys
 import textwrap
 
 import pytest
+from dftopk_cascade.models.training.train import run_training
+from dftopk_cascade.pipelines.owned_folder import FolderBusyError
 
-from models.training.train import run_training
-from pipelines.owned_folder import FolderBusyError
 from tests.models.test_train import tiny_options
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
@@ -23,8 +23,9 @@ def test_a_second_training_into_a_busy_model_folder_names_the_first(tiny_data, t
             textwrap.dedent(
                 f"""
                 import sys
-                from pipelines.owned_folder import owned_folder
-                with owned_folder({model_dir!r}, "model", writer="models.training.train"):
+                from dftopk_cascade.pipelines.owned_folder import owned_folder
+                with owned_folder({model_dir!r}, "model",
+                writer="dftopk_cascade.models.training.train"):
                     print("claimed", flush=True)
                     sys.stdin.read()
                 """

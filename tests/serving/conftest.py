@@ -1,8 +1,8 @@
 """Shared fixtures: the stand-in cascade exported once per session, and the TF Serving stand-in."""
 
 import pytest
+from dftopk_cascade.serving.export.publish import write_version
 
-from serving.export.publish import write_version
 from tests.serving.stand_in_cascade import StandInCascade, build_servables, random_corpus
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 

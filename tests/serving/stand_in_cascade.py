@@ -9,11 +9,10 @@ out-of-vocabulary clipping of the exported graph is tested too.
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
-
-from serving import signatures as sig
-from serving.export.item_index import ExactItemIndex
-from serving.export.servables import RetrievalServable, ScorerServable
-from serving.export.vocabulary import FeatureVocabulary
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.export.item_index import ExactItemIndex
+from dftopk_cascade.serving.export.servables import RetrievalServable, ScorerServable
+from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
 
 VOCABULARY = FeatureVocabulary(
     {

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 import tensorflow as tf
+from dftopk_cascade.serving.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE
 from google.protobuf import any_pb2, text_format
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
@@ -45,7 +46,6 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE
 from tests.serving.stand_in_status import StatusError, invalid_argument
 
 DEFAULT_SIGNATURE = "serving_default"

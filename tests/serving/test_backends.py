@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import numpy as np
 import pytest
-
-from serving import signatures as sig
-from serving.backends import (
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import (
     BackendAnswerTooLargeError,
     BackendNotFoundError,
     BackendRequestError,
@@ -21,8 +20,9 @@ from serving.backends import (
     RestBackend,
     make_backend,
 )
-from serving.backends.base import with_retries
-from serving.export.publish import write_version
+from dftopk_cascade.serving.backends.base import with_retries
+from dftopk_cascade.serving.export.publish import write_version
+
 from tests.serving.stand_in_cascade import DEFAULT_SIZES, build_servables, random_request
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 

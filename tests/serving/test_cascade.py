@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import GrpcBackend, LocalBackend, RestBackend
+from dftopk_cascade.serving.cascade_inference import Cascade, check_sizes, keep_selected
 
-from serving import signatures as sig
-from serving.backends import GrpcBackend, LocalBackend, RestBackend
-from serving.cascade_inference import Cascade, check_sizes, keep_selected
 from tests.serving.stand_in_cascade import random_request
 
 

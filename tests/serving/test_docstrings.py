@@ -1,12 +1,13 @@
 """Every docstring example in serving/ runs and prints what it says, each on its own names.
 
-The examples that need an exported cascade build it with ``serving.export.toy_servables``
-(exported once per process and shared); examples calling a live TF Serving are skipped there.
+The examples that need an exported cascade build it with
+``dftopk_cascade.serving.export.toy_servables`` (exported once per process and shared); examples
+calling a live TF Serving are skipped there.
 """
 
 import pytest
+from dftopk_cascade import serving
 
-import serving
 from tests.docstring_examples import assert_examples_pass, package_modules
 
 MODULES = package_modules(serving)

@@ -1,28 +1,28 @@
-"""``python -m serving.export`` on the real cascade of ``models/``: a model folder and converted
-data in, three TF Serving SavedModels out whose scores equal the Keras model's."""
+"""``python -m dftopk_cascade.serving.export`` on the real cascade of ``models/``: a model folder
+and converted data in, three TF Serving SavedModels out whose scores equal the Keras model's."""
 
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.models.cascade import build_cascade, load_cascade
+from dftopk_cascade.models.config import CascadeConfig
+from dftopk_cascade.models.model_folder import ModelDir
+from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import GrpcBackend, LocalBackend
+from dftopk_cascade.serving.cascade_inference import Cascade, CascadeSizes
+from dftopk_cascade.serving.export import saved_models
+from dftopk_cascade.serving.export.graph_ops import serving_problems
+from dftopk_cascade.serving.export.item_corpus import collect_item_corpus, distinct_items
+from dftopk_cascade.serving.export.publish import VersionExistsError
+from dftopk_cascade.serving.export.saved_models import export_cascade
+from dftopk_cascade.serving.export.toy_servables import toy_cascade, toy_corpus, toy_request
+from dftopk_cascade.serving.export.warmup import read_warmup_requests
+from dftopk_cascade.serving.saved_model_proto import signature_defaults
 from tensorflow_serving.apis import model_pb2
 
-from models.cascade import build_cascade, load_cascade
-from models.config import CascadeConfig
-from models.model_folder import ModelDir
-from pipelines.data_schema import read_data_schema
-from serving import signatures as sig
-from serving.backends import GrpcBackend, LocalBackend
-from serving.cascade_inference import Cascade, CascadeSizes
-from serving.export import saved_models
-from serving.export.graph_ops import serving_problems
-from serving.export.item_corpus import collect_item_corpus, distinct_items
-from serving.export.publish import VersionExistsError
-from serving.export.saved_models import export_cascade
-from serving.export.toy_servables import toy_cascade, toy_corpus, toy_request
-from serving.export.warmup import read_warmup_requests
-from serving.saved_model_proto import signature_defaults
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small
 from tests.serving.tf_serving_stand_in import TFServingStandIn
 
@@ -187,7 +187,7 @@ def test_help_explains_every_flag(capsys):
 
 
 def test_a_two_stage_cascade_is_refused_with_the_reason() -> None:
-    from serving.export.toy_servables import toy_cascade_config, toy_corpus
+    from dftopk_cascade.serving.export.toy_servables import toy_cascade_config, toy_corpus
 
     config = CascadeConfig.from_dict(toy_cascade_config().to_dict() | {"rank_stage": False})
     with pytest.raises(ValueError, match="trained without a ranking stage"):

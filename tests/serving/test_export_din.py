@@ -4,13 +4,12 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
-
-from models.cascade import build_cascade
-from serving import signatures as sig
-from serving.backends import LocalBackend
-from serving.export.graph_ops import serving_problems
-from serving.export.saved_models import export_cascade
-from serving.export.toy_servables import TOY_ID_COUNT, toy_cascade_config, toy_corpus
+from dftopk_cascade.models.cascade import build_cascade
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import LocalBackend
+from dftopk_cascade.serving.export.graph_ops import serving_problems
+from dftopk_cascade.serving.export.saved_models import export_cascade
+from dftopk_cascade.serving.export.toy_servables import TOY_ID_COUNT, toy_cascade_config, toy_corpus
 
 
 def test_a_din_prerank_exports_and_serves_the_keras_scores(tmp_path) -> None:

@@ -5,10 +5,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.serving.export.publish import VersionExistsError, next_version, write_version
+from dftopk_cascade.serving.export.servables import ScorerServable
+from dftopk_cascade.serving.export_layout import (
+    TEMPORARY_PREFIX,
+    existing_versions,
+    latest_version_dir,
+)
 
-from serving.export.publish import VersionExistsError, next_version, write_version
-from serving.export.servables import ScorerServable
-from serving.export_layout import TEMPORARY_PREFIX, existing_versions, latest_version_dir
 from tests.serving.stand_in_cascade import VOCABULARY
 
 

@@ -5,12 +5,11 @@ import os
 
 import pytest
 import tensorflow as tf
+from dftopk_cascade.serving.export.graph_ops import graph_problems, serving_problems
+from dftopk_cascade.serving.export.publish import write_version
+from dftopk_cascade.serving.export_layout import existing_versions
 from tensorflow.core.framework import attr_value_pb2, graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-
-from serving.export.graph_ops import graph_problems, serving_problems
-from serving.export.publish import write_version
-from serving.export_layout import existing_versions
 
 
 def _graph_of(function, *specs) -> graph_pb2.GraphDef:

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from serving.export.item_index import ExactItemIndex
+from dftopk_cascade.serving.export.item_index import ExactItemIndex
 
 
 def _index(count: int = 50, dim: int = 6, seed: int = 0) -> tuple[ExactItemIndex, np.ndarray]:

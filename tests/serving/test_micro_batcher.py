@@ -6,9 +6,8 @@ import time
 
 import numpy as np
 import pytest
-
-from serving.cascade_inference import CascadeResult
-from serving.micro_batcher import CascadeBatcher
+from dftopk_cascade.serving.cascade_inference import CascadeResult
+from dftopk_cascade.serving.micro_batcher import CascadeBatcher
 
 
 class RecordingCascade:

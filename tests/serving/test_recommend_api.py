@@ -4,10 +4,9 @@ import json
 
 import numpy as np
 import pytest
-
-from serving import signatures as sig
-from serving.cascade_inference import CascadeResult, CascadeSizes
-from serving.recommend_api import (
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.cascade_inference import CascadeResult, CascadeSizes
+from dftopk_cascade.serving.recommend_api import (
     MAX_RAW_ID,
     RequestError,
     RequestLimits,

@@ -4,11 +4,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.export.graph_ops import serving_problems
+from dftopk_cascade.serving.export_layout import latest_version_dir
+from dftopk_cascade.serving.saved_model_proto import signature_defaults
 
-from serving import signatures as sig
-from serving.export.graph_ops import serving_problems
-from serving.export_layout import latest_version_dir
-from serving.saved_model_proto import signature_defaults
 from tests.serving.stand_in_cascade import DEFAULT_SIZES, VOCABULARY, random_request
 
 

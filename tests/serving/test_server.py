@@ -19,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-
-from serving import signatures as sig
-from serving.backends import GrpcBackend, LocalBackend, RestBackend
-from serving.cascade_inference import Cascade, CascadeSizes
-from serving.micro_batcher import CascadeBatcher
-from serving.recommend_api import RequestLimits, parse_recommend_body
-from serving.server import RecommendService, build_server, main
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends import GrpcBackend, LocalBackend, RestBackend
+from dftopk_cascade.serving.cascade_inference import Cascade, CascadeSizes
+from dftopk_cascade.serving.micro_batcher import CascadeBatcher
+from dftopk_cascade.serving.recommend_api import RequestLimits, parse_recommend_body
+from dftopk_cascade.serving.server import RecommendService, build_server, main
 
 LOAD_SECONDS = float(os.environ.get("SERVING_LOAD_SECONDS", "3"))
 DEFAULTS = CascadeSizes(retrieval_keep=50, prerank_keep=20, rank_keep=5)
@@ -194,7 +193,15 @@ def test_help_explains_every_flag(capsys):
 
 def test_the_command_serves_over_tf_serving(tf_serving):
     port = _free_port()
-    command = [sys.executable, "-m", "serving.server", "--port", str(port), "--backend", "grpc"]
+    command = [
+        sys.executable,
+        "-m",
+        "dftopk_cascade.serving.server",
+        "--port",
+        str(port),
+        "--backend",
+        "grpc",
+    ]
     command += [
         "--grpc-target",
         tf_serving.grpc_target,

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import requests
 import tensorflow as tf
+from dftopk_cascade.serving import signatures as sig
+from dftopk_cascade.serving.backends.tf_serving_grpc import tf_serving_channel
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -18,8 +20,6 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving import signatures as sig
-from serving.backends.tf_serving_grpc import tf_serving_channel
 from tests.serving.stand_in_cascade import DEFAULT_SIZES, random_request
 from tests.serving.stand_in_model_server import (
     MODELS_CONFIG,

@@ -2,10 +2,9 @@
 
 import os
 
+from dftopk_cascade.serving import signatures as sig
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
-
-from serving import signatures as sig
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "serving", "tfserving")
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from serving.export.vocabulary import FeatureVocabulary
+from dftopk_cascade.serving.export.vocabulary import FeatureVocabulary
 
 
 def test_clip_follows_the_formula_column_by_column():

@@ -235,7 +235,7 @@ class TFServingStandIn:
     """REST and gRPC servers over an export folder, on 127.0.0.1 free ports.
 
     Args:
-        export_dir: the ``serving.export`` folder.
+        export_dir: the ``dftopk_cascade.serving.export`` folder.
         model_config: a TF Serving ``--model_config_file`` (default: the project's
             ``serving/tfserving/models.config``); base paths are looked up by their last folder
             name under ``export_dir``.

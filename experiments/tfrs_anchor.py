@@ -192,11 +192,11 @@ def sweep_dir(results: str, split: str) -> str:
     return os.path.join(results, split, "sweep")
 
 
-def test_dir(results: str, split: str) -> str:
+def held_out_dir(results: str, split: str) -> str:
     """The held-out runs' results folder of ``split``.
 
     Example:
-        >>> test_dir("docs/results/tfrs_anchor", "temporal")
+        >>> held_out_dir("docs/results/tfrs_anchor", "temporal")
         'docs/results/tfrs_anchor/temporal'
     """
     return os.path.join(results, split)
@@ -265,7 +265,9 @@ def run_split(
     for seed in range(seeds):
         for method in methods:
             if method not in swept:
-                run(test_dir(results, split), RunKey(method, seed=seed), train, held_out, "test")
+                run(
+                    held_out_dir(results, split), RunKey(method, seed=seed), train, held_out, "test"
+                )
     for method in swept:
         for temperature in TEMPERATURE_GRIDS[method]:
             key = RunKey(method, "uniform", temperature, 0, 0)
@@ -274,7 +276,7 @@ def run_split(
         for method in swept:
             temperature = best_temperature(read_records(sweep_dir(results, split)), method)
             key = RunKey(method, "uniform", temperature, 0, seed)
-            run(test_dir(results, split), key, train, held_out, "test")
+            run(held_out_dir(results, split), key, train, held_out, "test")
 
 
 def _parser() -> argparse.ArgumentParser:

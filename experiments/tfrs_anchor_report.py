@@ -17,7 +17,13 @@ from experiments.comparison_report import mean_std
 from experiments.report.report_document import ReportSection, write_report
 from experiments.report.report_files import new_figure, save_figure
 from experiments.run_records import read_records
-from experiments.tfrs_anchor import TEMPERATURE_GRIDS, TOP_KS, best_temperature, sweep_dir, test_dir
+from experiments.tfrs_anchor import (
+    TEMPERATURE_GRIDS,
+    TOP_KS,
+    best_temperature,
+    held_out_dir,
+    sweep_dir,
+)
 
 BASELINE = "tfrs"
 FIGURE = "top_k.png"
@@ -52,7 +58,7 @@ def paired_difference(ours: dict[int, dict], baseline: dict[int, dict], metric: 
 
 def main_rows(results: str, split: str, methods: Sequence[str]) -> list[list]:
     """One row per method of ``split``: temperature, seeds, top-k mean ± std, paired Δ top-100."""
-    records = read_records(test_dir(results, split))
+    records = read_records(held_out_dir(results, split))
     baseline = seed_metrics(records, BASELINE)
     rows = []
     for method in methods:
@@ -91,7 +97,7 @@ def _figure(results: str, splits: Sequence[str], methods: Sequence[str]) -> None
     axes = figure.subplots(1, len(splits), squeeze=False)[0]
     width = 0.8 / max(1, len(methods))
     for axis, split in zip(axes, splits, strict=True):
-        records = read_records(test_dir(results, split))
+        records = read_records(held_out_dir(results, split))
         for index, method in enumerate(methods):
             values = list(seed_metrics(records, method).values())
             if not values:
@@ -105,7 +111,8 @@ def _figure(results: str, splits: Sequence[str], methods: Sequence[str]) -> None
         axis.set_xticks(range(len(METRICS)), [m.replace("_", "-") for m in METRICS])
         axis.set_title(f"{split} split: held-out accuracy")
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
     save_figure(figure, os.path.join(results, FIGURE))
 
 

@@ -242,8 +242,12 @@ def run_split(
     methods: Sequence[str],
     settings: AnchorSettings,
     on_record=None,
+    temperatures: Sequence[float] | None = None,
 ) -> None:
-    """Runs the sweeps and the seeds of ``split`` that have no record under ``results`` yet."""
+    """Runs the sweeps and the seeds of ``split`` that have no record under ``results`` yet.
+
+    ``temperatures`` replaces each swept method's ``TEMPERATURE_GRIDS`` grid when given.
+    """
     user_ids = ratings["user_id"].unique()
     train, held_out = split_ratings(ratings, split)
     fit, validation = split_ratings(train, split)
@@ -269,7 +273,7 @@ def run_split(
                     held_out_dir(results, split), RunKey(method, seed=seed), train, held_out, "test"
                 )
     for method in swept:
-        for temperature in TEMPERATURE_GRIDS[method]:
+        for temperature in temperatures or TEMPERATURE_GRIDS[method]:
             key = RunKey(method, "uniform", temperature, 0, 0)
             run(sweep_dir(results, split), key, fit, validation, "validation")
     for seed in range(seeds):
@@ -294,6 +298,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--expected-sha256", default=WHEEL_SHA256, help=argparse.SUPPRESS)
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), help="random, temporal")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), help="tfrs dftopk lapsum")
+    parser.add_argument(
+        "--temperatures",
+        type=float,
+        nargs="+",
+        help="temperatures swept for dftopk and lapsum (default: TEMPERATURE_GRIDS)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per method on the test split")
     parser.add_argument("--epochs", type=int, default=AnchorSettings.epochs)
     parser.add_argument("--train-batch", type=int, default=AnchorSettings.train_batch)
@@ -333,10 +343,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = AnchorSettings(args.epochs, args.train_batch, args.test_batch)
 
     def report() -> None:
-        write_anchor_report(args.results, args.methods, args.splits, args.seeds)
+        write_anchor_report(args.results, args.methods, args.splits, args.seeds, args.temperatures)
 
     for split in args.splits:
-        run_split(ratings, titles, split, args.results, args.seeds, args.methods, settings, report)
+        run_split(
+            ratings,
+            titles,
+            split,
+            args.results,
+            args.seeds,
+            args.methods,
+            settings,
+            report,
+            args.temperatures,
+        )
     print(os.path.join(args.results, "report.md"))
     report()
 

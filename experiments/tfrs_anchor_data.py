@@ -1,12 +1,12 @@
 """MovieLens-100K as TFRS's basic retrieval tutorial sees it, and the anchor's two splits.
 
 The tutorial reads ``tensorflow_datasets``' ``movielens/100k-ratings``, which cannot be
-downloaded here; ``tutorial_ratings`` maps the recbole copy (``pipelines.movielens``) to the same
-two fields: ``user_id`` (the user id as a string) and ``movie_title`` (the title with its year in
-brackets, as in ``u.item`` and TFDS, e.g. ``Toy Story (1995)``; 1,664 distinct titles for 1,682
-movies, as in TFDS, since a few movies share a title). The row order is the recbole file's
-(``u.data``'s), which need not be TFDS's, so the tutorial's seeded shuffle draws another 80/20
-split of the same ratings.
+downloaded here; ``tutorial_ratings`` maps the recbole copy (``dftopk_cascade.pipelines.movielens``)
+to the same two fields: ``user_id`` (the user id as a string) and ``movie_title`` (the title with
+its year in brackets, as in ``u.item`` and TFDS, e.g. ``Toy Story (1995)``; 1,664 distinct titles
+for 1,682 movies, as in TFDS, since a few movies share a title). The row order is the recbole file's
+(``u.data``'s), which need not be TFDS's, so the tutorial's seeded shuffle draws another 80/20 split
+of the same ratings.
 
 - ``random_split``: the tutorial's split: ``tf.random.set_seed(42)``, one shuffle of every rating
   with seed 42 (``reshuffle_each_iteration=False``), the first 80% for training, the rest test.
@@ -24,8 +24,7 @@ Example:
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-
-from pipelines.movielens.tables import MovieLensTables
+from dftopk_cascade.pipelines.movielens.tables import MovieLensTables
 
 #: The tutorial's seed of ``tf.random.set_seed`` and of the split's shuffle.
 TUTORIAL_SPLIT_SEED = 42

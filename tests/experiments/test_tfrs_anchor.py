@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
+from dftopk_cascade.command_line.entry import run_command
 
-from command_line.entry import run_command
 from experiments.run_records import read_records
 from experiments.tfrs_anchor import held_out_dir, main, sweep_dir
 from experiments.tfrs_anchor_data import (

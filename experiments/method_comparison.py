@@ -169,6 +169,14 @@ class RunVariant:
 
 #: The committed runs' variant: one pass over the simulated data.
 ONE_PASS = RunVariant()
+#: The methods a step budget trains (the paper's length: issue 31), each at its one-pass best.
+BUDGET_METHODS: tuple[str, ...] = (
+    "dftopk",
+    "dftopk-spread",
+    "lcron-neuralsort",
+    "lcron-softsort",
+    "lapsum",
+)
 
 
 def sweep_temperatures(method: str, official_mapped: float) -> tuple[float, ...]:
@@ -278,7 +286,7 @@ def planned_runs(
     Group by group: each method's sweep, then its seeds (and the init study) once the sweep is
     complete, then the group's runs at the other negatives settings. ``mapped`` is
     {embedding init: {method: official temperature at that start}}. Every key is in
-    ``variant``, whose sweeps are its own.
+    ``variant``; a step budget's plan is ``budget_runs`` (no sweep of its own).
 
     Example:
         >>> mapped = {"uniform": dict.fromkeys(["dftopk", "lcron-neuralsort"], 1.0),
@@ -286,6 +294,8 @@ def planned_runs(
         >>> [key.name() for key in planned_runs({}, SIZES["tiny"], mapped)][:2]
         ['dftopk-uniform-t0.01-neg0-seed0', 'dftopk-uniform-t0.03-neg0-seed0']
     """
+    if variant.steps is not None:
+        return budget_runs(records, sizes, mapped, variant)
     runs: list[RunKey] = []
     tuned_negatives, *other_negatives = sizes.negatives
     for group_index, group in enumerate(METHOD_GROUPS):
@@ -314,6 +324,33 @@ def planned_runs(
                     for s in _seeds(method, sizes)
                 ]
     return list(dict.fromkeys(runs))
+
+
+def budget_runs(
+    records: Mapping[str, dict],
+    sizes: ComparisonSizes,
+    mapped: Mapping[str, Mapping[str, float]],
+    variant: RunVariant,
+) -> list[RunKey]:
+    """A step budget's runs: each of ``BUDGET_METHODS`` with every seed at its best temperature.
+
+    The temperature is the one-pass sweep's best on the same dataset (no second sweep at the
+    longer length); the negatives are the sizes' first setting (0: the paper's). A method whose
+    one-pass sweep is not complete has no budget runs yet.
+
+    Example:
+        >>> mapped = {"uniform": dict.fromkeys(BUDGET_METHODS, 1.0)}
+        >>> budget_runs({}, SIZES["tiny"], mapped, RunVariant(steps=5400))
+        []
+    """
+    one_pass = RunVariant(dataset=variant.dataset)
+    negatives = sizes.negatives[0]
+    runs: list[RunKey] = []
+    for method in (method for method in BUDGET_METHODS if method in mapped["uniform"]):
+        _, best = method_sweep(records, method, negatives, mapped["uniform"][method], one_pass)
+        if best is not None:
+            runs += [variant.key(method, "uniform", best, negatives, s) for s in sizes.seeds]
+    return runs
 
 
 def _seeds(method: str, sizes: ComparisonSizes) -> tuple[int, ...]:

@@ -303,9 +303,23 @@ def test_a_step_budget_plans_its_own_runs_on_more_simulated_days(tmp_path, monke
     assert simulated == [40]
     command = started[0]
     assert command[command.index("--steps") + 1] == "5400" and "--curve-every" not in command
-    # The one-pass sweep does not count: the budget's runs sweep again, under their own names.
+    # No second sweep: the budget trains every seed at the one-pass sweep's best temperature.
     key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
-    assert key == RunKey("dftopk", "uniform", 0.01, 0, 0, steps=5400)
+    assert key == RunKey("dftopk", "uniform", 0.1, 0, 0, steps=5400)
+
+
+def test_a_step_budget_plans_the_seeds_of_the_one_pass_best_and_nothing_else() -> None:
+    mapped = {"uniform": dict(MAPPED["uniform"], bce=1.0)}
+    records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.03)
+    records |= sweep_records("bce", best=1.0, mapped=mapped)  # not a budget method
+    variant = method_comparison.RunVariant(steps=5400)
+    planned = method_comparison.planned_runs(records, SIZES["paper"], mapped, variant)
+    assert {(k.method, k.temperature, k.steps) for k in planned} == {
+        ("dftopk", 0.1, 5400),
+        ("lcron-neuralsort", 0.03, 5400),
+    }
+    assert sorted(k.seed for k in planned if k.method == "dftopk") == list(SIZES["paper"].seeds)
+    assert {k.negatives for k in planned} == {SIZES["paper"].negatives[0]}
 
 
 def test_a_given_dataset_names_its_runs_and_keeps_its_own_temperatures(

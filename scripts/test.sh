@@ -25,13 +25,17 @@ run_pytest() {
 echo "[test] the suite under tf-keras (TF_USE_LEGACY_KERAS=1), one pytest process per test folder"
 # One process per folder: compiled XLA code and TensorFlow's caches are not given back within a
 # process, so a single process for the whole suite would grow past a laptop's memory.
-for folder in tests/dftopk_tf tests/pipelines tests/models tests/serving tests/reliability \
-    tests/benchmarks tests/experiments tests/examples tests/packaging; do
-  echo "[test] $folder"
-  run_pytest env TF_USE_LEGACY_KERAS=1 .venv/bin/python -m pytest -q "$folder" "$@"
+# tests/dftopk_tf compiles the most XLA shapes: one process per file there.
+for target in tests/dftopk_tf/test_*.py tests/pipelines tests/models tests/serving \
+    tests/reliability tests/benchmarks tests/experiments tests/examples tests/packaging; do
+  echo "[test] $target"
+  run_pytest env TF_USE_LEGACY_KERAS=1 .venv/bin/python -m pytest -q "$target" "$@"
 done
 echo "[test] core library and the Keras 3 examples under Keras 3 (TF_USE_LEGACY_KERAS=0)"
-run_pytest env TF_USE_LEGACY_KERAS=0 .venv/bin/python -m pytest -q tests/dftopk_tf tests/examples "$@"
+for target in tests/dftopk_tf/test_*.py tests/examples; do
+  echo "[test] $target (Keras 3)"
+  run_pytest env TF_USE_LEGACY_KERAS=0 .venv/bin/python -m pytest -q "$target" "$@"
+done
 echo "[test] numerics on an older CPU's kernels (ONEDNN_MAX_CPU_ISA=SSE41, XLA capped at SSE4_2)"
 run_pytest env ONEDNN_MAX_CPU_ISA=SSE41 XLA_FLAGS="--xla_cpu_max_isa=SSE4_2" TF_USE_LEGACY_KERAS=1 \
   .venv/bin/python -m pytest -q "$@" \

@@ -31,8 +31,8 @@ def _prepare(path: str, config, overwrite: bool = False, precision: str = "off",
 
 
 def _snapshot(root) -> dict[str, bytes]:
-    """The user's files under ``root`` (relative path: bytes), without owned_folder's lock file
-    (``.dftopk-model.lock``, which a refused claim leaves behind)."""
+    """The user's files under ``root`` (relative path: bytes), without this project's own marker
+    and lock files (``.dftopk-*``)."""
     files = [os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
     return {
         os.path.relpath(path, root): open(path, "rb").read()

@@ -77,7 +77,7 @@ def test_published_recflow_is_never_written_into(tmp_path, overwrite) -> None:
     assert "--overwrite" not in str(error.value)
     with open(real_day, "rb") as file:
         assert file.read() == b"real RecFlow rows"
-    assert sorted(os.listdir(root)) == [".dftopk-recflow.lock", recflow.ALL_STAGE_DIR]
+    assert sorted(os.listdir(root)) == [recflow.ALL_STAGE_DIR]  # left exactly as it was
 
 
 @pytest.mark.parametrize(

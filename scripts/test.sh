@@ -32,7 +32,12 @@ for target in tests/dftopk_tf/test_*.py tests/pipelines tests/models tests/servi
   run_pytest env TF_USE_LEGACY_KERAS=1 .venv/bin/python -m pytest -q "$target" "$@"
 done
 echo "[test] core library and the Keras 3 examples under Keras 3 (TF_USE_LEGACY_KERAS=0)"
+# The threshold search's own tests (selection, bracket, key passes, threshold gradient, instruction
+# sets) use no Keras: they run once, above.
+keras_free="test_selection.py test_bracket_select.py test_key_passes.py test_threshold_gradient.py"
+keras_free+=" test_instruction_sets.py"
 for target in tests/dftopk_tf/test_*.py tests/examples; do
+  case " $keras_free " in *" $(basename "$target") "*) continue ;; esac
   echo "[test] $target (Keras 3)"
   run_pytest env TF_USE_LEGACY_KERAS=0 .venv/bin/python -m pytest -q "$target" "$@"
 done

@@ -358,7 +358,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 try:
                     for clients in args.clients:
                         results[f"{kind} front, {clients} cl."] = time_concurrent(
-                            url, bodies, clients, args.load_seconds, args.k
+                            url, bodies, clients, args.load_seconds, args.rank_keep
                         )
                 finally:
                     process.terminate()

@@ -106,3 +106,17 @@ def test_print_table_shows_errors_503s_and_resets(capsys):
     header, row = capsys.readouterr().out.splitlines()
     assert header.split()[-3:] == ["errors", "503", "resets"]
     assert row.split()[-3:] == ["3", "2", "0"]
+
+
+def test_a_small_run_times_every_scenario_without_errors(tmp_path):
+    """The whole benchmark, end to end, on a small corpus: every scenario timed, none failing."""
+    json_path = tmp_path / "serving.json"
+    results = bench_serving.main(
+        ["--corpus-size", "500", "--requests", "3", "--clients", "1", "--backends", "local",
+         "--load-seconds", "0.5", "--retrieval-keep", "20", "--prerank-keep", "10",
+         "--rank-keep", "5", "--json", str(json_path)]
+    )  # fmt: skip
+    assert set(results) == {"in process", "local front, 1 cl.", "after a new version"}
+    assert results["local front, 1 cl."]["errors"] == 0
+    assert results["local front, 1 cl."]["resets"] == 0
+    assert json.loads(json_path.read_text())["results"].keys() == results.keys()

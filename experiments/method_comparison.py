@@ -39,7 +39,9 @@ names, so the committed one-pass runs stay as they are and plan on their own:
   paper's one pass, rather than the same 7 days several times. The validation joint recall is
   measured every ``--curve-every`` steps (500 by default) and saved in the record's ``curve``.
 - ``--data DIR``: a converted dataset instead of the simulated one (a MovieLens folder's
-  ``movielens.json`` names its splits); the budget is then reached with several passes.
+  ``movielens.json`` names its splits); the budget is then reached with several passes, and it
+  is the length of every run of the protocol, the sweep included (one pass over MovieLens-100K
+  is a few steps: too short to tune a temperature on).
 
 The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a group, each
 method's seeds follow its sweep as soon as the sweep is complete, and the group's 40-negatives
@@ -286,7 +288,10 @@ def planned_runs(
     Group by group: each method's sweep, then its seeds (and the init study) once the sweep is
     complete, then the group's runs at the other negatives settings. ``mapped`` is
     {embedding init: {method: official temperature at that start}}. Every key is in
-    ``variant``; a step budget's plan is ``budget_runs`` (no sweep of its own).
+    ``variant``. A step budget on the simulated data plans ``budget_runs`` (no sweep of its
+    own: the one-pass sweep tuned the temperatures); on a given dataset (``variant.dataset``)
+    the budget is the length of the whole protocol, sweep included, since one pass over a
+    small dataset (a few steps on MovieLens-100K) is too short to tune anything.
 
     Example:
         >>> mapped = {"uniform": dict.fromkeys(["dftopk", "lcron-neuralsort"], 1.0),
@@ -294,7 +299,7 @@ def planned_runs(
         >>> [key.name() for key in planned_runs({}, SIZES["tiny"], mapped)][:2]
         ['dftopk-uniform-t0.01-neg0-seed0', 'dftopk-uniform-t0.03-neg0-seed0']
     """
-    if variant.steps is not None:
+    if variant.steps is not None and variant.dataset is None:
         return budget_runs(records, sizes, mapped, variant)
     runs: list[RunKey] = []
     tuned_negatives, *other_negatives = sizes.negatives
@@ -672,7 +677,8 @@ STEPS_HELP = (
     "one pass; rounded up to whole --curve-every intervals. On the simulated data the budget is "
     "reached with more simulated days (ceil(STEPS x batch / requests per day) training days, "
     "plus the validation and test days, in WORK/tfrecords-<days>days), so no request is read "
-    "twice; on --data the days are fixed and it is reached with several passes. Runs with a "
+    "twice; on --data the days are fixed and it is reached with several passes, and every run "
+    "of the protocol (the sweep too) trains for it. Runs with a "
     "budget have '-steps<STEPS>' in their names; each record says how it was reached "
     "(step_budget_by: days or passes, and passes)"
 )

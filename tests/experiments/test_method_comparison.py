@@ -397,3 +397,14 @@ def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences
 
 
 PAIRED_DELTA = "paired Δ test joint recall vs dftopk (mean ± std)"
+
+
+def test_a_step_budget_on_a_given_dataset_sweeps_at_that_budget() -> None:
+    """On a small dataset one pass is a few steps: the budget is every run's length, sweep too."""
+    variant = method_comparison.RunVariant(steps=200, dataset="movielens")
+    planned = method_comparison.planned_runs({}, SIZES["paper"], MAPPED, variant)
+    sweep = [k for k in planned if k.method == "dftopk"]
+    assert [k.temperature for k in sweep] == list(
+        sweep_temperatures("dftopk", MAPPED["uniform"]["dftopk"])
+    )
+    assert {(k.steps, k.dataset, k.seed) for k in planned} == {(200, "movielens", 0)}

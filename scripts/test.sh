@@ -1,53 +1,106 @@
 #!/usr/bin/env bash
-# The test suite, exactly as CI runs it: set-up, lint, the full suite under tf-keras (TFRS needs it),
-# then the core library's tests again, and the Keras 3 examples (keras-rs), under Keras 3, then the
-# tests that compare numerics again on another CPU's kernels (BUILD.md, "Other CPUs"). Ends with
-# each pytest run's peak resident memory; exits 1 if any run failed.
+# The test suite, exactly as CI runs it: set-up, lint, then pytest runs (BUILD.md, "Test"):
+# the suite under tf-keras (TFRS needs it), the library's Keras-facing tests again under Keras 3
+# (with the keras-rs examples), and the tests that compare numerics again on an older CPU's
+# kernels (BUILD.md, "Other CPUs"). Each run is its own pytest process; TEST_JOBS of them run at
+# once (default: one per core, fewer where memory is short, MEMORY_PER_RUN_GIB each). Each run's
+# output is printed when it ends, with its time and peak resident memory; exits 1 if any failed.
+# Arguments go to every pytest run (e.g. -x, -k NAME).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup_env.sh
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
 echo "[test] ruff check, ruff format --check"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+
+# A run's peak stays under 4 GiB (each compiles its own XLA programs, which a process never gives
+# back: one process for the whole suite would grow past a laptop's memory).
+MEMORY_PER_RUN_GIB=4
+available_gib=$(awk '/^MemAvailable:/ {print int($2 / 1048576)}' /proc/meminfo)
+jobs="${TEST_JOBS:-$(nproc)}"
+by_memory=$((available_gib / MEMORY_PER_RUN_GIB))
+if [ "${TEST_JOBS:-}" = "" ] && [ "$by_memory" -lt "$jobs" ]; then jobs=$by_memory; fi
+if [ "$jobs" -lt 1 ]; then jobs=1; fi
+
+legacy="TF_USE_LEGACY_KERAS=1"
+keras3="TF_USE_LEGACY_KERAS=0"
+older_cpu="$legacy ONEDNN_MAX_CPU_ISA=SSE41 XLA_FLAGS=--xla_cpu_max_isa=SSE4_2"
+# Each run: "label;environment;pytest targets". Longest first, so that the last to start are short.
+runs=(
+  "reliability;$legacy;tests/reliability"
+  "serving;$legacy;tests/serving"
+  "models;$legacy;tests/models"
+  "experiments;$legacy;tests/experiments"
+  "pipelines;$legacy;tests/pipelines"
+  "numerics on an older CPU;$older_cpu;tests/models/test_ties.py tests/models/test_protocol.py
+    tests/models/test_step_compilation.py tests/dftopk_tf/test_metrics.py
+    tests/dftopk_tf/test_selection.py tests/experiments/test_score_ties.py
+    tests/experiments/test_stage_collapse.py"
+  # The library: the threshold search, the operator, then the losses, metrics and layers.
+  "library: selection;$legacy;tests/dftopk_tf/test_selection.py tests/dftopk_tf/test_bracket_select.py
+    tests/dftopk_tf/test_key_passes.py tests/dftopk_tf/test_instruction_sets.py"
+  "library: operator;$legacy;tests/dftopk_tf/test_ops.py tests/dftopk_tf/test_threshold_gradient.py"
+  "library: peers;$legacy;tests/dftopk_tf/test_peers_contract.py tests/dftopk_tf/test_peers_values.py
+    tests/dftopk_tf/test_official_losses.py"
+  "library: Keras;$legacy;tests/dftopk_tf/test_losses.py tests/dftopk_tf/test_metrics.py
+    tests/dftopk_tf/test_layers.py tests/dftopk_tf/test_label_inputs.py
+    tests/dftopk_tf/test_loss_validation.py tests/dftopk_tf/test_renamed_keywords.py
+    tests/dftopk_tf/test_docstrings.py"
+  # Keras 3: what touches Keras (losses, metrics, layers, a Keras layer in a SavedModel).
+  "library under Keras 3;$keras3;tests/dftopk_tf/test_losses.py tests/dftopk_tf/test_metrics.py
+    tests/dftopk_tf/test_layers.py tests/dftopk_tf/test_label_inputs.py
+    tests/dftopk_tf/test_loss_validation.py tests/dftopk_tf/test_renamed_keywords.py
+    tests/dftopk_tf/test_official_losses.py tests/dftopk_tf/test_docstrings.py
+    tests/dftopk_tf/test_ops.py::test_saved_model_round_trip_gives_identical_outputs"
+  "benchmarks;$legacy;tests/benchmarks"
+  "packaging;$legacy;tests/packaging"
+  "examples;$legacy;tests/examples"
+  "examples under Keras 3;$keras3;tests/examples"
+)
+
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
 status=0
-# Runs one pytest command, logging its output; a failure is remembered, the other runs go on.
-run_pytest() {
-  set +e
-  "$@" | tee -a "$log"
-  local rc=${PIPESTATUS[0]}
-  set -e
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi  # 5: nothing selected by -k
+declare -A run_of_pid started_at
+# Starts run number $1 in the background; its output goes to $logs/$1.log.
+start_run() {
+  local label environment targets
+  IFS=";" read -r label environment targets <<<"${runs[$1]//$'\n'/ }"
+  # shellcheck disable=SC2086  # the environment and targets are word lists
+  env $environment .venv/bin/python -m pytest -q $targets "${pytest_args[@]}" >"$logs/$1.log" 2>&1 &
+  run_of_pid[$!]=$1
+  started_at[$1]=$SECONDS
+  echo "[test] started: $label"
 }
-echo "[test] the suite under tf-keras (TF_USE_LEGACY_KERAS=1), one pytest process per test folder"
-# One process per folder: compiled XLA code and TensorFlow's caches are not given back within a
-# process, so a single process for the whole suite would grow past a laptop's memory.
-# tests/dftopk_tf compiles the most XLA shapes: one process per file there.
-for target in tests/dftopk_tf/test_*.py tests/pipelines tests/models tests/serving \
-    tests/reliability tests/benchmarks tests/experiments tests/examples tests/packaging; do
-  echo "[test] $target"
-  run_pytest env TF_USE_LEGACY_KERAS=1 .venv/bin/python -m pytest -q "$target" "$@"
+# Waits for any run to end and prints its output, time and result.
+finish_one() {
+  local pid rc=0 index label
+  wait -n -p pid || rc=$?
+  index=${run_of_pid[$pid]}
+  unset "run_of_pid[$pid]"
+  label="${runs[$index]%%;*}"
+  echo "[test] ===== $label: $((SECONDS - started_at[$index])) s ====="
+  cat "$logs/$index.log"
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then  # 5: nothing selected by -k
+    status=1
+    echo "[test] FAILED: $label (exit $rc)"
+  fi
+}
+
+pytest_args=("$@")
+echo "[test] ${#runs[@]} pytest runs, $jobs at a time (TEST_JOBS; ${available_gib} GiB available)"
+for index in "${!runs[@]}"; do
+  while [ "${#run_of_pid[@]}" -ge "$jobs" ]; do finish_one; done
+  start_run "$index"
 done
-echo "[test] core library and the Keras 3 examples under Keras 3 (TF_USE_LEGACY_KERAS=0)"
-# The threshold search's own tests (selection, bracket, key passes, threshold gradient, instruction
-# sets) use no Keras: they run once, above.
-keras_free="test_selection.py test_bracket_select.py test_key_passes.py test_threshold_gradient.py"
-keras_free+=" test_instruction_sets.py"
-for target in tests/dftopk_tf/test_*.py tests/examples; do
-  case " $keras_free " in *" $(basename "$target") "*) continue ;; esac
-  echo "[test] $target (Keras 3)"
-  run_pytest env TF_USE_LEGACY_KERAS=0 .venv/bin/python -m pytest -q "$target" "$@"
+while [ "${#run_of_pid[@]}" -gt 0 ]; do finish_one; done
+
+echo "[test] peak resident memory of each pytest process (at most $jobs at once):"
+for index in "${!runs[@]}"; do
+  peak=$(grep -h "peak resident memory of this pytest process" "$logs/$index.log" | tail -1 || true)
+  echo "[test]   ${runs[$index]%%;*}: ${peak##*: }"
 done
-echo "[test] numerics on an older CPU's kernels (ONEDNN_MAX_CPU_ISA=SSE41, XLA capped at SSE4_2)"
-run_pytest env ONEDNN_MAX_CPU_ISA=SSE41 XLA_FLAGS="--xla_cpu_max_isa=SSE4_2" TF_USE_LEGACY_KERAS=1 \
-  .venv/bin/python -m pytest -q "$@" \
-  tests/models/test_ties.py tests/models/test_protocol.py tests/models/test_step_compilation.py \
-  tests/models/test_cascade.py tests/dftopk_tf/test_metrics.py tests/dftopk_tf/test_selection.py \
-  tests/experiments/test_score_ties.py tests/experiments/test_stage_collapse.py
-echo "[test] peak resident memory of each pytest process:"
-grep "peak resident memory of this pytest process" "$log" | sed 's/^/[test]   /'
-echo "[test] $([ "$status" -eq 0 ] && echo "all runs passed" || echo "some runs FAILED")"
+echo "[test] $([ "$status" -eq 0 ] && echo "all runs passed" || echo "some runs FAILED") in ${SECONDS} s"
 exit "$status"

@@ -63,7 +63,7 @@ runs=(
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 status=0
-declare -A run_of_pid started_at
+declare -A run_of_pid=() started_at=()
 # Starts run number $1 in the background; its output goes to $logs/$1.log.
 start_run() {
   local label environment targets

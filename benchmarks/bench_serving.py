@@ -9,12 +9,13 @@ changes no cost. Then, each request a different random user with a 50-step histo
 2. ``<backend> front, N cl.``: N concurrent clients (1, 8, 64) of ``POST /v1/recommend`` to
    ``python -m dftopk_cascade.serving.server`` (a separate process) for ``--load-seconds``, with the
    ``local`` backend and with the ``rest`` and ``grpc`` backends against the TF Serving stand-in
-   (``tests/serving/tf_serving_stand_in.py``, in this process: the real server cannot be installed
-   here). Every answer is checked (status 200 and k items); other answers are errors (503s counted
-   apart), and connections refused, reset or closed without an answer are resets.
-3. A new version is exported and loaded by the stand-in (replaying its warm-up file), and the
-   first ten cascade calls over gRPC are timed: the first should not be slower than the tenth
-   beyond noise.
+   (``tests/serving/tf_serving_stand_in.py``; the real server cannot be installed here), which
+   runs in a process of its own, as the real server would. Every answer is checked (status 200
+   and k items); other answers are errors (503s counted apart), and connections refused, reset
+   or closed without an answer are resets.
+3. A new version is exported and loaded by a stand-in in this process (replaying its warm-up
+   file; ``core.poll()`` picks the version up), and the first ten cascade calls over gRPC are
+   timed: the first should not be slower than the tenth beyond noise.
 
 It prints the machine, the sizes, and per scenario the latency p50/p99/mean in ms, requests per
 second, errors, 503s and resets.
@@ -29,7 +30,9 @@ Example:
 """
 
 import argparse
+import contextlib
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -222,7 +225,48 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def backend_flags(kind: str, export_dir: str, stand_in: TFServingStandIn) -> list[str]:
+class StandInProcess:
+    """The TF Serving stand-in in a process of its own (``python -m
+    tests.serving.tf_serving_stand_in``), with its ``rest_url`` and ``grpc_target``.
+
+    Example::
+
+        with StandInProcess("/tmp/export") as stand_in:
+            backend_flags("grpc", "/tmp/export", stand_in)
+    """
+
+    def __init__(self, export_dir: str, start_timeout_s: float = 120.0) -> None:
+        self._folder = tempfile.TemporaryDirectory()
+        ready_file = f"{self._folder.name}/addresses.json"
+        command = [sys.executable, "-m", "tests.serving.tf_serving_stand_in"]
+        command += ["--export-dir", export_dir, "--ready-file", ready_file]
+        self._process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + start_timeout_s
+        while not os.path.exists(ready_file):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the TF Serving stand-in's process did not start")
+            time.sleep(0.1)
+        with open(ready_file) as file:
+            addresses = json.load(file)
+        self.rest_url: str = addresses["rest_url"]
+        self.grpc_target: str = addresses["grpc_target"]
+
+    def close(self) -> None:
+        """Stops the process and removes its folder."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+        self._folder.cleanup()
+
+    def __enter__(self) -> "StandInProcess":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def backend_flags(kind: str, export_dir: str, stand_in: "StandInProcess | None") -> list[str]:
     """The front's flags for a backend: ``local`` over ``export_dir``, ``rest`` and ``grpc``
     against the TF Serving stand-in (with 2 batch workers, to overlap the network waits).
 
@@ -349,9 +393,10 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         results["in process"] = time_sequential(cascade.recommend, requests_)
         backend.close()
 
-        with TFServingStandIn(export_dir) as stand_in:
-            extra = ["--max-batch-rows", str(args.max_batch_rows)]
-            extra += ["--batch-wait-ms", str(args.batch_wait_ms)]
+        extra = ["--max-batch-rows", str(args.max_batch_rows)]
+        extra += ["--batch-wait-ms", str(args.batch_wait_ms)]
+        remote = {"rest", "grpc"} & set(args.backends)
+        with StandInProcess(export_dir) if remote else contextlib.nullcontext() as stand_in:
             for kind in args.backends:
                 flags = backend_flags(kind, export_dir, stand_in)
                 process, url = start_front(*sizes, [*flags, *extra])
@@ -363,6 +408,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 finally:
                     process.terminate()
                     process.wait(timeout=30)
+        with TFServingStandIn(export_dir) as stand_in:
             first = first_calls_after_a_new_version(
                 model, corpus, export_dir, stand_in, bodies, sizes
             )

@@ -113,10 +113,11 @@ def test_a_small_run_times_every_scenario_without_errors(tmp_path):
     json_path = tmp_path / "serving.json"
     results = bench_serving.main(
         ["--corpus-size", "500", "--requests", "3", "--clients", "1", "--backends", "local",
-         "--load-seconds", "0.5", "--retrieval-keep", "20", "--prerank-keep", "10",
+         "grpc", "--load-seconds", "0.5", "--retrieval-keep", "20", "--prerank-keep", "10",
          "--rank-keep", "5", "--json", str(json_path)]
     )  # fmt: skip
-    assert set(results) == {"in process", "local front, 1 cl.", "after a new version"}
-    assert results["local front, 1 cl."]["errors"] == 0
-    assert results["local front, 1 cl."]["resets"] == 0
+    fronts = ["local front, 1 cl.", "grpc front, 1 cl."]
+    assert set(results) == {"in process", *fronts, "after a new version"}
+    for front in fronts:  # grpc: against the stand-in in its own process
+        assert results[front]["errors"] == results[front]["resets"] == 0
     assert json.loads(json_path.read_text())["results"].keys() == results.keys()

@@ -25,13 +25,21 @@ DEADLINE_EXCEEDED = HTTP 504) and ``reload(name, seconds)`` makes a model NOT_FO
 loads. docs/serving.md ("What only the real TF Serving can confirm") lists what it does
 not cover.
 
+As its own process (as the real server runs: the benchmark's client threads then do not share
+its interpreter), ``python -m tests.serving.tf_serving_stand_in --export-dir DIR --ready-file
+FILE`` serves until it is terminated; FILE gets ``{"rest_url": ..., "grpc_target": ...}`` once
+both servers listen.
+
 Example:
     >>> with TFServingStandIn(export_dir) as stand_in:
     ...     RestBackend(stand_in.rest_url).predict("rank", inputs)
 """
 
+import argparse
 import json
+import os
 import re
+import signal
 import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -295,3 +303,34 @@ class TFServingStandIn:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def serve_until_terminated(export_dir: str, ready_file: str) -> None:
+    """Serves ``export_dir`` until SIGTERM or SIGINT; writes the addresses to ``ready_file``.
+
+    The file is written under a temporary name and renamed, so a reader never sees half of it.
+
+    Example::
+
+        serve_until_terminated("/tmp/export", "/tmp/stand_in.json")
+    """
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    with TFServingStandIn(export_dir) as stand_in:
+        addresses = {"rest_url": stand_in.rest_url, "grpc_target": stand_in.grpc_target}
+        with open(ready_file + ".tmp", "w") as file:
+            json.dump(addresses, file)
+        os.replace(ready_file + ".tmp", ready_file)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.serving.tf_serving_stand_in",
+        description="The TF Serving stand-in as its own process, until terminated.",
+    )
+    parser.add_argument("--export-dir", required=True, help="the export folder to serve")
+    parser.add_argument("--ready-file", required=True, help="gets the addresses when serving")
+    arguments = parser.parse_args()
+    serve_until_terminated(arguments.export_dir, arguments.ready_file)

@@ -17,9 +17,9 @@ import tensorflow as tf
 from dftopk_cascade.command_line.entry import USER_ERROR_EXIT_CODE, run_command
 from dftopk_cascade.pipelines import example_format as fmt
 from dftopk_cascade.pipelines import recflow
-from dftopk_cascade.pipelines.atomic_files import DiskFullError
 from dftopk_cascade.pipelines.convert import main
 from dftopk_cascade.pipelines.data_schema import read_data_schema
+from dftopk_cascade.pipelines.full_disk import DiskFullError
 
 from tests.pipelines.recflow_fixtures import convert_small, simulate_small, tree
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dftopk_cascade.pipelines.full_disk import DiskFullError, is_disk_full
+from dftopk_cascade.pipelines.full_disk import DiskFullError, free_bytes, is_disk_full
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -45,8 +45,24 @@ def atomic_path(path: str) -> Iterator[str]:
         if os.path.exists(temporary):
             os.remove(temporary)
         if is_disk_full(error):
-            raise DiskFullError(path) from None
+            raise no_space_for(path) from None
         raise
+
+
+def no_space_for(path: str) -> DiskFullError:
+    """The ``DiskFullError`` of a file whose write failed for lack of space (and was removed).
+
+    Example:
+        >>> str(no_space_for(os.path.join(tmp_dir, "schema.json")))
+        '...schema.json: no space left on device (... bytes free in ...); free some space or ...'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    return DiskFullError(
+        path,
+        f"{path}: no space left on device ({free_bytes(folder):,} bytes free in {folder}); free "
+        "some space or write elsewhere, then run the command again (the half-written file was "
+        "removed)",
+    )
 
 
 def write_json(path: str, value: Any) -> None:

@@ -12,54 +12,16 @@ Example:
     (True, False)
 """
 
-import errno
 import json
 import os
 import pickle
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from dftopk_cascade.pipelines.full_disk import DiskFullError, free_bytes, is_disk_full
+
 TEMPORARY_SUFFIX = ".tmp"
-_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-_DISK_FULL_MESSAGES = ("No space left on device", "Disk quota exceeded")
-
-
-class DiskFullError(OSError):
-    """A write that failed for lack of space: one line naming the file and the space left.
-
-    Example:
-        >>> str(DiskFullError(os.path.join(tmp_dir, "schema.json")))
-        '...schema.json: no space left on device (... bytes free in ...); free some space or ...'
-    """
-
-    def __init__(self, path: str, message: str | None = None) -> None:
-        if message is None:
-            folder = os.path.dirname(os.path.abspath(path))
-            free = shutil.disk_usage(folder).free
-            message = (
-                f"{path}: no space left on device ({free:,} bytes free in {folder}); free some "
-                "space or write elsewhere, then run the command again (the half-written file was "
-                "removed)"
-            )
-        super().__init__(message)
-        self.path = path
-
-    def __reduce__(self) -> tuple:  # a worker's error keeps its message in the main process
-        return (DiskFullError, (self.path, str(self)))
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """True for an error that says the disk (or the user's quota) is full, TensorFlow's included.
-
-    Example:
-        >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device")), is_disk_full(OSError())
-        (True, False)
-    """
-    if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
-        return True
-    return any(message in str(error) for message in _DISK_FULL_MESSAGES)
 
 
 @contextmanager
@@ -83,8 +45,24 @@ def atomic_path(path: str) -> Iterator[str]:
         if os.path.exists(temporary):
             os.remove(temporary)
         if is_disk_full(error):
-            raise DiskFullError(path) from None
+            raise no_space_for(path) from None
         raise
+
+
+def no_space_for(path: str) -> DiskFullError:
+    """The ``DiskFullError`` of a file whose write failed for lack of space (and was removed).
+
+    Example:
+        >>> str(no_space_for(os.path.join(tmp_dir, "schema.json")))
+        '...schema.json: no space left on device (... bytes free in ...); free some space or ...'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    return DiskFullError(
+        path,
+        f"{path}: no space left on device ({free_bytes(folder):,} bytes free in {folder}); free "
+        "some space or write elsewhere, then run the command again (the half-written file was "
+        "removed)",
+    )
 
 
 def write_json(path: str, value: Any) -> None:

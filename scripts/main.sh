@@ -31,6 +31,7 @@ fi
 bash scripts/setup_env.sh
 export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2
 py=.venv/bin/python
+source scripts/serve_one_request.sh
 
 run_dir="${RUN_DIR:-runs/demo}"
 days="${DAYS:-4}"
@@ -59,24 +60,13 @@ echo "[main] 4/5 export SavedModels for TF Serving -> $export_dir"
 $py -m dftopk_cascade.serving.export --model-dir "$model_dir" --data "$tfrecords" --export-dir "$export_dir"
 
 echo "[main] 5/5 serve one recommendation through the HTTP front (local backend) on 127.0.0.1:$port"
-$py -m dftopk_cascade.serving.server --export-dir "$export_dir" --port "$port" --host 127.0.0.1 \
-  > "$run_dir/server.log" 2>&1 &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  if $py -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
-      "http://127.0.0.1:$port/healthz" 2>/dev/null; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "[main] the server stopped; its log:"; cat "$run_dir/server.log"; exit 1
-  fi
-  sleep 1
-done
 request='{"requests": [{"user": [7, 3, 1, 2, 5], "context": [2, 20, 15],
           "history": [[11, 4, 3, 1, 0], [42, 9, 3, 1, 0]]}],
          "retrieval_keep": 200, "prerank_keep": 50, "rank_keep": 10}'
-$py - "http://127.0.0.1:$port/v1/recommend" "$request" > "$run_dir/recommendation.json" <<'PY'
+serve_one_request main "$export_dir" "$port" "$run_dir" $py - "$request" <<'PY'
 import sys, urllib.request
-call = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(),
+request, url = sys.argv[1:]
+call = urllib.request.Request(url, data=request.encode(),
                               headers={"Content-Type": "application/json"})
 print(urllib.request.urlopen(call, timeout=60).read().decode())
 PY

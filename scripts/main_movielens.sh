@@ -16,6 +16,7 @@ cd "$root"
 bash scripts/setup_env.sh
 export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2
 py=.venv/bin/python
+source scripts/serve_one_request.sh
 
 run_dir="${RUN_DIR:-runs/movielens}"
 epochs="${EPOCHS:-5}"
@@ -64,21 +65,8 @@ $py -m dftopk_cascade.serving.export --model-dir "$model_dir" --data "$tfrecords
 step_done export
 
 echo "[movielens] 6/6 serve the first test request through the HTTP front on 127.0.0.1:$port"
-$py -m dftopk_cascade.serving.server --export-dir "$export_dir" --port "$port" --host 127.0.0.1 \
-  > "$run_dir/server.log" 2>&1 &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  if $py -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
-      "http://127.0.0.1:$port/healthz" 2>/dev/null; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "[movielens] the server stopped; its log:"; cat "$run_dir/server.log"; exit 1
-  fi
-  sleep 1
-done
 # The first request of the test window, as stored (ids - 1 are the raw ids the API takes).
-$py - "$tfrecords" "$test_window" "http://127.0.0.1:$port/v1/recommend" \
-  > "$run_dir/recommendation.json" <<'PY'
+serve_one_request movielens "$export_dir" "$port" "$run_dir" $py - "$tfrecords" "$test_window" <<'PY'
 import json, sys, urllib.request
 import tensorflow as tf
 from dftopk_cascade.pipelines import example_format as fmt

@@ -2,12 +2,13 @@
 
 A disk (or quota) that fills up while ``dftopk_cascade.models.training.train`` writes shows up as
 Python's ``OSError`` (ENOSPC, EDQUOT) from a JSON or CSV write, or as TensorFlow's
-``ResourceExhaustedError`` "No space left on device" from a checkpoint. ``reporting_full_disk``
-turns either into one ``DiskFullError`` line naming the folder and the free space left there, after
-deleting what the failed write left half-done: the ``*_temp`` folders of TensorFlow's checkpoint
-writer, ``weights.tmp`` (``dftopk_cascade.models.model_folder``), and the files of any checkpoint
-whose index cannot be read. What was complete stays: the last completed epoch's backup, from which
-the same command resumes once space is freed.
+``ResourceExhaustedError`` "No space left on device" from a checkpoint
+(``dftopk_cascade.pipelines.full_disk.is_disk_full``). ``reporting_full_disk`` turns either into
+one ``DiskFullError`` line naming the folder and the free space left there, after deleting what the
+failed write left half-done: the ``*_temp`` folders of TensorFlow's checkpoint writer,
+``weights.tmp`` (``dftopk_cascade.models.model_folder``), and the files of any checkpoint whose
+index cannot be read. What was complete stays: the last completed epoch's backup, from which the
+same command resumes once space is freed.
 
 Example:
     >>> import tempfile
@@ -16,11 +17,10 @@ Example:
     ...     raise OSError(errno.ENOSPC, "No space left on device", "history.csv")
     Traceback (most recent call last):
     ...
-    dftopk_cascade.models.training.full_disk.DiskFullError: ...: the disk is full (... bytes free
+    dftopk_cascade.pipelines.full_disk.DiskFullError: ...: the disk is full (... bytes free
     there) ...
 """
 
-import errno
 import glob
 import os
 import shutil
@@ -30,50 +30,10 @@ from contextlib import contextmanager
 import tensorflow as tf
 from dftopk_cascade.models.model_folder import ModelDir
 from dftopk_cascade.pipelines.atomic_files import TEMPORARY_SUFFIX
+from dftopk_cascade.pipelines.full_disk import DiskFullError, free_bytes, is_disk_full
 
-FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-_FULL_DISK_MESSAGES = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 #: TensorFlow's checkpoint writer saves into ``<prefix>_temp/`` and renames when complete.
 _CHECKPOINT_TEMPORARY = "_temp"
-
-
-class DiskFullError(OSError):
-    """The disk filled up while a command wrote; the message names the folder and free space.
-
-    Example:
-        >>> issubclass(DiskFullError, OSError)
-        True
-    """
-
-
-def is_full_disk(error: BaseException) -> bool:
-    """True for an out-of-space error from Python or TensorFlow.
-
-    Example:
-        >>> is_full_disk(OSError(errno.ENOSPC, "No space left on device"))
-        True
-        >>> is_full_disk(OSError(errno.ENOENT, "No such file or directory"))
-        False
-    """
-    if isinstance(error, OSError) and error.errno in FULL_DISK_ERRNOS:
-        return True
-    return isinstance(error, tf.errors.OpError) and any(
-        message in str(error) for message in _FULL_DISK_MESSAGES
-    )
-
-
-def free_bytes(path: str) -> int:
-    """Free bytes on the file system of ``path`` (or of its closest existing parent).
-
-    Example:
-        >>> import tempfile
-        >>> free_bytes(os.path.join(tempfile.mkdtemp(), "not", "made", "yet")) >= 0
-        True
-    """
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    return shutil.disk_usage(path).free
 
 
 def remove_partial_writes(model_dir: str) -> list[str]:
@@ -136,13 +96,14 @@ def reporting_full_disk(model_dir: str) -> Iterator[None]:
     try:
         yield
     except (OSError, tf.errors.OpError) as error:
-        if not is_full_disk(error):
+        if not is_disk_full(error):
             raise
         remove_partial_writes(model_dir)
         written = getattr(error, "filename", None)
         raise DiskFullError(
-            f"{model_dir}: the disk is full ({free_bytes(model_dir)} bytes free there)"
+            model_dir,
+            f"{model_dir}: the disk is full ({free_bytes(model_dir):,} bytes free there)"
             + (f" while writing {written}" if written else "")
             + "; half-written files were removed. Free some space and run the same command "
-            "again: it resumes where this run stopped"
+            "again: it resumes where this run stopped",
         ) from None

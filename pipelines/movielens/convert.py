@@ -120,7 +120,7 @@ def convert_movielens(
 
     Raises ``MovieLensError`` (a ``ValueError``) naming the file and what to do,
     ``owned_folder.FolderError`` for a ``data_dir`` that another process is writing or that holds
-    files this command did not write, and ``atomic_files.DiskFullError`` when the disk fills up.
+    files this command did not write, and ``full_disk.DiskFullError`` when the disk fills up.
 
     Example:
         >>> from tests.pipelines.movielens_fixture import fixture_wheel

@@ -17,7 +17,7 @@ import tensorflow as tf
 from dftopk_cascade.command_line.entry import USER_ERROR_EXIT_CODE, run_command
 from dftopk_cascade.pipelines import example_format as fmt
 from dftopk_cascade.pipelines import recflow
-from dftopk_cascade.pipelines.atomic_files import DiskFullError
+from dftopk_cascade.pipelines.atomic_files import no_space_for
 from dftopk_cascade.pipelines.convert import main
 from dftopk_cascade.pipelines.data_schema import read_data_schema
 
@@ -118,6 +118,6 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(
 
 
 def test_a_disk_full_error_survives_the_trip_from_a_worker_process(tmp_path):
-    error = DiskFullError(str(tmp_path / "shard"))
+    error = no_space_for(str(tmp_path / "shard"))
     copied = pickle.loads(pickle.dumps(error))
     assert str(copied) == str(error) and copied.path == error.path

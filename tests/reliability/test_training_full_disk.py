@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import tensorflow as tf
 from dftopk_cascade.models.model_folder import ModelDir
-from dftopk_cascade.models.training.full_disk import DiskFullError
 from dftopk_cascade.models.training.train import run_training
+from dftopk_cascade.pipelines.full_disk import DiskFullError
 
 from tests.models.test_train import tiny_options
 
@@ -70,7 +70,7 @@ def test_a_real_full_disk_stops_with_one_line_and_the_run_resumes_on_more_space(
     tiny_data, small_disk
 ) -> None:
     options = tiny_options(tiny_data, str(small_disk / "model"), epochs=3, steps_per_epoch=1)
-    with pytest.raises(DiskFullError, match=r"the disk is full \(\d+ bytes free there\)"):
+    with pytest.raises(DiskFullError, match=r"the disk is full \([\d,]+ bytes free there\)"):
         run_training(options)
     leftovers = [path for path in glob.glob(f"{small_disk}/**", recursive=True) if "_temp" in path]
     assert leftovers == [] and not os.path.exists(ModelDir(options.model_dir).weights_dir + ".tmp")

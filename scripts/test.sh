@@ -97,10 +97,11 @@ for index in "${!runs[@]}"; do
 done
 while [ "${#run_of_pid[@]}" -gt 0 ]; do finish_one; done
 
-echo "[test] peak resident memory of each pytest process (at most $jobs at once):"
+echo "[test] CPU time and peak resident memory of each pytest process (at most $jobs at once):"
 for index in "${!runs[@]}"; do
+  cpu=$(grep -h "CPU time of this pytest process" "$logs/$index.log" | tail -1 || true)
   peak=$(grep -h "peak resident memory of this pytest process" "$logs/$index.log" | tail -1 || true)
-  echo "[test]   ${runs[$index]%%;*}: ${peak##*: }"
+  echo "[test]   ${runs[$index]%%;*}: ${cpu##*: } CPU, ${peak##*: }"
 done
 echo "[test] $([ "$status" -eq 0 ] && echo "all runs passed" || echo "some runs FAILED") in ${SECONDS} s"
 exit "$status"

@@ -1,12 +1,13 @@
 """Suite-wide set-up: the Keras implementation, memory kept per test module, the peak printed.
 
 The Keras implementation is picked before TensorFlow is imported: the full suite runs on tf-keras
-(TFRS needs it); scripts/test.sh runs tests/dftopk_tf a second time with TF_USE_LEGACY_KERAS=0 to
-check the core library on Keras 3.
+(TFRS needs it); scripts/test.sh runs the library's Keras-facing tests a second time with
+TF_USE_LEGACY_KERAS=0 to check them on Keras 3.
 
 After each test module, Keras' session is cleared and Python's garbage collected, so models,
 graphs and datasets of one module are not kept alive through the rest of the suite; the session
-ends with a line giving the pytest process's peak resident memory (scripts/test.sh reprints it).
+ends with lines giving the pytest process's CPU time and peak resident memory (scripts/test.sh
+reprints them).
 """
 
 import gc
@@ -21,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: How the session's last line starts (scripts/test.sh looks for it).
 PEAK_MEMORY_LINE = "peak resident memory of this pytest process:"
+#: The line before it: the process's CPU time.
+CPU_TIME_LINE = "CPU time of this pytest process:"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,6 +43,18 @@ def peak_resident_gib() -> float:
     return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and the children it waited for, in seconds.
+
+    Unlike wall time, it does not grow when other work shares the cores.
+    """
+    import resource
+
+    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Ends the session's output with its peak resident memory."""
+    """Ends the session's output with its CPU time and peak resident memory."""
+    terminalreporter.write_line(f"{CPU_TIME_LINE} {cpu_seconds():.0f} s")
     terminalreporter.write_line(f"{PEAK_MEMORY_LINE} {peak_resident_gib():.2f} GiB")

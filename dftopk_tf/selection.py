@@ -21,7 +21,10 @@ overflows its buffer take the radix select.
 ``selection="auto"``, the default of the public functions, takes ``tf.math.top_k`` instead where
 it measured faster: a k bounded by a constant in long rows (``resolve_selection``), which keeps
 the search O(n). Whether XLA's top_k or TF's own top_k kernel is the faster one depends on the
-CPU (``dftopk_tf.instruction_sets``): XLA's wins where its code may use AVX-512, TF's elsewhere.
+CPU: on the CPUs measured, XLA's won where its code may use AVX-512
+(``dftopk_tf.instruction_sets``), and on AVX2 two measurements disagreed, so under XLA on a CPU
+``"auto"`` times the candidates once per shape bucket and takes the fastest
+(``dftopk_tf.selection_autotune``), with the rule as its fallback.
 
 The public functions compile their row computation with XLA by default (``jit_compile=True``),
 which fuses each pass into one loop; pass ``jit_compile=False`` for graphs that must run where XLA
@@ -166,6 +169,16 @@ def resolve_selection(
     ``("top_k", jit_compile)`` for a known k: TF's and XLA's GPU top_k are radix selects
     already. Every path gives the same values and gradients.
 
+    Where the rule is uncertain, it is the fallback of a one-time timing
+    (``dftopk_tf.selection_autotune``): on a CPU, with ``jit_compile``, for a known k <= 256 in
+    rows of a known n >= 10,000, and with ``xla_avx512`` None (the default of every public
+    function), the first call per (n, k) bucket times XLA's top_k, TF's top_k kernel and the
+    linear path above, and every call takes the fastest; the winner is cached in memory and on
+    disk per machine. ``DFTOPK_TF_AUTOTUNE=0`` switches the timing off (the rule alone); so do
+    an explicit ``xla_avx512`` (tests pin the rule with it), a GPU, ``jit_compile=False`` and an
+    n or k unknown while the graph is built. Where timing fails, a warning says why and the rule
+    decides.
+
     Example:
         >>> resolve_selection("auto", 1_000_000, 10, jit_compile=True, xla_avx512=True)
         ('top_k', True)
@@ -179,13 +192,28 @@ def resolve_selection(
     check_selection(selection)
     if selection != "auto":
         return selection, jit_compile
+    on_cpu = device.upper() != "GPU"
+    avx512 = xla_uses_avx512() if xla_avx512 is None else xla_avx512
+    rule = _auto_rule(n, k, jit_compile, on_cpu, avx512)
+    if xla_avx512 is None and jit_compile and on_cpu and n is not None and k is not None:
+        # Imported here: the autotuner times dftopk_tf.ops, which imports this module.
+        from dftopk_tf.selection_autotune import autotuned_selection
+
+        return autotuned_selection(n, k, rule)
+    return rule
+
+
+def _auto_rule(
+    n: int | None, k: int | None, jit_compile: bool, on_cpu: bool, avx512: bool
+) -> tuple[str, bool]:
+    """``resolve_selection``'s timing-free rule for ``"auto"``."""
     if k is not None:
-        if device.upper() == "GPU":
+        if not on_cpu:
             return "top_k", jit_compile
         if not jit_compile and k <= AUTO_KERNEL_MAX_K:
             return "top_k", False
         if jit_compile and n is not None:
-            if xla_uses_avx512() if xla_avx512 is None else xla_avx512:
+            if avx512:
                 if any(n >= min_n and k <= top for min_n, top in AUTO_XLA_TOP_K):
                     return "top_k", True
             elif n >= AUTO_KERNEL_UNDER_XLA_MIN_N and k <= AUTO_KERNEL_MAX_K:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dftopk_tf import instruction_sets, selection, selection_autotune
+from dftopk_tf import selection, selection_autotune
 from dftopk_tf.keras_compat import keras
 from dftopk_tf.ops import dftopk
 
@@ -42,8 +42,7 @@ class FakeTimer:
 
 
 def _rule(n: int, k: int) -> tuple[str, bool]:
-    avx512 = instruction_sets.xla_uses_avx512()
-    return selection.resolve_selection("auto", n, k, jit_compile=True, xla_avx512=avx512)
+    return selection.resolve_selection("auto", n, k, jit_compile=True, autotune=False)
 
 
 @pytest.fixture
@@ -209,11 +208,11 @@ def test_resolve_selection_times_only_where_the_rule_is_uncertain_and_the_switch
         resolve("auto", None, 10, jit_compile=True),
         resolve("auto", 10**6, 10, jit_compile=False),
         resolve("auto", 10**6, 10, jit_compile=True, device="GPU"),
-        resolve("auto", 10**6, 10, jit_compile=True, xla_avx512=True),
-        resolve("auto", 10**6, 10, jit_compile=True, xla_avx512=False),
+        resolve("auto", 10**6, 10, jit_compile=True, autotune=False),
+        resolve("auto", 10_000, 100, jit_compile=True, autotune=False),
         resolve("top_k", 10**6, 10, jit_compile=True),
     ]
-    assert untimed[4:] == [TOP_K, TOP_K_XLA, TOP_K_XLA, TOP_K, TOP_K_XLA]
+    assert untimed[4:] == [TOP_K, TOP_K_XLA, TOP_K_XLA, RADIX_XLA, TOP_K_XLA]
     assert len(timer.calls) == 1
     monkeypatch.setenv(selection_autotune.AUTOTUNE_ENV, "0")
     assert resolve("auto", 10**6, 10, jit_compile=True) == _rule(10**6, 10)

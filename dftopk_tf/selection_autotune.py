@@ -83,7 +83,7 @@ AUTOTUNE_ENV = "DFTOPK_TF_AUTOTUNE"
 CACHE_DIR_ENV = "DFTOPK_TF_CACHE_DIR"
 #: The cache file's name in the cache folder.
 CACHE_FILE_NAME = "selection_autotune.json"
-#: Rows of at least this many items are timed (shorter rows: the radix select always won).
+#: Rows of at least this many items are timed (in shorter rows the rule's radix select won).
 AUTOTUNE_MIN_N = 10_000
 #: k up to this is timed (beyond it a top_k path never won, and k is no longer small).
 AUTOTUNE_MAX_K = 256

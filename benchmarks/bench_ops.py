@@ -10,12 +10,15 @@ table gives the median milliseconds.
 DFTopK's threshold paths, each with and without XLA (``jit_compile``): ``selection="radix"``
 (the O(n) radix select), ``"bracket"`` and ``"top_k"`` (``tf.math.top_k``; without XLA this is
 the official DFTopK code's formula, TF's own top_k kernel). "dftopk" is the default
-(``selection="auto"`` under XLA: the path ``resolve_selection`` picks). The table names the
-fastest threshold path per row (the winner) and gives the default's time over the fastest top_k
-path (at most 1.0x is the goal) and over the sigmoid floor (the faster of a plain and an
-XLA-compiled sigmoid: one pass over the row). "dftopk spread" is the default with
-``threshold_gradient="spread"`` (``dftopk_tf.ops``). k takes the values of ``--ks`` (default 10
-and n/2).
+(``selection="auto"`` under XLA: the path ``resolve_selection`` picks; where its rule is
+uncertain, the winner of ``dftopk_tf.selection_autotune``'s one-time timing, which the default's
+warm-up pass triggers before any timed repeat). The table names the path the default took and
+why ("timed", or "rule": the timing-free rule), the fastest threshold path per row (the winner),
+and the default's time over the fastest top_k path (at most 1.0x is the goal) and over the
+sigmoid floor (the faster of a plain and an XLA-compiled sigmoid: one pass over the row); a line
+after it says whether the default was within 10% of the fastest top_k path in every row.
+"dftopk spread" is the default with ``threshold_gradient="spread"`` (``dftopk_tf.ops``). k takes
+the values of ``--ks`` (default 10 and n/2).
 
 The permutation-matrix peers (LCRON NeuralSort / SoftSort: O(n^2) memory; DiffSort: O(n^3) time)
 are skipped beyond ``--matrix-memory-gb`` / ``--cubic-work`` and the table says so; ``--no-peers``
@@ -27,7 +30,10 @@ Usage:
     python -m benchmarks.bench_ops --no-peers --ks 10 100 1000 half  # where auto's rule comes from
     python -m benchmarks.bench_ops --sizes 1000 10000 --batch-size 256 --repeats 9
 
-The timing itself is ``benchmarks.timing``; the machine line is ``benchmarks.machine``.
+The timing itself is ``benchmarks.timing``; the machine line is ``benchmarks.machine`` (it names
+the environment variables that cap the instruction sets, e.g. ``XLA_FLAGS=--xla_cpu_max_isa=AVX2
+ONEDNN_MAX_CPU_ISA=AVX2`` to emulate an AVX2 CPU). Set ``DFTOPK_TF_CACHE_DIR`` to a new folder for
+a default that is timed afresh.
 """
 
 import argparse
@@ -41,8 +47,9 @@ from dftopk_cascade.models import tables
 
 from benchmarks.machine import machine_description
 from benchmarks.timing import MATRIX_COPIES, Probabilities, time_side_by_side
-from dftopk_tf import peers
+from dftopk_tf import peers, selection_autotune
 from dftopk_tf.ops import dftopk
+from dftopk_tf.selection import resolve_selection
 
 #: The sizes of the full run and of ``--quick``.
 FULL_SIZES: tuple[int, ...] = (100, 1_000, 10_000, 100_000, 1_000_000)
@@ -72,6 +79,8 @@ THRESHOLD_PATHS: dict[str, tuple[str, bool]] = {
 }
 #: The top_k paths the default must not be slower than.
 TOP_K_PATHS: tuple[str, ...] = (TOP_K_XLA, TOP_K)
+#: The default may take up to this much more time than the fastest top_k path (the goal's slack).
+DEFAULT_SLACK = 0.10
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,9 @@ CONTENDERS: tuple[Contender, ...] = (
 class TableRow:
     """One (n, k) row of the table: batch and, per contender, median ms or a skip reason.
 
+    ``default_path`` is the path the default took (the function ``default_path``), "-" where
+    the default was not run.
+
     Example:
         >>> TableRow(100, 10, 256, {"sigmoid": 0.1}).cells["sigmoid"]
         0.1
@@ -147,16 +159,24 @@ class TableRow:
     k: int
     batch: int
     cells: dict[str, float | str]
+    default_path: str = "-"
 
     def ratio(self, numerator: str, denominator: str) -> str:
         """``numerator / denominator`` to two decimals, or "-" when either was skipped.
 
         Either name may be a tuple of columns: the fastest of them is used.
         """
+        value = self.time_ratio(numerator, denominator)
+        return "-" if value is None else f"{value:.2f}x"
+
+    def time_ratio(
+        self, numerator: str | Sequence[str], denominator: str | Sequence[str]
+    ) -> float | None:
+        """``numerator / denominator`` (fastest of each group), None when either was skipped."""
         top, bottom = self.fastest(numerator), self.fastest(denominator)
         if top is None or bottom is None:
-            return "-"
-        return f"{self.cells[top] / self.cells[bottom]:.2f}x"
+            return None
+        return self.cells[top] / self.cells[bottom]
 
     def fastest(self, names: str | Sequence[str]) -> str | None:
         """The column among ``names`` with the smallest time (None when none was timed)."""
@@ -173,6 +193,25 @@ def batch_for(n: int, batch: int, max_elements: int) -> int:
         100
     """
     return max(1, min(batch, max_elements // n))
+
+
+def default_path(n: int, k: int) -> str:
+    """The path the default took for rows of n items and this k, and why: "timed" or "rule".
+
+    "timed": the autotuner's cached winner (``dftopk_tf.selection_autotune``); "rule": the
+    timing-free rule (outside the timed range, ``DFTOPK_TF_AUTOTUNE=0``, or timing failed).
+
+    Example:
+        >>> default_path(100, 10)
+        'radix xla (rule)'
+    """
+    path = resolve_selection("auto", n, k, jit_compile=True)
+    timed = (
+        selection_autotune.is_autotuned(n, k)
+        and selection_autotune.autotune_enabled()
+        and selection_autotune.cached_winner(n, k) == path
+    )
+    return f"{selection_autotune.candidate_name(path)} ({'timed' if timed else 'rule'})"
 
 
 #: ``--ks`` value standing for k = n / 2.
@@ -228,16 +267,17 @@ def run_benchmark(
             report(f"n={n} k={k} batch={row_batch}: timing {', '.join(operators)}")
             cells: dict[str, float | str] = dict(skipped)
             cells.update(time_side_by_side(operators, scores, repeats, warmup))
-            rows.append(TableRow(n, k, row_batch, cells))
+            path = default_path(n, k) if DFTOPK in operators else "-"
+            rows.append(TableRow(n, k, row_batch, cells, path))
     return rows
 
 
 def timing_table(rows: Sequence[TableRow]) -> str:
     """The rows as a markdown table: medians (ms), the winner and the default's ratios.
 
-    "winner" is the fastest threshold path; "dftopk / best top_k" divides the default by the
-    faster top_k path (with or without XLA); "dftopk / sigmoid" divides the default by the
-    faster sigmoid.
+    "default path" is the path the default took (``default_path``); "winner" is the fastest
+    threshold path; "dftopk / best top_k" divides the default by the faster top_k path (with or
+    without XLA); "dftopk / sigmoid" divides the default by the faster sigmoid.
 
     Example:
         >>> print(timing_table([]).splitlines()[0][:24])
@@ -246,7 +286,16 @@ def timing_table(rows: Sequence[TableRow]) -> str:
     names = list(dict.fromkeys(name for row in rows for name in row.cells)) or [
         contender.name for contender in CONTENDERS
     ]
-    header = ["n", "k", "batch", *names, "winner", "dftopk / best top_k", "dftopk / sigmoid"]
+    header = [
+        "n",
+        "k",
+        "batch",
+        *names,
+        "default path",
+        "winner",
+        "dftopk / best top_k",
+        "dftopk / sigmoid",
+    ]
     table = []
     for row in rows:
         cells = [
@@ -254,12 +303,30 @@ def timing_table(rows: Sequence[TableRow]) -> str:
             for value in (row.cells[name] for name in names)
         ]
         summary = [
+            row.default_path,
             row.fastest(tuple(THRESHOLD_PATHS)) or "-",
             row.ratio(DFTOPK, TOP_K_PATHS),
             row.ratio(DFTOPK, (SIGMOID, SIGMOID_XLA)),
         ]
         table.append([str(row.n), str(row.k), str(row.batch), *cells, *summary])
     return tables.markdown_table(header, table)
+
+
+def default_check(rows: Sequence[TableRow], slack: float = DEFAULT_SLACK) -> str:
+    """One line: is the default within ``slack`` of the fastest top_k path in every row?
+
+    Example:
+        >>> cells = {DFTOPK: 1.05, TOP_K_XLA: 1.0, TOP_K: 2.0}
+        >>> default_check([TableRow(10_000, 10, 4, cells)])
+        'default / best top_k path <= 1.10x in every row (1 rows): yes'
+    """
+    ratios = [(row, row.time_ratio(DFTOPK, TOP_K_PATHS)) for row in rows]
+    timed = [(row, ratio) for row, ratio in ratios if ratio is not None]
+    slower = [f"n={row.n} k={row.k} {ratio:.2f}x" for row, ratio in timed if ratio > 1 + slack]
+    verdict = f"no: {', '.join(slower)}" if slower else "yes"
+    return (
+        f"default / best top_k path <= {1 + slack:.2f}x in every row ({len(timed)} rows): {verdict}"
+    )
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -344,6 +411,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: ``python -m benchmarks.bench_ops --help``."""
     args = _parse_args(argv)
     print(machine_description())
+    autotune = os.environ.get(selection_autotune.AUTOTUNE_ENV, "1 (unset)")
+    print(
+        f"{selection_autotune.AUTOTUNE_ENV}={autotune}, autotune cache file "
+        f"{selection_autotune.cache_path()}"
+    )
     print(
         f"sizes n={args.sizes}, k in {args.ks} (half: n/2), batch {args.batch_size} (at most "
         f"{args.max_elements:,} scores per pass), median of {args.repeats} after "
@@ -363,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(timing_table(rows))
     print()
+    print(default_check(rows))
     print(f"load average after the run: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

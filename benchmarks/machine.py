@@ -2,7 +2,7 @@
 
 Example:
     >>> line = machine_description()
-    >>> "cores" in line and "TensorFlow" in line
+    >>> "cores" in line and "TensorFlow" in line and "XLA_FLAGS=" in line
     True
 """
 
@@ -11,9 +11,16 @@ import platform
 
 import tensorflow as tf
 
+#: Environment variables that cap the instruction sets TensorFlow's and XLA's kernels use.
+KERNEL_SETTINGS_ENV: tuple[str, ...] = ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+
 
 def machine_description() -> str:
-    """CPU model, cores, load average, Python and TensorFlow versions and the platform.
+    """CPU model, cores, load average, Python and TensorFlow versions, platform, kernel settings.
+
+    The kernel settings are ``KERNEL_SETTINGS_ENV`` as set (``unset`` where not): under
+    ``XLA_FLAGS=--xla_cpu_max_isa=AVX2 ONEDNN_MAX_CPU_ISA=AVX2`` an AVX-512 CPU times as an
+    AVX2 one would.
 
     Example:
         >>> "TensorFlow" in machine_description()
@@ -28,9 +35,13 @@ def machine_description() -> str:
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    settings = ", ".join(
+        f"{name}={os.environ.get(name, 'unset') or 'unset'}" for name in KERNEL_SETTINGS_ENV
+    )
     return (
         f"CPU: {model}, {os.cpu_count()} cores; load average (1, 5, 15 min): {load}; "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, {platform.platform()}"
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, {platform.platform()}; "
+        f"{settings}"
     )
 
 

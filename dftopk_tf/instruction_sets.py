@@ -1,20 +1,14 @@
-"""Which vector instructions XLA's CPU code may use here: AVX-512 or narrower.
+"""The CPU's instruction sets as Linux reports them (``/proc/cpuinfo``'s feature flags).
 
-XLA compiles for the host's instruction set, capped by ``XLA_FLAGS=--xla_cpu_max_isa=...``;
-TensorFlow's own kernels are compiled once for every x86-64 CPU. So which of the two runs an op
-faster can depend on the CPU, and ``dftopk_tf.selection``'s ``"auto"`` rule asks this module.
+TensorFlow's kernels are compiled once for every x86-64 CPU, while XLA compiles for the host's
+instruction set (capped by ``XLA_FLAGS=--xla_cpu_max_isa=...``), so speed and rounding can differ
+by CPU. The flags name the machine in ``dftopk_tf.selection_autotune``'s cache and tell
+``dftopk_cascade.models.precision`` whether the CPU computes bfloat16 natively.
 
 Example:
-    >>> xla_cpu_max_isa_allows_avx512("--xla_cpu_max_isa=AVX2")
-    False
+    >>> cpu_flags("/nonexistent/cpuinfo")
+    frozenset()
 """
-
-import functools
-import os
-import re
-
-#: ``--xla_cpu_max_isa`` values that leave AVX-512 to XLA.
-AVX512_ISAS: tuple[str, ...] = ("AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX", "AMX_FP16")
 
 
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
@@ -32,30 +26,3 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
-
-
-def xla_cpu_max_isa_allows_avx512(xla_flags: str) -> bool:
-    """False where ``xla_flags`` caps XLA's CPU code below AVX-512 (``--xla_cpu_max_isa``).
-
-    Example:
-        >>> xla_cpu_max_isa_allows_avx512(""), xla_cpu_max_isa_allows_avx512(
-        ...     "--xla_cpu_max_isa=avx512_vnni")
-        (True, True)
-    """
-    caps = re.findall(r"--xla_cpu_max_isa=(\S+)", xla_flags)
-    return not caps or caps[-1].upper() in AVX512_ISAS
-
-
-@functools.lru_cache(maxsize=1)
-def xla_uses_avx512() -> bool:
-    """Whether XLA's CPU code here may use AVX-512: the CPU has it and ``XLA_FLAGS`` allows it.
-
-    Read once per process (XLA reads ``XLA_FLAGS`` once too).
-
-    Example:
-        >>> xla_uses_avx512() in (True, False)
-        True
-    """
-    return "avx512f" in cpu_flags() and xla_cpu_max_isa_allows_avx512(
-        os.environ.get("XLA_FLAGS", "")
-    )

@@ -4,9 +4,10 @@ For scores x (one row per request) and k, the threshold is theta = (x_[k] + x_[k
 k-th and (k+1)-th largest real scores), and the operator is p_i = sigmoid((x_i - theta) / tau).
 The threshold is found in O(n) per row, never by a sort: by default (``selection="auto"``,
 ``dftopk_tf.selection.resolve_selection``) a linear-time radix select (the sample bracket in rows
-of 100,000+ items), or, where it measured faster, ``tf.math.top_k`` for a k bounded by a constant
-(under XLA k <= 16 in rows of 10,000+ items, up to k <= 256 in rows of 100,000+; k <= 64 without
-XLA): CHANGELOG.md, 2026-11-26, "Threshold paths".
+of 100,000+ items), or, where it is faster, ``tf.math.top_k`` for a k bounded by a constant
+(k <= 256 in rows of 10,000+ items; k <= 64 without XLA): CHANGELOG.md, 2026-11-26, "Threshold
+paths". On a CPU under XLA, which of them is faster for k <= 256 in rows of 10,000+ items is timed
+once per shape bucket and cached (``dftopk_tf.selection_autotune``).
 
 Gradient (``tf.custom_gradient``): with s = p and upstream g, every real item gets
 g_i s_i (1 - s_i) / tau, and the threshold's share -(1/2) sum_j g_j s_j (1 - s_j) / tau lands on the

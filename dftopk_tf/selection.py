@@ -21,7 +21,9 @@ overflows its buffer take the radix select.
 ``selection="auto"``, the default of the public functions, takes ``tf.math.top_k`` instead where
 it measured faster: a k bounded by a constant in long rows (``resolve_selection``), which keeps
 the search O(n). Whether XLA's top_k or TF's own top_k kernel is the faster one depends on the
-CPU (``dftopk_tf.instruction_sets``): XLA's wins where its code may use AVX-512, TF's elsewhere.
+CPU: XLA's won on a CPU with AVX-512, and on AVX2 measurements disagreed, so under XLA on a CPU
+``"auto"`` times the candidates once per shape bucket and takes the fastest
+(``dftopk_tf.selection_autotune``), with the rule as its fallback.
 
 The public functions compile their row computation with XLA by default (``jit_compile=True``),
 which fuses each pass into one loop; pass ``jit_compile=False`` for graphs that must run where XLA
@@ -39,7 +41,6 @@ import numpy as np
 import tensorflow as tf
 
 from dftopk_tf.bracket_select import bracket_kth_key_pair
-from dftopk_tf.instruction_sets import xla_uses_avx512
 from dftopk_tf.key_passes import (
     ABSENT_KEY,
     MAX_KEY,
@@ -55,14 +56,11 @@ from dftopk_tf.masking import resolve_mask
 #: (``resolve_selection``), the linear radix select, the sample-bracket search (linear, radix
 #: fallback) and ``tf.math.top_k``.
 SELECTIONS: tuple[str, ...] = ("auto", "radix", "bracket", "top_k")
-#: ``selection="auto"`` with XLA that may use AVX-512: XLA's top_k for rows of at least ``n``
-#: items and k <= ``max_k``, as (n, max_k) pairs, else the radix select (``resolve_selection``).
+#: ``selection="auto"`` with XLA: XLA's top_k for rows of at least ``n`` items and k <= ``max_k``,
+#: as (n, max_k) pairs, else the radix select (``resolve_selection``).
 AUTO_XLA_TOP_K: tuple[tuple[int, int], ...] = ((10_000, 16), (30_000, 128), (100_000, 256))
 #: ``selection="auto"`` without XLA: TF's top_k kernel for k up to this, else the radix select.
 AUTO_KERNEL_MAX_K: int = 64
-#: ``selection="auto"`` with XLA that may not use AVX-512: TF's top_k kernel, without XLA, for
-#: rows of at least this many items and k <= ``AUTO_KERNEL_MAX_K``.
-AUTO_KERNEL_UNDER_XLA_MIN_N: int = 10_000
 #: ``selection="auto"``: where it takes no top_k, the sample bracket in rows of at least this many
 #: items (it beat the radix select in 9 of 10 such rows measured), else the radix select.
 AUTO_BRACKET_MIN_N: int = 100_000
@@ -138,23 +136,22 @@ def resolve_selection(
     k: int | None,
     jit_compile: bool,
     device: str = "CPU",
-    xla_avx512: bool | None = None,
+    autotune: bool = True,
 ) -> tuple[str, bool]:
     """The (selection, jit_compile) that runs: ``selection`` itself, or for ``"auto"`` the fastest.
 
-    The rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers --ks 10 100
-    1000 half`` (CHANGELOG.md, "Threshold paths" and "Portability"), forward+backward on CPU,
-    n = 100 .. 1,000,000, on a CPU with AVX-512 and on one with AVX2 only:
+    The timing-free rule for ``"auto"`` comes from ``python -m benchmarks.bench_ops --no-peers
+    --ks 10 100 1000 half`` (CHANGELOG.md, "Threshold paths" and "Portability"), forward+backward
+    on CPU, n = 100 .. 1,000,000:
 
-    - with XLA (``jit_compile``) that may use AVX-512 (``xla_avx512``; None: this CPU and
-      ``XLA_FLAGS``, ``dftopk_tf.instruction_sets.xla_uses_avx512``): XLA's top_k for k <= 16
-      in rows of n >= 10,000 items, k <= 128 from n = 30,000 and k <= 256 from n = 100,000
-      (``AUTO_XLA_TOP_K``). XLA's CPU top_k is a partial selection that costs more as k grows
-      (at k = n/2 it took several times the radix select's time), and it lost to the radix
-      select at every k for n <= 1,000;
-    - with XLA limited to AVX2 or less: TF's top_k kernel, declining XLA, for k <=
-      ``AUTO_KERNEL_MAX_K`` in rows of n >= ``AUTO_KERNEL_UNDER_XLA_MIN_N`` (there XLA's top_k
-      lost to TF's kernel at k = 10);
+    - with XLA (``jit_compile``): XLA's top_k for k <= 16 in rows of n >= 10,000 items, k <= 128
+      from n = 30,000 and k <= 256 from n = 100,000 (``AUTO_XLA_TOP_K``). XLA's CPU top_k is a
+      partial selection that costs more as k grows (at k = n/2 it took several times the radix
+      select's time), and it lost to the radix select at every k for n <= 1,000. It won on a CPU
+      with AVX-512. On AVX2 CPUs, runs at k = 10 disagreed on whether it or TF's top_k kernel
+      without XLA is the faster (issue 28's table; CHANGELOG.md, 2026-12-03, the idle AVX2 run
+      and the autotuner's runs): XLA's top_k is the rule on every CPU because over all those runs
+      its worst case (where TF's kernel won) is milder than the kernel's (where XLA's won);
     - without XLA: TF's top_k kernel for k <= ``AUTO_KERNEL_MAX_K`` (it won at k = 10 at every
       n; at k = n/2 it sorts the row, several times slower than the radix select);
     - otherwise the sample bracket (``"bracket"``) in rows of n >= ``AUTO_BRACKET_MIN_N``, else
@@ -166,11 +163,17 @@ def resolve_selection(
     ``("top_k", jit_compile)`` for a known k: TF's and XLA's GPU top_k are radix selects
     already. Every path gives the same values and gradients.
 
+    Where the rule is uncertain, it is the fallback of a one-time timing
+    (``dftopk_tf.selection_autotune``): on a CPU, with ``jit_compile``, for a known k <= 256 in
+    rows of a known n >= 10,000, the first call per (n, k) bucket times XLA's top_k, TF's top_k
+    kernel without XLA and the linear path above, and every call takes the fastest; the winner
+    is cached in memory and on disk per machine. ``DFTOPK_TF_AUTOTUNE=0`` switches the timing
+    off, and so does ``autotune=False`` (tests pin the rule with it): the rule alone decides.
+    Where timing fails, a warning says why and the rule decides.
+
     Example:
-        >>> resolve_selection("auto", 1_000_000, 10, jit_compile=True, xla_avx512=True)
+        >>> resolve_selection("auto", 1_000_000, 10, jit_compile=True, autotune=False)
         ('top_k', True)
-        >>> resolve_selection("auto", 1_000_000, 10, jit_compile=True, xla_avx512=False)
-        ('top_k', False)
         >>> resolve_selection("auto", 200, 10, jit_compile=True)
         ('radix', True)
         >>> resolve_selection("auto", 1_000_000, 500_000, jit_compile=False)
@@ -179,17 +182,26 @@ def resolve_selection(
     check_selection(selection)
     if selection != "auto":
         return selection, jit_compile
+    on_cpu = device.upper() != "GPU"
+    rule = _auto_rule(n, k, jit_compile, on_cpu)
+    if autotune and jit_compile and on_cpu and n is not None and k is not None:
+        # Imported here: the autotuner times dftopk_tf.ops, which imports this module.
+        from dftopk_tf.selection_autotune import autotuned_selection
+
+        return autotuned_selection(n, k, rule)
+    return rule
+
+
+def _auto_rule(n: int | None, k: int | None, jit_compile: bool, on_cpu: bool) -> tuple[str, bool]:
+    """``resolve_selection``'s timing-free rule for ``"auto"``."""
     if k is not None:
-        if device.upper() == "GPU":
+        if not on_cpu:
             return "top_k", jit_compile
         if not jit_compile and k <= AUTO_KERNEL_MAX_K:
             return "top_k", False
         if jit_compile and n is not None:
-            if xla_uses_avx512() if xla_avx512 is None else xla_avx512:
-                if any(n >= min_n and k <= top for min_n, top in AUTO_XLA_TOP_K):
-                    return "top_k", True
-            elif n >= AUTO_KERNEL_UNDER_XLA_MIN_N and k <= AUTO_KERNEL_MAX_K:
-                return "top_k", False
+            if any(n >= min_n and k <= top for min_n, top in AUTO_XLA_TOP_K):
+                return "top_k", True
     long_rows = n is not None and n >= AUTO_BRACKET_MIN_N
     return ("bracket" if long_rows else "radix"), jit_compile
 

@@ -4,6 +4,9 @@ The Keras implementation is picked before TensorFlow is imported: the full suite
 (TFRS needs it); scripts/test.sh runs the library's Keras-facing tests a second time with
 TF_USE_LEGACY_KERAS=0 to check them on Keras 3.
 
+``selection="auto"`` times nothing in the suite: ``DFTOPK_TF_AUTOTUNE=0`` gives the timing-free
+rule (``dftopk_tf.selection_autotune``) unless the environment or a test sets it otherwise.
+
 After each test module, Keras' session is cleared and Python's garbage collected, so models,
 graphs and datasets of one module are not kept alive through the rest of the suite; the session
 ends with lines giving the pytest process's CPU time and peak resident memory (scripts/test.sh
@@ -19,6 +22,7 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("DFTOPK_TF_AUTOTUNE", "0")
 
 #: How the session's last line starts (scripts/test.sh looks for it).
 PEAK_MEMORY_LINE = "peak resident memory of this pytest process:"

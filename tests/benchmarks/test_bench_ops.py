@@ -72,7 +72,8 @@ def test_run_benchmark_fills_the_table_with_times_skips_and_ratios():
     assert rows[0].cells["lcron_softsort"] == "skipped (O(n^2) memory)"
     table = bench_ops.timing_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
-    assert table[0].count("|") == table[-1].count("|") == len(names) + 7
+    assert table[0].count("|") == table[-1].count("|") == len(names) + 8
+    assert all(row.default_path == "radix xla (rule)" for row in rows)
     sigmoids = (bench_ops.SIGMOID, bench_ops.SIGMOID_XLA)
     assert table[-1].endswith(f"| {rows[-1].ratio(bench_ops.DFTOPK, sigmoids)} |")
     assert "skipped (O(n^2) memory)" in table[-1] and rows[-1].ratio("lcron_softsort", "x") == "-"
@@ -98,6 +99,16 @@ def test_winner_is_the_fastest_threshold_path_and_ratios_take_the_fastest_of_a_g
     assert table[-1].endswith("| top_k xla | 0.80x | 4.00x |")
 
 
+def test_the_default_check_names_every_row_slower_than_the_best_top_k_path_by_over_10_percent():
+    fast = bench_ops.TableRow(10_000, 10, 8, {"dftopk": 1.09, "top_k xla": 1.0, "top_k": 1.5})
+    slow = bench_ops.TableRow(10**6, 10, 4, {"dftopk": 3.0, "top_k xla": 2.7, "top_k": 2.5})
+    skipped = bench_ops.TableRow(100, 10, 8, {"dftopk": 1.0, "top_k xla": "skipped"})
+    assert bench_ops.default_check([fast, skipped]).endswith("every row (1 rows): yes")
+    assert bench_ops.default_check([fast, slow, skipped]).endswith(
+        "every row (2 rows): no: n=1000000 k=10 1.20x"
+    )
+
+
 def test_k_values_take_integers_below_n_and_half():
     assert bench_ops.k_values(1_000, [10, 100, 1_000, bench_ops.HALF]) == [10, 100, 500]
     assert bench_ops.k_values(2, [10]) == [1]
@@ -111,6 +122,8 @@ def test_command_line_quick_run_prints_the_machine_and_the_table(capsys):
     output = capsys.readouterr().out
     assert "CPU:" in output and f"TensorFlow {tf.__version__}" in output
     assert "| 2 | 1 | 2 |" in output and "load average after the run" in output
+    assert "XLA_FLAGS=" in output and "ONEDNN_MAX_CPU_ISA=" in output
+    assert "DFTOPK_TF_AUTOTUNE=0" in output and "default / best top_k path <=" in output
     bench_ops.main([*quick, "--no-peers"])
     header = capsys.readouterr().out.split("| n | k | batch |")[1].splitlines()[0]
     assert "lapsum" not in header and "radix xla" in header and "winner" in header

@@ -155,8 +155,8 @@ def test_gradient_matches_autodiff_of_the_top_k_formula(ties, selection_name, ji
     ],
 )
 def test_auto_gives_the_radix_values_and_gradients_on_every_path_it_picks(n, k, jit_compile, path):
-    # The cases resolve to top_k (with XLA where XLA may use AVX-512, else TF's kernel) and to
-    # the radix select, each with and without XLA, and to the sample bracket.
+    # The cases resolve to top_k and to the radix select, each with and without XLA, and to
+    # the sample bracket (the timing-free rule: the suite sets DFTOPK_TF_AUTOTUNE=0).
     assert selection.resolve_selection("auto", n, k, jit_compile)[0] == path
     rng = np.random.default_rng(n + k)
     # Ties (integers) exercise the tie order of the threshold's gradient too.

@@ -40,7 +40,8 @@ runs=(
     tests/experiments/test_stage_collapse.py"
   # The library: the threshold search, the operator, then the losses, metrics and layers.
   "library: selection;$legacy;tests/dftopk_tf/test_selection.py tests/dftopk_tf/test_bracket_select.py
-    tests/dftopk_tf/test_key_passes.py tests/dftopk_tf/test_instruction_sets.py"
+    tests/dftopk_tf/test_key_passes.py tests/dftopk_tf/test_instruction_sets.py
+    tests/dftopk_tf/test_selection_autotune.py"
   "library: operator;$legacy;tests/dftopk_tf/test_ops.py tests/dftopk_tf/test_threshold_gradient.py"
   "library: peers;$legacy;tests/dftopk_tf/test_peers_contract.py tests/dftopk_tf/test_peers_values.py
     tests/dftopk_tf/test_official_losses.py"

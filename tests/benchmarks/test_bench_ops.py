@@ -38,6 +38,27 @@ def test_every_timed_repeat_scores_a_new_input(monkeypatch):
     assert seen == [1.0, 2.0, 3.0]
 
 
+def test_no_operator_is_always_the_first_on_a_new_input(monkeypatch):
+    # The first operator of a round reads the new input from memory, the others from the cache.
+    order: list[str] = []
+    steps = {}
+
+    def record(step, scores):
+        order.append(steps[step])
+        return 1.0
+
+    def fake_step(probabilities, upstream, jit_compile):
+        step = object()
+        steps[step] = probabilities
+        return step
+
+    monkeypatch.setattr(timing, "_milliseconds", record)
+    monkeypatch.setattr(timing, "forward_backward_step", fake_step)
+    operators = {name: (name, False) for name in "abc"}
+    timing.time_side_by_side(operators, tf.zeros([2, 4]), repeats=3, warmup=0)
+    assert [order[i : i + 3] for i in (0, 3, 6)] == [list("abc"), list("bca"), list("cab")]
+
+
 def test_batch_is_capped_for_long_rows():
     assert bench_ops.batch_for(100, 256, 6_400_000) == 256
     assert bench_ops.batch_for(100_000, 256, 6_400_000) == 64

@@ -161,12 +161,14 @@ def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() ->
     assert first("lcron-softsort", negatives=40) > last_zero
 
 
-def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(tmp_path) -> None:
+def test_a_tiny_run_writes_its_record_and_keeps_only_its_final_weights(
+    tiny_comparison_data, tmp_path
+) -> None:
     from dftopk_cascade.models.model_folder import ModelDir
 
     work, results = str(tmp_path / "work"), str(tmp_path / "results")
     key = RunKey("dftopk", "uniform", 0.1, 0, 0)
-    data_dir = method_comparison.prepare_data(work, SIZES["tiny"])
+    data_dir = tiny_comparison_data
     record = method_comparison.train_one(key, data_dir, work, results, "tiny")
     assert record["train_steps"] >= SIZES["tiny"].steps_per_run()
     for day in ("validation", "test"):

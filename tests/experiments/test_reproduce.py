@@ -101,6 +101,16 @@ def test_main_table_has_every_tiny_method_and_recalls_in_range(tiny_report: str)
         assert float(row["seconds_per_epoch"]) > 0
 
 
+def test_the_tiny_studies_reuse_the_main_table_run(tiny_report: str) -> None:
+    tables = {}
+    for table in ("main_table", "tau_sensitivity", "negative_sampling"):
+        with open(os.path.join(tiny_report, f"{table}.csv"), newline="") as file:
+            (tables[table],) = list(csv.DictReader(file))
+    assert float(tables["tau_sensitivity"]["tau"]) == SIZES["tiny"].taus[0]
+    for study in ("tau_sensitivity", "negative_sampling"):
+        assert tables[study]["joint_recall"] == tables["main_table"]["joint_recall"], study
+
+
 def test_streaming_tests_each_next_day(tiny_report: str) -> None:
     with open(os.path.join(tiny_report, "streaming.csv"), newline="") as file:
         rows = list(csv.DictReader(file))

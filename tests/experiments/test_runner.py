@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from experiments.method_comparison import SIZES, comparison_settings, prepare_data
+from experiments.method_comparison import comparison_settings
 from experiments.run_records import RunKey, read_records
 from experiments.runner import (
     SPLITS_FILE,
@@ -17,9 +17,11 @@ from experiments.runner import (
 )
 
 
-def test_a_step_budget_run_records_its_curve_and_how_it_was_reached(tmp_path) -> None:
+def test_a_step_budget_run_records_its_curve_and_how_it_was_reached(
+    tiny_comparison_data, tmp_path
+) -> None:
     work, results = str(tmp_path / "work"), str(tmp_path / "results")
-    data_dir = prepare_data(work, SIZES["tiny"])  # 2 training days x 256 requests: 4 steps
+    data_dir = tiny_comparison_data  # 2 training days x 256 requests: 4 steps
     settings = comparison_settings(data_dir, work, results, "tiny", curve_every=3)
     key = RunKey("dftopk", "uniform", 0.1, 0, 0, steps=7)
     record = train_run(key, settings).record

@@ -117,7 +117,7 @@ def test_a_din_attention_cascade_trains_on_the_tiny_data_and_reloads(tiny_data, 
     before = [weight.numpy() for weight in attention.weights]
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     data = training_input(tiny_data, ["2024-01-13"], batch_size=60, negatives=0, seed=0)
-    history = model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+    history = model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     for old, new in zip(before, attention.weights, strict=True):
         assert not np.allclose(old, new.numpy())  # the attention MLP trains

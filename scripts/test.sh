@@ -27,38 +27,37 @@ if [ "$jobs" -lt 1 ]; then jobs=1; fi
 legacy="TF_USE_LEGACY_KERAS=1"
 keras3="TF_USE_LEGACY_KERAS=0"
 older_cpu="$legacy ONEDNN_MAX_CPU_ISA=SSE41 XLA_FLAGS=--xla_cpu_max_isa=SSE4_2"
-# Each run: "label;environment;pytest targets". Longest first, so that the last to start are short.
+# Each run: "label;environment;pytest targets".
 runs=(
-  "reliability;$legacy;tests/reliability"
-  "serving;$legacy;tests/serving"
-  "models;$legacy;tests/models"
-  "experiments;$legacy;tests/experiments"
-  "pipelines;$legacy;tests/pipelines"
-  "numerics on an older CPU;$older_cpu;tests/models/test_ties.py tests/models/test_protocol.py
-    tests/models/test_step_compilation.py tests/dftopk_tf/test_metrics.py
-    tests/dftopk_tf/test_selection.py tests/experiments/test_score_ties.py
-    tests/experiments/test_stage_collapse.py"
-  # The library: the threshold search, the operator, then the losses, metrics and layers.
-  "library: selection;$legacy;tests/dftopk_tf/test_selection.py tests/dftopk_tf/test_bracket_select.py
-    tests/dftopk_tf/test_key_passes.py tests/dftopk_tf/test_instruction_sets.py
-    tests/dftopk_tf/test_selection_autotune.py"
+  # Longest first (wall times of a 2-job run), so that the last to start are short.
   "library: operator;$legacy;tests/dftopk_tf/test_ops.py tests/dftopk_tf/test_threshold_gradient.py"
-  "library: peers;$legacy;tests/dftopk_tf/test_peers_contract.py tests/dftopk_tf/test_peers_values.py
-    tests/dftopk_tf/test_official_losses.py"
+  "benchmarks;$legacy;tests/benchmarks"
   "library: Keras;$legacy;tests/dftopk_tf/test_losses.py tests/dftopk_tf/test_metrics.py
     tests/dftopk_tf/test_layers.py tests/dftopk_tf/test_label_inputs.py
     tests/dftopk_tf/test_loss_validation.py tests/dftopk_tf/test_renamed_keywords.py
     tests/dftopk_tf/test_docstrings.py"
-  # Keras 3: what touches Keras (losses, metrics, layers, a Keras layer in a SavedModel).
+  "models;$legacy;tests/models"
+  "numerics on an older CPU;$older_cpu;tests/models/test_ties.py tests/models/test_protocol.py
+    tests/models/test_step_compilation.py tests/dftopk_tf/test_metrics.py
+    tests/dftopk_tf/test_selection.py tests/experiments/test_score_ties.py
+    tests/experiments/test_stage_collapse.py"
   "library under Keras 3;$keras3;tests/dftopk_tf/test_losses.py tests/dftopk_tf/test_metrics.py
     tests/dftopk_tf/test_layers.py tests/dftopk_tf/test_label_inputs.py
     tests/dftopk_tf/test_loss_validation.py tests/dftopk_tf/test_renamed_keywords.py
     tests/dftopk_tf/test_official_losses.py tests/dftopk_tf/test_docstrings.py
     tests/dftopk_tf/test_ops.py::test_saved_model_round_trip_gives_identical_outputs"
-  "benchmarks;$legacy;tests/benchmarks"
+  "experiments;$legacy;tests/experiments"
+  "library: selection;$legacy;tests/dftopk_tf/test_selection.py tests/dftopk_tf/test_bracket_select.py
+    tests/dftopk_tf/test_key_passes.py tests/dftopk_tf/test_instruction_sets.py
+    tests/dftopk_tf/test_selection_autotune.py"
+  "reliability;$legacy;tests/reliability"
+  "serving;$legacy;tests/serving"
+  "examples under Keras 3;$keras3;tests/examples"
+  "pipelines;$legacy;tests/pipelines"
+  "library: peers;$legacy;tests/dftopk_tf/test_peers_contract.py tests/dftopk_tf/test_peers_values.py
+    tests/dftopk_tf/test_official_losses.py"
   "packaging;$legacy;tests/packaging"
   "examples;$legacy;tests/examples"
-  "examples under Keras 3;$keras3;tests/examples"
 )
 
 logs="$(mktemp -d)"

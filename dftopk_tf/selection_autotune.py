@@ -15,8 +15,11 @@ without XLA is the faster at k = 10 (CHANGELOG.md, 2026-12-03). So the first cal
   it, on random normal scores of the bucket's shape (``Bucket``): warm-up passes first (tracing,
   XLA compilation), then repeats interleaved round-robin over the candidates, each round on a new
   input, so that load from other processes hits every candidate alike. The winner has the
-  smallest median. The cost is a few seconds per bucket, once per machine: three XLA
-  compilations and a few dozen passes over about 4 million scores. It runs eagerly in a thread of
+  smallest median, except that the path the timing-free rule takes stays unless another is
+  faster by more than ``AUTOTUNE_MARGIN`` (two timings of one program differ by several percent
+  on a busy 2-core machine: a near tie is noise, not a reason to leave the rule). The cost is a
+  few seconds per bucket, once per machine: three XLA compilations and a few dozen passes over
+  about 4 million scores. It runs eagerly in a thread of
   its own, so that a caller tracing a ``tf.function``, recording a gradient tape or running a
   ``tf.distribute`` replica changes nothing (``tf.init_scope`` would give eager execution too, but
   it pauses gradient tapes, and the timed backward pass needs one).
@@ -92,8 +95,10 @@ AUTOTUNE_MAX_K = 256
 AUTOTUNE_WORK = 4_000_000
 AUTOTUNE_MAX_ROWS = 256
 #: Timed passes per candidate (the median is kept) and untimed passes before them.
-AUTOTUNE_REPEATS = 5
+AUTOTUNE_REPEATS = 9
 AUTOTUNE_WARMUP = 2
+#: Another path replaces the rule's only when its median is this much (relative) smaller.
+AUTOTUNE_MARGIN = 0.10
 #: What the cache file's ``format`` and ``version`` fields hold.
 CACHE_FORMAT = "dftopk_tf.selection_autotune"
 CACHE_VERSION = 1
@@ -233,9 +238,12 @@ def _median_milliseconds(
         for _ in range(warmup):
             step(scores).numpy()
     timings: dict[Path, list[float]] = {path: [] for path in paths}
+    order = list(steps)
     for repeat in range(1, repeats + 1):
         inputs = scores + float(repeat)  # a new input each round: same order, other values
-        for path, step in steps.items():
+        start_at = repeat % len(order)  # no path is always the first to read the new input
+        for path in order[start_at:] + order[:start_at]:
+            step = steps[path]
             start = time.perf_counter()
             step(inputs).numpy()  # reading the gradient back waits for the whole pass
             timings[path].append(1000.0 * (time.perf_counter() - start))
@@ -437,7 +445,7 @@ class SelectionAutotuner:
         if bucket in self._failed or getattr(_THREAD, "timing", False):
             return rule
         try:
-            return self.winner(bucket)
+            return self.winner(bucket, rule)
         except Exception as error:  # any failure: the rule still gives a correct path
             self._failed.add(bucket)
             logger.warning(
@@ -450,14 +458,15 @@ class SelectionAutotuner:
             )
             return rule
 
-    def winner(self, bucket: Bucket) -> Path:
-        """The bucket's winner: from memory, else from the cache file, else timed now."""
+    def winner(self, bucket: Bucket, rule: Path | None = None) -> Path:
+        """The bucket's winner: from memory, else from the cache file, else timed now (``rule``:
+        the timing-free rule's path, kept unless another beats it by ``AUTOTUNE_MARGIN``)."""
         cached = self.cached(bucket)
         if cached is not None:
             return cached
         with _TIMING_LOCK:
             cached = self.cached(bucket)  # another thread may have timed it meanwhile
-            return cached if cached is not None else self.tune(bucket)[0]
+            return cached if cached is not None else self.tune(bucket, rule)[0]
 
     def cached(self, bucket: Bucket) -> Path | None:
         """The bucket's winner from memory or the cache file, without timing (None: not known)."""
@@ -468,8 +477,11 @@ class SelectionAutotuner:
                 self._winners[bucket] = names[entry["winner"]]
         return self._winners.get(bucket)
 
-    def tune(self, bucket: Bucket) -> tuple[Path, dict[Path, float]]:
+    def tune(self, bucket: Bucket, rule: Path | None = None) -> tuple[Path, dict[Path, float]]:
         """Times the bucket's candidates now; remembers, stores and logs the winner.
+
+        The winner is the fastest path, or ``rule`` (the timing-free rule's path) where no path
+        is faster than it by more than ``AUTOTUNE_MARGIN``.
 
         Returns the winner and every candidate's median milliseconds.
         """
@@ -482,6 +494,8 @@ class SelectionAutotuner:
         if set(medians) != set(paths) or not all(math.isfinite(ms) for ms in medians.values()):
             raise ValueError(f"the timer returned {medians}, not a finite time for each of {paths}")
         winner = min(paths, key=lambda path: medians[path])
+        if rule in medians and medians[winner] > (1.0 - AUTOTUNE_MARGIN) * medians[rule]:
+            winner = rule
         self._winners[bucket] = winner
         self._store(bucket, winner, medians)
         logger.info(

@@ -82,9 +82,14 @@ def test_buckets_round_n_down_to_half_decades_and_k_up_to_powers_of_two():
         ({"top_k xla": 1.0, "top_k": 2.0, "radix xla": 3.0}, TOP_K_XLA),
         ({"top_k xla": 2.0, "top_k": 1.5, "radix xla": 3.0}, TOP_K),
         ({"top_k xla": 2.0, "top_k": 2.5, "radix xla": 1.9}, RADIX_XLA),
+        # Faster than the rule's path, but by less than the margin: the rule's path stays.
+        ({"top_k xla": 1.9, "top_k": 2.5, "radix xla": 2.0}, RADIX_XLA),
+        ({"top_k xla": 1.79, "top_k": 2.5, "radix xla": 2.0}, TOP_K_XLA),
     ],
 )
-def test_the_winner_is_the_path_with_the_smallest_median(medians, winner, caplog):
+def test_the_winner_is_the_fastest_path_by_more_than_the_margin_else_the_rules(
+    medians, winner, caplog
+):
     autotuner = selection_autotune.SelectionAutotuner(None, FakeTimer(medians))
     with caplog.at_level(logging.INFO, logger=LOGGER):
         assert autotuner.choose(20_000, 10, rule=RADIX_XLA) == winner

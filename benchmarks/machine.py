@@ -11,8 +11,7 @@ import platform
 
 import tensorflow as tf
 
-#: Environment variables that cap the instruction sets TensorFlow's and XLA's kernels use.
-KERNEL_SETTINGS_ENV: tuple[str, ...] = ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+from dftopk_tf.instruction_sets import KERNEL_SETTINGS_ENV, cpu_model
 
 
 def machine_description() -> str:
@@ -26,20 +25,12 @@ def machine_description() -> str:
         >>> "TensorFlow" in machine_description()
         True
     """
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            model = next(
-                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     settings = ", ".join(
         f"{name}={os.environ.get(name, 'unset') or 'unset'}" for name in KERNEL_SETTINGS_ENV
     )
     return (
-        f"CPU: {model}, {os.cpu_count()} cores; load average (1, 5, 15 min): {load}; "
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average (1, 5, 15 min): {load}; "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}, {platform.platform()}; "
         f"{settings}"
     )

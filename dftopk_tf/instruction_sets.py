@@ -10,6 +10,24 @@ Example:
     frozenset()
 """
 
+import platform
+
+#: Environment variables that change which CPU kernels TensorFlow and XLA run (a machine's
+#: timings depend on them as much as on the CPU).
+KERNEL_SETTINGS_ENV: tuple[str, ...] = ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+
+
+def _cpuinfo_value(field: str, cpuinfo_path: str) -> str | None:
+    """The value of ``/proc/cpuinfo``'s first line naming ``field``; None where there is none."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8") as file:
+            for line in file:
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
 
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU's feature flags (Linux's ``/proc/cpuinfo``); empty where that file is missing.
@@ -18,11 +36,15 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
         >>> isinstance(cpu_flags(), frozenset)
         True
     """
-    try:
-        with open(cpuinfo_path, encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset((_cpuinfo_value("flags", cpuinfo_path) or "").split())
+
+
+def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what ``platform`` knows of it.
+
+    Example:
+        >>> isinstance(cpu_model(), str)
+        True
+    """
+    model = _cpuinfo_value("model name", cpuinfo_path)
+    return model if model is not None else platform.processor() or platform.machine()

@@ -61,7 +61,6 @@ import json
 import logging
 import math
 import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -71,7 +70,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from dftopk_tf.instruction_sets import cpu_flags
+from dftopk_tf.instruction_sets import KERNEL_SETTINGS_ENV, cpu_flags, cpu_model
 from dftopk_tf.ops import dftopk
 from dftopk_tf.selection import AUTO_BRACKET_MIN_N
 
@@ -102,8 +101,6 @@ AUTOTUNE_MARGIN = 0.10
 #: What the cache file's ``format`` and ``version`` fields hold.
 CACHE_FORMAT = "dftopk_tf.selection_autotune"
 CACHE_VERSION = 1
-#: Environment variables that change which kernels run, part of the machine signature.
-SIGNATURE_ENV: tuple[str, ...] = ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
 
 logger = logging.getLogger(__name__)
 
@@ -287,17 +284,6 @@ def time_candidates(
     return outcome["medians"]
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
@@ -309,8 +295,8 @@ def machine_signature() -> dict[str, str]:
     """What makes one machine's timings differ from another's (read once per process).
 
     The CPU model, a hash of its feature flags, its usable cores, the TensorFlow version and the
-    environment variables that select kernels (``SIGNATURE_ENV``; XLA reads ``XLA_FLAGS`` once
-    per process too).
+    environment variables that select kernels (``instruction_sets.KERNEL_SETTINGS_ENV``; XLA
+    reads ``XLA_FLAGS`` once per process too).
 
     Example:
         >>> sorted(machine_signature())[:3]
@@ -318,11 +304,11 @@ def machine_signature() -> dict[str, str]:
     """
     flags = " ".join(sorted(cpu_flags()))
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_flags_sha256": hashlib.sha256(flags.encode()).hexdigest()[:16],
         "cores": str(_usable_cores()),
         "tensorflow": tf.__version__,
-        **{name: os.environ.get(name, "") for name in SIGNATURE_ENV},
+        **{name: os.environ.get(name, "") for name in KERNEL_SETTINGS_ENV},
     }
 
 
@@ -522,7 +508,11 @@ class SelectionAutotuner:
             return _empty_document()
 
     def _read_buckets(self) -> dict:
-        machine = self._read_document()["machines"].get(self._machine)
+        return self._buckets_in(self._read_document())
+
+    def _buckets_in(self, document: dict) -> dict:
+        """This machine's bucket entries in a cache document (empty where it has none)."""
+        machine = document["machines"].get(self._machine)
         buckets = machine.get("buckets") if isinstance(machine, dict) else None
         return buckets if isinstance(buckets, dict) else {}
 
@@ -531,7 +521,7 @@ class SelectionAutotuner:
         if self.path is None:
             return
         document = self._read_document()
-        buckets = self._read_buckets()
+        buckets = self._buckets_in(document)
         buckets[bucket.key] = {
             "winner": candidate_name(winner),
             "rows": bucket.rows,

@@ -6,9 +6,13 @@ movie, Adagrad(0.1), 3 epochs, batches of 8192 to train and 4096 to test. Three 
 task (in-batch: each user's rated movie against the batch's other movies):
 
 - ``tfrs``: the tutorial's own (softmax cross-entropy, ``tfrs.tasks.Retrieval``'s default);
-- ``dftopk``: ``dftopk_tf.DFTopKLoss(k=1, tau=T)``;
+- ``dftopk``: ``dftopk_tf.DFTopKLoss(k=1, tau=T, reduction="sum")``;
 - ``lapsum``: the best peer operator of ``docs/results/method_comparison/report.md``
-  (``dftopk_tf.get_loss("lapsum", k=1, temperature=T)``).
+  (``dftopk_tf.get_loss("lapsum", k=1, temperature=T, reduction="sum")``).
+
+Both take the task's own reduction: ``tfrs.tasks.Retrieval``'s default loss sums over the batch's
+rows, and the tutorial's Adagrad(0.1) is tuned to steps of that size; the Keras default (the
+batch mean) would shrink every step by the batch size, 8,192.
 
 For each split (``experiments.tfrs_anchor_data``) the DFTopK and LapSum temperatures are swept
 with seed 0 on a validation slice of the training part (the same split rule applied to it), and
@@ -61,6 +65,8 @@ TEMPERATURE_GRIDS: dict[str, tuple[float, ...]] = {
 #: The factorized top-k accuracies reported, as ``top_K``.
 TOP_KS = (10, 50, 100)
 SELECTION_METRIC = "top_100"
+#: The operators' batch reduction: ``tfrs.tasks.Retrieval``'s default loss sums over rows.
+LOSS_REDUCTION = "sum"
 EMBEDDING_DIMENSION = 32
 DEFAULT_RESULTS = "docs/results/tfrs_anchor"
 
@@ -90,9 +96,13 @@ class AnchorSettings:
 class LossChoice:
     """A loss of the retrieval task: ``method`` (one of ``METHODS``) at ``temperature``.
 
+    The operators' losses sum over the batch's rows, as the task's default loss does.
+
     Example:
         >>> type(LossChoice("dftopk", 0.1).loss()).__name__
         'DFTopKLoss'
+        >>> LossChoice("lapsum", 0.1).loss().reduction
+        'sum'
         >>> LossChoice("tfrs").loss() is None
         True
     """
@@ -104,7 +114,9 @@ class LossChoice:
         """The Keras loss for ``tfrs.tasks.Retrieval`` (None: the task's default)."""
         if self.method == "tfrs":
             return None
-        return dftopk_tf.get_loss(self.method, k=1, temperature=self.temperature)
+        return dftopk_tf.get_loss(
+            self.method, k=1, temperature=self.temperature, reduction=LOSS_REDUCTION
+        )
 
 
 class TwoTowerModel(tfrs.Model):
@@ -234,6 +246,7 @@ def _run_fields(metrics_name: str, metrics: dict, split: str, seconds: float, se
         "batch_size": settings.train_batch,
         "test_batch_size": settings.test_batch,
         "optimizer": f"Adagrad({settings.learning_rate})",
+        "loss_reduction": LOSS_REDUCTION,
         "seconds": round(seconds, 1),
     }
 

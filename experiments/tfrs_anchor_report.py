@@ -186,7 +186,8 @@ def write_anchor_report(
         "`experiments/tfrs_anchor_data.py` says how it differs from TFDS's copy.",
         "Model and training as in TFRS's basic retrieval tutorial: StringLookup + Embedding(32) "
         "towers, `tfrs.tasks.Retrieval` with `FactorizedTopK` over all 1,682 movies, Adagrad(0.1), "
-        "3 epochs, batch 8192 (train) / 4096 (test); the loss in the task is the row's.",
+        "3 epochs, batch 8192 (train) / 4096 (test); the loss in the task is the row's, "
+        "summed over the batch's rows like the task's default loss.",
         "Splits: `random` is the tutorial's seed-42 80/20 shuffle; `temporal` holds out each "
         "user's last 20% of ratings by time. Temperatures: swept with seed 0 on the same split "
         "rule applied to the training part; best by validation top-100.",

@@ -5,10 +5,12 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from dftopk_cascade.command_line.entry import run_command
 
+import dftopk_tf
 from experiments.run_records import read_records
-from experiments.tfrs_anchor import held_out_dir, main, sweep_dir
+from experiments.tfrs_anchor import LossChoice, held_out_dir, main, sweep_dir
 from experiments.tfrs_anchor_data import (
     movie_titles,
     random_split,
@@ -28,6 +30,17 @@ def test_ratings_carry_the_tutorial_fields() -> None:
     assert ratings.loc[0, "movie_title"] == f"{movie['movie_title']} ({movie['release_year']})"
     # The movie without a year keeps its bare title.
     assert movie_titles(tables).loc[60] == "unknown"
+
+
+@pytest.mark.parametrize("method", ["dftopk", "lapsum"])
+def test_operator_losses_sum_over_rows_like_the_tasks_default(method: str) -> None:
+    # tfrs.tasks.Retrieval's default loss sums over rows; the operators must too, or the
+    # tutorial's Adagrad steps shrink by the batch size.
+    scores = tf.random.stateless_normal([6, 6], seed=[1, 2])
+    labels = tf.eye(6)
+    per_row = dftopk_tf.get_loss(method, k=1, temperature=0.3, reduction="none")(labels, scores)
+    summed = LossChoice(method, 0.3).loss()(labels, scores)
+    np.testing.assert_allclose(summed.numpy(), tf.reduce_sum(per_row).numpy(), rtol=1e-6)
 
 
 def test_random_split_is_the_seeded_80_20_partition() -> None:

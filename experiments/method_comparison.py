@@ -69,6 +69,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.attention import TARGET_ATTENTIONS
 from dftopk_cascade.pipelines.atomic_files import write_json
 
 from experiments.run_records import (
@@ -145,28 +146,37 @@ SIZES: dict[str, ComparisonSizes] = {
 @dataclass(frozen=True)
 class RunVariant:
     """What sets a comparison's runs apart from its committed ones (one pass over simulated
-    RecFlow): a step budget, another dataset. Every key of a plan carries it.
+    RecFlow): a step budget, another dataset, another pre-ranking attention (None: the
+    default). Every key of a plan carries it.
 
     Example:
         >>> RunVariant(steps=5400).key("dftopk", "uniform", 0.1, 0, 1).name()
         'dftopk-uniform-t0.1-neg0-seed1-steps5400'
         >>> RunVariant.of(RunKey("bce", dataset="movielens"))
-        RunVariant(steps=None, dataset='movielens')
+        RunVariant(steps=None, dataset='movielens', prerank_attention=None)
     """
 
     steps: int | None = None
     dataset: str | None = None
+    prerank_attention: str | None = None
 
     def key(self, method: str, init: str, temperature: float, negatives: int, seed: int) -> RunKey:
         """The run's key in this variant."""
         return RunKey(
-            method, init, temperature, negatives, seed, steps=self.steps, dataset=self.dataset
+            method,
+            init,
+            temperature,
+            negatives,
+            seed,
+            steps=self.steps,
+            dataset=self.dataset,
+            prerank_attention=self.prerank_attention,
         )
 
     @classmethod
     def of(cls, key: RunKey) -> "RunVariant":
         """The variant ``key`` belongs to."""
-        return cls(key.steps, key.dataset)
+        return cls(key.steps, key.dataset, key.prerank_attention)
 
 
 #: The committed runs' variant: one pass over the simulated data.
@@ -341,7 +351,9 @@ def budget_runs(
 
     The temperature is the one-pass sweep's best on the same dataset (no second sweep at the
     longer length); the negatives are the sizes' first setting (0: the paper's). A method whose
-    one-pass sweep is not complete has no budget runs yet.
+    one-pass sweep is not complete has no budget runs yet. Under another pre-ranking attention
+    (``variant.prerank_attention``, e.g. DIN's) each method trains the first seed only: enough
+    to show whether the attention changes the methods' ordering.
 
     Example:
         >>> mapped = {"uniform": dict.fromkeys(BUDGET_METHODS, 1.0)}
@@ -349,12 +361,13 @@ def budget_runs(
         []
     """
     one_pass = RunVariant(dataset=variant.dataset)
+    seeds = sizes.seeds if variant.prerank_attention is None else sizes.seeds[:1]
     negatives = sizes.negatives[0]
     runs: list[RunKey] = []
     for method in (method for method in BUDGET_METHODS if method in mapped["uniform"]):
         _, best = method_sweep(records, method, negatives, mapped["uniform"][method], one_pass)
         if best is not None:
-            runs += [variant.key(method, "uniform", best, negatives, s) for s in sizes.seeds]
+            runs += [variant.key(method, "uniform", best, negatives, s) for s in seeds]
     return runs
 
 
@@ -414,6 +427,7 @@ def comparison_data(
     steps: int | None,
     curve_every: int | None,
     data_dir: str | None,
+    prerank_attention: str | None = None,
 ) -> tuple[RunVariant, str]:
     """The runs' variant and data folder: ``data_dir`` (a converted dataset, named in the keys)
     or the simulated data, with days enough for the step budget.
@@ -423,9 +437,10 @@ def comparison_data(
         comparison_data("/tmp/w", SIZES["tiny"], 12, 2, None)  # (RunVariant(12), '/tmp/w/...')
     """
     if data_dir is not None:
-        return RunVariant(steps, dataset_name(data_dir)), data_dir
+        return RunVariant(steps, dataset_name(data_dir), prerank_attention), data_dir
     budget = None if steps is None else budget_steps(steps, curve_every)
-    return RunVariant(steps), prepare_data(work_dir, sizes, simulated_days(sizes, budget))
+    data_dir = prepare_data(work_dir, sizes, simulated_days(sizes, budget))
+    return RunVariant(steps, None, prerank_attention), data_dir
 
 
 def budget_steps(steps: int, curve_every: int | None) -> int:
@@ -583,6 +598,8 @@ def rescore_one(name: str, data_dir: str, work_dir: str, results_dir: str, sizes
 
 #: The validation curve's interval (steps) of a step-budget run, unless ``--curve-every``.
 DEFAULT_CURVE_EVERY = 500
+#: The pre-ranking attentions other than the default, each a variant of its own.
+OTHER_ATTENTIONS: tuple[str, ...] = TARGET_ATTENTIONS[1:]
 
 
 @dataclass(frozen=True)
@@ -601,6 +618,7 @@ class RunLength:
     steps: int | None = None
     curve_every: int | None = None
     data_dir: str | None = None
+    prerank_attention: str | None = None
 
     def curve(self) -> int | None:
         """The curve's interval: the given one (0: none), else 500 steps with a step budget."""
@@ -615,6 +633,7 @@ class RunLength:
             ("--steps", self.steps),
             ("--curve-every", self.curve_every),
             ("--data", self.data_dir),
+            ("--prerank-attention", self.prerank_attention),
         ):
             if value is not None:
                 flags += [flag, str(value)]
@@ -641,7 +660,7 @@ def run_comparison(
     sizes = SIZES[sizes_name]
     os.makedirs(results_dir, exist_ok=True)  # temperature_scale.json; train_one adds runs/
     variant, data_dir = comparison_data(
-        work_dir, sizes, length.steps, length.curve(), length.data_dir
+        work_dir, sizes, length.steps, length.curve(), length.data_dir, length.prerank_attention
     )
     mapped = mapped_temperatures(results_dir, data_dir, variant.dataset)
     started = time.monotonic()
@@ -713,7 +732,9 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # one run, as JSON
     parser.add_argument("--rescore", default=None, help=argparse.SUPPRESS)  # one run's name
     arguments = add_entry_flags(parser).parse_args(argv)
-    length = RunLength(arguments.steps, arguments.curve_every, arguments.data)
+    length = RunLength(
+        arguments.steps, arguments.curve_every, arguments.data, arguments.prerank_attention
+    )
     if arguments.one is not None or arguments.rescore is not None:
         _, data_dir = comparison_data(
             arguments.work_dir,
@@ -740,7 +761,8 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
 
 
 def add_length_flags(parser: argparse.ArgumentParser) -> None:
-    """--steps, --curve-every, --data: the runs' training length, validation curve and data."""
+    """--steps, --curve-every, --data, --prerank-attention: the runs' training length, validation
+    curve, data and pre-ranking attention."""
     parser.add_argument("--steps", type=_positive, default=None, help=STEPS_HELP)
     parser.add_argument(
         "--curve-every",
@@ -760,6 +782,20 @@ def add_length_flags(parser: argparse.ArgumentParser) -> None:
         "validation and test windows; else the last day is the test day and the one before it "
         "the validation day); its name (movielens, else the folder's name) is in the runs' "
         "names ('-data_<name>'), so records of different datasets never mix",
+    )
+    add_attention_flag(parser)
+
+
+def add_attention_flag(parser: argparse.ArgumentParser) -> None:
+    """--prerank-attention: the runs' pre-ranking attention (``din``; absent: the default)."""
+    parser.add_argument(
+        "--prerank-attention",
+        choices=OTHER_ATTENTIONS,
+        default=None,
+        help="train (or report) the runs whose pre-ranking model uses this target attention "
+        "instead of the default bilinear one: din is DIN's MLP over (query, key, query - key, "
+        "query * key), the official code's. Its runs have '-attention_<name>' in their names; "
+        "with --steps each method trains one seed at its one-pass best temperature",
     )
 
 

@@ -2,8 +2,8 @@
 
 A training run is told from another by its ``RunKey`` (method, embedding start, temperature,
 training negatives, seed, and where they are not the default: the training and evaluation days,
-the step budget and the dataset). Its record is ``RUNS/<key name>.json``, written atomically
-when the run ends:
+the step budget, the dataset and the pre-ranking attention). Its record is
+``RUNS/<key name>.json``, written atomically when the run ends:
 
 - ``key``: the ``RunKey`` (``RunKey.to_dict``);
 - ``test`` (and, where the protocol has a validation day, ``validation``): the metrics, keys of
@@ -51,6 +51,8 @@ class RunKey:
         eval_days: evaluation days; None for the experiment's default.
         steps: training steps (a step budget); None for the experiment's default length.
         dataset: the dataset's name; None for the experiment's default (simulated RecFlow).
+        prerank_attention: the pre-ranking model's target attention
+            (``dftopk_cascade.models.attention.TARGET_ATTENTIONS``); None for the default.
 
     Example:
         >>> RunKey("dftopk", "uniform", 0.03, 0, 1).name()
@@ -59,6 +61,8 @@ class RunKey:
         'bce-uniform-tdefault-neg0-seed2-days_d1-eval_d2'
         >>> RunKey("bce", seed=2, steps=5400, dataset="movielens").name()
         'bce-uniform-tdefault-neg0-seed2-steps5400-data_movielens'
+        >>> RunKey("bce", steps=5400, prerank_attention="din").name()
+        'bce-uniform-tdefault-neg0-seed0-steps5400-attention_din'
     """
 
     method: str
@@ -70,6 +74,7 @@ class RunKey:
     eval_days: tuple[str, ...] | None = None
     steps: int | None = None
     dataset: str | None = None
+    prerank_attention: str | None = None
 
     def name(self) -> str:
         """The run's file and folder name.
@@ -91,6 +96,8 @@ class RunKey:
             name += f"-steps{self.steps}"
         if self.dataset is not None:
             name += f"-data_{self.dataset}"
+        if self.prerank_attention is not None:
+            name += f"-attention_{self.prerank_attention}"
         return name
 
     def resolved(self) -> "RunKey":
@@ -107,14 +114,14 @@ class RunKey:
         return replace(self, temperature=default_tau(self.method))
 
     def to_dict(self) -> dict:
-        """The key as a record holds it: the days, steps and dataset only where they are set.
+        """The key as a record holds it: the days, steps, dataset and attention only where set.
 
         Example:
             >>> sorted(RunKey("bce", "uniform", 1.0, 0, 0).to_dict())
             ['embedding_init', 'method', 'negatives', 'seed', 'temperature']
         """
         values = asdict(self)
-        for name in ("train_days", "eval_days", "steps", "dataset"):
+        for name in ("train_days", "eval_days", "steps", "dataset", "prerank_attention"):
             if values[name] is None:
                 del values[name]
             elif name.endswith("_days"):

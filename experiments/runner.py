@@ -319,6 +319,7 @@ def training_options(key: RunKey, settings: RunSettings, split: DataSplit, lengt
         tau=key.temperature,
         negatives=key.negatives,
         embedding_init=key.embedding_init,
+        prerank_attention=key.prerank_attention or TrainOptions.prerank_attention,
         epochs=length.epochs,
         steps_per_epoch=length.steps_per_epoch,
         batch_size=settings.batch_size,

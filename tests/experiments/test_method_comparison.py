@@ -324,6 +324,39 @@ def test_a_step_budget_plans_the_seeds_of_the_one_pass_best_and_nothing_else() -
     assert {k.negatives for k in planned} == {SIZES["paper"].negatives[0]}
 
 
+def test_din_attention_at_a_step_budget_plans_one_seed_per_method_and_passes_its_flag(
+    tmp_path, monkeypatch
+) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.03)
+    for name, value in records.items():  # the one-pass (bilinear) sweeps, done
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    variant = method_comparison.RunVariant(steps=5400, prerank_attention="din")
+    planned = method_comparison.planned_runs(records, SIZES["paper"], MAPPED, variant)
+    assert {(k.method, k.temperature, k.seed, k.prerank_attention) for k in planned} == {
+        ("dftopk", 0.1, 0, "din"),
+        ("lcron-neuralsort", 0.03, 0, "din"),
+    }
+    started = []
+    monkeypatch.setattr(method_comparison, "prepare_data", lambda *args: str(tmp_path))
+    monkeypatch.setattr(
+        method_comparison.subprocess, "run", lambda command, check: started.append(command)
+    )
+    length = method_comparison.RunLength(steps=5400, prerank_attention="din")
+    method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1, length=length)
+    command = started[0]
+    assert command[command.index("--prerank-attention") + 1] == "din"
+    key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
+    assert key.name() == "dftopk-uniform-t0.1-neg0-seed0-steps5400-attention_din"
+
+
+def test_an_unknown_attention_is_refused_by_the_command_line() -> None:
+    with pytest.raises(SystemExit):
+        method_comparison.main(["--results", "r", "--work-dir", "w", "--prerank-attention", "x"])
+
+
 def test_a_given_dataset_names_its_runs_and_keeps_its_own_temperatures(
     tmp_path, monkeypatch
 ) -> None:

@@ -41,3 +41,11 @@ def test_a_step_budget_and_a_dataset_round_trip_and_rename_the_run(tmp_path) -> 
     stored = read_records(str(tmp_path))[key.name()]
     assert stored["key"]["steps"] == 5400 and stored["key"]["dataset"] == "movielens"
     assert RunKey.from_dict(stored["key"]) == key
+
+
+def test_the_pre_ranking_attention_round_trips_and_renames_the_run(tmp_path) -> None:
+    key = RunKey("lapsum", "uniform", 0.01, 0, 0, steps=5400, prerank_attention="din")
+    assert key.name() == "lapsum-uniform-t0.01-neg0-seed0-steps5400-attention_din"
+    write_record(str(tmp_path), key, {"test": {}})
+    assert RunKey.from_dict(read_records(str(tmp_path))[key.name()]["key"]) == key
+    assert "prerank_attention" not in RunKey("lapsum").to_dict()

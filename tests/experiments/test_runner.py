@@ -10,10 +10,12 @@ from experiments.run_records import RunKey, read_records
 from experiments.runner import (
     SPLITS_FILE,
     DataSplit,
+    TrainingLength,
     ValidationCurve,
     data_split,
     dataset_name,
     train_run,
+    training_options,
 )
 
 
@@ -70,3 +72,12 @@ def test_a_resumed_curve_keeps_the_points_before_the_epoch_it_trains_again(tmp_p
     curve.on_epoch_end(1)  # the resumed run trains the second epoch again
     assert curve.points == [[3, 0.1], [6, 0.25]]
     assert json.loads(path.read_text()) == [[3, 0.1], [6, 0.25]]
+
+
+@pytest.mark.parametrize(("attention", "expected"), [(None, "bilinear"), ("din", "din")])
+def test_the_key_s_attention_reaches_the_training_options(attention, expected) -> None:
+    key = RunKey("dftopk", "uniform", 0.1, 0, 0, prerank_attention=attention)
+    split = DataSplit(("d1",), "d2", "d3")
+    settings = comparison_settings("/d", "/w", "/r", "tiny", None)
+    options = training_options(key, settings, split, TrainingLength(1, 2, 2))
+    assert options.prerank_attention == expected

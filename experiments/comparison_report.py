@@ -53,6 +53,7 @@ from experiments.method_comparison import (
     read_records,
     scale_file,
     stale_records,
+    tuning_variant,
 )
 from experiments.report.report_document import ReportSection
 from experiments.report.report_document import write_report as write_document
@@ -90,13 +91,14 @@ def sweep_rows(
         >>> sweep_rows({}, {"dftopk": 48.4}, 0)[-1]
         ['dftopk', 48.4, 'official, mapped', None, None]
     """
+    tuning = tuning_variant(variant)
     rows = []
     for method in METHODS:
         if method not in mapped:
             continue
-        grid, best = method_sweep(records, method, negatives, mapped[method], variant)
+        grid, best = method_sweep(records, method, negatives, mapped[method], tuning)
         for temperature in grid:
-            record = records.get(variant.key(method, "uniform", temperature, negatives, 0).name())
+            record = records.get(tuning.key(method, "uniform", temperature, negatives, 0).name())
             note = "official, mapped" if temperature == mapped[method] else ""
             if best == temperature:
                 note = note + ", best" if note else "best"
@@ -142,7 +144,8 @@ def tuned_runs(
     tuned_negatives: int,
     variant: RunVariant = ONE_PASS,
 ) -> tuple[dict[str, float | None], dict[str, dict[int, dict]]]:
-    """Each method's best temperature (tuned at ``tuned_negatives``) and its runs there.
+    """Each method's best temperature (tuned at ``tuned_negatives``, in ``variant``'s
+    ``tuning_variant``) and its runs there.
 
     Returns ({method: best or None}, {method: {seed: test metrics}} for the tuned methods).
 
@@ -151,7 +154,9 @@ def tuned_runs(
         ({'dftopk': None}, {})
     """
     bests = {
-        method: method_sweep(records, method, tuned_negatives, mapped[method], variant)[1]
+        method: method_sweep(
+            records, method, tuned_negatives, mapped[method], tuning_variant(variant)
+        )[1]
         for method in METHODS
         if method in mapped
     }
@@ -362,11 +367,15 @@ def write_report(
 
         write_report("docs/results/method_comparison")
     """
+    # The variant's runs, and the sweep that tuned their temperatures (a step budget's is the
+    # one-pass sweep): the plan and the tables read both, the studies only the variant's.
+    tuning = tuning_variant(variant)
     records = {
         name: record
         for name, record in read_records(results_dir).items()
-        if RunVariant.of(RunKey.from_dict(record["key"])) == variant
+        if RunVariant.of(RunKey.from_dict(record["key"])) in (variant, tuning)
     }
+    own = {n: r for n, r in records.items() if RunVariant.of(RunKey.from_dict(r["key"])) == variant}
     with open(scale_file(results_dir, variant.dataset)) as file:
         scale = json.load(file)
     out_dir = report_dir(results_dir, variant)
@@ -376,8 +385,8 @@ def write_report(
     sections: list[ReportSection] = []
     for negatives in sizes.negatives:
         sections += negatives_sections(out_dir, records, scale["mapped"], sizes, negatives, variant)
-    sections += rescoring_sections(records)
-    sections += curve_sections(records, out_dir)
+    sections += rescoring_sections(own)
+    sections += curve_sections(own, out_dir)
     closing = claims_section(records, scale["mapped"]["uniform"], sizes, variant)
     path = write_document(out_dir, TITLE, header, sections, closing)
     with open(path) as file:
@@ -441,7 +450,8 @@ def header_lines(
             "comparison's "
             "driver scores them again from their saved models before it trains anything."
         )
-    sample = next(iter(records.values()), None)
+    own = (r for r in records.values() if RunVariant.of(RunKey.from_dict(r["key"])) == variant)
+    sample = next(own, None)
     if sample is not None:
         lines.append(
             f"Protocol: training days {', '.join(sample['train_days'])} ({_passes(sample)}, "
@@ -450,6 +460,12 @@ def header_lines(
             f"{sample['evaluated_requests']} requests of each day with 160 in-batch negatives "
             "(200 candidates per request), metrics as in `models/protocol.py`. Adam 1e-2, "
             "embedding size 8; uniform embedding start unless the row says otherwise."
+            + (
+                ""
+                if variant.prerank_attention is None
+                else f" Pre-ranking target attention: {variant.prerank_attention} "
+                "(DIN: an MLP over query, key, their difference and product)."
+            )
         )
     spreads = scale["spreads"]
     lines.append(
@@ -538,7 +554,13 @@ def negatives_sections(
     sections.append(
         ReportSection(
             f"Temperature sweeps, {negatives} training negatives",
-            "Seed 0; the best by validation joint recall is chosen.",
+            "Seed 0; the best by validation joint recall is chosen."
+            + (
+                ""
+                if tuning_variant(variant) == variant
+                else " The one-pass sweep: a step budget trains at its best, with no sweep of "
+                "its own."
+            ),
             f"sweep_neg{negatives}",
             SWEEP_COLUMNS,
             sweep,

@@ -341,6 +341,21 @@ def planned_runs(
     return list(dict.fromkeys(runs))
 
 
+def tuning_variant(variant: RunVariant) -> RunVariant:
+    """The variant whose sweep tunes ``variant``'s temperatures: a step budget on the simulated
+    data trains at the one-pass sweep's best (``budget_runs``); any other variant sweeps itself.
+
+    Example:
+        >>> tuning_variant(RunVariant(steps=5400, prerank_attention="din"))
+        RunVariant(steps=None, dataset=None, prerank_attention=None)
+        >>> tuning_variant(RunVariant(steps=150, dataset="movielens")).steps
+        150
+    """
+    if variant.steps is not None and variant.dataset is None:
+        return RunVariant(dataset=variant.dataset)
+    return variant
+
+
 def budget_runs(
     records: Mapping[str, dict],
     sizes: ComparisonSizes,
@@ -360,7 +375,7 @@ def budget_runs(
         >>> budget_runs({}, SIZES["tiny"], mapped, RunVariant(steps=5400))
         []
     """
-    one_pass = RunVariant(dataset=variant.dataset)
+    one_pass = tuning_variant(variant)
     seeds = sizes.seeds if variant.prerank_attention is None else sizes.seeds[:1]
     negatives = sizes.negatives[0]
     runs: list[RunKey] = []

@@ -16,7 +16,8 @@ batch mean) would shrink every step by the batch size, 8,192.
 
 For each split (``experiments.tfrs_anchor_data``) the DFTopK and LapSum temperatures are swept
 with seed 0 on a validation slice of the training part (the same split rule applied to it), and
-the best by validation top-100 accuracy is trained on the whole training part with each seed and
+the best by validation top-100 accuracy (a best at the grid's end extends the grid one step,
+``extended_grid``) is trained on the whole training part with each seed and
 scored on the held-out part. Each run writes one record (``experiments.run_records``) under
 ``RESULTS/<split>/sweep/runs`` or ``RESULTS/<split>/runs``; a re-run skips the finished ones, and
 the report (``experiments.tfrs_anchor_report``) is rewritten after every run.
@@ -33,6 +34,7 @@ Example:
 """
 
 import argparse
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -65,6 +67,8 @@ TEMPERATURE_GRIDS: dict[str, tuple[float, ...]] = {
 #: The factorized top-k accuracies reported, as ``top_K``.
 TOP_KS = (10, 50, 100)
 SELECTION_METRIC = "top_100"
+#: A sweep whose best is at its grid's end is extended (``extended_grid``) within these.
+TEMPERATURE_LIMITS = (0.001, 10.0)
 #: The operators' batch reduction: ``tfrs.tasks.Retrieval``'s default loss sums over rows.
 LOSS_REDUCTION = "sum"
 EMBEDDING_DIMENSION = 32
@@ -237,6 +241,56 @@ def best_temperature(records: dict[str, dict], method: str) -> float | None:
     return best["key"]["temperature"]
 
 
+def swept_temperatures(records: dict[str, dict], method: str) -> list[float]:
+    """The temperatures ``method`` was swept at, in order.
+
+    Example:
+        >>> swept_temperatures({"a": {"key": {"method": "lapsum", "temperature": 0.3}},
+        ...                     "b": {"key": {"method": "lapsum", "temperature": 0.1}}}, "lapsum")
+        [0.1, 0.3]
+    """
+    return sorted(r["key"]["temperature"] for r in records.values() if r["key"]["method"] == method)
+
+
+def extended_grid(grid: Sequence[float], records: dict[str, dict], method: str) -> list[float]:
+    """The next temperature to sweep when the best of ``grid`` is at its end, else nothing.
+
+    The grid is extended one step past its best end on the 1-3-10 ladder (a best at the largest
+    value adds 3x or 10/3x that value), up to ``TEMPERATURE_LIMITS``: a best on the grid's edge
+    says the optimum may lie beyond it.
+
+    Example:
+        >>> records = {f"t{t}": {"key": {"method": "dftopk", "temperature": t},
+        ...                      "validation": {"top_100": t}} for t in (0.1, 0.3)}
+        >>> extended_grid([0.1, 0.3], records, "dftopk")
+        [1.0]
+        >>> extended_grid([0.1, 0.3, 1.0, 3.0, 10.0], records | {"t10": {"key": {"method":
+        ...     "dftopk", "temperature": 10.0}, "validation": {"top_100": 9.0}}}, "dftopk")
+        []
+    """
+    best = best_temperature(records, method)
+    if best is None or len(grid) < 2:
+        return []
+    low, high = TEMPERATURE_LIMITS
+    if best == grid[-1] and best < high:
+        return [_ladder(best, up=True)]
+    if best == grid[0] and best > low:
+        return [_ladder(best, up=False)]
+    return []
+
+
+def _ladder(value: float, up: bool) -> float:
+    """The neighbour of ``value`` on the 1-3-10 ladder (..., 0.1, 0.3, 1, 3, 10, ...)."""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = value / 10**exponent
+    rungs = [1.0, 3.0, 10.0] if up else [0.3, 1.0, 3.0]
+    if up:
+        nxt = next(r for r in rungs if r > mantissa * (1 + 1e-6))
+    else:
+        nxt = next(r for r in reversed(rungs) if r < mantissa * (1 - 1e-6))
+    return float(f"{nxt * 10**exponent:.3g}")
+
+
 def _run_fields(metrics_name: str, metrics: dict, split: str, seconds: float, settings) -> dict:
     return {
         metrics_name: metrics,
@@ -291,9 +345,13 @@ def run_split(
                     held_out_dir(results, split), RunKey(method, seed=seed), train, held_out, "test"
                 )
     for method in swept:
-        for temperature in temperatures or TEMPERATURE_GRIDS[method]:
-            key = RunKey(method, "uniform", temperature, 0, 0)
-            run(sweep_dir(results, split), key, fit, validation, "validation")
+        grid = list(temperatures or TEMPERATURE_GRIDS[method])
+        while grid:
+            for temperature in grid:
+                key = RunKey(method, "uniform", temperature, 0, 0)
+                run(sweep_dir(results, split), key, fit, validation, "validation")
+            records = read_records(sweep_dir(results, split))
+            grid = extended_grid(swept_temperatures(records, method), records, method)
     for seed in range(seeds):
         for method in swept:
             temperature = best_temperature(read_records(sweep_dir(results, split)), method)

@@ -8,7 +8,7 @@ task (in-batch: each user's rated movie against the batch's other movies):
 - ``tfrs``: the tutorial's own (softmax cross-entropy, ``tfrs.tasks.Retrieval``'s default);
 - ``dftopk``: ``dftopk_tf.DFTopKLoss(k=1, tau=T, reduction="sum")``;
 - ``lapsum``: the best peer operator of ``docs/results/method_comparison/report.md``
-  (``dftopk_tf.get_loss("lapsum", k=1, temperature=T, reduction="sum")``).
+  (``dftopk_tf.get_loss("lapsum", k=1, tau=T, reduction="sum")``).
 
 Both take the task's own reduction: ``tfrs.tasks.Retrieval``'s default loss sums over the batch's
 rows, and the tutorial's Adagrad(0.1) is tuned to steps of that size; the Keras default (the
@@ -118,9 +118,7 @@ class LossChoice:
         """The Keras loss for ``tfrs.tasks.Retrieval`` (None: the task's default)."""
         if self.method == "tfrs":
             return None
-        return dftopk_tf.get_loss(
-            self.method, k=1, temperature=self.temperature, reduction=LOSS_REDUCTION
-        )
+        return dftopk_tf.get_loss(self.method, k=1, tau=self.temperature, reduction=LOSS_REDUCTION)
 
 
 class TwoTowerModel(tfrs.Model):

@@ -32,15 +32,22 @@ FIGURE = "top_k.png"
 METRICS = tuple(f"top_{k}" for k in TOP_KS)
 
 
-def seed_metrics(records: dict[str, dict], method: str) -> dict[int, dict]:
-    """{seed: held-out metrics} of ``method``'s records.
+def seed_metrics(
+    records: dict[str, dict], method: str, temperature: float | None = None
+) -> dict[int, dict]:
+    """{seed: held-out metrics, with the run's ``seconds``} of ``method``'s records at
+    ``temperature`` (None: the tutorial loss's, which has none).
 
     Example:
-        >>> seed_metrics({"r": {"key": {"method": "tfrs", "seed": 1}, "test": {"top_10": 0.1}}},
-        ...              "tfrs")
-        {1: {'top_10': 0.1}}
+        >>> seed_metrics({"r": {"key": {"method": "tfrs", "seed": 1}, "test": {"top_10": 0.1},
+        ...                     "seconds": 40.0}}, "tfrs")
+        {1: {'top_10': 0.1, 'seconds': 40.0}}
     """
-    return {r["key"]["seed"]: r["test"] for r in records.values() if r["key"]["method"] == method}
+    return {
+        r["key"]["seed"]: r["test"] | {"seconds": r.get("seconds")}
+        for r in records.values()
+        if r["key"]["method"] == method and r["key"].get("temperature") == temperature
+    }
 
 
 def paired_difference(ours: dict[int, dict], baseline: dict[int, dict], metric: str) -> str:
@@ -62,15 +69,18 @@ def main_rows(results: str, split: str, methods: Sequence[str]) -> list[list]:
     """One row per method of ``split``: temperature, seeds, top-k mean ± std, paired Δ top-100."""
     records = read_records(held_out_dir(results, split))
     baseline = seed_metrics(records, BASELINE)
+    sweeps = read_records(sweep_dir(results, split))
     rows = []
     for method in methods:
-        values = seed_metrics(records, method)
+        temperature = best_temperature(sweeps, method)
+        values = seed_metrics(records, method, temperature)
         if not values:
             continue
-        temperature = best_temperature(read_records(sweep_dir(results, split)), method)
         cells = [mean_std([v[m] for v in values.values()]) for m in METRICS]
         delta = "" if method == BASELINE else paired_difference(values, baseline, "top_100")
-        rows.append([split, method, temperature, len(values), *cells, delta])
+        seconds = [v["seconds"] for v in values.values() if v["seconds"] is not None]
+        mean_seconds = round(statistics.fmean(seconds)) if seconds else None
+        rows.append([split, method, temperature, len(values), *cells, delta, mean_seconds])
     return rows
 
 
@@ -118,8 +128,9 @@ def reading(results: str, splits: Sequence[str], methods: Sequence[str]) -> str:
     for split in splits:
         records = read_records(held_out_dir(results, split))
         baseline = seed_metrics(records, BASELINE)
+        sweeps = read_records(sweep_dir(results, split))
         for method in methods:
-            values = seed_metrics(records, method)
+            values = seed_metrics(records, method, best_temperature(sweeps, method))
             seeds = sorted(set(values) & set(baseline))
             if method == BASELINE or not seeds:
                 continue
@@ -141,8 +152,10 @@ def _figure(results: str, splits: Sequence[str], methods: Sequence[str]) -> None
     width = 0.8 / max(1, len(methods))
     for axis, split in zip(axes, splits, strict=True):
         records = read_records(held_out_dir(results, split))
+        sweeps = read_records(sweep_dir(results, split))
         for index, method in enumerate(methods):
-            values = list(seed_metrics(records, method).values())
+            best = best_temperature(sweeps, method)
+            values = list(seed_metrics(records, method, best).values())
             if not values:
                 continue
             means = [statistics.fmean(v[m] for v in values) for m in METRICS]
@@ -193,12 +206,13 @@ def write_anchor_report(
         "rule applied to the training part; best by validation top-100.",
     ]
     columns = ["split", "method", "temperature", "seeds", *[f"test {m}" for m in METRICS]]
-    columns.append("paired Δ top_100 vs tfrs")
+    columns += ["paired Δ top_100 vs tfrs", "seconds per run"]
     sections = [
         ReportSection(
             "Held-out factorized top-k accuracy",
             "Mean ± std over seeds; the paired difference subtracts the tutorial loss's run "
-            "of the same seed.",
+            "of the same seed. Seconds per run: training and evaluation, mean over seeds, on "
+            "this project's 2-core machine, sometimes shared with other jobs.",
             "main",
             columns,
             main,

@@ -45,7 +45,7 @@ def test_operator_losses_sum_over_rows_like_the_tasks_default(method: str) -> No
     # tutorial's Adagrad steps shrink by the batch size.
     scores = tf.random.stateless_normal([6, 6], seed=[1, 2])
     labels = tf.eye(6)
-    per_row = dftopk_tf.get_loss(method, k=1, temperature=0.3, reduction="none")(labels, scores)
+    per_row = dftopk_tf.get_loss(method, k=1, tau=0.3, reduction="none")(labels, scores)
     summed = LossChoice(method, 0.3).loss()(labels, scores)
     np.testing.assert_allclose(summed.numpy(), tf.reduce_sum(per_row).numpy(), rtol=1e-6)
 

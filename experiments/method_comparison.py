@@ -42,6 +42,9 @@ names, so the committed one-pass runs stay as they are and plan on their own:
   ``movielens.json`` names its splits); the budget is then reached with several passes, and it
   is the length of every run of the protocol, the sweep included (one pass over MovieLens-100K
   is a few steps: too short to tune a temperature on).
+- ``--prerank-attention din``: the pre-ranking model with DIN's target attention (the official
+  code's) instead of the bilinear default; with ``--steps`` each method trains one seed at its
+  one-pass best, to show whether the attention changes the methods' ordering.
 
 The runs go group by group (``METHOD_GROUPS``, the headline pair first); in a group, each
 method's seeds follow its sweep as soon as the sweep is complete, and the group's 40-negatives
@@ -366,7 +369,8 @@ def budget_runs(
 
     The temperature is the one-pass sweep's best on the same dataset (no second sweep at the
     longer length); the negatives are the sizes' first setting (0: the paper's). A method whose
-    one-pass sweep is not complete has no budget runs yet. Under another pre-ranking attention
+    one-pass sweep is not complete has no budget runs yet. The runs go seed by seed, so that a
+    comparison stopped early has every method's first seeds. Under another pre-ranking attention
     (``variant.prerank_attention``, e.g. DIN's) each method trains the first seed only: enough
     to show whether the attention changes the methods' ordering.
 
@@ -378,12 +382,17 @@ def budget_runs(
     one_pass = tuning_variant(variant)
     seeds = sizes.seeds if variant.prerank_attention is None else sizes.seeds[:1]
     negatives = sizes.negatives[0]
-    runs: list[RunKey] = []
+    bests = {}
     for method in (method for method in BUDGET_METHODS if method in mapped["uniform"]):
         _, best = method_sweep(records, method, negatives, mapped["uniform"][method], one_pass)
         if best is not None:
-            runs += [variant.key(method, "uniform", best, negatives, s) for s in seeds]
-    return runs
+            bests[method] = best
+    # Seed by seed: every method's first seed lands before any method's second.
+    return [
+        variant.key(method, "uniform", best, negatives, seed)
+        for seed in seeds
+        for method, best in bests.items()
+    ]
 
 
 def _seeds(method: str, sizes: ComparisonSizes) -> tuple[int, ...]:
@@ -619,7 +628,8 @@ OTHER_ATTENTIONS: tuple[str, ...] = TARGET_ATTENTIONS[1:]
 
 @dataclass(frozen=True)
 class RunLength:
-    """A comparison's training length and data: ``--steps``, ``--curve-every``, ``--data``.
+    """A comparison's training length, data and attention: ``--steps``, ``--curve-every``,
+    ``--data``, ``--prerank-attention``.
 
     Example:
         >>> RunLength(steps=5400).curve()

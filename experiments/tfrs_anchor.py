@@ -221,6 +221,25 @@ def held_out_dir(results: str, split: str) -> str:
     return os.path.join(results, split)
 
 
+def reported_splits(results: str, splits: Sequence[str]) -> list[str]:
+    """The splits a report covers: ``splits`` and every other split with records in ``results``.
+
+    A process that runs one split (``--splits temporal``) beside another's keeps the other's
+    results in the report it rewrites.
+
+    Example:
+        >>> reported_splits("/nonexistent", ["temporal"])
+        ['temporal']
+    """
+    return [
+        split
+        for split in SPLITS
+        if split in splits
+        or read_records(held_out_dir(results, split))
+        or read_records(sweep_dir(results, split))
+    ]
+
+
 def best_temperature(records: dict[str, dict], method: str) -> float | None:
     """The swept temperature of ``method`` with the highest validation top-100 (None: no sweep).
 
@@ -417,7 +436,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = AnchorSettings(args.epochs, args.train_batch, args.test_batch)
 
     def report() -> None:
-        write_anchor_report(args.results, args.methods, args.splits, args.seeds, args.temperatures)
+        splits = reported_splits(args.results, args.splits)
+        write_anchor_report(args.results, args.methods, splits, args.seeds, args.temperatures)
 
     for split in args.splits:
         run_split(

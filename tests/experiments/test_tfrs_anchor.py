@@ -16,6 +16,7 @@ from experiments.tfrs_anchor import (
     best_temperature,
     held_out_dir,
     main,
+    reported_splits,
     sweep_dir,
 )
 from experiments.tfrs_anchor_data import (
@@ -107,6 +108,19 @@ def test_a_run_writes_records_and_report_and_resumes(tmp_path) -> None:
         path = os.path.join(held_out_dir(results, "temporal"), "runs", name + ".json")
         assert os.path.getmtime(path) == stamps[name]
         assert json.load(open(path))["finished"] == finished[name]
+
+
+def test_a_report_keeps_the_splits_another_process_ran(tmp_path) -> None:
+    wheel, digest = fixture_wheel(str(tmp_path))
+    results = str(tmp_path / "results")
+    argv = ["--wheel", wheel, "--expected-sha256", digest, "--results", results, "--seeds", "1"]
+    argv += ["--methods", "tfrs", "--epochs", "1", "--train-batch", "64", "--test-batch", "64"]
+    main([*argv, "--splits", "random"])
+    main([*argv, "--splits", "temporal"])
+    assert reported_splits(results, ["temporal"]) == ["random", "temporal"]
+    rows = open(os.path.join(results, "main.csv")).read().splitlines()[1:]
+    assert sorted({row.split(",")[0] for row in rows}) == ["random", "temporal"]
+    assert "--splits random temporal" in open(os.path.join(results, "report.md")).read()
 
 
 def test_a_damaged_wheel_is_one_line_and_exit_2(tmp_path, capsys) -> None:

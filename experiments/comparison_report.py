@@ -37,6 +37,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.pipelines.simulator.simulated_world import scaled_world_size
 
 from experiments.learning_curves import curve_sections
 from experiments.method_comparison import (
@@ -467,6 +468,8 @@ def header_lines(
                 "(DIN: an MLP over query, key, their difference and product)."
             )
         )
+        if variant.dataset is None:
+            lines.append(world_line(sizes_name, len(sample["train_days"]) + 2))
     spreads = scale["spreads"]
     lines.append(
         "Temperature scale (`experiments.temperature_scale`): mean per-request std of the initial "
@@ -477,6 +480,33 @@ def header_lines(
         " The official temperature of each method is mapped by that ratio."
     )
     return lines
+
+
+def world_line(sizes_name: str, days: int) -> str:
+    """The simulated world of ``days`` days: its users and videos, and the one-pass world's when
+    it differs (the simulator scales RecFlow's users and videos per request to the requests it
+    simulates, so more days make a larger world, not only more data).
+
+    Example:
+        >>> world_line("paper", 9)
+        'Simulated world: 9 days of 150,000 requests, 6,097 users, 1,306,452 videos.'
+    """
+    sizes = SIZES[sizes_name]
+    world = scaled_world_size(days * sizes.requests_per_day)
+    line = (
+        f"Simulated world: {days} days of {sizes.requests_per_day:,} requests, "
+        f"{world.users:,} users, {world.items:,} videos."
+    )
+    if days == sizes.days:
+        return line
+    one_pass = scaled_world_size(sizes.days * sizes.requests_per_day)
+    return line + (
+        " The simulator scales RecFlow's users and videos per request to the requests it "
+        f"simulates, so this world is {world.items / one_pass.items:.1f}x the one-pass "
+        f"comparison's ({sizes.days} days, {one_pass.users:,} users, {one_pass.items:,} "
+        "videos): compare methods within this report (the curves' ordering below), not its "
+        "figures with the one-pass report's."
+    )
 
 
 MAIN_COLUMNS: tuple[str, ...] = (

@@ -4,8 +4,11 @@ A run of ``experiments.runner`` with ``curve_every`` saves ``curve: [[step, join
 in its record. Here the runs with a curve are grouped by method and setting (temperature,
 training negatives, embedding start), their points averaged over seeds with the spread
 (min-max) drawn as a band, and each group's test joint recall at the end of training compared
-with ``dftopk``'s run of the same seed (the paired difference). ``curve_sections`` gives the two
-report sections (``experiments.comparison_report`` puts them in its report).
+with ``dftopk``'s run of the same seed (the paired difference). Whether the methods' ordering
+changes with training length is read off the curves themselves: at every curve step, the methods
+in order of mean validation joint recall, and each one's paired validation difference from
+``dftopk`` (same runs, same world, only the step differs). ``curve_sections`` gives the report
+sections (``experiments.comparison_report`` puts them in its report).
 
 Example:
     >>> key = {"method": "dftopk", "embedding_init": "uniform", "temperature": 0.1,
@@ -17,7 +20,7 @@ Example:
 
 import os
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from experiments.report.report_document import ReportSection
 from experiments.report.report_files import new_figure, save_figure
@@ -49,6 +52,13 @@ PAIRED_COLUMNS: tuple[str, ...] = (
     "test joint recall (mean)",
     "paired Δ test joint recall vs dftopk (mean ± std)",
     "higher than dftopk on",
+)
+
+
+ORDER_COLUMNS: tuple[str, ...] = (
+    "step",
+    "methods, highest mean validation joint recall first",
+    "paired Δ validation joint recall vs dftopk (mean ± std, higher on)",
 )
 
 
@@ -109,6 +119,48 @@ def paired_rows(groups: Mapping[Group, Mapping[int, dict]]) -> list[list]:
     return rows
 
 
+def ordering_rows(groups: Mapping[Group, Mapping[int, dict]]) -> list[list]:
+    """At every curve step, the groups in order of mean validation joint recall over their seeds
+    there, and each group's paired validation difference from ``dftopk`` at that step.
+
+    Columns: ``ORDER_COLUMNS``. A change of order between the first steps and the last is the
+    answer to "does training length change the verdict", free of any other difference.
+
+    Example:
+        >>> def run(*values):
+        ...     return {"curve": [[5, values[0]], [10, values[1]]]}
+        >>> groups = {("dftopk", 0.1, 0, "uniform"): {0: run(0.5, 0.6)},
+        ...           ("bce", 1.0, 0, "uniform"): {0: run(0.4, 0.7)}}
+        >>> for row in ordering_rows(groups):
+        ...     print(row)
+        [5, 'dftopk > bce', 'bce -0.1000 ± 0.0000 (0 of 1)']
+        [10, 'bce > dftopk', 'bce +0.1000 ± 0.0000 (1 of 1)']
+    """
+    points = {group: _points_by_seed_and_step(by_seed) for group, by_seed in groups.items()}
+    steps = sorted({step for by_step in points.values() for step in by_step})
+    rows = []
+    for step in steps:
+        means = {
+            group: statistics.fmean(by_step[step].values())
+            for group, by_step in points.items()
+            if step in by_step
+        }
+        order = sorted(means, key=lambda group: -means[group])
+        differences = []
+        for group in order:
+            baseline = _baseline(groups, group)
+            if group[0] == BASELINE or baseline is None:
+                continue
+            ours = points[group][step]
+            theirs = _points_by_seed_and_step(baseline).get(step, {})
+            values = [ours[seed] - theirs[seed] for seed in sorted(set(ours) & set(theirs))]
+            if values:
+                mean, spread, higher = _difference_summary(values)
+                differences.append(f"{group[0]} {mean:+.4f} ± {spread:.4f} ({higher})")
+        rows.append([step, " > ".join(group[0] for group in order), "; ".join(differences)])
+    return rows
+
+
 def _paired(groups: Mapping[Group, Mapping[int, dict]], group: Group) -> tuple[int, str, str]:
     """(paired seeds, mean ± std of the differences, "k of n") against the baseline; the
     baseline itself (or a group without one) gets its seeds and blanks."""
@@ -121,10 +173,15 @@ def _paired(groups: Mapping[Group, Mapping[int, dict]], group: Group) -> tuple[i
         by_seed[seed]["test"]["joint_recall"] - baseline[seed]["test"]["joint_recall"]
         for seed in common
     ]
+    mean, spread, higher = _difference_summary(differences)
+    return len(common), f"{mean:.4f} ± {spread:.4f}", higher
+
+
+def _difference_summary(differences: Sequence[float]) -> tuple[float, float, str]:
+    """(mean, sample std (0 for one), "k of n" positive) of paired differences."""
     spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
     higher = sum(difference > 0 for difference in differences)
-    mean = statistics.fmean(differences)
-    return len(common), f"{mean:.4f} ± {spread:.4f}", f"{higher} of {len(common)}"
+    return statistics.fmean(differences), spread, f"{higher} of {len(differences)}"
 
 
 def plot_curves(groups: Mapping[Group, Mapping[int, dict]], path: str) -> None:
@@ -159,8 +216,9 @@ def plot_curves(groups: Mapping[Group, Mapping[int, dict]], path: str) -> None:
 
 
 def curve_sections(records: Mapping[str, dict], report_dir: str) -> list[ReportSection]:
-    """The learning curves (a PNG and its points) and the paired test differences at the end
-    of training; none when no record has a curve. Draws ``report_dir/learning_curves.png``.
+    """The learning curves (a PNG and its points), the methods' ordering at every curve step,
+    and the paired test differences at the end of training; none when no record has a curve.
+    Draws ``report_dir/learning_curves.png``.
 
     Example:
         >>> curve_sections({}, tmp_dir)
@@ -180,6 +238,18 @@ def curve_sections(records: Mapping[str, dict], report_dir: str) -> list[ReportS
         curve_rows(groups),
         (figure,),
     )
+    ordering = ReportSection(
+        "Does the ordering change with length?",
+        "At every curve step, the methods in order of their mean validation joint recall over "
+        f"seeds, and each method's paired difference from {BASELINE} there (same seeds; "
+        '"higher on" counts the seeds where it beats it). The runs, data and world are the '
+        "same at every step, so a change of order between the early steps (one pass of the "
+        "one-pass comparison is about 1,000 steps) and the last is the effect of training "
+        "length alone.",
+        "learning_curves_ordering",
+        ORDER_COLUMNS,
+        ordering_rows(groups),
+    )
     paired = ReportSection(
         "Paired test differences at the end of training",
         "Test-day joint recall of the runs with a curve, at their last step; the paired "
@@ -189,7 +259,16 @@ def curve_sections(records: Mapping[str, dict], report_dir: str) -> list[ReportS
         PAIRED_COLUMNS,
         paired_rows(groups),
     )
-    return [curves, paired]
+    return [curves, ordering, paired]
+
+
+def _points_by_seed_and_step(by_seed: Mapping[int, dict]) -> dict[int, dict[int, float]]:
+    """{step: {seed: value}}."""
+    points: dict[int, dict[int, float]] = {}
+    for seed, record in by_seed.items():
+        for step, value in record["curve"]:
+            points.setdefault(int(step), {})[seed] = float(value)
+    return points
 
 
 def _points_by_step(by_seed: Mapping[int, dict]) -> dict[int, list[float]]:

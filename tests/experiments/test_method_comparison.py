@@ -324,6 +324,22 @@ def test_a_step_budget_plans_the_seeds_of_the_one_pass_best_and_nothing_else() -
     assert {k.negatives for k in planned} == {SIZES["paper"].negatives[0]}
 
 
+def test_a_step_budget_trains_dftopk_and_softsort_first_within_each_seed() -> None:
+    mapped = {"uniform": dict.fromkeys(["dftopk", "lcron-softsort", "lapsum"], 1.0)}
+    records = {}
+    for method in ("lapsum", "lcron-softsort", "dftopk"):  # the best: inside the grid
+        best = sweep_temperatures(method, 1.0)[2]
+        records |= sweep_records(method, best=best, mapped=mapped)
+    variant = method_comparison.RunVariant(steps=5400)
+    planned = method_comparison.planned_runs(records, SIZES["paper"], mapped, variant)
+    assert [(k.method, k.seed) for k in planned[:4]] == [
+        ("dftopk", 0),
+        ("lcron-softsort", 0),
+        ("lapsum", 0),
+        ("dftopk", 1),
+    ]
+
+
 def test_din_attention_at_a_step_budget_plans_one_seed_per_method_and_passes_its_flag(
     tmp_path, monkeypatch
 ) -> None:
@@ -426,6 +442,18 @@ def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences
     expected = f"{np.mean(differences):.4f} ± {np.std(differences, ddof=1):.4f}"
     assert paired["lcron-neuralsort"][PAIRED_DELTA] == expected
     assert paired["lcron-neuralsort"]["higher than dftopk on"] == "1 of 2"
+    # The ordering flips along the curve: lcron-neuralsort leads at 500 steps, dftopk at 1,500.
+    assert text.index("## Does the ordering change") < text.index("## Paired test differences")
+    with open(folder / "learning_curves_ordering.csv") as file:
+        ordering = {row["step"]: list(row.values()) for row in csv.DictReader(file)}
+    assert ordering["500"][1:] == [
+        "lcron-neuralsort > dftopk",
+        "lcron-neuralsort +0.0200 ± 0.0424 (1 of 2)",
+    ]
+    assert ordering["1500"][1:] == [
+        "dftopk > lcron-neuralsort",
+        "lcron-neuralsort -0.0050 ± 0.0212 (1 of 2)",
+    ]
     # The main table holds the budget's runs (not the one-pass seed 0) at the one-pass best.
     with open(folder / "main_neg0.csv") as file:
         main = {row["method"]: row for row in csv.DictReader(file)}
@@ -449,3 +477,9 @@ def test_a_step_budget_on_a_given_dataset_sweeps_at_that_budget() -> None:
         sweep_temperatures("dftopk", MAPPED["uniform"]["dftopk"])
     )
     assert {(k.steps, k.dataset, k.seed) for k in planned} == {(200, "movielens", 0)}
+
+
+def test_a_budget_report_says_its_world_is_larger_than_the_one_pass_world() -> None:
+    line = comparison_report.world_line("paper", 40)
+    assert "40 days of 150,000 requests, 27,097 users, 5,806,452 videos" in line
+    assert "4.4x the one-pass comparison's (9 days, 6,097 users, 1,306,452 videos)" in line

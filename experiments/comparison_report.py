@@ -133,7 +133,8 @@ def seed_values(
         ) and RunVariant.of(key) == variant:
             values[key.seed] = record["test"] | {
                 "train_seconds": record["train_seconds"],
-                "train_steps": record["train_steps"],
+                # Records before trained_steps existed trained all their steps in one process.
+                "timed_steps": record.get("trained_steps", record["train_steps"]),
             }
     return dict(sorted(values.items()))
 
@@ -205,17 +206,18 @@ def main_rows(
             differences = [by_seed[s]["joint_recall"] - baseline[s]["joint_recall"] for s in common]
             higher = sum(difference > 0 for difference in differences)
             paired = mean_std(differences) + f" (n={len(common)}, higher on {higher})"
-        step_ms = statistics.fmean(
-            1000 * values["train_seconds"] / values["train_steps"] for values in by_seed.values()
+        timed = [values for values in by_seed.values() if values["timed_steps"]]
+        step_ms = (
+            round(statistics.fmean(1000 * v["train_seconds"] / v["timed_steps"] for v in timed))
+            if timed
+            else None
         )
         complete = (
             ""
             if len(by_seed) >= len(seeds) or (len(by_seed) == 1 and method in SINGLE_SEED_METHODS)
             else " (incomplete)"
         )
-        rows.append(
-            [method + complete, bests[method], len(by_seed), *metrics, paired, round(step_ms)]
-        )
+        rows.append([method + complete, bests[method], len(by_seed), *metrics, paired, step_ms])
     return rows
 
 
@@ -616,8 +618,10 @@ def _main_text(tuned: int) -> str:
         f"Each method at its best validation temperature (tuned with {tuned} training "
         "negatives); test-day metrics, mean ± std over seeds; the paired difference "
         'subtracts dftopk\'s run of the same seed, and "higher on" counts the seeds '
-        'where the method beats it. "ms per step" is each run\'s wall time over its '
-        "steps on a shared machine (other jobs, pauses for benchmarks), not a "
+        'where the method beats it. "ms per step" is each run\'s wall time over the '
+        "steps it trained in that time (a run resumed after a stop: its last process's), "
+        "validation points included, on a shared machine (other jobs, pauses for benchmarks), "
+        "not a "
         "speed comparison: `python -m benchmarks.bench_train` times methods side by side."
     )
 

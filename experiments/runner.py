@@ -451,6 +451,9 @@ def train_run(
         "eval_batch_size": settings.eval_batch_size,
         "eval_negatives": settings.eval_negatives,
         "train_seconds": round(time.perf_counter() - started, 1),
+        # The steps train_seconds covers: fewer than train_steps when this process resumed a
+        # stopped run, 0 when it only scored a model trained before.
+        "trained_steps": len(timer.step_seconds),
         "step_seconds": timer.median_step_seconds(),
     }
     if settings.curve_every is not None:

@@ -483,3 +483,15 @@ def test_a_budget_report_says_its_world_is_larger_than_the_one_pass_world() -> N
     line = comparison_report.world_line("paper", 40)
     assert "40 days of 150,000 requests, 27,097 users, 5,806,452 videos" in line
     assert "4.4x the one-pass comparison's (9 days, 6,097 users, 1,306,452 videos)" in line
+
+
+def test_ms_per_step_counts_only_the_steps_a_resumed_run_trained_in_its_last_process() -> None:
+    records = sweep_records("dftopk", best=0.1)
+    for seed, trained in enumerate([None, 250, 0]):  # whole run; resumed at 750; only scored
+        key = RunKey("dftopk", "uniform", 0.1, 0, seed)
+        records[key.name()] = record(key, 0.5, 0.5)  # 100 s, 1,000 steps
+        if trained is not None:
+            records[key.name()]["trained_steps"] = trained
+    rows = comparison_report.main_rows(records, MAPPED["uniform"], 0, (0, 1, 2))
+    # 100 ms and 400 ms per step; the run that trained nothing in its process does not count.
+    assert rows[0][0] == "dftopk" and rows[0][-1] == 250

@@ -460,6 +460,10 @@ def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences
     assert main["dftopk"]["best temperature"] == "0.1" and main["dftopk"]["seeds"] == "2"
     assert main["dftopk"]["test joint_recall"].startswith("0.5100 ± ")
     assert "(1500 steps of 1024 requests)" not in text and "1500 steps of 1024" in text
+    # The budget trains with 0 training negatives only: no empty 40-negatives section.
+    text = comparison_report.write_report(str(results), "paper", variant)
+    assert "## 0 in-batch" in text and "## 40 in-batch" not in text
+    assert not (folder / "main_neg40.csv").exists()
     # The one-pass report leaves the budget's runs out and has no curves.
     one_pass_text = comparison_report.write_report(str(results), "tiny")
     assert "Learning curves" not in one_pass_text and "steps1500" not in one_pass_text

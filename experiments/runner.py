@@ -69,7 +69,8 @@ class RunSettings:
         batch; its requests supply the in-batch negatives. eval_negatives: in-batch negatives per
         request in evaluation. eval_batches: evaluate at most this many batches of a day; None: the
         whole day. fresh: start every run over (its model folder's earlier training is deleted).
-        keep_checkpoints: keep the per-epoch weights once the record is written. verbose: Keras's
+        keep_checkpoints: keep every per-epoch weights file, also once the record is written
+            (else only the newest while the run trains, none after). verbose: Keras's
         ``fit`` verbosity. record_fields: more fields for every record (e.g. the experiment's sizes
         name).
 
@@ -286,6 +287,35 @@ class ValidationCurve(keras.callbacks.Callback):
         write_json(self.path, self.points)
 
 
+class NewestCheckpointOnly(keras.callbacks.Callback):
+    """Deletes the per-epoch checkpoints but the newest at the end of every Keras epoch.
+
+    An experiment's run keeps no checkpoint once its record is written, and it resumes from its
+    ``backup/`` folder, not from them; a large world's weights take a gigabyte or more per epoch.
+
+    Example:
+        >>> for name in ("epoch-0001.index", "epoch-0002.index", "checkpoint"):
+        ...     open(os.path.join(tmp_dir, name), "w").close()
+        >>> NewestCheckpointOnly(tmp_dir).on_epoch_end(1)
+        >>> sorted(os.listdir(tmp_dir))
+        ['checkpoint', 'epoch-0002.index']
+    """
+
+    def __init__(self, checkpoints_dir: str):
+        super().__init__()
+        self.checkpoints_dir = checkpoints_dir
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        names = os.listdir(self.checkpoints_dir) if os.path.isdir(self.checkpoints_dir) else []
+        prefixes = {name.split(".")[0] for name in names if name.startswith("epoch-")}
+        if not prefixes:
+            return
+        newest = max(prefixes)
+        for name in names:
+            if name.startswith("epoch-") and name.split(".")[0] != newest:
+                os.remove(os.path.join(self.checkpoints_dir, name))
+
+
 @dataclass(frozen=True)
 class TrainedRun:
     """A finished run: its record and its model.
@@ -392,9 +422,9 @@ def train_run(
 ) -> TrainedRun:
     """Trains (or resumes) ``key``'s run, scores it, writes its record; see the module docstring.
 
-    Once the record is written, the run's per-epoch weights are deleted unless
-    ``settings.keep_checkpoints`` (its final weights stay): an experiment's checkpoints would
-    otherwise fill the disk.
+    Unless ``settings.keep_checkpoints``, only the newest per-epoch weights stay while the run
+    trains, and none once the record is written (its final weights stay): an experiment's
+    checkpoints would otherwise fill the disk.
 
     Example (tests/experiments/test_runner.py runs it on tiny data)::
 
@@ -424,6 +454,8 @@ def train_run(
         model = load_cascade(model_dir)  # trained, stopped before its record was written
     else:
         run_callbacks = [timer, *callbacks]
+        if not settings.keep_checkpoints:
+            run_callbacks.append(NewestCheckpointOnly(layout.checkpoints_dir))
         if settings.curve_every is not None:
             if settings.fresh and os.path.isfile(curve_path):
                 os.remove(curve_path)

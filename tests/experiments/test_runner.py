@@ -2,8 +2,10 @@
 kept across a resume."""
 
 import json
+import os
 
 import pytest
+from dftopk_cascade.models.tf_keras import keras
 
 from experiments.method_comparison import comparison_settings
 from experiments.run_records import RunKey, read_records
@@ -19,6 +21,18 @@ from experiments.runner import (
 )
 
 
+class CheckpointsAtEnd(keras.callbacks.Callback):
+    """Lists the checkpoints folder when training ends."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+        self.names: list[str] = []
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.names = os.listdir(self.folder)
+
+
 def test_a_step_budget_run_records_its_curve_and_how_it_was_reached(
     tiny_comparison_data, tmp_path
 ) -> None:
@@ -26,9 +40,16 @@ def test_a_step_budget_run_records_its_curve_and_how_it_was_reached(
     data_dir = tiny_comparison_data  # 2 training days x 256 requests: 4 steps
     settings = comparison_settings(data_dir, work, results, "tiny", curve_every=3)
     key = RunKey("dftopk", "uniform", 0.1, 0, 0, steps=7)
-    record = train_run(key, settings).record
+    checkpoints = CheckpointsAtEnd(os.path.join(settings.model_dir(key), "checkpoints"))
+    record = train_run(key, settings, [checkpoints]).record
     # 7 steps rounded up to whole curve intervals: 3 epochs of 3 steps, 2.25 passes over 4.
     assert (record["train_steps"], record["epochs"], record["steps_per_epoch"]) == (9, 3, 3)
+    assert record["trained_steps"] == 9  # one process trained them all
+    # Only the newest per-epoch weights stay while training, none once the record is written.
+    assert {name.split(".")[0] for name in checkpoints.names if name != "checkpoint"} == {
+        "epoch-0003"
+    }
+    assert not os.path.exists(checkpoints.folder)
     assert record["step_budget_by"] == "passes" and record["passes"] == pytest.approx(2.25)
     assert [step for step, _ in record["curve"]] == [3, 6, 9]
     assert all(0.0 <= value <= 1.0 for _, value in record["curve"])

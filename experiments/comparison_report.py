@@ -387,8 +387,7 @@ def write_report(
     header = header_lines(results_dir, sizes_name, records, scale, variant)
     sections: list[ReportSection] = []
     # A step budget on the simulated data trains at the first negatives setting only.
-    budget = variant.steps is not None and variant.dataset is None
-    for negatives in sizes.negatives[:1] if budget else sizes.negatives:
+    for negatives in sizes.negatives[:1] if variant.simulated_budget else sizes.negatives:
         sections += negatives_sections(out_dir, records, scale["mapped"], sizes, negatives, variant)
     sections += rescoring_sections(own)
     sections += curve_sections(own, out_dir)

@@ -181,6 +181,19 @@ class RunVariant:
         """The variant ``key`` belongs to."""
         return cls(key.steps, key.dataset, key.prerank_attention)
 
+    @property
+    def simulated_budget(self) -> bool:
+        """A step budget on the simulated data: it plans ``budget_runs`` at the first negatives
+        setting, tuned by the one-pass sweep (on a given dataset the budget sweeps itself).
+
+        Example:
+            >>> RunVariant(steps=5400).simulated_budget
+            True
+            >>> RunVariant(steps=5400, dataset="movielens").simulated_budget
+            False
+        """
+        return self.steps is not None and self.dataset is None
+
 
 #: The committed runs' variant: one pass over the simulated data.
 ONE_PASS = RunVariant()
@@ -314,7 +327,7 @@ def planned_runs(
         >>> [key.name() for key in planned_runs({}, SIZES["tiny"], mapped)][:2]
         ['dftopk-uniform-t0.01-neg0-seed0', 'dftopk-uniform-t0.03-neg0-seed0']
     """
-    if variant.steps is not None and variant.dataset is None:
+    if variant.simulated_budget:
         return budget_runs(records, sizes, mapped, variant)
     runs: list[RunKey] = []
     tuned_negatives, *other_negatives = sizes.negatives
@@ -356,7 +369,7 @@ def tuning_variant(variant: RunVariant) -> RunVariant:
         >>> tuning_variant(RunVariant(steps=150, dataset="movielens")).steps
         150
     """
-    if variant.steps is not None and variant.dataset is None:
+    if variant.simulated_budget:
         return RunVariant(dataset=variant.dataset)
     return variant
 

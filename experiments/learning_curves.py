@@ -137,6 +137,11 @@ def ordering_rows(groups: Mapping[Group, Mapping[int, dict]]) -> list[list]:
         [10, 'bce > dftopk', 'bce +0.1000 ± 0.0000 (1 of 1)']
     """
     points = {group: _points_by_seed_and_step(by_seed) for group, by_seed in groups.items()}
+    baselines = {
+        group: _points_by_seed_and_step(baseline)
+        for group in groups
+        if group[0] != BASELINE and (baseline := _baseline(groups, group)) is not None
+    }
     steps = sorted({step for by_step in points.values() for step in by_step})
     rows = []
     for step in steps:
@@ -147,12 +152,9 @@ def ordering_rows(groups: Mapping[Group, Mapping[int, dict]]) -> list[list]:
         }
         order = sorted(means, key=lambda group: -means[group])
         differences = []
-        for group in order:
-            baseline = _baseline(groups, group)
-            if group[0] == BASELINE or baseline is None:
-                continue
+        for group in (group for group in order if group in baselines):
             ours = points[group][step]
-            theirs = _points_by_seed_and_step(baseline).get(step, {})
+            theirs = baselines[group].get(step, {})
             values = [ours[seed] - theirs[seed] for seed in sorted(set(ours) & set(theirs))]
             if values:
                 mean, spread, higher = _difference_summary(values)
@@ -273,11 +275,8 @@ def _points_by_seed_and_step(by_seed: Mapping[int, dict]) -> dict[int, dict[int,
 
 def _points_by_step(by_seed: Mapping[int, dict]) -> dict[int, list[float]]:
     """{step: the seeds' values there}, steps in order."""
-    points: dict[int, list[float]] = {}
-    for record in by_seed.values():
-        for step, value in record["curve"]:
-            points.setdefault(int(step), []).append(float(value))
-    return dict(sorted(points.items()))
+    points = _points_by_seed_and_step(by_seed)
+    return {step: list(points[step].values()) for step in sorted(points)}
 
 
 def _baseline(

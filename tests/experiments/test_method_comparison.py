@@ -12,7 +12,7 @@ from dftopk_cascade.models.protocol import PROTOCOL_VERSION
 from dftopk_cascade.pipelines import example_format as fmt
 from dftopk_cascade.pipelines import recflow
 
-from experiments import comparison_report, method_comparison
+from experiments import comparison_report, learning_curves, method_comparison
 from experiments.method_comparison import SIZES, planned_runs, sweep_temperatures
 from experiments.run_records import RunKey
 from experiments.temperature_scale import ScoreSpread, mapped_temperature, official_start_spread
@@ -499,3 +499,20 @@ def test_ms_per_step_counts_only_the_steps_a_resumed_run_trained_in_its_last_pro
     rows = comparison_report.main_rows(records, MAPPED["uniform"], 0, (0, 1, 2))
     # 100 ms and 400 ms per step; the run that trained nothing in its process does not count.
     assert rows[0][0] == "dftopk" and rows[0][-1] == 250
+
+
+def test_the_ordering_names_each_method_once_when_its_sweep_has_curves_too() -> None:
+    def runs(*values: float) -> dict[int, dict]:  # one run per seed, a curve of one point
+        return {seed: {"curve": [[10, value]]} for seed, value in enumerate(values)}
+
+    groups = {
+        ("dftopk", 0.1, 0, "uniform"): runs(0.50, 0.52, 0.54),  # tuned: 3 seeds
+        ("dftopk", 1.0, 0, "uniform"): runs(0.90),  # a sweep point: 1 seed
+        ("dftopk", 0.1, 40, "uniform"): runs(0.10, 0.10, 0.10),  # another setting
+        ("lapsum", 0.3, 0, "uniform"): runs(0.55, 0.50, 0.55),
+        ("lapsum", 0.01, 0, "uniform"): runs(0.05),
+    }
+    # lapsum - dftopk per seed: +0.05, -0.02, +0.01 -> mean +0.0133, std 0.0351; 2 of 3 higher.
+    assert learning_curves.ordering_rows(groups) == [
+        [10, "lapsum > dftopk", "lapsum +0.0133 ± 0.0351 (2 of 3)"]
+    ]

@@ -12,7 +12,9 @@ the step budget, the dataset and the pre-ranking attention). Its record is
 - the run's settings as run: at least ``train_days``, ``batch_size`` and the training length
   (``train_steps``, or ``epochs``), plus what the experiment adds (``sizes``, ``data_dir``, ...);
 - where the run measured one, ``curve``: ``[[step, validation joint recall], ...]``;
-- ``commit`` (the code's) and ``finished`` (UTC).
+- ``commit`` (the code's: the checkout's commit when the writing process first asked, which the
+  runner does when it starts training, so that results committed while it trains do not stand
+  in for the code; a resumed run's is its last process's) and ``finished`` (UTC).
 
 Every experiment writes its records through the one runner (``experiments.runner``):
 ``experiments.method_comparison`` under ``RESULTS/runs`` (committed, and continued from in a
@@ -27,6 +29,7 @@ Example:
     {'joint_recall': 0.5}
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -182,7 +185,7 @@ def write_record(results_dir: str, key: RunKey, fields: Mapping) -> dict:
     """
     record = {
         "key": key.to_dict(),
-        "commit": git_commit(),
+        "commit": process_commit(),
         **fields,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -205,6 +208,18 @@ def stale_records(records: Mapping[str, dict]) -> list[str]:
         for name, record in records.items()
         if record.get("protocol_version", 1) != PROTOCOL_VERSION
     ]
+
+
+@functools.cache
+def process_commit() -> str:
+    """The checkout's commit when this process first asked (``git_commit``): the code it runs,
+    even after commits made while it trains (a harness committing its results as they land).
+
+    Example:
+        >>> process_commit() == process_commit()
+        True
+    """
+    return git_commit()
 
 
 def git_commit() -> str:

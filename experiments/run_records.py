@@ -185,7 +185,7 @@ def write_record(results_dir: str, key: RunKey, fields: Mapping) -> dict:
     """
     record = {
         "key": key.to_dict(),
-        "commit": process_commit(),
+        "commit": git_commit(),
         **fields,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -211,19 +211,10 @@ def stale_records(records: Mapping[str, dict]) -> list[str]:
 
 
 @functools.cache
-def process_commit() -> str:
-    """The checkout's commit when this process first asked (``git_commit``): the code it runs,
-    even after commits made while it trains (a harness committing its results as they land).
-
-    Example:
-        >>> process_commit() == process_commit()
-        True
-    """
-    return git_commit()
-
-
 def git_commit() -> str:
-    """The checkout's commit (``unknown`` outside a git checkout), recorded with each run.
+    """The checkout's commit (``unknown`` outside a git checkout) when this process first asked:
+    the code it runs, recorded with each run and each rescoring, even after commits made while it
+    trains (a harness committing its results as they land).
 
     Example:
         >>> len(git_commit()) in (7, 40) or git_commit() == "unknown"

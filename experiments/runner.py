@@ -39,7 +39,7 @@ from dftopk_cascade.models.tf_keras import keras
 from dftopk_cascade.models.training.evaluate import EVALUATION_NEGATIVES
 from dftopk_cascade.pipelines.atomic_files import write_json
 
-from experiments.run_records import RunKey, process_commit, write_record
+from experiments.run_records import RunKey, git_commit, write_record
 
 #: A converted MovieLens folder names its training, validation and test windows here.
 SPLITS_FILE = "movielens.json"
@@ -436,7 +436,7 @@ def train_run(
     from dftopk_cascade.models.training.train import run_training
     from dftopk_cascade.pipelines.data_schema import read_data_schema
 
-    process_commit()  # the code's commit, pinned before this run's results can be committed
+    git_commit()  # the code's commit, pinned before this run's results can be committed
     schema = read_data_schema(settings.data_dir)
     split = data_split(settings.data_dir, schema, key, settings.validation)
     length = TrainingLength.of(

@@ -3,17 +3,12 @@ with days round-trip through a record."""
 
 import json
 import os
+import subprocess
 
 import pytest
 
 from experiments import run_records
-from experiments.run_records import (
-    RunKey,
-    process_commit,
-    read_records,
-    stale_records,
-    write_record,
-)
+from experiments.run_records import RunKey, git_commit, read_records, stale_records, write_record
 
 COMMITTED = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results")
 COMPARISON = os.path.join(COMMITTED, "method_comparison")
@@ -61,17 +56,21 @@ def test_the_pre_ranking_attention_round_trips_and_renames_the_run(tmp_path) -> 
 
 
 @pytest.fixture
-def fresh_process_commit():
-    process_commit.cache_clear()
+def fresh_git_commit():
+    git_commit.cache_clear()
     yield
-    process_commit.cache_clear()
+    git_commit.cache_clear()
 
 
 def test_a_record_names_the_code_s_commit_not_a_results_commit_made_while_it_trained(
-    tmp_path, monkeypatch, fresh_process_commit
+    tmp_path, monkeypatch, fresh_git_commit
 ) -> None:
     heads = iter(["code-commit", "results-commit"])
-    monkeypatch.setattr(run_records, "git_commit", lambda: next(heads))
-    process_commit()  # the runner asks when it starts training
+    monkeypatch.setattr(
+        run_records.subprocess,
+        "run",
+        lambda *args, **kwargs: subprocess.CompletedProcess(args, 0, next(heads) + "\n", ""),
+    )
+    git_commit()  # the runner asks when it starts training
     record = write_record(str(tmp_path), RunKey("bce"), {"test": {}})
     assert record["commit"] == "code-commit"

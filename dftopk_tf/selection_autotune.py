@@ -14,7 +14,8 @@ without XLA is the faster at k = 10 (CHANGELOG.md, 2026-12-03). So the first cal
 - What is timed (``time_candidates``): ``dftopk``'s forward and backward pass, as training runs
   it, on random normal scores of the bucket's shape (``Bucket``): warm-up passes first (tracing,
   XLA compilation), then repeats interleaved round-robin over the candidates, each round on a new
-  input, so that load from other processes hits every candidate alike. The winner has the
+  input, so that load from other processes hits every candidate alike (the loop is
+  ``dftopk_tf.pass_timing``'s, which the operator benchmarks use too). The winner has the
   smallest median, except that the path the timing-free rule takes stays unless another is
   faster by more than ``AUTOTUNE_MARGIN`` (two timings of one program differ by several percent
   on a busy 2-core machine: a near tie is noise, not a reason to leave the rule). The cost is a
@@ -61,10 +62,8 @@ import json
 import logging
 import math
 import os
-import statistics
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +71,7 @@ import tensorflow as tf
 
 from dftopk_tf.instruction_sets import KERNEL_SETTINGS_ENV, cpu_flags, cpu_model
 from dftopk_tf.ops import dftopk
+from dftopk_tf.pass_timing import forward_backward_step, median_milliseconds
 from dftopk_tf.selection import AUTO_BRACKET_MIN_N
 
 #: A threshold path: (selection, jit_compile), as ``resolve_selection`` returns it.
@@ -206,21 +206,6 @@ def candidates(bucket: Bucket) -> tuple[Path, ...]:
     return ("top_k", True), ("top_k", False), (linear, True)
 
 
-def _forward_backward(path: Path, k: int, upstream: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A ``tf.function`` ``scores -> d<dftopk(scores, k), upstream>/d scores`` on ``path``."""
-    selection, jit_compile = path
-
-    @tf.function(autograph=False)
-    def step(scores: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            tape.watch(scores)
-            probabilities = dftopk(scores, k, selection=selection, jit_compile=jit_compile)
-            objective = tf.reduce_sum(probabilities * upstream)
-        return tape.gradient(objective, scores)
-
-    return step
-
-
 def _median_milliseconds(
     bucket: Bucket, paths: Sequence[Path], repeats: int, warmup: int
 ) -> dict[Path, float]:
@@ -230,21 +215,15 @@ def _median_milliseconds(
     shape = [bucket.rows, bucket.n]
     scores = tf.random.stateless_normal(shape, seed=[bucket.n, bucket.k])
     upstream = tf.random.stateless_normal(shape, seed=[bucket.k, bucket.n])
-    steps = {path: _forward_backward(path, bucket.k, upstream) for path in paths}
-    for step in steps.values():
-        for _ in range(warmup):
-            step(scores).numpy()
-    timings: dict[Path, list[float]] = {path: [] for path in paths}
-    order = list(steps)
-    for repeat in range(1, repeats + 1):
-        inputs = scores + float(repeat)  # a new input each round: same order, other values
-        start_at = repeat % len(order)  # no path is always the first to read the new input
-        for path in order[start_at:] + order[:start_at]:
-            step = steps[path]
-            start = time.perf_counter()
-            step(inputs).numpy()  # reading the gradient back waits for the whole pass
-            timings[path].append(1000.0 * (time.perf_counter() - start))
-    return {path: statistics.median(values) for path, values in timings.items()}
+    steps = {
+        # dftopk compiles its own path (jit_compile=...), as training runs it: the pass is not.
+        path: forward_backward_step(
+            functools.partial(dftopk, k=bucket.k, selection=path[0], jit_compile=path[1]),
+            upstream,
+        )
+        for path in paths
+    }
+    return median_milliseconds(steps, scores, repeats, warmup)
 
 
 def time_candidates(
@@ -265,8 +244,6 @@ def time_candidates(
         >>> list(medians) == [("radix", False)] and medians[("radix", False)] > 0
         True
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
     outcome: dict[str, object] = {}
 
     def run() -> None:

@@ -1,17 +1,9 @@
-"""The operator benchmark's pieces: the timed pass, batch capping, skip rules and the table."""
+"""The operator benchmark's pieces: side-by-side timing, batch capping, skip rules and the table."""
 
 import pytest
 import tensorflow as tf
 
 from benchmarks import bench_ops, timing
-
-
-def test_forward_backward_step_returns_the_gradient_of_the_weighted_sum():
-    upstream = tf.constant([[1.0, -2.0, 0.5]])
-    step = timing.forward_backward_step(tf.sigmoid, upstream, jit_compile=True)
-    scores = tf.constant([[0.0, 1.0, -1.0]])
-    expected = upstream * tf.sigmoid(scores) * (1.0 - tf.sigmoid(scores))
-    tf.debugging.assert_near(step(scores), expected)
 
 
 def test_time_side_by_side_times_every_operator_and_rejects_bad_counts():
@@ -22,41 +14,6 @@ def test_time_side_by_side_times_every_operator_and_rejects_bad_counts():
     assert timing.time_forward_backward(tf.sigmoid, scores, repeats=1, warmup=0) > 0
     with pytest.raises(ValueError, match="repeats >= 1"):
         timing.time_side_by_side(operators, scores, repeats=0)
-
-
-def test_every_timed_repeat_scores_a_new_input(monkeypatch):
-    # An XLA program specialised to its input's values must not be timed on that input again.
-    seen: list[float] = []
-
-    def record(step, scores):
-        seen.append(float(scores[0, 0]))
-        return 1.0
-
-    monkeypatch.setattr(timing, "_milliseconds", record)
-    scores = tf.zeros([2, 4])
-    timing.time_side_by_side({"a": (tf.sigmoid, False)}, scores, repeats=3, warmup=1)
-    assert seen == [1.0, 2.0, 3.0]
-
-
-def test_no_operator_is_always_the_first_on_a_new_input(monkeypatch):
-    # The first operator of a round reads the new input from memory, the others from the cache.
-    order: list[str] = []
-    steps = {}
-
-    def record(step, scores):
-        order.append(steps[step])
-        return 1.0
-
-    def fake_step(probabilities, upstream, jit_compile):
-        step = object()
-        steps[step] = probabilities
-        return step
-
-    monkeypatch.setattr(timing, "_milliseconds", record)
-    monkeypatch.setattr(timing, "forward_backward_step", fake_step)
-    operators = {name: (name, False) for name in "abc"}
-    timing.time_side_by_side(operators, tf.zeros([2, 4]), repeats=3, warmup=0)
-    assert [order[i : i + 3] for i in (0, 3, 6)] == [list("abc"), list("bca"), list("cab")]
 
 
 def test_batch_is_capped_for_long_rows():

@@ -268,6 +268,12 @@ def test_a_real_timing_picks_a_candidate_and_auto_keeps_the_radix_values(autotun
     np.testing.assert_allclose(auto.numpy(), radix.numpy(), rtol=1e-6, atol=1e-7)
 
 
+def test_bad_timing_counts_are_refused_in_the_caller_s_thread():
+    bucket = selection_autotune.Bucket(16, 2)
+    with pytest.raises(ValueError, match="repeats >= 1 and warmup >= 0, got 0 and 1"):
+        selection_autotune.time_candidates(bucket, [("radix", False)], repeats=0, warmup=1)
+
+
 def test_a_keras_loss_trains_under_a_distribution_strategy_while_the_autotuner_times(
     autotune_on, caplog
 ):

@@ -13,6 +13,8 @@ Reads ``RESULTS/runs/*.json`` (``experiments.method_comparison``) and writes, be
   (ties counted against the model), with the runs whose scores moved;
 - for runs with a validation curve (``method_comparison --steps``), the learning curves and the
   paired test differences at the end of training (``experiments.learning_curves``);
+- for another pre-ranking attention (``--prerank-attention din``), whether it changes the
+  methods' ordering against the default attention's runs (``experiments.attention_comparison``);
 - which of the paper's claims hold: DFTopK against each peer, from the paired seeds, and what
   training negatives change;
 
@@ -25,11 +27,12 @@ Example::
     python -m experiments.comparison_report --results docs/results/method_comparison
     python -m experiments.comparison_report --results RESULTS --steps 5400  # RESULTS/steps5400/
 
-The report is of one ``RunVariant`` (``--steps``, ``--dataset``): the committed one-pass runs on
-the simulated data by default.
+The report is of one ``RunVariant`` (``--steps``, ``--dataset``, ``--prerank-attention``): the
+committed one-pass runs on the simulated data by default.
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -39,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dftopk_cascade.command_line.entry import add_entry_flags, run_command
 from dftopk_cascade.pipelines.simulator.simulated_world import scaled_world_size
 
+from experiments.attention_comparison import attention_sections
 from experiments.learning_curves import curve_sections
 from experiments.method_comparison import (
     METHOD_GROUPS,
@@ -364,7 +368,9 @@ def write_report(
 
     The committed one-pass runs' report goes to ``results_dir``, another variant's to its own
     folder in it (``report_dir``). The learning curves (``experiments.learning_curves``) and
-    their paired test differences end the report when the variant's runs have curves.
+    their paired test differences end the report when the variant's runs have curves; a
+    variant with another pre-ranking attention adds whether it changes the methods' ordering
+    (``experiments.attention_comparison``).
 
     Example::
 
@@ -373,9 +379,10 @@ def write_report(
     # The variant's runs, and the sweep that tuned their temperatures (a step budget's is the
     # one-pass sweep): the plan and the tables read both, the studies only the variant's.
     tuning = tuning_variant(variant)
+    every_record = read_records(results_dir)
     records = {
         name: record
-        for name, record in read_records(results_dir).items()
+        for name, record in every_record.items()
         if RunVariant.of(RunKey.from_dict(record["key"])) in (variant, tuning)
     }
     own = {n: r for n, r in records.items() if RunVariant.of(RunKey.from_dict(r["key"])) == variant}
@@ -391,6 +398,14 @@ def write_report(
         sections += negatives_sections(out_dir, records, scale["mapped"], sizes, negatives, variant)
     sections += rescoring_sections(own)
     sections += curve_sections(own, out_dir)
+    if variant.prerank_attention is not None:
+        default = dataclasses.replace(variant, prerank_attention=None)
+        default_runs = [
+            record
+            for record in every_record.values()
+            if RunVariant.of(RunKey.from_dict(record["key"])) == default
+        ]
+        sections += attention_sections(list(own.values()), default_runs, variant.prerank_attention)
     closing = claims_section(records, scale["mapped"]["uniform"], sizes, variant)
     path = write_document(out_dir, TITLE, header, sections, closing)
     with open(path) as file:

@@ -472,6 +472,51 @@ def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences
 PAIRED_DELTA = "paired Δ test joint recall vs dftopk (mean ± std)"
 
 
+def test_the_din_report_ends_with_whether_din_changes_the_ordering(tmp_path) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    spreads = {
+        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
+    }
+    (results / "temperature_scale.json").write_text(
+        json.dumps({"mapped": MAPPED, "spreads": spreads})
+    )
+    records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.1)
+    # test joint recall by (method, attention): bilinear ranks neuralsort first, DIN dftopk.
+    recalls = {
+        ("dftopk", None): 0.50,
+        ("lcron-neuralsort", None): 0.55,
+        ("dftopk", "din"): 0.58,
+        ("lcron-neuralsort", "din"): 0.52,
+    }
+    for (method, attention), value in recalls.items():
+        key = RunKey(method, "uniform", 0.1, 0, 0, steps=1500, prerank_attention=attention)
+        records[key.name()] = record(key, value, value) | {
+            "key": key.to_dict(),
+            "curve": [[500, value - 0.1], [1500, value]],
+            "train_steps": 1500,
+        }
+    for name, value in records.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+
+    variant = method_comparison.RunVariant(steps=1500, prerank_attention="din")
+    text = comparison_report.write_report(str(results), "tiny", variant)
+    assert "## Does the din attention change the ordering?" in text
+    assert "Default attention: lcron-neuralsort > dftopk; din: dftopk > lcron-neuralsort" in text
+    with open(results / "steps1500-din" / "attention_din_ordering.csv") as file:
+        rows = {row["method"]: row for row in csv.DictReader(file)}
+    assert rows["dftopk"]["paired Δ this - default (mean ± std)"] == "0.0800 ± 0.0000"
+    assert (rows["dftopk"]["rank, default attention"], rows["dftopk"]["rank, this attention"]) == (
+        "2",
+        "1",
+    )
+    # The bilinear budget's own report has no such section.
+    bilinear = comparison_report.write_report(
+        str(results), "tiny", method_comparison.RunVariant(steps=1500)
+    )
+    assert "attention change the ordering" not in bilinear
+
+
 def test_a_step_budget_on_a_given_dataset_sweeps_at_that_budget() -> None:
     """On a small dataset one pass is a few steps: the budget is every run's length, sweep too."""
     variant = method_comparison.RunVariant(steps=200, dataset="movielens")

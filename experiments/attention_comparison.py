@@ -1,0 +1,157 @@
+"""Does another pre-ranking attention change the methods' ordering? Its runs against the default's.
+
+A variant with ``prerank_attention`` (``--prerank-attention din``: DIN's target attention, the
+official code's form) trains each method at the temperature, training negatives, embedding start,
+length and seed of a run of the default (bilinear) attention. Pairing the two runs of each method
+and seed gives the attention's effect on that method (the paired test difference), and ordering
+the methods by mean test joint recall over the seeds both attentions trained, once per attention,
+answers whether the attention changes the ordering (``attention_sections``; the report of the
+variant ends with it: ``experiments.comparison_report``).
+
+Example:
+    >>> def record(method, value, attention=None):
+    ...     key = {"method": method, "temperature": 0.1, "steps": 10, "seed": 0,
+    ...            "prerank_attention": attention}
+    ...     return {"key": key, "test": {"joint_recall": value}}
+    >>> default = [record("dftopk", 0.5), record("lapsum", 0.6)]
+    >>> din = [record("dftopk", 0.55, "din"), record("lapsum", 0.52, "din")]
+    >>> orderings(attention_pairs(din, default))
+    (['lapsum', 'dftopk'], ['dftopk', 'lapsum'])
+"""
+
+import dataclasses
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+
+from experiments.report.report_document import ReportSection
+from experiments.run_records import RunKey
+
+#: A method's runs under both attentions: (method, temperature, negatives, embedding start).
+Group = tuple[str, float | None, int, str]
+#: {seed: (test joint recall, default attention; test joint recall, the variant's attention)}.
+Pairs = dict[int, tuple[float, float]]
+
+COLUMNS: tuple[str, ...] = (
+    "method",
+    "temperature",
+    "training negatives",
+    "embedding start",
+    "paired seeds",
+    "test joint recall, default attention (mean)",
+    "test joint recall, this attention (mean)",
+    "paired Δ this - default (mean ± std)",
+    "higher with this attention on",
+    "rank, default attention",
+    "rank, this attention",
+)
+
+
+def attention_pairs(
+    variant_records: Iterable[Mapping], default_records: Iterable[Mapping]
+) -> dict[Group, Pairs]:
+    """Each variant run paired with the default-attention run that differs from it only in
+    the attention; variant runs without such a twin are left out.
+
+    Example:
+        >>> key = {"method": "bce", "seed": 1, "steps": 10}
+        >>> pairs = attention_pairs(
+        ...     [{"key": {**key, "prerank_attention": "din"}, "test": {"joint_recall": 0.3}}],
+        ...     [{"key": key, "test": {"joint_recall": 0.2}}])
+        >>> pairs
+        {('bce', None, 0, 'uniform'): {1: (0.2, 0.3)}}
+    """
+    default_recall = {
+        RunKey.from_dict(record["key"]): record["test"]["joint_recall"]
+        for record in default_records
+    }
+    pairs: dict[Group, Pairs] = {}
+    for record in variant_records:
+        key = RunKey.from_dict(record["key"])
+        twin = dataclasses.replace(key, prerank_attention=None)
+        if twin not in default_recall:
+            continue
+        group = (key.method, key.temperature, key.negatives, key.embedding_init)
+        pair = (default_recall[twin], record["test"]["joint_recall"])
+        pairs.setdefault(group, {})[key.seed] = pair
+    return dict(sorted(pairs.items(), key=lambda item: item[0][0]))
+
+
+def orderings(pairs: Mapping[Group, Pairs]) -> tuple[list[str], list[str]]:
+    """The methods, highest mean test joint recall first, under the default attention and
+    under the variant's, each over the same paired seeds.
+
+    Example:
+        >>> orderings({("a", None, 0, "uniform"): {0: (0.2, 0.5)},
+        ...            ("b", None, 0, "uniform"): {0: (0.3, 0.4)}})
+        (['b', 'a'], ['a', 'b'])
+    """
+    means = {
+        group[0]: tuple(
+            statistics.fmean(pair[side] for pair in by_seed.values()) for side in (0, 1)
+        )
+        for group, by_seed in pairs.items()
+    }
+    return tuple(sorted(means, key=lambda method: -means[method][side]) for side in (0, 1))
+
+
+def attention_rows(pairs: Mapping[Group, Pairs]) -> list[list]:
+    """One row per method: ``COLUMNS``.
+
+    Example:
+        >>> attention_rows({("a", 0.1, 0, "uniform"): {0: (0.2, 0.5), 1: (0.4, 0.5)}})
+        [['a', 0.1, 0, 'uniform', 2, 0.3, 0.5, '0.2000 ± 0.1414', '2 of 2', 1, 1]]
+    """
+    default_order, variant_order = orderings(pairs)
+    rows = []
+    for group, by_seed in pairs.items():
+        differences = [variant - default for default, variant in by_seed.values()]
+        spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
+        rows.append(
+            [
+                *group,
+                len(by_seed),
+                round(statistics.fmean(default for default, _ in by_seed.values()), 4),
+                round(statistics.fmean(variant for _, variant in by_seed.values()), 4),
+                f"{statistics.fmean(differences):.4f} ± {spread:.4f}",
+                f"{sum(difference > 0 for difference in differences)} of {len(differences)}",
+                default_order.index(group[0]) + 1,
+                variant_order.index(group[0]) + 1,
+            ]
+        )
+    return rows
+
+
+def attention_sections(
+    variant_records: Sequence[Mapping], default_records: Sequence[Mapping], attention: str
+) -> list[ReportSection]:
+    """The section "Does the <attention> attention change the ordering?"; none when no run of
+    the variant has a default-attention twin.
+
+    Example:
+        >>> attention_sections([], [], "din")
+        []
+    """
+    pairs = attention_pairs(variant_records, default_records)
+    if not pairs:
+        return []
+    default_order, variant_order = orderings(pairs)
+    verdict = "unchanged" if default_order == variant_order else "changed"
+    seeds = sorted({len(by_seed) for by_seed in pairs.values()})
+    seed_count = "-".join(str(count) for count in (seeds[0], seeds[-1])[: len(set(seeds))])
+    text = (
+        f"Each run with the {attention} pre-ranking attention against the default (bilinear) "
+        "attention's run of the same method, temperature, training negatives, embedding start, "
+        "length and seed; test-day joint recall, the paired difference subtracts the default's. "
+        "The ranks order the methods by mean test joint recall over the paired seeds "
+        f"({seed_count} per method). Default attention: {' > '.join(default_order)}; "
+        f"{attention}: {' > '.join(variant_order)}. The ordering is **{verdict}**."
+    )
+    return [
+        ReportSection(
+            f"Does the {attention} attention change the ordering?",
+            text,
+            f"attention_{attention}_ordering",
+            COLUMNS,
+            attention_rows(pairs),
+        )
+    ]

@@ -135,7 +135,10 @@ def attention_sections(
     if not pairs:
         return []
     default_order, variant_order = orderings(pairs)
-    verdict = "unchanged" if default_order == variant_order else "changed"
+    if len(pairs) < 2:
+        verdict = "not yet known (one method has runs under both attentions)"
+    else:
+        verdict = "unchanged" if default_order == variant_order else "changed"
     seeds = sorted({len(by_seed) for by_seed in pairs.values()})
     seed_count = "-".join(str(count) for count in (seeds[0], seeds[-1])[: len(set(seeds))])
     text = (

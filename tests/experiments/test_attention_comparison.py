@@ -45,3 +45,10 @@ def test_an_unchanged_ordering_says_so_and_no_twin_means_no_section():
     (section,) = attention_comparison.attention_sections(din, default, "din")
     assert "**unchanged**" in section.text and "(1 per method)" in section.text
     assert attention_comparison.attention_sections(din, [], "din") == []
+
+
+def test_one_method_alone_gives_no_verdict_on_the_ordering():
+    (section,) = attention_comparison.attention_sections(
+        [run("dftopk", 0, 0.40, "din")], [run("dftopk", 0, 0.50)], "din"
+    )
+    assert "**not yet known (one method has runs under both attentions)**" in section.text

@@ -23,6 +23,7 @@ import dataclasses
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
+from experiments.learning_curves import difference_summary
 from experiments.report.report_document import ReportSection
 from experiments.run_records import RunKey
 
@@ -105,15 +106,15 @@ def attention_rows(pairs: Mapping[Group, Pairs]) -> list[list]:
     rows = []
     for group, by_seed in pairs.items():
         differences = [variant - default for default, variant in by_seed.values()]
-        spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
+        mean, spread, higher = difference_summary(differences)
         rows.append(
             [
                 *group,
                 len(by_seed),
                 round(statistics.fmean(default for default, _ in by_seed.values()), 4),
                 round(statistics.fmean(variant for _, variant in by_seed.values()), 4),
-                f"{statistics.fmean(differences):.4f} ± {spread:.4f}",
-                f"{sum(difference > 0 for difference in differences)} of {len(differences)}",
+                f"{mean:.4f} ± {spread:.4f}",
+                higher,
                 default_order.index(group[0]) + 1,
                 variant_order.index(group[0]) + 1,
             ]

@@ -380,12 +380,8 @@ def write_report(
     # one-pass sweep): the plan and the tables read both, the studies only the variant's.
     tuning = tuning_variant(variant)
     every_record = read_records(results_dir)
-    records = {
-        name: record
-        for name, record in every_record.items()
-        if RunVariant.of(RunKey.from_dict(record["key"])) in (variant, tuning)
-    }
-    own = {n: r for n, r in records.items() if RunVariant.of(RunKey.from_dict(r["key"])) == variant}
+    records = variant_records(every_record, variant, tuning)
+    own = variant_records(records, variant)
     with open(scale_file(results_dir, variant.dataset)) as file:
         scale = json.load(file)
     out_dir = report_dir(results_dir, variant)
@@ -399,17 +395,30 @@ def write_report(
     sections += rescoring_sections(own)
     sections += curve_sections(own, out_dir)
     if variant.prerank_attention is not None:
-        default = dataclasses.replace(variant, prerank_attention=None)
-        default_runs = [
-            record
-            for record in every_record.values()
-            if RunVariant.of(RunKey.from_dict(record["key"])) == default
-        ]
-        sections += attention_sections(list(own.values()), default_runs, variant.prerank_attention)
+        default = variant_records(
+            every_record, dataclasses.replace(variant, prerank_attention=None)
+        )
+        attention = variant.prerank_attention
+        sections += attention_sections(list(own.values()), list(default.values()), attention)
     closing = claims_section(records, scale["mapped"]["uniform"], sizes, variant)
     path = write_document(out_dir, TITLE, header, sections, closing)
     with open(path) as file:
         return file.read()
+
+
+def variant_records(records: Mapping[str, dict], *variants: RunVariant) -> dict[str, dict]:
+    """The records of runs in any of ``variants``, by run name.
+
+    Example:
+        >>> records = {"a": {"key": {"method": "bce"}}, "b": {"key": {"method": "bce", "steps": 9}}}
+        >>> list(variant_records(records, RunVariant(steps=9)))
+        ['b']
+    """
+    return {
+        name: record
+        for name, record in records.items()
+        if RunVariant.of(RunKey.from_dict(record["key"])) in variants
+    }
 
 
 def report_dir(results_dir: str, variant: RunVariant = ONE_PASS) -> str:
@@ -469,8 +478,7 @@ def header_lines(
             "comparison's "
             "driver scores them again from their saved models before it trains anything."
         )
-    own = (r for r in records.values() if RunVariant.of(RunKey.from_dict(r["key"])) == variant)
-    sample = next(own, None)
+    sample = next(iter(variant_records(records, variant).values()), None)
     if sample is not None:
         lines.append(
             f"Protocol: training days {', '.join(sample['train_days'])} ({_passes(sample)}, "

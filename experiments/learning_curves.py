@@ -160,7 +160,7 @@ def ordering_rows(groups: Mapping[Group, Mapping[int, dict]]) -> list[list]:
             theirs = baselines[group].get(step, {})
             values = [ours[seed] - theirs[seed] for seed in sorted(set(ours) & set(theirs))]
             if values:
-                mean, spread, higher = _difference_summary(values)
+                mean, spread, higher = difference_summary(values)
                 differences.append(f"{group[0]} {mean:+.4f} ± {spread:.4f} ({higher})")
         rows.append([step, " > ".join(group[0] for group in order), "; ".join(differences)])
     return rows
@@ -201,12 +201,17 @@ def _paired(groups: Mapping[Group, Mapping[int, dict]], group: Group) -> tuple[i
         by_seed[seed]["test"]["joint_recall"] - baseline[seed]["test"]["joint_recall"]
         for seed in common
     ]
-    mean, spread, higher = _difference_summary(differences)
+    mean, spread, higher = difference_summary(differences)
     return len(common), f"{mean:.4f} ± {spread:.4f}", higher
 
 
-def _difference_summary(differences: Sequence[float]) -> tuple[float, float, str]:
-    """(mean, sample std (0 for one), "k of n" positive) of paired differences."""
+def difference_summary(differences: Sequence[float]) -> tuple[float, float, str]:
+    """(mean, sample std (0 for one), "k of n" positive) of paired differences.
+
+    Example:
+        >>> difference_summary([1.0, -1.0, 3.0])
+        (1.0, 2.0, '2 of 3')
+    """
     spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
     higher = sum(difference > 0 for difference in differences)
     return statistics.fmean(differences), spread, f"{higher} of {len(differences)}"

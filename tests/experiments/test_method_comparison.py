@@ -51,6 +51,21 @@ def sweep_records(
     }
 
 
+def results_folder(tmp_path, records: dict[str, dict]):
+    """A comparison's results folder: the score scale (``MAPPED``) and ``records`` as its runs."""
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    spreads = {
+        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
+    }
+    (results / "temperature_scale.json").write_text(
+        json.dumps({"mapped": MAPPED, "spreads": spreads})
+    )
+    for name, value in records.items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    return results
+
+
 def test_the_sweep_has_four_values_spanning_100x_and_the_official_one() -> None:
     for method, official in [("dftopk", 48.4), ("bce", 0.0968), ("lcron-diffsort", 103.0)]:
         grid = sweep_temperatures(method, official)
@@ -216,14 +231,6 @@ def test_the_official_start_spread_grows_with_distinct_items() -> None:
 
 
 def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    spreads = {
-        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
-    }
-    (results / "temperature_scale.json").write_text(
-        json.dumps({"mapped": MAPPED, "spreads": spreads})
-    )
     records = sweep_records("dftopk", best=0.03) | sweep_records("lcron-neuralsort", best=0.1)
     for seed, (ours, theirs) in enumerate([(0.50, 0.48), (0.52, 0.53), (0.51, 0.47)]):
         for method, temperature, value in [
@@ -237,8 +244,7 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
     for name, before in ((moved, 0.9), (kept, records[kept]["test"]["joint_recall"])):
         previous = {"validation": records[name]["validation"], "test": {"joint_recall": before}}
         records[name]["rescored"] = {"previous": previous}
-    for name, value in records.items():
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = results_folder(tmp_path, records)
     text = comparison_report.write_report(str(results))
     assert "2 runs were scored again" in text and "in 1 of them:" in text
     assert "runs planned so far are done" in text  # the 40-negatives runs are still to run
@@ -397,14 +403,6 @@ def test_a_given_dataset_names_its_runs_and_keeps_its_own_temperatures(
 def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences(
     tmp_path,
 ) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    spreads = {
-        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
-    }
-    (results / "temperature_scale.json").write_text(
-        json.dumps({"mapped": MAPPED, "spreads": spreads})
-    )
     # The one-pass sweeps tune the budget's runs: each trains at its method's one-pass best.
     records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.1)
     curves = {  # seed: (dftopk's curve, lcron-neuralsort's curve); the last point is the test's
@@ -420,8 +418,7 @@ def test_the_step_budget_report_ends_with_learning_curves_and_paired_differences
                 "curve_every": 500,
                 "train_steps": 1500,
             }
-    for name, value in records.items():
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = results_folder(tmp_path, records)
 
     variant = method_comparison.RunVariant(steps=1500)
     text = comparison_report.write_report(str(results), "tiny", variant)
@@ -473,14 +470,6 @@ PAIRED_DELTA = "paired Δ test joint recall vs dftopk (mean ± std)"
 
 
 def test_the_din_report_ends_with_whether_din_changes_the_ordering(tmp_path) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    spreads = {
-        name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
-    }
-    (results / "temperature_scale.json").write_text(
-        json.dumps({"mapped": MAPPED, "spreads": spreads})
-    )
     records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.1)
     # test joint recall by (method, attention): bilinear ranks neuralsort first, DIN dftopk.
     recalls = {
@@ -496,8 +485,7 @@ def test_the_din_report_ends_with_whether_din_changes_the_ordering(tmp_path) -> 
             "curve": [[500, value - 0.1], [1500, value]],
             "train_steps": 1500,
         }
-    for name, value in records.items():
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = results_folder(tmp_path, records)
 
     variant = method_comparison.RunVariant(steps=1500, prerank_attention="din")
     text = comparison_report.write_report(str(results), "tiny", variant)

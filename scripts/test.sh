@@ -49,7 +49,7 @@ runs=(
   "experiments;$legacy;tests/experiments"
   "library: selection;$legacy;tests/dftopk_tf/test_selection.py tests/dftopk_tf/test_bracket_select.py
     tests/dftopk_tf/test_key_passes.py tests/dftopk_tf/test_instruction_sets.py
-    tests/dftopk_tf/test_selection_autotune.py"
+    tests/dftopk_tf/test_selection_autotune.py tests/dftopk_tf/test_pass_timing.py"
   "reliability;$legacy;tests/reliability"
   "serving;$legacy;tests/serving"
   "examples under Keras 3;$keras3;tests/examples"

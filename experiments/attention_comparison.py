@@ -122,11 +122,35 @@ def attention_rows(pairs: Mapping[Group, Pairs]) -> list[list]:
     return rows
 
 
+def ordering_verdict(
+    default_order: Sequence[str], variant_order: Sequence[str], pending: Sequence[str] = ()
+) -> str:
+    """Whether the two orderings differ, in words: no verdict from one method, and a verdict
+    that holds only "so far" while ``pending`` methods have no run under both attentions yet.
+
+    Example:
+        >>> ordering_verdict(["a", "b"], ["a", "b"], pending=["c"])
+        '**unchanged so far** (c: no run under both attentions yet)'
+        >>> ordering_verdict(["a", "b"], ["b", "a"])
+        '**changed**'
+    """
+    if len(default_order) < 2:
+        return "**not yet known** (one method has runs under both attentions)"
+    verdict = "unchanged" if list(default_order) == list(variant_order) else "changed"
+    if not pending:
+        return f"**{verdict}**"
+    return f"**{verdict} so far** ({', '.join(pending)}: no run under both attentions yet)"
+
+
 def attention_sections(
-    variant_records: Sequence[Mapping], default_records: Sequence[Mapping], attention: str
+    variant_records: Sequence[Mapping],
+    default_records: Sequence[Mapping],
+    attention: str,
+    planned_methods: Iterable[str] = (),
 ) -> list[ReportSection]:
     """The section "Does the <attention> attention change the ordering?"; none when no run of
-    the variant has a default-attention twin.
+    the variant has a default-attention twin. ``planned_methods``: the methods the variant
+    plans runs of; those not yet paired make the verdict hold only so far.
 
     Example:
         >>> attention_sections([], [], "din")
@@ -136,10 +160,9 @@ def attention_sections(
     if not pairs:
         return []
     default_order, variant_order = orderings(pairs)
-    if len(pairs) < 2:
-        verdict = "not yet known (one method has runs under both attentions)"
-    else:
-        verdict = "unchanged" if default_order == variant_order else "changed"
+    paired = {group[0] for group in pairs}
+    pending = sorted(set(planned_methods) - paired)
+    verdict = ordering_verdict(default_order, variant_order, pending)
     seeds = sorted({len(by_seed) for by_seed in pairs.values()})
     seed_count = "-".join(str(count) for count in (seeds[0], seeds[-1])[: len(set(seeds))])
     text = (
@@ -148,7 +171,7 @@ def attention_sections(
         "length and seed; test-day joint recall, the paired difference subtracts the default's. "
         "The ranks order the methods by mean test joint recall over the paired seeds "
         f"({seed_count} per method). Default attention: {' > '.join(default_order)}; "
-        f"{attention}: {' > '.join(variant_order)}. The ordering is **{verdict}**."
+        f"{attention}: {' > '.join(variant_order)}. The ordering is {verdict}."
     )
     return [
         ReportSection(

@@ -399,7 +399,13 @@ def write_report(
             every_record, dataclasses.replace(variant, prerank_attention=None)
         )
         attention = variant.prerank_attention
-        sections += attention_sections(list(own.values()), list(default.values()), attention)
+        planned = planned_runs(records, sizes, scale["mapped"], variant)
+        sections += attention_sections(
+            list(own.values()),
+            list(default.values()),
+            attention,
+            planned_methods=[key.method for key in planned],
+        )
     closing = claims_section(records, scale["mapped"]["uniform"], sizes, variant)
     path = write_document(out_dir, TITLE, header, sections, closing)
     with open(path) as file:

@@ -51,4 +51,17 @@ def test_one_method_alone_gives_no_verdict_on_the_ordering():
     (section,) = attention_comparison.attention_sections(
         [run("dftopk", 0, 0.40, "din")], [run("dftopk", 0, 0.50)], "din"
     )
-    assert "**not yet known (one method has runs under both attentions)**" in section.text
+    assert "**not yet known** (one method has runs under both attentions)" in section.text
+
+
+def test_the_verdict_holds_only_so_far_while_planned_methods_have_no_pair():
+    default = [run("dftopk", 0, 0.50), run("lapsum", 0, 0.60), run("bce", 0, 0.40)]
+    din = [run("dftopk", 0, 0.40, "din"), run("lapsum", 0, 0.45, "din")]
+    planned = ["dftopk", "lapsum", "bce", "lcron-softsort"]
+    (section,) = attention_comparison.attention_sections(din, default, "din", planned)
+    assert (
+        "The ordering is **unchanged so far** (bce, lcron-softsort: no run under both "
+        "attentions yet)." in section.text
+    )
+    (section,) = attention_comparison.attention_sections(din, default, "din", ["dftopk"])
+    assert "The ordering is **unchanged**." in section.text

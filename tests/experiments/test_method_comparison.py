@@ -51,15 +51,15 @@ def sweep_records(
     }
 
 
-def results_folder(tmp_path, records: dict[str, dict]):
-    """A comparison's results folder: the score scale (``MAPPED``) and ``records`` as its runs."""
+def results_folder(tmp_path, records: dict[str, dict], mapped: dict = MAPPED):
+    """A comparison's results folder: the score scale (``mapped``) and ``records`` as its runs."""
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
     spreads = {
         name: {"retrieval": 1.0, "prerank": 1.0} for name in ("official", "uniform", "normal")
     }
     (results / "temperature_scale.json").write_text(
-        json.dumps({"mapped": MAPPED, "spreads": spreads})
+        json.dumps({"mapped": mapped, "spreads": spreads})
     )
     for name, value in records.items():
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
@@ -470,7 +470,9 @@ PAIRED_DELTA = "paired Δ test joint recall vs dftopk (mean ± std)"
 
 
 def test_the_din_report_ends_with_whether_din_changes_the_ordering(tmp_path) -> None:
+    mapped = {start: {**temperatures, "lapsum": 1.0} for start, temperatures in MAPPED.items()}
     records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.1)
+    records |= sweep_records("lapsum", best=0.1, mapped=mapped)  # planned, no DIN run yet
     # test joint recall by (method, attention): bilinear ranks neuralsort first, DIN dftopk.
     recalls = {
         ("dftopk", None): 0.50,
@@ -485,12 +487,13 @@ def test_the_din_report_ends_with_whether_din_changes_the_ordering(tmp_path) -> 
             "curve": [[500, value - 0.1], [1500, value]],
             "train_steps": 1500,
         }
-    results = results_folder(tmp_path, records)
+    results = results_folder(tmp_path, records, mapped)
 
     variant = method_comparison.RunVariant(steps=1500, prerank_attention="din")
     text = comparison_report.write_report(str(results), "tiny", variant)
     assert "## Does the din attention change the ordering?" in text
     assert "Default attention: lcron-neuralsort > dftopk; din: dftopk > lcron-neuralsort" in text
+    assert "The ordering is **changed so far** (lapsum: no run under both attentions yet)." in text
     with open(results / "steps1500-din" / "attention_din_ordering.csv") as file:
         rows = {row["method"]: row for row in csv.DictReader(file)}
     assert rows["dftopk"]["paired Δ this - default (mean ± std)"] == "0.0800 ± 0.0000"

@@ -833,8 +833,9 @@ def add_attention_flag(parser: argparse.ArgumentParser) -> None:
         choices=OTHER_ATTENTIONS,
         default=None,
         help="train (or report) the runs whose pre-ranking model uses this target attention "
-        "instead of the default bilinear one: din is DIN's MLP over (query, key, query - key, "
-        "query * key), the official code's. Its runs have '-attention_<name>' in their names; "
+        "instead of the default bilinear one: din is the official code's DIN attention, an MLP "
+        "over [behaviour, candidate] with 80 hidden units. Its runs have '-attention_<name>' in "
+        "their names; "
         "with --steps each method trains one seed at its one-pass best temperature",
     )
 

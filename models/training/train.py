@@ -88,7 +88,11 @@ from dftopk_cascade.models.training.strategies import (
     make_strategy,
     serve_cluster_task,
 )
-from dftopk_cascade.models.training.xla import JIT_COMPILE_CHOICES, use_xla
+from dftopk_cascade.models.training.xla import (
+    JIT_COMPILE_CHOICES,
+    compile_optimizer_updates,
+    use_xla,
+)
 from dftopk_cascade.pipelines.data_schema import read_data_schema
 from dftopk_cascade.pipelines.owned_folder import OwnedFolder, owned_folder
 
@@ -442,7 +446,7 @@ def build_model(
             seed=options.seed,
         )
         model(zero_features(1, STAGE_CANDIDATES))
-        adam = keras.optimizers.Adam(options.learning_rate)
+        adam = compile_optimizer_updates(keras.optimizers.Adam(options.learning_rate), strategy)
         model.compile(
             optimizer=training_optimizer(adam, options.mixed_precision),
             run_eagerly=options.run_eagerly,

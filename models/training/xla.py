@@ -10,6 +10,11 @@ their own inner loops with XLA either way (``dftopk_tf.ops``), as does the dense
 
 XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a
 logical CPU that XLA's CPU device does not address); ``on`` there is refused with a clear error.
+
+The optimizer's variable updates are compiled with XLA wherever the step's devices allow it
+(``compile_optimizer_updates``), whatever ``--jit-compile`` says: tf-keras does so on GPUs only,
+yet on a CPU TensorFlow's executor runs Adam's update of a large embedding table as a dozen
+separate passes over the table and its two moments, which XLA fuses into one.
 Exported serving graphs never carry the flag: ``dftopk_cascade.serving.export`` traces the stage
 models afresh, and its check (``dftopk_cascade.serving.export.graph_ops``) refuses any XLA-marked
 function.
@@ -20,6 +25,7 @@ Example:
 """
 
 import tensorflow as tf
+from dftopk_cascade.models.tf_keras import keras
 
 #: The ``--jit-compile`` choices.
 JIT_COMPILE_CHOICES: tuple[str, ...] = ("auto", "on", "off")
@@ -72,3 +78,34 @@ def use_xla(choice: str, strategy: tf.distribute.Strategy) -> bool:
     if choice == "auto":
         return bool(devices) and all(device.device_type in _ACCELERATORS for device in devices)
     return choice == "on"
+
+
+def xla_optimizer_updates(strategy: tf.distribute.Strategy) -> bool:
+    """Whether the optimizer's variable updates can be compiled with XLA under ``strategy``:
+    everywhere but a step mirrored over several CPU devices (which XLA does not address).
+
+    Example:
+        >>> xla_optimizer_updates(tf.distribute.get_strategy())
+        True
+    """
+    devices = [tf.DeviceSpec.from_string(device) for device in strategy_devices(strategy)]
+    return sum(device.device_type == "CPU" for device in devices) <= 1
+
+
+def compile_optimizer_updates(
+    optimizer: keras.optimizers.Optimizer, strategy: tf.distribute.Strategy
+) -> keras.optimizers.Optimizer:
+    """``optimizer``, its per-variable updates compiled with XLA where ``strategy`` allows it.
+
+    tf-keras's optimizers take ``jit_compile=True`` but drop it where no GPU is visible; this sets
+    the optimizer's own flag after construction, so its ``_update_step_xla`` (the same
+    ``update_step``, traced by XLA) runs on a CPU too. The update is Adam's formula either way;
+    only float rounding can differ (``tests/models/test_step_compilation.py``).
+
+    Example:
+        >>> adam = keras.optimizers.Adam(1e-2)
+        >>> compile_optimizer_updates(adam, tf.distribute.get_strategy()).jit_compile
+        True
+    """
+    optimizer.jit_compile = xla_optimizer_updates(strategy)
+    return optimizer

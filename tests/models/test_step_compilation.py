@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.models.tf_keras import keras
 from dftopk_cascade.models.training.train import TrainOptions, parse_args, run_training
-from dftopk_cascade.models.training.xla import use_xla
+from dftopk_cascade.models.training.xla import compile_optimizer_updates, use_xla
 
 from benchmarks import step_profile
 
@@ -79,3 +80,36 @@ def test_step_flags_parse_and_refuse_bad_values(capsys) -> None:
         with pytest.raises(SystemExit):
             parse_args(["--data", "d", "--model-dir", "m", flag, value])
         assert flag in capsys.readouterr().err
+
+
+def test_xla_optimizer_updates_are_adams_update() -> None:
+    # One dense variable and one table whose sparse gradient repeats rows, three steps each way:
+    # the XLA-compiled update must move variables and moments as tf-keras's graph update does.
+    rng = np.random.default_rng(0)
+    start = {"dense": rng.normal(size=(6, 3)), "table": rng.normal(size=(50, 4))}
+    steps = [
+        (
+            tf.constant(rng.normal(size=(6, 3)), tf.float32),
+            tf.IndexedSlices(
+                tf.constant(rng.normal(size=(40, 4)), tf.float32),
+                tf.constant(rng.integers(0, 20, 40)),
+                tf.constant([50, 4]),
+            ),
+        )
+        for _ in range(3)
+    ]
+
+    def train(xla: bool) -> list[np.ndarray]:
+        variables = [tf.Variable(start[name], dtype=tf.float32) for name in ("dense", "table")]
+        adam = keras.optimizers.Adam(1e-2)
+        if xla:
+            compile_optimizer_updates(adam, tf.distribute.get_strategy())
+        assert adam.jit_compile is xla
+        for gradients in steps:
+            adam.apply_gradients(zip(gradients, variables, strict=True))
+        return [v.numpy() for v in variables + list(adam.variables[1:])]
+
+    graph, compiled = train(xla=False), train(xla=True)
+    assert len(compiled) == 6  # two variables, their first and second moments
+    for got, want in zip(compiled, graph, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -1,14 +1,16 @@
 """Adam's update of an embedding table, TensorFlow's executor against XLA, side by side.
 
-The training step applies Adam to each item table with a sparse gradient (one row per looked-up id).
-Keras's Adam decays both moments of every row and moves every row at every step, so on a large table
-the update costs passes over the table and its two moments: TensorFlow's executor runs them as
-separate kernels, XLA fuses them (``compile_optimizer_updates`` of
-``dftopk_cascade.models.training.xla``, the trainer's default on one device). Each form applies the
-same gradients to its own copy of the table, the rounds interleaved (round r starts with form r mod
-2); the table gives the median milliseconds of one ``apply_gradients`` and the ratio to the
-executor's. The default sizes are the step-budget comparison's: its 40-day world's fused item table
-(6,151,879 rows of 8) and 1,024 requests x 80 candidates x 8 id fields looked up per step.
+The training step applies Adam to each item table. Keras's Adam decays both moments of every row
+and moves every row at every step, so on a large table the update costs passes over the table and
+its two moments. TensorFlow's executor runs them as separate kernels on the sparse gradient (one
+row per looked-up id, de-duplicated); under XLA (``compile_optimizer_updates`` of
+``dftopk_cascade.models.training.xla``, the trainer's default on one device) the step sums the
+gradient into a dense table first (``dense_gradient_limit``) and the update is one fusion. Each
+form applies the same gradients to its own copy of the table, the rounds interleaved (round r
+starts with form r mod 2); the table gives the median milliseconds of one step's gradient and
+update and the ratio to the executor's. The default sizes are the step-budget comparison's: its
+40-day world's fused item table (6,151,879 rows of 8) and 1,024 requests x 80 candidates x 8 id
+fields looked up per step.
 
 Usage:
     python -m benchmarks.bench_optimizer_update
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 from dftopk_cascade.command_line.entry import add_entry_flags, run_command
+from dftopk_cascade.models.sparse_gradients import dense_gradient_limit, densify_small_gradients
 from dftopk_cascade.models.tables import markdown_table
 from dftopk_cascade.models.tf_keras import keras
 from dftopk_cascade.models.training.xla import compile_optimizer_updates
@@ -54,11 +57,13 @@ def _update(form: str, rows: int, dim: int) -> tf.types.experimental.GenericFunc
     table = tf.Variable(tf.random.stateless_normal([rows, dim], seed=[0, 0]) * 0.05)
     adam = keras.optimizers.Adam(1e-2)
     if form == "xla":
-        compile_optimizer_updates(adam, tf.distribute.get_strategy())
+        compile_optimizer_updates(adam, tf.distribute.get_strategy(), [table])
 
     @tf.function
     def apply(ids: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
         gradient = tf.IndexedSlices(values, ids, tf.constant([rows, dim], tf.int64))
+        # As the training step does: dense for XLA's update, sparse for the executor's.
+        (gradient,) = densify_small_gradients([gradient], [table], dense_gradient_limit(adam))
         adam.apply_gradients([(gradient, table)])
         return table[0, 0]  # read after the update: waiting for it waits for the update
 

@@ -45,7 +45,7 @@ from dftopk_cascade.models.prerank import DINPrerank
 from dftopk_cascade.models.protocol import STAGES, streaming_metrics, update_streaming_metrics
 from dftopk_cascade.models.rank import DCNRank
 from dftopk_cascade.models.retrieval import TwoTowerRetrieval
-from dftopk_cascade.models.sparse_gradients import densify_small_gradients
+from dftopk_cascade.models.sparse_gradients import dense_gradient_limit, densify_small_gradients
 from dftopk_cascade.models.tf_keras import keras, register_serializable
 from dftopk_cascade.pipelines.negatives import add_in_batch_negatives
 
@@ -235,7 +235,9 @@ class CascadeModel(tfrs.Model):
         if scaled:
             gradients = self.optimizer.get_unscaled_gradients(gradients)
         with tf.name_scope("embedding_gradients"):
-            gradients = densify_small_gradients(gradients, self.trainable_variables)
+            gradients = densify_small_gradients(
+                gradients, self.trainable_variables, dense_gradient_limit(self.optimizer)
+            )
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         logs = {tracker.name: tracker.result() for tracker in self.loss_trackers}
         if regularization_loss is not None:

@@ -9,7 +9,12 @@ instead sums the rows into a dense gradient (one ``tf.math.unsorted_segment_sum`
 ``tf.unique``); the update is the same. The sum is compiled with XLA: TensorFlow's CPU kernel of
 ``UnsortedSegmentSum`` is single-threaded and much slower than XLA's on a step's rows
 (``CHANGELOG.md``, 2026-11-26, "Where a training step's time goes", has the measurement).
-Larger tables (a production video vocabulary) keep the sparse path. Under ``tf.distribute`` a
+Larger tables (a production video vocabulary) keep the sparse path, except under an optimizer
+whose updates XLA compiles (``dense_gradient_limit``): XLA compiles a function once per input
+shape, and a de-duplicated sparse gradient has another number of rows at every step, so each step
+would compile the update again (and keep every compiled copy). There tables of up to
+``XLA_DENSE_GRADIENT_MAX_ELEMENTS`` values get dense gradients, one shape for the whole run.
+Under ``tf.distribute`` a
 dense gradient is all-reduced as one small tensor instead of gathering every replica's rows.
 
 Example:
@@ -27,6 +32,23 @@ import tensorflow as tf
 
 #: Tables of at most this many values get dense gradients (4 MiB of float32).
 DENSE_GRADIENT_MAX_ELEMENTS: int = 1 << 20
+#: The same bound under an XLA-compiled optimizer update (512 MiB of float32).
+XLA_DENSE_GRADIENT_MAX_ELEMENTS: int = 1 << 27
+
+
+def dense_gradient_limit(optimizer: object) -> int:
+    """The ``max_elements`` of ``densify_small_gradients`` for ``optimizer``'s updates: the XLA
+    bound where XLA compiles them (``jit_compile``, of a ``LossScaleOptimizer``'s inner one too).
+
+    Example:
+        >>> class Optimizer:
+        ...     jit_compile = True
+        >>> dense_gradient_limit(Optimizer()) == XLA_DENSE_GRADIENT_MAX_ELEMENTS
+        True
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    compiled = getattr(inner, "jit_compile", False) is True
+    return XLA_DENSE_GRADIENT_MAX_ELEMENTS if compiled else DENSE_GRADIENT_MAX_ELEMENTS
 
 
 def densify_small_gradients(

@@ -446,7 +446,9 @@ def build_model(
             seed=options.seed,
         )
         model(zero_features(1, STAGE_CANDIDATES))
-        adam = compile_optimizer_updates(keras.optimizers.Adam(options.learning_rate), strategy)
+        adam = compile_optimizer_updates(
+            keras.optimizers.Adam(options.learning_rate), strategy, model.trainable_variables
+        )
         model.compile(
             optimizer=training_optimizer(adam, options.mixed_precision),
             run_eagerly=options.run_eagerly,

@@ -11,10 +11,12 @@ their own inner loops with XLA either way (``dftopk_tf.ops``), as does the dense
 XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a
 logical CPU that XLA's CPU device does not address); ``on`` there is refused with a clear error.
 
-The optimizer's variable updates are compiled with XLA wherever the step's devices allow it
-(``compile_optimizer_updates``), whatever ``--jit-compile`` says: tf-keras does so on GPUs only,
-yet on a CPU TensorFlow's executor runs Adam's update of a large embedding table as a dozen
-separate passes over the table and its two moments, which XLA fuses into one.
+The optimizer's variable updates are compiled with XLA wherever the step's devices and the
+tables' sizes allow it (``compile_optimizer_updates``), whatever ``--jit-compile`` says: tf-keras
+does so on GPUs only, yet on a CPU TensorFlow's executor runs Adam's update of a large embedding
+table as separate passes over the table and its two moments, which XLA fuses. The step then gives
+every table a dense gradient (``dftopk_cascade.models.sparse_gradients.dense_gradient_limit``):
+a sparse one would make XLA compile the update again at every step.
 Exported serving graphs never carry the flag: ``dftopk_cascade.serving.export`` traces the stage
 models afresh, and its check (``dftopk_cascade.serving.export.graph_ops``) refuses any XLA-marked
 function.
@@ -24,7 +26,10 @@ Example:
     False
 """
 
+from collections.abc import Sequence
+
 import tensorflow as tf
+from dftopk_cascade.models.sparse_gradients import XLA_DENSE_GRADIENT_MAX_ELEMENTS
 from dftopk_cascade.models.tf_keras import keras
 
 #: The ``--jit-compile`` choices.
@@ -80,22 +85,32 @@ def use_xla(choice: str, strategy: tf.distribute.Strategy) -> bool:
     return choice == "on"
 
 
-def xla_optimizer_updates(strategy: tf.distribute.Strategy) -> bool:
-    """Whether the optimizer's variable updates can be compiled with XLA under ``strategy``:
-    everywhere but a step mirrored over several CPU devices (which XLA does not address).
+def xla_optimizer_updates(
+    strategy: tf.distribute.Strategy, variables: Sequence[tf.Variable]
+) -> bool:
+    """Whether the optimizer's updates of ``variables`` can be compiled with XLA under
+    ``strategy``: not in a step mirrored over several CPU devices (which XLA does not address),
+    nor with a table too large for a dense gradient (``XLA_DENSE_GRADIENT_MAX_ELEMENTS``).
 
     Example:
-        >>> xla_optimizer_updates(tf.distribute.get_strategy())
+        >>> xla_optimizer_updates(tf.distribute.get_strategy(), [tf.Variable(tf.zeros([4, 2]))])
         True
     """
     devices = [tf.DeviceSpec.from_string(device) for device in strategy_devices(strategy)]
-    return sum(device.device_type == "CPU" for device in devices) <= 1
+    one_cpu_at_most = sum(device.device_type == "CPU" for device in devices) <= 1
+    sizes = [variable.shape.num_elements() for variable in variables]
+    return one_cpu_at_most and all(
+        size is not None and size <= XLA_DENSE_GRADIENT_MAX_ELEMENTS for size in sizes
+    )
 
 
 def compile_optimizer_updates(
-    optimizer: keras.optimizers.Optimizer, strategy: tf.distribute.Strategy
+    optimizer: keras.optimizers.Optimizer,
+    strategy: tf.distribute.Strategy,
+    variables: Sequence[tf.Variable],
 ) -> keras.optimizers.Optimizer:
-    """``optimizer``, its per-variable updates compiled with XLA where ``strategy`` allows it.
+    """``optimizer``, its updates of ``variables`` compiled with XLA where that is possible
+    (``xla_optimizer_updates``).
 
     tf-keras's optimizers take ``jit_compile=True`` but drop it where no GPU is visible; this sets
     the optimizer's own flag after construction, so its ``_update_step_xla`` (the same
@@ -104,8 +119,9 @@ def compile_optimizer_updates(
 
     Example:
         >>> adam = keras.optimizers.Adam(1e-2)
-        >>> compile_optimizer_updates(adam, tf.distribute.get_strategy()).jit_compile
+        >>> table = tf.Variable(tf.zeros([4, 2]))
+        >>> compile_optimizer_updates(adam, tf.distribute.get_strategy(), [table]).jit_compile
         True
     """
-    optimizer.jit_compile = xla_optimizer_updates(strategy)
+    optimizer.jit_compile = xla_optimizer_updates(strategy, variables)
     return optimizer

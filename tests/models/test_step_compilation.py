@@ -1,11 +1,20 @@
 """--jit-compile and --profile-steps: XLA trains and evaluates alike; a profile sums by stage."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from dftopk_cascade.models import sparse_gradients
+from dftopk_cascade.models.sparse_gradients import dense_gradient_limit, densify_small_gradients
 from dftopk_cascade.models.tf_keras import keras
+from dftopk_cascade.models.training import xla as xla_module
 from dftopk_cascade.models.training.train import TrainOptions, parse_args, run_training
-from dftopk_cascade.models.training.xla import compile_optimizer_updates, use_xla
+from dftopk_cascade.models.training.xla import (
+    compile_optimizer_updates,
+    use_xla,
+    xla_optimizer_updates,
+)
 
 from benchmarks import step_profile
 
@@ -82,9 +91,12 @@ def test_step_flags_parse_and_refuse_bad_values(capsys) -> None:
         assert flag in capsys.readouterr().err
 
 
-def test_xla_optimizer_updates_are_adams_update() -> None:
-    # One dense variable and one table whose sparse gradient repeats rows, three steps each way:
-    # the XLA-compiled update must move variables and moments as tf-keras's graph update does.
+def test_xla_optimizer_updates_are_adams_update_compiled_once() -> None:
+    # A dense variable and a table whose sparse gradients repeat rows, a different number of
+    # distinct rows at each of four steps, given to the optimizer as the cascade's step gives
+    # them: XLA's update (on the table's gradient made dense) must move the variables and both
+    # moments as tf-keras's executor update of the sparse gradient does, and compile once per
+    # variable, not once per step.
     rng = np.random.default_rng(0)
     start = {"dense": rng.normal(size=(6, 3)), "table": rng.normal(size=(50, 4))}
     steps = [
@@ -92,24 +104,41 @@ def test_xla_optimizer_updates_are_adams_update() -> None:
             tf.constant(rng.normal(size=(6, 3)), tf.float32),
             tf.IndexedSlices(
                 tf.constant(rng.normal(size=(40, 4)), tf.float32),
-                tf.constant(rng.integers(0, 20, 40)),
+                tf.constant(rng.integers(0, distinct, 40)),
                 tf.constant([50, 4]),
             ),
         )
-        for _ in range(3)
+        for distinct in (5, 12, 20, 33)
     ]
 
-    def train(xla: bool) -> list[np.ndarray]:
+    def train(xla: bool) -> tuple[list[np.ndarray], keras.optimizers.Optimizer]:
         variables = [tf.Variable(start[name], dtype=tf.float32) for name in ("dense", "table")]
         adam = keras.optimizers.Adam(1e-2)
         if xla:
-            compile_optimizer_updates(adam, tf.distribute.get_strategy())
+            compile_optimizer_updates(adam, tf.distribute.get_strategy(), variables)
         assert adam.jit_compile is xla
         for gradients in steps:
+            gradients = densify_small_gradients(gradients, variables, dense_gradient_limit(adam))
+            assert isinstance(gradients[1], tf.IndexedSlices) is not xla
             adam.apply_gradients(zip(gradients, variables, strict=True))
-        return [v.numpy() for v in variables + list(adam.variables[1:])]
+        return [v.numpy() for v in variables + list(adam.variables[1:])], adam
 
-    graph, compiled = train(xla=False), train(xla=True)
+    # The table stands for one too large for a dense gradient without XLA.
+    with mock.patch.object(sparse_gradients, "DENSE_GRADIENT_MAX_ELEMENTS", 100):
+        graph, _ = train(xla=False)
+        compiled, adam = train(xla=True)
     assert len(compiled) == 6  # two variables, their first and second moments
     for got, want in zip(compiled, graph, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert adam._update_step_xla.experimental_get_tracing_count() == 2
+
+
+def test_no_xla_updates_over_several_cpus_or_for_a_table_too_large_to_densify() -> None:
+    small, large = tf.Variable(tf.zeros([4, 2])), tf.Variable(tf.zeros([1, 1]))
+    assert xla_optimizer_updates(tf.distribute.get_strategy(), [small]) is True
+    with mock.patch.object(xla_module, "XLA_DENSE_GRADIENT_MAX_ELEMENTS", 7):
+        assert xla_optimizer_updates(tf.distribute.get_strategy(), [small, large]) is False
+    with mock.patch.object(
+        xla_module, "strategy_devices", return_value=["/device:CPU:0", "/device:CPU:1"]
+    ):
+        assert xla_optimizer_updates(tf.distribute.get_strategy(), [small]) is False

@@ -14,8 +14,8 @@ whose updates XLA compiles (``dense_gradient_limit``): XLA compiles a function o
 shape, and a de-duplicated sparse gradient has another number of rows at every step, so each step
 would compile the update again (and keep every compiled copy). There tables of up to
 ``XLA_DENSE_GRADIENT_MAX_ELEMENTS`` values get dense gradients, one shape for the whole run.
-Under ``tf.distribute`` a
-dense gradient is all-reduced as one small tensor instead of gathering every replica's rows.
+Under ``tf.distribute`` a dense gradient is all-reduced as one tensor instead of gathering every
+replica's rows.
 
 Example:
     >>> table = tf.Variable(tf.zeros([3, 2]))

@@ -11,15 +11,16 @@ their own inner loops with XLA either way (``dftopk_tf.ops``), as does the dense
 XLA cannot compile a step mirrored over several CPU devices (each replica's variables live on a
 logical CPU that XLA's CPU device does not address); ``on`` there is refused with a clear error.
 
+Exported serving graphs never carry the flag: ``dftopk_cascade.serving.export`` traces the stage
+models afresh, and its check (``dftopk_cascade.serving.export.graph_ops``) refuses any XLA-marked
+function.
+
 The optimizer's variable updates are compiled with XLA wherever the step's devices and the
 tables' sizes allow it (``compile_optimizer_updates``), whatever ``--jit-compile`` says: tf-keras
 does so on GPUs only, yet on a CPU TensorFlow's executor runs Adam's update of a large embedding
 table as separate passes over the table and its two moments, which XLA fuses. The step then gives
 every table a dense gradient (``dftopk_cascade.models.sparse_gradients.dense_gradient_limit``):
 a sparse one would make XLA compile the update again at every step.
-Exported serving graphs never carry the flag: ``dftopk_cascade.serving.export`` traces the stage
-models afresh, and its check (``dftopk_cascade.serving.export.graph_ops``) refuses any XLA-marked
-function.
 
 Example:
     >>> use_xla("off", tf.distribute.get_strategy())

@@ -1,16 +1,16 @@
 """Adam's update of an embedding table, TensorFlow's executor against XLA, side by side.
 
-The training step applies Adam to each item table. Keras's Adam decays both moments of every row
-and moves every row at every step, so on a large table the update costs passes over the table and
-its two moments. TensorFlow's executor runs them as separate kernels on the sparse gradient (one
-row per looked-up id, de-duplicated); under XLA (``compile_optimizer_updates`` of
+The training step applies Adam to each item table. Keras's Adam decays both moments of every row and
+moves every row at every step, so on a large table the update costs passes over the table and its
+two moments. TensorFlow's executor runs them as separate kernels on the sparse gradient (one row per
+looked-up id, de-duplicated); under XLA (``compile_optimizer_updates`` of
 ``dftopk_cascade.models.training.xla``, the trainer's default on one device) the step sums the
-gradient into a dense table first (``dense_gradient_limit``) and the update is one fusion. Each
-form applies the same gradients to its own copy of the table, the rounds interleaved (round r
-starts with form r mod 2); the table gives the median milliseconds of one step's gradient and
-update and the ratio to the executor's. The default sizes are the step-budget comparison's: its
-40-day world's fused item table (6,151,879 rows of 8) and 1,024 requests x 80 candidates x 8 id
-fields looked up per step.
+gradient into a dense table first (``dense_gradient_limit``) and the update is one fusion. The
+executor is also timed on that dense gradient, its other form. Each form applies the same gradients
+to its own copy of the table, the rounds interleaved; the table gives the median milliseconds of one
+step's gradient and update and the ratio to the executor's. The default sizes are the step-budget
+comparison's: its 40-day world's fused item table (6,151,879 rows of 8) and 1,024 requests x 80
+candidates x 8 id fields looked up per step.
 
 Usage:
     python -m benchmarks.bench_optimizer_update
@@ -19,51 +19,60 @@ Usage:
 Example:
     >>> rows = time_updates(rows=100, dim=2, looked_up=50, repeats=1)
     >>> [row.form for row in rows], rows[0].milliseconds > 0
-    (['executor', 'xla'], True)
+    (['executor', 'executor-dense', 'xla'], True)
 """
 
 import argparse
-import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
 from dftopk_cascade.command_line.entry import add_entry_flags, run_command
-from dftopk_cascade.models.sparse_gradients import dense_gradient_limit, densify_small_gradients
+from dftopk_cascade.models.sparse_gradients import (
+    XLA_DENSE_GRADIENT_MAX_ELEMENTS,
+    dense_gradient_limit,
+    densify_small_gradients,
+)
 from dftopk_cascade.models.tables import markdown_table
 from dftopk_cascade.models.tf_keras import keras
 from dftopk_cascade.models.training.xla import compile_optimizer_updates
 
 from benchmarks.machine import machine_description
+from dftopk_tf.pass_timing import Step, median_milliseconds
 
 #: Rows of the 40-day world's fused item table (``CHANGELOG.md``, "Paper-length runs").
 DEFAULT_ROWS = 6_151_879
 #: Ids looked up per step: 1,024 requests x 80 candidates x 8 id fields.
 DEFAULT_LOOKED_UP = 1024 * 80 * 8
-#: The forms timed, in their order in the table: the first is the ratios' base.
-FORMS: tuple[str, ...] = ("executor", "xla")
+#: The forms timed, in their order in the table: the first is the ratios' base. ``executor`` is
+#: the trainer's update without XLA (sparse gradient), ``executor-dense`` the executor on the
+#: dense gradient XLA gets (the executor's own best form, if it is faster), ``xla`` the trainer's.
+FORMS: tuple[str, ...] = ("executor", "executor-dense", "xla")
 
 
 @dataclass(frozen=True)
 class UpdateTiming:
-    """Median milliseconds of one form's ``apply_gradients``."""
+    """Median milliseconds of one form's step: the gradient made dense where the form does, and
+    ``apply_gradients``."""
 
     form: str
     milliseconds: float
 
 
-def _update(form: str, rows: int, dim: int) -> tf.types.experimental.GenericFunction:
+def _update(form: str, ids: tf.Tensor, dim: int, rows: int) -> Step:
     table = tf.Variable(tf.random.stateless_normal([rows, dim], seed=[0, 0]) * 0.05)
     adam = keras.optimizers.Adam(1e-2)
     if form == "xla":
         compile_optimizer_updates(adam, tf.distribute.get_strategy(), [table])
+    # The trainer's choice (dense for XLA's update, sparse for the executor's), or dense anyway.
+    limit = (
+        XLA_DENSE_GRADIENT_MAX_ELEMENTS if form == "executor-dense" else dense_gradient_limit(adam)
+    )
 
     @tf.function
-    def apply(ids: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    def apply(values: tf.Tensor) -> tf.Tensor:
         gradient = tf.IndexedSlices(values, ids, tf.constant([rows, dim], tf.int64))
-        # As the training step does: dense for XLA's update, sparse for the executor's.
-        (gradient,) = densify_small_gradients([gradient], [table], dense_gradient_limit(adam))
+        (gradient,) = densify_small_gradients([gradient], [table], limit)
         adam.apply_gradients([(gradient, table)])
         return table[0, 0]  # read after the update: waiting for it waits for the update
 
@@ -76,39 +85,27 @@ def time_updates(
     looked_up: int = DEFAULT_LOOKED_UP,
     repeats: int = 5,
 ) -> list[UpdateTiming]:
-    """Median ms of one Adam update of a [rows, dim] table per form, on the same gradients.
+    """Median ms of one Adam step of a [rows, dim] table per form, on the same gradients.
 
-    Each round draws ``looked_up`` uniform ids (with repeats, as a batch's ids come) and random
-    rows; one untimed update per form first traces and compiles.
+    The gradient's ``looked_up`` ids are uniform (with repeats, as a batch's ids come) and its
+    rows random; the library's timing loop (``dftopk_tf.pass_timing.median_milliseconds``) runs
+    one untimed step per form (tracing, compiling), then ``repeats`` interleaved rounds, each
+    with new gradient values.
 
     Example:
         >>> [row.form for row in time_updates(rows=10, dim=1, looked_up=4, repeats=1)]
-        ['executor', 'xla']
+        ['executor', 'executor-dense', 'xla']
     """
     if min(rows, dim, looked_up, repeats) < 1:
         raise ValueError(
             "--rows, --dim, --looked-up and --repeats must be >= 1, got "
             f"{rows}, {dim}, {looked_up} and {repeats}"
         )
-    updates = {form: _update(form, rows, dim) for form in FORMS}
     generator = tf.random.Generator.from_seed(1)
-
-    def gradient() -> tuple[tf.Tensor, tf.Tensor]:
-        ids = generator.uniform([looked_up], 0, rows, tf.int64)
-        return ids, generator.normal([looked_up, dim])
-
-    warmup = gradient()
-    for update in updates.values():
-        update(*warmup).numpy()
-    times: dict[str, list[float]] = {form: [] for form in FORMS}
-    for round_index in range(repeats):
-        ids, values = gradient()
-        order = FORMS[round_index % 2 :] + FORMS[: round_index % 2]
-        for form in order:
-            started = time.perf_counter()
-            updates[form](ids, values).numpy()
-            times[form].append((time.perf_counter() - started) * 1000.0)
-    return [UpdateTiming(form, statistics.median(times[form])) for form in FORMS]
+    ids = generator.uniform([looked_up], 0, rows, tf.int64)
+    steps = {form: _update(form, ids, dim, rows) for form in FORMS}
+    times = median_milliseconds(steps, generator.normal([looked_up, dim]), repeats, warmup=1)
+    return [UpdateTiming(form, times[form]) for form in FORMS]
 
 
 def timing_table(rows: Sequence[UpdateTiming]) -> str:
@@ -130,7 +127,7 @@ def timing_table(rows: Sequence[UpdateTiming]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> list[UpdateTiming]:
-    """Parses the flags, times the two forms and prints the machine, the sizes and the table.
+    """Parses the flags, times the forms and prints the machine, the sizes and the table.
 
     Example::
 

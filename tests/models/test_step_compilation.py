@@ -134,9 +134,10 @@ def test_xla_optimizer_updates_are_adams_update_compiled_once() -> None:
 
 
 def test_no_xla_updates_over_several_cpus_or_for_a_table_too_large_to_densify() -> None:
-    small, large = tf.Variable(tf.zeros([4, 2])), tf.Variable(tf.zeros([1, 1]))
-    assert xla_optimizer_updates(tf.distribute.get_strategy(), [small]) is True
+    small, large = tf.Variable(tf.zeros([2, 2])), tf.Variable(tf.zeros([4, 2]))
+    assert xla_optimizer_updates(tf.distribute.get_strategy(), [small, large]) is True
     with mock.patch.object(xla_module, "XLA_DENSE_GRADIENT_MAX_ELEMENTS", 7):
+        assert xla_optimizer_updates(tf.distribute.get_strategy(), [small]) is True
         assert xla_optimizer_updates(tf.distribute.get_strategy(), [small, large]) is False
     with mock.patch.object(
         xla_module, "strategy_devices", return_value=["/device:CPU:0", "/device:CPU:1"]

@@ -41,7 +41,7 @@ def score_ties(model, features: dict) -> dict[str, dict[str, float]]:
         >>> from dftopk_cascade.models.contract import zero_features
         >>> model = build_cascade(CascadeConfig.for_examples(method="bce"))
         >>> ties = score_ties(model, zero_features(batch_size=2))  # 40 copies of one item
-        >>> ties["prerank"]["distinct"], ties["prerank"]["items"]
+        >>> ties["retrieval"]["distinct"], ties["retrieval"]["items"]
         (1.0, 1.0)
     """
     from dftopk_cascade.models.ties import distinct_scores

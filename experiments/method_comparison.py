@@ -57,6 +57,8 @@ Example::
     python -m experiments.method_comparison --results docs/results/method_comparison \\
         --work-dir /tmp/comparison --stop-after 7200
     python -m experiments.method_comparison --results /tmp/r --work-dir /tmp/w --tiny  # a smoke run
+    python -m experiments.method_comparison --results docs/results/method_comparison \\
+        --work-dir /tmp/comparison --steps 5400 --workers 2  # two runs at once, a core each
     python -m experiments.method_comparison --results /tmp/r --work-dir /tmp/w --tiny --steps 6 \\
         --curve-every 3 --max-runs 2  # a smoke run of the step budget, with curves
 """
@@ -75,6 +77,7 @@ from dftopk_cascade.command_line.entry import add_entry_flags, run_command
 from dftopk_cascade.models.attention import TARGET_ATTENTIONS
 from dftopk_cascade.pipelines.atomic_files import write_json
 
+from experiments.run_processes import RunProcesses
 from experiments.run_records import (
     RunKey,
     git_commit,
@@ -687,11 +690,15 @@ def run_comparison(
     stop_after_s: float | None = None,
     max_runs: int | None = None,
     length: RunLength = RunLength(),
+    workers: int = 1,
 ) -> list[str]:
-    """Rescores stale records, then runs the planned runs without a record, each in a process.
+    """Rescores stale records, then runs the planned runs without a record, each in a process,
+    ``workers`` at once (``experiments.run_processes``: side by side, each process is pinned to
+    its own CPUs and logs to ``WORK/logs/<name>.log``).
 
-    Stops when none is left, after ``max_runs`` runs, or when starting another would begin
-    after ``stop_after_s`` seconds. Returns the names of the runs it finished.
+    Starts no run once ``max_runs`` have started or ``stop_after_s`` seconds have passed, and
+    returns the names of the runs it finished when none is running. A run that fails stops the
+    starting of new ones; the others finish (nothing trained is lost) and the failure is raised.
 
     Example::
 
@@ -703,32 +710,76 @@ def run_comparison(
         work_dir, sizes, length.steps, length.curve(), length.data_dir, length.prerank_attention
     )
     mapped = mapped_temperatures(results_dir, data_dir, variant.dataset)
+    processes = RunProcesses(workers, os.path.join(work_dir, "logs"))
     started = time.monotonic()
+    launched = 0
     finished: list[str] = []
-    while max_runs is None or len(finished) < max_runs:
+    failed: list[tuple[str, int]] = []
+    while True:
+        may_start = not failed and (max_runs is None or launched < max_runs)
         if stop_after_s is not None and time.monotonic() - started > stop_after_s:
+            may_start = False
+        task = None
+        if may_start and processes.has_free_worker():
+            task = _next_task(results_dir, sizes, mapped, variant, processes.running)
+        if task is not None:
+            name, arguments = task
+            command = [sys.executable, "-m", "experiments.method_comparison", "--results"]
+            command += [results_dir, "--work-dir", work_dir, "--sizes", sizes_name]
+            cpus = processes.start(name, command + length.flags() + arguments)
+            launched += 1
+            if cpus is not None:
+                print(
+                    f"[comparison] {name} started on CPUs {list(cpus)}, its log in "
+                    f"{processes.log_path(name)}",
+                    flush=True,
+                )
+            continue
+        if not processes.running:
             break
-        records = read_records(results_dir)
-        # Scores under an older protocol come first: the plan picks temperatures from them.
-        stale = stale_records(records)
-        if stale:
-            name, task = stale[0], ["--rescore", stale[0]]
-            print(f"[comparison] {len(stale)} to rescore; next {name}", flush=True)
-        else:
-            plan = planned_runs(records, sizes, mapped, variant)
-            pending = [key for key in plan if key.name() not in records]
-            if not pending:
-                break
-            name, task = pending[0].name(), ["--one", json.dumps(pending[0].to_dict())]
-            print(
-                f"[comparison] {len(records)} done, {len(pending)} planned; next {name}",
-                flush=True,
-            )
-        command = [sys.executable, "-m", "experiments.method_comparison", "--results"]
-        command += [results_dir, "--work-dir", work_dir, "--sizes", sizes_name, *length.flags()]
-        subprocess.run(command + task, check=True)
+        name, status = processes.wait_any()
+        if status != 0:
+            print(f"[comparison] {name} failed (exit status {status})", flush=True)
+            failed.append((name, status))
+            continue
         finished.append(name)
+        if workers > 1:
+            print(f"[comparison] {name} finished", flush=True)
+    if failed:
+        name, status = failed[0]
+        raise subprocess.CalledProcessError(status, f"the run {name}")
     return finished
+
+
+def _next_task(
+    results_dir: str,
+    sizes: ComparisonSizes,
+    mapped: Mapping[str, Mapping[str, float]],
+    variant: RunVariant,
+    running: Sequence[str],
+) -> tuple[str, list[str]] | None:
+    """The next run to start (its name and its process's flags), or None while none can.
+
+    Records scored under an older protocol are rescored first, and no run trains until every
+    one is: the plan picks temperatures from the scores. A run already running is not started
+    again.
+    """
+    records = read_records(results_dir)
+    stale = stale_records(records)
+    if stale:
+        waiting = [name for name in stale if name not in running]
+        if not waiting:
+            return None
+        print(f"[comparison] {len(stale)} to rescore; next {waiting[0]}", flush=True)
+        return waiting[0], ["--rescore", waiting[0]]
+    plan = planned_runs(records, sizes, mapped, variant)
+    pending = [key for key in plan if key.name() not in records]
+    startable = [key for key in pending if key.name() not in running]
+    if not startable:
+        return None
+    name = startable[0].name()
+    print(f"[comparison] {len(records)} done, {len(pending)} planned; next {name}", flush=True)
+    return name, ["--one", json.dumps(startable[0].to_dict())]
 
 
 STEPS_HELP = (
@@ -768,6 +819,14 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
         "--stop-after", type=float, default=None, help="start no run after this many seconds"
     )
     parser.add_argument("--max-runs", type=int, default=None, help="finish at most this many runs")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="train this many runs at once, each process pinned to its own share of the CPUs "
+        "(Linux) with its output in WORK/logs/<run>.log; worth it where a run's steps do not "
+        "keep every core busy (compare a run's epoch time alone and side by side)",
+    )
     add_length_flags(parser)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # one run, as JSON
     parser.add_argument("--rescore", default=None, help=argparse.SUPPRESS)  # one run's name
@@ -797,6 +856,7 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
         arguments.stop_after,
         arguments.max_runs,
         length,
+        arguments.workers,
     )
 
 

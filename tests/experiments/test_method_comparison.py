@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -97,32 +98,66 @@ def test_seeds_and_the_init_study_are_planned_only_after_the_sweep() -> None:
     assert {key.temperature for key in normal} == {200.0, 6.0}
 
 
-def test_finished_runs_are_not_run_again(tmp_path, monkeypatch) -> None:
+def test_finished_runs_are_not_run_again(tmp_path, monkeypatch, fake_processes) -> None:
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
     (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
     done = sweep_records("dftopk", best=0.1)
     for name, value in done.items():
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
-    started = []
     monkeypatch.setattr(
         method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
     )
-    monkeypatch.setattr(
-        method_comparison.subprocess,
-        "run",
-        lambda command, check: started.append(json.loads(command[command.index("--one") + 1])),
-    )
     # The fake run writes no record, so the driver would start the same run again: stop at 2.
     finished = method_comparison.run_comparison(str(results), str(tmp_path), max_runs=2)
+    started = [json.loads(line[line.index("--one") + 1]) for line in fake_processes.started]
     assert [RunKey(**key).name() for key in started] == finished
     assert not set(finished) & set(done)
     # The tuned method's next seed comes before the next method's sweep.
     assert RunKey(**started[0]) == RunKey("dftopk", "uniform", 0.1, 0, 1)
 
 
+def test_two_workers_train_two_different_runs_at_once(
+    tmp_path, monkeypatch, fake_processes
+) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    for name, value in sweep_records("dftopk", best=0.1).items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    monkeypatch.setattr(
+        method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
+    )
+    fake_processes.polls = 3  # each run is still running when the other starts
+    finished = method_comparison.run_comparison(str(results), str(tmp_path), max_runs=2, workers=2)
+    keys = [
+        RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
+        for command in fake_processes.started
+    ]
+    assert fake_processes.most_at_once == 2
+    assert {key.seed for key in keys} == {1, 2} and sorted(finished) == sorted(
+        key.name() for key in keys
+    )
+
+
+def test_a_failed_run_stops_new_starts_lets_the_other_finish_and_is_raised(
+    tmp_path, monkeypatch, fake_processes
+) -> None:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    monkeypatch.setattr(
+        method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
+    )
+    fake_processes.polls = 2
+    fake_processes.exit_statuses = {0: 1}
+    with pytest.raises(subprocess.CalledProcessError, match=r"the run dftopk-uniform-t0\.01-"):
+        method_comparison.run_comparison(str(results), str(tmp_path), max_runs=5, workers=2)
+    assert len(fake_processes.started) == 2 and fake_processes.alive == 0
+
+
 def test_records_scored_under_an_older_protocol_are_rescored_before_any_training(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, fake_processes
 ) -> None:
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
@@ -133,16 +168,12 @@ def test_records_scored_under_an_older_protocol_are_rescored_before_any_training
         if name in stale:
             del value["protocol_version"]  # scored before versions were saved: version 1
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
-    started = []
     monkeypatch.setattr(
         method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
     )
-    monkeypatch.setattr(
-        method_comparison.subprocess, "run", lambda command, check: started.append(command)
-    )
     method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1)
     # The fake rescoring writes nothing, so the first stale record is the one started.
-    assert started[0][-2:] == ["--rescore", stale[0]]
+    assert fake_processes.started[0][-2:] == ["--rescore", stale[0]]
 
 
 def test_a_method_s_seeds_follow_its_sweep_and_a_group_ends_before_the_next() -> None:
@@ -290,26 +321,25 @@ def test_a_best_temperature_on_the_grid_end_extends_the_sweep() -> None:
     assert {(k.temperature, k.seed) for k in seeds} == {(1.0, 1), (1.0, 2)}
 
 
-def test_a_step_budget_plans_its_own_runs_on_more_simulated_days(tmp_path, monkeypatch) -> None:
+def test_a_step_budget_plans_its_own_runs_on_more_simulated_days(
+    tmp_path, monkeypatch, fake_processes
+) -> None:
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
     (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
     for name, value in sweep_records("dftopk", best=0.1).items():  # the one-pass sweep, done
         (results / "runs" / f"{name}.json").write_text(json.dumps(value))
-    simulated, started = [], []
+    simulated = []
     monkeypatch.setattr(
         method_comparison,
         "prepare_data",
         lambda work, sizes, days=None: simulated.append(days) or str(tmp_path),
     )
-    monkeypatch.setattr(
-        method_comparison.subprocess, "run", lambda command, check: started.append(command)
-    )
     length = method_comparison.RunLength(steps=5400)
     method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1, length=length)
     # 5,500 steps (whole 500-step curve intervals) x 1,024 requests: 38 fresh days + 2 held out.
     assert simulated == [40]
-    command = started[0]
+    command = fake_processes.started[0]
     assert command[command.index("--steps") + 1] == "5400" and "--curve-every" not in command
     # No second sweep: the budget trains every seed at the one-pass sweep's best temperature.
     key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
@@ -347,7 +377,7 @@ def test_a_step_budget_trains_dftopk_and_softsort_first_within_each_seed() -> No
 
 
 def test_din_attention_at_a_step_budget_plans_one_seed_per_method_and_passes_its_flag(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, fake_processes
 ) -> None:
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
@@ -361,14 +391,10 @@ def test_din_attention_at_a_step_budget_plans_one_seed_per_method_and_passes_its
         ("dftopk", 0.1, 0, "din"),
         ("lcron-neuralsort", 0.03, 0, "din"),
     }
-    started = []
     monkeypatch.setattr(method_comparison, "prepare_data", lambda *args: str(tmp_path))
-    monkeypatch.setattr(
-        method_comparison.subprocess, "run", lambda command, check: started.append(command)
-    )
     length = method_comparison.RunLength(steps=5400, prerank_attention="din")
     method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1, length=length)
-    command = started[0]
+    command = fake_processes.started[0]
     assert command[command.index("--prerank-attention") + 1] == "din"
     key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
     assert key.name() == "dftopk-uniform-t0.1-neg0-seed0-steps5400-attention_din"
@@ -380,21 +406,17 @@ def test_an_unknown_attention_is_refused_by_the_command_line() -> None:
 
 
 def test_a_given_dataset_names_its_runs_and_keeps_its_own_temperatures(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, fake_processes
 ) -> None:
     results, data = tmp_path / "results", tmp_path / "ml"
     results.mkdir()
     data.mkdir()
     (data / "movielens.json").write_text(json.dumps({"splits": {}}))
     (results / "temperature_scale_movielens.json").write_text(json.dumps({"mapped": MAPPED}))
-    started = []
     monkeypatch.setattr(method_comparison, "prepare_data", lambda *args: pytest.fail("simulated"))
-    monkeypatch.setattr(
-        method_comparison.subprocess, "run", lambda command, check: started.append(command)
-    )
     length = method_comparison.RunLength(data_dir=str(data))
     method_comparison.run_comparison(str(results), str(tmp_path), max_runs=1, length=length)
-    command = started[0]
+    command = fake_processes.started[0]
     assert command[command.index("--data") + 1] == str(data)
     key = RunKey.from_dict(json.loads(command[command.index("--one") + 1]))
     assert key.name() == "dftopk-uniform-t0.01-neg0-seed0-data_movielens"

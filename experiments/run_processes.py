@@ -2,9 +2,9 @@
 
 On a machine with few cores a small model's steps do not keep every core busy, so two runs
 with one core each can finish sooner together than one after the other on all the cores. Each
-process is pinned to a disjoint CPU set (Linux's CPU affinity, which TensorFlow sizes its
-thread pools by), so the runs do not fight over cores. Whether it pays on a given machine is a
-measurement: the same run's epoch time alone and side by side.
+process is pinned to a disjoint CPU set (Linux's CPU affinity), so the runs do not fight over
+cores. Whether it pays on a given machine is a measurement: the same run's epoch time alone and
+side by side.
 """
 
 import os

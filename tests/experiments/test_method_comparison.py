@@ -24,6 +24,16 @@ MAPPED = {
 }
 
 
+def comparison_results(tmp_path, records: dict[str, dict] | None = None):
+    """A results folder holding the mapped temperatures and ``records`` as its run records."""
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    for name, value in (records or {}).items():
+        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    return results
+
+
 def record(key: RunKey, validation: float, test: float) -> dict:
     return {
         "key": dataclasses.asdict(key),
@@ -99,12 +109,8 @@ def test_seeds_and_the_init_study_are_planned_only_after_the_sweep() -> None:
 
 
 def test_finished_runs_are_not_run_again(tmp_path, monkeypatch, fake_processes) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
     done = sweep_records("dftopk", best=0.1)
-    for name, value in done.items():
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = comparison_results(tmp_path, done)
     monkeypatch.setattr(
         method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
     )
@@ -120,11 +126,7 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch, fake_processes) 
 def test_two_workers_train_two_different_runs_at_once(
     tmp_path, monkeypatch, fake_processes
 ) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
-    for name, value in sweep_records("dftopk", best=0.1).items():
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = comparison_results(tmp_path, sweep_records("dftopk", best=0.1))
     monkeypatch.setattr(
         method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
     )
@@ -143,9 +145,7 @@ def test_two_workers_train_two_different_runs_at_once(
 def test_a_failed_run_stops_new_starts_lets_the_other_finish_and_is_raised(
     tmp_path, monkeypatch, fake_processes
 ) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
+    results = comparison_results(tmp_path)
     monkeypatch.setattr(
         method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
     )
@@ -159,15 +159,11 @@ def test_a_failed_run_stops_new_starts_lets_the_other_finish_and_is_raised(
 def test_records_scored_under_an_older_protocol_are_rescored_before_any_training(
     tmp_path, monkeypatch, fake_processes
 ) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
     done = sweep_records("dftopk", best=0.1)
     stale = sorted(done)[:2]
-    for name, value in done.items():
-        if name in stale:
-            del value["protocol_version"]  # scored before versions were saved: version 1
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    for name in stale:
+        del done[name]["protocol_version"]  # scored before versions were saved: version 1
+    results = comparison_results(tmp_path, done)
     monkeypatch.setattr(
         method_comparison, "prepare_data", lambda work, sizes, days=None: str(tmp_path)
     )
@@ -324,11 +320,7 @@ def test_a_best_temperature_on_the_grid_end_extends_the_sweep() -> None:
 def test_a_step_budget_plans_its_own_runs_on_more_simulated_days(
     tmp_path, monkeypatch, fake_processes
 ) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
-    for name, value in sweep_records("dftopk", best=0.1).items():  # the one-pass sweep, done
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = comparison_results(tmp_path, sweep_records("dftopk", best=0.1))  # one-pass sweep
     simulated = []
     monkeypatch.setattr(
         method_comparison,
@@ -379,12 +371,8 @@ def test_a_step_budget_trains_dftopk_and_softsort_first_within_each_seed() -> No
 def test_din_attention_at_a_step_budget_plans_one_seed_per_method_and_passes_its_flag(
     tmp_path, monkeypatch, fake_processes
 ) -> None:
-    results = tmp_path / "results"
-    (results / "runs").mkdir(parents=True)
-    (results / "temperature_scale.json").write_text(json.dumps({"mapped": MAPPED}))
     records = sweep_records("dftopk", best=0.1) | sweep_records("lcron-neuralsort", best=0.03)
-    for name, value in records.items():  # the one-pass (bilinear) sweeps, done
-        (results / "runs" / f"{name}.json").write_text(json.dumps(value))
+    results = comparison_results(tmp_path, records)  # the one-pass (bilinear) sweeps, done
     variant = method_comparison.RunVariant(steps=5400, prerank_attention="din")
     planned = method_comparison.planned_runs(records, SIZES["paper"], MAPPED, variant)
     assert {(k.method, k.temperature, k.seed, k.prerank_attention) for k in planned} == {

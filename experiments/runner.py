@@ -39,6 +39,7 @@ from dftopk_cascade.models.tf_keras import keras
 from dftopk_cascade.models.training.evaluate import EVALUATION_NEGATIVES
 from dftopk_cascade.pipelines.atomic_files import write_json
 
+from experiments.run_processes import usable_cpu_count
 from experiments.run_records import RunKey, git_commit, write_record
 
 #: A converted MovieLens folder names its training, validation and test windows here.
@@ -488,6 +489,9 @@ def train_run(
         # stopped run, 0 when it only scored a model trained before.
         "trained_steps": len(timer.step_seconds),
         "step_seconds": timer.median_step_seconds(),
+        # The CPUs this process could run on: fewer than the machine's when runs trained side
+        # by side (method_comparison --workers), which makes its steps slower.
+        "train_cpus": usable_cpu_count(),
     }
     if settings.curve_every is not None:
         with open(curve_path) as file:

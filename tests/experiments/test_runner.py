@@ -8,6 +8,7 @@ import pytest
 from dftopk_cascade.models.tf_keras import keras
 
 from experiments.method_comparison import comparison_settings
+from experiments.run_processes import usable_cpu_count
 from experiments.run_records import RunKey, read_records
 from experiments.runner import (
     SPLITS_FILE,
@@ -45,6 +46,7 @@ def test_a_step_budget_run_records_its_curve_and_how_it_was_reached(
     # 7 steps rounded up to whole curve intervals: 3 epochs of 3 steps, 2.25 passes over 4.
     assert (record["train_steps"], record["epochs"], record["steps_per_epoch"]) == (9, 3, 3)
     assert record["trained_steps"] == 9  # one process trained them all
+    assert record["train_cpus"] == usable_cpu_count()  # unpinned: all this process may use
     # Only the newest per-epoch weights stay while training, none once the record is written.
     assert {name.split(".")[0] for name in checkpoints.names if name != "checkpoint"} == {
         "epoch-0003"

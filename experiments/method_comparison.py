@@ -818,7 +818,7 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
     parser.add_argument(
         "--stop-after", type=float, default=None, help="start no run after this many seconds"
     )
-    parser.add_argument("--max-runs", type=int, default=None, help="finish at most this many runs")
+    parser.add_argument("--max-runs", type=int, default=None, help="start at most this many runs")
     parser.add_argument(
         "--workers",
         type=_positive,

@@ -16,8 +16,9 @@ def tiny_comparison_data(tmp_path_factory) -> str:
 
 class FakeProcesses:
     """Stands in for ``subprocess.Popen`` in ``experiments.run_processes``: each "process"
-    records its command, runs for ``polls`` looks and ends with ``exit_status`` (the command's
-    index in ``exit_statuses`` if given, else 0). ``most_at_once`` is the most alive at once."""
+    records its command, runs for ``polls`` looks and then ends with the status that
+    ``exit_statuses`` gives its start's index (0 if none). ``most_at_once`` is the most alive at
+    once."""
 
     def __init__(self) -> None:
         self.started: list[list[str]] = []

@@ -2,14 +2,16 @@
 
 TensorFlow's kernels are compiled once for every x86-64 CPU, while XLA compiles for the host's
 instruction set (capped by ``XLA_FLAGS=--xla_cpu_max_isa=...``), so speed and rounding can differ
-by CPU. The flags name the machine in ``dftopk_tf.selection_autotune``'s cache and tell
-``dftopk_cascade.models.precision`` whether the CPU computes bfloat16 natively.
+by CPU. The flags and the CPUs a process may use name the machine in
+``dftopk_tf.selection_autotune``'s cache; the flags tell ``dftopk_cascade.models.precision``
+whether the CPU computes bfloat16 natively.
 
 Example:
     >>> cpu_flags("/nonexistent/cpuinfo")
     frozenset()
 """
 
+import os
 import platform
 
 #: Environment variables that change which CPU kernels TensorFlow and XLA run (a machine's
@@ -48,3 +50,15 @@ def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     """
     model = _cpuinfo_value("model name", cpuinfo_path)
     return model if model is not None else platform.processor() or platform.machine()
+
+
+def usable_cpu_count() -> int:
+    """How many CPUs this process may run on: its affinity where the platform has one, else all.
+
+    Example:
+        >>> usable_cpu_count() >= 1
+        True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

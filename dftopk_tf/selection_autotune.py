@@ -69,7 +69,12 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from dftopk_tf.instruction_sets import KERNEL_SETTINGS_ENV, cpu_flags, cpu_model
+from dftopk_tf.instruction_sets import (
+    KERNEL_SETTINGS_ENV,
+    cpu_flags,
+    cpu_model,
+    usable_cpu_count,
+)
 from dftopk_tf.ops import dftopk
 from dftopk_tf.pass_timing import forward_backward_step, median_milliseconds
 from dftopk_tf.selection import AUTO_BRACKET_MIN_N
@@ -261,12 +266,6 @@ def time_candidates(
     return outcome["medians"]
 
 
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 @functools.lru_cache(maxsize=1)
 def machine_signature() -> dict[str, str]:
     """What makes one machine's timings differ from another's (read once per process).
@@ -283,7 +282,7 @@ def machine_signature() -> dict[str, str]:
     return {
         "cpu": cpu_model(),
         "cpu_flags_sha256": hashlib.sha256(flags.encode()).hexdigest()[:16],
-        "cores": str(_usable_cores()),
+        "cores": str(usable_cpu_count()),
         "tensorflow": tf.__version__,
         **{name: os.environ.get(name, "") for name in KERNEL_SETTINGS_ENV},
     }

@@ -58,18 +58,6 @@ def usable_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def usable_cpu_count() -> int:
-    """How many CPUs this process may run on: its affinity where the platform has one, else all.
-
-    Example:
-        >>> usable_cpu_count() >= 1
-        True
-    """
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 @dataclass
 class RunningProcess:
     """One started run: its name, its process and the CPUs it is pinned to (None: all)."""

@@ -39,7 +39,7 @@ from dftopk_cascade.models.tf_keras import keras
 from dftopk_cascade.models.training.evaluate import EVALUATION_NEGATIVES
 from dftopk_cascade.pipelines.atomic_files import write_json
 
-from experiments.run_processes import usable_cpu_count
+from dftopk_tf.instruction_sets import usable_cpu_count
 from experiments.run_records import RunKey, git_commit, write_record
 
 #: A converted MovieLens folder names its training, validation and test windows here.

@@ -7,8 +7,8 @@ import os
 import pytest
 from dftopk_cascade.models.tf_keras import keras
 
+from dftopk_tf.instruction_sets import usable_cpu_count
 from experiments.method_comparison import comparison_settings
-from experiments.run_processes import usable_cpu_count
 from experiments.run_records import RunKey, read_records
 from experiments.runner import (
     SPLITS_FILE,

@@ -139,6 +139,8 @@ def seed_values(
                 "train_seconds": record["train_seconds"],
                 # Records before trained_steps existed trained all their steps in one process.
                 "timed_steps": record.get("trained_steps", record["train_steps"]),
+                # Records before train_cpus existed do not say how many CPUs trained them.
+                "train_cpus": record.get("train_cpus"),
             }
     return dict(sorted(values.items()))
 
@@ -188,7 +190,8 @@ def main_rows(
 
     Columns: method, temperature, seeds, the ``REPORTED_METRICS`` (mean +- std), the paired
     difference of joint recall to ``dftopk`` (mean +- std over common seeds, and on how many of
-    them the method scores higher than ``dftopk``), milliseconds per step.
+    them the method scores higher than ``dftopk``), milliseconds per step, and the CPUs each
+    seed's training process could use ("?" for a record that predates the field).
 
     Example:
         >>> main_rows({}, {"dftopk": 48.4}, 0, (0, 1, 2))
@@ -221,7 +224,10 @@ def main_rows(
             if len(by_seed) >= len(seeds) or (len(by_seed) == 1 and method in SINGLE_SEED_METHODS)
             else " (incomplete)"
         )
-        rows.append([method + complete, bests[method], len(by_seed), *metrics, paired, step_ms])
+        cpus = ", ".join(str(values["train_cpus"] or "?") for values in by_seed.values())
+        rows.append(
+            [method + complete, bests[method], len(by_seed), *metrics, paired, step_ms, cpus]
+        )
     return rows
 
 
@@ -548,6 +554,7 @@ MAIN_COLUMNS: tuple[str, ...] = (
     *(f"test {metric}" for metric in REPORTED_METRICS),
     "paired Δ joint recall vs dftopk",
     "ms per step",
+    "training CPUs per seed",
 )
 SWEEP_COLUMNS: tuple[str, ...] = (
     "method",
@@ -650,8 +657,8 @@ def _main_text(tuned: int) -> str:
         'subtracts dftopk\'s run of the same seed, and "higher on" counts the seeds '
         'where the method beats it. "ms per step" is each run\'s wall time over the '
         "steps it trained in that time (a run resumed after a stop: its last process's), "
-        "validation points included, on a shared machine (other jobs, pauses for benchmarks), "
-        "not a "
+        "validation points included, on a shared machine (other jobs, pauses for benchmarks, "
+        "runs trained side by side on fewer CPUs: the last column, in seed order), not a "
         "speed comparison: `python -m benchmarks.bench_train` times methods side by side."
     )
 

@@ -284,7 +284,8 @@ def test_the_report_pairs_seeds_against_dftopk(tmp_path) -> None:
     }
     assert rows["dftopk"][1] == 0.03 and rows["dftopk"][2] == 3
     # neuralsort - dftopk per seed: -0.02, +0.01, -0.04 -> mean -0.0167, std 0.0252; one above.
-    assert rows["lcron-neuralsort"][-2] == "-0.0167 ± 0.0252 (n=3, higher on 1)"
+    paired = comparison_report.MAIN_COLUMNS.index("paired Δ joint recall vs dftopk")
+    assert rows["lcron-neuralsort"][paired] == "-0.0167 ± 0.0252 (n=3, higher on 1)"
     assert "## 0 in-batch training negatives" in text
     assert (
         "dftopk better than lcron-neuralsort, 0 training negatives: not shown "
@@ -544,7 +545,19 @@ def test_ms_per_step_counts_only_the_steps_a_resumed_run_trained_in_its_last_pro
             records[key.name()]["trained_steps"] = trained
     rows = comparison_report.main_rows(records, MAPPED["uniform"], 0, (0, 1, 2))
     # 100 ms and 400 ms per step; the run that trained nothing in its process does not count.
-    assert rows[0][0] == "dftopk" and rows[0][-1] == 250
+    step_ms = comparison_report.MAIN_COLUMNS.index("ms per step")
+    assert rows[0][0] == "dftopk" and rows[0][step_ms] == 250
+
+
+def test_the_main_table_says_how_many_cpus_trained_each_seed() -> None:
+    records = sweep_records("dftopk", best=0.1)
+    for seed, cpus in enumerate([2, 1, None]):  # alone; side by side; a record before the field
+        key = RunKey("dftopk", "uniform", 0.1, 0, seed)
+        records[key.name()] = record(key, 0.5, 0.5)
+        if cpus is not None:
+            records[key.name()]["train_cpus"] = cpus
+    rows = comparison_report.main_rows(records, MAPPED["uniform"], 0, (0, 1, 2))
+    assert rows[0][comparison_report.MAIN_COLUMNS.index("training CPUs per seed")] == "2, 1, ?"
 
 
 def test_the_ordering_names_each_method_once_when_its_sweep_has_curves_too() -> None:

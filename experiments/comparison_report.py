@@ -141,6 +141,8 @@ def seed_values(
                 "timed_steps": record.get("trained_steps", record["train_steps"]),
                 # Records before train_cpus existed do not say how many CPUs trained them.
                 "train_cpus": record.get("train_cpus"),
+                # Records before peak_memory_gib existed do not say either.
+                "peak_memory_gib": record.get("peak_memory_gib"),
             }
     return dict(sorted(values.items()))
 
@@ -225,8 +227,18 @@ def main_rows(
             else " (incomplete)"
         )
         cpus = ", ".join(str(values["train_cpus"] or "?") for values in by_seed.values())
+        peaks = [v["peak_memory_gib"] for v in by_seed.values() if v["peak_memory_gib"]]
         rows.append(
-            [method + complete, bests[method], len(by_seed), *metrics, paired, step_ms, cpus]
+            [
+                method + complete,
+                bests[method],
+                len(by_seed),
+                *metrics,
+                paired,
+                step_ms,
+                cpus,
+                max(peaks) if peaks else "?",
+            ]
         )
     return rows
 
@@ -555,6 +567,7 @@ MAIN_COLUMNS: tuple[str, ...] = (
     "paired Δ joint recall vs dftopk",
     "ms per step",
     "training CPUs per seed",
+    "peak memory GiB",
 )
 SWEEP_COLUMNS: tuple[str, ...] = (
     "method",
@@ -658,8 +671,10 @@ def _main_text(tuned: int) -> str:
         'where the method beats it. "ms per step" is each run\'s wall time over the '
         "steps it trained in that time (a run resumed after a stop: its last process's), "
         "validation points included, on a shared machine (other jobs, pauses for benchmarks, "
-        "runs trained side by side on fewer CPUs: the last column, in seed order), not a "
-        "speed comparison: `python -m benchmarks.bench_train` times methods side by side."
+        "runs trained side by side on fewer CPUs: the next column, in seed order), not a "
+        "speed comparison: `python -m benchmarks.bench_train` times methods side by side. "
+        "\"peak memory\" is the largest of the seeds' peak resident memory (a run process's "
+        "training and scoring; a resumed run: its last process's; ? for records before it)."
     )
 
 

@@ -28,8 +28,10 @@ Example::
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -418,6 +420,18 @@ def numeric_metrics(metrics: Mapping) -> dict[str, float]:
     return {name: float(value) for name, value in metrics.items() if name != "evaluation"}
 
 
+def peak_resident_gib() -> float:
+    """This process's peak resident memory so far, in GiB (``ru_maxrss``: KiB on Linux, bytes
+    on macOS).
+
+    Example:
+        >>> peak_resident_gib() > 0
+        True
+    """
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+
+
 def train_run(
     key: RunKey, settings: RunSettings, callbacks: Sequence[keras.callbacks.Callback] = ()
 ) -> TrainedRun:
@@ -496,7 +510,10 @@ def train_run(
     if settings.curve_every is not None:
         with open(curve_path) as file:
             record |= {"curve_every": settings.curve_every, "curve": json.load(file)}
-    record = write_record(settings.results_dir, key, record | score_model(model, settings, split))
+    record |= score_model(model, settings, split)
+    # Training and scoring's peak in this process (a resumed run: its last process's).
+    record["peak_memory_gib"] = round(peak_resident_gib(), 2)
+    record = write_record(settings.results_dir, key, record)
     if not settings.keep_checkpoints:
         shutil.rmtree(layout.checkpoints_dir, ignore_errors=True)
     return TrainedRun(record, model)

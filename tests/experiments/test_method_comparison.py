@@ -560,6 +560,20 @@ def test_the_main_table_says_how_many_cpus_trained_each_seed() -> None:
     assert rows[0][comparison_report.MAIN_COLUMNS.index("training CPUs per seed")] == "2, 1, ?"
 
 
+def test_the_main_table_gives_the_largest_peak_memory_of_the_seeds_that_say_it() -> None:
+    records = sweep_records("dftopk", best=0.1)
+    for seed, peak in enumerate([2.5, 2.9, None]):  # the last: a record before the field
+        key = RunKey("dftopk", "uniform", 0.1, 0, seed)
+        records[key.name()] = record(key, 0.5, 0.5)
+        if peak is not None:
+            records[key.name()]["peak_memory_gib"] = peak
+    column = comparison_report.MAIN_COLUMNS.index("peak memory GiB")
+    assert comparison_report.main_rows(records, MAPPED["uniform"], 0, (0, 1, 2))[0][column] == 2.9
+    for seed in (0, 1):
+        del records[RunKey("dftopk", "uniform", 0.1, 0, seed).name()]["peak_memory_gib"]
+    assert comparison_report.main_rows(records, MAPPED["uniform"], 0, (0, 1, 2))[0][column] == "?"
+
+
 def test_the_ordering_names_each_method_once_when_its_sweep_has_curves_too() -> None:
     def runs(*values: float) -> dict[int, dict]:  # one run per seed, a curve of one point
         return {seed: {"curve": [[10, value]]} for seed, value in enumerate(values)}

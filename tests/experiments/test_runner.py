@@ -17,6 +17,7 @@ from experiments.runner import (
     ValidationCurve,
     data_split,
     dataset_name,
+    peak_resident_gib,
     train_run,
     training_options,
 )
@@ -47,6 +48,8 @@ def test_a_step_budget_run_records_its_curve_and_how_it_was_reached(
     assert (record["train_steps"], record["epochs"], record["steps_per_epoch"]) == (9, 3, 3)
     assert record["trained_steps"] == 9  # one process trained them all
     assert record["train_cpus"] == usable_cpu_count()  # unpinned: all this process may use
+    # This process's peak so far (pytest's, here): at least what TensorFlow alone takes.
+    assert 0.2 < record["peak_memory_gib"] <= peak_resident_gib()
     # Only the newest per-epoch weights stay while training, none once the record is written.
     assert {name.split(".")[0] for name in checkpoints.names if name != "checkpoint"} == {
         "epoch-0003"

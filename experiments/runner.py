@@ -511,7 +511,9 @@ def train_run(
         with open(curve_path) as file:
             record |= {"curve_every": settings.curve_every, "curve": json.load(file)}
     record |= score_model(model, settings, split)
-    # Training and scoring's peak in this process (a resumed run: its last process's).
+    # This process's peak so far: the run's own training and scoring where the process trains
+    # one run (method_comparison; a resumed run: its last process's), an upper bound where it
+    # trained other runs before (experiments.reproduce).
     record["peak_memory_gib"] = round(peak_resident_gib(), 2)
     record = write_record(settings.results_dir, key, record)
     if not settings.keep_checkpoints:

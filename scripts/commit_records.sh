@@ -12,15 +12,15 @@ if [ $# -lt 2 ]; then
   echo "usage: $0 RESULTS STEPS [INTERVAL_SECONDS]" >&2
   exit 2
 fi
-results=$1
+if [ ! -d "$1/runs" ]; then
+  echo "no run records under $1/runs" >&2
+  exit 2
+fi
+results=$(realpath "$1")
 steps=$2
 interval=${3:-120}
 pause=${COMMIT_RECORDS_PAUSE:-/tmp/commit_records.pause}
 cd "$(dirname "$0")/.."
-if [ ! -d "$results/runs" ]; then
-  echo "no run records under $results/runs" >&2
-  exit 2
-fi
 source .venv/bin/activate
 export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2
 while true; do

@@ -6,7 +6,10 @@ length and seed of a run of the default (bilinear) attention. Pairing the two ru
 and seed gives the attention's effect on that method (the paired test difference), and ordering
 the methods by mean test joint recall over the seeds both attentions trained, once per attention,
 answers whether the attention changes the ordering (``attention_sections``; the report of the
-variant ends with it: ``experiments.comparison_report``).
+variant ends with it: ``experiments.comparison_report``). The section also sets the
+variant's ordering against the default's over all its seeds, paired or not (its best
+estimate), and names each pair of methods the two rank the other way round, with both
+gaps, so that a reader can weigh a swap against the seeds' spread.
 
 Example:
     >>> def record(method, value, attention=None):
@@ -95,6 +98,52 @@ def orderings(pairs: Mapping[Group, Pairs]) -> tuple[list[str], list[str]]:
     return tuple(sorted(means, key=lambda method: -means[method][side]) for side in (0, 1))
 
 
+def all_seed_means(
+    pairs: Mapping[Group, Pairs], default_records: Iterable[Mapping]
+) -> dict[str, tuple[float, int]]:
+    """Each paired method's (mean test joint recall, seeds) under the default attention over
+    all its seeds, paired or not: the default's ordering at its best estimate.
+
+    Example:
+        >>> key = {"method": "bce", "steps": 10}
+        >>> all_seed_means({("bce", None, 0, "uniform"): {0: (0.2, 0.3)}},
+        ...                [{"key": {**key, "seed": seed}, "test": {"joint_recall": value}}
+        ...                 for seed, value in ((0, 0.2), (1, 0.4))])
+        {'bce': (0.30000000000000004, 2)}
+    """
+    recalls: dict[Group, list[float]] = {group: [] for group in pairs}
+    for record in default_records:
+        key = RunKey.from_dict(record["key"])
+        group = (key.method, key.temperature, key.negatives, key.embedding_init)
+        if group in recalls:
+            recalls[group].append(record["test"]["joint_recall"])
+    return {group[0]: (statistics.fmean(values), len(values)) for group, values in recalls.items()}
+
+
+def swapped_pairs(
+    default_means: Mapping[str, float], variant_means: Mapping[str, float]
+) -> list[str]:
+    """The pairs of methods the two orderings rank the other way round, in words, each with
+    its gap under both: the variant's order first.
+
+    Example:
+        >>> swapped_pairs({"a": 0.5, "b": 0.4, "c": 0.3}, {"a": 0.5, "b": 0.55, "c": 0.1})
+        ['b above a by 0.0500 (default: 0.1000 below)']
+    """
+    order = sorted(variant_means, key=lambda method: -variant_means[method])
+    swaps = []
+    for rank, upper in enumerate(order):
+        for lower in order[rank + 1 :]:
+            default_gap = default_means[upper] - default_means[lower]
+            if default_gap < 0:
+                variant_gap = variant_means[upper] - variant_means[lower]
+                swaps.append(
+                    f"{upper} above {lower} by {variant_gap:.4f} "
+                    f"(default: {-default_gap:.4f} below)"
+                )
+    return swaps
+
+
 def attention_rows(pairs: Mapping[Group, Pairs]) -> list[list]:
     """One row per method: ``COLUMNS``.
 
@@ -142,6 +191,19 @@ def ordering_verdict(
     return f"**{verdict} so far** ({', '.join(pending)}: no run under both attentions yet)"
 
 
+def count_range(counts: Iterable[int]) -> str:
+    """Seed counts as a range: "3", or "1-3" when the methods differ.
+
+    Example:
+        >>> count_range([3, 1, 3]), count_range([2, 2])
+        ('1-3', '2')
+    """
+    distinct = sorted(set(counts))
+    if len(distinct) == 1:
+        return str(distinct[0])
+    return f"{distinct[0]}-{distinct[-1]}"
+
+
 def attention_sections(
     variant_records: Sequence[Mapping],
     default_records: Sequence[Mapping],
@@ -163,15 +225,28 @@ def attention_sections(
     paired = {group[0] for group in pairs}
     pending = sorted(set(planned_methods) - paired)
     verdict = ordering_verdict(default_order, variant_order, pending)
-    seeds = sorted({len(by_seed) for by_seed in pairs.values()})
-    seed_count = "-".join(str(count) for count in (seeds[0], seeds[-1])[: len(set(seeds))])
+    default_means = all_seed_means(pairs, default_records)
+    best_order = sorted(default_means, key=lambda method: -default_means[method][0])
+    variant_means = {
+        group[0]: statistics.fmean(variant for _, variant in by_seed.values())
+        for group, by_seed in pairs.items()
+    }
+    swaps = swapped_pairs(
+        {method: mean for method, (mean, _) in default_means.items()}, variant_means
+    )
+    seed_count = count_range(len(by_seed) for by_seed in pairs.values())
+    all_seed_count = count_range(count for _, count in default_means.values())
     text = (
         f"Each run with the {attention} pre-ranking attention against the default (bilinear) "
         "attention's run of the same method, temperature, training negatives, embedding start, "
         "length and seed; test-day joint recall, the paired difference subtracts the default's. "
         "The ranks order the methods by mean test joint recall over the paired seeds "
         f"({seed_count} per method). Default attention: {' > '.join(default_order)}; "
-        f"{attention}: {' > '.join(variant_order)}. The ordering is {verdict}."
+        f"{attention}: {' > '.join(variant_order)}. The ordering is {verdict}. "
+        f"Over all its seeds ({all_seed_count} per method), the default attention ranks "
+        f"{' > '.join(best_order)}; against that, {attention}'s ordering is "
+        f"{ordering_verdict(best_order, variant_order, pending)}"
+        + (f": {'; '.join(swaps)}." if swaps else ".")
     )
     return [
         ReportSection(

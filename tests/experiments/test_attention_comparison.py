@@ -65,3 +65,35 @@ def test_the_verdict_holds_only_so_far_while_planned_methods_have_no_pair():
     )
     (section,) = attention_comparison.attention_sections(din, default, "din", ["dftopk"])
     assert "The ordering is **unchanged**." in section.text
+
+
+def test_the_variant_is_also_set_against_the_default_over_all_its_seeds_with_each_swap():
+    # Paired seed 0 has dftopk above lapsum under the default; all three seeds say otherwise.
+    default = [run("dftopk", s, r) for s, r in ((0, 0.60), (1, 0.50), (2, 0.52))]
+    default += [run("lapsum", s, r) for s, r in ((0, 0.55), (1, 0.58), (2, 0.59))]
+    din = [run("dftopk", 0, 0.57, "din"), run("lapsum", 0, 0.56, "din")]
+    pairs = attention_comparison.attention_pairs(din, default)
+    means = attention_comparison.all_seed_means(pairs, default)
+    assert means["dftopk"] == (np.mean([0.60, 0.50, 0.52]), 3)
+    assert means["lapsum"][1] == 3
+    assert np.isclose(means["lapsum"][0], np.mean([0.55, 0.58, 0.59]))
+    (section,) = attention_comparison.attention_sections(din, default, "din")
+    assert "Default attention: dftopk > lapsum; din: dftopk > lapsum" in section.text
+    assert "The ordering is **unchanged**." in section.text
+    default_gap = np.mean([0.55, 0.58, 0.59]) - np.mean([0.60, 0.50, 0.52])
+    assert (
+        "Over all its seeds (3 per method), the default attention ranks lapsum > dftopk; "
+        "against that, din's ordering is **changed**: dftopk above lapsum by "
+        f"{0.57 - 0.56:.4f} (default: {default_gap:.4f} below)." in section.text
+    )
+
+
+def test_no_swap_against_all_seeds_reads_unchanged_with_no_list():
+    default = [run("dftopk", s, 0.50 + s / 100) for s in range(3)]
+    default += [run("lapsum", s, 0.60) for s in range(3)]
+    din = [run("dftopk", 0, 0.40, "din"), run("lapsum", 0, 0.45, "din")]
+    (section,) = attention_comparison.attention_sections(din, default, "din")
+    assert section.text.endswith(
+        "the default attention ranks lapsum > dftopk; against that, din's ordering is "
+        "**unchanged**."
+    )

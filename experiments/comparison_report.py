@@ -45,6 +45,7 @@ from dftopk_cascade.pipelines.simulator.simulated_world import scaled_world_size
 from experiments.attention_comparison import attention_sections
 from experiments.learning_curves import curve_sections
 from experiments.method_comparison import (
+    EXTENSIONS_PER_SIDE,
     METHOD_GROUPS,
     ONE_PASS,
     SINGLE_SEED_METHODS,
@@ -107,6 +108,8 @@ def sweep_rows(
             note = "official, mapped" if temperature == mapped[method] else ""
             if best == temperature:
                 note = note + ", best" if note else "best"
+                if temperature in (grid[0], grid[-1]):
+                    note += " at the grid's end"
             value = None if record is None else round(record["validation"]["joint_recall"], 4)
             test = None if record is None else round(record["test"]["joint_recall"], 4)
             rows.append([method, temperature, note, value, test])
@@ -636,7 +639,9 @@ def negatives_sections(
     sections.append(
         ReportSection(
             f"Temperature sweeps, {negatives} training negatives",
-            "Seed 0; the best by validation joint recall is chosen."
+            "Seed 0; the best by validation joint recall is chosen. A best at an end of the "
+            f"grid adds a temperature sqrt(10) beyond it, up to {EXTENSIONS_PER_SIDE} times a "
+            "side; a best still at an end says so."
             + (
                 ""
                 if tuning_variant(variant) == variant

@@ -109,7 +109,7 @@ SWEEP_TEMPERATURES: tuple[float, ...] = (0.01, 0.03, 0.1, 1.0)
 #: The sweep of an inverse temperature (DiffSort's steepness).
 SWEEP_STEEPNESS: tuple[float, ...] = (1.0, 10.0, 30.0, 100.0)
 #: How far a sweep extends past an end where its best temperature sits (``tuned_grid``).
-EXTENSIONS_PER_SIDE = 2
+EXTENSIONS_PER_SIDE = 4
 EXTENSION_FACTOR = 10**0.5
 #: Keras epochs per pass over the training days: a killed run resumes from the last one.
 CHECKPOINTS_PER_PASS = 5

@@ -318,6 +318,27 @@ def test_a_best_temperature_on_the_grid_end_extends_the_sweep() -> None:
     assert {(k.temperature, k.seed) for k in seeds} == {(1.0, 1), (1.0, 2)}
 
 
+def test_a_sweep_extends_up_to_its_cap_and_its_table_names_a_best_left_at_the_end() -> None:
+    # Recall grows with the temperature without bound: each extension becomes the new best.
+    base = sweep_temperatures("lcron-neuralsort", MAPPED["uniform"]["lcron-neuralsort"])
+    grid: tuple[float, ...] = ()
+    records: dict[str, dict] = {}
+    while (
+        extended := method_comparison.tuned_grid(records, "lcron-neuralsort", "uniform", 0, base)
+    ) != grid:
+        grid = extended
+        for t in grid:
+            key = RunKey("lcron-neuralsort", "uniform", t, 0, 0)
+            records.setdefault(key.name(), record(key, t / (1 + t), 0.3))
+    cap = method_comparison.EXTENSIONS_PER_SIDE
+    assert len(grid) == len(base) + cap
+    assert grid[-1] == pytest.approx(max(base) * 10 ** (cap / 2), rel=0.01)
+    rows = comparison_report.sweep_rows(records, MAPPED["uniform"], 0)
+    notes = {row[1]: row[2] for row in rows if row[0] == "lcron-neuralsort"}
+    assert notes[grid[-1]] == "best at the grid's end"
+    assert notes[MAPPED["uniform"]["lcron-neuralsort"]] == "official, mapped"
+
+
 def test_a_step_budget_plans_its_own_runs_on_more_simulated_days(
     tmp_path, monkeypatch, fake_processes
 ) -> None:

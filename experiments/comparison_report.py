@@ -282,7 +282,7 @@ def plot_sweeps(rows: Sequence[Sequence], negatives: int, path: str) -> None:
 
         plot_sweeps(sweep_rows(records, mapped, 0), 0, "/tmp/sweep.png")
     """
-    figure = new_figure(7.0, 4.5)
+    figure = new_figure(8.5, 4.5)
     axes = figure.add_subplot()
     for method in METHODS:
         points = [(row[1], row[3]) for row in rows if row[0] == method and row[3] is not None]
@@ -294,7 +294,7 @@ def plot_sweeps(rows: Sequence[Sequence], negatives: int, path: str) -> None:
     axes.set_ylabel("validation joint Recall@10@20")
     axes.set_title(f"Temperature sweeps, {negatives} training negatives, seed 0")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(figure, path)
 
 

@@ -89,13 +89,23 @@ def orderings(pairs: Mapping[Group, Pairs]) -> tuple[list[str], list[str]]:
         ...            ("b", None, 0, "uniform"): {0: (0.3, 0.4)}})
         (['b', 'a'], ['a', 'b'])
     """
-    means = {
+    means = paired_means(pairs)
+    return tuple(sorted(means, key=lambda method: -means[method][side]) for side in (0, 1))
+
+
+def paired_means(pairs: Mapping[Group, Pairs]) -> dict[str, tuple[float, float]]:
+    """Each method's mean test joint recall over its paired seeds: (default's, variant's).
+
+    Example:
+        >>> paired_means({("a", None, 0, "uniform"): {0: (0.2, 0.5), 1: (0.4, 0.5)}})
+        {'a': (0.30000000000000004, 0.5)}
+    """
+    return {
         group[0]: tuple(
             statistics.fmean(pair[side] for pair in by_seed.values()) for side in (0, 1)
         )
         for group, by_seed in pairs.items()
     }
-    return tuple(sorted(means, key=lambda method: -means[method][side]) for side in (0, 1))
 
 
 def all_seed_means(
@@ -227,12 +237,9 @@ def attention_sections(
     verdict = ordering_verdict(default_order, variant_order, pending)
     default_means = all_seed_means(pairs, default_records)
     best_order = sorted(default_means, key=lambda method: -default_means[method][0])
-    variant_means = {
-        group[0]: statistics.fmean(variant for _, variant in by_seed.values())
-        for group, by_seed in pairs.items()
-    }
     swaps = swapped_pairs(
-        {method: mean for method, (mean, _) in default_means.items()}, variant_means
+        {method: mean for method, (mean, _) in default_means.items()},
+        {method: variant for method, (_, variant) in paired_means(pairs).items()},
     )
     seed_count = count_range(len(by_seed) for by_seed in pairs.values())
     all_seed_count = count_range(count for _, count in default_means.values())

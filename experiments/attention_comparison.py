@@ -26,12 +26,10 @@ import dataclasses
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
-from experiments.learning_curves import difference_summary
+from experiments.learning_curves import Group, difference_summary, run_group
 from experiments.report.report_document import ReportSection
 from experiments.run_records import RunKey
 
-#: A method's runs under both attentions: (method, temperature, negatives, embedding start).
-Group = tuple[str, float | None, int, str]
 #: {seed: (test joint recall, default attention; test joint recall, the variant's attention)}.
 Pairs = dict[int, tuple[float, float]]
 
@@ -74,9 +72,8 @@ def attention_pairs(
         twin = dataclasses.replace(key, prerank_attention=None)
         if twin not in default_recall:
             continue
-        group = (key.method, key.temperature, key.negatives, key.embedding_init)
         pair = (default_recall[twin], record["test"]["joint_recall"])
-        pairs.setdefault(group, {})[key.seed] = pair
+        pairs.setdefault(run_group(key), {})[key.seed] = pair
     return dict(sorted(pairs.items(), key=lambda item: item[0][0]))
 
 
@@ -90,7 +87,17 @@ def orderings(pairs: Mapping[Group, Pairs]) -> tuple[list[str], list[str]]:
         (['b', 'a'], ['a', 'b'])
     """
     means = paired_means(pairs)
-    return tuple(sorted(means, key=lambda method: -means[method][side]) for side in (0, 1))
+    return tuple(ranked({method: pair[side] for method, pair in means.items()}) for side in (0, 1))
+
+
+def ranked(means: Mapping[str, float]) -> list[str]:
+    """The methods, highest mean first.
+
+    Example:
+        >>> ranked({"a": 0.2, "b": 0.5})
+        ['b', 'a']
+    """
+    return sorted(means, key=lambda method: -means[method])
 
 
 def paired_means(pairs: Mapping[Group, Pairs]) -> dict[str, tuple[float, float]]:
@@ -113,6 +120,8 @@ def all_seed_means(
 ) -> dict[str, tuple[float, int]]:
     """Each paired method's (mean test joint recall, seeds) under the default attention over
     all its seeds, paired or not: the default's ordering at its best estimate.
+    ``default_records`` are the default attention's runs of the variant's length and dataset
+    (a group holds no seed, length or dataset).
 
     Example:
         >>> key = {"method": "bce", "steps": 10}
@@ -123,8 +132,7 @@ def all_seed_means(
     """
     recalls: dict[Group, list[float]] = {group: [] for group in pairs}
     for record in default_records:
-        key = RunKey.from_dict(record["key"])
-        group = (key.method, key.temperature, key.negatives, key.embedding_init)
+        group = run_group(RunKey.from_dict(record["key"]))
         if group in recalls:
             recalls[group].append(record["test"]["joint_recall"])
     return {group[0]: (statistics.fmean(values), len(values)) for group, values in recalls.items()}
@@ -140,7 +148,7 @@ def swapped_pairs(
         >>> swapped_pairs({"a": 0.5, "b": 0.4, "c": 0.3}, {"a": 0.5, "b": 0.55, "c": 0.1})
         ['b above a by 0.0500 (default: 0.1000 below)']
     """
-    order = sorted(variant_means, key=lambda method: -variant_means[method])
+    order = ranked(variant_means)
     swaps = []
     for rank, upper in enumerate(order):
         for lower in order[rank + 1 :]:
@@ -236,9 +244,10 @@ def attention_sections(
     pending = sorted(set(planned_methods) - paired)
     verdict = ordering_verdict(default_order, variant_order, pending)
     default_means = all_seed_means(pairs, default_records)
-    best_order = sorted(default_means, key=lambda method: -default_means[method][0])
+    all_seed_recall = {method: mean for method, (mean, _) in default_means.items()}
+    best_order = ranked(all_seed_recall)
     swaps = swapped_pairs(
-        {method: mean for method, (mean, _) in default_means.items()},
+        all_seed_recall,
         {method: variant for method, (_, variant) in paired_means(pairs).items()},
     )
     seed_count = count_range(len(by_seed) for by_seed in pairs.values())

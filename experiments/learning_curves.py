@@ -31,6 +31,18 @@ BASELINE = "dftopk"
 #: A group of runs: (method, temperature, training negatives, embedding start).
 Group = tuple[str, float | None, int, str]
 
+
+def run_group(key: RunKey) -> Group:
+    """The group a run belongs to: its key but for the seed (and the variant's length, dataset
+    and attention, which a report holds fixed).
+
+    Example:
+        >>> run_group(RunKey("bce", "uniform", 1.0, 40, seed=2))
+        ('bce', 1.0, 40, 'uniform')
+    """
+    return key.method, key.temperature, key.negatives, key.embedding_init
+
+
 CURVE_COLUMNS: tuple[str, ...] = (
     "method",
     "temperature",
@@ -74,8 +86,7 @@ def curve_groups(records: Mapping[str, dict]) -> dict[Group, dict[int, dict]]:
         if not record.get("curve"):
             continue
         key = RunKey.from_dict(record["key"])
-        group = (key.method, key.temperature, key.negatives, key.embedding_init)
-        groups.setdefault(group, {})[key.seed] = record
+        groups.setdefault(run_group(key), {})[key.seed] = record
     return dict(sorted(groups.items(), key=lambda item: _group_order(item[0])))
 
 
